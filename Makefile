@@ -1,0 +1,44 @@
+# netreload — the README's two commands are `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := tests/tools/pytest_lane.sh $(PY) -m pytest -p no:cacheprovider
+
+.PHONY: all venv debs lint test test-fast test-unit test-functional test-vm demo clean
+
+all: test
+
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,ovs,events]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+debs:
+	tests/tools/install_debian_packages.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test-unit: venv
+	$(PYTEST) tests/unit -q
+
+test-functional: venv debs
+	$(PYTEST) tests/functional -q
+
+test-vm: venv debs
+	tests/vm/run_vm_lane.sh
+
+# Quick local loop: everything but the VM lane.
+test-fast: lint test-unit test-functional
+
+test: lint test-unit test-functional test-vm
+
+demo: venv
+	$(VENV)/bin/netreload plan shared/data/examples/add-vm-network.json
+	$(VENV)/bin/netreload plan shared/data/examples/bond-with-vlans.json
+	-$(VENV)/bin/netreload plan shared/data/examples/bad-two-untagged.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info

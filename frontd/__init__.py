@@ -1,0 +1,1 @@
+"""frontd: the unprivileged API daemon and the admin CLI."""

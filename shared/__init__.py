@@ -1,0 +1,1 @@
+"""Code shared by frontd and superd: errors, configuration, wire formats."""

@@ -1,0 +1,100 @@
+"""The configuration file, read once per process.
+
+INI, default path ``/etc/netreload/netreload.conf``; every path is
+overridable so that tests and the demo never touch the real system.
+"""
+
+from __future__ import annotations
+
+import configparser
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.errors import ErrorCode, NetError
+
+DEFAULT_CONFIG_PATH = "/etc/netreload/netreload.conf"
+
+CONFIGURATORS = ("iproute2", "ovs", "nm", "ifcfg")
+PERSISTENCES = ("unified", "ifcfg")
+
+
+@dataclass(frozen=True)
+class Config:
+    net_configurator: str = "iproute2"
+    net_persistence: str = "unified"
+    fake_nics: tuple[str, ...] = ("dummy_*", "veth_*")
+    run_dir: Path = Path("/run/netreload")
+    lib_dir: Path = Path("/var/lib/netreload")
+    resolv_conf: Path = Path("/etc/resolv.conf")
+    superd_socket: Path = Path("/run/netreload/superd.sock")
+    frontd_user: str = "netreload"
+    frontd_unix_socket: Path = Path("/run/netreload/frontd.sock")
+    stomp_listen: str = "0.0.0.0:54321"
+    tls_cert: Path = Path("/etc/netreload/pki/host.crt")
+    tls_key: Path = Path("/etc/netreload/pki/host.key")
+    tls_ca: Path = Path("/etc/netreload/pki/ca.crt")
+    extra: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def is_fake_nic(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, glob) for glob in self.fake_nics)
+
+    @property
+    def running_config_dir(self) -> Path:
+        return self.run_dir / "netconf"
+
+    @property
+    def persistent_config_dir(self) -> Path:
+        return self.lib_dir / "persistence" / "netconf"
+
+
+def _choice(value: str, allowed: tuple[str, ...], key: str) -> str:
+    if value not in allowed:
+        raise NetError(
+            ErrorCode.BAD_PARAMS,
+            f"configuration: {key} = {value!r}, expected one of {', '.join(allowed)}",
+        )
+    return value
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read ``path`` (or the default one if it exists) into a Config."""
+    parser = configparser.ConfigParser(interpolation=None)
+    if path is None:
+        path = DEFAULT_CONFIG_PATH
+        if not Path(path).exists():
+            return Config()
+    if not parser.read(path):
+        raise NetError(ErrorCode.BAD_PARAMS, f"configuration file not readable: {path}")
+
+    def get(section: str, key: str, default: object) -> str:
+        return parser.get(section, key, fallback=str(default)).strip()
+
+    defaults = Config()
+    fake = get("vars", "fake_nics", ",".join(defaults.fake_nics))
+    return Config(
+        net_configurator=_choice(
+            get("vars", "net_configurator", defaults.net_configurator),
+            CONFIGURATORS,
+            "net_configurator",
+        ),
+        net_persistence=_choice(
+            get("vars", "net_persistence", defaults.net_persistence),
+            PERSISTENCES,
+            "net_persistence",
+        ),
+        fake_nics=tuple(g.strip() for g in fake.split(",") if g.strip()),
+        run_dir=Path(get("paths", "run_dir", defaults.run_dir)),
+        lib_dir=Path(get("paths", "lib_dir", defaults.lib_dir)),
+        resolv_conf=Path(get("paths", "resolv_conf", defaults.resolv_conf)),
+        superd_socket=Path(get("superd", "socket", defaults.superd_socket)),
+        frontd_user=get("frontd", "user", defaults.frontd_user),
+        frontd_unix_socket=Path(
+            get("frontd", "unix_socket", defaults.frontd_unix_socket)
+        ),
+        stomp_listen=get("frontd", "stomp_listen", defaults.stomp_listen),
+        tls_cert=Path(get("frontd", "tls_cert", defaults.tls_cert)),
+        tls_key=Path(get("frontd", "tls_key", defaults.tls_key)),
+        tls_ca=Path(get("frontd", "tls_ca", defaults.tls_ca)),
+        extra={s: dict(parser.items(s)) for s in parser.sections()},
+    )

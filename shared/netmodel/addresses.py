@@ -1,0 +1,77 @@
+"""IPv4/IPv6 address rules (error 22 for every address problem)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from shared.errors import ErrorCode, NetError
+
+
+def _bad(message: str) -> NetError:
+    return NetError(ErrorCode.BAD_ADDR, message)
+
+
+def prefix_to_netmask(prefix: object, owner: str) -> str:
+    try:
+        value = int(prefix)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise _bad(f"{owner}: prefix {prefix!r} is not a number") from None
+    if isinstance(prefix, bool) or not 0 <= value <= 32:
+        raise _bad(f"{owner}: prefix {prefix!r} is out of range 0..32")
+    return str(ipaddress.IPv4Network(f"0.0.0.0/{value}").netmask)
+
+
+def netmask_to_prefix(netmask: str) -> int:
+    return ipaddress.IPv4Network(f"0.0.0.0/{netmask}").prefixlen
+
+
+def validate_ipv4_address(value: object, owner: str, what: str) -> str:
+    if not isinstance(value, str):
+        raise _bad(f"{owner}: {what} {value!r} is not an IPv4 address")
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise _bad(f"{owner}: {what} {value!r} is not an IPv4 address") from None
+    return value
+
+
+def validate_netmask(value: object, owner: str) -> str:
+    """A dotted netmask whose one bits are contiguous."""
+    validate_ipv4_address(value, owner, "netmask")
+    bits = int(ipaddress.IPv4Address(value))
+    inverted = ~bits & 0xFFFFFFFF
+    if inverted & (inverted + 1):
+        raise _bad(f"{owner}: netmask {value!r} is not contiguous")
+    return value  # type: ignore[return-value]
+
+
+def validate_ipv6_address(value: object, owner: str, what: str) -> str:
+    if not isinstance(value, str):
+        raise _bad(f"{owner}: {what} {value!r} is not an IPv6 address")
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        raise _bad(f"{owner}: {what} {value!r} is not an IPv6 address") from None
+    return value
+
+
+def validate_ipv6_cidr(value: object, owner: str) -> str:
+    """``addr/prefixlen`` with prefixlen 0..128 (a bare address means /128)."""
+    if not isinstance(value, str):
+        raise _bad(f"{owner}: ipv6addr {value!r} is not a string")
+    address, slash, prefix = value.partition("/")
+    validate_ipv6_address(address, owner, "ipv6addr")
+    if not slash:
+        return f"{address}/128"
+    if not prefix.isdigit() or not 0 <= int(prefix) <= 128:
+        raise _bad(f"{owner}: ipv6addr prefix {prefix!r} is out of range 0..128")
+    return f"{address}/{int(prefix)}"
+
+
+def validate_gateway_reachable(
+    ipaddr: str, netmask: str, gateway: str, owner: str
+) -> None:
+    """The gateway is not the network's own address (the kernel rejects it)."""
+    if gateway == ipaddr:
+        raise _bad(f"{owner}: gateway {gateway} is the network's own address")
+    del netmask  # off-subnet gateways are legal (onlink), as in the agent

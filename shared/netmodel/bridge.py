@@ -1,0 +1,37 @@
+"""A Linux (or OVS) bridge carrying a network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from shared.errors import ErrorCode, NetError
+from shared.netmodel.device import NetDevice
+from shared.netmodel.names import validate_bridge_name
+
+DEFAULT_FORWARD_DELAY = 0
+
+
+@dataclass(frozen=True)
+class Bridge(NetDevice):
+    port: NetDevice | None = None  # None: a nic-less bridge
+    stp: bool = False
+    forward_delay: int = DEFAULT_FORWARD_DELAY
+
+    kind: ClassVar[str] = "bridge"
+
+    @property
+    def lower(self) -> NetDevice | None:
+        return self.port
+
+    def validate(self) -> None:
+        validate_bridge_name(self.name)
+        if not 0 <= self.forward_delay <= 30:
+            raise NetError(
+                ErrorCode.BAD_BRIDGE,
+                f"bridge {self.name}: forward_delay {self.forward_delay} is out "
+                "of range 0..30",
+            )
+        if self.port is not None:
+            self.port.validate()
+        super().validate()

@@ -1,0 +1,186 @@
+"""Request → canonical attributes.
+
+The engine sends loosely typed attributes with defaults left out; every
+later step (validation, plan, persistence, comparison with the running
+configuration) works on the canonical form built here, so two requests that
+mean the same thing compare equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from shared.errors import ErrorCode, NetError
+from shared.netmodel import addresses, bond_options
+from shared.netmodel.device import DEFAULT_MTU, MAX_MTU, MIN_MTU
+from shared.netmodel.values import to_bool, to_dict, to_int, to_str
+from shared.netmodel.vlan import MAX_VLAN_TAG
+
+NETWORK_KEYS = frozenset(
+    {
+        "nic", "bonding", "vlan", "bridged", "stp", "STP", "mtu", "ipaddr",
+        "netmask", "prefix", "gateway", "defaultRoute", "bootproto",
+        "blockingdhcp", "dhcpv6", "ipv6autoconf", "ipv6addr", "ipv6gateway",
+        "nameservers", "switch", "custom", "hostQos", "remove",
+    }
+)  # fmt: skip
+BOND_KEYS = frozenset({"nics", "options", "hwaddr", "switch", "remove"})
+OPTION_DEFAULTS: dict[str, object] = {
+    "connectivityCheck": True,
+    "connectivityTimeout": 4,
+    "commitOnSuccess": False,
+    "_inRollback": False,
+}
+SWITCHES = ("legacy", "ovs")
+MAX_CONNECTIVITY_TIMEOUT = 3600
+
+
+def _bad(message: str) -> NetError:
+    return NetError(ErrorCode.BAD_PARAMS, message)
+
+
+def _is_remove(attrs: Mapping, what: str, allowed_with_remove: frozenset[str]) -> bool:
+    if "remove" not in attrs:
+        return False
+    remove = to_bool(attrs["remove"], f"{what}: remove")
+    extra = set(attrs) - allowed_with_remove - {"remove"}
+    if remove and extra:
+        raise _bad(
+            f"{what}: no attribute but 'custom' may go with remove: {sorted(extra)}"
+        )
+    return remove
+
+
+def _unknown_keys(attrs: Mapping, known: frozenset[str], what: str) -> None:
+    unknown = [k for k in attrs if k not in known]
+    if unknown:
+        shown = ", ".join(repr(k)[:40] for k in sorted(map(str, unknown))[:5])
+        raise _bad(f"{what}: unknown attribute(s) {shown}")
+
+
+def _switch(attrs: Mapping, what: str) -> str:
+    switch = attrs.get("switch", "legacy")
+    if switch not in SWITCHES:
+        raise _bad(f"{what}: switch {switch!r} is not one of {', '.join(SWITCHES)}")
+    return switch
+
+
+def _nameservers(value: object, what: str) -> list[str]:
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise _bad(f"{what}: nameservers must be a list of addresses")
+    return [to_str(v, f"{what}: nameserver", ErrorCode.BAD_ADDR, 64) for v in value]
+
+
+def canonicalize_network(
+    name: str, attrs: object, host_nameservers: Sequence[str] = ()
+) -> dict | None:
+    """Canonical attributes of one network, or None for a removal."""
+    what = f"network {name}"
+    attrs = to_dict(attrs, what)
+    _unknown_keys(attrs, NETWORK_KEYS, what)
+    if _is_remove(attrs, what, frozenset({"custom"})):
+        return None
+    out: dict = {}
+    for key in ("nic", "bonding"):
+        if key in attrs:
+            out[key] = to_str(attrs[key], f"{what}: {key}", ErrorCode.BAD_PARAMS, 64)
+    if "vlan" in attrs and attrs["vlan"] not in (None, ""):
+        out["vlan"] = to_int(
+            attrs["vlan"], f"{what}: vlan", 0, MAX_VLAN_TAG, ErrorCode.BAD_VLAN
+        )
+    out["bridged"] = to_bool(attrs.get("bridged", True), f"{what}: bridged")
+    if out["bridged"]:
+        stp = attrs["stp"] if "stp" in attrs else attrs.get("STP", False)
+        out["stp"] = to_bool(stp, f"{what}: stp")
+    elif "stp" in attrs or "STP" in attrs:
+        raise _bad(f"{what}: stp is only meaningful on a bridged network")
+    out["mtu"] = to_int(attrs.get("mtu", DEFAULT_MTU), f"{what}: mtu", MIN_MTU, MAX_MTU)
+    _canonicalize_ipv4(attrs, out, what)
+    _canonicalize_ipv6(attrs, out, what)
+    out["switch"] = _switch(attrs, what)
+    if "nameservers" in attrs:
+        out["nameservers"] = _nameservers(attrs["nameservers"], what)
+    elif out["defaultRoute"] and out["bootproto"] != "dhcp":
+        out["nameservers"] = list(host_nameservers)
+    else:
+        out["nameservers"] = []
+    for key in ("custom", "hostQos"):
+        if key in attrs:
+            out[key] = to_dict(attrs[key], f"{what}: {key}")
+    if "blockingdhcp" in attrs:
+        out["blockingdhcp"] = to_bool(attrs["blockingdhcp"], f"{what}: blockingdhcp")
+    return out
+
+
+def _canonicalize_ipv4(attrs: Mapping, out: dict, what: str) -> None:
+    bootproto = attrs.get("bootproto", "none")
+    if bootproto not in ("none", "dhcp"):
+        raise _bad(f"{what}: bootproto {bootproto!r} is not one of none, dhcp")
+    out["bootproto"] = bootproto
+    out["defaultRoute"] = to_bool(
+        attrs.get("defaultRoute", False), f"{what}: defaultRoute"
+    )
+    for key in ("ipaddr", "netmask", "gateway"):
+        if attrs.get(key) not in (None, ""):
+            out[key] = to_str(attrs[key], f"{what}: {key}", ErrorCode.BAD_ADDR, 64)
+    if attrs.get("prefix") not in (None, ""):
+        if "netmask" in out:
+            raise _bad(f"{what}: both prefix and netmask given")
+        out["netmask"] = addresses.prefix_to_netmask(attrs["prefix"], what)
+
+
+def _canonicalize_ipv6(attrs: Mapping, out: dict, what: str) -> None:
+    out["dhcpv6"] = to_bool(attrs.get("dhcpv6", False), f"{what}: dhcpv6")
+    out["ipv6autoconf"] = to_bool(
+        attrs.get("ipv6autoconf", False), f"{what}: ipv6autoconf"
+    )
+    if attrs.get("ipv6addr") not in (None, ""):
+        out["ipv6addr"] = addresses.validate_ipv6_cidr(attrs["ipv6addr"], what)
+    if attrs.get("ipv6gateway") not in (None, "", "::"):
+        out["ipv6gateway"] = to_str(
+            attrs["ipv6gateway"], f"{what}: ipv6gateway", ErrorCode.BAD_ADDR, 64
+        )
+
+
+def canonicalize_bond(name: str, attrs: object) -> dict | None:
+    """Canonical attributes of one bond, or None for a removal."""
+    what = f"bond {name}"
+    attrs = to_dict(attrs, what)
+    _unknown_keys(attrs, BOND_KEYS, what)
+    if _is_remove(attrs, what, frozenset()):
+        return None
+    nics = attrs.get("nics", [])
+    if not isinstance(nics, list) or not all(isinstance(n, str) for n in nics):
+        raise NetError(ErrorCode.BAD_BONDING, f"{what}: nics must be a list of names")
+    out: dict = {"nics": sorted(nics), "switch": _switch(attrs, what)}
+    options = attrs.get("options", "")
+    if not isinstance(options, str):
+        raise NetError(ErrorCode.BAD_BONDING, f"{what}: options must be a string")
+    out["options"] = bond_options.canonical_bond_options(options)
+    if attrs.get("hwaddr") not in (None, ""):
+        out["hwaddr"] = to_str(
+            attrs["hwaddr"], f"{what}: hwaddr", ErrorCode.BAD_BONDING, 17
+        ).lower()
+    return out
+
+
+def canonicalize_options(options: object) -> dict:
+    options = to_dict(options if options is not None else {}, "options")
+    _unknown_keys(options, frozenset(OPTION_DEFAULTS), "options")
+    out = dict(OPTION_DEFAULTS)
+    for key in ("connectivityCheck", "commitOnSuccess", "_inRollback"):
+        if key in options:
+            out[key] = to_bool(options[key], f"options: {key}")
+    if "connectivityTimeout" in options:
+        out["connectivityTimeout"] = to_int(
+            options["connectivityTimeout"],
+            "options: connectivityTimeout",
+            0,
+            MAX_CONNECTIVITY_TIMEOUT,
+        )
+    return out
+
+
+def persisted_form(attrs: Mapping) -> dict:
+    """What persistence and comparisons keep: ``blockingdhcp`` is transient."""
+    return {k: v for k, v in attrs.items() if k != "blockingdhcp"}

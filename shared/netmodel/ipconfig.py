@@ -1,0 +1,132 @@
+"""IP configuration of a network's top device (IPv4 + IPv6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.errors import ErrorCode, NetError
+from shared.netmodel import addresses
+
+
+@dataclass(frozen=True)
+class IPv4:
+    address: str | None = None
+    netmask: str | None = None
+    gateway: str | None = None
+    default_route: bool = False
+    bootproto: str = "none"
+
+    @property
+    def prefixlen(self) -> int | None:
+        return addresses.netmask_to_prefix(self.netmask) if self.netmask else None
+
+    @property
+    def is_dhcp(self) -> bool:
+        return self.bootproto == "dhcp"
+
+    def validate(self, owner: str) -> None:
+        if self.bootproto not in ("none", "dhcp"):
+            raise NetError(
+                ErrorCode.BAD_PARAMS,
+                f"{owner}: bootproto {self.bootproto!r} is not one of none, dhcp",
+            )
+        if self.address is None:
+            if self.netmask is not None:
+                raise NetError(
+                    ErrorCode.BAD_ADDR, f"{owner}: netmask given without ipaddr"
+                )
+            if self.gateway is not None and not self.is_dhcp:
+                raise NetError(
+                    ErrorCode.BAD_ADDR, f"{owner}: gateway given without ipaddr"
+                )
+            return
+        if self.is_dhcp:
+            raise NetError(
+                ErrorCode.BAD_ADDR,
+                f"{owner}: static ipaddr and bootproto=dhcp are mutually exclusive",
+            )
+        addresses.validate_ipv4_address(self.address, owner, "ipaddr")
+        if self.netmask is None:
+            raise NetError(
+                ErrorCode.BAD_ADDR, f"{owner}: ipaddr needs a netmask or prefix"
+            )
+        addresses.validate_netmask(self.netmask, owner)
+        if self.gateway is not None:
+            addresses.validate_ipv4_address(self.gateway, owner, "gateway")
+            addresses.validate_gateway_reachable(
+                self.address, self.netmask, self.gateway, owner
+            )
+
+
+@dataclass(frozen=True)
+class IPv6:
+    address: str | None = None  # "addr/prefixlen"
+    gateway: str | None = None
+    autoconf: bool = False
+    dhcpv6: bool = False
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.autoconf or self.dhcpv6
+
+    def validate(self, owner: str) -> None:
+        if self.address is not None:
+            addresses.validate_ipv6_cidr(self.address, owner)
+            if self.is_dynamic:
+                raise NetError(
+                    ErrorCode.BAD_ADDR,
+                    f"{owner}: static ipv6addr and dhcpv6/ipv6autoconf are "
+                    "mutually exclusive",
+                )
+        if self.gateway is not None:
+            addresses.validate_ipv6_address(self.gateway, owner, "ipv6gateway")
+            if self.address is None and not self.is_dynamic:
+                raise NetError(
+                    ErrorCode.BAD_ADDR, f"{owner}: ipv6gateway given without ipv6addr"
+                )
+
+
+@dataclass(frozen=True)
+class IpConfig:
+    ipv4: IPv4 = IPv4()
+    ipv6: IPv6 = IPv6()
+    nameservers: tuple[str, ...] = ()
+    blocking_dhcp: bool = False
+
+    @property
+    def has_dhcp(self) -> bool:
+        return self.ipv4.is_dhcp or self.ipv6.dhcpv6
+
+    def validate(self, owner: str) -> None:
+        self.ipv4.validate(owner)
+        self.ipv6.validate(owner)
+        for server in self.nameservers:
+            try:
+                addresses.validate_ipv4_address(server, owner, "nameserver")
+            except NetError:
+                addresses.validate_ipv6_address(server, owner, "nameserver")
+        if self.nameservers and not self.ipv4.default_route:
+            raise NetError(
+                ErrorCode.BAD_PARAMS,
+                f"{owner}: nameservers may only be set on the default route network",
+            )
+
+    @classmethod
+    def from_attrs(cls, attrs: dict) -> IpConfig:
+        return cls(
+            ipv4=IPv4(
+                address=attrs.get("ipaddr"),
+                netmask=attrs.get("netmask"),
+                gateway=attrs.get("gateway"),
+                default_route=attrs.get("defaultRoute", False),
+                bootproto=attrs.get("bootproto", "none"),
+            ),
+            ipv6=IPv6(
+                address=attrs.get("ipv6addr"),
+                gateway=attrs.get("ipv6gateway"),
+                autoconf=attrs.get("ipv6autoconf", False),
+                dhcpv6=attrs.get("dhcpv6", False),
+            ),
+            nameservers=tuple(attrs.get("nameservers", ())),
+            blocking_dhcp=attrs.get("blockingdhcp", False),
+        )

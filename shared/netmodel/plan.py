@@ -1,0 +1,218 @@
+"""The change plan: what frontd computes and superd executes.
+
+canonicalize → build model → validate → **plan** → (superd) apply → verify
+→ persist. A plan is plain JSON: ordered operations plus the running
+configuration expected once they all succeeded. An edit of a network is a
+removal followed by an addition, as in the production agent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shared.errors import ErrorCode, NetError
+from shared.netmodel.canonical import (
+    canonicalize_bond,
+    canonicalize_network,
+    canonicalize_options,
+    persisted_form,
+)
+from shared.netmodel.names import (
+    validate_bond_name,
+    validate_network_name,
+    validate_nic_name,
+)
+from shared.netmodel.request import Request, canonicalize_request
+from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
+from shared.netmodel.validation import FinalState, validate_request
+from shared.netmodel.values import to_int
+
+PLAN_VERSION = 1
+# Execution order; superd accepts no other operation names.
+OPERATIONS = (
+    "remove_network",
+    "remove_bond",
+    "edit_bond",
+    "add_bond",
+    "set_mtu",
+    "add_network",
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    operations: list[dict]
+    options: dict
+    running: dict = field(default_factory=dict)  # expected running config after
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.operations
+
+    def to_dict(self) -> dict:
+        return {
+            "version": PLAN_VERSION,
+            "operations": self.operations,
+            "options": self.options,
+            "running": self.running,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> Plan:
+        """Rebuild and re-validate a plan received from the wire."""
+        if not isinstance(data, Mapping) or data.get("version") != PLAN_VERSION:
+            raise NetError(ErrorCode.BAD_PARAMS, "plan: not a version 1 plan")
+        ops = data.get("operations")
+        if not isinstance(ops, list):
+            raise NetError(ErrorCode.BAD_PARAMS, "plan: operations must be a list")
+        running = data.get("running", {})
+        if not isinstance(running, Mapping):
+            raise NetError(ErrorCode.BAD_PARAMS, "plan: running must be an object")
+        checked_running = {
+            "networks": {
+                validate_network_name(n): _recanonical_network(n, a)
+                for n, a in dict(running.get("networks", {})).items()
+            },
+            "bonds": {
+                validate_bond_name(n): _recanonical_bond(n, a)
+                for n, a in dict(running.get("bonds", {})).items()
+            },
+        }
+        return cls(
+            operations=[_check_operation(op) for op in ops],
+            options=canonicalize_options(data.get("options", {})),
+            running=checked_running,
+        )
+
+
+def _recanonical_network(name: str, attrs: object) -> dict:
+    canonical = canonicalize_network(name, attrs)
+    if canonical is None or canonical != attrs:
+        raise NetError(ErrorCode.BAD_PARAMS, f"plan: network {name} is not canonical")
+    return canonical
+
+
+def _recanonical_bond(name: str, attrs: object) -> dict:
+    canonical = canonicalize_bond(name, attrs)
+    if canonical is None or canonical != attrs:
+        raise NetError(ErrorCode.BAD_PARAMS, f"plan: bond {name} is not canonical")
+    return canonical
+
+
+def _check_operation(op: object) -> dict:
+    if not isinstance(op, Mapping) or op.get("op") not in OPERATIONS:
+        raise NetError(ErrorCode.BAD_PARAMS, f"plan: unknown operation {str(op)[:60]}")
+    kind = op["op"]
+    if kind == "set_mtu":
+        device = validate_nic_name(op.get("device"))
+        return {
+            "op": kind,
+            "device": device,
+            "mtu": to_int(op.get("mtu"), "mtu", 68, 65535),
+        }
+    if kind.endswith("_network"):
+        name = validate_network_name(op.get("name"))
+        attrs = _recanonical_network(name, op.get("attrs"))
+        if kind == "add_network" and "blockingdhcp" in op:
+            return {"op": kind, "name": name, "attrs": attrs,
+                    "blockingdhcp": bool(op["blockingdhcp"])}  # fmt: skip
+    else:
+        name = validate_bond_name(op.get("name"))
+        attrs = _recanonical_bond(name, op.get("attrs"))
+    return {"op": kind, "name": name, "attrs": attrs}
+
+
+def hand_over_default_route(request: Request, running: RunningConfig) -> Request:
+    """The network that held the default route is re-sent without it."""
+    if not any(a["defaultRoute"] for a in request.added_networks.values()):
+        return request
+    networks = dict(request.networks)
+    for name, attrs in running.networks.items():
+        if name not in networks and attrs.get("defaultRoute"):
+            networks[name] = {**attrs, "defaultRoute": False, "nameservers": []}
+    return Request(networks, request.bonds, request.options)
+
+
+def compute_plan(
+    request: Request,
+    final: FinalState,
+    netinfo: NetinfoSnapshot,
+    running: RunningConfig,
+) -> Plan:
+    removes, adds = [], []
+    for name in sorted(request.networks):
+        attrs = request.networks[name]
+        old = running.networks.get(name)
+        if attrs is not None and old is not None and persisted_form(attrs) == old:
+            continue  # unchanged: minimal change, nothing to do
+        if old is not None:
+            removes.append({"op": "remove_network", "name": name, "attrs": dict(old)})
+        if attrs is not None:
+            op = {"op": "add_network", "name": name, "attrs": persisted_form(attrs)}
+            if "blockingdhcp" in attrs:
+                op["blockingdhcp"] = attrs["blockingdhcp"]
+            adds.append(op)
+    bond_ops = []
+    for name in sorted(request.bonds):
+        attrs, old = request.bonds[name], running.bonds.get(name)
+        if attrs is None:
+            bond_ops.append(
+                {"op": "remove_bond", "name": name, "attrs": dict(old or {})}
+            )
+        elif old is None:
+            bond_ops.append({"op": "add_bond", "name": name, "attrs": attrs})
+        elif attrs != old:
+            bond_ops.append({"op": "edit_bond", "name": name, "attrs": attrs})
+    bond_ops.sort(key=lambda op: OPERATIONS.index(op["op"]))
+    mtu_ops = _mtu_operations(removes, adds, bond_ops, final, netinfo)
+    return Plan(
+        operations=removes + bond_ops + mtu_ops + adds,
+        options=dict(request.options),
+        running={
+            "networks": {
+                n: persisted_form(a) for n, a in sorted(final.networks.items())
+            },
+            "bonds": dict(sorted(final.bonds.items())),
+        },
+    )
+
+
+def _mtu_operations(
+    removes: list,
+    adds: list,
+    bond_ops: list,
+    final: FinalState,
+    netinfo: NetinfoSnapshot,
+) -> list[dict]:
+    """Set each touched NIC/bond to the maximum MTU of its users (or 1500)."""
+    touched = {op["name"] for op in bond_ops if op["op"] != "remove_bond"}
+    for op in removes + adds:
+        lower = op["attrs"].get("nic") or op["attrs"].get("bonding")
+        if lower:
+            touched.add(lower)
+    removed_bonds = {op["name"] for op in bond_ops if op["op"] == "remove_bond"}
+    ops = []
+    for device in sorted(touched - removed_bonds):
+        target = final.lower_mtus.get(device, 1500)
+        current = netinfo.device_mtu(device)
+        if current is None:
+            current = 1500  # a bond about to be created starts at the default
+        if current != target:
+            ops.append({"op": "set_mtu", "device": device, "mtu": target})
+    return ops
+
+
+def plan_setup_networks(
+    networks: object,
+    bondings: object,
+    options: object,
+    netinfo: NetinfoSnapshot,
+    running: RunningConfig,
+    configurator: str = "iproute2",
+) -> Plan:
+    """The whole pure pipeline, request in, plan out (raises NetError)."""
+    request = canonicalize_request(networks, bondings, options, netinfo.nameservers)
+    request = hand_over_default_route(request, running)
+    final = validate_request(request, netinfo, running, configurator)
+    return compute_plan(request, final, netinfo, running)

@@ -1,0 +1,153 @@
+"""Plain-data views of the host that planning needs: the netinfo snapshot
+(the capabilities report) and the running configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shared.errors import ErrorCode, NetError
+
+REPORT_SECTIONS = ("nics", "bondings", "bridges", "vlans", "networks")
+
+
+@dataclass(frozen=True)
+class NetinfoSnapshot:
+    """The host's devices as the capabilities report describes them."""
+
+    nics: Mapping[str, Mapping] = field(default_factory=dict)
+    bondings: Mapping[str, Mapping] = field(default_factory=dict)
+    bridges: Mapping[str, Mapping] = field(default_factory=dict)
+    vlans: Mapping[str, Mapping] = field(default_factory=dict)
+    networks: Mapping[str, Mapping] = field(default_factory=dict)
+    nameservers: tuple[str, ...] = ()
+
+    @classmethod
+    def from_caps(cls, caps: object) -> NetinfoSnapshot:
+        if not isinstance(caps, Mapping):
+            raise NetError(ErrorCode.BAD_PARAMS, "netinfo report must be an object")
+        sections = {}
+        for key in REPORT_SECTIONS:
+            value = caps.get(key, {})
+            if not isinstance(value, Mapping) or not all(
+                isinstance(v, Mapping) for v in value.values()
+            ):
+                raise NetError(
+                    ErrorCode.BAD_PARAMS,
+                    f"netinfo report: {key} must map names to objects",
+                )
+            sections[key] = value
+        nameservers = caps.get("nameservers", [])
+        if not isinstance(nameservers, list):
+            raise NetError(
+                ErrorCode.BAD_PARAMS, "netinfo report: nameservers must be a list"
+            )
+        return cls(nameservers=tuple(map(str, nameservers)), **sections)
+
+    def device_mtu(self, name: str) -> int | None:
+        for section in (self.nics, self.bondings, self.vlans, self.bridges):
+            if name in section:
+                mtu = section[name].get("mtu")
+                return int(mtu) if mtu is not None else None
+        return None
+
+    def bond_of(self, nic: str) -> str | None:
+        """The bond (present on the host) that enslaves ``nic``."""
+        for bond, attrs in self.bondings.items():
+            if nic in attrs.get("slaves", ()):
+                return bond
+        return None
+
+    def vlans_on(self, device: str) -> list[str]:
+        return sorted(
+            v for v, attrs in self.vlans.items() if attrs.get("iface") == device
+        )
+
+    def device_exists(self, name: str) -> bool:
+        return any(
+            name in section
+            for section in (self.nics, self.bondings, self.bridges, self.vlans)
+        )
+
+
+@dataclass(frozen=True)
+class RunningConfig:
+    """What netreload configured: canonical attributes per network and bond."""
+
+    networks: Mapping[str, Mapping] = field(default_factory=dict)
+    bonds: Mapping[str, Mapping] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"networks": dict(self.networks), "bonds": dict(self.bonds)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> RunningConfig:
+        return cls(
+            networks=dict(data.get("networks", {})), bonds=dict(data.get("bonds", {}))
+        )
+
+
+def running_config_from_caps(caps: Mapping) -> RunningConfig:
+    """Reconstruct canonical attributes from a capabilities report.
+
+    Offline planning (``netreload plan --netinfo HOST.json``) has only the
+    report, so the networks it lists are read back into the request form.
+    """
+    snapshot = NetinfoSnapshot.from_caps(caps)
+    networks: dict[str, dict] = {}
+    bonds_used: set[str] = set()
+    for name, net in snapshot.networks.items():
+        bridged = bool(net.get("bridged", True))
+        attrs: dict = {"bridged": bridged, "mtu": int(net.get("mtu", 1500))}
+        if bridged:
+            attrs["stp"] = bool(net.get("stp", False))
+            ports = [p for p in net.get("ports", []) if not str(p).startswith("vnet")]
+            lower = ports[0] if ports else None
+        else:
+            lower = net.get("interface") or net.get("iface")
+        if lower in snapshot.vlans:
+            attrs["vlan"] = int(snapshot.vlans[lower]["vlanid"])
+            lower = snapshot.vlans[lower]["iface"]
+        if lower in snapshot.bondings:
+            attrs["bonding"] = lower
+            bonds_used.add(lower)
+        elif lower is not None:
+            attrs["nic"] = lower
+        attrs.update(_ip_attrs_from_caps(net))
+        attrs["switch"] = net.get("switch", "legacy")
+        networks[name] = attrs
+    bonds = {
+        name: {
+            "nics": sorted(snapshot.bondings[name].get("slaves", [])),
+            "options": _bond_options_string(snapshot.bondings[name].get("opts", {})),
+            "switch": snapshot.bondings[name].get("switch", "legacy"),
+        }
+        for name in sorted(bonds_used)
+    }
+    return RunningConfig(networks=networks, bonds=bonds)
+
+
+def _ip_attrs_from_caps(net: Mapping) -> dict:
+    attrs: dict = {
+        "bootproto": "dhcp" if net.get("dhcpv4") else "none",
+        "defaultRoute": bool(net.get("ipv4defaultroute", False)),
+        "dhcpv6": bool(net.get("dhcpv6", False)),
+        "ipv6autoconf": bool(net.get("ipv6autoconf", False)),
+        "nameservers": [],
+    }
+    if not net.get("dhcpv4") and net.get("addr"):
+        attrs["ipaddr"] = net["addr"]
+        attrs["netmask"] = net.get("netmask", "")
+        if net.get("gateway"):
+            attrs["gateway"] = net["gateway"]
+    if not (net.get("dhcpv6") or net.get("ipv6autoconf")):
+        v6 = [a for a in net.get("ipv6addrs", []) if not a.startswith("fe80")]
+        if v6:
+            attrs["ipv6addr"] = v6[0]
+        if net.get("ipv6gateway") not in (None, "", "::"):
+            attrs["ipv6gateway"] = net["ipv6gateway"]
+    return attrs
+
+
+def _bond_options_string(opts: Mapping) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(opts.items()))

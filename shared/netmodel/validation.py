@@ -1,0 +1,261 @@
+"""Validation of a request as a whole against the host.
+
+Each primitive validates itself (``Network.validate``, ``Bond.validate``);
+what needs several objects at once — who uses which NIC, tags on one
+device, the single default route — is checked here on the *final* state:
+running configuration, minus removals, plus additions and edits.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.errors import ErrorCode, NetError
+from shared.netmodel.bond import Bond
+from shared.netmodel.device import DEFAULT_MTU
+from shared.netmodel.names import vlan_device_name
+from shared.netmodel.network import Network, build_network
+from shared.netmodel.request import Request
+from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
+
+
+@dataclass(frozen=True)
+class FinalState:
+    networks: dict[str, dict]
+    bonds: dict[str, dict]
+    lower_mtus: dict[str, int]
+    models: dict[str, Network]
+
+
+def final_state(request: Request, running: RunningConfig) -> tuple[dict, dict]:
+    nets = {n: dict(a) for n, a in running.networks.items()}
+    bonds = {n: dict(a) for n, a in running.bonds.items()}
+    for name, attrs in request.networks.items():
+        if attrs is None:
+            nets.pop(name, None)
+        else:
+            nets[name] = attrs
+    for name, attrs in request.bonds.items():
+        if attrs is None:
+            bonds.pop(name, None)
+        else:
+            bonds[name] = attrs
+    return nets, bonds
+
+
+def compute_lower_mtus(nets: Mapping[str, Mapping], bonds: Mapping) -> dict[str, int]:
+    """Each NIC/bond carries the maximum MTU of the networks on it."""
+    mtus: dict[str, int] = {bond: DEFAULT_MTU for bond in bonds}
+    for attrs in nets.values():
+        lower = attrs.get("nic") or attrs.get("bonding")
+        if lower:
+            mtus[lower] = max(mtus.get(lower, 0), attrs.get("mtu", DEFAULT_MTU))
+    return mtus
+
+
+def validate_request(
+    request: Request,
+    netinfo: NetinfoSnapshot,
+    running: RunningConfig,
+    configurator: str = "iproute2",
+) -> FinalState:
+    for name in request.removed_networks:
+        if name not in running.networks:
+            raise NetError(
+                ErrorCode.BAD_BRIDGE,
+                f"Cannot delete network {name!r}: it does not exist in the system",
+            )
+    for name in request.removed_bonds:
+        if name not in running.bonds and name not in netinfo.bondings:
+            raise NetError(
+                ErrorCode.BAD_BONDING,
+                f"Cannot delete bond {name!r}: it does not exist in the system",
+            )
+    nets, bonds = final_state(request, running)
+    lower_mtus = compute_lower_mtus(nets, bonds)
+    models: dict[str, Network] = {}
+    for name, attrs in request.added_networks.items():
+        lower = attrs.get("nic") or attrs.get("bonding")
+        model = build_network(
+            name,
+            attrs,
+            lower_mtus.get(lower) if lower else None,
+            bonds.get(attrs.get("bonding", "")),
+            configurator,
+        )
+        model.validate()
+        models[name] = model
+    for name, attrs in request.added_bonds.items():
+        Bond.from_attrs(
+            name, attrs, lower_mtus.get(name, DEFAULT_MTU), configurator
+        ).validate()
+    _validate_bond_slaves(request, netinfo, running, nets, bonds)
+    _validate_network_lowers(request, netinfo, nets, bonds)
+    _validate_sharing(nets)
+    _validate_default_route(request, nets)
+    _validate_bridge_names(request, netinfo, running)
+    return FinalState(nets, bonds, lower_mtus, models)
+
+
+def _external_slaves(
+    netinfo: NetinfoSnapshot, request: Request, bonds: Mapping
+) -> dict:
+    """NICs enslaved on the host to bonds netreload will not (re)define."""
+    owner = {}
+    for bond, attrs in netinfo.bondings.items():
+        if bond in bonds or bond in request.bonds:
+            continue
+        for slave in attrs.get("slaves", ()):
+            owner[slave] = bond
+    return owner
+
+
+def _validate_bond_slaves(
+    request: Request,
+    netinfo: NetinfoSnapshot,
+    running: RunningConfig,
+    nets: Mapping,
+    bonds: Mapping,
+) -> None:
+    external = _external_slaves(netinfo, request, bonds)
+    removed_vlans = {
+        vlan_device_name(a.get("nic") or a.get("bonding"), a["vlan"])
+        for n, a in running.networks.items()
+        if (n in request.networks)
+        and "vlan" in a
+        and (a.get("nic") or a.get("bonding"))
+    }
+    nic_users = {a["nic"]: n for n, a in nets.items() if "nic" in a}
+    slave_owner: dict[str, str] = {}
+    for bond, attrs in sorted(bonds.items()):
+        for slave in attrs.get("nics", ()):
+            if slave in slave_owner:
+                raise NetError(
+                    ErrorCode.USED_NIC,
+                    f"bond {bond}: nic {slave} is already a slave of {slave_owner[slave]}",
+                )
+            slave_owner[slave] = bond
+    for bond, attrs in sorted(request.added_bonds.items()):
+        for slave in attrs["nics"]:
+            if slave not in netinfo.nics:
+                raise NetError(ErrorCode.BAD_NIC, f"bond {bond}: unknown nic {slave}")
+            if slave in external:
+                raise NetError(
+                    ErrorCode.USED_NIC,
+                    f"bond {bond}: nic {slave} is already a slave of {external[slave]}",
+                )
+            if slave in nic_users:
+                raise NetError(
+                    ErrorCode.USED_NIC,
+                    f"bond {bond}: nic {slave} already carries network {nic_users[slave]}",
+                )
+            vlans = [v for v in netinfo.vlans_on(slave) if v not in removed_vlans]
+            if vlans:
+                raise NetError(
+                    ErrorCode.USED_NIC,
+                    f"bond {bond}: nic {slave} already carries vlan(s) {', '.join(vlans)}",
+                )
+
+
+def _validate_network_lowers(
+    request: Request, netinfo: NetinfoSnapshot, nets: Mapping, bonds: Mapping
+) -> None:
+    external = _external_slaves(netinfo, request, bonds)
+    slaves = {s: b for b, a in bonds.items() for s in a.get("nics", ())}
+    for name, attrs in sorted(request.added_networks.items()):
+        nic, bond = attrs.get("nic"), attrs.get("bonding")
+        if nic is not None:
+            if nic not in netinfo.nics:
+                raise NetError(ErrorCode.BAD_NIC, f"network {name}: unknown nic {nic}")
+            owner = slaves.get(nic) or external.get(nic)
+            if owner:
+                raise NetError(
+                    ErrorCode.USED_NIC,
+                    f"network {name}: nic {nic} is a slave of bond {owner}",
+                )
+        if bond is not None:
+            if bond not in bonds and bond not in netinfo.bondings:
+                raise NetError(
+                    ErrorCode.BAD_BONDING, f"network {name}: unknown bond {bond}"
+                )
+            bond_switch = bonds.get(bond, {}).get("switch", "legacy")
+            if bond_switch != attrs["switch"]:
+                raise NetError(
+                    ErrorCode.BAD_PARAMS,
+                    f"network {name}: switch {attrs['switch']} differs from bond "
+                    f"{bond}'s switch {bond_switch}",
+                )
+    for bond in request.removed_bonds:
+        users = sorted(n for n, a in nets.items() if a.get("bonding") == bond)
+        if users:
+            raise NetError(
+                ErrorCode.USED_BOND,
+                f"Cannot delete bond {bond}: used by network(s) {', '.join(users)}",
+            )
+
+
+def _validate_sharing(nets: Mapping[str, Mapping]) -> None:
+    """At most one untagged network and unique VLAN tags per NIC/bond."""
+    by_lower: dict[str, list[tuple[str, Mapping]]] = defaultdict(list)
+    for name, attrs in sorted(nets.items()):
+        lower = attrs.get("nic") or attrs.get("bonding")
+        if lower:
+            by_lower[lower].append((name, attrs))
+    switches: dict[str, set[str]] = defaultdict(set)
+    for lower, users in by_lower.items():
+        untagged = [n for n, a in users if a.get("vlan") is None]
+        if len(untagged) > 1:
+            code = (
+                ErrorCode.USED_BOND if "bonding" in users[0][1] else ErrorCode.USED_NIC
+            )
+            raise NetError(
+                code,
+                f"{lower} would carry more than one untagged network: "
+                f"{', '.join(untagged)}",
+            )
+        seen: dict[int, str] = {}
+        for name, attrs in users:
+            tag = attrs.get("vlan")
+            if tag is not None and tag in seen:
+                raise NetError(
+                    ErrorCode.BAD_VLAN,
+                    f"networks {seen[tag]} and {name} both use vlan {tag} on {lower}",
+                )
+            if tag is not None:
+                seen[tag] = name
+            switches[lower].add(attrs.get("switch", "legacy"))
+        if len(switches[lower]) > 1:
+            raise NetError(
+                ErrorCode.BAD_PARAMS,
+                f"{lower} would carry networks of different switch types",
+            )
+
+
+def _validate_default_route(request: Request, nets: Mapping[str, Mapping]) -> None:
+    asked = sorted(n for n, a in request.added_networks.items() if a["defaultRoute"])
+    if len(asked) > 1:
+        raise NetError(
+            ErrorCode.BAD_PARAMS,
+            f"only one network may hold the default route, got {', '.join(asked)}",
+        )
+    holders = sorted(n for n, a in nets.items() if a.get("defaultRoute"))
+    if len(holders) > 1:
+        raise NetError(
+            ErrorCode.BAD_PARAMS,
+            f"only one network may hold the default route, got {', '.join(holders)}",
+        )
+
+
+def _validate_bridge_names(
+    request: Request, netinfo: NetinfoSnapshot, running: RunningConfig
+) -> None:
+    for name, attrs in request.added_networks.items():
+        if not attrs["bridged"] or name in running.networks:
+            continue
+        if name in netinfo.nics or name in netinfo.bondings or name in netinfo.vlans:
+            raise NetError(
+                ErrorCode.BAD_BRIDGE,
+                f"network {name}: a device of that name exists and is not a bridge",
+            )
