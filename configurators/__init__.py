@@ -1,0 +1,1 @@
+"""Configurators: interchangeable ways of talking to the kernel, one module each."""

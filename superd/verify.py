@@ -1,0 +1,106 @@
+"""Verification: the kernel, read back, against what a plan asked for.
+
+Pure: compares a capabilities report with the plan, so it is tested without
+root. A mismatch is an error, and the transaction rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from shared.netmodel import bond_options
+from shared.netmodel.addresses import netmask_to_prefix
+from shared.netmodel.names import vlan_device_name
+
+
+def _expected_iface(name: str, attrs: Mapping) -> str:
+    lower = attrs.get("nic") or attrs.get("bonding")
+    if attrs.get("bridged", True):
+        return name
+    if "vlan" in attrs:
+        return vlan_device_name(lower, attrs["vlan"])
+    return lower
+
+
+def _device(caps: Mapping, name: str) -> Mapping | None:
+    for section in ("bridges", "vlans", "bondings", "nics"):
+        if name in caps.get(section, {}):
+            return caps[section][name]
+    return None
+
+
+def network_mismatches(name: str, attrs: Mapping, caps: Mapping) -> list[str]:
+    problems: list[str] = []
+    iface = _expected_iface(name, attrs)
+    device = _device(caps, iface)
+    if device is None:
+        return [f"network {name}: device {iface} is missing"]
+    lower = attrs.get("nic") or attrs.get("bonding")
+    port = vlan_device_name(lower, attrs["vlan"]) if lower and "vlan" in attrs else lower
+    if attrs.get("bridged", True):
+        expected_ports = [port] if port else []
+        ports = [p for p in device.get("ports", []) if p == port or not expected_ports]
+        if ports != expected_ports:
+            problems.append(
+                f"network {name}: bridge ports {device.get('ports')} lack {expected_ports}"
+            )
+        if bool(device.get("stp")) != bool(attrs.get("stp", False)):
+            problems.append(f"network {name}: stp is {device.get('stp')}")
+    if "vlan" in attrs and lower:
+        vlan = caps.get("vlans", {}).get(port)
+        if vlan is None or int(vlan.get("vlanid", -1)) != attrs["vlan"]:
+            problems.append(f"network {name}: vlan {port} with id {attrs['vlan']} is missing")
+    if int(device.get("mtu", 0)) != attrs.get("mtu", 1500):
+        problems.append(f"network {name}: mtu {device.get('mtu')} != {attrs.get('mtu')}")
+    if "ipaddr" in attrs:
+        cidr = f"{attrs['ipaddr']}/{netmask_to_prefix(attrs['netmask'])}"
+        if cidr not in device.get("ipv4addrs", []):
+            problems.append(f"network {name}: address {cidr} missing on {iface}")
+        if attrs.get("defaultRoute") and attrs.get("gateway"):
+            if not device.get("ipv4defaultroute") or device.get("gateway") != attrs["gateway"]:
+                problems.append(f"network {name}: default route via {attrs['gateway']} missing")
+    if "ipv6addr" in attrs and attrs["ipv6addr"] not in device.get("ipv6addrs", []):
+        problems.append(f"network {name}: address {attrs['ipv6addr']} missing on {iface}")
+    if bool(device.get("ipv6autoconf")) != bool(attrs.get("ipv6autoconf", False)):
+        problems.append(f"network {name}: ipv6autoconf is {device.get('ipv6autoconf')}")
+    return problems
+
+
+def bond_mismatches(name: str, attrs: Mapping, caps: Mapping) -> list[str]:
+    bond = caps.get("bondings", {}).get(name)
+    if bond is None:
+        return [f"bond {name} is missing"]
+    problems = []
+    if sorted(bond.get("slaves", [])) != sorted(attrs.get("nics", [])):
+        problems.append(f"bond {name}: slaves {bond.get('slaves')} != {attrs.get('nics')}")
+    wanted = bond_options.parse_bond_options(attrs.get("options", ""))
+    mode = str(bond_options.mode_number(wanted))
+    if str(bond.get("opts", {}).get("mode", "0")) != mode:
+        problems.append(f"bond {name}: mode {bond.get('opts', {}).get('mode')} != {mode}")
+    return problems
+
+
+def plan_mismatches(plan_ops: list[Mapping], running: Mapping, caps: Mapping) -> list[str]:
+    """What the kernel does not show of the operations just applied."""
+    problems: list[str] = []
+    nets = running.get("networks", {})
+    added = {op["name"] for op in plan_ops if op["op"] == "add_network"}
+    for op in plan_ops:
+        kind = op["op"]
+        if kind == "add_network":
+            problems += network_mismatches(op["name"], op["attrs"], caps)
+        elif kind in ("add_bond", "edit_bond"):
+            problems += bond_mismatches(op["name"], op["attrs"], caps)
+        elif kind == "remove_bond" and op["name"] in caps.get("bondings", {}):
+            problems.append(f"bond {op['name']} still exists")
+        elif kind == "remove_network" and op["name"] not in added:
+            iface = _expected_iface(op["name"], op["attrs"])
+            still_used = any(_expected_iface(n, a) == iface for n, a in nets.items())
+            lower = op["attrs"].get("nic") or op["attrs"].get("bonding")
+            if iface != lower and not still_used and _device(caps, iface) is not None:
+                problems.append(f"network {op['name']}: device {iface} still exists")
+        elif kind == "set_mtu":
+            device = _device(caps, op["device"])
+            if device is not None and int(device.get("mtu", 0)) != op["mtu"]:
+                problems.append(f"{op['device']}: mtu {device.get('mtu')} != {op['mtu']}")
+    return problems

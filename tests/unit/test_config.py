@@ -1,0 +1,51 @@
+"""The configuration file contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.config import Config, load_config
+from shared.errors import ErrorCode, NetError
+
+SAMPLE = Path(__file__).resolve().parents[2] / "init" / "netreload.conf"
+
+
+def test_sample_configuration_matches_the_defaults() -> None:
+    loaded = load_config(SAMPLE)
+    defaults = Config()
+    for key in ("net_configurator", "net_persistence", "fake_nics", "run_dir", "lib_dir",
+                "resolv_conf", "superd_socket", "frontd_user", "frontd_unix_socket",
+                "stomp_listen", "tls_cert", "tls_key", "tls_ca"):  # fmt: skip
+        assert getattr(loaded, key) == getattr(defaults, key), key
+
+
+def test_paths_are_overridable(tmp_path: Path) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text(f"[paths]\nrun_dir = {tmp_path}/run\nlib_dir = {tmp_path}/lib\n")
+    config = load_config(conf)
+    assert config.running_config_dir == tmp_path / "run" / "netconf"
+    assert config.persistent_config_dir == tmp_path / "lib" / "persistence" / "netconf"
+
+
+def test_fake_nics_globs_decide_what_counts_as_a_nic(tmp_path: Path) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text("[vars]\nfake_nics = veth_*, tap?\n")
+    config = load_config(conf)
+    assert config.is_fake_nic("veth_3") and config.is_fake_nic("tap1")
+    assert not config.is_fake_nic("dummy_0")
+
+
+@pytest.mark.parametrize("line", ["net_configurator = vpp", "net_persistence = sqlite"])
+def test_unknown_choice_is_rejected(tmp_path: Path, line: str) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text(f"[vars]\n{line}\n")
+    with pytest.raises(NetError) as info:
+        load_config(conf)
+    assert info.value.code == ErrorCode.BAD_PARAMS
+
+
+def test_missing_configuration_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(NetError):
+        load_config(tmp_path / "absent.conf")
