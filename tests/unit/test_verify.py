@@ -7,8 +7,16 @@ from superd.verify import plan_mismatches
 
 
 def bridge(**extra) -> dict:
-    entry = {"ports": ["veth_0"], "stp": False, "mtu": 1500, "ipv4addrs": ["10.0.0.1/24"],
-             "ipv6addrs": [], "ipv6autoconf": False, "gateway": "", "ipv4defaultroute": False}  # fmt: skip
+    entry = {
+        "ports": ["veth_0"],
+        "stp": False,
+        "mtu": 1500,
+        "ipv4addrs": ["10.0.0.1/24"],
+        "ipv6addrs": [],
+        "ipv6autoconf": False,
+        "gateway": "",
+        "ipv4defaultroute": False,
+    }
     entry.update(extra)
     return entry
 
