@@ -27,17 +27,17 @@ class Configurator(ABC):
     supports: ClassVar[frozenset[str]] = PRIMITIVES
 
     # -- transaction -----------------------------------------------------
-    def begin(self) -> None:
+    def begin(self) -> None:  # noqa: B027 - optional hook
         """Start a transaction (a configurator may buffer until commit)."""
 
-    def commit(self) -> None:
+    def commit(self) -> None:  # noqa: B027 - optional hook
         """Make the transaction's changes final."""
 
-    def rollback(self) -> None:
+    def rollback(self) -> None:  # noqa: B027 - optional hook
         """Drop what the transaction buffered; kernel state is restored by
         superd feeding the pre-change running configuration back as a plan."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Release sockets and connections."""
 
     # -- NICs ------------------------------------------------------------

@@ -1,0 +1,348 @@
+"""The capabilities (netinfo) report, built from plain data.
+
+PURE: no netlink, no files. ``superd.netinfo`` dumps the kernel and turns
+each message into one of these plain dicts:
+
+link::
+
+    {"name": "br0", "index": 4, "kind": "bridge" | "bond" | "vlan" | None,
+     "slave_kind": "bridge" | None, "master": int | None,
+     "link": int | None,          # lower device (vlan), same namespace only
+     "mtu": 1500, "address": "aa:bb:…", "permaddr": str | None,
+     "operstate": "UP", "flags": int, "ifi_type": int,
+     "parent_dev": "0000:00:03.0" | None,   # IFLA_PARENT_DEV_NAME
+     "info": {"br_stp_state": 0, "vlan_id": 100, "bond_mode": 1, …},
+     "ipv6conf": {"accept_ra": 1, "autoconf": 1, "disable_ipv6": 0} | None}
+
+``info`` keys are the linkinfo NLA names without ``IFLA_`` in lower case
+(the pyroute2 keyword spelling). ``ipv6conf`` is None when the kernel has
+no IPv6 on the device.
+
+address::
+
+    {"index": 4, "family": 4 | 6, "address": "10.0.0.1", "prefixlen": 24,
+     "flags": int (IFA_FLAGS), "scope": int}
+
+route::
+
+    {"family": 4 | 6, "table": 254, "type": 1, "dst": str | None,
+     "dst_len": 0, "gateway": str | None, "oif": int | None,
+     "priority": 0, "nexthops": [{"oif": int | None, "gateway": str | None}]}
+
+The report has the production agent's shape: ``networks``, ``bridges``,
+``bondings``, ``nics``, ``vlans``, ``nameservers``, ``supportsIPv6``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from shared.netmodel.bond_options_table import BOND_OPTIONS, BondOption, ValueKind
+
+IFF_LOOPBACK = 0x8
+IFA_F_SECONDARY = 0x01
+IFA_F_PERMANENT = 0x80
+RT_TABLE_MAIN = 254
+RTN_UNICAST = 1
+RT_SCOPE_UNIVERSE = 0
+DEFAULT_MTU = 1500
+
+# Never NICs, whatever their name.
+_NOT_NIC_KINDS = frozenset({"bridge", "bond", "vlan", "team", "openvswitch"})
+
+# IFLA_BR_* (without "br_") whose sysfs name is not derived by the rules in
+# _bridge_opt_name.
+_BRIDGE_OPT_RENAMES = {
+    "mcast_hash_max": "hash_max",
+    "mcast_hash_elasticity": "hash_elasticity",
+    "vlan_default_pvid": "default_pvid",
+}
+
+IsFakeNic = Callable[[str], bool]
+
+
+def parse_resolv_conf(text: str) -> list[str]:
+    """The ``nameserver`` addresses of a resolv.conf, in order."""
+    servers = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            servers.append(fields[1])
+    return servers
+
+
+def prefix_to_netmask(prefixlen: int) -> str:
+    return str(ipaddress.IPv4Network(f"0.0.0.0/{prefixlen}").netmask)
+
+
+def is_nic(link: Mapping[str, Any], is_fake_nic: IsFakeNic) -> bool:
+    """Hardware-backed (or a fake NIC by name); never lo/bridge/bond/vlan."""
+    if link.get("kind") in _NOT_NIC_KINDS or link.get("flags", 0) & IFF_LOOPBACK:
+        return False
+    if link.get("name") == "lo":
+        return False
+    if is_fake_nic(link["name"]):
+        return True
+    return bool(link.get("parent_dev")) or link.get("kind") is None
+
+
+def build_capabilities(
+    links: Iterable[Mapping[str, Any]],
+    addresses: Iterable[Mapping[str, Any]],
+    routes: Iterable[Mapping[str, Any]],
+    running: Mapping[str, Any],
+    nameservers: Iterable[str],
+    is_fake_nic: IsFakeNic,
+) -> dict:
+    """The whole report; ``running`` is ``{"networks": {…}, "bonds": {…}}``."""
+    links = list(links)
+    by_index = {link["index"]: link for link in links}
+    by_name = {link["name"]: link for link in links}
+    names = {index: link["name"] for index, link in by_index.items()}
+    members: dict[int, list[str]] = defaultdict(list)
+    for link in links:
+        if link.get("master"):
+            members[link["master"]].append(link["name"])
+    ip = _IpIndex(addresses, routes)
+
+    nics: dict[str, dict] = {}
+    bridges: dict[str, dict] = {}
+    bondings: dict[str, dict] = {}
+    vlans: dict[str, dict] = {}
+    for link in links:
+        name, kind, info = link["name"], link.get("kind"), link.get("info") or {}
+        entry = ip.device_info(link)
+        if kind == "bridge":
+            entry["ports"] = sorted(members.get(link["index"], ()))
+            entry["stp"] = bool(info.get("br_stp_state", 0))
+            entry["opts"] = bridge_opts(info)
+            bridges[name] = entry
+        elif kind == "bond":
+            active = info.get("bond_active_slave")
+            entry["hwaddr"] = link.get("address", "")
+            entry["slaves"] = sorted(members.get(link["index"], ()))
+            entry["active_slave"] = names.get(active, "") if active else ""
+            entry["opts"] = bond_opts(info, names)
+            bondings[name] = entry
+        elif kind == "vlan":
+            entry["iface"] = names.get(link.get("link"), "")
+            entry["vlanid"] = int(info.get("vlan_id", 0))
+            vlans[name] = entry
+        elif is_nic(link, is_fake_nic):
+            hwaddr = link.get("address", "")
+            entry["hwaddr"] = hwaddr
+            entry["permhwaddr"] = link.get("permaddr") or hwaddr
+            entry["speed"] = int(link.get("speed", 0) or 0)
+            nics[name] = entry
+
+    networks = {
+        name: _network_entry(name, attrs, by_name, members, ip)
+        for name, attrs in (running.get("networks") or {}).items()
+    }
+    return {
+        "networks": networks,
+        "bridges": bridges,
+        "bondings": bondings,
+        "nics": nics,
+        "vlans": vlans,
+        "nameservers": list(nameservers),
+        "supportsIPv6": any(link.get("ipv6conf") is not None for link in links),
+    }
+
+
+def network_iface(name: str, attrs: Mapping[str, Any]) -> str:
+    """The top device of a network: its bridge, or vlan device, or nic/bond."""
+    if attrs.get("bridged", True):
+        return name
+    return southbound_iface(attrs)
+
+
+def southbound_iface(attrs: Mapping[str, Any]) -> str:
+    lower = attrs.get("nic") or attrs.get("bonding") or ""
+    vlan = attrs.get("vlan")
+    if lower and vlan not in (None, ""):
+        return f"{lower}.{vlan}"
+    return lower
+
+
+def empty_ip_info(mtu: int = DEFAULT_MTU) -> dict[str, Any]:
+    return {
+        "addr": "",
+        "netmask": "",
+        "ipv4addrs": [],
+        "ipv6addrs": [],
+        "gateway": "",
+        "ipv6gateway": "::",
+        "ipv4defaultroute": False,
+        "ipv6autoconf": False,
+        "mtu": mtu,
+        "dhcpv4": False,
+        "dhcpv6": False,
+    }
+
+
+def _network_entry(
+    name: str,
+    attrs: Mapping[str, Any],
+    by_name: Mapping[str, Mapping[str, Any]],
+    members: Mapping[int, list[str]],
+    ip: _IpIndex,
+) -> dict[str, Any]:
+    bridged = bool(attrs.get("bridged", True))
+    iface = network_iface(name, attrs)
+    link = by_name.get(iface) if iface else None
+    entry: dict[str, Any] = {"iface": iface, "bridged": bridged}
+    if link is None:
+        entry.update(empty_ip_info(int(attrs.get("mtu", DEFAULT_MTU))))
+        entry["ports"] = []
+        if bridged:
+            entry["stp"] = bool(attrs.get("stp", False))
+        entry["missing"] = True
+    else:
+        entry.update(ip.device_info(link))
+        if bridged:
+            entry["ports"] = sorted(members.get(link["index"], ()))
+            info = link.get("info") or {}
+            entry["stp"] = bool(info.get("br_stp_state", 0))
+        else:
+            entry["ports"] = []
+    entry["switch"] = attrs.get("switch") or "legacy"
+    if not bridged:
+        entry["interface"] = iface
+    return entry
+
+
+def bridge_opts(info: Mapping[str, Any]) -> dict[str, str]:
+    """Bridge options under their sysfs names, as strings (timers left out)."""
+    opts = {}
+    for key, value in info.items():
+        if not key.startswith("br_") or key.endswith("_timer"):
+            continue
+        if not isinstance(value, int | str) or isinstance(value, bool):
+            continue
+        name = _bridge_opt_name(key[3:])
+        if name == "vlan_protocol" and isinstance(value, int):
+            opts[name] = f"{value:#06x}"
+        else:
+            opts[name] = str(value)
+    return opts
+
+
+def _bridge_opt_name(key: str) -> str:
+    if key in _BRIDGE_OPT_RENAMES:
+        return _BRIDGE_OPT_RENAMES[key]
+    if key.startswith("mcast_"):
+        key = "multicast_" + key[len("mcast_") :]
+    if key.endswith("_cnt"):
+        key = key[: -len("_cnt")] + "_count"
+    if key.endswith("_intvl"):
+        key = key[: -len("_intvl")] + "_interval"
+    return key
+
+
+def bond_opts(
+    info: Mapping[str, Any], names: Mapping[int, str], with_defaults: bool = False
+) -> dict[str, str]:
+    """Bond options under their option names, as the agent reports them.
+
+    Values are numeric strings (``"mode": "4"``, ``"lacp_rate": "1"``), as
+    the kernel gives them; ``primary`` is a device name. Like the production
+    agent, options at their default value are left out (unless
+    ``with_defaults``), except ``mode`` which is always there.
+    """
+    opts: dict[str, str] = {}
+    for name, opt in BOND_OPTIONS.items():
+        if opt.netlink is None or opt.netlink not in info:
+            continue
+        value = info[opt.netlink]
+        if opt.needs_ifindex:
+            text = names.get(value, "") if value else ""
+        elif isinstance(value, list):
+            text = ",".join(sorted(map(str, value), key=ipaddress.ip_address))
+        elif isinstance(value, bool):
+            text = str(int(value))
+        else:
+            text = str(value).lower()
+        if with_defaults or text != _default_text(opt):
+            opts[name] = text
+    opts["mode"] = str(int(info.get("bond_mode", 0) or 0))
+    return opts
+
+
+def _default_text(opt: BondOption) -> str:
+    if opt.kind is ValueKind.ENUM:
+        return str(opt.values.get(opt.default, opt.default))
+    return opt.default.lower()
+
+
+class _IpIndex:
+    """Addresses and main-table default routes, grouped by device index."""
+
+    def __init__(
+        self,
+        addresses: Iterable[Mapping[str, Any]],
+        routes: Iterable[Mapping[str, Any]],
+    ) -> None:
+        self.addrs: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+        for addr in addresses:
+            self.addrs[addr["index"]].append(addr)
+        # family → [(priority, oif, gateway)] of the main table's defaults
+        defaults: dict[int, list[tuple[int, int, str]]] = {4: [], 6: []}
+        for route in routes:
+            if (
+                route.get("table") != RT_TABLE_MAIN
+                or route.get("dst_len", 0) != 0
+                or route.get("type", RTN_UNICAST) != RTN_UNICAST
+                or route.get("family") not in defaults
+            ):
+                continue
+            hops = route.get("nexthops") or [route]
+            for hop in hops:
+                if hop.get("oif"):
+                    defaults[route["family"]].append(
+                        (route.get("priority", 0), hop["oif"], hop.get("gateway") or "")
+                    )
+        self.gateways: dict[int, dict[int, str]] = {}
+        self.default_oifs: dict[int, set[int]] = {}
+        for family, found in defaults.items():
+            best: dict[int, str] = {}
+            for _prio, oif, gateway in sorted(found, key=lambda t: t[0]):
+                best.setdefault(oif, gateway)
+            self.gateways[family] = best
+            lowest = min((prio for prio, _, _ in found), default=None)
+            self.default_oifs[family] = {o for p, o, _ in found if p == lowest}
+
+    def device_info(self, link: Mapping[str, Any]) -> dict[str, Any]:
+        index = link["index"]
+        addrs = self.addrs.get(index, [])
+        v4 = [a for a in addrs if a["family"] == 4]
+        v6 = [
+            a
+            for a in addrs
+            if a["family"] == 6
+            and a.get("scope", 0) == RT_SCOPE_UNIVERSE
+            and not ipaddress.IPv6Address(a["address"]).is_link_local
+        ]
+        info = empty_ip_info(int(link.get("mtu") or DEFAULT_MTU))
+        if v4:
+            primary = next((a for a in v4 if not a["flags"] & IFA_F_SECONDARY), v4[0])
+            info["addr"] = primary["address"]
+            info["netmask"] = prefix_to_netmask(primary["prefixlen"])
+        info["ipv4addrs"] = [f"{a['address']}/{a['prefixlen']}" for a in v4]
+        info["ipv6addrs"] = [f"{a['address']}/{a['prefixlen']}" for a in v6]
+        info["gateway"] = self.gateways[4].get(index, "")
+        info["ipv6gateway"] = self.gateways[6].get(index) or "::"
+        info["ipv4defaultroute"] = index in self.default_oifs[4]
+        conf = link.get("ipv6conf") or {}
+        info["ipv6autoconf"] = bool(
+            conf.get("autoconf") and conf.get("accept_ra") and not conf.get("disable_ipv6")
+        )
+        info["dhcpv4"] = any(not a["flags"] & IFA_F_PERMANENT for a in v4)
+        # SLAAC addresses are not permanent either; a DHCPv6 lease is a /128.
+        info["dhcpv6"] = any(
+            not a["flags"] & IFA_F_PERMANENT and a["prefixlen"] == 128 for a in v6
+        )
+        return info

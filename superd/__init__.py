@@ -1,0 +1,1 @@
+"""superd: the privileged supervisor (configurators, transactions, netinfo)."""

@@ -1,0 +1,210 @@
+"""Read the kernel's network state and build the capabilities report.
+
+This is the I/O edge only: one netlink dump per object kind (links,
+addresses of both families, IPv4 routes, IPv6 routes — four dumps whatever
+the number of devices), each message converted into a plain dict, then
+:func:`shared.netinfo_report.build_capabilities` does the rest. Nothing here
+reads sysfs or asks the kernel about one device at a time.
+
+The plain dicts are documented in :mod:`shared.netinfo_report`.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from shared.config import Config
+from shared.netinfo_report import build_capabilities, parse_resolv_conf
+
+log = logging.getLogger(__name__)
+
+RT_TABLE_MAIN = 254
+_SCALAR = (int, str, bool)
+# Kinds whose IFLA_INFO_DATA the report uses; decoding it for every veth,
+# tap … would only cost time.
+_INFO_KINDS = frozenset({"bridge", "bond", "vlan"})
+# Linkinfo data never reported: changing timers and decoded-as-struct ids.
+_INFO_SKIPPED = frozenset(
+    {"IFLA_BR_BRIDGE_ID", "IFLA_BR_ROOT_ID", "IFLA_BR_MULTI_BOOLOPT", "IFLA_BOND_AD_INFO"}
+)
+
+
+def read_capabilities(ipr: Any, running: Mapping[str, Any], config: Config) -> dict:
+    """The capabilities report of the namespace ``ipr`` is bound to.
+
+    ``ipr`` is a synchronous pyroute2 ``IPRoute`` (0.9); ``running`` is
+    ``{"networks": {name: attrs}, "bonds": {name: attrs}}``.
+    """
+    links, addresses, routes = read_kernel(ipr)
+    return build_capabilities(
+        links,
+        addresses,
+        routes,
+        running,
+        read_nameservers(config),
+        config.is_fake_nic,
+    )
+
+
+def read_kernel(ipr: Any) -> tuple[list[dict], list[dict], list[dict]]:
+    """(links, addresses, routes) as plain dicts, from four dumps."""
+    links = [link_to_dict(m) for m in ipr.get_links()]
+    addresses = [addr_to_dict(m) for m in ipr.get_addr()]
+    routes = []
+    for family in (socket.AF_INET, socket.AF_INET6):
+        # Only the main table is reported. On a socket opened with
+        # strict_check=True the kernel filters the dump by table; otherwise
+        # pyroute2 filters it (same result, every table parsed).
+        dump = ipr.get_routes(family=family, table=RT_TABLE_MAIN)
+        routes += [route_to_dict(m) for m in dump]
+    return links, addresses, routes
+
+
+def read_nameservers(config: Config) -> list[str]:
+    try:
+        text = config.resolv_conf.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        log.debug("no nameservers: %s", exc)
+        return []
+    return parse_resolv_conf(text)
+
+
+# -- pyroute2 message → plain dict ---------------------------------------
+
+
+def _attrs(msg: Any, wanted: frozenset[str] | None = None) -> dict[str, Any]:
+    """First value of each attribute (of ``wanted`` ones), by full NLA name.
+
+    pyroute2 decodes an attribute when its value is read, so reading only
+    the wanted ones saves most of the parsing (stats, AF_INET, …).
+    """
+    out: dict[str, Any] = {}
+    for item in msg.get("attrs", ()) if msg is not None else ():
+        name = item[0]
+        if name == "UNKNOWN" or name in out or (wanted is not None and name not in wanted):
+            continue
+        out[name] = item[1]
+    return out
+
+
+_LINK_ATTRS = frozenset(
+    {
+        "IFLA_IFNAME", "IFLA_MASTER", "IFLA_LINK", "IFLA_LINK_NETNSID", "IFLA_MTU",
+        "IFLA_ADDRESS", "IFLA_PERM_ADDRESS", "IFLA_OPERSTATE", "IFLA_PARENT_DEV_NAME",
+        "IFLA_LINKINFO", "IFLA_AF_SPEC",
+    }
+)  # fmt: skip
+_LINKINFO_ATTRS = frozenset({"IFLA_INFO_KIND", "IFLA_INFO_SLAVE_KIND"})
+_INFO_DATA = frozenset({"IFLA_INFO_DATA"})
+_IPV6_CONF_KEYS = ("accept_ra", "autoconf", "disable_ipv6", "forwarding")
+
+
+def _plain_info(data: Any, prefix: str = "IFLA_") -> dict[str, Any]:
+    """Linkinfo data as ``{"br_stp_state": 0, "vlan_id": 100, ...}``.
+
+    Keys are the NLA names without ``IFLA_``, lower case — which is also the
+    pyroute2 keyword spelling (``bond_miimon``). Only scalar values and lists
+    of strings are kept (ids, timers-as-structs and AD info are dropped).
+    """
+    out: dict[str, Any] = {}
+    for item in data.get("attrs", ()) if data is not None else ():
+        name = item[0]
+        if name == "UNKNOWN" or name in _INFO_SKIPPED or name.endswith("_TIMER"):
+            continue
+        value = item[1]
+        key = name[len(prefix) :].lower() if name.startswith(prefix) else name.lower()
+        if isinstance(value, _SCALAR):
+            out[key] = value
+        elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            out[key] = [str(v) for v in value]
+    return out
+
+
+def _link_info_data(linkinfo: Any, kind: str | None) -> dict[str, Any]:
+    if kind not in _INFO_KINDS:
+        return {}
+    return _plain_info(_attrs(linkinfo, _INFO_DATA).get("IFLA_INFO_DATA"))
+
+
+def _ipv6_conf(af_spec: Any) -> dict[str, int] | None:
+    spec = _attrs(af_spec, frozenset({"AF_INET6"}))
+    if "AF_INET6" not in spec:
+        return None
+    conf = _attrs(spec["AF_INET6"], frozenset({"IFLA_INET6_CONF"})).get("IFLA_INET6_CONF")
+    if not isinstance(conf, Mapping):
+        return {}
+    return {k: int(conf[k]) for k in _IPV6_CONF_KEYS if k in conf}
+
+
+def link_to_dict(msg: Any) -> dict[str, Any]:
+    a = _attrs(msg, _LINK_ATTRS)
+    linkinfo = _attrs(a.get("IFLA_LINKINFO"), _LINKINFO_ATTRS)
+    kind = linkinfo.get("IFLA_INFO_KIND")
+    # IFLA_LINK of a device whose peer/lower device lives in another
+    # namespace (IFLA_LINK_NETNSID set) is not an index of ours.
+    lower = a.get("IFLA_LINK")
+    if "IFLA_LINK_NETNSID" in a or lower == msg["index"]:
+        lower = None
+    return {
+        "name": a.get("IFLA_IFNAME", ""),
+        "index": int(msg["index"]),
+        "kind": kind,
+        "slave_kind": linkinfo.get("IFLA_INFO_SLAVE_KIND"),
+        "master": a.get("IFLA_MASTER") or None,
+        "link": lower or None,
+        "mtu": int(a.get("IFLA_MTU", 0)),
+        "address": a.get("IFLA_ADDRESS") or "",
+        "permaddr": a.get("IFLA_PERM_ADDRESS") or None,
+        "operstate": a.get("IFLA_OPERSTATE", "UNKNOWN"),
+        "flags": int(msg.get("flags", 0)),
+        "ifi_type": int(msg.get("ifi_type", 0)),
+        "parent_dev": a.get("IFLA_PARENT_DEV_NAME"),
+        "info": _link_info_data(a.get("IFLA_LINKINFO"), kind),
+        "ipv6conf": _ipv6_conf(a.get("IFLA_AF_SPEC")),
+    }
+
+
+_ADDR_ATTRS = frozenset({"IFA_LOCAL", "IFA_ADDRESS", "IFA_FLAGS"})
+_ROUTE_ATTRS = frozenset(
+    {"RTA_TABLE", "RTA_DST", "RTA_GATEWAY", "RTA_OIF", "RTA_PRIORITY", "RTA_MULTIPATH"}
+)
+
+
+def addr_to_dict(msg: Any) -> dict[str, Any]:
+    a = _attrs(msg, _ADDR_ATTRS)
+    family = 6 if msg["family"] == socket.AF_INET6 else 4
+    # IFA_LOCAL is the address of an IPv4 (point-to-point) interface;
+    # IFA_ADDRESS the peer there. IPv6 only has IFA_ADDRESS.
+    address = a.get("IFA_LOCAL") or a.get("IFA_ADDRESS") or ""
+    return {
+        "index": int(msg["index"]),
+        "family": family,
+        "address": address,
+        "prefixlen": int(msg["prefixlen"]),
+        "flags": int(a.get("IFA_FLAGS", msg.get("flags", 0))),
+        "scope": int(msg.get("scope", 0)),
+    }
+
+
+def route_to_dict(msg: Any) -> dict[str, Any]:
+    a = _attrs(msg, _ROUTE_ATTRS)
+    nexthops = []
+    for hop in a.get("RTA_MULTIPATH") or ():
+        hop_attrs = _attrs(hop, frozenset({"RTA_GATEWAY"}))
+        nexthops.append(
+            {"oif": hop.get("oif") or None, "gateway": hop_attrs.get("RTA_GATEWAY")}
+        )
+    return {
+        "family": 6 if msg["family"] == socket.AF_INET6 else 4,
+        "table": int(a.get("RTA_TABLE", msg.get("table", 0))),
+        "type": int(msg.get("type", 0)),
+        "dst": a.get("RTA_DST"),
+        "dst_len": int(msg.get("dst_len", 0)),
+        "gateway": a.get("RTA_GATEWAY"),
+        "oif": a.get("RTA_OIF"),
+        "priority": int(a.get("RTA_PRIORITY", 0)),
+        "nexthops": nexthops,
+    }
