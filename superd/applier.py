@@ -84,3 +84,8 @@ class NetworkApplier:
                 self.configurator.delete_bridge(device)
             elif isinstance(device, Vlan):
                 self.configurator.delete_vlan(device)
+            elif isinstance(device, Bond) and device.name not in self.bonds:
+                # A bond netreload did not define (not in the running
+                # configuration) lives only as long as its network: the
+                # production agent's legacy behaviour breaks it.
+                self.configurator.delete_bond(device)

@@ -1,0 +1,225 @@
+"""The iproute2 configurator: the kernel through netlink (pyroute2), never
+by running ``ip``.
+
+Every call reads the kernel first and writes only what differs, so applying
+a state the kernel already holds sends no request and causes no netlink
+event; deleting what is gone does nothing. Rollback relies on it: superd
+feeds the pre-change running configuration back through the same calls.
+
+It works on the network namespace of the process (superd runs in the
+host's; tests run it under ``ip netns exec``). Kernel refusals become
+``NetError(FAILED_IFUP, "<device>: <what failed>: <kernel message>")``
+(29); a NIC, port, slave or lower device that does not exist is
+``BAD_NIC`` (23).
+
+Split: this module handles NICs, bridges, VLANs and MTUs;
+``iproute2_ip`` the IP configuration, ``iproute2_bond`` bonds,
+``iproute2_netlink`` the pyroute2 edge (reads as plain dicts, error
+mapping).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyroute2 import IPRoute
+
+from configurators.base import Configurator
+from configurators.iproute2_bond import BondApplier
+from configurators.iproute2_ip import IpApplier
+from configurators.iproute2_netlink import Kernel
+from shared.config import Config
+from shared.errors import ErrorCode, NetError
+from shared.netmodel.bond import Bond
+from shared.netmodel.bridge import Bridge
+from shared.netmodel.ipconfig import IpConfig
+from shared.netmodel.nic import Nic
+from shared.netmodel.vlan import Vlan
+
+# The kernel keeps a bridge's forward delay in clock ticks of USER_HZ (1/100 s)
+# on netlink; pyroute2 passes the number through unchanged.
+CENTISECONDS = 100
+# With STP on, the kernel clamps the forward delay to 2..30 s (and refuses
+# a value outside while STP is already on).
+STP_FORWARD_DELAY_MIN = 2 * CENTISECONDS
+STP_FORWARD_DELAY_MAX = 30 * CENTISECONDS
+
+
+def forward_delay_ticks(bridge: Bridge) -> int:
+    """The forward delay to send and to expect back, in 1/100 s."""
+    ticks = bridge.forward_delay * CENTISECONDS
+    if bridge.stp:
+        ticks = min(max(ticks, STP_FORWARD_DELAY_MIN), STP_FORWARD_DELAY_MAX)
+    return ticks
+
+
+class Iproute2Configurator(Configurator):
+    name = "iproute2"
+    #: seconds a blocking DHCP client waits for its lease
+    dhcp_timeout: float = 60.0
+
+    def __init__(self, config: Config, ipr: Any = None, dhcp: Any = None) -> None:
+        self.config = config
+        self._own_ipr = ipr is None
+        self.ipr = IPRoute() if ipr is None else ipr
+        self._dhcp = dhcp
+        self.kernel = Kernel(self.ipr)
+        self.ip = IpApplier(self.kernel, config, self._dhcp_clients, self.dhcp_timeout)
+        self.bonds = BondApplier(self.kernel, self.ip.flush)
+
+    def _dhcp_clients(self) -> Any:
+        if self._dhcp is None:
+            from configurators.dhcp import DhcpClients  # written apart; loaded on first use
+
+            self._dhcp = DhcpClients(self.config)
+        return self._dhcp
+
+    def close(self) -> None:
+        if self._own_ipr:
+            self.ipr.close()
+
+    def read_device(self, name: str) -> dict | None:
+        """``Kernel.device``: name, index, kind, mtu, up, master, link,
+        address and the kind's attributes, or None."""
+        return self.kernel.device(name)
+
+    # -- NICs ------------------------------------------------------------
+    def setup_nic(self, nic: Nic) -> None:
+        dev = self.kernel.require(nic.name, ErrorCode.BAD_NIC, "NIC")
+        self.kernel.ensure_mtu(dev, nic.mtu)
+        self.kernel.ensure_up(dev)
+
+    def release_nic(self, nic: Nic) -> None:
+        dev = self.kernel.device(nic.name)
+        if dev is None:
+            return
+        self.ip.flush(dev)
+        self.kernel.ensure_up(dev)
+
+    # -- bonds -----------------------------------------------------------
+    def create_bond(self, bond: Bond) -> None:
+        self.bonds.ensure(bond, None)
+
+    def modify_bond(self, bond: Bond, old: Bond | None) -> None:
+        self.bonds.ensure(bond, old)
+
+    def delete_bond(self, bond: Bond) -> None:
+        self.bonds.delete(bond)
+
+    # -- VLANs -----------------------------------------------------------
+    def create_vlan(self, vlan: Vlan) -> None:
+        if vlan.device is None:
+            raise NetError(ErrorCode.BAD_VLAN, f"vlan {vlan.name}: needs a nic or bond")
+        lower = self.kernel.require(vlan.device.name, ErrorCode.BAD_NIC, "VLAN lower device")
+        dev = self.kernel.device(vlan.name)
+        if dev is not None and (
+            dev["kind"] != "vlan"
+            or dev["link"] != lower["index"]
+            or dev["data"].get("vlan_id") != vlan.tag
+        ):
+            if dev["kind"] != "vlan":
+                raise _not_a(dev, "VLAN")
+            self.kernel.delete_link(dev)  # tag and lower device are fixed at creation
+            dev = None
+        # a VLAN cannot be up on a down lower device (ENETDOWN)
+        self.kernel.ensure_up(lower)
+        if dev is None:
+            self.kernel.request(
+                vlan.name,
+                f"create VLAN {vlan.tag} on {lower['name']}",
+                "link",
+                "add",
+                ifname=vlan.name,
+                kind="vlan",
+                link=lower["index"],
+                vlan_id=vlan.tag,
+                mtu=vlan.mtu,
+            )
+            dev = self.kernel.require(vlan.name)
+        self.kernel.ensure_mtu(dev, vlan.mtu)
+        self.kernel.ensure_up(dev)
+
+    def delete_vlan(self, vlan: Vlan) -> None:
+        self._delete(vlan.name, "vlan", "VLAN")
+
+    # -- bridges ---------------------------------------------------------
+    def create_bridge(self, bridge: Bridge) -> None:
+        port = None
+        if bridge.port is not None:
+            port = self.kernel.require(bridge.port.name, ErrorCode.BAD_NIC, "bridge port")
+        stp, delay = int(bridge.stp), forward_delay_ticks(bridge)
+        dev = self.kernel.device(bridge.name)
+        if dev is None:
+            self.kernel.request(
+                bridge.name,
+                "create bridge",
+                "link",
+                "add",
+                ifname=bridge.name,
+                kind="bridge",
+                br_stp_state=stp,
+                br_forward_delay=delay,
+                mtu=bridge.mtu,
+            )
+            dev = self.kernel.require(bridge.name)
+        elif dev["kind"] != "bridge":
+            raise _not_a(dev, "bridge")
+        else:
+            self._bridge_options(dev, stp, delay)
+        if not (bridge.ip is not None and bridge.ip.ipv6.autoconf):
+            self.ip.set_autoconf(bridge.name, False)
+        if port is not None and bridge.port is not None:
+            self.kernel.ensure_mtu(port, bridge.port.mtu)
+            if port["master"] != dev["index"]:
+                self.kernel.set_link(port, f"add to bridge {bridge.name}", master=dev["index"])
+            self.kernel.ensure_up(port)
+            # a bridge whose MTU was never set follows its smallest port
+            dev = self.kernel.require(bridge.name)
+        self.kernel.ensure_mtu(dev, bridge.mtu)
+        self.kernel.ensure_up(dev)
+
+    def _bridge_options(self, dev: dict, stp: int, delay: int) -> None:
+        data = dev["data"]
+        stp_on = bool(data.get("br_stp_state"))
+        if stp_on and not stp:
+            # STP off first: while it is on, a delay under 2 s is refused
+            self.kernel.set_link(dev, "disable STP", kind="bridge", br_stp_state=0)
+            stp_on = False
+        changes: dict[str, int] = {}
+        if data.get("br_forward_delay") != delay:
+            changes["br_forward_delay"] = delay
+        if stp and not stp_on:
+            changes["br_stp_state"] = 1  # the kernel applies the delay first
+        if changes:
+            what = "set " + " ".join(f"{k.removeprefix('br_')} {v}" for k, v in changes.items())
+            self.kernel.set_link(dev, what, kind="bridge", **changes)
+
+    def delete_bridge(self, bridge: Bridge) -> None:
+        self._delete(bridge.name, "bridge", "bridge")
+
+    # -- MTU and IP ------------------------------------------------------
+    def set_mtu(self, device: str, mtu: int) -> None:
+        dev = self.kernel.require(device, ErrorCode.BAD_NIC)
+        self.kernel.ensure_mtu(dev, mtu)
+
+    def set_ip(self, device: str, ip: IpConfig, previous: IpConfig | None = None) -> None:
+        self.ip.set_ip(device, ip, previous)
+
+    def clear_ip(self, device: str, ip: IpConfig) -> None:
+        self.ip.clear_ip(device, ip)
+
+    # -- helpers ---------------------------------------------------------
+    def _delete(self, name: str, kind: str, label: str) -> None:
+        dev = self.kernel.device(name)
+        if dev is None:
+            return
+        if dev["kind"] != kind:
+            raise _not_a(dev, label)
+        self.kernel.delete_link(dev)
+
+
+def _not_a(dev: dict, label: str) -> NetError:
+    return NetError(
+        ErrorCode.FAILED_IFUP,
+        f"{dev['name']}: exists and is not a {label} (kind {dev['kind'] or 'nic'})",
+    )

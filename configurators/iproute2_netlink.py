@@ -1,0 +1,238 @@
+"""The pyroute2 edge of the iproute2 configurator: reads, writes, errors.
+
+Everything the iproute2 configurator asks the kernel goes through
+:class:`Kernel`: reads come back as plain dicts, and every write is one
+netlink request whose failure becomes ``NetError(FAILED_IFUP,
+"<device>: <what failed>: <kernel message>")``. Callers compare before they
+write, so re-applying a state the kernel already holds sends nothing.
+
+The sysctl and sysfs files (IPv6 autoconf, bonding options pyroute2 cannot
+carry) are per network namespace: they are read and written from the
+namespace the process runs in, like the netlink socket.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from pathlib import Path
+from typing import Any
+
+from pyroute2.netlink.exceptions import NetlinkError
+
+from shared.errors import ErrorCode, NetError
+
+IFF_UP = 0x1
+RTNH_F_ONLINK = 0x4
+MAIN_TABLE = 254
+SCOPE_UNIVERSE = 0
+SCOPE_LINK = 253
+
+_SCALAR = (int, str, bool)
+
+
+def kernel_message(exc: BaseException) -> str:
+    """The kernel's text for a failed request (``strerror`` of its errno)."""
+    if isinstance(exc, NetlinkError):
+        return str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+def failure(device: str, what: str, exc: BaseException) -> NetError:
+    return NetError(ErrorCode.FAILED_IFUP, f"{device}: {what}: {kernel_message(exc)}")
+
+
+def _linkinfo_data(data: Any) -> dict[str, Any]:
+    """``IFLA_INFO_DATA`` as ``{"bond_mode": 1, "br_stp_state": 0, ...}``:
+    the pyroute2 keyword of each attribute, scalars and lists of scalars."""
+    out: dict[str, Any] = {}
+    if data is None or isinstance(data, (str, bytes)):
+        return out
+    for name, value in data.get("attrs", ()):
+        if not name.startswith("IFLA_") or name in out:
+            continue
+        if isinstance(value, _SCALAR):
+            out[name[len("IFLA_") :].lower()] = value
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, _SCALAR) for v in value):
+            out[name[len("IFLA_") :].lower()] = list(value)
+    return out
+
+
+def link_to_dict(msg: Any) -> dict[str, Any]:
+    """One RTM_NEWLINK message as a plain dict (see ``Kernel.device``)."""
+    info = msg.get("IFLA_LINKINFO")
+    kind = info.get("IFLA_INFO_KIND") if info is not None else None
+    data = info.get("IFLA_INFO_DATA") if info is not None else None
+    master = msg.get("IFLA_MASTER")
+    return {
+        "name": msg.get("IFLA_IFNAME"),
+        "index": msg["index"],
+        "kind": kind,
+        "mtu": msg.get("IFLA_MTU"),
+        "up": bool(msg["flags"] & IFF_UP),
+        "master": master or None,
+        "link": msg.get("IFLA_LINK"),
+        "address": msg.get("IFLA_ADDRESS"),
+        "data": _linkinfo_data(data),
+    }
+
+
+class Kernel:
+    """Reads as plain dicts, writes with errors mapped to ``NetError``."""
+
+    def __init__(self, ipr: Any) -> None:
+        self.ipr = ipr
+
+    # -- requests ---------------------------------------------------------
+    def request(
+        self,
+        device: str,
+        what: str,
+        method: str,
+        *args: Any,
+        tolerate: tuple[int, ...] = (),
+        **kwargs: Any,
+    ) -> Any:
+        """``ipr.<method>(*args, **kwargs)``; an errno in ``tolerate`` (an
+        object already gone, say) returns None instead of failing."""
+        try:
+            return getattr(self.ipr, method)(*args, **kwargs)
+        except NetlinkError as exc:
+            if exc.code in tolerate:
+                return None
+            raise failure(device, what, exc) from None
+
+    # -- links ------------------------------------------------------------
+    def device(self, name: str) -> dict[str, Any] | None:
+        """``{name, index, kind, mtu, up, master, link, address, data}`` of
+        device ``name``, or None when there is none. ``kind`` is the link
+        kind (``None`` for a plain NIC), ``master`` the ifindex of its
+        bridge or bond, ``link`` the lower device of a VLAN, ``data`` the
+        kind's attributes by pyroute2 keyword (``br_stp_state``,
+        ``bond_mode``, ``vlan_id`` ...)."""
+        try:
+            msgs = self.ipr.link("get", ifname=name)
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                return None
+            raise failure(name, "read link", exc) from None
+        return link_to_dict(msgs[0]) if msgs else None
+
+    def require(
+        self, name: str, code: ErrorCode = ErrorCode.FAILED_IFUP, role: str = "device"
+    ) -> dict[str, Any]:
+        dev = self.device(name)
+        if dev is None:
+            raise NetError(code, f"{name}: {role} does not exist")
+        return dev
+
+    def links(self) -> list[dict[str, Any]]:
+        try:
+            return [link_to_dict(m) for m in self.ipr.get_links()]
+        except NetlinkError as exc:
+            raise failure("links", "dump links", exc) from None
+
+    def ports_of(self, index: int) -> list[dict[str, Any]]:
+        """The devices enslaved to ifindex ``index`` (bond slaves, bridge ports)."""
+        return [link for link in self.links() if link["master"] == index]
+
+    def set_link(self, dev: dict[str, Any], what: str, **changes: Any) -> None:
+        self.request(dev["name"], what, "link", "set", index=dev["index"], **changes)
+
+    def ensure_mtu(self, dev: dict[str, Any], mtu: int) -> None:
+        if dev["mtu"] != mtu:
+            self.set_link(dev, f"set mtu {mtu}", mtu=mtu)
+            dev["mtu"] = mtu
+
+    def ensure_up(self, dev: dict[str, Any]) -> None:
+        if not dev["up"]:
+            self.set_link(dev, "set up", state="up")
+            dev["up"] = True
+
+    def ensure_down(self, dev: dict[str, Any]) -> None:
+        if dev["up"]:
+            self.set_link(dev, "set down", state="down")
+            dev["up"] = False
+
+    def delete_link(self, dev: dict[str, Any]) -> None:
+        self.request(
+            dev["name"], "delete", "link", "del", index=dev["index"], tolerate=(errno.ENODEV,)
+        )
+
+    # -- addresses, routes, rules -----------------------------------------
+    def addresses(self, index: int, family: int) -> list[tuple[str, int]]:
+        """(address, prefixlen) of the device's addresses of ``family``;
+        IPv6 ones with global scope only (not link-local)."""
+        try:
+            msgs = self.ipr.get_addr(family=family, index=index)
+        except NetlinkError as exc:
+            raise failure(str(index), "read addresses", exc) from None
+        return [
+            (m.get("IFA_ADDRESS"), m["prefixlen"])
+            for m in msgs
+            if m["index"] == index
+            and m["family"] == family
+            and (family == socket.AF_INET or m["scope"] == SCOPE_UNIVERSE)
+        ]
+
+    def routes(self, family: int, table: int) -> list[dict[str, Any]]:
+        """Unicast routes of ``table`` as ``{dst, dst_len, gateway, oif,
+        priority, scope, prefsrc}``."""
+        try:
+            msgs = self.ipr.route("dump", family=family, table=table)
+        except NetlinkError as exc:
+            raise failure(f"table {table}", "read routes", exc) from None
+        out = []
+        for m in msgs:
+            if (m.get("RTA_TABLE") or m["table"]) != table or m["type"] != 1:
+                continue
+            out.append(
+                {
+                    "dst": m.get("RTA_DST"),
+                    "dst_len": m["dst_len"],
+                    "gateway": m.get("RTA_GATEWAY"),
+                    "oif": m.get("RTA_OIF"),
+                    "priority": m.get("RTA_PRIORITY") or 0,
+                    "scope": m["scope"],
+                    "prefsrc": m.get("RTA_PREFSRC"),
+                }
+            )
+        return out
+
+    def rules(self, family: int) -> list[dict[str, Any]]:
+        """Policy rules as ``{src, src_len, table, priority}``."""
+        try:
+            msgs = self.ipr.get_rules(family=family)
+        except NetlinkError as exc:
+            raise failure("rules", "read rules", exc) from None
+        return [
+            {
+                "src": m.get("FRA_SRC"),
+                "src_len": m["src_len"],
+                "table": m.get("FRA_TABLE") or m["table"],
+                "priority": m.get("FRA_PRIORITY"),
+            }
+            for m in msgs
+        ]
+
+
+# -- files of the current namespace (sysctl, sysfs) ------------------------
+
+
+def read_value(path: Path) -> str | None:
+    """The stripped text of a sysctl/sysfs file, None if it does not exist."""
+    try:
+        return path.read_text(encoding="ascii", errors="replace").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise failure(path.parent.name, f"read {path}", exc) from None
+
+
+def write_value(device: str, path: Path, value: str) -> None:
+    try:
+        path.write_text(f"{value}\n", encoding="ascii")
+    except OSError as exc:
+        raise failure(device, f"write {value} to {path}", exc) from None

@@ -1,0 +1,82 @@
+"""Run setupNetworks once in the current network namespace, without daemons.
+
+``python -m superd.oneshot [--config C] setup REQUEST.json | caps |
+set-safe-config`` — the in-process core that superd serves; tests run it
+under ``ip netns exec`` so everything it touches stays in their namespace.
+Prints one JSON document; errors are ``{code, message}`` with exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from persistence.unified import UnifiedPersistence
+from shared.config import Config, load_config
+from shared.errors import ErrorCode, NetError
+from superd.setup_networks import NetworkSetup
+
+
+def make_configurator(config: Config):
+    if config.net_configurator == "iproute2":
+        from configurators.iproute2 import Iproute2Configurator
+
+        return Iproute2Configurator(config)
+    raise NetError(
+        ErrorCode.BAD_PARAMS, f"configurator {config.net_configurator} is not available yet"
+    )
+
+
+def build_setup(config: Config) -> NetworkSetup:
+    from superd.netinfo import read_capabilities
+
+    configurator = make_configurator(config)
+    ipr = configurator.ipr
+    return NetworkSetup(
+        UnifiedPersistence(config),
+        configurator,
+        lambda running: read_capabilities(ipr, running, config),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m superd.oneshot")
+    parser.add_argument("--config")
+    sub = parser.add_subparsers(dest="command", required=True)
+    setup = sub.add_parser("setup")
+    setup.add_argument("request")
+    sub.add_parser("caps")
+    sub.add_parser("set-safe-config")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    try:
+        config = load_config(args.config)
+        core = build_setup(config)
+        try:
+            if args.command == "caps":
+                result: object = core.capabilities()
+            elif args.command == "set-safe-config":
+                core.persistence.set_safe_config()
+                result = {"code": 0, "message": "Done"}
+            else:
+                with open(args.request) as handle:
+                    request = json.load(handle)
+                plan = core.setup_networks(
+                    request.get("networks", {}),
+                    request.get("bondings", {}),
+                    request.get("options", {}),
+                )
+                result = {"code": 0, "message": "Done", "operations": len(plan.operations)}
+        finally:
+            core.configurator.close()
+    except NetError as error:
+        print(json.dumps(error.to_dict()))
+        return 1
+    print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

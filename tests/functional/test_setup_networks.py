@@ -1,0 +1,186 @@
+"""setupNetworks on a real kernel, in a namespace with veth NICs.
+
+Each test acts through ``superd.oneshot`` (the core superd serves) and
+asserts on the kernel read back with ``ip -j``.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.functional.agent import Agent
+from tests.functional.conftest import HostNs, ip_json
+
+
+@pytest.fixture
+def agent(host_ns: HostNs, tmp_path) -> Agent:
+    agent = Agent(host_ns, tmp_path)
+    agent.write_config()
+    return agent
+
+
+def link(ns: str, name: str) -> dict:
+    (entry,) = ip_json(ns, "-d", "link", "show", "dev", name)
+    return entry
+
+
+def addresses(ns: str, name: str) -> set[str]:
+    (entry,) = ip_json(ns, "addr", "show", "dev", name)
+    return {
+        f"{i['local']}/{i['prefixlen']}"
+        for i in entry["addr_info"]
+        if not i["local"].startswith("fe80")
+    }
+
+
+def default_route(ns: str) -> dict | None:
+    routes = ip_json(ns, "-4", "route", "show", "default")
+    return routes[0] if routes else None
+
+
+def wait_for_dad(ns: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while ip_json(ns, "-6", "addr", "show", "tentative") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.2)
+
+
+def test_bridged_network_gets_bridge_port_addresses_and_default_route(agent: Agent) -> None:
+    result = agent.setup(
+        {
+            "mgmt": {
+                "nic": "veth_0",
+                "ipaddr": "192.0.2.10",
+                "prefix": 24,
+                "gateway": "192.0.2.1",
+                "defaultRoute": True,
+                "ipv6addr": "2001:db8:1::10/64",
+                "nameservers": ["192.0.2.53"],
+            }
+        }
+    )
+    assert result["code"] == 0, result
+    ns = agent.host.name
+    assert link(ns, "mgmt")["linkinfo"]["info_kind"] == "bridge"
+    assert link(ns, "veth_0")["master"] == "mgmt"
+    assert addresses(ns, "mgmt") == {"192.0.2.10/24", "2001:db8:1::10/64"}
+    route = default_route(ns)
+    assert route["gateway"] == "192.0.2.1" and route["dev"] == "mgmt"
+    assert "nameserver 192.0.2.53" in (agent.root / "resolv.conf").read_text()
+
+
+def test_bridgeless_network_puts_address_on_the_nic(agent: Agent) -> None:
+    result = agent.setup(
+        {"storage": {"nic": "veth_1", "bridged": False, "ipaddr": "198.51.100.7", "prefix": 24}}
+    )
+    assert result["code"] == 0, result
+    assert addresses(agent.host.name, "veth_1") == {"198.51.100.7/24"}
+    assert "master" not in link(agent.host.name, "veth_1")
+
+
+def test_network_mtu_reaches_bridge_and_nic(agent: Agent) -> None:
+    assert agent.setup({"jumbo": {"nic": "veth_0", "mtu": 9000}})["code"] == 0
+    assert link(agent.host.name, "jumbo")["mtu"] == 9000
+    assert link(agent.host.name, "veth_0")["mtu"] == 9000
+
+
+def test_nic_mtu_returns_to_default_when_network_goes(agent: Agent) -> None:
+    agent.setup({"jumbo": {"nic": "veth_0", "mtu": 9000}})
+    assert agent.setup({"jumbo": {"remove": True}})["code"] == 0
+    assert link(agent.host.name, "veth_0")["mtu"] == 1500
+
+
+def test_stp_is_read_back_from_the_kernel(agent: Agent) -> None:
+    assert agent.setup({"stpnet": {"nic": "veth_0", "stp": True}})["code"] == 0
+    assert link(agent.host.name, "stpnet")["linkinfo"]["info_data"]["stp_state"] == 1
+
+
+def test_nicless_bridge_is_created_without_ports(agent: Agent) -> None:
+    assert agent.setup({"isolated": {"ipaddr": "10.9.0.1", "prefix": 24}})["code"] == 0
+    assert addresses(agent.host.name, "isolated") == {"10.9.0.1/24"}
+    ports = [x for x in ip_json(agent.host.name, "link", "show") if x.get("master") == "isolated"]
+    assert ports == []
+
+
+def test_removing_a_network_deletes_its_bridge_and_running_config(agent: Agent) -> None:
+    agent.setup({"gone": {"nic": "veth_0", "ipaddr": "10.1.0.1", "prefix": 24}})
+    assert agent.setup({"gone": {"remove": True}})["code"] == 0
+    names = {x["ifname"] for x in ip_json(agent.host.name, "link", "show")}
+    assert "gone" not in names
+    assert "master" not in link(agent.host.name, "veth_0")
+    assert agent.running().get("nets", {}) == {}
+
+
+def test_editing_a_network_replaces_its_address(agent: Agent) -> None:
+    agent.setup({"edit": {"nic": "veth_0", "ipaddr": "10.2.0.1", "prefix": 24}})
+    assert agent.setup({"edit": {"nic": "veth_0", "ipaddr": "10.2.0.2", "prefix": 16}})["code"] == 0
+    assert addresses(agent.host.name, "edit") == {"10.2.0.2/16"}
+    assert agent.running()["nets"]["edit"]["ipaddr"] == "10.2.0.2"
+
+
+def test_running_config_records_canonical_attributes(agent: Agent) -> None:
+    agent.setup({"canon": {"nic": "veth_1", "prefix": "24", "ipaddr": "10.3.0.1"}})
+    attrs = agent.running()["nets"]["canon"]
+    assert attrs["netmask"] == "255.255.255.0" and attrs["bridged"] is True
+
+
+def test_failure_after_second_of_three_networks_restores_previous_state(agent: Agent) -> None:
+    agent.setup({"before": {"nic": "veth_0", "vlan": None, "ipaddr": "10.4.0.1", "prefix": 24}})
+    kernel_before, running_before = agent.kernel_state(), agent.running()
+    result = agent.setup(
+        {
+            "net1": {"nic": "veth_1", "ipaddr": "10.5.1.1", "prefix": 24},
+            "net2": {"bridged": True, "ipaddr": "10.5.2.1", "prefix": 24, "mtu": 1400},
+            "net3": {"bridged": True, "ipaddr": "10.5.3.1", "prefix": 24},
+            "before": {"remove": True},
+        },
+        env={"NETRELOAD_TEST_FAIL_AFTER_OPS": "3"},
+    )
+    assert result["code"] == 29 and "injected" in result["message"]
+    assert agent.kernel_state() == kernel_before
+    assert agent.running() == running_before
+
+
+def test_loopback_is_refused_as_a_nic(agent: Agent) -> None:
+    kernel_before = agent.kernel_state()
+    result = agent.setup({"bad": {"nic": "lo"}})
+    assert result["code"] == 23
+    assert agent.kernel_state() == kernel_before
+
+
+def test_rejected_request_changes_nothing(agent: Agent) -> None:
+    agent.setup({"keep": {"nic": "veth_0", "ipaddr": "10.6.0.1", "prefix": 24}})
+    kernel_before, running_before = agent.kernel_state(), agent.running()
+    result = agent.setup({"keep": {"remove": True}, "other": {"nic": "veth_9"}})
+    assert result["code"] == 23
+    assert agent.kernel_state() == kernel_before
+    assert agent.running() == running_before
+
+
+def test_unchanged_reapply_causes_no_netlink_events(agent: Agent) -> None:
+    request = {
+        "a": {"nic": "veth_0", "ipaddr": "10.7.0.1", "prefix": 24, "mtu": 9000,
+              "ipv6addr": "2001:db8:7::1/64"},
+        "b": {"nic": "veth_1", "bridged": False, "ipaddr": "10.7.1.1", "prefix": 24},
+    }  # fmt: skip
+    assert agent.setup(request)["code"] == 0
+    wait_for_dad(agent.host.name)  # the kernel's own link-local events are not ours
+    monitor = subprocess.Popen(
+        ["ip", "-n", agent.host.name, "monitor", "link", "address", "route"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(0.3)  # the monitor is subscribed before the re-apply starts
+        result = agent.setup(request)
+        time.sleep(0.3)
+    finally:
+        monitor.send_signal(signal.SIGTERM)
+        output, _ = monitor.communicate(timeout=10)
+    assert result["code"] == 0
+    assert output.strip() == ""
