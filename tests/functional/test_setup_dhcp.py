@@ -1,0 +1,88 @@
+"""DHCPv4 networks through setupNetworks, against a real dnsmasq in the peer
+namespace (the peer end of veth_0 is p_0)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.functional.agent import Agent
+from tests.functional.conftest import HostNs, ip_json, run_ip
+from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path
+
+pytestmark = pytest.mark.skipif(dnsmasq_path() is None, reason="dnsmasq is not installed")
+
+
+@pytest.fixture
+def dhcp_server(host_ns: HostNs, tmp_path) -> Iterator[Dnsmasq]:
+    run_ip("-n", host_ns.peer, "addr", "add", "10.66.0.1/24", "dev", "p_0")
+    workdir = tmp_path / "dnsmasq"
+    workdir.mkdir()
+    server = Dnsmasq(
+        netns=host_ns.peer,
+        interface="p_0",
+        workdir=workdir,
+        ranges=["10.66.0.100,10.66.0.150,255.255.255.0,2m"],
+        options=["option:router,10.66.0.1", "option:dns-server,10.66.0.53"],
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def agent(host_ns: HostNs, tmp_path) -> Iterator[Agent]:
+    agent = Agent(host_ns, tmp_path / "agent")
+    agent.write_config()
+    yield agent
+    # Stop the DHCP clients netreload started before the namespace goes.
+    for name in list(agent.running().get("nets", {})):
+        agent.setup({name: {"remove": True}}, options={"connectivityCheck": False})
+
+
+def dynamic_ipv4(ns: str, device: str) -> list[dict]:
+    entries = ip_json(ns, "-4", "addr", "show", "dev", device)  # [] without IPv4
+    return [a for e in entries for a in e.get("addr_info", []) if a.get("dynamic")]
+
+
+def test_blocking_dhcp_network_has_its_lease_when_setup_returns(agent, dhcp_server) -> None:
+    result = agent.setup(
+        {"dyn": {"nic": "veth_0", "bootproto": "dhcp", "blockingdhcp": True,
+                 "defaultRoute": True}}
+    )  # fmt: skip
+    assert result["code"] == 0, result
+    (lease,) = dynamic_ipv4(agent.host.name, "dyn")
+    assert lease["local"].startswith("10.66.0.") and lease["prefixlen"] == 24
+    (route,) = ip_json(agent.host.name, "-4", "route", "show", "default")
+    assert route["gateway"] == "10.66.0.1" and route["dev"] == "dyn"
+
+
+def test_async_dhcp_network_gets_its_lease_in_the_background(agent, dhcp_server) -> None:
+    result = agent.setup({"dyn": {"nic": "veth_0", "bridged": False, "bootproto": "dhcp"}})
+    assert result["code"] == 0, result
+    deadline = time.monotonic() + 20
+    while not dynamic_ipv4(agent.host.name, "veth_0") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert dynamic_ipv4(agent.host.name, "veth_0")
+
+
+def test_dhcp_capabilities_report_dhcpv4(agent, dhcp_server) -> None:
+    agent.setup({"dyn": {"nic": "veth_0", "bootproto": "dhcp", "blockingdhcp": True}})
+    net = agent.caps()["networks"]["dyn"]
+    assert net["dhcpv4"] is True and net["addr"].startswith("10.66.0.")
+
+
+def test_blockingdhcp_is_not_persisted(agent, dhcp_server) -> None:
+    agent.setup({"dyn": {"nic": "veth_0", "bootproto": "dhcp", "blockingdhcp": True}})
+    assert "blockingdhcp" not in agent.running()["nets"]["dyn"]
+
+
+def test_removing_a_dhcp_network_releases_its_address(agent, dhcp_server) -> None:
+    agent.setup({"dyn": {"nic": "veth_0", "bridged": False, "bootproto": "dhcp",
+                         "blockingdhcp": True}})  # fmt: skip
+    assert agent.setup({"dyn": {"remove": True}})["code"] == 0
+    assert dynamic_ipv4(agent.host.name, "veth_0") == []
