@@ -1,0 +1,82 @@
+"""The frontd ↔ superd protocol: length-framed JSON over a UNIX socket.
+
+A frame is a 4-byte big-endian length followed by that many bytes of UTF-8
+JSON (an object). Requests are ``{"id": int, "verb": str, "args": {...}}``;
+answers ``{"id": int, "ok": true, "result": ...}`` or ``{"id": int, "ok":
+false, "error": {"code": int, "message": str}}``. Verbs come from the fixed
+table below; superd never resolves a name from the wire to code any other
+way.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+
+from shared.errors import ErrorCode, NetError
+
+MAX_FRAME = 32 * 1024 * 1024  # a 5000-network plan is far below this
+_HEADER = struct.Struct(">I")
+
+# verb → the argument keys it takes (superd validates values again).
+VERBS: dict[str, frozenset[str]] = {
+    "ping": frozenset(),
+    "netinfo": frozenset(),  # → {"caps": {...}, "running": {...}}
+    "apply_plan": frozenset({"plan"}),  # plan dict; connectivity check inside
+    "confirm_connectivity": frozenset(),  # the engine was heard from
+    "set_safe_config": frozenset(),
+    "restore_nets": frozenset(),
+}
+
+
+def encode_frame(message: dict) -> bytes:
+    body = json.dumps(message, separators=(",", ":")).encode()
+    if len(body) > MAX_FRAME:
+        raise NetError(ErrorCode.BAD_PARAMS, f"message of {len(body)} bytes exceeds {MAX_FRAME}")
+    return _HEADER.pack(len(body)) + body
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
+    chunks, missing = [], size
+    while missing:
+        chunk = sock.recv(min(missing, 1 << 20))
+        if not chunk:
+            if missing == size:
+                return None  # clean end of stream between frames
+            raise NetError(ErrorCode.BAD_PARAMS, "truncated frame")
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv_frame(sock: socket.socket, max_size: int = MAX_FRAME) -> dict | None:
+    """The next message, or None when the peer closed between frames."""
+    header = _recv_exact(sock, _HEADER.size)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > max_size:
+        raise NetError(ErrorCode.BAD_PARAMS, f"frame of {size} bytes exceeds {max_size}")
+    body = _recv_exact(sock, size) if size else b""
+    if body is None:
+        raise NetError(ErrorCode.BAD_PARAMS, "truncated frame")
+    try:
+        message = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise NetError(ErrorCode.BAD_PARAMS, "frame is not JSON") from None
+    if not isinstance(message, dict):
+        raise NetError(ErrorCode.BAD_PARAMS, "frame is not a JSON object")
+    return message
+
+
+def check_request(message: dict) -> tuple[int, str, dict]:
+    """Validate a request's shape against the verb table."""
+    request_id, verb, args = message.get("id"), message.get("verb"), message.get("args", {})
+    if not isinstance(request_id, int) or isinstance(request_id, bool):
+        raise NetError(ErrorCode.BAD_PARAMS, "request id must be an integer")
+    if not isinstance(verb, str) or verb not in VERBS:
+        raise NetError(ErrorCode.BAD_PARAMS, f"unknown verb {str(verb)[:40]!r}")
+    if not isinstance(args, dict) or set(args) - VERBS[verb]:
+        raise NetError(ErrorCode.BAD_PARAMS, f"verb {verb}: unexpected arguments")
+    return request_id, verb, args
