@@ -1,0 +1,111 @@
+"""``netreload-superd [--config C]``: the privileged daemon, in the foreground.
+
+read the configuration (once) → resolve who may connect (root and
+``[frontd] user``) → build the cores (no kernel writes: a restart never
+touches the network) → listen → tell systemd READY=1 → serve until SIGTERM
+or SIGINT → stop accepting and remove the socket → let a running change
+finish (a connectivity wait is cut short and rolls back) → close the
+connections → exit 0.
+
+Logs go to stderr (the journal, under systemd).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import pwd
+import signal
+import socket
+import sys
+from types import FrameType
+
+from shared.config import Config, load_config
+from shared.errors import NetError
+from superd.server import UnixServer
+from superd.verbs import Verbs
+
+log = logging.getLogger("netreload.superd")
+
+
+def sd_notify(state: str) -> bool:
+    """Send ``state`` to systemd's notification socket, if there is one."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # abstract namespace
+    elif not address.startswith("/"):
+        log.warning("NOTIFY_SOCKET %r is not supported", address)
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(state.encode())
+    except OSError as error:
+        log.warning("sd_notify(%s) failed: %s", state, error)
+        return False
+    return True
+
+
+def access_policy(config: Config) -> tuple[frozenset[int], int | None]:
+    """(uids admitted, group owning the socket) for ``config.frontd_user``.
+
+    Without that user only root (and superd's own uid) may connect and the
+    socket is 0600.
+    """
+    uids = {0, os.geteuid()}
+    try:
+        entry = pwd.getpwnam(config.frontd_user)
+    except KeyError:
+        log.warning("frontd user %r does not exist: only root may connect", config.frontd_user)
+        return frozenset(uids), None
+    uids.add(entry.pw_uid)
+    return frozenset(uids), entry.pw_gid
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="netreload-superd")
+    parser.add_argument("--config", help="configuration file (default: %(default)s)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = load_config(args.config)
+        uids, group = access_policy(config)
+        verbs = Verbs(config)
+    except (NetError, OSError) as error:
+        log.error("cannot start: %s", error)
+        return 1
+    server = UnixServer(config.superd_socket, verbs.dispatch, uids, group)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("%s: shutting down", signal.Signals(signum).name)
+        server.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        try:
+            server.start()
+        except (NetError, OSError) as error:
+            log.error("cannot listen on %s: %s", config.superd_socket, error)
+            return 1
+        sd_notify("READY=1")
+        log.info("superd ready (admitted uids: %s)", ", ".join(map(str, sorted(uids))))
+        server.serve_forever()
+        sd_notify("STOPPING=1")
+    finally:
+        server.close_listener()
+        verbs.close()
+        server.close_connections()
+    log.info("superd stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

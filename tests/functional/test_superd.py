@@ -1,0 +1,627 @@
+"""superd as a daemon: ``python -m superd.main`` under ``ip netns exec``.
+
+Each test creates its own ``nrs-*`` namespace with veth NICs, starts superd
+in it (configuration, run/lib dirs and resolv.conf under ``tmp_path``; the
+socket under a world-traversable folder in /tmp so another uid can reach it),
+waits for READY=1 on a NOTIFY_SOCKET, talks to it with ``shared.wire``
+frames and asserts on the kernel read back with ``ip -j``.
+"""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.netmodel.plan import plan_setup_networks
+from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
+from shared.wire import MAX_FRAME, encode_frame, recv_frame
+from superd.server import MAX_CONNECTIONS
+from superd.setup_networks import FAIL_AFTER_ENV
+from tests.functional.agent import Agent
+from tests.functional.conftest import HostNs, create_host_ns, destroy_host_ns, ip_json
+
+REPO = Path(__file__).resolve().parents[2]
+FRONTD_USER = "daemon"  # admitted besides root; tests connect as "nobody" to be refused
+NO_CHECK = {"connectivityCheck": False}
+
+
+class Client:
+    """One connection to superd, speaking ``shared.wire`` frames."""
+
+    def __init__(self, path: Path, timeout: float = 60.0) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(str(path))
+        self.next_id = 1
+
+    def call(self, verb: str, **args: Any) -> dict:
+        request_id, self.next_id = self.next_id, self.next_id + 1
+        self.sock.sendall(encode_frame({"id": request_id, "verb": verb, "args": args}))
+        answer = recv_frame(self.sock)
+        assert answer is not None and answer["id"] == request_id, answer
+        return answer
+
+    def result(self, verb: str, **args: Any) -> Any:
+        answer = self.call(verb, **args)
+        assert answer["ok"], answer
+        return answer["result"]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Superd:
+    """A superd process in ``host``'s namespace, with its files under ``root``."""
+
+    def __init__(
+        self, host: HostNs, root: Path, sock_dir: Path, frontd_user: str = FRONTD_USER
+    ) -> None:
+        self.host, self.root = host, root
+        self.socket = sock_dir / "sub" / "superd.sock"  # "sub" is superd's to create
+        self.config = root / "netreload.conf"
+        self.log = root / "superd.log"
+        self.proc: subprocess.Popen | None = None
+        self.notify: socket.socket | None = None  # our NOTIFY_SOCKET, open while it runs
+        self.env: dict[str, str] = {}
+        for folder in ("run", "lib"):
+            (root / folder).mkdir(exist_ok=True)
+        self.config.write_text(
+            "[vars]\nnet_configurator = iproute2\nfake_nics = veth_*,dummy_*\n"
+            f"[paths]\nrun_dir = {root / 'run'}\nlib_dir = {root / 'lib'}\n"
+            f"resolv_conf = {root / 'resolv.conf'}\n"
+            f"[superd]\nsocket = {self.socket}\n[frontd]\nuser = {frontd_user}\n"
+        )
+
+    def spawn(self, notify_path: Path | None = None) -> subprocess.Popen:
+        env = {**os.environ, **self.env, "NOTIFY_SOCKET": str(notify_path or "")}
+        with self.log.open("a") as log:
+            return subprocess.Popen(
+                ["ip", "netns", "exec", self.host.name, sys.executable, "-m", "superd.main",
+                 "--config", str(self.config)],
+                cwd=REPO, stdout=log, stderr=log, env=env,
+            )  # fmt: skip
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start superd and wait for its READY=1."""
+        notify_path = self.root / "notify.sock"
+        notify_path.unlink(missing_ok=True)
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(notify_path))
+        self.proc = self.spawn(notify_path)
+        if self.notified(b"READY=1", timeout):
+            assert self.socket.exists()
+            return
+        raise AssertionError(f"superd did not become ready; log:\n{self.log_text()}")
+
+    def notified(self, state: bytes, timeout: float) -> bool:
+        assert self.notify is not None
+        self.notify.settimeout(0.2)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.notify.recv(256) == state:
+                    return True
+            except TimeoutError:
+                if self.proc is None or self.proc.poll() is not None:
+                    return False
+        return False
+
+    def stop(self) -> int:
+        """SIGTERM; superd's exit status."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=60)
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        """Teardown: SIGTERM, then SIGKILL if it does not go."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        self.proc = None
+        if self.notify is not None:
+            self.notify.close()
+            self.notify = None
+
+    def connect(self) -> Client:
+        return Client(self.socket)
+
+    def log_text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def kernel_state(self) -> dict:
+        return Agent(self.host, self.root).kernel_state()
+
+
+@pytest.fixture
+def make_ns() -> Iterator[Callable[[], HostNs]]:
+    """``make_ns()`` → a fresh ``nrs-*`` namespace with veth_0 and veth_1."""
+    created: list[HostNs] = []
+
+    def make() -> HostNs:
+        created.append(create_host_ns(2, prefix="nrs-"))
+        return created[-1]
+
+    try:
+        yield make
+    finally:
+        for host in created:
+            destroy_host_ns(host)
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="nrs-sock-", dir="/tmp"))
+    os.chmod(path, 0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def superd(make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path) -> Iterator[Superd]:
+    daemon = Superd(make_ns(), tmp_path, sock_dir)
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.kill()
+
+
+@pytest.fixture
+def client(superd: Superd) -> Iterator[Client]:
+    conn = superd.connect()
+    yield conn
+    conn.close()
+
+
+def make_plan(conn: Client, networks: dict, options: dict | None = None) -> dict:
+    """What frontd would send: a plan against the netinfo superd reports."""
+    info = conn.result("netinfo")
+    plan = plan_setup_networks(
+        networks,
+        {},
+        options or {},
+        NetinfoSnapshot.from_caps(info["caps"]),
+        RunningConfig.from_dict(info["running"]),
+    )
+    return plan.to_dict()
+
+
+def bridge_net(nic: str, **attrs: Any) -> dict:
+    return {"nic": nic, "bridged": True, **attrs}
+
+
+def links(ns: str) -> dict[str, dict]:
+    return {link["ifname"]: link for link in ip_json(ns, "-d", "link", "show")}
+
+
+def is_bridge(ns: str, name: str) -> bool:
+    link = links(ns).get(name)
+    return link is not None and link.get("linkinfo", {}).get("info_kind") == "bridge"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def error_of(answer: dict) -> tuple[int, str]:
+    assert answer["ok"] is False, answer
+    return answer["error"]["code"], answer["error"]["message"]
+
+
+def assert_closed(conn: Client) -> None:
+    """The peer closed: end of stream, or a reset when it left our bytes unread."""
+    try:
+        assert recv_frame(conn.sock) is None
+    except ConnectionResetError:
+        pass
+
+
+def test_ping_answers_pong(client: Client) -> None:
+    assert client.result("ping") == "pong"
+
+
+def test_socket_belongs_to_root_and_the_frontd_group(superd: Superd) -> None:
+    info = os.stat(superd.socket)
+    assert stat.S_ISSOCK(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o660
+    assert (info.st_uid, info.st_gid) == (0, grp.getgrnam(FRONTD_USER).gr_gid)
+    assert stat.S_IMODE(os.stat(superd.socket.parent).st_mode) == 0o755
+
+
+def test_netinfo_reports_caps_and_running(client: Client) -> None:
+    info = client.result("netinfo")
+    assert set(info) == {"caps", "running"}
+    assert {"veth_0", "veth_1"} <= set(info["caps"]["nics"])
+    assert info["running"] == {"networks": {}, "bonds": {}}
+
+
+def test_apply_plan_creates_the_bridge(superd: Superd, client: Client) -> None:
+    plan = make_plan(client, {"net_a": bridge_net("veth_0")}, NO_CHECK)
+    result = client.result("apply_plan", plan=plan)
+    assert result["code"] == 0 and result["message"] == "Done"
+    assert is_bridge(superd.host.name, "net_a")
+    assert links(superd.host.name)["veth_0"]["master"] == "net_a"
+    assert set(client.result("netinfo")["running"]["networks"]) == {"net_a"}
+
+
+def test_unconfirmed_connectivity_rolls_back(superd: Superd, client: Client) -> None:
+    before = superd.kernel_state()
+    plan = make_plan(
+        client,
+        {"net_a": bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24)},
+        {"connectivityCheck": True, "connectivityTimeout": 2},
+    )
+    started = time.monotonic()
+    code, message = error_of(client.call("apply_plan", plan=plan))
+    assert code == 10 and "connectivity" in message
+    assert time.monotonic() - started >= 2
+    assert superd.kernel_state() == before
+    assert client.result("netinfo")["running"] == {"networks": {}, "bonds": {}}
+
+
+def test_confirmed_connectivity_keeps_the_change(superd: Superd, client: Client) -> None:
+    plan = make_plan(
+        client,
+        {"net_a": bridge_net("veth_0")},
+        {"connectivityCheck": True, "connectivityTimeout": 5},
+    )
+    answers: list[dict] = []
+    applying = threading.Thread(target=lambda: answers.append(client.call("apply_plan", plan=plan)))
+    applying.start()
+    time.sleep(1.0)
+    other = superd.connect()  # the confirmation may come on any connection
+    try:
+        assert other.result("confirm_connectivity")["code"] == 0
+    finally:
+        other.close()
+    applying.join(30)
+    assert answers and answers[0]["ok"], answers
+    assert is_bridge(superd.host.name, "net_a")
+    assert set(client.result("netinfo")["running"]["networks"]) == {"net_a"}
+
+
+def test_failed_apply_is_rolled_back_and_reported(superd: Superd) -> None:
+    superd.stop()
+    superd.env[FAIL_AFTER_ENV] = "1"  # fail before the second operation
+    superd.start()
+    before = superd.kernel_state()
+    conn = superd.connect()
+    try:
+        networks = {"net_a": bridge_net("veth_0"), "net_b": bridge_net("veth_1")}
+        code, message = error_of(conn.call("apply_plan", plan=make_plan(conn, networks, NO_CHECK)))
+        assert code == 29 and "injected" in message
+        assert conn.result("netinfo")["running"] == {"networks": {}, "bonds": {}}
+    finally:
+        conn.close()
+    assert superd.kernel_state() == before
+
+
+def test_commit_on_success_persists(superd: Superd, client: Client) -> None:
+    plan = make_plan(client, {"net_a": bridge_net("veth_0")}, {**NO_CHECK, "commitOnSuccess": True})
+    client.result("apply_plan", plan=plan)
+    persisted = superd.root / "lib" / "persistence" / "netconf" / "nets" / "net_a"
+    assert json.loads(persisted.read_text())["nic"] == "veth_0"
+
+
+def test_second_change_during_a_running_one_is_refused(superd: Superd, client: Client) -> None:
+    plan = make_plan(
+        client,
+        {"net_a": bridge_net("veth_0")},
+        {"connectivityCheck": True, "connectivityTimeout": 20},
+    )
+    answers: list[dict] = []
+    applying = threading.Thread(target=lambda: answers.append(client.call("apply_plan", plan=plan)))
+    applying.start()
+    other = superd.connect()
+    try:
+        wait_until(lambda: is_bridge(superd.host.name, "net_a"))
+        for verb, args in (("apply_plan", {"plan": plan}), ("set_safe_config", {}),
+                           ("restore_nets", {})):  # fmt: skip
+            started = time.monotonic()
+            assert error_of(other.call(verb, **args))[0] == 40
+            assert time.monotonic() - started < 2, "refused at once, not queued"
+        assert other.result("ping") == "pong"  # concurrent verbs still served
+        assert "net_a" in other.result("netinfo")["caps"]["networks"]
+        other.result("confirm_connectivity")
+    finally:
+        other.close()
+    applying.join(30)
+    assert answers and answers[0]["ok"], answers
+
+
+def _connect_as(path: Path, user: str, groups: list[str]) -> dict:
+    """Fork, drop to ``user`` (supplementary ``groups``), ping superd; the answer."""
+    entry = pwd.getpwnam(user)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        status = 1
+        try:
+            os.close(read_end)
+            os.setgroups([grp.getgrnam(g).gr_gid for g in groups])
+            os.setgid(entry.pw_gid)
+            os.setuid(entry.pw_uid)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(10)
+            try:
+                sock.connect(str(path))
+            except OSError as error:
+                os.write(write_end, json.dumps({"connect": type(error).__name__}).encode())
+                os._exit(0)
+            try:
+                sock.sendall(encode_frame({"id": 1, "verb": "ping", "args": {}}))
+            except OSError:
+                pass  # already refused: the error frame is still there to read
+            answer = recv_frame(sock)
+            try:
+                after = recv_frame(sock) if answer and not answer["ok"] else None
+            except ConnectionResetError:
+                after = None
+            os.write(write_end, json.dumps({"answer": answer, "then": after}).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert status == 0 and data, "child failed"  # a failed child writes nothing
+    return json.loads(data)
+
+
+def test_other_uid_is_refused_even_with_socket_access(superd: Superd) -> None:
+    # nobody in the frontd group can open the socket file; its uid is still refused.
+    refused = _connect_as(superd.socket, "nobody", [FRONTD_USER])
+    assert refused["answer"]["ok"] is False and refused["answer"]["error"]["code"] == 21
+    assert "permission denied" in refused["answer"]["error"]["message"]
+    assert refused["then"] is None  # disconnected
+    assert "refused connection" in superd.log_text()
+    admitted = _connect_as(superd.socket, FRONTD_USER, [FRONTD_USER])
+    assert admitted["answer"] == {"id": 1, "ok": True, "result": "pong"}
+
+
+def test_unknown_verb_is_answered_and_connection_stays_usable(client: Client) -> None:
+    client.sock.sendall(encode_frame({"id": 7, "verb": "exec", "args": {"cmd": "id"}}))
+    answer = recv_frame(client.sock)
+    assert answer["id"] == 7 and error_of(answer)[0] == 21
+    client.sock.sendall(encode_frame({"id": 8, "verb": "ping", "args": {"x": 1}}))
+    assert error_of(recv_frame(client.sock))[0] == 21
+    assert client.result("ping") == "pong"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        struct.pack(">I", 8) + b"not json",
+        struct.pack(">I", 2) + b"[]",
+        struct.pack(">I", MAX_FRAME + 1) + b"{",
+    ],
+    ids=["not-json", "not-an-object", "oversized"],
+)
+def test_bad_frame_gets_an_error_then_close(superd: Superd, client: Client, raw: bytes) -> None:
+    client.sock.sendall(raw)
+    answer = recv_frame(client.sock)
+    assert answer["id"] == 0 and error_of(answer)[0] == 21
+    assert_closed(client)
+    other = superd.connect()
+    try:
+        assert other.result("ping") == "pong"
+    finally:
+        other.close()
+
+
+def _tamper_name(plan: dict) -> None:
+    plan["operations"][0]["name"] = "../x"
+
+
+def _tamper_vlan(plan: dict) -> None:
+    plan["operations"][0]["attrs"]["vlan"] = 5000
+
+
+def _tamper_op(plan: dict) -> None:
+    plan["operations"][0]["op"] = "exec"
+
+
+@pytest.mark.parametrize(
+    "tamper, code",
+    [(_tamper_name, 21), (_tamper_vlan, 26), (_tamper_op, 21)],
+    ids=["network-name", "vlan-5000", "unknown-op"],
+)
+def test_plan_frontd_would_never_send_changes_nothing(
+    superd: Superd, client: Client, tamper: Callable[[dict], None], code: int
+) -> None:
+    before = superd.kernel_state()
+    plan = make_plan(client, {"net_a": bridge_net("veth_0", vlan=10)}, NO_CHECK)
+    tamper(plan)
+    assert error_of(client.call("apply_plan", plan=plan))[0] == code
+    assert superd.kernel_state() == before
+    assert client.result("netinfo")["running"] == {"networks": {}, "bonds": {}}
+
+
+def test_stale_plan_is_refused(superd: Superd, client: Client) -> None:
+    plan = make_plan(client, {"net_a": bridge_net("veth_0")}, NO_CHECK)
+    client.result("apply_plan", plan=plan)
+    state = superd.kernel_state()
+    code, message = error_of(client.call("apply_plan", plan=plan))
+    assert code == 21 and "stale" in message
+    assert superd.kernel_state() == state
+
+
+def test_sigterm_exits_zero_and_removes_the_socket(superd: Superd, client: Client) -> None:
+    client.result("ping")
+    assert superd.stop() == 0
+    assert superd.notified(b"STOPPING=1", timeout=1)
+    assert not superd.socket.exists()
+    assert "superd stopped" in superd.log_text()
+    assert_closed(client)
+
+
+def test_second_superd_on_the_same_socket_refuses_to_start(superd: Superd) -> None:
+    second = superd.spawn()
+    try:
+        assert second.wait(timeout=60) == 1
+    finally:
+        if second.poll() is None:
+            second.kill()
+            second.wait(timeout=30)
+    assert "another superd listens" in superd.log_text()
+    conn = superd.connect()  # the first one still serves, its socket untouched
+    try:
+        assert conn.result("ping") == "pong"
+    finally:
+        conn.close()
+
+
+def test_missing_frontd_user_leaves_a_root_only_socket(
+    make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path
+) -> None:
+    daemon = Superd(make_ns(), tmp_path, sock_dir, frontd_user="nrs-no-such-user")
+    daemon.start()
+    try:
+        assert stat.S_IMODE(os.stat(daemon.socket).st_mode) == 0o600
+        refused = _connect_as(daemon.socket, FRONTD_USER, [])
+        assert refused["connect"] == "PermissionError"
+    finally:
+        daemon.kill()
+
+
+def test_connections_beyond_the_limit_are_refused(superd: Superd) -> None:
+    clients = []
+    try:
+        for _ in range(MAX_CONNECTIONS):
+            clients.append(superd.connect())
+            assert clients[-1].result("ping") == "pong"
+        extra = superd.connect()
+        answer = recv_frame(extra.sock)
+        assert answer["id"] == 0 and error_of(answer)[0] == 40
+        assert_closed(extra)
+        extra.close()
+        clients.pop().close()
+        wait_until(lambda: _ping_once(superd))
+    finally:
+        for conn in clients:
+            conn.close()
+
+
+def _ping_once(superd: Superd) -> bool:
+    conn = superd.connect()
+    try:
+        answer = conn.call("ping")
+    except (ConnectionResetError, AssertionError):
+        return False
+    finally:
+        conn.close()
+    return answer["ok"]
+
+
+def test_sigterm_during_connectivity_wait_rolls_back(superd: Superd, client: Client) -> None:
+    before = superd.kernel_state()
+    plan = make_plan(
+        client,
+        {"net_a": bridge_net("veth_0")},
+        {"connectivityCheck": True, "connectivityTimeout": 30},
+    )
+    answers: list[dict] = []
+    applying = threading.Thread(target=lambda: answers.append(client.call("apply_plan", plan=plan)))
+    applying.start()
+    wait_until(lambda: is_bridge(superd.host.name, "net_a"))
+    started = time.monotonic()
+    assert superd.stop() == 0
+    assert time.monotonic() - started < 15, "the wait was cut short"
+    applying.join(10)
+    assert answers and error_of(answers[0])[0] == 10, answers
+    assert superd.kernel_state() == before
+    assert not any((superd.root / "run" / "netconf" / "nets").iterdir())
+
+
+def netlink_events(ns: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["ip", "-n", ns, "monitor", "link", "address", "route"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_restart_leaves_the_network_untouched(superd: Superd) -> None:
+    first = superd.connect()
+    first.result("apply_plan", plan=make_plan(first, {"net_a": bridge_net("veth_0")}, NO_CHECK))
+    first.close()
+    ns = superd.host.name
+    # The kernel's own link-local (DAD) events are not superd's.
+    wait_until(lambda: not ip_json(ns, "-6", "addr", "show", "tentative"))
+    time.sleep(0.3)
+    state = superd.kernel_state()
+    monitor = netlink_events(ns)
+    try:
+        time.sleep(0.3)  # subscribed before superd stops
+        assert superd.stop() == 0
+        superd.start()
+        time.sleep(0.3)
+    finally:
+        monitor.send_signal(signal.SIGTERM)
+        events, _ = monitor.communicate(timeout=10)
+    assert events.strip() == "", "superd wrote to the kernel while stopping or starting"
+    assert superd.kernel_state() == state
+    second = superd.connect()
+    try:
+        assert second.result("ping") == "pong"
+        assert set(second.result("netinfo")["running"]["networks"]) == {"net_a"}
+    finally:
+        second.close()
+    assert superd.kernel_state() == state
+
+
+@pytest.mark.parametrize("wipe_run_dir", [True, False], ids=["run-wiped", "run-survived"])
+def test_restore_nets_after_reboot_rebuilds_the_persistent_config(
+    superd: Superd, make_ns: Callable[[], HostNs], wipe_run_dir: bool
+) -> None:
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, {"net_a": bridge_net("veth_0")}, NO_CHECK))
+    conn.result("set_safe_config")
+    conn.result("apply_plan", plan=make_plan(conn, {"net_b": bridge_net("veth_1")}, NO_CHECK))
+    conn.close()
+    assert superd.stop() == 0
+    # "Reboot": a fresh namespace with the same NICs, /run wiped (or not).
+    destroy_host_ns(superd.host)
+    superd.host = make_ns()
+    if wipe_run_dir:
+        shutil.rmtree(superd.root / "run" / "netconf")
+    superd.start()
+    ns = superd.host.name
+    assert not is_bridge(ns, "net_a") and not is_bridge(ns, "net_b")
+    conn = superd.connect()
+    try:
+        assert conn.result("restore_nets")["code"] == 0
+        assert is_bridge(ns, "net_a") and links(ns)["veth_0"]["master"] == "net_a"
+        assert "net_b" not in links(ns)
+        assert set(conn.result("netinfo")["running"]["networks"]) == {"net_a"}
+    finally:
+        conn.close()
