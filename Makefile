@@ -36,9 +36,9 @@ test-fast: lint test-unit test-functional
 test: lint test-unit test-functional test-vm
 
 demo: venv
-	$(VENV)/bin/netreload plan shared/data/examples/add-vm-network.json
-	$(VENV)/bin/netreload plan shared/data/examples/bond-with-vlans.json
-	-$(VENV)/bin/netreload plan shared/data/examples/bad-two-untagged.json
+	$(VENV)/bin/netreload plan --netinfo sample shared/data/examples/add-vm-network.json
+	$(VENV)/bin/netreload plan --netinfo sample shared/data/examples/bond-with-vlans.json
+	-$(VENV)/bin/netreload plan --netinfo sample shared/data/examples/bad-two-untagged.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,8 +1,10 @@
 """``netreload``: the admin and engine-side command line.
 
-``netreload plan REQUEST.json --netinfo HOST.json`` plans offline against a
-saved capabilities report (the sample host shipped with netreload when no
-report is given): canonicalize → validate → plan, nothing applied.
+Talks to frontd's local UNIX socket (JSON-RPC). ``plan --netinfo FILE``
+plans offline against a saved capabilities report (``--netinfo sample``:
+the sample host shipped with netreload); nothing is applied either way.
+Exit status 0 on success; on failure ``{"code", "message"}`` on stderr and
+the error code as exit status.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import json
 import sys
 from importlib import resources
 
-from frontd.render import render_plan
-from shared.config import load_config
+from frontd.local_client import call_frontd, call_superd
+from frontd.render import render_caps, render_plan
+from shared.config import Config, load_config
 from shared.errors import ErrorCode, NetError
-from shared.netmodel.plan import plan_setup_networks
+from shared.netmodel.plan import Plan, plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, running_config_from_caps
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
@@ -40,49 +43,118 @@ def sample_host_report() -> dict:
     return json.loads(text)
 
 
-def _request_parts(request: object) -> tuple[object, object, object]:
+def _request_params(path: str) -> dict:
+    request = _read_json(path, "request")
     if not isinstance(request, dict):
         raise NetError(ErrorCode.BAD_PARAMS, "request must be an object")
     unknown = set(request) - {"networks", "bondings", "options"}
     if unknown:
         raise NetError(ErrorCode.BAD_PARAMS, f"request: unknown key(s) {sorted(unknown)}")
-    return request.get("networks", {}), request.get("bondings", {}), request.get("options", {})
+    return {k: request.get(k, {}) for k in ("networks", "bondings", "options")}
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    caps = _read_json(args.netinfo, "netinfo report") if args.netinfo else sample_host_report()
-    netinfo = NetinfoSnapshot.from_caps(caps)
-    running = running_config_from_caps(caps)
-    networks, bondings, options = _request_parts(_read_json(args.request, "request"))
-    plan = plan_setup_networks(
-        networks, bondings, options, netinfo, running, config.net_configurator
-    )
-    if args.json:
-        print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
+def _print(args: argparse.Namespace, data: object, human: str) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True) if args.json else human)
+
+
+def cmd_plan(args: argparse.Namespace, config: Config) -> int:
+    params = _request_params(args.request)
+    if args.netinfo:
+        caps = (
+            sample_host_report()
+            if args.netinfo == "sample"
+            else _read_json(args.netinfo, "netinfo report")
+        )
+        plan = plan_setup_networks(
+            params["networks"],
+            params["bondings"],
+            params["options"],
+            NetinfoSnapshot.from_caps(caps),
+            running_config_from_caps(caps),
+            config.net_configurator,
+        )
     else:
-        print(render_plan(plan))
+        plan = Plan.from_dict(call_frontd(config.frontd_unix_socket, "Host.planNetworks", params))
+    _print(args, plan.to_dict(), render_plan(plan))
     return 0
+
+
+def cmd_caps(args: argparse.Namespace, config: Config) -> int:
+    caps = call_frontd(config.frontd_unix_socket, "Host.getNetworkCapabilities")
+    _print(args, caps, render_caps(caps))
+    return 0
+
+
+def cmd_setup_networks(args: argparse.Namespace, config: Config) -> int:
+    params = _request_params(args.request)
+    result = call_frontd(config.frontd_unix_socket, "Host.setupNetworks", params)
+    _print(args, result, "Done.")
+    return 0
+
+
+def _simple(method: str, message: str):
+    def command(args: argparse.Namespace, config: Config) -> int:
+        result = call_frontd(config.frontd_unix_socket, method)
+        _print(args, result, message)
+        return 0
+
+    return command
+
+
+def cmd_restore_nets(args: argparse.Namespace, config: Config) -> int:
+    if args.direct:  # at boot, before frontd: superd's own socket (root)
+        result = call_superd(config.superd_socket, "restore_nets")
+    else:
+        result = call_frontd(config.frontd_unix_socket, "Host.restoreNetworks")
+    _print(args, result, "Persistent networks restored.")
+    return 0
+
+
+def cmd_remove_net_persistence(args: argparse.Namespace, config: Config) -> int:
+    # The iproute2 configurator persists nothing of its own, and unified
+    # persistence is netreload's own: nothing to remove for them. Other
+    # configurators (ifcfg files, OVSDB, NM keyfiles) add their cleanup here.
+    removed: list[str] = []
+    _print(args, {"removed": removed}, f"Removed {len(removed)} configurator-persisted item(s).")
+    return 0
+
+
+COMMANDS = {
+    "plan": cmd_plan,
+    "caps": cmd_caps,
+    "setup-networks": cmd_setup_networks,
+    "set-safe-config": _simple("Host.setSafeNetworkConfig", "Running configuration persisted."),
+    "confirm": _simple("Host.confirmConnectivity", "Connectivity confirmed."),
+    "restore-nets": cmd_restore_nets,
+    "remove-net-persistence": cmd_remove_net_persistence,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netreload", description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="configuration file (default /etc/netreload/...)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="dry run: show what a request would change")
     plan.add_argument("request", help='JSON file: {"networks":…, "bondings":…, "options":…}')
-    plan.add_argument(
-        "--netinfo", help="capabilities report to plan against (default: sample host)"
-    )
-    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
-    plan.set_defaults(func=cmd_plan)
+    plan.add_argument("--netinfo", help="plan offline against this report ('sample': built-in)")
+    sub.add_parser("caps", help="the host's network capabilities")
+    setup = sub.add_parser("setup-networks", help="apply a request")
+    setup.add_argument("request")
+    sub.add_parser("set-safe-config", help="persist the running configuration")
+    sub.add_parser("confirm", help="confirm connectivity after a change")
+    restore = sub.add_parser("restore-nets", help="rebuild the persistent configuration")
+    restore.add_argument("--direct", action="store_true", help="talk to superd (boot)")
+    sub.add_parser("remove-net-persistence", help="boot: drop what configurators persisted")
+    for child in sub.choices.values():
+        child.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return COMMANDS[args.command](args, load_config(args.config))
     except NetError as error:
         print(json.dumps(error.to_dict()), file=sys.stderr)
         return int(error.code)

@@ -47,3 +47,43 @@ def render_plan(plan: Plan) -> str:
     ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
+    ]
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    return "\n".join(lines)
+
+
+def render_caps(caps: dict) -> str:
+    """Networks, then devices, as tables."""
+    nets = [("network", "iface", "bridged", "ports", "mtu", "ipv4", "ipv6", "default route")]
+    for name, net in sorted(caps.get("networks", {}).items()):
+        nets.append((
+            name, net.get("iface", ""), "yes" if net.get("bridged") else "no",
+            ",".join(net.get("ports", [])), str(net.get("mtu", "")),
+            ",".join(net.get("ipv4addrs", [])) + (" (dhcp)" if net.get("dhcpv4") else ""),
+            ",".join(net.get("ipv6addrs", [])),
+            net.get("gateway", "") if net.get("ipv4defaultroute") else "",
+        ))  # fmt: skip
+    devices = [("device", "kind", "mtu", "addresses", "details")]
+    for kind, section in (("nic", "nics"), ("bond", "bondings"), ("vlan", "vlans"),
+                          ("bridge", "bridges")):  # fmt: skip
+        for name, dev in sorted(caps.get(section, {}).items()):
+            if kind == "bond":
+                details = f"slaves {','.join(dev.get('slaves', []))}"
+            elif kind == "vlan":
+                details = f"{dev.get('iface')} id {dev.get('vlanid')}"
+            elif kind == "bridge":
+                details = f"ports {','.join(dev.get('ports', []))}"
+            else:
+                details = dev.get("hwaddr", "")
+            addrs = ",".join(dev.get("ipv4addrs", []) + dev.get("ipv6addrs", []))
+            devices.append((name, kind, str(dev.get("mtu", "")), addrs, details))
+    parts = [_table(nets) if len(nets) > 1 else "No networks.", _table(devices)]
+    servers = caps.get("nameservers", [])
+    parts.append(f"nameservers: {', '.join(servers) if servers else '(none)'}")
+    return "\n\n".join(parts)

@@ -16,13 +16,13 @@ GOOD = ["add-vm-network.json", "bond-with-vlans.json", "move-default-route.json"
 
 @pytest.mark.parametrize("example", GOOD)
 def test_readme_examples_plan_successfully(example: str, capsys) -> None:
-    assert main(["plan", str(EXAMPLES / example), "--json"]) == 0
+    assert main(["plan", str(EXAMPLES / example), "--netinfo", "sample", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["version"] == 1 and plan["operations"]
 
 
 def test_bad_example_prints_code_and_message(capsys) -> None:
-    status = main(["plan", str(EXAMPLES / "bad-two-untagged.json")])
+    status = main(["plan", str(EXAMPLES / "bad-two-untagged.json"), "--netinfo", "sample"])
     error = json.loads(capsys.readouterr().err)
     assert status == error["code"] == 24
     assert "ens1f0" in error["message"]
@@ -39,13 +39,13 @@ def test_plan_against_a_saved_report(tmp_path: Path, capsys) -> None:
 
 def test_request_that_is_not_json_is_bad_params(tmp_path: Path, capsys) -> None:
     (tmp_path / "req.json").write_text("{not json")
-    assert main(["plan", str(tmp_path / "req.json")]) == 21
+    assert main(["plan", str(tmp_path / "req.json"), "--netinfo", "sample"]) == 21
     assert json.loads(capsys.readouterr().err)["code"] == 21
 
 
 def test_request_with_unknown_top_level_key_is_bad_params(tmp_path: Path, capsys) -> None:
     (tmp_path / "req.json").write_text(json.dumps({"networks": {}, "reboot": True}))
-    assert main(["plan", str(tmp_path / "req.json")]) == 21
+    assert main(["plan", str(tmp_path / "req.json"), "--netinfo", "sample"]) == 21
 
 
 def test_unchanged_request_plans_nothing(tmp_path: Path, capsys) -> None:
@@ -53,5 +53,15 @@ def test_unchanged_request_plans_nothing(tmp_path: Path, capsys) -> None:
                "netmask": "255.255.255.0", "gateway": "192.0.2.1", "defaultRoute": True,
                "nameservers": []}}}  # fmt: skip
     (tmp_path / "req.json").write_text(json.dumps(request))
-    assert main(["plan", str(tmp_path / "req.json")]) == 0
+    assert main(["plan", str(tmp_path / "req.json"), "--netinfo", "sample"]) == 0
     assert "Nothing to change" in capsys.readouterr().out
+
+
+def test_live_plan_without_frontd_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text(f"[frontd]\nunix_socket = {tmp_path}/absent.sock\n")
+    (tmp_path / "req.json").write_text(json.dumps({"networks": {}}))
+    status = main(["--config", str(conf), "plan", str(tmp_path / "req.json")])
+    error = json.loads(capsys.readouterr().err)
+    assert status == error["code"] == 100
+    assert "cannot talk to frontd" in error["message"]

@@ -1,0 +1,68 @@
+"""Clients the CLI uses: JSON-RPC over frontd's UNIX socket, and superd's
+own socket for boot-time restore when frontd is not up yet."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+from pathlib import Path
+
+from shared.errors import ErrorCode, NetError
+from shared.wire import encode_frame, recv_frame
+
+MAX_LINE = 64 * 1024 * 1024
+_ids = itertools.count(1)
+
+
+def call_frontd(
+    path: Path, method: str, params: dict | None = None, timeout: float = 3700
+) -> object:
+    """One JSON-RPC call over frontd's newline-delimited UNIX socket."""
+    request_id = next(_ids)
+    request = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            reader = sock.makefile("rb")
+            line = reader.readline(MAX_LINE)
+    except OSError as error:
+        raise NetError(
+            ErrorCode.INTERNAL, f"cannot talk to frontd at {path}: {error.strerror or error}"
+        ) from None
+    if not line:
+        raise NetError(ErrorCode.INTERNAL, "frontd closed the connection without an answer")
+    answer = json.loads(line)
+    if "error" in answer:
+        error = answer["error"]
+        raise NetError(_code(error.get("code")), str(error.get("message", "")))
+    return answer.get("result")
+
+
+def call_superd(path: Path, verb: str, args: dict | None = None, timeout: float = 3700) -> object:
+    """One verb on superd's socket (root only)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            sock.sendall(encode_frame({"id": 1, "verb": verb, "args": args or {}}))
+            answer = recv_frame(sock)
+    except OSError as error:
+        raise NetError(
+            ErrorCode.INTERNAL, f"cannot talk to superd at {path}: {error.strerror or error}"
+        ) from None
+    if answer is None:
+        raise NetError(ErrorCode.INTERNAL, "superd closed the connection without an answer")
+    if not answer.get("ok"):
+        error = answer.get("error", {})
+        raise NetError(_code(error.get("code")), str(error.get("message", "")))
+    return answer.get("result")
+
+
+def _code(value: object) -> ErrorCode:
+    try:
+        return ErrorCode(int(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ErrorCode.INTERNAL
