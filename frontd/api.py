@@ -1,0 +1,211 @@
+"""The API verbs: plain data in, plain data out, one fixed table.
+
+``Host.setupNetworks``: netinfo from superd → canonicalize → build model →
+validate → plan (all in this unprivileged process; an invalid request raises
+here and never reaches superd) → superd ``apply_plan`` (apply, connectivity
+check, verify, persist running, roll back on failure).
+
+Results have the shapes the production agent's JSON-RPC bridge gives them:
+
+===============================  ============================================
+method                           JSON-RPC ``result``
+===============================  ============================================
+Host.setupNetworks               ``{"code": 0, "message": "Done"}`` (status)
+Host.setSafeNetworkConfig        ``true``
+Host.getNetworkCapabilities      the capabilities report (``networks``,
+                                 ``bridges``, ``bondings``, ``nics``, …)
+Host.getCapabilities             the report merged into minimal host caps
+Host.confirmConnectivity         ``true``
+Host.ping2                       ``true``
+Host.planNetworks (local only)   the plan as a dict (dry run)
+Host.restoreNetworks (local)     ``{"code": 0, "message": "Done"}``
+===============================  ============================================
+
+Failures raise ``NetError``; the dispatcher turns them into JSON-RPC error
+objects ``{"code": <agent code>, "message": …}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from shared.errors import ErrorCode, NetError
+from shared.netmodel.plan import Plan, plan_setup_networks
+from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
+
+log = logging.getLogger("netreload.frontd.api")
+
+DONE = {"code": 0, "message": "Done"}
+NET_CHANGED_EVENT = "|net|host_conn|no_id"
+SOFTWARE_VERSION = "0.1.0"
+# superd's apply_plan: time beyond the connectivity timeout it may take.
+APPLY_MARGIN = 300.0
+RESTORE_TIMEOUT = 900.0
+
+Notify = Callable[[str, dict], None]
+SuperdCall = Callable[..., object]
+
+# JSON-RPC method → HostApi attribute. The engine's part of the table is
+# served on every transport; the local part only on the UNIX socket.
+ENGINE_METHODS = {
+    "Host.setupNetworks": "setup_networks",
+    "Host.setSafeNetworkConfig": "set_safe_network_config",
+    "Host.getNetworkCapabilities": "get_network_capabilities",
+    "Host.getCapabilities": "get_capabilities",
+    "Host.confirmConnectivity": "confirm_connectivity",
+    "Host.ping2": "ping2",
+}
+LOCAL_METHODS = {
+    **ENGINE_METHODS,
+    "Host.planNetworks": "plan_networks",
+    "Host.restoreNetworks": "restore_networks",
+}
+
+
+class HostApi:
+    """The verbs. ``superd`` is a ``SuperdClient`` (or anything with ``call``)."""
+
+    def __init__(self, superd: object, configurator: str = "iproute2") -> None:
+        self._superd_call: SuperdCall = superd.call  # type: ignore[attr-defined]
+        self._configurator = configurator
+        self._network_lock = threading.Lock()
+        self._notify: Notify | None = None
+        self._config_dirty = False
+
+    def set_notify(self, notify: Notify | None) -> None:
+        """Where network change events go (the STOMP server's publish_event)."""
+        self._notify = notify
+
+    def table(self, local: bool = False) -> dict[str, Callable[..., object]]:
+        names = LOCAL_METHODS if local else ENGINE_METHODS
+        return {method: getattr(self, attr) for method, attr in names.items()}
+
+    # -- engine verbs -----------------------------------------------------
+
+    def setup_networks(
+        self, networks: object = None, bondings: object = None, options: object = None
+    ) -> dict:
+        with self._exclusive("setupNetworks"):
+            plan = self._plan(networks, bondings, options)
+            check = plan.options.get("connectivityCheck", True)
+            wait = float(plan.options.get("connectivityTimeout", 0)) if check else 0.0
+            log.info("setupNetworks: %d operation(s)", len(plan.operations))
+            self._superd_call("apply_plan", {"plan": plan.to_dict()}, timeout=wait + APPLY_MARGIN)
+            self._config_dirty = not plan.options.get("commitOnSuccess", False)
+        self._emit(NET_CHANGED_EVENT)
+        return dict(DONE)
+
+    def set_safe_network_config(self) -> bool:
+        with self._exclusive("setSafeNetworkConfig"):
+            self._superd_call("set_safe_config")
+            self._config_dirty = False
+        return True
+
+    def get_network_capabilities(self) -> dict:
+        caps, _ = self._netinfo()
+        return caps
+
+    def get_capabilities(self) -> dict:
+        caps, _ = self._netinfo()
+        return {**host_capabilities(), **caps, "netConfigDirty": str(self._config_dirty)}
+
+    def confirm_connectivity(self) -> bool:
+        self._superd_call("confirm_connectivity")
+        return True
+
+    def ping2(self) -> bool:
+        # The engine pings during setupNetworks' connectivity wait: that is
+        # the proof it can still reach the host.
+        self._superd_call("confirm_connectivity")
+        return True
+
+    # -- local (CLI) verbs ------------------------------------------------
+
+    def plan_networks(
+        self, networks: object = None, bondings: object = None, options: object = None
+    ) -> dict:
+        return self._plan(networks, bondings, options).to_dict()
+
+    def restore_networks(self) -> dict:
+        with self._exclusive("restoreNetworks"):
+            self._superd_call("restore_nets", timeout=RESTORE_TIMEOUT)
+        self._emit(NET_CHANGED_EVENT)
+        return dict(DONE)
+
+    # -- helpers ----------------------------------------------------------
+
+    def _plan(self, networks: object, bondings: object, options: object) -> Plan:
+        caps, running = self._netinfo()
+        return plan_setup_networks(
+            networks if networks is not None else {},
+            bondings if bondings is not None else {},
+            options if options is not None else {},
+            NetinfoSnapshot.from_caps(caps),
+            RunningConfig.from_dict(running),
+            self._configurator,
+        )
+
+    def _netinfo(self) -> tuple[dict, dict]:
+        answer = self._superd_call("netinfo")
+        if not isinstance(answer, dict):
+            raise NetError(ErrorCode.INTERNAL, "superd's netinfo is not an object")
+        caps, running = answer.get("caps"), answer.get("running", {})
+        if not isinstance(caps, dict) or not isinstance(running, dict):
+            raise NetError(ErrorCode.INTERNAL, "superd's netinfo lacks caps or running")
+        return caps, running
+
+    def _exclusive(self, what: str) -> _NetworkLock:
+        return _NetworkLock(self._network_lock, what)
+
+    def _emit(self, event: str) -> None:
+        if self._notify is None:
+            return
+        try:
+            self._notify(event, {"notify_time": int(time.monotonic() * 1000)})
+        except Exception:
+            log.exception("publishing %s failed", event)
+
+
+class _NetworkLock:
+    """One network-changing verb at a time; the next one gets code 40 at once,
+    as with the production agent."""
+
+    def __init__(self, lock: threading.Lock, what: str) -> None:
+        self._lock, self._what = lock, what
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise NetError(
+                ErrorCode.RESOURCE_UNAVAILABLE,
+                f"{self._what}: another network operation is in progress",
+            )
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
+def host_capabilities() -> dict:
+    """The non-network part of ``Host.getCapabilities``: just enough to say
+    who answers; netreload manages networking only."""
+    try:
+        os_release = platform.freedesktop_os_release()
+    except OSError:
+        os_release = {}
+    return {
+        "version_name": "netreload",
+        "software_version": SOFTWARE_VERSION,
+        "software_revision": "0",
+        "hostname": socket.gethostname(),
+        "kernelVersion": platform.release(),
+        "operatingSystem": {
+            "name": os_release.get("NAME", platform.system()),
+            "version": os_release.get("VERSION_ID", ""),
+            "release": os_release.get("VERSION", ""),
+            "pretty_name": os_release.get("PRETTY_NAME", ""),
+        },
+    }

@@ -1,0 +1,182 @@
+"""JSON-RPC 2.0 dispatch: a request body in, a response object out.
+
+The dispatcher knows nothing about transports or networks. It maps a method
+name to a verb from a fixed table (``frontd.api``), binds the named (or
+positional) params to the verb's signature and calls it. Errors:
+
+* -32700 the body is not JSON, -32600 not a valid request (batches
+  included: they are not supported), -32601 unknown method, -32602 params
+  that do not fit the method's signature;
+* a ``NetError`` raised by the verb: its agent code and message (21 bad
+  parameters, …);
+* anything else: code 100 and a generic message; the traceback goes to the
+  log, never to the client.
+
+Notifications (requests without ``id``) are ignored and never answered.
+``submit`` runs each request in a worker thread so that a long
+``Host.setupNetworks`` never delays the ``Host.ping2`` that confirms
+connectivity in the middle of it; beyond ``max_pending`` requests in
+progress, new ones are answered at once with code 40 (resource unavailable).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from shared.errors import ErrorCode, NetError
+
+log = logging.getLogger("netreload.frontd.jsonrpc")
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_MESSAGE = "Internal error, see the agent's log"
+MAX_WORKERS = 32
+MAX_PENDING = 256  # requests accepted but not answered yet, all clients together
+
+Verb = Callable[..., object]
+Reply = Callable[[bytes], None]
+
+
+def error_response(request_id: object, code: int, message: str) -> dict:
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+
+
+def encode(message: dict) -> bytes:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _valid_id(value: object) -> bool:
+    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
+
+
+class JsonRpcDispatcher:
+    def __init__(
+        self,
+        methods: Mapping[str, Verb],
+        max_workers: int = MAX_WORKERS,
+        max_pending: int = MAX_PENDING,
+    ) -> None:
+        self._methods = dict(methods)
+        self._signatures = {name: inspect.signature(verb) for name, verb in self._methods.items()}
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="jsonrpc")
+        self._max_pending = max_pending
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    @property
+    def method_names(self) -> list[str]:
+        return sorted(self._methods)
+
+    def handle(self, body: bytes | str) -> dict | None:
+        """The response to one request body, or None for a notification."""
+        try:
+            request = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return error_response(None, PARSE_ERROR, "Parse error: the body is not JSON")
+        if isinstance(request, list):
+            return error_response(None, INVALID_REQUEST, "Batch requests are not supported")
+        if not isinstance(request, dict):
+            return error_response(None, INVALID_REQUEST, "A request must be a JSON object")
+        has_id = "id" in request
+        request_id = request.get("id")
+        if not _valid_id(request_id):
+            return error_response(None, INVALID_REQUEST, "Request id must be a string or number")
+        problem = _request_problem(request)
+        if problem:
+            return error_response(request_id, INVALID_REQUEST, problem) if has_id else None
+        if not has_id:
+            log.debug("ignoring notification %.80s", request["method"])
+            return None
+        return self._call(request_id, request["method"], request.get("params", {}))
+
+    def _call(self, request_id: object, method: str, params: object) -> dict:
+        verb = self._methods.get(method)
+        if verb is None:
+            return error_response(request_id, METHOD_NOT_FOUND, f"Method not found: {method[:80]}")
+        try:
+            if isinstance(params, list):
+                bound = self._signatures[method].bind(*params)
+            else:
+                bound = self._signatures[method].bind(**params)
+        except TypeError as error:
+            return error_response(request_id, INVALID_PARAMS, f"{method}: {error}")
+        try:
+            result = verb(*bound.args, **bound.kwargs)
+        except NetError as error:
+            log.info("%s failed: %s", method, error)
+            return error_response(request_id, int(error.code), error.message)
+        except Exception:
+            log.exception("%s failed with an unexpected error", method)
+            return error_response(request_id, int(ErrorCode.INTERNAL), INTERNAL_MESSAGE)
+        return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    def handle_bytes(self, body: bytes | str) -> bytes | None:
+        response = self.handle(body)
+        if response is None:
+            return None
+        try:
+            return encode(response)
+        except (TypeError, ValueError):
+            log.exception("response to request %r is not JSON", response.get("id"))
+            return encode(
+                error_response(response.get("id"), int(ErrorCode.INTERNAL), INTERNAL_MESSAGE)
+            )
+
+    def submit(self, body: bytes | str, reply: Reply) -> Future:
+        """Handle ``body`` in a worker thread; ``reply`` gets the encoded response
+        (never called for a notification). The future is done after ``reply``."""
+        with self._lock:
+            overloaded = self._pending >= self._max_pending
+            if not overloaded:
+                self._pending += 1
+        if not overloaded:
+            try:
+                return self._executor.submit(self._run, body, reply)
+            except RuntimeError:  # shut down
+                with self._lock:
+                    self._pending -= 1
+        self._refuse(body, reply)
+        done: Future = Future()
+        done.set_result(None)
+        return done
+
+    def _refuse(self, body: bytes | str, reply: Reply) -> None:
+        try:
+            request = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            request = None
+        if isinstance(request, dict) and "id" in request and _valid_id(request["id"]):
+            message = "Too many requests in progress, try again later"
+            code = int(ErrorCode.RESOURCE_UNAVAILABLE)
+            reply(encode(error_response(request["id"], code, message)))
+
+    def _run(self, body: bytes | str, reply: Reply) -> None:
+        try:
+            response = self.handle_bytes(body)
+            if response is not None:
+                reply(response)
+        except Exception:
+            log.exception("request handling failed")
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def shutdown(self, wait: bool = False) -> None:
+        self._executor.shutdown(wait=wait, cancel_futures=True)
+
+
+def _request_problem(request: dict) -> str | None:
+    if request.get("jsonrpc") != "2.0":
+        return 'Invalid request: "jsonrpc" must be "2.0"'
+    if not isinstance(request.get("method"), str):
+        return 'Invalid request: "method" must be a string'
+    if "params" in request and not isinstance(request["params"], dict | list):
+        return 'Invalid request: "params" must be an object or an array'
+    return None

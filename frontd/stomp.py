@@ -1,0 +1,343 @@
+"""STOMP 1.2 over mutual TLS: the transport the engine uses (asyncio).
+
+A listener that knows nothing about networks: ``SEND`` frames to
+``jms.topic.vdsm_requests`` go to a request sink (``JsonRpcDispatcher``);
+its answers come back as ``MESSAGE`` frames on the request's ``reply-to``
+destination (default ``jms.topic.vdsm_responses``), to every subscription of
+every client on that destination, as the production agent does (an engine
+that reconnected during a long setupNetworks still gets the answer).
+``publish_event`` sends JSON-RPC notifications to ``jms.queue.events``.
+
+Supported: CONNECT/STOMP (version 1.2 only), heart-beats both ways,
+SUBSCRIBE/UNSUBSCRIBE, SEND, ACK/NACK (accepted, nothing to redeliver),
+DISCONNECT, ``receipt`` on any frame. Frames: header escapes (``\\\\ \\n \\r
+\\c``, none in CONNECT/CONNECTED), ``content-length`` honoured, NUL-ended,
+16 MiB at most. Any protocol error is answered by an ERROR frame and the
+connection is closed. Other destinations and transactions are errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from frontd.stomp_frames import MAX_FRAME, Frame, FrameParser, ProtocolError, parse_heartbeat
+
+log = logging.getLogger("netreload.frontd.stomp")
+
+REQUESTS = "jms.topic.vdsm_requests"
+DEFAULT_REPLY_TO = "jms.topic.vdsm_responses"
+EVENTS = "jms.queue.events"
+MAX_CONNECTIONS = 64
+MAX_OUTBOX = 64 * 1024 * 1024  # a client that stops reading is dropped
+CONNECT_TIMEOUT = 30.0
+HANDSHAKE_TIMEOUT = 10.0
+HEARTBEAT = (1000, 1000)  # ms: fastest we send, fastest we want to hear
+ACK_MODES = ("auto", "client", "client-individual")
+
+
+class RequestSink(Protocol):
+    def submit(self, body: bytes, reply: Callable[[bytes], None]) -> Future: ...
+
+
+def server_tls_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
+    """TLS ≥ 1.2; a client must present a certificate signed by ``ca``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_cert_chain(str(cert), str(key))
+    context.load_verify_locations(cafile=str(ca))
+    context.options |= ssl.OP_NO_RENEGOTIATION
+    return context
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    destination: str
+    ack: str
+
+
+class StompServer:
+    def __init__(
+        self,
+        requests: RequestSink,
+        ssl_context: ssl.SSLContext | None,
+        max_connections: int = MAX_CONNECTIONS,
+        heartbeat: tuple[int, int] = HEARTBEAT,
+        max_frame: int = MAX_FRAME,
+    ) -> None:
+        self.requests = requests
+        self.ssl_context = ssl_context
+        self.max_connections = max_connections
+        self.heartbeat = heartbeat
+        self.max_frame = max_frame
+        self.connections: set[_Connection] = set()
+        self._message_ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task] = set()
+
+    async def start(
+        self, host: str | None = None, port: int | None = None, sock: socket.socket | None = None
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._server = await asyncio.start_server(
+            self._accept,
+            host,
+            port,
+            sock=sock,
+            ssl=self.ssl_context,
+            ssl_handshake_timeout=HANDSHAKE_TIMEOUT if self.ssl_context else None,
+            ssl_shutdown_timeout=HANDSHAKE_TIMEOUT if self.ssl_context else None,
+        )
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            connection.close()
+        await finish_handlers(self._handlers)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def publish_event(self, method: str, params: dict) -> None:
+        """Thread-safe: a JSON-RPC notification to every events subscriber."""
+        body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params}).encode()
+        self._post(EVENTS, body)
+
+    def _post(self, destination: str, body: bytes) -> None:
+        if self._loop is None:
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._deliver, destination, body)
+        except RuntimeError:  # the loop is closed: we are shutting down
+            log.debug("dropping a message to %s after shutdown", destination)
+
+    def _deliver(self, destination: str, body: bytes) -> None:
+        delivered = False
+        for connection in list(self.connections):
+            for sub in list(connection.subscriptions.values()):
+                if sub.destination != destination:
+                    continue
+                message_id = str(next(self._message_ids))
+                headers = {
+                    "subscription": sub.id,
+                    "message-id": message_id,
+                    "destination": destination,
+                    "content-type": "application/json",
+                    "content-length": str(len(body)),
+                }
+                if sub.ack != "auto":
+                    headers["ack"] = message_id
+                connection.send(Frame("MESSAGE", headers, body))
+                delivered = True
+        if not delivered:
+            level = logging.DEBUG if destination == EVENTS else logging.WARNING
+            log.log(level, "no subscriber on %s, message dropped", destination)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = _Connection(self, reader, writer)
+        if len(self.connections) >= self.max_connections:
+            log.warning("refusing a connection: %d already open", len(self.connections))
+            connection.fail("too many connections")
+            return
+        self.connections.add(connection)
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
+        try:
+            await connection.run()
+        finally:
+            self.connections.discard(connection)
+            self._handlers.discard(handler)  # type: ignore[arg-type]
+
+
+async def finish_handlers(tasks: set[asyncio.Task], timeout: float = 2.0) -> None:
+    """Let connection handlers end on their own a moment, then cancel them."""
+    pending = [task for task in tasks if not task.done()]
+    if pending:
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+
+class _Connection:
+    def __init__(
+        self, server: StompServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.server, self.reader, self.writer = server, reader, writer
+        self.parser = FrameParser(server.max_frame)
+        self.subscriptions: dict[str, Subscription] = {}
+        self.connected = False
+        self.closed = False
+        self.send_ms = self.recv_ms = 0
+        self.last_read = self.last_write = time.monotonic()
+        self.peer = writer.get_extra_info("peername")
+        self.receipt: str | None = None  # of the frame being handled
+
+    async def run(self) -> None:
+        heartbeat: asyncio.Task | None = None
+        try:
+            while not self.closed:
+                timeout = None if self.connected else CONNECT_TIMEOUT
+                data = await asyncio.wait_for(self.reader.read(65536), timeout)
+                if not data:
+                    break
+                self.last_read = time.monotonic()
+                for frame in self.parser.feed(data):
+                    self.receipt = frame.headers.get("receipt")
+                    if not self._handle(frame):
+                        return
+                    if heartbeat is None and (self.send_ms or self.recv_ms):
+                        heartbeat = asyncio.create_task(self._heartbeat())
+        except ProtocolError as error:
+            log.info("STOMP protocol error from %s: %s", self.peer, error)
+            self.fail(str(error))
+        except TimeoutError:
+            self.fail("no CONNECT frame in time")
+        except (OSError, ssl.SSLError) as error:
+            log.debug("connection from %s failed: %s", self.peer, error)
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+            self.close()
+            await self._wait_closed()
+
+    async def _wait_closed(self) -> None:
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), HANDSHAKE_TIMEOUT)
+        except (TimeoutError, OSError, ssl.SSLError):
+            self.writer.transport.abort()
+
+    def _handle(self, frame: Frame) -> bool:
+        """Act on one frame; False when the connection is to be closed."""
+        command, headers = frame.command, frame.headers
+        if command in ("CONNECT", "STOMP"):
+            return self._connect(headers)
+        if not self.connected:
+            raise ProtocolError(f"expected CONNECT, got {command}")
+        if command == "SUBSCRIBE":
+            sub_id, destination = headers.get("id"), headers.get("destination")
+            ack = headers.get("ack", "auto")
+            if not sub_id or not destination:
+                raise ProtocolError("SUBSCRIBE needs id and destination headers")
+            if sub_id in self.subscriptions:
+                raise ProtocolError(f"subscription id {sub_id[:40]!r} already in use")
+            if ack not in ACK_MODES:
+                raise ProtocolError(f"unknown ack mode {ack[:20]!r}")
+            self.subscriptions[sub_id] = Subscription(sub_id, destination, ack)
+        elif command == "UNSUBSCRIBE":
+            if not headers.get("id"):
+                raise ProtocolError("UNSUBSCRIBE needs an id header")
+            self.subscriptions.pop(headers["id"], None)
+        elif command == "SEND":
+            self._send_request(headers, frame.body)
+        elif command in ("ACK", "NACK"):
+            if not headers.get("id"):
+                raise ProtocolError(f"{command} needs an id header")
+        elif command in ("BEGIN", "COMMIT", "ABORT"):
+            raise ProtocolError("transactions are not supported")
+        self._receipt(headers)
+        return command != "DISCONNECT"
+
+    def _connect(self, headers: dict[str, str]) -> bool:
+        if self.connected:
+            raise ProtocolError("already connected")
+        versions = [v.strip() for v in headers.get("accept-version", "1.0").split(",")]
+        if "1.2" not in versions:
+            self.fail("Supported protocol versions are 1.2", {"version": "1.2"})
+            return False
+        cx, cy = parse_heartbeat(headers.get("heart-beat", "0,0"))
+        sx, sy = self.server.heartbeat
+        self.send_ms = max(sx, cy) if sx and cy else 0
+        self.recv_ms = max(sy, cx) if sy and cx else 0
+        self.connected = True
+        self.send(
+            Frame(
+                "CONNECTED",
+                {
+                    "version": "1.2",
+                    "heart-beat": f"{self.send_ms},{self.recv_ms}",
+                    "server": "netreload-frontd",
+                },
+            )
+        )
+        return True
+
+    def _send_request(self, headers: dict[str, str], body: bytes) -> None:
+        destination = headers.get("destination")
+        if not destination:
+            raise ProtocolError("SEND needs a destination header")
+        if destination != REQUESTS:
+            raise ProtocolError(f"cannot SEND to {destination[:80]!r}")
+        reply_to = headers.get("reply-to") or DEFAULT_REPLY_TO
+        self.server.requests.submit(body, lambda answer: self.server._post(reply_to, answer))
+
+    def _receipt(self, headers: dict[str, str]) -> None:
+        if "receipt" in headers:
+            self.send(Frame("RECEIPT", {"receipt-id": headers["receipt"]}))
+
+    async def _heartbeat(self) -> None:
+        intervals = [ms / 1000 for ms in (self.send_ms, self.recv_ms) if ms]
+        tick = max(0.05, min(intervals) / 4)
+        while not self.closed:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            silent = now - self.last_read
+            if self.recv_ms and silent > 2 * self.recv_ms / 1000:
+                log.info("no heart-beat from %s for %.1f s, closing", self.peer, silent)
+                self.close()
+                return
+            if self.send_ms and now - self.last_write >= self.send_ms / 1000:
+                self._write(b"\n")
+
+    def send(self, frame: Frame) -> None:
+        self._write(frame.encode())
+
+    def _write(self, data: bytes) -> None:
+        if self.closed or self.writer.is_closing():
+            return
+        self.writer.write(data)
+        self.last_write = time.monotonic()
+        if self.writer.transport.get_write_buffer_size() > MAX_OUTBOX:
+            log.warning("%s does not read its messages, closing", self.peer)
+            self.close()
+
+    def fail(self, message: str, extra: dict[str, str] | None = None) -> None:
+        """ERROR frame, then close (the transport flushes before closing)."""
+        body = message.encode()
+        headers = {
+            "message": message[:200],
+            "content-type": "text/plain",
+            "content-length": str(len(body)),
+            **(extra or {}),
+        }
+        if self.receipt is not None:
+            headers["receipt-id"] = self.receipt
+        self.send(Frame("ERROR", headers, body))
+        self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.subscriptions.clear()
+        self.server.connections.discard(self)
+        self.writer.close()
