@@ -156,7 +156,7 @@ def canonicalize_bond(name: str, attrs: object) -> dict | None:
     options = attrs.get("options", "")
     if not isinstance(options, str):
         raise NetError(ErrorCode.BAD_BONDING, f"{what}: options must be a string")
-    out["options"] = bond_options.canonical_bond_options(options)
+    out["options"] = bond_options.canonical_bond_options(options, name)
     if attrs.get("hwaddr") not in (None, ""):
         out["hwaddr"] = to_str(
             attrs["hwaddr"], f"{what}: hwaddr", ErrorCode.BAD_BONDING, 17

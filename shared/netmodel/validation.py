@@ -82,7 +82,7 @@ def validate_request(
             name,
             attrs,
             lower_mtus.get(lower) if lower else None,
-            bonds.get(attrs.get("bonding", "")),
+            _bond_description(attrs.get("bonding"), bonds, netinfo),
             configurator,
         )
         model.validate()
@@ -97,6 +97,19 @@ def validate_request(
     _validate_default_route(request, nets)
     _validate_bridge_names(request, netinfo, running)
     return FinalState(nets, bonds, lower_mtus, models)
+
+
+def _bond_description(
+    bond: str | None, bonds: Mapping, netinfo: NetinfoSnapshot
+) -> Mapping | None:
+    """A bond netreload defines, or one found on the host (legacy: adopted)."""
+    if bond is None:
+        return None
+    if bond in bonds:
+        return bonds[bond]
+    if bond in netinfo.bondings:
+        return {"nics": sorted(netinfo.bondings[bond].get("slaves", []))}
+    return None
 
 
 def _external_slaves(

@@ -268,3 +268,15 @@ def test_nic_mtu_shrinks_when_its_biggest_user_goes(host) -> None:
     )
     plan = accept(host, {"a": {"remove": True}}, running=running)
     assert {"op": "set_mtu", "device": "veth_0", "mtu": 4000} in plan.operations
+
+
+def test_network_on_bond_found_on_the_host_is_accepted(host) -> None:
+    plan = accept(host, {"n": {"bonding": "bond9", "bridged": False}})
+    assert [op["op"] for op in plan.operations] == ["add_network"]
+
+
+def test_bond_option_error_names_the_bond(host) -> None:
+    bonds = {"bond1": {"nics": ["veth_0"], "options": "mode=1 lacp_rate=fast"}}
+    with pytest.raises(NetError) as info:
+        accept(host, {}, bonds)
+    assert "bond1" in info.value.message
