@@ -79,6 +79,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from configurators.dhcp_processes import (
+    children,
+    find_dhclients,
+    is_our_dhclient,
+    read_pid,
+    tail,
+    wait_or_kill,
+)
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.names import validate_nic_name
@@ -177,90 +185,6 @@ def _check_timeout(timeout: object) -> float:
     ):
         raise NetError(ErrorCode.BAD_PARAMS, f"DHCP timeout must be > 0 seconds: {timeout!r}")
     return float(timeout)
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        text = path.read_text(encoding="ascii", errors="replace").strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() and 0 < int(text) < 2**22 else None
-
-
-def _is_our_dhclient(pid: int, pid_file: Path) -> bool:
-    """``pid`` is alive and is a dhclient using ``pid_file`` (not a reused pid)."""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        proc_stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False
-    if proc_stat.rpartition(")")[2].split()[:1] == ["Z"]:
-        return False
-    argv = raw.rstrip(b"\0").split(b"\0")
-    return bool(argv) and os.path.basename(argv[0]) == b"dhclient" and os.fsencode(pid_file) in argv
-
-
-def _find_dhclients(pid_file: Path) -> list[int]:
-    """Every live dhclient using ``pid_file``: the daemon, and also a client
-    that has not daemonized yet (and so has not written the pid file)."""
-    needle = os.fsencode(pid_file)
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if needle in raw and _is_our_dhclient(int(entry), pid_file):
-            found.append(int(entry))
-    return found
-
-
-def _children(pids: list[int]) -> list[int]:
-    """Direct children of ``pids`` (a dhclient's running hook)."""
-    parents = {str(p) for p in pids}
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            proc_stat = Path(f"/proc/{entry}/stat").read_text(encoding="ascii", errors="replace")
-        except OSError:
-            continue
-        fields = proc_stat.rpartition(")")[2].split()
-        if len(fields) > 1 and fields[1] in parents and fields[0] != "Z":
-            found.append(int(entry))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        proc_stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False
-    return proc_stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
-def _wait_or_kill(pids: list[int], grace: float) -> None:
-    """Wait up to ``grace`` seconds for ``pids`` to exit, then SIGKILL them."""
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
-        time.sleep(0.02)
-    for pid in pids:
-        if _alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-def _tail(path: Path, limit: int = 600) -> str:
-    try:
-        data = path.read_bytes()[-limit:]
-    except OSError:
-        return ""
-    return data.decode("utf-8", errors="replace").strip()
 
 
 class DhcpClients:
@@ -395,10 +319,10 @@ class DhcpClients:
 
     @staticmethod
     def _pids(files: _Files) -> list[int]:
-        pid = _read_pid(files.pid)
-        if pid is not None and _is_our_dhclient(pid, files.pid):
+        pid = read_pid(files.pid)
+        if pid is not None and is_our_dhclient(pid, files.pid):
             return [pid]  # the daemon, as recorded: no need to look further
-        return _find_dhclients(files.pid)
+        return find_dhclients(files.pid)
 
     def _hook_env_args(self, files: _Files) -> list[str]:
         return [
@@ -472,10 +396,10 @@ class DhcpClients:
                 raise NetError(
                     ErrorCode.FAILED_IFUP,
                     f"DHCPv{files.family} on {files.device}: dhclient failed "
-                    f"({code}): {_tail(files.log)}",
+                    f"({code}): {tail(files.log)}",
                 )
-            daemon = _read_pid(files.pid)
-            if daemon is not None and _is_our_dhclient(daemon, files.pid):
+            daemon = read_pid(files.pid)
+            if daemon is not None and is_our_dhclient(daemon, files.pid):
                 return
             time.sleep(0.01)
 
@@ -485,7 +409,7 @@ class DhcpClients:
             if files.bound.exists():
                 return
             if not self._pids(files):
-                reason = f"dhclient exited: {_tail(files.log)}"
+                reason = f"dhclient exited: {tail(files.log)}"
                 break
             if time.monotonic() >= deadline:
                 reason = f"no lease within {timeout:g} s"
@@ -502,10 +426,10 @@ class DhcpClients:
             # The client first, then its hook if one is running (it could
             # otherwise apply a lease after the cleanup below).  The hook
             # notices its dhclient is gone and returns within a second.
-            hooks = _children(pids)
+            hooks = children(pids)
             for pid in pids:
                 self._kill(pid, files.pid)
-            _wait_or_kill(hooks, _HOOK_GRACE)
+            wait_or_kill(hooks, _HOOK_GRACE)
         if files.state.exists():
             # A lease was (being) applied: give it back to the server.
             self._release(files)
@@ -542,16 +466,16 @@ class DhcpClients:
                 files.device,
                 _RELEASE_TIMEOUT,
             )
-            hooks = _children([proc.pid])
+            hooks = children([proc.pid])
             proc.kill()
             proc.wait()
             # Its hook, if one runs, sees it gone and ends; or is killed.
-            _wait_or_kill(hooks, _HOOK_GRACE)
+            wait_or_kill(hooks, _HOOK_GRACE)
 
     @staticmethod
     def _kill(pid: int, pid_file: Path) -> None:
         for sig, grace in ((signal.SIGTERM, _KILL_GRACE), (signal.SIGKILL, _KILL_GRACE)):
-            if not _is_our_dhclient(pid, pid_file):
+            if not is_our_dhclient(pid, pid_file):
                 return
             try:
                 os.kill(pid, sig)
@@ -561,7 +485,7 @@ class DhcpClients:
                 raise
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline:
-                if not _is_our_dhclient(pid, pid_file):
+                if not is_our_dhclient(pid, pid_file):
                     return
                 time.sleep(0.02)
         log.error("dhclient %d did not die", pid)
