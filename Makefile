@@ -1,6 +1,7 @@
 # netreload — the README's two commands are `make demo` and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST := tests/tools/pytest_lane.sh $(PY) -m pytest -p no:cacheprovider
 
 .PHONY: all venv debs lint test test-fast test-unit test-functional test-vm demo clean
@@ -35,10 +36,10 @@ test-fast: lint test-unit test-functional
 
 test: lint test-unit test-functional test-vm
 
-demo: venv
-	$(VENV)/bin/netreload plan --netinfo sample shared/data/examples/add-vm-network.json
-	$(VENV)/bin/netreload plan --netinfo sample shared/data/examples/bond-with-vlans.json
-	-$(VENV)/bin/netreload plan --netinfo sample shared/data/examples/bad-two-untagged.json
+# The main job end to end in throw-away network namespaces (needs root; see
+# frontd/demo.py). It removes everything it created, also on failure or Ctrl-C.
+demo: venv debs
+	$(SUDO) $(PY) -m frontd.demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,8 +30,11 @@ import stomp
 from stomp.exception import ConnectFailedException
 
 from frontd.api import NET_CHANGED_EVENT, HostApi
+from frontd.demo_support import KEY_IDS, Collector, make_ca, make_leaf, make_pki
+from frontd.demo_support import connect_engine as engine
+from frontd.demo_support import send_request as request
 from frontd.jsonrpc import JsonRpcDispatcher
-from frontd.stomp import DEFAULT_REPLY_TO, EVENTS, REQUESTS, StompServer, server_tls_context
+from frontd.stomp import DEFAULT_REPLY_TO, EVENTS, StompServer, server_tls_context
 from frontd.superd_client import SuperdClient
 from tests.unit.fake_superd import FakeSuperd, sample_caps
 
@@ -44,87 +46,11 @@ WAIT = 10.0
 # -- certificates -------------------------------------------------------------
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def _ca(folder: Path, name: str) -> None:
-    _openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        f"{name}.key",
-        "-out",
-        f"{name}.crt",
-        "-days",
-        "2",
-        "-subj",
-        f"/CN={name}",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=folder,
-    )
-
-
-def _leaf(folder: Path, name: str, ca: str, extensions: str) -> None:
-    (folder / f"{name}.ext").write_text(extensions)
-    _openssl(
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        f"{name}.key",
-        "-out",
-        f"{name}.csr",
-        "-subj",
-        f"/CN={name}",
-        cwd=folder,
-    )
-    _openssl(
-        "x509",
-        "-req",
-        "-in",
-        f"{name}.csr",
-        "-CA",
-        f"{ca}.crt",
-        "-CAkey",
-        f"{ca}.key",
-        "-CAcreateserial",
-        "-out",
-        f"{name}.crt",
-        "-days",
-        "2",
-        "-extfile",
-        f"{name}.ext",
-        cwd=folder,
-    )
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("pki")
-    keys = "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
-    _ca(folder, "ca")
-    _ca(folder, "rogue-ca")
-    _leaf(
-        folder,
-        "host",
-        "ca",
-        keys + "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
-    )
-    _leaf(folder, "engine", "ca", keys + "extendedKeyUsage=clientAuth\n")
-    _leaf(folder, "intruder", "rogue-ca", keys + "extendedKeyUsage=clientAuth\n")
+    folder = make_pki(tmp_path_factory.mktemp("pki"), host_ips=(HOST,), host_names=("localhost",))
+    make_ca(folder, "rogue-ca")
+    make_leaf(folder, "intruder", "rogue-ca", KEY_IDS + "extendedKeyUsage=clientAuth\n")
     return folder
 
 
@@ -174,77 +100,7 @@ def frontd(pki: Path, superd: FakeSuperd) -> Iterator[Frontd]:
     server.stop()
 
 
-# -- the engine, played by stomp.py ---------------------------------------------
-
-
-class Collector(stomp.ConnectionListener):
-    def __init__(self) -> None:
-        self.messages: list = []
-        self.receipts: list[str] = []
-        self.errors: list = []
-        self.disconnected = threading.Event()
-        self._changed = threading.Condition()
-
-    def on_message(self, frame) -> None:
-        with self._changed:
-            self.messages.append(frame)
-            self._changed.notify_all()
-
-    def on_receipt(self, frame) -> None:
-        with self._changed:
-            self.receipts.append(frame.headers["receipt-id"])
-            self._changed.notify_all()
-
-    def on_error(self, frame) -> None:
-        self.errors.append(frame)
-
-    def on_disconnected(self) -> None:
-        self.disconnected.set()
-
-    def wait_for(self, predicate, timeout: float = WAIT):
-        with self._changed:
-            assert self._changed.wait_for(predicate, timeout), "timed out"
-
-    def answer(self, request_id: str, timeout: float = WAIT) -> tuple[dict, object]:
-        def find():
-            for frame in self.messages:
-                body = json.loads(frame.body)
-                if body.get("id") == request_id:
-                    return body, frame
-            return None
-
-        self.wait_for(lambda: find() is not None, timeout)
-        return find()  # type: ignore[return-value]
-
-
-def engine(port: int, pki: Path, cert: str = "engine"):
-    conn = stomp.Connection12(
-        [(HOST, port)], heartbeats=(1000, 1000), reconnect_attempts_max=1, timeout=WAIT
-    )
-    conn.set_ssl(
-        for_hosts=[(HOST, port)],
-        key_file=str(pki / f"{cert}.key"),
-        cert_file=str(pki / f"{cert}.crt"),
-        ca_certs=str(pki / "ca.crt"),
-    )
-    collector = Collector()
-    conn.set_listener("collector", collector)
-    conn.connect(wait=True)
-    return conn, collector
-
-
-def request(conn, method: str, params: dict | None = None, **headers: str) -> str:
-    request_id = str(uuid.uuid4())
-    body = json.dumps(
-        {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
-    )
-    conn.send(
-        REQUESTS,
-        body,
-        content_type="application/json",
-        headers={"reply-to": DEFAULT_REPLY_TO, **headers},
-    )
-    return request_id
+# -- the engine, played by stomp.py: frontd.demo_support's client ------------
 
 
 def test_engine_requests_are_answered_on_the_reply_destination(
