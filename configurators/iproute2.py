@@ -13,7 +13,8 @@ host's; tests run it under ``ip netns exec``). Kernel refusals become
 ``BAD_NIC`` (23).
 
 Split: this module handles NICs, bridges, VLANs and MTUs;
-``iproute2_ip`` the IP configuration, ``iproute2_bond`` bonds,
+``iproute2_ip`` addresses, sysctls, DHCP and nameservers,
+``iproute2_routes`` gateways (routes and rules), ``iproute2_bond`` bonds,
 ``iproute2_netlink`` the pyroute2 edge (reads as plain dicts, error
 mapping).
 """
@@ -64,8 +65,8 @@ class Iproute2Configurator(Configurator):
         self.ipr = IPRoute() if ipr is None else ipr
         self._dhcp = dhcp
         self.kernel = Kernel(self.ipr)
-        self.ip = IpApplier(self.kernel, config, self._dhcp_clients, self.dhcp_timeout)
-        self.bonds = BondApplier(self.kernel, self.ip.flush)
+        self.ip_applier = IpApplier(self.kernel, config, self._dhcp_clients, self.dhcp_timeout)
+        self.bond_applier = BondApplier(self.kernel, self.ip_applier.flush)
 
     def _dhcp_clients(self) -> Any:
         if self._dhcp is None:
@@ -93,18 +94,18 @@ class Iproute2Configurator(Configurator):
         dev = self.kernel.device(nic.name)
         if dev is None:
             return
-        self.ip.flush(dev)
+        self.ip_applier.flush(dev)
         self.kernel.ensure_up(dev)
 
     # -- bonds -----------------------------------------------------------
     def create_bond(self, bond: Bond) -> None:
-        self.bonds.ensure(bond, None)
+        self.bond_applier.ensure(bond, None)
 
     def modify_bond(self, bond: Bond, old: Bond | None) -> None:
-        self.bonds.ensure(bond, old)
+        self.bond_applier.ensure(bond, old)
 
     def delete_bond(self, bond: Bond) -> None:
-        self.bonds.delete(bond)
+        self.bond_applier.delete(bond)
 
     # -- VLANs -----------------------------------------------------------
     def create_vlan(self, vlan: Vlan) -> None:
@@ -167,7 +168,7 @@ class Iproute2Configurator(Configurator):
         else:
             self._bridge_options(dev, stp, delay)
         if not (bridge.ip is not None and bridge.ip.ipv6.autoconf):
-            self.ip.set_autoconf(bridge.name, False)
+            self.ip_applier.set_autoconf(bridge.name, False)
         if port is not None and bridge.port is not None:
             self.kernel.ensure_mtu(port, bridge.port.mtu)
             if port["master"] != dev["index"]:
@@ -203,10 +204,10 @@ class Iproute2Configurator(Configurator):
         self.kernel.ensure_mtu(dev, mtu)
 
     def set_ip(self, device: str, ip: IpConfig, previous: IpConfig | None = None) -> None:
-        self.ip.set_ip(device, ip, previous)
+        self.ip_applier.set_ip(device, ip, previous)
 
     def clear_ip(self, device: str, ip: IpConfig) -> None:
-        self.ip.clear_ip(device, ip)
+        self.ip_applier.clear_ip(device, ip)
 
     # -- helpers ---------------------------------------------------------
     def _delete(self, name: str, kind: str, label: str) -> None:

@@ -53,6 +53,7 @@ NEEDS_DOWN = frozenset(
         "lacp_active",
     }
 )
+ACTIVE_BACKUP = 1
 MIIMON_MULTIPLES = frozenset({"updelay", "downdelay", "peer_notif_delay"})
 # netlink keyword -> option names (num_grat_arp and num_unsol_na share one)
 _NETLINK_OPTIONS: dict[str, set[str]] = {}
@@ -109,6 +110,19 @@ def netlink_changes(
     return {key: value for key, value in attrs.items() if not _same(key, value, current.get(key))}
 
 
+def keeps_own_mac(options: Mapping[str, str], current: Mapping[str, Any]) -> bool:
+    """Whether the bond holds a MAC address of its own: in active-backup
+    with fail_over_mac active or follow, the kernel ignores (yet reports as
+    a change) any address set on the bond."""
+    mode = mode_number(options) if "mode" in options else current.get("bond_mode") or 0
+    if mode != ACTIVE_BACKUP:
+        return True
+    if "fail_over_mac" in options:
+        policy = netlink_bond_attrs({"fail_over_mac": options["fail_over_mac"]})
+        return not policy["bond_fail_over_mac"]
+    return not current.get("bond_fail_over_mac")
+
+
 def option_names(attrs: Mapping[str, Any]) -> set[str]:
     return set().union(*(_NETLINK_OPTIONS[key] for key in attrs)) if attrs else set()
 
@@ -136,7 +150,11 @@ class BondApplier:
                 f"{bond.name}: exists and is not a bond (kind {dev['kind'] or 'nic'})",
             )
         self._options(dev, options)
-        if bond.hwaddr and (dev["address"] or "").lower() != bond.hwaddr.lower():
+        if (
+            bond.hwaddr
+            and keeps_own_mac(options, dev["data"])
+            and (dev["address"] or "").lower() != bond.hwaddr.lower()
+        ):
             self.kernel.set_link(dev, f"set address {bond.hwaddr}", address=bond.hwaddr)
         self.kernel.ensure_mtu(dev, bond.mtu)
         self._slaves(dev, slaves)

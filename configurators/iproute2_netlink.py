@@ -29,6 +29,8 @@ SCOPE_UNIVERSE = 0
 SCOPE_LINK = 253
 
 _SCALAR = (int, str, bool)
+# errnos of an object already gone: address, route, rule, device
+GONE = (errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENOENT, errno.ENODEV)
 
 
 def kernel_message(exc: BaseException) -> str:
@@ -170,7 +172,7 @@ class Kernel:
         except NetlinkError as exc:
             raise failure(str(index), "read addresses", exc) from None
         return [
-            (m.get("IFA_ADDRESS"), m["prefixlen"])
+            (m.get("IFA_LOCAL") or m.get("IFA_ADDRESS"), m["prefixlen"])
             for m in msgs
             if m["index"] == index
             and m["family"] == family
