@@ -75,6 +75,17 @@ class Iproute2Configurator(Configurator):
             self._dhcp = DhcpClients(self.config)
         return self._dhcp
 
+    def begin(self) -> None:
+        self.kernel.cache_addresses(True)
+
+    def commit(self) -> None:
+        self.kernel.cache_addresses(False)
+
+    def rollback(self) -> None:
+        # Rollback re-applies with fresh reads: the failure may have left
+        # the kernel in a state our cache does not describe.
+        self.kernel.cache_addresses(False)
+
     def close(self) -> None:
         if self._own_ipr:
             self.ipr.close()

@@ -149,6 +149,7 @@ class IpApplier:
             address=address,
             prefixlen=prefixlen,
         )
+        self.kernel.address_added(dev["index"], family, key)
 
     def _delete_address(
         self, dev: dict[str, Any], family: int, key: tuple[str, int], check: bool = True
@@ -167,6 +168,7 @@ class IpApplier:
             prefixlen=prefixlen,
             tolerate=GONE,
         )
+        self.kernel.address_removed(dev["index"], family, key)
 
     def _ipv4_address(
         self,

@@ -86,6 +86,26 @@ class Kernel:
 
     def __init__(self, ipr: Any) -> None:
         self.ipr = ipr
+        # Inside a transaction superd is the only writer of static addresses,
+        # so one dump serves every device and our own writes keep it exact:
+        # without it, each device's read is a full dump (quadratic in N).
+        self._addresses: dict[tuple[int, int], list[tuple[str, int]]] | None = None
+        self._caching = False
+
+    def cache_addresses(self, enabled: bool) -> None:
+        """Turn the per-transaction address cache on (begin) or off (end)."""
+        self._caching = enabled
+        self._addresses = None
+
+    def address_added(self, index: int, family: int, key: tuple[str, int]) -> None:
+        if self._addresses is not None:
+            entry = self._addresses.setdefault((index, family), [])
+            if key not in entry:
+                entry.append(key)
+
+    def address_removed(self, index: int, family: int, key: tuple[str, int]) -> None:
+        if self._addresses is not None and key in self._addresses.get((index, family), []):
+            self._addresses[(index, family)].remove(key)
 
     # -- requests ---------------------------------------------------------
     def request(
@@ -167,17 +187,27 @@ class Kernel:
     def addresses(self, index: int, family: int) -> list[tuple[str, int]]:
         """(address, prefixlen) of the device's addresses of ``family``;
         IPv6 ones with global scope only (not link-local)."""
+        if self._caching:
+            if self._addresses is None:
+                self._addresses = self._read_addresses()
+            return list(self._addresses.get((index, family), []))
+        return self._read_addresses(index, family).get((index, family), [])
+
+    def _read_addresses(
+        self, index: int | None = None, family: int = socket.AF_UNSPEC
+    ) -> dict[tuple[int, int], list[tuple[str, int]]]:
+        filters = {} if index is None else {"index": index}
         try:
-            msgs = self.ipr.get_addr(family=family, index=index)
+            msgs = self.ipr.get_addr(family=family, **filters)
         except NetlinkError as exc:
             raise failure(str(index), "read addresses", exc) from None
-        return [
-            (m.get("IFA_LOCAL") or m.get("IFA_ADDRESS"), m["prefixlen"])
-            for m in msgs
-            if m["index"] == index
-            and m["family"] == family
-            and (family == socket.AF_INET or m["scope"] == SCOPE_UNIVERSE)
-        ]
+        found: dict[tuple[int, int], list[tuple[str, int]]] = {}
+        for m in msgs:
+            if m["family"] == socket.AF_INET6 and m["scope"] != SCOPE_UNIVERSE:
+                continue
+            key = (m.get("IFA_LOCAL") or m.get("IFA_ADDRESS"), m["prefixlen"])
+            found.setdefault((m["index"], m["family"]), []).append(key)
+        return found
 
     def routes(self, family: int, table: int) -> list[dict[str, Any]]:
         """Unicast routes of ``table`` as ``{dst, dst_len, gateway, oif,
