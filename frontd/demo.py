@@ -31,17 +31,14 @@ from frontd.demo_support import (
     Lab,
     netreload_command,
 )
+from frontd.demo_support import (
+    MGMT_NET as NET,
+)
+from frontd.demo_support import (
+    MGMT_NET_ATTRS as NET_ATTRS,
+)
 from frontd.render import render_caps
 
-NET = "ovirtmgmt"
-NET_ATTRS = {
-    "nic": "veth_0",
-    "bridged": True,
-    "ipaddr": "198.51.100.10",
-    "prefix": 24,
-    "gateway": "198.51.100.1",
-    "defaultRoute": True,
-}
 SCRATCH_ATTRS = {"bridged": True, "ipaddr": "203.0.113.5", "prefix": 24}
 PING = 0.2
 

@@ -53,6 +53,17 @@ CONTROL_PREFIX = 24
 CONTROL_NIC = "veth_1"
 KEY_IDS = "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
 
+# The management network both the demo and the end-to-end tests set up.
+MGMT_NET = "ovirtmgmt"
+MGMT_NET_ATTRS = {
+    "nic": "veth_0",
+    "bridged": True,
+    "ipaddr": "198.51.100.10",
+    "prefix": 24,
+    "gateway": "198.51.100.1",
+    "defaultRoute": True,
+}
+
 
 # -- certificates (openssl CLI) ------------------------------------------------
 

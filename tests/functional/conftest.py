@@ -32,9 +32,7 @@ def _why_not_runnable() -> str | None:
     if shutil.which("ip") is None:
         return "functional tests need iproute2's `ip`"
     try:
-        subprocess.run(
-            ["ip", "netns", "list"], check=True, capture_output=True, timeout=10
-        )
+        subprocess.run(["ip", "netns", "list"], check=True, capture_output=True, timeout=10)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"`ip netns` is not usable here: {exc}"
     return None
@@ -110,9 +108,7 @@ def create_host_ns(n: int = 2, prefix: str = NS_PREFIX) -> HostNs:
         for i in range(n):
             # Created inside NAME, peer moved straight into NAME-peer: the
             # root namespace never sees either end.
-            commands.append(
-                f"link add veth_{i} type veth peer name p_{i} netns {host.peer}"
-            )
+            commands.append(f"link add veth_{i} type veth peer name p_{i} netns {host.peer}")
             commands.append(f"link set veth_{i} up")
             host.nics.append(f"veth_{i}")
         ip_batch(host.name, commands)
@@ -157,11 +153,11 @@ def root_namespace_untouched() -> Iterator[None]:
 
 @pytest.fixture
 def make_host_ns() -> Iterator[Callable[..., HostNs]]:
-    """Factory: ``make_host_ns(n)`` → a HostNs with n veth NICs."""
+    """Factory: ``make_host_ns(n, prefix)`` → a HostNs with n veth NICs."""
     created: list[HostNs] = []
 
-    def make(n: int = 2) -> HostNs:
-        host = create_host_ns(n)
+    def make(n: int = 2, prefix: str = NS_PREFIX) -> HostNs:
+        host = create_host_ns(n, prefix)
         created.append(host)
         return host
 

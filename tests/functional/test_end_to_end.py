@@ -35,20 +35,17 @@ from frontd.demo_support import (
     EngineError,
     Lab,
 )
+from frontd.demo_support import (
+    MGMT_NET as NET,
+)
+from frontd.demo_support import (
+    MGMT_NET_ATTRS as NET_ATTRS,
+)
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
-NET = "ovirtmgmt"
-NET_ATTRS = {
-    "nic": "veth_0",
-    "bridged": True,
-    "ipaddr": "198.51.100.10",
-    "prefix": 24,
-    "gateway": "198.51.100.1",
-    "defaultRoute": True,
-}
 PING = 0.2  # the engine's Host.ping2 interval while it waits for setupNetworks
 
 

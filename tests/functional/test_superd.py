@@ -35,7 +35,7 @@ from shared.wire import MAX_FRAME, encode_frame, recv_frame
 from superd.server import MAX_CONNECTIONS
 from superd.setup_networks import FAIL_AFTER_ENV
 from tests.functional.agent import Agent
-from tests.functional.conftest import HostNs, create_host_ns, destroy_host_ns, ip_json
+from tests.functional.conftest import HostNs, destroy_host_ns, ip_json
 
 REPO = Path(__file__).resolve().parents[2]
 FRONTD_USER = "daemon"  # admitted besides root; tests connect as "nobody" to be refused
@@ -156,19 +156,9 @@ class Superd:
 
 
 @pytest.fixture
-def make_ns() -> Iterator[Callable[[], HostNs]]:
+def make_ns(make_host_ns: Callable[..., HostNs]) -> Callable[[], HostNs]:
     """``make_ns()`` → a fresh ``nrs-*`` namespace with veth_0 and veth_1."""
-    created: list[HostNs] = []
-
-    def make() -> HostNs:
-        created.append(create_host_ns(2, prefix="nrs-"))
-        return created[-1]
-
-    try:
-        yield make
-    finally:
-        for host in created:
-            destroy_host_ns(host)
+    return lambda: make_host_ns(2, prefix="nrs-")
 
 
 @pytest.fixture
