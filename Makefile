@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST := tests/tools/pytest_lane.sh $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: all venv debs lint test test-fast test-unit test-functional test-vm demo clean
+.PHONY: all venv debs lint test test-fast test-unit test-functional test-vm demo bench clean
 
 all: test
 
@@ -40,6 +40,11 @@ test: lint test-unit test-functional test-vm
 # frontd/demo.py). It removes everything it created, also on failure or Ctrl-C.
 demo: venv debs
 	$(SUDO) $(PY) -m frontd.demo
+
+# The benchmark suite (needs root; see benchmarks/README.md): tables on stdout,
+# JSON in benchmarks/results/. BENCH_ARGS=--quick for N = 10, 100 only.
+bench: venv debs
+	$(SUDO) $(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

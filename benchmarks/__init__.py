@@ -1,0 +1,1 @@
+"""netreload's benchmark suite: ``python -m benchmarks.run`` (see README.md)."""

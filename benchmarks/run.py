@@ -1,0 +1,333 @@
+"""``python -m benchmarks.run [--quick] [--sizes 10,100,1000]`` (root).
+
+For each N: the ``ip -batch`` reference in fresh namespaces, then a fresh
+lab (``benchmarks.lab.BenchLab``: host + engine namespaces, superd and frontd
+started for real, a stomp.py engine) and, in order: setupNetworks over
+STOMP/TLS (``--setup-runs`` times, each on a fresh host), then on the last
+one the unchanged re-apply, getNetworkCapabilities, event latency,
+the daemons' memory; then setupNetworks again through the ``netreload``
+CLI on a fresh host when the time budget allows. Prints one table per
+benchmark and a summary; writes everything (raw samples included) to
+``benchmarks/results/<timestamp>.json``.
+
+Everything runs in namespaces this run creates (``nrb-*``) and deletes at
+the end, also on failure, Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import FrameType
+
+from benchmarks import measure
+from benchmarks.lab import CREATED, BenchLab, delete_namespace, make_namespace
+from benchmarks.measure import Budget, BudgetExceeded
+from benchmarks.report import Row, fmt, median, table, write_json
+from frontd.demo_support import SOURCE_ROOT
+
+RESULTS = Path(__file__).resolve().parent / "results"
+FULL_SIZES = (10, 100, 1000)
+QUICK_SIZES = (10, 100)
+FULL_BUDGET = 570.0  # s: `make bench` must end within 10 minutes
+QUICK_BUDGET = 110.0  # s: --quick within 2
+ORDER = ("setup", "reapply", "caps", "events", "memory")
+TITLES = {
+    "setup": "1. setupNetworks, end to end (nic-less bridges, static IPv4, connectivityCheck "
+    "off) vs ip -batch",
+    "reapply": "4. re-apply of the unchanged request (kernel notifications from ip monitor)",
+    "caps": "2. getNetworkCapabilities over STOMP/TLS vs a fresh full ip dump",
+    "events": "3. event latency: change made with ip → visible in getNetworkCapabilities",
+    "memory": "5. daemon memory (/proc/PID/status) vs the same daemon idle",
+}
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=SOURCE_ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.rstrip("\n")
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def environment() -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "ip": subprocess.run(["ip", "-V"], capture_output=True, text=True).stdout.strip(),
+        "git_head": _git("rev-parse", "--short", "HEAD"),
+        "git_dirty": [line for line in _git("status", "--porcelain").splitlines() if line],
+    }
+
+
+class Runner:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.budget = Budget(time.monotonic() + args.budget)
+        self.rows: list[Row] = []
+        self.raw: dict = {}
+        self.lab: BenchLab | None = None
+        self.setup_seconds: dict[int, float] = {}
+        self.sentinel = ""
+
+    def add(self, rows: list[Row] | Row) -> None:
+        for row in rows if isinstance(rows, list) else [rows]:
+            self.rows.append(row)
+            value = "—" if row.value is None else f"{row.value:.4g} {row.unit}"
+            ratio = "" if row.ratio is None else f" ({row.ratio:.2f}× reference)"
+            why = f"  {row.note}" if row.value is None and row.note else ""
+            say(f"  [N={row.n}] {row.what}: {value}{ratio}{why}")
+
+    def skipped(self, benchmark: str, what: str, n: int, why: str) -> None:
+        self.add(Row(benchmark, what, n, None, None, "s", note=why))
+
+    def step(self, benchmark: str, what: str, n: int, function, *args):
+        """Run one measurement; a failure becomes a FAILED row, not the end."""
+        try:
+            rows, raw = function(*args)
+        except BudgetExceeded as why:
+            self.skipped(benchmark, what, n, str(why))
+            return None
+        except Exception as error:
+            traceback.print_exc()
+            self.skipped(benchmark, what, n, f"FAILED: {type(error).__name__}: {error}"[:300])
+            return None
+        self.add(rows)
+        self.raw.setdefault(benchmark, {})[str(n)] = raw
+        return raw
+
+    def estimate_setup(self, n: int) -> float:
+        """Seconds the N setup may take, from the largest smaller N (linear
+        growth, with margin), for budget decisions."""
+        done = [m for m in self.setup_seconds if m < n]
+        if not done:
+            return 30.0
+        m = max(done)
+        return 1.5 * self.setup_seconds[m] * n / m + 10
+
+    def run_size(self, n: int) -> None:
+        assert self.lab is not None
+        args, lab = self.args, self.lab
+        say(f"\n== N = {n}  ({self.budget.remaining():.0f} s of budget left)")
+        try:  # setup, re-apply, caps, events: about 1.6 setups' worth of time
+            self.budget.require(self.estimate_setup(n) * 1.6, f"N={n}")
+        except BudgetExceeded as why:
+            for bench, what in (("setup", "setupNetworks (STOMP/TLS)"), ("reapply", "re-apply"),
+                                ("caps", "getNetworkCapabilities"), ("events", "event latency"),
+                                ("memory", "memory")):  # fmt: skip
+                self.skipped(bench, what, n, str(why))
+            return
+        ref = measure.reference_setup(n, args.ref_runs, self.sentinel)
+        self.raw.setdefault("setup_reference", {})[str(n)] = ref
+        say(f"  [N={n}] ip -batch reference: {ref['median'] * 1000:.1f} ms "
+            f"(median of {len(ref['samples'])})")  # fmt: skip
+
+        if "stomp" in args.transports:
+            runs: list[Row] = []
+            while len(runs) < args.setup_runs:
+                if runs:  # another run only when the rest of this N still fits
+                    took = max(r.value or 0.0 for r in runs)
+                    if self.budget.remaining() < took * 3.5 + 25:
+                        break
+                lab.fresh()
+                engine = lab.bench_engine()
+                idle = lab.memory()
+                row = measure.setup_stomp(lab, engine, n, ref, self.budget)
+                if row.value is None:
+                    self.add(row)
+                    return
+                runs.append(row)
+            row = median_row(runs)
+            if len(runs) < args.setup_runs:
+                row.note = f"{len(runs)} of {args.setup_runs} runs (time budget); " + row.note
+            self.add(row)
+            self.setup_seconds[n] = row.value or 0.0
+            self.raw.setdefault("setup", {})[f"stomp-{n}"] = {
+                "samples": [r.value for r in runs],
+                "runs": [r.detail for r in runs],
+            }
+            self.step("reapply", "re-apply", n, measure.reapply, lab, engine, n, ref, self.budget)
+            self.step("caps", "getNetworkCapabilities", n, measure.capabilities, lab, engine, n,
+                      args.calls, self.budget)  # fmt: skip
+            self.step("events", "event latency", n, measure.events, lab, engine, n,
+                      args.events, self.budget)  # fmt: skip
+            self.step("memory", "memory", n, measure.memory, lab, n, idle)
+
+        if "cli" in args.transports:
+            estimate = self.setup_seconds.get(n) or self.estimate_setup(n)
+            try:
+                self.budget.require(estimate * 1.3 + 15, "CLI setup")
+            except BudgetExceeded as why:
+                self.skipped("setup", "setupNetworks (CLI)", n, str(why))
+                return
+            lab.fresh()
+            row = measure.setup_cli(lab, n, ref, self.budget)
+            self.add(row)
+            if row.value is not None:
+                self.setup_seconds.setdefault(n, row.value)
+                self.raw.setdefault("setup", {})[f"cli-{n}"] = {"seconds": row.value, **row.detail}
+
+    def run(self) -> None:
+        self.lab = BenchLab()
+        try:
+            self.sentinel = make_namespace("sentinel")
+            for n in self.args.sizes:
+                self.run_size(n)
+        finally:
+            # a second Ctrl-C or SIGTERM must not cut the clean-up short
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
+            self.lab.close()
+            if self.sentinel:
+                delete_namespace(self.sentinel)
+
+
+def median_row(runs: list[Row]) -> Row:
+    """The run of median time, its value the median of all runs."""
+    ordered = sorted(runs, key=lambda r: r.value or 0.0)
+    row = ordered[(len(ordered) - 1) // 2]
+    if len(runs) > 1:
+        row.value = median([r.value or 0.0 for r in runs])
+        times = ", ".join(fmt(r.value, r.unit) for r in runs)
+        row.note = f"median of {len(runs)} runs ({times}); " + row.note
+    return row
+
+
+def leftover_namespaces(lab: BenchLab | None) -> list[str]:
+    """This run's namespaces that still exist (there should be none)."""
+    mine = set(CREATED) | ({lab.host_ns, lab.engine_ns} if lab else set())
+    return sorted(name for name in mine if Path("/run/netns", name).exists())
+
+
+def summary(rows: list[Row]) -> str:
+    lines = []
+    for bench in ORDER:
+        these = [r for r in rows if r.benchmark == bench]
+        if not these:
+            continue
+        failed = [r for r in these if r.value is None and r.note.startswith("FAILED")]
+        skipped = [r for r in these if r.value is None and r.note.startswith("skipped")]
+        judged = [r for r in these if r.met is not None and r.value is not None]
+        met = [r for r in judged if r.met]
+        text = f"  {bench:8s} {len(these) - len(failed) - len(skipped)} measured"
+        if judged:
+            text += f", targets met {len(met)}/{len(judged)}"
+            missed = [f"{r.what} N={r.n} ({r.ratio:.1f}×)" if r.ratio is not None
+                      else f"{r.what} N={r.n} ({r.value:g} {r.unit})"
+                      for r in judged if not r.met]  # fmt: skip
+            if missed:
+                text += " — missed: " + "; ".join(missed)
+        if failed:
+            text += f", FAILED {len(failed)}"
+        if skipped:
+            text += f", skipped {len(skipped)} (time budget)"
+        lines.append(text)
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="N = 10, 100 (under 2 minutes)")
+    parser.add_argument("--sizes", help="comma-separated N (default 10,100,1000)")
+    parser.add_argument(
+        "--transport",
+        choices=("stomp", "cli", "both"),
+        default="both",
+        help="setupNetworks path(s) (default both; CLI when time allows)",
+    )
+    parser.add_argument("--calls", type=int, default=50, help="getNetworkCapabilities calls")
+    parser.add_argument("--events", type=int, default=10, help="event latency samples")
+    parser.add_argument("--ref-runs", type=int, default=3, help="ip -batch reference runs")
+    parser.add_argument(
+        "--setup-runs",
+        type=int,
+        default=3,
+        help="setupNetworks runs over STOMP, each on a fresh host (fewer when time is short)",
+    )
+    parser.add_argument("--budget", type=float, help="seconds for the whole run")
+    parser.add_argument("--no-json", action="store_true", help="do not write results/*.json")
+    args = parser.parse_args(argv)  # fmt: skip
+    if args.sizes:
+        args.sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    else:
+        args.sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
+    if any(not 1 <= n <= 4096 for n in args.sizes):
+        parser.error("sizes must be between 1 and 4096")
+    if args.budget is None:
+        args.budget = QUICK_BUDGET if args.quick else FULL_BUDGET
+    args.transports = ("stomp", "cli") if args.transport == "both" else (args.transport,)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        print("benchmarks need root (network namespaces): sudo make bench", file=sys.stderr)
+        return 2
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    started = time.monotonic()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    env = environment()
+    say(f"netreload benchmarks {stamp}: N = {', '.join(map(str, args.sizes))}, "
+        f"budget {args.budget:.0f} s, {env['cpus']} CPUs, kernel {env['kernel']}, "
+        f"git {env['git_head']}{' + uncommitted changes' if env['git_dirty'] else ''}")  # fmt: skip
+    if env["git_dirty"]:
+        say("  working tree: " + ", ".join(line[3:] for line in env["git_dirty"]))
+    runner = Runner(args)
+    status, interrupted = 0, None
+    try:
+        runner.run()
+    except KeyboardInterrupt as why:
+        interrupted = str(why) or "SIGINT"
+        status = 130
+    except Exception:
+        traceback.print_exc()
+        status = 1
+    elapsed = time.monotonic() - started
+    left = leftover_namespaces(runner.lab)
+
+    for bench in ORDER:
+        rows = [r for r in runner.rows if r.benchmark == bench]
+        if rows:
+            say(f"\n{TITLES[bench]}\n")
+            say(table(rows))
+    say("\nSummary")
+    say(summary(runner.rows) or "  nothing measured")
+    say(f"  run time {elapsed:.0f} s (budget {args.budget:.0f} s)"
+        + (f"; INTERRUPTED ({interrupted})" if interrupted else ""))  # fmt: skip
+    if left:
+        say(f"  WARNING: namespaces left behind: {', '.join(left)}")
+        status = status or 1
+    if not args.no_json and runner.rows:
+        path = RESULTS / f"{stamp}.json"
+        write_json(path, {
+            "started": stamp, "seconds": round(elapsed, 1), "args": {
+                k: v for k, v in vars(args).items() if k != "transports"},
+            "environment": env, "interrupted": interrupted,
+            "rows": [r.to_dict() for r in runner.rows], "raw": runner.raw,
+        })  # fmt: skip
+        say(f"  results: {path.relative_to(SOURCE_ROOT)}")
+    failed = any(r.note.startswith("FAILED") for r in runner.rows)
+    return status or (1 if failed else 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
