@@ -34,7 +34,7 @@ from typing import Any
 
 import stomp
 
-from frontd.demo_support import Engine, send_request
+from frontd.demo_support import Engine, send_request, serve_engine
 from frontd.stomp import DEFAULT_REPLY_TO
 
 CAPS = "Host.getNetworkCapabilities"
@@ -172,29 +172,7 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--pki", required=True, type=Path)
     args = parser.parse_args(argv)
     host, _, port = args.connect.rpartition(":")
-
-    def emit(reply: dict) -> None:
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
-
-    try:
-        conn, answers = connect(host, int(port), args.pki)
-    except Exception as error:
-        emit({"fault": f"cannot connect to {args.connect}: {type(error).__name__}: {error}"})
-        return 1
-    emit({"ready": True})
-    try:
-        for line in sys.stdin:
-            if not line.strip():
-                continue
-            try:
-                emit(handle(conn, answers, json.loads(line)))
-            except Exception as error:
-                emit({"fault": f"{type(error).__name__}: {error}"})
-    finally:
-        if conn.is_connected():
-            conn.disconnect()
-    return 0
+    return serve_engine(args.connect, lambda: connect(host, int(port), args.pki), handle)
 
 
 class BenchEngine(Engine):

@@ -340,24 +340,20 @@ def _engine_command(conn, got: Collector, command: dict) -> dict:
     return {**found[0], "pings": pings, "seconds": round(time.monotonic() - started, 2)}
 
 
-def engine_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m frontd.demo_support engine")
-    parser.add_argument("--connect", required=True, help="frontd's HOST:PORT")
-    parser.add_argument("--pki", required=True, type=Path)
-    args = parser.parse_args(argv)
-    host, _, port = args.connect.rpartition(":")
+def serve_engine(
+    target: str, connect: Callable[[], tuple[Any, Any]], handle: Callable[[Any, Any, dict], dict]
+) -> int:
+    """An engine process's loop: connect, then one JSON command per stdin
+    line, one JSON reply per stdout line (faults reported, never raised)."""
 
     def emit(reply: dict) -> None:
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
 
     try:
-        conn, got = connect_engine(int(port), args.pki, host=host)
-        conn.subscribe(DEFAULT_REPLY_TO, id="responses", receipt="responses")
-        conn.subscribe(EVENTS, id="events", receipt="events")
-        got.wait_for(lambda: {"responses", "events"} <= set(got.receipts))
+        conn, got = connect()
     except Exception as error:  # the parent shows it with the log
-        emit({"fault": f"cannot connect to {args.connect}: {type(error).__name__}: {error}"})
+        emit({"fault": f"cannot connect to {target}: {type(error).__name__}: {error}"})
         return 1
     emit({"ready": True})
     try:
@@ -365,13 +361,30 @@ def engine_main(argv: list[str]) -> int:
             if not line.strip():
                 continue
             try:
-                emit(_engine_command(conn, got, json.loads(line)))
+                emit(handle(conn, got, json.loads(line)))
             except Exception as error:
                 emit({"fault": f"{type(error).__name__}: {error}"})
     finally:
         if conn.is_connected():
             conn.disconnect()
     return 0
+
+
+def engine_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m frontd.demo_support engine")
+    parser.add_argument("--connect", required=True, help="frontd's HOST:PORT")
+    parser.add_argument("--pki", required=True, type=Path)
+    args = parser.parse_args(argv)
+    host, _, port = args.connect.rpartition(":")
+
+    def connect() -> tuple[Any, Any]:
+        conn, got = connect_engine(int(port), args.pki, host=host)
+        conn.subscribe(DEFAULT_REPLY_TO, id="responses", receipt="responses")
+        conn.subscribe(EVENTS, id="events", receipt="events")
+        got.wait_for(lambda: {"responses", "events"} <= set(got.receipts))
+        return conn, got
+
+    return serve_engine(args.connect, connect, _engine_command)
 
 
 # -- namespaces and daemons ------------------------------------------------------------
