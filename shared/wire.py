@@ -27,6 +27,7 @@ VERBS: dict[str, frozenset[str]] = {
     "confirm_connectivity": frozenset(),  # the engine was heard from
     "set_safe_config": frozenset(),
     "restore_nets": frozenset(),
+    "events": frozenset({"after", "epoch", "timeout"}),  # long poll → {"events": [...], ...}
 }
 
 

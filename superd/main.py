@@ -1,11 +1,12 @@
 """``netreload-superd [--config C]``: the privileged daemon, in the foreground.
 
 read the configuration (once) → resolve who may connect (root and
-``[frontd] user``) → build the cores (no kernel writes: a restart never
-touches the network) → listen → tell systemd READY=1 → serve until SIGTERM
-or SIGINT → stop accepting and remove the socket → let a running change
-finish (a connectivity wait is cut short and rolls back) → close the
-connections → exit 0.
+``[frontd] user``) → start the netlink monitor (live netinfo: one dump, then
+events), the event hub on it and the uevent (hotplug) watcher → build the
+cores (no kernel writes: a restart never touches the network) → listen →
+tell systemd READY=1 → serve until SIGTERM or SIGINT → stop accepting and
+remove the socket → let a running change finish (a connectivity wait is cut
+short and rolls back) → close the connections → stop the watchers → exit 0.
 
 Logs go to stderr (the journal, under systemd).
 """
@@ -21,8 +22,12 @@ import socket
 import sys
 from types import FrameType
 
+from persistence.unified import UnifiedPersistence
 from shared.config import Config, load_config
 from shared.errors import NetError
+from superd import hotplug
+from superd.event_hub import EventHub
+from superd.monitor import LiveNetinfo
 from superd.server import UnixServer
 from superd.verbs import Verbs
 
@@ -65,6 +70,20 @@ def access_policy(config: Config) -> tuple[frozenset[int], int | None]:
     return frozenset(uids), entry.pw_gid
 
 
+def start_events(config: Config, live: LiveNetinfo) -> tuple[EventHub, object | None]:
+    """The event hub fed by the monitor, and the hotplug watcher if pyudev
+    is there (else NIC presence comes from netlink)."""
+    hub = EventHub(config, live, UnifiedPersistence(config).running.snapshot)
+    live.listeners.append(hub.on_state)
+    if not hotplug.available():
+        log.warning("pyudev missing: NIC hotplug read from netlink only")
+        return hub, None
+    watcher = hotplug.HotplugWatcher(hub.on_uevent)
+    watcher.start()
+    hub.nic_presence_from_netlink = False
+    return hub, watcher
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="netreload-superd")
     parser.add_argument("--config", help="configuration file (default: %(default)s)")
@@ -74,12 +93,21 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    live: LiveNetinfo | None = None
+    watcher = None
     try:
         config = load_config(args.config)
         uids, group = access_policy(config)
-        verbs = Verbs(config)
+        live = LiveNetinfo(config)
+        live.start()
+        hub, watcher = start_events(config, live)
+        verbs = Verbs(config, live=live, hub=hub)
     except (NetError, OSError) as error:
         log.error("cannot start: %s", error)
+        if watcher is not None:
+            watcher.close()
+        if live is not None:
+            live.close()
         return 1
     server = UnixServer(config.superd_socket, verbs.dispatch, uids, group)
 
@@ -103,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         server.close_listener()
         verbs.close()
         server.close_connections()
+        if watcher is not None:
+            watcher.close()
+        live.close()
     log.info("superd stopped")
     return 0
 

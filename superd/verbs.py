@@ -15,13 +15,22 @@ RESOURCE_UNAVAILABLE (40). ping, netinfo and confirm_connectivity run
 concurrently with it.
 
 pyroute2 keeps its sockets per thread, so each NetworkSetup lives in one
-worker thread for its whole life: one for network changes, one (its own
-netlink socket) for netinfo reads, which therefore never wait for a change.
+worker thread for its whole life: one for network changes, and — without a
+live netinfo — one (its own netlink socket) for netinfo reads, which
+therefore never wait for a change.
+
+With a live netinfo (``superd.monitor``, what the daemon runs) the netinfo
+verb is served from its cache in the caller's thread (no netlink request),
+and the writer's NetworkSetup plans against the cache once the monitor has
+caught up with the kernel, while its verification (and rollback planning)
+reads the kernel: a full dump done by the monitor, which refreshes the cache
+at the same time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import threading
 import time
@@ -33,6 +42,10 @@ from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.plan import Plan
 from shared.wire import VERBS
+from superd.event_hub import EventHub
+from superd.event_log import wait_args
+from superd.monitor import LiveNetinfo
+from superd.repair import repair_plan
 from superd.setup_networks import NetworkSetup, rollback_request
 from superd.verify import bond_mismatches, network_mismatches
 
@@ -45,6 +58,7 @@ CoreFactory = Callable[[Config], NetworkSetup]
 ROLLBACK_OPTIONS = {"connectivityCheck": False, "_inRollback": True}
 RESTORE_OPTIONS = {"connectivityCheck": False}
 DONE = {"code": 0, "message": "Done"}
+REPAIR_WAIT = 120.0  # seconds a restore action waits for a running change
 
 
 class CoreWorker:
@@ -70,6 +84,47 @@ class CoreWorker:
         with contextlib.suppress(Exception):
             self._executor.submit(lambda: self._core.configurator.close()).result()
         self._executor.shutdown(wait=True)
+
+
+class LiveCaps:
+    """``read_caps`` of the writer's NetworkSetup with a live netinfo.
+
+    Outside a transaction (planning, restore's check): the cache, after
+    :meth:`LiveNetinfo.sync` (every change acknowledged so far is in it), as
+    a private copy. Inside one (verification, rollback planning): a full
+    dump, exact. ``fallback`` (a direct read on the writer's own socket)
+    serves when the monitor does not answer.
+    """
+
+    def __init__(self, live: LiveNetinfo, fallback: Callable[[Mapping], dict]) -> None:
+        self.live = live
+        self.fallback = fallback
+        self.direct = 0  # > 0 inside a transaction
+
+    def __call__(self, running: Mapping) -> dict:
+        try:
+            if self.direct:
+                return self.live.fresh_capabilities(running)
+            self.live.sync()
+            return copy.deepcopy(self.live.capabilities(running))
+        except Exception as error:  # the monitor's trouble must not fail the change
+            log.error("live netinfo unavailable (%s): reading the kernel directly", error)
+            return self.fallback(running)
+
+
+class LiveNetworkSetup(NetworkSetup):
+    """A NetworkSetup reading the live netinfo (see :class:`LiveCaps`)."""
+
+    def __init__(self, core: NetworkSetup, live: LiveNetinfo) -> None:
+        self.caps_source = LiveCaps(live, core.read_caps)
+        super().__init__(core.persistence, core.configurator, self.caps_source)
+
+    def apply(self, plan: Plan) -> None:
+        self.caps_source.direct += 1
+        try:
+            super().apply(plan)
+        finally:
+            self.caps_source.direct -= 1
 
 
 class ConnectivityMonitor:
@@ -192,20 +247,37 @@ def broken_entries(persistent: Mapping, running: Mapping, caps: Mapping) -> tupl
 class Verbs:
     """The verb table and the state the verbs share."""
 
-    def __init__(self, config: Config, core_factory: CoreFactory | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        core_factory: CoreFactory | None = None,
+        live: LiveNetinfo | None = None,
+        hub: EventHub | None = None,
+    ) -> None:
         if core_factory is None:
             from superd.oneshot import build_setup
 
             core_factory = build_setup
+        factory = core_factory
         self.connectivity = ConnectivityMonitor()
         self._busy = threading.Lock()
         self._closing = False
-        self._writer = CoreWorker("superd-net", lambda: core_factory(config))
-        try:
-            self._reader = CoreWorker("superd-netinfo", lambda: core_factory(config))
-        except BaseException:
-            self._writer.close()
-            raise
+        self.live = live
+        self.hub = hub
+        if hub is not None:
+            hub.restore = self.repair_networks
+        if live is not None:
+            self._writer = CoreWorker("superd-net", lambda: LiveNetworkSetup(factory(config), live))
+            self._reader: CoreWorker | None = None
+            # A stateless file reader: safe from any thread.
+            self._running_view = self._writer.call(lambda core: core.persistence.running)
+        else:
+            self._writer = CoreWorker("superd-net", lambda: factory(config))
+            try:
+                self._reader = CoreWorker("superd-netinfo", lambda: factory(config))
+            except BaseException:
+                self._writer.close()
+                raise
         self.table: dict[str, Handler] = {
             "ping": self.ping,
             "netinfo": self.netinfo,
@@ -213,6 +285,7 @@ class Verbs:
             "confirm_connectivity": self.confirm_connectivity,
             "set_safe_config": self.set_safe_config,
             "restore_nets": self.restore_nets,
+            "events": self.events,
         }
         assert set(self.table) == set(VERBS), "verb table out of step with shared.wire"
 
@@ -229,8 +302,11 @@ class Verbs:
         wait for the running change, close the cores."""
         self._closing = True
         self.connectivity.abort()
+        if self.hub is not None:
+            self.hub.log.close()
         self._writer.close()
-        self._reader.close()
+        if self._reader is not None:
+            self._reader.close()
 
     @contextlib.contextmanager
     def _exclusive(self, verb: str) -> Iterator[None]:
@@ -245,16 +321,33 @@ class Verbs:
         finally:
             self._busy.release()
 
+    def _quiet(self) -> contextlib.AbstractContextManager:
+        """superd's own changes are not events."""
+        return self.hub.quiet() if self.hub is not None else contextlib.nullcontext()
+
     # -- concurrent verbs -------------------------------------------------
     def ping(self, args: dict) -> str:
         return "pong"
 
     def netinfo(self, args: dict) -> dict:
+        if self._reader is None:
+            assert self.live is not None
+            if not self.live.alive:
+                raise NetError(ErrorCode.RESOURCE_UNAVAILABLE, "netinfo: the monitor stopped")
+            running = self._running_view.snapshot()
+            return {"caps": self.live.capabilities(running), "running": running}
+
         def read(core: NetworkSetup) -> dict:
             running = core.persistence.running.snapshot()
             return {"caps": core.read_caps(running), "running": running}
 
         return self._reader.call(read)
+
+    def events(self, args: dict) -> dict:
+        """Long poll of the event log (see ``superd.event_log``)."""
+        if self.hub is None:
+            raise NetError(ErrorCode.RESOURCE_UNAVAILABLE, "events: superd has no live netinfo")
+        return self.hub.log.wait(*wait_args(args))
 
     def confirm_connectivity(self, args: dict) -> dict:
         self.connectivity.confirm()
@@ -272,8 +365,31 @@ class Verbs:
         return dict(DONE)
 
     def restore_nets(self, args: dict) -> dict:
-        with self._exclusive("restore_nets"):
+        with self._exclusive("restore_nets"), self._quiet():
             return self._writer.call(self._restore)
+
+    def repair_networks(self, names: set[str]) -> None:
+        """The ``restore`` event action (its own thread): rebuild ``names``
+        once no other change runs; the outcome is an event."""
+        deadline = time.monotonic() + REPAIR_WAIT
+        while not self._busy.acquire(timeout=0.2):
+            if self._closing or time.monotonic() > deadline:
+                log.warning("restore of %s given up: superd busy or closing", sorted(names))
+                return
+        try:
+            with self._quiet():
+                plan, broken = self._writer.call(lambda core: repair_plan(core, names))
+                if plan is not None:
+                    log.info("restore action: rebuilding %s", ", ".join(broken))
+                    self._writer.call(lambda core: core.apply(plan))
+            outcome = {"kind": "networks_restored", "networks": broken}
+        except Exception as error:
+            log.error("restore action for %s failed: %s", sorted(names), error)
+            outcome = {"kind": "restore_failed", "networks": sorted(names), "message": str(error)}
+        finally:
+            self._busy.release()
+        if self.hub is not None and outcome["networks"]:
+            self.hub.emit([outcome])
 
     # -- jobs, run in the writer thread -----------------------------------
     def _transaction(self, core: NetworkSetup, plan: Plan) -> dict:
@@ -281,14 +397,16 @@ class Verbs:
         before = core.persistence.running.snapshot()
         check_plan_base(plan, before)
         log.info("apply_plan: %d operations", len(plan.operations))
-        core.apply(plan)
+        with self._quiet():  # not the connectivity wait: the host lives on meanwhile
+            core.apply(plan)
         options = plan.options
         if not plan.is_empty and options["connectivityCheck"] and not options["_inRollback"]:
             timeout = options["connectivityTimeout"]
             log.info("apply_plan: waiting up to %ss for confirm_connectivity", timeout)
             if not self.connectivity.wait(started, timeout):
                 log.warning("apply_plan: connectivity check failed, rolling back")
-                failure = self._roll_back(core, before)
+                with self._quiet():
+                    failure = self._roll_back(core, before)
                 message = "connectivity check failed"
                 if failure:
                     message += f"; rollback failed too, the new configuration stays: {failure}"

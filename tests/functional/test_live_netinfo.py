@@ -1,0 +1,412 @@
+"""The live netinfo (superd.monitor) against a real kernel, in ``nrl-*`` namespaces.
+
+The monitor under test watches a namespace from here (``LiveNetinfo(netns=)``:
+pyroute2 creates both sockets in the namespace, this process stays in its own)
+or runs in a child under ``ip netns exec`` (``python -m
+tests.functional.test_live_netinfo MODE``, the modes at the bottom) when
+superd's verbs, which open sockets in the current namespace, are involved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyroute2 import IPRoute
+
+from shared.config import Config, load_config
+from superd.monitor import LiveNetinfo
+from superd.netinfo import read_capabilities, read_kernel
+from tests.functional.conftest import HostNs, create_host_ns, destroy_host_ns
+
+REPO = Path(__file__).resolve().parents[2]
+IFA_F_TENTATIVE = 0x40
+RT_SCOPE_LINK = 253
+BRIDGES = ("nrlbr0", "nrlbr1", "nrlbr2")
+NICS = ("veth_0", "veth_1", "veth_2")
+RUNNING = {
+    "networks": {
+        "nrlbr0": {"bridged": True, "nic": "veth_0", "mtu": 1500},
+        "nrlbr1": {"bridged": True, "mtu": 1500},
+        "nrlbr9": {"bridged": True, "mtu": 1500},  # missing from the kernel
+        "flat": {"bridged": False, "nic": "veth_2", "mtu": 1500},
+    },
+    "bonds": {},
+}
+
+
+def _config(root: Path) -> Config:
+    (root / "run").mkdir(exist_ok=True)
+    (root / "lib").mkdir(exist_ok=True)
+    (root / "resolv.conf").write_text("nameserver 192.0.2.53\n")
+    text = (
+        "[vars]\nnet_configurator = iproute2\nfake_nics = veth_*\n"
+        f"[paths]\nrun_dir = {root / 'run'}\nlib_dir = {root / 'lib'}\n"
+        f"resolv_conf = {root / 'resolv.conf'}\n"
+    )
+    (root / "netreload.conf").write_text(text)
+    return load_config(root / "netreload.conf")
+
+
+def _batch(ns: str, commands: list[str]) -> None:
+    """``ip -force -batch``: a command that fails (random ones do) is skipped."""
+    subprocess.run(["ip", "-n", ns, "-force", "-batch", "-"], input="\n".join(commands) + "\n",
+                   capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def _raw(links: list[dict], addrs: list[dict], routes: list[dict]) -> dict:
+    """The monitor's state, comparable with a dump: addresses in kernel order
+    per device, routes as a set (their order is not reproduced)."""
+    by_dev: dict[str, list[str]] = {}
+    for a in addrs:
+        if a["flags"] & IFA_F_TENTATIVE and a["scope"] == RT_SCOPE_LINK:
+            continue  # the kernel announces its own link-local ones after DAD only
+        by_dev.setdefault(str(a["index"]), []).append(json.dumps(a, sort_keys=True))
+    return {"links": {str(link["index"]): link for link in links}, "addresses": by_dev,
+            "routes": {json.dumps(r, sort_keys=True): True for r in routes}}  # fmt: skip
+
+
+def _difference(cached: Any, fresh: Any, path: str = "") -> list[str]:
+    if isinstance(cached, dict) and isinstance(fresh, dict):
+        out = []
+        for key in sorted(set(cached) | set(fresh), key=str):
+            out += _difference(cached.get(key), fresh.get(key), f"{path}/{key}")
+        return out
+    return [] if cached == fresh else [f"{path}: cache {cached!r} != kernel {fresh!r}"]
+
+
+def assert_converges(live: LiveNetinfo, ipr: Any, config: Config, timeout: float = 5.0) -> int:
+    """After the monitor caught up (sync), its report and state equal a fresh
+    full read; retried for the kernel's delayed events (carrier, DAD). How
+    many retries that took."""
+    deadline = time.monotonic() + timeout
+    for retries in itertools.count():
+        live.sync()
+        state = live.snapshot()
+        cached = live.capabilities(RUNNING, state)
+        fresh = read_capabilities(ipr, RUNNING, config)
+        problems = _difference(cached, fresh)
+        problems += _difference(_raw(*state.inputs()), _raw(*read_kernel(ipr)), "/raw")
+        if not problems:
+            return retries
+        if retries == 0 and os.environ.get("NRL_DEBUG"):
+            with open(os.environ["NRL_DEBUG"], "a") as log:
+                log.write("\n".join(problems[:10]) + "\n----\n")
+        if time.monotonic() > deadline:
+            raise AssertionError("cache != kernel:\n" + "\n".join(problems[:20]))
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def watching(ns: str, config: Config, **kwargs: Any) -> Iterator[tuple[LiveNetinfo, Any]]:
+    """A monitor watching ``ns`` from here, and a request socket there."""
+    live = LiveNetinfo(config, netns=ns, **kwargs)
+    live.start()
+    try:
+        with IPRoute(netns=ns, flags=0) as ipr:
+            yield live, ipr
+    finally:
+        live.close()
+
+
+@pytest.fixture
+def host() -> Iterator[HostNs]:
+    ns = create_host_ns(3, prefix="nrl-")
+    try:
+        yield ns
+    finally:
+        destroy_host_ns(ns)
+
+
+# -- 1. random changes: the cache equals a fresh read ----------------------
+
+_dev = st.sampled_from(BRIDGES + NICS)
+_br = st.sampled_from(BRIDGES)
+_n = st.integers(0, 2)
+_v4 = st.builds("10.{}.0.{}/{}".format, _n, st.integers(1, 3), st.sampled_from([24, 24, 16]))
+_v6 = st.builds("fd00:{}::{}/64".format, _n, st.integers(1, 3)) | st.just("fe80::99/64")
+_local4 = st.builds("10.{}.0.{}".format, _n, st.integers(1, 3))
+_gw4 = st.builds("10.{}.0.{}".format, _n, st.sampled_from([1, 2, 254]))
+_gw6 = st.builds("fd00:{}::{}".format, _n, st.sampled_from([1, 254]))
+_dst4 = st.sampled_from(["default", "10.9.0.0/16", "10.8.1.0/24"])
+_dst6 = st.sampled_from(["default", "fd09::/64"])
+_metric = st.sampled_from(["", " metric 100"])
+_add_del = st.sampled_from(["add", "del"])
+_addr_op = st.builds("addr {} {} dev {}".format, _add_del, _v4 | _v6, _dev)
+OPERATION = st.one_of(
+    st.builds("link add {} type bridge".format, _br),
+    st.builds("link del {}".format, _br),
+    st.builds("link set {} mtu {}".format, _dev, st.sampled_from([1200, 1400, 1500, 9000])),
+    st.builds("link set {} {}".format, _dev, st.sampled_from(["up", "down"])),
+    st.builds("link set {} master {}".format, st.sampled_from(NICS), _br),
+    st.builds("link set {} nomaster".format, st.sampled_from(NICS)),
+    _addr_op,
+    _addr_op,
+    st.builds(
+        "route {} {} via {}{}".format,
+        st.sampled_from(["add", "del", "replace"]),
+        _dst4,
+        _gw4,
+        _metric,
+    ),  # fmt: skip
+    st.builds(
+        "route {} {} via {} dev {}{}".format,
+        st.sampled_from(["add", "del", "append"]),
+        _dst6,
+        _gw6,
+        _dev,
+        _metric,
+    ),  # fmt: skip
+    st.builds("route {} 10.7.{}.0/24 dev {} src {}".format, _add_del, _n, _dev, _local4),
+    st.builds("route add 10.6.{}.0/24 nexthop via {} nexthop via {}".format, _n, _gw4, _gw4),
+    st.builds("route del 10.6.{}.0/24".format, _n),
+)
+
+
+def _reset(ns: str) -> None:
+    """The same start for every example: nrlbr0 (port veth_0) and nrlbr1 up,
+    addressed, with default routes; nothing else."""
+    _batch(ns, [f"link del {br}" for br in BRIDGES] + [
+        line for nic in NICS
+        for line in (f"link set {nic} nomaster", f"link set {nic} mtu 1500",
+                     f"link set {nic} up", f"addr flush dev {nic}", f"route flush dev {nic}")
+    ])  # fmt: skip
+    for nic in NICS:
+        subprocess.run(["ip", "-n", ns, "-6", "route", "flush", "dev", nic], capture_output=True)
+    _batch(ns, [
+        "link add nrlbr0 type bridge", "link add nrlbr1 type bridge",
+        "link set veth_0 master nrlbr0", "link set nrlbr0 up", "link set nrlbr1 up",
+        "addr add 10.0.0.1/24 dev nrlbr0", "addr add 10.1.0.1/24 dev nrlbr1",
+        "addr add fd00:0::1/64 dev nrlbr0", "addr add fd00:1::1/64 dev nrlbr1",
+        "route add default via 10.0.0.254", "route add default via fd00:0::254 dev nrlbr0",
+    ])  # fmt: skip
+
+
+@pytest.mark.parametrize("promote", [0, 1], ids=["secondaries-deleted", "secondaries-promoted"])
+def test_random_changes_match_a_fresh_read(host: HostNs, tmp_path: Path, promote: int) -> None:
+    sysctls = [f"net.ipv4.conf.{c}.promote_secondaries={promote}" for c in ("all", "default")]
+    subprocess.run(["ip", "netns", "exec", host.name, "sysctl", "-q", "-w", *sysctls], check=True)
+    config = _config(tmp_path)
+    seen: Counter[str] = Counter()
+    with watching(host.name, config) as (live, ipr):
+        assert_converges(live, ipr, config)
+
+        examples = int(os.environ.get("NRL_EXAMPLES", "25"))  # more when hunting
+
+        @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(st.lists(OPERATION, min_size=3, max_size=30))
+        def check(operations: list[str]) -> None:
+            _reset(host.name)
+            _batch(host.name, operations)
+            seen.update(op.split()[0] + " " + op.split()[1] for op in operations)
+            seen["retried"] += assert_converges(live, ipr, config) > 0
+
+        started = time.monotonic()
+        check()
+        print(f"\n{examples} examples in {time.monotonic() - started:.1f}s; ops {dict(seen)}")
+        print(f"monitor: {live.stats}")
+
+
+# -- 2. the netinfo verb never asks the kernel -----------------------------
+
+
+def _in_ns(ns: str, mode: str, root: Path, timeout: float = 600) -> dict:
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "tests.functional.test_live_netinfo",
+         mode, str(root / "netreload.conf")],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_netinfo_verb_is_served_from_the_cache(host: HostNs, tmp_path: Path) -> None:
+    _config(tmp_path)
+    _batch(host.name, ["link add nrlbr0 type bridge", "addr add 10.0.0.1/24 dev nrlbr0"])
+    result = _in_ns(host.name, "verb-dumps", tmp_path)
+    print(f"\n{result}")
+    assert result["monitor_dumps_at_start"] == 4  # links, addresses, IPv4 and IPv6 routes
+    assert result["dumps_during_100_calls"] == {}, "netinfo asked the kernel"
+    assert result["equal_to_a_fresh_read"]
+
+
+# -- 3. overrun → resync ---------------------------------------------------
+
+
+def test_overrun_resyncs_to_the_kernel(host: HostNs, tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    with watching(host.name, config, rcvbuf=4096) as (live, ipr):
+        burst = []
+        for i in range(100):
+            burst += [f"link add nrlb{i} type bridge", f"link set nrlb{i} mtu 1400",
+                      f"addr add 10.{i}.0.1/24 dev nrlb{i}", f"link set nrlb{i} up",
+                      f"addr add fd00:{i}::1/64 dev nrlb{i}"]  # fmt: skip
+        _batch(host.name, burst)  # 500 changes, well over 4 KiB of events
+        assert_converges(live, ipr, config, timeout=20)
+        print(f"\nmonitor: {live.stats}")
+        assert live.stats["overruns"] >= 1 and live.stats["resyncs"] >= 1
+        assert len(live.capabilities(RUNNING)["bridges"]) == 100
+
+
+# -- 4. latency at 1,000 bridges --------------------------------------------
+
+
+def test_netinfo_latency_at_1000_bridges(host: HostNs, tmp_path: Path) -> None:
+    _config(tmp_path)
+    commands = []
+    for i in range(1000):
+        commands += [f"link add nrlb{i} type bridge", f"link set nrlb{i} up",
+                     f"addr add 10.{i // 250}.{i % 250}.1/24 dev nrlb{i}",
+                     f"addr add fd00:{i:x}::1/64 dev nrlb{i}"]  # fmt: skip
+    _batch(host.name, commands)
+    result = _in_ns(host.name, "bench", tmp_path)
+    print("\nnetinfo at 1,000 bridges (ms):")
+    for key, value in result.items():
+        print(f"  {key:40} {value}")
+    assert result["verb_cached_ms"]["p50"] * 20 < result["fresh_read_ms"]["p50"]
+
+
+# -- children, run inside the namespace -------------------------------------
+
+
+def _count_dumps() -> Counter[str]:
+    """Count every netlink dump request this process sends, whatever socket."""
+    from pyroute2.netlink import NLM_F_DUMP
+    from pyroute2.netlink.nlsocket import NetlinkRequest
+
+    counts: Counter[str] = Counter()
+    send = NetlinkRequest.send
+
+    async def counting_send(self: Any) -> Any:
+        if self.msg["header"]["flags"] & NLM_F_DUMP:
+            counts[type(self.msg).__name__] += 1
+        return await send(self)
+
+    NetlinkRequest.send = counting_send  # type: ignore[method-assign]
+    return counts
+
+
+class _CountingIPRoute:
+    """The monitor's request socket, counting dumps by kind."""
+
+    def __init__(self, counts: Counter[str]) -> None:
+        self._ipr, self._counts = IPRoute(strict_check=True), counts
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("get_links", "get_addr", "get_routes"):
+            self._counts[name] += 1
+        return getattr(self._ipr, name)
+
+
+def _ms(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return {"p50": round(statistics.median(samples) * 1e3, 3), "p99": round(p99 * 1e3, 3),
+            "n": len(samples)}  # fmt: skip
+
+
+def _verbs(config: Config, counts: Counter[str]) -> tuple[Any, LiveNetinfo]:
+    from superd.verbs import Verbs
+
+    live = LiveNetinfo(config, ipr_factory=lambda: _CountingIPRoute(counts))
+    live.start()
+    return Verbs(config, live=live), live
+
+
+def child_verb_dumps(config: Config) -> dict:
+    dumps = _count_dumps()
+    monitor: Counter[str] = Counter()
+    verbs, live = _verbs(config, monitor)
+    try:
+        at_start, before = dict(monitor), Counter(dumps)
+        for _ in range(100):
+            answer = verbs.dispatch("netinfo", {})
+        during = {k: v for k, v in (dumps - before).items() if v}
+        with IPRoute() as ipr:
+            fresh = read_capabilities(ipr, answer["running"], config)
+        return {"monitor_dumps_at_start": sum(at_start.values()), "dumps_during_100_calls": during,
+                "equal_to_a_fresh_read": fresh == answer["caps"]}  # fmt: skip
+    finally:
+        verbs.close()
+        live.close()
+
+
+def child_bench(config: Config) -> dict:
+    from persistence.unified import UnifiedPersistence
+
+    running = UnifiedPersistence(config).running
+    for i in range(0, 1000, 2):  # half the bridges are networks
+        running.set_network(f"nrlb{i}", {"bridged": True, "mtu": 1500, "switch": "legacy"})
+    started = time.perf_counter()
+    verbs, live = _verbs(config, Counter())
+    start_s = time.perf_counter() - started
+    try:
+        verb = []
+        for _ in range(1000):
+            t = time.perf_counter()
+            answer = verbs.dispatch("netinfo", {})
+            verb.append(time.perf_counter() - t)
+        snap = live.snapshot()
+        caps, run, miss, fresh, wire = [], [], [], [], []
+        for _ in range(1000):
+            t = time.perf_counter()
+            live.capabilities(answer["running"])
+            caps.append(time.perf_counter() - t)
+        for _ in range(200):
+            t = time.perf_counter()
+            verbs._running_view.snapshot()
+            run.append(time.perf_counter() - t)
+        for _ in range(20):
+            t = time.perf_counter()
+            json.dumps(answer)
+            wire.append(time.perf_counter() - t)
+        for i in range(10):
+            t = time.perf_counter()
+            live.capabilities(answer["running"], dataclasses.replace(snap, version=-1 - i))
+            miss.append(time.perf_counter() - t)
+        plan = []  # what a setupNetworks plan reads: sync with the monitor, a private copy
+        for _ in range(20):
+            t = time.perf_counter()
+            verbs._writer.call(lambda core: core.read_caps(answer["running"]))
+            plan.append(time.perf_counter() - t)
+        with IPRoute() as ipr:
+            for _ in range(5):
+                t = time.perf_counter()
+                read_capabilities(ipr, answer["running"], config)
+                fresh.append(time.perf_counter() - t)
+        links, addrs, routes = snap.inputs()
+        return {
+            "state": f"{len(links)} links, {len(addrs)} addresses, {len(routes)} main routes",
+            "monitor_start_s": round(start_s, 3),
+            "verb_cached_ms": _ms(verb),
+            "of_which_capabilities_hit_ms": _ms(caps),
+            "of_which_running_config_read_ms": _ms(run),
+            "cache_miss_build_ms": _ms(miss),
+            "json_encoding_of_the_answer_ms": _ms(wire),
+            "plan_time_read_ms": _ms(plan),
+            "fresh_read_ms": _ms(fresh),
+        }
+    finally:
+        verbs.close()
+        live.close()
+
+
+if __name__ == "__main__":
+    mode, config_path = sys.argv[1], sys.argv[2]
+    os.chdir(REPO)
+    children = {"verb-dumps": child_verb_dumps, "bench": child_bench}
+    print(json.dumps(children[mode](load_config(config_path))))
