@@ -19,6 +19,9 @@ Host.confirmConnectivity         ``true``
 Host.ping2                       ``true``
 Host.planNetworks (local only)   the plan as a dict (dry run)
 Host.restoreNetworks (local)     ``{"code": 0, "message": "Done"}``
+Host.waitEvents (local)          ``{"epoch", "next", "events", "lost"}``:
+                                 long poll of the events frontd relayed
+                                 (``after``, ``epoch``, ``timeout`` ≤ 60 s)
 ===============================  ============================================
 
 Failures raise ``NetError``; the dispatcher turns them into JSON-RPC error
@@ -35,6 +38,7 @@ import time
 from collections.abc import Callable
 
 from shared.errors import ErrorCode, NetError
+from shared.event_log import EventLog, wait_args
 from shared.netmodel.plan import Plan, plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
 
@@ -64,6 +68,7 @@ LOCAL_METHODS = {
     **ENGINE_METHODS,
     "Host.planNetworks": "plan_networks",
     "Host.restoreNetworks": "restore_networks",
+    "Host.waitEvents": "wait_events",
 }
 
 
@@ -75,11 +80,16 @@ class HostApi:
         self._configurator = configurator
         self._network_lock = threading.Lock()
         self._notify: Notify | None = None
+        self._events: EventLog | None = None
         self._config_dirty = False
 
     def set_notify(self, notify: Notify | None) -> None:
         """Where network change events go (the STOMP server's publish_event)."""
         self._notify = notify
+
+    def set_events(self, events: EventLog | None) -> None:
+        """The log of relayed events ``Host.waitEvents`` reads."""
+        self._events = events
 
     def table(self, local: bool = False) -> dict[str, Callable[..., object]]:
         names = LOCAL_METHODS if local else ENGINE_METHODS
@@ -137,6 +147,16 @@ class HostApi:
         self._emit(NET_CHANGED_EVENT)
         return dict(DONE)
 
+    def wait_events(
+        self, after: object = -1, epoch: object = None, timeout: object = 25
+    ) -> dict:
+        if self._events is None:
+            raise NetError(ErrorCode.RESOURCE_UNAVAILABLE, "events are not relayed here")
+        args = {"after": after, "timeout": timeout}
+        if epoch is not None:
+            args["epoch"] = epoch
+        return self._events.wait(*wait_args(args))
+
     # -- helpers ----------------------------------------------------------
 
     def _plan(self, networks: object, bondings: object, options: object) -> Plan:
@@ -166,9 +186,14 @@ class HostApi:
         if self._notify is None:
             return
         try:
-            self._notify(event, {"notify_time": int(time.monotonic() * 1000)})
+            self._notify(event, {"notify_time": notify_time()})
         except Exception:
             log.exception("publishing %s failed", event)
+
+
+def notify_time() -> int:
+    """The agent's ``notify_time``: a monotonic clock in milliseconds."""
+    return int(time.monotonic() * 1000)
 
 
 class _NetworkLock:

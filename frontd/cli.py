@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from importlib import resources
 
 from frontd.local_client import call_frontd, call_superd
@@ -110,6 +111,44 @@ def cmd_restore_nets(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def render_event(event: dict) -> str:
+    """One line: local time, kind, device, then what the event carries."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.get("time", 0) / 1000))
+    words = [stamp, str(event.get("kind", "?")), str(event.get("device", "-"))]
+    if "address" in event:
+        words.append(str(event["address"]))
+    for key in ("networks", "bonds"):
+        if event.get(key):
+            words.append(f"{key}={','.join(map(str, event[key]))}")
+    if "message" in event:
+        words.append(str(event["message"]))
+    return " ".join(words)
+
+
+def cmd_events(args: argparse.Namespace, config: Config) -> int:
+    """Follow the host's network events (until Ctrl-C, --count or --timeout)."""
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    after, epoch, seen = -1, None, 0
+    try:
+        while args.count is None or seen < args.count:
+            wait = 25.0
+            if deadline is not None:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    break
+            params = {"after": after, "timeout": min(wait, 25.0), "epoch": epoch}
+            answer = call_frontd(config.frontd_unix_socket, "Host.waitEvents", params, 60)
+            assert isinstance(answer, dict)
+            after, epoch = answer["next"], answer["epoch"]
+            for event in answer["events"][: None if args.count is None else args.count - seen]:
+                print(json.dumps(event, sort_keys=True) if args.json else render_event(event))
+                seen += 1
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_remove_net_persistence(args: argparse.Namespace, config: Config) -> int:
     # The iproute2 configurator persists nothing of its own, and unified
     # persistence is netreload's own: nothing to remove for them. Other
@@ -127,6 +166,7 @@ COMMANDS = {
     "confirm": _simple("Host.confirmConnectivity", "Connectivity confirmed."),
     "restore-nets": cmd_restore_nets,
     "remove-net-persistence": cmd_remove_net_persistence,
+    "events": cmd_events,
 }
 
 
@@ -146,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore-nets", help="rebuild the persistent configuration")
     restore.add_argument("--direct", action="store_true", help="talk to superd (boot)")
     sub.add_parser("remove-net-persistence", help="boot: drop what configurators persisted")
+    events = sub.add_parser("events", help="follow network events (Ctrl-C to stop)")
+    events.add_argument("--count", type=int, help="stop after this many events")
+    events.add_argument("--timeout", type=float, help="stop after this many seconds")
     for child in sub.choices.values():
         child.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     return parser

@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 
 from frontd.api import HostApi
+from frontd.event_relay import EventRelay
 from frontd.jsonrpc import JsonRpcDispatcher
 from frontd.stomp import StompServer, server_tls_context
 from frontd.superd_client import SuperdClient
@@ -106,12 +107,15 @@ async def serve(config: Config, listeners: Listeners, tls: ssl.SSLContext) -> No
     stomp = StompServer(engine_rpc, tls)
     local = UnixJsonRpcServer(local_rpc)
     api.set_notify(stomp.publish_event)
+    relay = EventRelay(config.superd_socket, stomp.publish_event)
+    api.set_events(relay.log)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stomp.start(sock=listeners.stomp)
     await local.start(listeners.unix)
+    relay.start()
     log.info(
         "serving STOMP on %s and JSON-RPC on %s", config.stomp_listen, config.frontd_unix_socket
     )
@@ -119,6 +123,7 @@ async def serve(config: Config, listeners: Listeners, tls: ssl.SSLContext) -> No
         await stop.wait()
     finally:
         log.info("shutting down")
+        relay.close()
         await stomp.close()
         await local.close()
         api.set_notify(None)

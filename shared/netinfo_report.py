@@ -142,6 +142,7 @@ def build_capabilities(
         name: _network_entry(name, attrs, by_name, members, ip)
         for name, attrs in (running.get("networks") or {}).items()
     }
+    _mark_missing_nics(networks, bondings, running, by_name)
     return {
         "networks": networks,
         "bridges": bridges,
@@ -151,6 +152,30 @@ def build_capabilities(
         "nameservers": list(nameservers),
         "supportsIPv6": any(link.get("ipv6conf") is not None for link in links),
     }
+
+
+def _mark_missing_nics(
+    networks: dict[str, dict],
+    bondings: dict[str, dict],
+    running: Mapping[str, Any],
+    present: Mapping[str, Any],
+) -> None:
+    """``missing_nics`` on a network or bond whose NIC(s) the host lost (a
+    NIC unplugged or moved away): reported, so that the engine sees it at
+    once, rather than failing later requests."""
+    bonds = running.get("bonds") or {}
+    for name, attrs in bonds.items():
+        missing = sorted(n for n in attrs.get("nics", ()) if n not in present)
+        if missing and name in bondings:
+            bondings[name]["missing_nics"] = missing
+    for name, attrs in (running.get("networks") or {}).items():
+        if attrs.get("nic"):
+            lower = [attrs["nic"]]
+        else:
+            lower = list((bonds.get(attrs.get("bonding")) or {}).get("nics", ()))
+        missing = sorted(n for n in lower if n not in present)
+        if missing:
+            networks[name]["missing_nics"] = missing
 
 
 def network_iface(name: str, attrs: Mapping[str, Any]) -> str:

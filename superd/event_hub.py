@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from shared.config import Config
+from shared.event_log import EventLog
 from superd import events as ev
-from superd.event_log import EventLog
 from superd.monitor import LiveNetinfo, NetState
 
 log = logging.getLogger("netreload.superd.events")

@@ -31,7 +31,5 @@ def repair_plan(core: NetworkSetup, names: Iterable[str]) -> tuple[Plan | None, 
     removal = core.plan({name: {"remove": True} for name in broken}, {}, OPTIONS)
     removes = [op for op in removal.operations if op["op"] == "remove_network"]
     adds = [{"op": "add_network", "name": n, "attrs": dict(nets[n])} for n in broken]
-    plan = Plan.from_dict(
-        {"operations": removes + adds, "options": removal.options, "running": running}
-    )
-    return plan, broken
+    data = {**removal.to_dict(), "operations": removes + adds, "running": running}
+    return Plan.from_dict(data), broken

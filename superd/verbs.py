@@ -40,10 +40,10 @@ from typing import Any, TypeVar
 
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
+from shared.event_log import wait_args
 from shared.netmodel.plan import Plan
 from shared.wire import VERBS
 from superd.event_hub import EventHub
-from superd.event_log import wait_args
 from superd.monitor import LiveNetinfo
 from superd.repair import repair_plan
 from superd.setup_networks import NetworkSetup, rollback_request

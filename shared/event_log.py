@@ -1,6 +1,7 @@
-"""superd's event log: numbered events kept in a ring, read by long polling.
+"""An event log: numbered events kept in a ring, read by long polling.
 
-frontd reads it with the ``events`` verb: ``{"after": N, "epoch": E,
+superd keeps one (its events), frontd another (what it relayed, for
+``netreload events``). frontd reads superd's with the ``events`` verb: ``{"after": N, "epoch": E,
 "timeout": S}`` answers the events numbered above N as soon as there is one
 (or an empty list after S seconds). ``epoch`` names this superd run: a
 reader that comes with another one (superd restarted) gets what is buffered
@@ -34,13 +35,14 @@ class EventLog:
         self._closed = False
 
     def append(self, events: Iterable[dict[str, Any]]) -> int:
-        """Number and timestamp ``events``; wake the readers. How many."""
+        """Number ``events`` (and timestamp those without a ``time``, in ms
+        since the epoch); wake the readers. How many."""
         now_ms = int(time.time() * 1000)
         count = 0
         with self._cond:
             for event in events:
                 self._last += 1
-                self._ring.append({**event, "seq": self._last, "time": now_ms})
+                self._ring.append({"time": now_ms, **event, "seq": self._last})
                 count += 1
             if count:
                 self._cond.notify_all()
