@@ -49,3 +49,9 @@ def test_unknown_choice_is_rejected(tmp_path: Path, line: str) -> None:
 def test_missing_configuration_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(NetError):
         load_config(tmp_path / "absent.conf")
+
+
+def test_sample_events_section_is_the_default_policy() -> None:
+    from superd.events import DEFAULT_POLICY, parse_policy
+
+    assert parse_policy(load_config(SAMPLE).extra["events"]) == DEFAULT_POLICY
