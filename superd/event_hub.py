@@ -22,7 +22,8 @@ from typing import Any
 from shared.config import Config
 from shared.event_log import EventLog
 from superd import events as ev
-from superd.monitor import LiveNetinfo, NetState
+from superd.monitor import LiveNetinfo
+from superd.netstate import NetState
 
 log = logging.getLogger("netreload.superd.events")
 

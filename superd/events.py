@@ -1,7 +1,7 @@
 """Network events: what changed on the host, as plain data, and what to do.
 
 Pure (no I/O): the monitor hands over two consecutive live-netinfo states
-(:class:`superd.monitor.NetState`) and the hotplug watcher hands over
+(:class:`superd.netstate.NetState`) and the hotplug watcher hands over
 uevents; this module turns them into event dicts and decides, from the
 configured policy, which are reported and which call for an action.
 

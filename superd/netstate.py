@@ -1,0 +1,251 @@
+"""The live netinfo's state — links, addresses and main-table routes — and
+how a batch of netlink notifications changes it (pure, but for the dumps).
+
+A :class:`Batch` is a writable copy of a :class:`NetState`; frozen, it is the
+next state, sharing with the previous one every value that did not change.
+An event that does not apply cleanly marks what to read again rather than
+guess.
+
+What the kernel changes without an event (checked on 6.18):
+
+* a link down or deleted flushes its IPv4 routes: emulated. AF_BRIDGE
+  NEWLINK/DELLINK (bridge port notifications, a DELLINK when a port leaves)
+  are ignored;
+* removing an IPv4 address flushes the routes using it as ``src``; an event
+  that does not apply cleanly (an unknown deletion, IPv6 gateway routes
+  merging into one multipath route, a replace among appended routes): that
+  family's routes are dumped again;
+* addrconf drops or restores a link's IPv6 after the MTU event crossing 1280:
+  that link is read again;
+* IPv6 sysctls (``autoconf``, ``accept_ra``, ``disable_ipv6``): no event at
+  all. :meth:`LiveNetinfo.resync` (superd verifies each change with it) and
+  the periodic resync catch them; so does the link's next event;
+* tentative link-local addresses are announced after DAD only (not in the
+  report).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from shared.netinfo_report import IFA_F_SECONDARY, RT_TABLE_MAIN
+from superd.netinfo import addr_to_dict, link_to_dict, route_to_dict
+
+NEWLINK, DELLINK, NEWADDR, DELADDR, NEWROUTE, DELROUTE = 16, 17, 20, 21, 24, 25
+NLM_F_REPLACE, RTM_F_CLONED, IFF_UP, IPV6_MIN_MTU = 0x100, 0x200, 0x1, 1280
+Ident = tuple  # (family, table, dst, dst_len, tos, src_len, priority): a route's identity
+
+
+class Route(NamedTuple):
+    hops: tuple  # (type, oif, gateway, nexthops): tells apart routes appended to one Ident
+    route: dict
+    prefsrc: str | None
+
+
+@dataclass(frozen=True)
+class NetState:
+    """One immutable picture of the kernel. Treat every value as read-only."""
+
+    version: int
+    links: Mapping[int, dict]  # ifindex → link
+    addresses: Mapping[int, tuple[dict, ...]]  # ifindex → addresses, in the kernel's order
+    routes: Mapping[Ident, tuple[Route, ...]]
+
+    def inputs(self) -> tuple[list[dict], list[dict], list[dict]]:
+        """(links, addresses, routes) as :func:`build_capabilities` takes them."""
+        return (list(self.links.values()), [a for x in self.addresses.values() for a in x],
+                [r.route for rs in self.routes.values() for r in rs])  # fmt: skip
+
+
+def route_entry(msg: Any) -> tuple[Ident, Route] | None:
+    """A route message as (identity, entry); None for what the dump leaves out."""
+    r = route_to_dict(msg)
+    if msg.get("flags", 0) & RTM_F_CLONED or r["table"] != RT_TABLE_MAIN:
+        return None
+    ident = (r["family"], r["table"], r["dst"], r["dst_len"], msg.get("tos", 0),
+             msg.get("src_len", 0), r["priority"])  # fmt: skip
+    hops = (
+        r["type"],
+        r["oif"],
+        r["gateway"],
+        tuple((h["oif"], h["gateway"]) for h in r["nexthops"]),
+    )
+    return ident, Route(hops, r, msg.get_attr("RTA_PREFSRC"))
+
+
+def _oifs(entry: Route) -> set[int]:
+    return {o for o in (entry.route["oif"], *(h[0] for h in entry.hops[3])) if o is not None}
+
+
+def _via(entry: Route) -> bool:
+    """Through a gateway (or several)."""
+    return bool(entry.hops[2] or entry.hops[3])
+
+
+def _v6_scope(address: str) -> int:
+    """The kernel's ipv6_addr_src_scope: its address lists are sorted by it."""
+    ip = ipaddress.IPv6Address(address)
+    return 0x1 if ip.is_loopback else 0x2 if ip.is_link_local else 0x5 if ip.is_site_local else 0xE
+
+
+def _insert_at(addrs: tuple[dict, ...], new: dict) -> int:
+    """Where the kernel puts a new address in its device's list (IPv4 first)."""
+    if new["family"] == 6:  # before the first one of the same or a narrower scope
+        scope = _v6_scope(new["address"])
+        later = (
+            i for i, a in enumerate(addrs) if a["family"] == 6 and _v6_scope(a["address"]) <= scope
+        )
+        return next(later, len(addrs))
+    at = 0  # a secondary last; a primary after the last primary of a scope as wide
+    for i, a in enumerate(addrs):  # (__inet_insert_ifa)
+        primary = not a["flags"] & IFA_F_SECONDARY and new["scope"] <= a["scope"]
+        if a["family"] == 4 and (new["flags"] & IFA_F_SECONDARY or primary):
+            at = i + 1
+    return at
+
+
+def _addr_key(a: Mapping) -> tuple:
+    return (a["family"], a["address"], a["prefixlen"])
+
+
+class Batch:
+    """A writable copy of a state: events applied, then frozen as the next one."""
+
+    def __init__(self, state: NetState) -> None:
+        self.base = state
+        self.links, self.addresses = dict(state.links), dict(state.addresses)
+        self.routes = dict(state.routes)
+        self.changed = False
+        self.dirty: set[int] = set()  # route families to dump again
+        self.refresh: set[int] = set()  # links to read again
+
+    def freeze(self, version: int) -> NetState:
+        frozen = map(MappingProxyType, (self.links, self.addresses, self.routes))
+        return NetState(version, *frozen)
+
+    def apply(self, msg: Any) -> None:
+        kind, error = msg["header"]["type"], msg["header"].get("error")
+        if error is not None:
+            raise ValueError(f"netlink message not understood: {error}")
+        if kind in (NEWLINK, DELLINK) and msg["family"] == socket.AF_UNSPEC:
+            if kind == DELLINK:
+                self.del_link(msg["index"])
+            else:
+                self.set_link(link_to_dict(msg))
+        elif kind in (NEWADDR, DELADDR):
+            (self.set_addr if kind == NEWADDR else self.del_addr)(addr_to_dict(msg))
+        elif kind in (NEWROUTE, DELROUTE) and (entry := route_entry(msg)) is not None:
+            if kind == DELROUTE:
+                self.del_route(*entry)
+            else:
+                self.set_route(*entry, bool(msg["header"]["flags"] & NLM_F_REPLACE))
+
+    def set_link(self, link: dict) -> None:
+        index, old = link["index"], self.links.get(link["index"])
+        if old == link:
+            return
+        self.links[index], self.changed = link, True
+        if old is not None and (old["mtu"] < IPV6_MIN_MTU) != (link["mtu"] < IPV6_MIN_MTU):
+            self.refresh.add(index)
+        if old is not None and old["flags"] & IFF_UP and not link["flags"] & IFF_UP:
+            # fib_sync_down_dev + fib_flush: IPv4 routes all of whose nexthops are there
+            self._drop_routes(lambda e: e.route["family"] == 4 and _oifs(e) == {index})
+
+    def del_link(self, index: int) -> None:
+        self.changed |= self.links.pop(index, None) is not None
+        self.changed |= self.addresses.pop(index, None) is not None
+        for ident, entries in self.routes.items():
+            if any(e.hops[3] and index in _oifs(e) for e in entries):
+                self.dirty.add(ident[0])  # multipath: let the kernel say what is left
+        self._drop_routes(lambda e: e.route["oif"] == index and not e.hops[3])
+
+    def set_addr(self, addr: dict) -> None:
+        addrs, key = self.addresses.get(addr["index"], ()), _addr_key(addr)
+        at = next((i for i, a in enumerate(addrs) if _addr_key(a) == key), None)
+        if at is not None:
+            if addrs[at] == addr:
+                return
+            promoted = (addrs[at]["flags"] ^ addr["flags"]) & IFA_F_SECONDARY
+            addrs = addrs[:at] + (() if promoted else (addr,)) + addrs[at + 1 :]
+            at = None if promoted else at  # a promoted secondary moves
+        if at is None:
+            at = _insert_at(addrs, addr)
+            addrs = addrs[:at] + (addr,) + addrs[at:]
+        self.addresses[addr["index"]], self.changed = addrs, True
+
+    def del_addr(self, addr: dict) -> None:
+        addrs, key = self.addresses.get(addr["index"], ()), _addr_key(addr)
+        kept = tuple(a for a in addrs if _addr_key(a) != key)
+        if len(kept) != len(addrs):
+            self.changed = True
+            if kept:
+                self.addresses[addr["index"]] = kept
+            else:
+                del self.addresses[addr["index"]]
+        srcs = (e.prefsrc for es in self.routes.values() for e in es)
+        if addr["family"] == 4 and addr["address"] in srcs:
+            self.dirty.add(4)  # fib_sync_down_addr
+
+    def set_route(self, ident: Ident, entry: Route, replace: bool) -> None:
+        entries = self.routes.get(ident, ())
+        others = tuple(e for e in entries if e.hops != entry.hops)
+        if replace:
+            if len(entries) > 1:
+                self.dirty.add(ident[0])  # which of the appended ones was replaced?
+            new: tuple[Route, ...] = (entry,)
+        elif len(others) == len(entries):
+            if ident[0] == 6 and _via(entry) and any(_via(e) for e in others):
+                self.dirty.add(6)  # IPv6 gateway routes merge into one multipath route
+            new = entries + (entry,)
+        else:  # the same route again: it keeps its place
+            new = tuple(entry if e.hops == entry.hops else e for e in entries)
+        if new != entries:
+            self.routes[ident], self.changed = new, True
+
+    def del_route(self, ident: Ident, entry: Route) -> None:
+        entries = self.routes.get(ident, ())
+        if not any(e.hops == entry.hops for e in entries):
+            if any(oif in self.links for oif in _oifs(entry)):  # else: its link is gone
+                self.dirty.add(ident[0])
+            return
+        self._drop_routes(lambda e: e.hops == entry.hops, [ident])
+
+    def _drop_routes(self, doomed: Callable[[Route], bool], idents: Iterable = ()) -> None:
+        for ident in list(idents or self.routes):
+            entries = self.routes[ident]
+            kept = tuple(e for e in entries if not doomed(e))
+            if len(kept) != len(entries):
+                self.changed = True
+                if kept:
+                    self.routes[ident] = kept
+                else:
+                    del self.routes[ident]
+
+    def replace_routes(self, family: int, found: Iterable[tuple[Ident, Route]]) -> None:
+        routes = {i: es for i, es in self.routes.items() if i[0] != family}
+        for ident, entry in found:
+            routes[ident] = routes.get(ident, ()) + (entry,)
+        if routes != self.routes:
+            self.routes, self.changed = routes, True
+
+
+def dump_routes(ipr: Any, family: int) -> list[tuple[Ident, Route]]:
+    af = socket.AF_INET if family == 4 else socket.AF_INET6
+    found = (route_entry(m) for m in ipr.get_routes(family=af, table=RT_TABLE_MAIN))
+    return [e for e in found if e is not None]
+
+
+def dump_state(ipr: Any, version: int) -> NetState:
+    """Four dumps (as superd.netinfo.read_kernel) as a state."""
+    batch = Batch(NetState(0, {}, {}, {}))
+    batch.links = {link["index"]: link for link in map(link_to_dict, ipr.get_links())}
+    for addr in map(addr_to_dict, ipr.get_addr()):
+        batch.addresses[addr["index"]] = batch.addresses.get(addr["index"], ()) + (addr,)
+    for family in (4, 6):
+        batch.replace_routes(family, dump_routes(ipr, family))
+    return batch.freeze(version)
