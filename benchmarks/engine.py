@@ -20,6 +20,10 @@ Commands (one JSON line in, one JSON line out):
   getNetworkCapabilities back to back until ``caps[SECTION][NAME] != E``:
   ``{"seen": <perf_counter when that answer arrived>, "calls": K}`` or
   ``{"timed_out": true, "calls": K}``
+* ``{"subscribe_events": true}`` → subscribes to ``jms.queue.events`` (once)
+* ``{"wait_event": [KIND, DEVICE], "after": T0, "timeout": T}`` →
+  ``{"seen": <perf_counter of the first notification since T0 carrying that
+  event>}`` or ``{"timed_out": true}``
 """
 
 from __future__ import annotations
@@ -35,11 +39,12 @@ from typing import Any
 import stomp
 
 from frontd.demo_support import Engine, send_request, serve_engine
-from frontd.stomp import DEFAULT_REPLY_TO
+from frontd.stomp import DEFAULT_REPLY_TO, EVENTS
 
 CAPS = "Host.getNetworkCapabilities"
 CONNECT_WAIT = 15.0
 SNAPSHOT: dict = {}  # the last capabilities report asked for with "snapshot"
+SUBSCRIBED: list = []  # [True] once subscribed to the events
 
 
 class Answers(stomp.ConnectionListener):
@@ -47,6 +52,7 @@ class Answers(stomp.ConnectionListener):
 
     def __init__(self) -> None:
         self._answers: dict[str, tuple[dict, float, int]] = {}
+        self.notifications: list[tuple[dict, float]] = []  # (body, arrival)
         self._receipts: set[str] = set()
         self._cond = threading.Condition()
         self.disconnected = False
@@ -61,6 +67,27 @@ class Answers(stomp.ConnectionListener):
             with self._cond:
                 self._answers[body["id"]] = (body, arrived, len(frame.body))
                 self._cond.notify_all()
+        elif isinstance(body, dict) and "method" in body:  # an event
+            with self._cond:
+                self.notifications.append((body, arrived))
+                self._cond.notify_all()
+
+    def wait_event(self, kind: str, device: str, after: float, timeout: float) -> float | None:
+        """Arrival of the first notification since ``after`` carrying an
+        event ``kind`` on ``device``; None on timeout."""
+
+        def seen() -> float | None:
+            for body, arrived in self.notifications:
+                details = body.get("params", {}).get("events", [])
+                if arrived >= after and any(
+                    e.get("kind") == kind and e.get("device") == device for e in details
+                ):
+                    return arrived
+            return None
+
+        with self._cond:
+            self._cond.wait_for(lambda: seen() is not None or self.disconnected, timeout)
+            return seen()
 
     def on_receipt(self, frame) -> None:
         with self._cond:
@@ -150,6 +177,16 @@ def handle(conn, answers: Answers, command: dict) -> dict:
     if "entry" in command:  # from the last snapshot
         section, name = command["entry"]
         return {"entry": SNAPSHOT.get(section, {}).get(name)}
+    if "subscribe_events" in command:
+        if not SUBSCRIBED:
+            conn.subscribe(EVENTS, id="events", receipt="events")
+            answers.wait_receipt("events", CONNECT_WAIT)
+            SUBSCRIBED.append(True)
+        return {"subscribed": True}
+    if "wait_event" in command:  # [kind, device], "after": perf_counter
+        kind, device = command["wait_event"]
+        arrived = answers.wait_event(kind, device, float(command.get("after", 0)), timeout)
+        return {"timed_out": True} if arrived is None else {"seen": arrived}
     if "poll_change" in command:
         section, name = command["poll_change"]
         before = command.get("before")

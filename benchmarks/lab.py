@@ -25,6 +25,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from benchmarks.engine import BenchEngine
 from frontd.demo_support import HOST_CONTROL_IP, SOURCE_ROOT, STOMP_PORT, Lab, ip_json, run_ip
 
 PREFIX = "nrb-"
+RUN_TMPFS = "/dev/shm"
 CREATED: set[str] = set()  # scratch namespaces of this process, for the leftover check
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -65,6 +67,17 @@ class BenchLab(Lab):
         super().__init__(prefix=PREFIX)
         self.profile_dir = profile_dir
         self._set_up = False
+        # The run dir on a tmpfs, as /run is in production (the lib dir, the
+        # persistent configuration, stays on disk).
+        self.shm_root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}run-", dir=RUN_TMPFS))
+        self.shm_root.chmod(0o755)
+        self.run_dir = self.shm_root / "run"
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            shutil.rmtree(self.shm_root, ignore_errors=True)
 
     def _spawn(self, module: str, name: str, env: dict[str, str] | None = None):
         if self.profile_dir is None:

@@ -21,6 +21,7 @@ mapping).
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from pyroute2 import IPRoute
@@ -63,8 +64,10 @@ class Iproute2Configurator(Configurator):
         self.config = config
         self._own_ipr = ipr is None
         self.ipr = IPRoute() if ipr is None else ipr
+        # Our own IPRoute is in this process' namespace: so is a raw socket.
+        self._raw = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0) if ipr is None else None
         self._dhcp = dhcp
-        self.kernel = Kernel(self.ipr)
+        self.kernel = Kernel(self.ipr, self._raw)
         self.ip_applier = IpApplier(self.kernel, config, self._dhcp_clients, self.dhcp_timeout)
         self.bond_applier = BondApplier(self.kernel, self.ip_applier.flush)
 
@@ -89,6 +92,8 @@ class Iproute2Configurator(Configurator):
     def close(self) -> None:
         if self._own_ipr:
             self.ipr.close()
+        if self._raw is not None:
+            self._raw.close()
 
     def read_device(self, name: str) -> dict | None:
         """``Kernel.device``: name, index, kind, mtu, up, master, link,

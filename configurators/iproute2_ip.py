@@ -120,7 +120,7 @@ class IpApplier:
         want = "1" if enabled else "0"
         for name in AUTOCONF_SYSCTLS:
             path = IPV6_CONF / device / name
-            current = read_value(path)
+            current = self.kernel.written.get(path) or read_value(path)
             if current is None:
                 if enabled:
                     raise NetError(
@@ -129,6 +129,7 @@ class IpApplier:
                 continue  # no IPv6 on this device: nothing to disable
             if current != want:
                 write_value(device, path, want)
+            self.kernel.wrote(path, want)
 
     def flush(self, dev: dict[str, Any]) -> None:
         """Remove the IPv4 and global IPv6 addresses of ``dev``."""

@@ -30,17 +30,20 @@ objects ``{"code": <agent code>, "message": …}``.
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from shared.errors import ErrorCode, NetError
 from shared.event_log import EventLog, wait_args
 from shared.netmodel.plan import Plan, plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
+from shared.wire import RawJson
 
 log = logging.getLogger("netreload.frontd.api")
 
@@ -81,6 +84,7 @@ class HostApi:
         self._network_lock = threading.Lock()
         self._notify: Notify | None = None
         self._events: EventLog | None = None
+        self._netinfo_held: _Netinfo | None = None
         self._config_dirty = False
 
     def set_notify(self, notify: Notify | None) -> None:
@@ -117,8 +121,10 @@ class HostApi:
         return True
 
     def get_network_capabilities(self) -> dict:
-        caps, _ = self._netinfo()
-        return caps
+        held = self._held_netinfo()
+        if held.caps_json is None:  # encoded once per report, then reused
+            held.caps_json = RawJson(json.dumps(held.caps, separators=(",", ":")).encode())
+        return held.caps_json  # type: ignore[return-value]  # JSON of the report
 
     def get_capabilities(self) -> dict:
         caps, _ = self._netinfo()
@@ -171,13 +177,26 @@ class HostApi:
         )
 
     def _netinfo(self) -> tuple[dict, dict]:
-        answer = self._superd_call("netinfo")
+        held = self._held_netinfo()
+        return held.caps, held.running
+
+    def _held_netinfo(self) -> _Netinfo:
+        """superd's report, kept with its token: when nothing changed, superd
+        answers only that (a few bytes instead of the whole host)."""
+        held = self._netinfo_held
+        answer = self._superd_call("netinfo", {"known": held.token} if held else {})
         if not isinstance(answer, dict):
             raise NetError(ErrorCode.INTERNAL, "superd's netinfo is not an object")
+        token = answer.get("token")
+        if answer.get("unchanged") is True and held is not None and token == held.token:
+            return held
         caps, running = answer.get("caps"), answer.get("running", {})
         if not isinstance(caps, dict) or not isinstance(running, dict):
             raise NetError(ErrorCode.INTERNAL, "superd's netinfo lacks caps or running")
-        return caps, running
+        fresh = _Netinfo(token if isinstance(token, str) else None, caps, running)
+        if fresh.token is not None:
+            self._netinfo_held = fresh
+        return fresh
 
     def _exclusive(self, what: str) -> _NetworkLock:
         return _NetworkLock(self._network_lock, what)
@@ -189,6 +208,16 @@ class HostApi:
             self._notify(event, {"notify_time": notify_time()})
         except Exception:
             log.exception("publishing %s failed", event)
+
+
+@dataclass
+class _Netinfo:
+    """superd's netinfo answer; shared between requests: read-only."""
+
+    token: str | None
+    caps: dict
+    running: dict
+    caps_json: bytes | None = None
 
 
 def notify_time() -> int:

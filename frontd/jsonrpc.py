@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from shared.errors import ErrorCode, NetError
+from shared.wire import dumps
 
 log = logging.getLogger("netreload.frontd.jsonrpc")
 
@@ -49,7 +50,8 @@ def error_response(request_id: object, code: int, message: str) -> dict:
 
 
 def encode(message: dict) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON; a result already encoded (``RawJson``) is put in as is."""
+    return dumps(message)
 
 
 def _valid_id(value: object) -> bool:

@@ -20,17 +20,21 @@ files, debris) are logged and ignored. One writer at a time is assumed
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from persistence.atomic import (
     StrPath,
     atomic_remove,
+    atomic_remove_many,
+    atomic_write_many,
     atomic_write_text,
     encode_json,
     ensure_dir,
@@ -191,35 +195,118 @@ def _read_tree(root: Path | None, kind: str) -> dict[str, dict[str, Any]]:
     return result
 
 
-class ConfigStore(ConfigView):
-    """One read-write tree; every document write is atomic."""
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
+
+def _writes(method: Callable) -> Callable:
+    """A ConfigStore method that writes: the shared snapshot is stale after
+    it, whether it succeeded or not."""
+
+    @functools.wraps(method)
+    def wrapper(self: ConfigStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._changed()
+
+    return wrapper
+
+
+class ConfigStore(ConfigView):
+    """One read-write tree; every document write is atomic.
+
+    :meth:`shared_snapshot` serves readers from memory between this object's
+    own writes (superd is the tree's only writer), so a read of a thousand
+    networks does not read a thousand files every time.
+    """
+
+    def __init__(self, root: StrPath) -> None:
+        super().__init__(root)
+        self._generation = 0  # bumped after every write
+        self._cached: tuple[int, Snapshot] | None = None
+        self._cache_lock = threading.Lock()
+
+    def shared_snapshot(self) -> tuple[int, Snapshot]:
+        """(generation, snapshot); the snapshot is shared between callers:
+        never modify it. Safe from any thread."""
+        cached = self._cached
+        if cached is not None:
+            return cached
+        generation = self._generation
+        snapshot = self.snapshot()
+        with self._cache_lock:
+            if self._generation == generation:  # no write began and ended meanwhile
+                self._cached = (generation, snapshot)
+        return generation, snapshot
+
+    def _changed(self) -> None:
+        with self._cache_lock:
+            self._generation += 1
+            self._cached = None
+
+    @_writes
     def set_network(self, name: str, attrs: Mapping[str, Any]) -> None:
         self._write(NETS, check_network_name(name), _encode_attrs(name, attrs))
 
+    @_writes
     def remove_network(self, name: str) -> None:
         atomic_remove(self._path / NETS / check_network_name(name))
 
+    @_writes
     def set_bond(self, name: str, attrs: Mapping[str, Any]) -> None:
         self._write(BONDS, check_bond_name(name), _encode_attrs(name, attrs))
 
+    @_writes
     def remove_bond(self, name: str) -> None:
         atomic_remove(self._path / BONDS / check_bond_name(name))
 
+    @_writes
+    def update(
+        self,
+        networks: Docs | None = None,
+        bonds: Docs | None = None,
+        removed_networks: Iterable[str] = (),
+        removed_bonds: Iterable[str] = (),
+    ) -> None:
+        """Write and remove many documents at once, with one flush for all
+        (a whole plan's intent): each document is still replaced atomically.
+        Every name and document is checked before the first write."""
+        planned = {NETS: _encode_all(NETS, networks or {}), BONDS: _encode_all(BONDS, bonds or {})}
+        doomed = [
+            self._path / NETS / check_network_name(n) for n in removed_networks
+        ] + [self._path / BONDS / check_bond_name(n) for n in removed_bonds]
+        writes = [
+            (ensure_dir(self._path / kind) / name, text)
+            for kind, docs in planned.items()
+            for name, text in docs.items()
+        ]
+        if writes:
+            atomic_write_many(writes)
+        atomic_remove_many(doomed)
+
+    @_writes
     def replace(self, networks: Docs, bonds: Docs) -> None:
         """Make the tree hold exactly ``networks`` and ``bonds``.
 
-        Every name and document is checked before the first write; each
-        document is replaced atomically, then the ones not wanted are removed.
+        Every name and document is checked before the first write; the
+        documents that differ are replaced atomically (one flush for all),
+        then the ones not wanted are removed.
         """
         planned = {NETS: _encode_all(NETS, networks), BONDS: _encode_all(BONDS, bonds)}
+        writes, doomed = [], []
         for kind, docs in planned.items():
             folder = ensure_dir(self._path / kind)
             for name, text in docs.items():
-                atomic_write_text(folder / name, text)
-            for name in _list_names(folder, kind):
-                if name not in docs:
-                    atomic_remove(folder / name)
+                if _read_text(folder / name) != text:
+                    writes.append((folder / name, text))
+            doomed += [folder / name for name in _list_names(folder, kind) if name not in docs]
+        if writes:
+            atomic_write_many(writes)
+        atomic_remove_many(doomed)
 
     def _write(self, kind: str, name: str, text: str) -> None:
         atomic_write_text(ensure_dir(self._path / kind) / name, text)

@@ -22,7 +22,9 @@ _HEADER = struct.Struct(">I")
 # verb → the argument keys it takes (superd validates values again).
 VERBS: dict[str, frozenset[str]] = {
     "ping": frozenset(),
-    "netinfo": frozenset(),  # → {"caps": {...}, "running": {...}}
+    # → {"token", "caps", "running"}; {"token", "unchanged": true} when "known"
+    # names the report the caller already holds
+    "netinfo": frozenset({"known"}),
     "apply_plan": frozenset({"plan"}),  # plan dict; connectivity check inside
     "confirm_connectivity": frozenset(),  # the engine was heard from
     "set_safe_config": frozenset(),
@@ -31,8 +33,34 @@ VERBS: dict[str, frozenset[str]] = {
 }
 
 
+class RawJson(bytes):
+    """A value already encoded as JSON (a large report encoded once for many
+    answers): :func:`dumps` puts it in place as it is."""
+
+
+def dumps(message: dict) -> bytes:
+    """Compact JSON of ``message``, whose values may be :class:`RawJson` at
+    the top level."""
+    raw = {key: value for key, value in message.items() if isinstance(value, RawJson)}
+    if not raw:
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    rest = {key: value for key, value in message.items() if key not in raw}
+    parts = [json.dumps(rest, separators=(",", ":"), ensure_ascii=False).encode()[:-1]]
+    for key, value in raw.items():
+        comma = b"," if len(parts) > 1 or rest else b""
+        parts.append(comma + json.dumps(key).encode() + b":" + value)
+    return b"".join(parts) + b"}"
+
+
 def encode_frame(message: dict) -> bytes:
-    body = json.dumps(message, separators=(",", ":")).encode()
+    if isinstance(message.get("result"), dict) and any(
+        isinstance(v, RawJson) for v in message["result"].values()
+    ):
+        result = dumps(message["result"])
+        head = dumps({k: v for k, v in message.items() if k != "result"})
+        body = head[:-1] + (b"," if len(head) > 2 else b"") + b'"result":' + result + b"}"
+    else:
+        body = json.dumps(message, separators=(",", ":")).encode()
     if len(body) > MAX_FRAME:
         raise NetError(ErrorCode.BAD_PARAMS, f"message of {len(body)} bytes exceeds {MAX_FRAME}")
     return _HEADER.pack(len(body)) + body

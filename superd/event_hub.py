@@ -47,6 +47,8 @@ class EventHub:
             config.extra.get("events", {})))  # fmt: skip
         self.nic_presence_from_netlink = True
         self.restore: Restore | None = None
+        # Held while superd changes the host (e.g. the hotplug watcher's).
+        self.holds: list[Callable[[], contextlib.AbstractContextManager]] = []
         self._lock = threading.Lock()  # guards _baseline and _quiet
         self._baseline: NetState = live.snapshot()
         self._quiet = 0
@@ -82,7 +84,10 @@ class EventHub:
         with self._lock:
             self._quiet += 1
         try:
-            yield
+            with contextlib.ExitStack() as held:
+                for hold in self.holds:
+                    held.enter_context(hold())
+                yield
         finally:
             try:
                 self.live.sync()  # the change's own notifications are in

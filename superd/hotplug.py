@@ -14,11 +14,12 @@ it is simply not available, and NIC presence comes from netlink instead.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 log = logging.getLogger("netreload.superd.hotplug")
@@ -44,14 +45,29 @@ class HotplugWatcher:
         self._monitor.filter_by("net")
         self._monitor.set_receive_buffer_size(RCVBUF)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._holds = 0
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name="superd-hotplug", daemon=True)
 
     def start(self) -> None:
         self._monitor.start()  # bound now: nothing after this returns is missed
         self._thread.start()
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Leave uevents queued meanwhile (superd's own change: a burst of
+        bridges and VLANs, none of them a NIC; decoding them would only
+        compete for the CPU). They are handled after."""
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            os.write(self._wake_w, b"x")
+
     def close(self) -> None:
         if self._thread.is_alive():
+            self._stopping = True
             os.write(self._wake_w, b"x")
             self._thread.join(10)
         for fd in (self._wake_r, self._wake_w):
@@ -61,10 +77,20 @@ class HotplugWatcher:
         poll = select.poll()
         poll.register(self._monitor.fileno(), select.POLLIN)
         poll.register(self._wake_r, select.POLLIN)
+        listening = True
         while True:
+            if listening != (self._holds == 0):
+                listening = not listening
+                poll.modify(self._monitor.fileno(), select.POLLIN if listening else 0)
             ready = {fd for fd, _ in poll.poll()}
             if self._wake_r in ready:
-                return
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self._wake_r, 4096):
+                        pass
+                if self._stopping:
+                    return
+            if not listening:
+                continue
             while (device := self._monitor.poll(timeout=0)) is not None:
                 try:
                     self._dispatch(device)

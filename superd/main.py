@@ -80,6 +80,7 @@ def start_events(config: Config, live: LiveNetinfo) -> tuple[EventHub, object | 
         return hub, None
     watcher = hotplug.HotplugWatcher(hub.on_uevent)
     watcher.start()
+    hub.holds.append(watcher.held)
     hub.nic_presence_from_netlink = False
     return hub, watcher
 

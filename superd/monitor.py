@@ -2,7 +2,8 @@
 
 A background thread owns two netlink sockets of its own: an *event* socket
 bound to the link, IPv4/IPv6 address and route groups (never used for
-requests) and a *request* socket (pyroute2 ``IPRoute``) for dumps. It starts
+requests) and a *request* socket for dumps, both decoded by
+:mod:`configurators.rtnl`. It starts
 with one full dump (the plain dicts of :mod:`superd.netinfo`), then applies
 RTM_NEW/DEL LINK/ADDR/ROUTE events. What it reads without blocking is one
 batch, applied to a copy of the state and published by swapping a reference:
@@ -16,29 +17,29 @@ state.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
 import os
+import secrets
 import select
 import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from types import MappingProxyType
 from typing import Any
 
-from pyroute2 import IPRoute
 from pyroute2 import netns as p2netns
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
+from configurators import rtnl
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netinfo_report import build_capabilities
-from superd.netinfo import link_to_dict, read_nameservers
+from superd.netinfo import read_nameservers
 from superd.netstate import Batch, NetState, dump_routes, dump_state
 
 log = logging.getLogger("netreload.superd.monitor")
@@ -46,6 +47,7 @@ log = logging.getLogger("netreload.superd.monitor")
 SO_RCVBUFFORCE = 33  # not in Python's socket module
 GROUPS = 0x1 | 0x10 | 0x40 | 0x100 | 0x400  # RTMGRP_LINK, IPV4_IFADDR/ROUTE, IPV6_IFADDR/ROUTE
 MAX_DATAGRAM, BATCH_DATAGRAMS = 1 << 20, 256
+CACHED_REPORTS = 3
 
 
 class LiveNetinfo:
@@ -53,21 +55,23 @@ class LiveNetinfo:
 
     ``netns``: watch that named namespace instead of the current one (pyroute2
     creates both sockets there; the process stays where it is).
-    ``ipr_factory``: the request socket (tests wrap it).
+    ``socket_factory``: the request socket (tests wrap it to count dumps).
     """
 
     def __init__(self, config: Config, netns: str | None = None, rcvbuf: int = 32 << 20,
                  resync_interval: float | None = 600.0,
-                 ipr_factory: Callable[[], Any] | None = None) -> None:  # fmt: skip
+                 socket_factory: Callable[[], Any] | None = None) -> None:  # fmt: skip
         self.config, self.netns, self.rcvbuf = config, netns, rcvbuf
         self.resync_interval = resync_interval
-        self._ipr_factory = ipr_factory
+        self._socket_factory = socket_factory or self._request_socket
         self._cond = threading.Condition()  # guards _state and _changed_at
         empty: Mapping = MappingProxyType({})
         self._state, self._changed_at = NetState(0, empty, empty, empty), time.monotonic()
         self._lock = threading.Lock()  # guards _requests and _caps
         self._requests: list[tuple[str, Future]] = []
-        self._caps: OrderedDict[tuple, dict] = OrderedDict()
+        self._holds = 0  # > 0: notifications wait in the socket (see held())
+        self._caps: OrderedDict[tuple, list] = OrderedDict()
+        self.epoch = secrets.token_hex(4)  # tells this run's versions from another's
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._error: BaseException | None = None
@@ -104,22 +108,53 @@ class LiveNetinfo:
     def version(self) -> int:
         return self._state.version
 
-    def capabilities(self, running: Mapping[str, Any], state: NetState | None = None) -> dict:
+    def capabilities(
+        self,
+        running: Mapping[str, Any],
+        state: NetState | None = None,
+        running_key: object = None,
+    ) -> dict:
         """The report of ``state`` (default: the current one), built once per
-        (version, running, nameservers). Shared between callers: read-only."""
+        (version, running, nameservers). Shared between callers: read-only.
+        ``running_key`` names ``running`` (its generation) when the caller
+        knows it; else the key is ``running`` itself, as JSON."""
+        return self._report(running, state, running_key)[0]
+
+    def capabilities_json(
+        self, running: Mapping[str, Any], state: NetState, running_key: object
+    ) -> bytes:
+        """:meth:`capabilities` encoded as compact JSON, encoded once per key."""
+        entry = self._report(running, state, running_key)
+        if entry[1] is None:
+            entry[1] = json.dumps(entry[0], separators=(",", ":")).encode()
+        return entry[1]
+
+    def _report(self, running: Mapping[str, Any], state: NetState | None,
+                running_key: object) -> list:  # fmt: skip
+        """[report, its JSON or None], cached by key; few entries: each is
+        the whole host."""
         state = self._state if state is None else state
         nameservers = read_nameservers(self.config)
-        key = (state.version, json.dumps(running, sort_keys=True, default=str), *nameservers)
+        if running_key is None:
+            running_key = json.dumps(running, sort_keys=True, default=str)
+        key = (state.version, running_key, *nameservers)
         with self._lock:
-            if (caps := self._caps.get(key)) is not None:
+            if (entry := self._caps.get(key)) is not None:
                 self._caps.move_to_end(key)
-                return caps
+                return entry
         caps = build_capabilities(*state.inputs(), running, nameservers, self.config.is_fake_nic)
+        entry = [caps, None]
         with self._lock:
-            self._caps[key] = caps
-            while len(self._caps) > 8:
+            entry = self._caps.setdefault(key, entry)
+            while len(self._caps) > CACHED_REPORTS:
                 self._caps.popitem(last=False)
-        return caps
+        return entry
+
+    def report_token(self, running_key: object, state: NetState) -> str:
+        """Names the report of (state, running, nameservers) in this run: an
+        equal token means an equal report."""
+        nameservers = ",".join(read_nameservers(self.config))
+        return f"{self.epoch}.{state.version}.{running_key}.{nameservers}"
 
     def fresh_capabilities(self, running: Mapping[str, Any], timeout: float = 600.0) -> dict:
         """From a full dump done now, which also becomes the cache."""
@@ -146,6 +181,29 @@ class LiveNetinfo:
                 self._cond.wait(quiet - idle)
         return True
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Leave notifications queued in the socket meanwhile (a burst
+        superd causes itself and reads back with a resync anyway: decoding
+        it on the side would only compete for the CPU). They are applied
+        after, or discarded by a resync; :meth:`sync` still drains."""
+        with self._lock:
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+            self._wake()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass  # the pipe is full: the thread will wake up anyway
+        except OSError:
+            pass  # closed: the monitor stopped
+
     def _post(self, kind: str) -> Future:
         future: Future = Future()
         if not self.alive:
@@ -153,10 +211,7 @@ class LiveNetinfo:
             return future
         with self._lock:
             self._requests.append((kind, future))
-        try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass  # the pipe is full: the thread will wake up anyway
+        self._wake()
         return future
 
     def _publish(self, state: NetState) -> None:
@@ -170,23 +225,22 @@ class LiveNetinfo:
                 log.exception("live netinfo listener failed")
 
     # -- the monitor thread -------------------------------------------------
+    def _request_socket(self) -> socket.socket:
+        return p2netns.create_socket(self.netns, socket.AF_NETLINK, socket.SOCK_RAW, 0, flags=0)
+
     def _run(self) -> None:
         self._sock: socket.socket | None = None
-        self._ipr: Any = None
-        self._marshal = MarshalRtnl()
+        self._dumper: Any = None
         try:
-            sock = p2netns.create_socket(self.netns, socket.AF_NETLINK, socket.SOCK_RAW, 0, flags=0)
+            sock = self._request_socket()
             self._sock = sock
             try:
                 sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, self.rcvbuf)
             except PermissionError:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
             sock.bind((0, GROUPS))  # before the first dump: nothing is missed
-            if self._ipr_factory is not None:
-                self._ipr = self._ipr_factory()
-            else:  # strict_check: the kernel filters route dumps by table
-                self._ipr = IPRoute(netns=self.netns, flags=0, strict_check=True)
-            self._publish(dump_state(self._ipr, 1))
+            self._dumper = self._socket_factory()
+            self._publish(dump_state(self._dumper, 1))
         except BaseException as error:  # reported by start()
             self._error = error
         self._started.set()
@@ -194,7 +248,7 @@ class LiveNetinfo:
             if self._error is None:
                 self._loop(sock)
         finally:
-            for handle in (self._sock, self._ipr):
+            for handle in (self._sock, self._dumper):
                 if handle is not None:
                     handle.close()
             with self._lock:
@@ -209,7 +263,11 @@ class LiveNetinfo:
         poll.register(self._wake_r, select.POLLIN)
         interval = self.resync_interval
         next_resync = time.monotonic() + interval if interval else float("inf")
+        listening = True
         while True:
+            if listening != (self._holds == 0):
+                listening = not listening
+                poll.modify(sock, select.POLLIN if listening else 0)
             wake_at = min(next_resync, time.monotonic() + (1 if self._must_resync else 3600))
             poll.poll(max(0.0, wake_at - time.monotonic()) * 1000)
             try:
@@ -229,7 +287,7 @@ class LiveNetinfo:
                     reason = "asked" if waiting else "periodic or retry"
                     if self._resync(reason, waiting) and interval:
                         next_resync = time.monotonic() + interval
-                else:
+                elif listening or any(kind == "sync" for kind, _ in requests):
                     self._drain()
             except Exception as error:  # a bug: never leave a stale cache behind
                 log.exception("netlink monitor: unexpected error, resyncing")
@@ -251,7 +309,7 @@ class LiveNetinfo:
                     if (data := self._recv()) is None:
                         more = False
                         break
-                    for msg in self._marshal.parse(data):
+                    for msg in rtnl.messages(data):
                         self.stats["events"] += 1
                         batch.apply(msg)
                 self._read_again(batch)
@@ -269,13 +327,12 @@ class LiveNetinfo:
         """What changed without an event. A request waits for the change
         being made (it holds RTNL) to end."""
         for index in sorted(batch.refresh):
-            try:
-                batch.set_link(link_to_dict(self._ipr.link("get", index=index)[0]))
-            except NetlinkError as error:  # gone: its DELLINK is queued
-                log.debug("link %s: %s", index, error)
+            link = rtnl.get_link(self._dumper, index)
+            if link is not None:  # else gone: its DELLINK is queued
+                batch.set_link(link)
         for family in sorted(batch.dirty):
             self.stats["route_dumps"] += 1
-            batch.replace_routes(family, dump_routes(self._ipr, family))
+            batch.replace_routes(family, dump_routes(self._dumper, family))
 
     def _recv(self) -> bytes | None:
         try:
@@ -298,7 +355,7 @@ class LiveNetinfo:
                 except OSError as error:
                     if error.errno not in (errno.ENOBUFS, errno.EMSGSIZE):
                         raise
-            state = dump_state(self._ipr, self.version + 1)
+            state = dump_state(self._dumper, self.version + 1)
         except Exception as error:
             log.error("netlink monitor: resync failed, retrying in 1s: %s", error)
             self._must_resync = True

@@ -31,10 +31,11 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from configurators import rtnl
+from configurators.rtnl import NLMSG_ERROR, Message, RouteMsg
 from shared.netinfo_report import IFA_F_SECONDARY, RT_TABLE_MAIN
-from superd.netinfo import addr_to_dict, link_to_dict, route_to_dict
 
 NEWLINK, DELLINK, NEWADDR, DELADDR, NEWROUTE, DELROUTE = 16, 17, 20, 21, 24, 25
 NLM_F_REPLACE, RTM_F_CLONED, IFF_UP, IPV6_MIN_MTU = 0x100, 0x200, 0x1, 1280
@@ -62,20 +63,20 @@ class NetState:
                 [r.route for rs in self.routes.values() for r in rs])  # fmt: skip
 
 
-def route_entry(msg: Any) -> tuple[Ident, Route] | None:
+def route_entry(msg: RouteMsg) -> tuple[Ident, Route] | None:
     """A route message as (identity, entry); None for what the dump leaves out."""
-    r = route_to_dict(msg)
-    if msg.get("flags", 0) & RTM_F_CLONED or r["table"] != RT_TABLE_MAIN:
+    r = msg.route
+    if msg.rtm_flags & RTM_F_CLONED or r["table"] != RT_TABLE_MAIN:
         return None
-    ident = (r["family"], r["table"], r["dst"], r["dst_len"], msg.get("tos", 0),
-             msg.get("src_len", 0), r["priority"])  # fmt: skip
+    ident = (r["family"], r["table"], r["dst"], r["dst_len"], msg.tos, msg.src_len,
+             r["priority"])  # fmt: skip
     hops = (
         r["type"],
         r["oif"],
         r["gateway"],
         tuple((h["oif"], h["gateway"]) for h in r["nexthops"]),
     )
-    return ident, Route(hops, r, msg.get_attr("RTA_PREFSRC"))
+    return ident, Route(hops, r, msg.prefsrc)
 
 
 def _oifs(entry: Route) -> set[int]:
@@ -128,22 +129,22 @@ class Batch:
         frozen = map(MappingProxyType, (self.links, self.addresses, self.routes))
         return NetState(version, *frozen)
 
-    def apply(self, msg: Any) -> None:
-        kind, error = msg["header"]["type"], msg["header"].get("error")
-        if error is not None:
-            raise ValueError(f"netlink message not understood: {error}")
-        if kind in (NEWLINK, DELLINK) and msg["family"] == socket.AF_UNSPEC:
+    def apply(self, msg: Message) -> None:
+        kind = msg.type
+        if kind == NLMSG_ERROR:
+            raise ValueError(f"netlink error notification: {msg.body}")
+        if kind in (NEWLINK, DELLINK) and msg.family == socket.AF_UNSPEC:
             if kind == DELLINK:
-                self.del_link(msg["index"])
+                self.del_link(msg.body["index"])
             else:
-                self.set_link(link_to_dict(msg))
+                self.set_link(msg.body)
         elif kind in (NEWADDR, DELADDR):
-            (self.set_addr if kind == NEWADDR else self.del_addr)(addr_to_dict(msg))
-        elif kind in (NEWROUTE, DELROUTE) and (entry := route_entry(msg)) is not None:
+            (self.set_addr if kind == NEWADDR else self.del_addr)(msg.body)
+        elif kind in (NEWROUTE, DELROUTE) and (entry := route_entry(msg.body)) is not None:
             if kind == DELROUTE:
                 self.del_route(*entry)
             else:
-                self.set_route(*entry, bool(msg["header"]["flags"] & NLM_F_REPLACE))
+                self.set_route(*entry, bool(msg.flags & NLM_F_REPLACE))
 
     def set_link(self, link: dict) -> None:
         index, old = link["index"], self.links.get(link["index"])
@@ -234,18 +235,20 @@ class Batch:
             self.routes, self.changed = routes, True
 
 
-def dump_routes(ipr: Any, family: int) -> list[tuple[Ident, Route]]:
+def dump_routes(sock: socket.socket, family: int) -> list[tuple[Ident, Route]]:
     af = socket.AF_INET if family == 4 else socket.AF_INET6
-    found = (route_entry(m) for m in ipr.get_routes(family=af, table=RT_TABLE_MAIN))
+    found = (route_entry(m.body) for m in rtnl.dump(sock, rtnl.RTM_GETROUTE, af))
     return [e for e in found if e is not None]
 
 
-def dump_state(ipr: Any, version: int) -> NetState:
+def dump_state(sock: socket.socket, version: int) -> NetState:
     """Four dumps (as superd.netinfo.read_kernel) as a state."""
     batch = Batch(NetState(0, {}, {}, {}))
-    batch.links = {link["index"]: link for link in map(link_to_dict, ipr.get_links())}
-    for addr in map(addr_to_dict, ipr.get_addr()):
+    links = rtnl.dump(sock, rtnl.RTM_GETLINK)
+    batch.links = {m.body["index"]: m.body for m in links if m.family == socket.AF_UNSPEC}
+    for msg in rtnl.dump(sock, rtnl.RTM_GETADDR):
+        addr = msg.body
         batch.addresses[addr["index"]] = batch.addresses.get(addr["index"], ()) + (addr,)
     for family in (4, 6):
-        batch.replace_routes(family, dump_routes(ipr, family))
+        batch.replace_routes(family, dump_routes(sock, family))
     return batch.freeze(version)

@@ -1,16 +1,19 @@
 """setupNetworks as superd runs it, in-process.
 
 plan (already validated by frontd, re-validated on arrival) → begin →
-for each operation: record intent in the running configuration, apply through
-the configurator → verify (kernel read back against the plan) → commit.
+record the plan's intent in the running configuration → apply each
+operation through the configurator → drop what it removed → verify (kernel
+read back against the plan) → commit.
 
-Intent first: an added network or bond is written to the running
-configuration *before* it is applied, and a removed one is dropped *after*,
-so a failure midway leaves a running configuration that names everything
-that may exist in the kernel. Rollback is objectified: the pre-change running
-configuration is turned into an ordinary request, planned against the
-current state with the same pure pipeline, and applied; then the running
-configuration is restored exactly and the original error re-raised.
+Intent first: every added network or bond is written to the running
+configuration *before* the first operation, every removed one dropped
+*after* the last (one flush each way, however many networks), so a failure
+midway leaves a running configuration that names everything that may exist
+in the kernel. Rollback is objectified: the pre-change running configuration
+is turned into an ordinary request, planned against the current state (what
+the transaction removed so far counted as gone) with the same pure pipeline,
+and applied; then the running configuration is restored exactly and the
+original error re-raised.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from configurators.base import Configurator
 from persistence.unified import UnifiedPersistence
@@ -46,6 +50,8 @@ class NetworkSetup:
         self.persistence = persistence
         self.configurator = configurator
         self.read_caps = read_caps
+        # (networks, bonds) whose removal the transaction applied so far
+        self._removed: tuple[list[str], list[str]] = ([], [])
 
     def running(self) -> RunningConfig:
         return RunningConfig.from_dict(self.persistence.running.snapshot())
@@ -85,20 +91,22 @@ class NetworkSetup:
     def _apply_operations(self, plan: Plan, before: Mapping) -> None:
         fail_after = _injected_failure_point()
         applier = NetworkApplier(self.configurator, plan.running)
-        running = self.persistence.running
+        intent = _intent(plan.operations)
+        # Every addition is recorded before the first kernel change, every
+        # removal dropped after the last: one flush each way.
+        self._removed = ([], [])
+        self.persistence.running.update(intent.networks, intent.bonds)
         for count, op in enumerate(plan.operations):
             if fail_after is not None and count == fail_after:
                 raise NetError(ErrorCode.FAILED_IFUP, f"injected failure before operation {count}")
-            kind, name = op["op"], op.get("name")
-            if kind == "add_network":
-                running.set_network(name, op["attrs"])
-            elif kind in ("add_bond", "edit_bond"):
-                running.set_bond(name, op["attrs"])
             applier.apply(op, before.get("bonds", {}))
-            if kind == "remove_network":
-                running.remove_network(name)
-            elif kind == "remove_bond":
-                running.remove_bond(name)
+            if op["op"] == "remove_network":
+                self._removed[0].append(op["name"])
+            elif op["op"] == "remove_bond":
+                self._removed[1].append(op["name"])
+        self.persistence.running.update(
+            removed_networks=intent.removed_networks, removed_bonds=intent.removed_bonds
+        )
 
     def _verify(self, plan: Plan) -> None:
         caps = self.read_caps(plan.running)
@@ -107,6 +115,11 @@ class NetworkSetup:
             raise NetError(ErrorCode.FAILED_IFUP, "verification failed: " + "; ".join(problems))
 
     def _roll_back_to(self, before: Mapping) -> None:
+        # Removals already applied are still in the running configuration
+        # (dropped only after the last operation) but gone from the kernel:
+        # drop them first, so that the rollback plans to add them back.
+        removed_nets, removed_bonds = self._removed
+        self.persistence.running.update(removed_networks=removed_nets, removed_bonds=removed_bonds)
         now = self.persistence.running.snapshot()
         networks, bondings = rollback_request(before, now)
         try:
@@ -121,6 +134,33 @@ class NetworkSetup:
             log.error("rollback could not be planned: %s", error)
         finally:
             self.persistence.replace_running(before.get("networks", {}), before.get("bonds", {}))
+
+
+@dataclass
+class Intent:
+    """What a plan's operations write to and drop from the running config."""
+
+    networks: dict = field(default_factory=dict)
+    bonds: dict = field(default_factory=dict)
+    removed_networks: list = field(default_factory=list)
+    removed_bonds: list = field(default_factory=list)
+
+
+def _intent(operations: list[dict]) -> Intent:
+    intent = Intent()
+    for op in operations:
+        kind, name = op["op"], op.get("name")
+        if kind == "add_network":
+            intent.networks[name] = op["attrs"]
+        elif kind in ("add_bond", "edit_bond"):
+            intent.bonds[name] = op["attrs"]
+    for op in operations:  # a removal followed by an addition is an edit
+        kind, name = op["op"], op.get("name")
+        if kind == "remove_network" and name not in intent.networks:
+            intent.removed_networks.append(name)
+        elif kind == "remove_bond" and name not in intent.bonds:
+            intent.removed_bonds.append(name)
+    return intent
 
 
 def rollback_request(before: Mapping, now: Mapping) -> tuple[dict, dict]:

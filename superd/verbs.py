@@ -42,7 +42,7 @@ from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
 from shared.netmodel.plan import Plan
-from shared.wire import VERBS
+from shared.wire import VERBS, RawJson
 from superd.event_hub import EventHub
 from superd.monitor import LiveNetinfo
 from superd.repair import repair_plan
@@ -122,7 +122,8 @@ class LiveNetworkSetup(NetworkSetup):
     def apply(self, plan: Plan) -> None:
         self.caps_source.direct += 1
         try:
-            super().apply(plan)
+            with self.caps_source.live.held():
+                super().apply(plan)
         finally:
             self.caps_source.direct -= 1
 
@@ -334,8 +335,13 @@ class Verbs:
             assert self.live is not None
             if not self.live.alive:
                 raise NetError(ErrorCode.RESOURCE_UNAVAILABLE, "netinfo: the monitor stopped")
-            running = self._running_view.snapshot()
-            return {"caps": self.live.capabilities(running), "running": running}
+            generation, running = self._running_view.shared_snapshot()
+            state = self.live.snapshot()
+            token = self.live.report_token(generation, state)
+            if args.get("known") == token:  # the caller holds this very report
+                return {"token": token, "unchanged": True}
+            caps = self.live.capabilities_json(running, state, generation)
+            return {"token": token, "caps": RawJson(caps), "running": running}
 
         def read(core: NetworkSetup) -> dict:
             running = core.persistence.running.snapshot()

@@ -247,9 +247,15 @@ def test_socket_belongs_to_root_and_the_frontd_group(superd: Superd) -> None:
 
 def test_netinfo_reports_caps_and_running(client: Client) -> None:
     info = client.result("netinfo")
-    assert set(info) == {"caps", "running"}
+    assert set(info) == {"token", "caps", "running"}
     assert {"veth_0", "veth_1"} <= set(info["caps"]["nics"])
     assert info["running"] == {"networks": {}, "bonds": {}}
+
+
+def test_netinfo_known_to_the_caller_is_answered_in_a_few_bytes(client: Client) -> None:
+    token = client.result("netinfo")["token"]
+    assert client.result("netinfo", known=token) == {"token": token, "unchanged": True}
+    assert "caps" in client.result("netinfo", known="an older report")
 
 
 def test_apply_plan_creates_the_bridge(superd: Superd, client: Client) -> None:

@@ -200,7 +200,9 @@ def test_second_setup_while_one_runs_is_resource_unavailable(
 
 
 def test_network_capabilities_are_superd_caps(rpc: JsonRpcDispatcher) -> None:
-    assert call(rpc, "Host.getNetworkCapabilities")["result"] == sample_caps()
+    answer = rpc.handle_bytes(json.dumps({"jsonrpc": "2.0", "id": "1",
+                                          "method": "Host.getNetworkCapabilities"}))
+    assert json.loads(answer)["result"] == sample_caps()
 
 
 def test_capabilities_hold_the_network_report_and_host_identity(

@@ -355,3 +355,73 @@ def test_document_write_failure_while_staging_keeps_old_persistent(tmp_path, mon
     with pytest.raises(OSError, match="injected"):
         up.set_safe_config()
     assert up.restore_source() == OLD
+
+
+# --- many documents at once ----------------------------------------------
+
+
+def test_update_writes_and_removes_many_documents(store):
+    store.update(OLD["networks"], OLD["bonds"])
+    store.update(NEW["networks"], removed_networks=["gone"], removed_bonds=["bond0"])
+    assert store.snapshot() == {"networks": NEW["networks"], "bonds": {}}
+
+
+def test_update_with_one_bad_name_writes_nothing(store):
+    store.update(OLD["networks"], OLD["bonds"])
+    with pytest.raises(NetError):
+        store.update(NEW["networks"], removed_networks=["../etc"])
+    assert store.snapshot() == OLD
+
+
+def test_update_stopped_at_a_rename_leaves_each_document_old_or_new_and_no_debris(
+    store, monkeypatch
+):
+    store.update(OLD["networks"], OLD["bonds"])
+    renames = []
+
+    def crash_on_second(tmp, target):
+        if len(renames) == 1:
+            raise Crash
+        renames.append(target)
+        os.replace(tmp, target)
+
+    monkeypatch.setattr(atomic, "_rename_into_place", crash_on_second)
+    with pytest.raises(Crash):
+        store.update(NEW["networks"], NEW["bonds"])
+    nets = store.networks()
+    for name in ("net1", "net2"):
+        assert nets.get(name) in (OLD["networks"].get(name), NEW["networks"][name])
+    assert sum(nets.get(n) == NEW["networks"][n] for n in ("net1", "net2")) == 1
+    assert [p.name for p in files_under(store.path) if p.name.startswith(".")] == []
+
+
+def test_replace_rewrites_only_documents_that_changed(tmp_path):
+    up = UnifiedPersistence(make_config(tmp_path))
+    up.replace_running(OLD["networks"], OLD["bonds"])
+    kept = up.running.path / "bonds" / "bond0"
+    before = kept.stat().st_ino
+    up.replace_running({**OLD["networks"], "net1": NEW["networks"]["net1"]}, OLD["bonds"])
+    assert kept.stat().st_ino == before  # not rewritten: same inode
+    assert up.running.networks()["net1"] == NEW["networks"]["net1"]
+
+
+def test_many_writes_are_flushed_without_one_fsync_each(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    atomic.atomic_write_many([(tmp_path / f"doc{i}", "x\n") for i in range(50)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"doc{i}" for i in range(50))
+    assert len(synced) == 1  # the folder; the files by one syncfs
+
+
+def test_a_plans_intent_keeps_an_edited_network_and_drops_removed_ones():
+    from superd.setup_networks import _intent
+
+    intent = _intent([
+        {"op": "remove_network", "name": "edited", "attrs": NET1},
+        {"op": "remove_network", "name": "gone", "attrs": NET1},
+        {"op": "remove_bond", "name": "bond9", "attrs": BOND0},
+        {"op": "edit_bond", "name": "bond0", "attrs": BOND0},
+        {"op": "add_network", "name": "edited", "attrs": NET2},
+    ])  # fmt: skip
+    assert intent.networks == {"edited": NET2} and intent.bonds == {"bond0": BOND0}
+    assert intent.removed_networks == ["gone"] and intent.removed_bonds == ["bond9"]

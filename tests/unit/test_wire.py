@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 
@@ -74,3 +75,19 @@ def test_known_verb_is_accepted() -> None:
         "apply_plan",
         {"plan": {}},
     )
+
+
+def test_raw_json_values_are_put_in_as_they_are() -> None:
+    from shared.wire import RawJson, dumps
+
+    message = {"jsonrpc": "2.0", "id": 7, "result": RawJson(b'{"a":[1,2]}')}
+    assert json.loads(dumps(message)) == {"jsonrpc": "2.0", "id": 7, "result": {"a": [1, 2]}}
+    assert json.loads(dumps({"only": RawJson(b"[]")})) == {"only": []}
+
+
+def test_a_frame_carries_a_raw_report_inside_its_result() -> None:
+    from shared.wire import RawJson
+
+    result = {"token": "t", "caps": RawJson(b'{"x":1}')}
+    frame = encode_frame({"id": 3, "ok": True, "result": result})
+    assert json.loads(frame[4:]) == {"id": 3, "ok": True, "result": {**result, "caps": {"x": 1}}}

@@ -1,0 +1,136 @@
+"""The few rtnetlink requests a network setup sends most, encoded with struct.
+
+pyroute2 spends about 0.2 ms turning keyword arguments into a message; at a
+thousand networks, with several requests each, that is most of a
+setupNetworks. These encoders build, byte for byte, the message pyroute2
+builds for the same arguments (a unit test compares them) for:
+
+* ``link set`` by index of ``mtu``, ``state`` (up/down) and ``master``;
+* ``link add`` of a bridge with ``br_stp_state`` / ``br_forward_delay``;
+* ``link del`` by index;
+* ``addr add`` / ``addr del`` of one address by index.
+
+:func:`encode` returns None for any other request: the caller sends it
+through pyroute2. :func:`transact` sends one request and waits for its ack.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+from configurators.rtnl import IFADDR, IFINFO, NLA, NLMSG, NLMSG_ERROR, messages
+
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR = 16, 17, 20, 21
+IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO = 3, 4, 10, 18
+IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+IFF_UP = 0x1
+U32 = struct.Struct("=I")
+
+_seq = itertools.count(1)
+
+
+def _nla(kind: int, payload: bytes) -> bytes:
+    length = NLA.size + len(payload)
+    return NLA.pack(length, kind) + payload + b"\0" * (-length & 3)
+
+
+def _u32(kind: int, value: int) -> bytes:
+    return _nla(kind, U32.pack(value))
+
+
+def _message(kind: int, flags: int, body: bytes) -> bytes:
+    """The header's seq is set by :func:`transact`."""
+    return NLMSG.pack(NLMSG.size + len(body), kind, flags, 0, 0) + body
+
+
+def _link_set(kw: Mapping[str, Any]) -> bytes | None:
+    if set(kw) - {"index", "mtu", "state", "master"} or not isinstance(kw.get("index"), int):
+        return None
+    flags = change = 0
+    if "state" in kw:
+        if kw["state"] not in ("up", "down"):
+            return None
+        flags, change = (IFF_UP if kw["state"] == "up" else 0), IFF_UP
+    attrs = b""
+    if "mtu" in kw:
+        attrs += _u32(IFLA_MTU, int(kw["mtu"]))
+    if "master" in kw:
+        attrs += _u32(IFLA_MASTER, int(kw["master"]))
+    body = IFINFO.pack(0, 0, kw["index"], flags, change) + attrs
+    return _message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, body)
+
+
+def _link_add(kw: Mapping[str, Any]) -> bytes | None:
+    allowed = {"ifname", "kind", "mtu", "br_stp_state", "br_forward_delay"}
+    if kw.get("kind") != "bridge" or set(kw) - allowed or not isinstance(kw.get("ifname"), str):
+        return None
+    attrs = _nla(IFLA_IFNAME, kw["ifname"].encode() + b"\0")
+    if "mtu" in kw:
+        attrs += _u32(IFLA_MTU, int(kw["mtu"]))
+    bridge = {"br_stp_state": IFLA_BR_STP_STATE, "br_forward_delay": IFLA_BR_FORWARD_DELAY}
+    data = b"".join(_u32(bridge[key], int(value)) for key, value in kw.items() if key in bridge)
+    info = _nla(IFLA_INFO_KIND, b"bridge\0") + (_nla(IFLA_INFO_DATA, data) if data else b"")
+    body = IFINFO.pack(0, 0, 0, 0, 0) + attrs + _nla(IFLA_LINKINFO, info)
+    return _message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
+
+
+def _link_del(kw: Mapping[str, Any]) -> bytes | None:
+    if set(kw) != {"index"} or not isinstance(kw["index"], int):
+        return None
+    return _message(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, IFINFO.pack(0, 0, kw["index"], 0, 0))
+
+
+def _addr(command: str, kw: Mapping[str, Any]) -> bytes | None:
+    if set(kw) != {"index", "family", "address", "prefixlen"}:
+        return None
+    family = kw["family"]
+    if family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(kw["index"], int):
+        return None
+    try:
+        raw = socket.inet_pton(family, kw["address"])
+    except (OSError, TypeError):
+        return None
+    attrs = _nla(IFA_ADDRESS, raw)
+    if family == socket.AF_INET:
+        attrs += _nla(IFA_LOCAL, raw)
+    body = IFADDR.pack(family, int(kw["prefixlen"]), 0, 0, kw["index"]) + attrs
+    if command == "add":
+        return _message(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
+    return _message(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, body)
+
+
+def encode(method: str, args: tuple, kwargs: Mapping[str, Any]) -> bytes | None:
+    """The message of ``ipr.<method>(*args, **kwargs)``, or None when this
+    module does not encode it."""
+    if len(args) != 1:
+        return None
+    command = args[0]
+    if method == "link":
+        builder = {"set": _link_set, "add": _link_add, "del": _link_del}.get(command)
+        return builder(kwargs) if builder else None
+    if method == "addr" and command in ("add", "del"):
+        return _addr(command, kwargs)
+    return None
+
+
+def transact(sock: socket.socket, message: bytes) -> None:
+    """Send ``message`` (from :func:`encode`) and wait for its ack; a
+    failure is OSError with the kernel's errno."""
+    seq = next(_seq) & 0xFFFFFFFF
+    data = bytearray(message)
+    struct.pack_into("=I", data, 8, seq)
+    sock.send(data)
+    while True:
+        for msg in messages(sock.recv(65536)):
+            if msg.seq == seq and msg.type == NLMSG_ERROR:
+                if msg.body:
+                    raise OSError(msg.body, os.strerror(msg.body))
+                return

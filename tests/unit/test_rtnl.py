@@ -1,0 +1,86 @@
+"""The struct codecs of configurators.rtnl and rtnl_encode against pyroute2's own."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from pyroute2 import IPBatch
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+from configurators import rtnl, rtnl_encode
+from superd.netinfo import link_to_dict
+
+REQUESTS = [
+    ("link", ("set",), {"index": 5, "mtu": 1400}),
+    ("link", ("set",), {"index": 5, "state": "up"}),
+    ("link", ("set",), {"index": 5, "state": "down"}),
+    ("link", ("set",), {"index": 5, "master": 7}),
+    ("link", ("set",), {"index": 5, "master": 0}),
+    ("link", ("set",), {"index": 5, "mtu": 9000, "state": "up"}),
+    ("link", ("add",), {"ifname": "br0", "kind": "bridge", "br_stp_state": 0,
+                        "br_forward_delay": 0, "mtu": 1500}),
+    ("link", ("add",), {"ifname": "br1", "kind": "bridge", "br_stp_state": 1,
+                        "br_forward_delay": 1500, "mtu": 9000}),
+    ("link", ("del",), {"index": 5}),
+    ("addr", ("add",), {"index": 5, "family": socket.AF_INET, "address": "10.0.0.1",
+                        "prefixlen": 24}),
+    ("addr", ("add",), {"index": 5, "family": socket.AF_INET6, "address": "2001:db8::1",
+                        "prefixlen": 64}),
+    ("addr", ("del",), {"index": 5, "family": socket.AF_INET, "address": "10.0.0.1",
+                        "prefixlen": 24}),
+    ("addr", ("del",), {"index": 9, "family": socket.AF_INET6, "address": "fd00::9",
+                        "prefixlen": 128}),
+]  # fmt: skip
+
+
+def without_seq_and_pid(data: bytes) -> bytes:
+    return data[:8] + bytes(8) + data[16:]
+
+
+@pytest.mark.parametrize("method,args,kwargs", REQUESTS)
+def test_encoding_is_byte_for_byte_pyroute2s(method: str, args: tuple, kwargs: dict) -> None:
+    batch = IPBatch()
+    getattr(batch, method)(*args, **kwargs)
+    expected = without_seq_and_pid(bytes(batch.batch))
+    assert rtnl_encode.encode(method, args, kwargs) == expected
+
+
+@pytest.mark.parametrize(
+    "method,args,kwargs",
+    [("link", ("set",), {"index": 5, "address": "00:11:22:33:44:55"}),
+     ("link", ("add",), {"ifname": "v", "kind": "vlan", "link": 2, "vlan_id": 3}),
+     ("route", ("add",), {"dst": "default", "gateway": "10.0.0.1"}),
+     ("addr", ("add",), {"index": 5, "family": socket.AF_INET, "address": "x", "prefixlen": 8}),
+     ("link", ("set",), {"ifname": "br0", "state": "up"})],
+)  # fmt: skip
+def test_other_requests_are_left_to_pyroute2(method: str, args: tuple, kwargs: dict) -> None:
+    assert rtnl_encode.encode(method, args, kwargs) is None
+
+
+def test_a_link_message_decodes_as_superd_netinfo_does() -> None:
+    msg = ifinfmsg()
+    msg["index"], msg["flags"], msg["ifi_type"] = 7, 0x11043, 1
+    msg["attrs"] = [
+        ["IFLA_IFNAME", "br0"], ["IFLA_MTU", 9000], ["IFLA_ADDRESS", "52:54:00:12:34:56"],
+        ["IFLA_OPERSTATE", "UP"], ["IFLA_MASTER", 3],
+        ["IFLA_LINKINFO", {"attrs": [
+            ["IFLA_INFO_KIND", "bridge"],
+            ["IFLA_INFO_DATA", {"attrs": [["IFLA_BR_STP_STATE", 1],
+                                          ["IFLA_BR_FORWARD_DELAY", 1500],
+                                          ["IFLA_BR_GROUP_ADDR", "01:80:c2:00:00:00"]]}],
+        ]}],
+    ]  # fmt: skip
+    msg["header"]["type"] = rtnl.RTM_NEWLINK
+    msg.encode()
+    (decoded,) = list(rtnl.messages(bytes(msg.data)))
+    reference = ifinfmsg(bytes(msg.data))
+    reference.decode()
+    assert decoded.body == link_to_dict(reference)
+    assert decoded.body["info"] == {"br_stp_state": 1, "br_forward_delay": 1500,
+                                    "br_group_addr": "01:80:c2:00:00:00"}  # fmt: skip
+
+
+def test_a_truncated_message_is_refused() -> None:
+    with pytest.raises(ValueError):
+        list(rtnl.messages(rtnl.NLMSG.pack(64, rtnl.RTM_NEWLINK, 0, 1, 0)))
