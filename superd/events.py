@@ -14,8 +14,12 @@ kind                 when, and what else it carries
                      ``ifindex``; ``networks`` / ``bonds`` of the running
                      configuration that name it
 ``nic_removed``      a NIC disappeared: ``networks`` / ``bonds`` it carried
-``link_up``          a device's carrier came up (IFF_UP and IFF_LOWER_UP)
-``link_down``        … went down: ``networks`` whose top or lower device it is
+``admin_up``         a device was set up (IFF_UP): ``networks`` / ``bonds``
+                     whose device it is
+``admin_down``       … set down
+``link_up``          an administratively up device got its carrier
+                     (IFF_LOWER_UP): ``networks`` / ``bonds``
+``link_down``        … lost it (cable, peer, switch port)
 ``address_added``    ``address`` (``a.b.c.d/len`` or IPv6), not link-local
 ``address_removed``  the same, removed
 ``device_removed``   a network's own device (bridge, VLAN, bond) vanished
@@ -42,6 +46,8 @@ IFF_UP, IFF_LOOPBACK, IFF_LOWER_UP = 0x1, 0x8, 0x10000
 KINDS = (
     "nic_added",
     "nic_removed",
+    "admin_up",
+    "admin_down",
     "link_up",
     "link_down",
     "address_added",
@@ -79,9 +85,16 @@ def parse_policy(section: Mapping[str, str]) -> dict[str, str]:
     return policy
 
 
-def carrier(link: Mapping[str, Any]) -> bool:
-    flags = link.get("flags", 0)
-    return bool(flags & IFF_UP and flags & IFF_LOWER_UP)
+def link_state_events(name: str, old_flags: int, new_flags: int) -> list[dict[str, Any]]:
+    """Admin state first; carrier only while the device stays up (setting a
+    device down drops its carrier too: that is one event, admin_down)."""
+    was_up, is_up = bool(old_flags & IFF_UP), bool(new_flags & IFF_UP)
+    if was_up != is_up:
+        return [{"kind": "admin_up" if is_up else "admin_down", "device": name}]
+    had, has = bool(old_flags & IFF_LOWER_UP), bool(new_flags & IFF_LOWER_UP)
+    if is_up and had != has:
+        return [{"kind": "link_up" if has else "link_down", "device": name}]
+    return []
 
 
 def _addresses(addrs: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -151,8 +164,8 @@ def state_events(
                 events.append({"kind": "device_removed", "device": name})
             if new is None:
                 continue
-        elif carrier(old) != carrier(new):
-            events.append({"kind": "link_up" if carrier(new) else "link_down", "device": name})
+        else:
+            events += link_state_events(name, old.get("flags", 0), new.get("flags", 0))
         before = _addresses(old_addrs.get(index, ())) if old is not None else set()
         after = _addresses(new_addrs.get(index, ()))
         for cidr in sorted(after - before):
@@ -169,7 +182,10 @@ def nic_event(name: str, ifindex: int | None, added: bool) -> dict[str, Any]:
     return event
 
 
-_WITH_USAGE = frozenset({"nic_added", "nic_removed", "link_up", "link_down", "device_removed"})
+_WITH_USAGE = frozenset(
+    {"nic_added", "nic_removed", "admin_up", "admin_down", "link_up", "link_down",
+     "device_removed"}
+)  # fmt: skip
 
 
 def with_usage(events: Iterable[dict[str, Any]], running: Mapping[str, Any]) -> list[dict]:

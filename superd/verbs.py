@@ -270,8 +270,10 @@ class Verbs:
         if live is not None:
             self._writer = CoreWorker("superd-net", lambda: LiveNetworkSetup(factory(config), live))
             self._reader: CoreWorker | None = None
-            # A stateless file reader: safe from any thread.
+            # The writer's store: its shared snapshot is safe from any thread.
             self._running_view = self._writer.call(lambda core: core.persistence.running)
+            if hub is not None:  # events name networks: from memory, not 1000 files
+                hub.running = lambda: self._running_view.shared_snapshot()[1]
         else:
             self._writer = CoreWorker("superd-net", lambda: factory(config))
             try:

@@ -99,12 +99,22 @@ def test_a_nic_plugged_in_reaches_the_engine(lab: Lab) -> None:
     assert event["networks"] == [] and event["bonds"] == []
 
 
-def test_a_link_going_down_names_the_network_it_carries(lab: Lab) -> None:
+def test_a_nic_set_down_names_the_network_it_carries(lab: Lab) -> None:
     engine = lab.engine()
     apply(engine, {NET: NET_ATTRS})
     lab.ip("link", "set", "veth_0", "down")
-    event = wait_event(engine, lambda e: e["kind"] == "link_down" and e["device"] == "veth_0")
+    event = wait_event(engine, lambda e: e["kind"] == "admin_down" and e["device"] == "veth_0")
     assert event["networks"] == [NET]
+
+
+def test_a_nic_losing_its_carrier_is_link_down_and_getting_it_back_link_up(lab: Lab) -> None:
+    engine = lab.engine()
+    apply(engine, {NET: NET_ATTRS})
+    run_ip("-n", lab.engine_ns, "link", "set", "p_0", "down")  # the switch port, say
+    down = wait_event(engine, lambda e: e["kind"] == "link_down" and e["device"] == "veth_0")
+    assert down["networks"] == [NET]
+    run_ip("-n", lab.engine_ns, "link", "set", "p_0", "up")
+    wait_event(engine, lambda e: e["kind"] == "link_up" and e["device"] == "veth_0")
 
 
 def test_an_address_added_out_of_band_reaches_the_engine(lab: Lab) -> None:

@@ -66,12 +66,25 @@ def test_carrier_loss_is_link_down_and_its_return_link_up() -> None:
     assert diff([link(3, "eth0")], [link(3, "eth0", ev.IFF_UP)]) == [
         {"kind": "link_down", "device": "eth0"}
     ]
-    assert diff([link(3, "eth0", 0)], [link(3, "eth0")]) == [
+    assert diff([link(3, "eth0", ev.IFF_UP)], [link(3, "eth0")]) == [
         {"kind": "link_up", "device": "eth0"}
     ]
 
 
-def test_other_flag_changes_are_not_events() -> None:
+def test_setting_a_device_down_is_admin_down_alone() -> None:
+    assert diff([link(3, "eth0")], [link(3, "eth0", 0)]) == [
+        {"kind": "admin_down", "device": "eth0"}
+    ]
+
+
+def test_setting_a_device_without_carrier_up_is_admin_up() -> None:
+    bridge = link(4, "br0", 0, kind="bridge")
+    assert diff([bridge], [dict(bridge, flags=ev.IFF_UP)]) == [
+        {"kind": "admin_up", "device": "br0"}
+    ]
+
+
+def test_carrier_changes_of_a_device_set_down_are_not_events() -> None:
     assert diff([link(3, "eth0", 0)], [link(3, "eth0", ev.IFF_LOWER_UP)]) == []
 
 
