@@ -30,7 +30,6 @@ objects ``{"code": <agent code>, "message": …}``.
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import socket
@@ -43,7 +42,7 @@ from shared.errors import ErrorCode, NetError
 from shared.event_log import EventLog, wait_args
 from shared.netmodel.plan import Plan, plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
-from shared.wire import RawJson
+from shared.wire import RawJson, to_json
 
 log = logging.getLogger("netreload.frontd.api")
 
@@ -123,7 +122,7 @@ class HostApi:
     def get_network_capabilities(self) -> dict:
         held = self._held_netinfo()
         if held.caps_json is None:  # encoded once per report, then reused
-            held.caps_json = RawJson(json.dumps(held.caps, separators=(",", ":")).encode())
+            held.caps_json = RawJson(to_json(held.caps))
         return held.caps_json  # type: ignore[return-value]  # JSON of the report
 
     def get_capabilities(self) -> dict:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from shared.netmodel.bond_options_table import BOND_OPTIONS, BondOption, ValueKind
@@ -98,60 +98,138 @@ def build_capabilities(
     is_fake_nic: IsFakeNic,
 ) -> dict:
     """The whole report; ``running`` is ``{"networks": {…}, "bonds": {…}}``."""
-    links = list(links)
-    by_index = {link["index"]: link for link in links}
-    by_name = {link["name"]: link for link in links}
-    names = {index: link["name"] for index, link in by_index.items()}
-    members: dict[int, list[str]] = defaultdict(list)
-    for link in links:
-        if link.get("master"):
-            members[link["master"]].append(link["name"])
-    ip = _IpIndex(addresses, routes)
+    by_index: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+    for addr in addresses:
+        by_index[addr["index"]].append(addr)
+    return ReportBuilder().build(links, by_index, routes, running, nameservers, is_fake_nic)
 
-    nics: dict[str, dict] = {}
-    bridges: dict[str, dict] = {}
-    bondings: dict[str, dict] = {}
-    vlans: dict[str, dict] = {}
-    for link in links:
-        name, kind, info = link["name"], link.get("kind"), link.get("info") or {}
-        entry = ip.device_info(link)
-        if kind == "bridge":
-            entry["ports"] = sorted(members.get(link["index"], ()))
-            entry["stp"] = bool(info.get("br_stp_state", 0))
-            entry["opts"] = bridge_opts(info)
-            bridges[name] = entry
-        elif kind == "bond":
-            active = info.get("bond_active_slave")
-            entry["hwaddr"] = link.get("address", "")
-            entry["slaves"] = sorted(members.get(link["index"], ()))
-            entry["active_slave"] = names.get(active, "") if active else ""
-            entry["opts"] = bond_opts(info, names)
-            bondings[name] = entry
-        elif kind == "vlan":
-            entry["iface"] = names.get(link.get("link"), "")
-            entry["vlanid"] = int(info.get("vlan_id", 0))
-            vlans[name] = entry
-        elif is_nic(link, is_fake_nic):
-            hwaddr = link.get("address", "")
-            entry["hwaddr"] = hwaddr
-            entry["permhwaddr"] = link.get("permaddr") or hwaddr
-            entry["speed"] = int(link.get("speed", 0) or 0)
-            nics[name] = entry
 
-    networks = {
-        name: _network_entry(name, attrs, by_name, members, ip)
-        for name, attrs in (running.get("networks") or {}).items()
-    }
-    _mark_missing_nics(networks, bondings, running, by_name)
-    return {
-        "networks": networks,
-        "bridges": bridges,
-        "bondings": bondings,
-        "nics": nics,
-        "vlans": vlans,
-        "nameservers": list(nameservers),
-        "supportsIPv6": any(link.get("ipv6conf") is not None for link in links),
-    }
+class ReportBuilder:
+    """Builds reports; keeps each device's and network's entry and reuses it
+    while its inputs stay the very same objects (the live netinfo's states
+    share every link dict and address tuple that did not change), so a
+    report after one change rebuilds one entry, not a thousand. Entries are
+    shared between reports: treat a report as read-only."""
+
+    def __init__(self) -> None:
+        self._devices: dict[str, tuple] = {}  # name → (link, addrs, key, section, entry)
+        self._networks: dict[str, tuple] = {}  # name → (attrs, link, addrs, key, entry)
+        # Equal bridge option sets are one dict: a thousand bridges mostly
+        # share theirs (thirty-odd strings each).
+        self._opts: dict[tuple, dict[str, str]] = {}
+
+    def build(
+        self,
+        links: Iterable[Mapping[str, Any]],
+        addresses: Mapping[int, Sequence[Mapping[str, Any]]],
+        routes: Iterable[Mapping[str, Any]],
+        running: Mapping[str, Any],
+        nameservers: Iterable[str],
+        is_fake_nic: IsFakeNic,
+    ) -> dict:
+        links = list(links)
+        by_name = {link["name"]: link for link in links}
+        names = {link["index"]: link["name"] for link in links}
+        members: dict[int, list[str]] = defaultdict(list)
+        for link in links:
+            if link.get("master"):
+                members[link["master"]].append(link["name"])
+        ip = _IpIndex(addresses, routes)
+        sections: dict[str, dict[str, dict]] = {
+            "bridges": {}, "bondings": {}, "vlans": {}, "nics": {},
+        }  # fmt: skip
+        devices: dict[str, tuple] = {}
+        for link in links:
+            name, index = link["name"], link["index"]
+            addrs = addresses.get(index, ())
+            key = (ip.key(index), tuple(members.get(index, ())), names.get(link.get("link")))
+            cached = self._devices.get(name)
+            if cached is not None and cached[0] is link and cached[1] is addrs and cached[2] == key:
+                devices[name] = cached
+            elif link.get("kind") == "bond":  # refers to other devices by index: never kept
+                entry = _bond_entry(link, members, names, ip)
+                devices[name] = (None, None, None, "bondings", entry)
+            else:
+                section, entry = _device_entry(link, members, names, ip, is_fake_nic)
+                if section == "bridges":
+                    entry["opts"] = self._shared_opts(entry["opts"])
+                devices[name] = (link, addrs, key, section, entry)
+            section, entry = devices[name][3], devices[name][4]
+            if section is not None:
+                sections[section][name] = entry
+        self._devices = devices
+        if len(self._opts) > 4 * len(devices) + 64:  # forget option sets no longer seen
+            self._opts = {}
+
+        networks: dict[str, dict] = {}
+        kept: dict[str, tuple] = {}
+        for name, attrs in (running.get("networks") or {}).items():
+            link = by_name.get(network_iface(name, attrs))
+            index = link["index"] if link is not None else None
+            addrs = addresses.get(index, ()) if link is not None else ()
+            key = (ip.key(index), tuple(members.get(index, ()))) if link is not None else None
+            cached = self._networks.get(name)
+            if (cached is not None and cached[0] == attrs and cached[1] is link
+                    and cached[2] is addrs and cached[3] == key):  # fmt: skip
+                kept[name] = cached
+            else:
+                entry = _network_entry(name, attrs, by_name, members, ip)
+                kept[name] = (attrs, link, addrs, key, entry)
+            networks[name] = kept[name][4]
+        self._networks = kept
+        _mark_missing_nics(networks, sections["bondings"], running, by_name)
+        return {
+            "networks": networks,
+            **sections,
+            "nameservers": list(nameservers),
+            "supportsIPv6": any(link.get("ipv6conf") is not None for link in links),
+        }
+
+
+    def _shared_opts(self, opts: dict[str, str]) -> dict[str, str]:
+        return self._opts.setdefault(tuple(opts.items()), opts)
+
+
+def _device_entry(
+    link: Mapping[str, Any],
+    members: Mapping[int, list[str]],
+    names: Mapping[int, str],
+    ip: _IpIndex,
+    is_fake_nic: IsFakeNic,
+) -> tuple[str | None, dict]:
+    """(section, entry) of one bridge, VLAN or NIC; (None, …) for the rest."""
+    kind, info = link.get("kind"), link.get("info") or {}
+    entry = ip.device_info(link)
+    if kind == "bridge":
+        entry["ports"] = sorted(members.get(link["index"], ()))
+        entry["stp"] = bool(info.get("br_stp_state", 0))
+        entry["opts"] = bridge_opts(info)
+        return "bridges", entry
+    if kind == "vlan":
+        entry["iface"] = names.get(link.get("link"), "")
+        entry["vlanid"] = int(info.get("vlan_id", 0))
+        return "vlans", entry
+    if kind != "bond" and is_nic(link, is_fake_nic):
+        hwaddr = link.get("address", "")
+        entry["hwaddr"] = hwaddr
+        entry["permhwaddr"] = link.get("permaddr") or hwaddr
+        entry["speed"] = int(link.get("speed", 0) or 0)
+        return "nics", entry
+    return None, entry
+
+
+def _bond_entry(
+    link: Mapping[str, Any], members: Mapping[int, list[str]], names: Mapping[int, str],
+    ip: _IpIndex,
+) -> dict:  # fmt: skip
+    info = link.get("info") or {}
+    entry = ip.device_info(link)
+    active = info.get("bond_active_slave")
+    entry["hwaddr"] = link.get("address", "")
+    entry["slaves"] = sorted(members.get(link["index"], ()))
+    entry["active_slave"] = names.get(active, "") if active else ""
+    entry["opts"] = bond_opts(info, names)
+    return entry
 
 
 def _mark_missing_nics(
@@ -166,8 +244,8 @@ def _mark_missing_nics(
     bonds = running.get("bonds") or {}
     for name, attrs in bonds.items():
         missing = sorted(n for n in attrs.get("nics", ()) if n not in present)
-        if missing and name in bondings:
-            bondings[name]["missing_nics"] = missing
+        if missing and name in bondings:  # a copy: entries are shared
+            bondings[name] = {**bondings[name], "missing_nics": missing}
     for name, attrs in (running.get("networks") or {}).items():
         if attrs.get("nic"):
             lower = [attrs["nic"]]
@@ -175,7 +253,7 @@ def _mark_missing_nics(
             lower = list((bonds.get(attrs.get("bonding")) or {}).get("nics", ()))
         missing = sorted(n for n in lower if n not in present)
         if missing:
-            networks[name]["missing_nics"] = missing
+            networks[name] = {**networks[name], "missing_nics": missing}
 
 
 def network_iface(name: str, attrs: Mapping[str, Any]) -> str:
@@ -308,12 +386,10 @@ class _IpIndex:
 
     def __init__(
         self,
-        addresses: Iterable[Mapping[str, Any]],
+        addresses: Mapping[int, Sequence[Mapping[str, Any]]],
         routes: Iterable[Mapping[str, Any]],
     ) -> None:
-        self.addrs: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
-        for addr in addresses:
-            self.addrs[addr["index"]].append(addr)
+        self.addrs = addresses
         # family → [(priority, oif, gateway)] of the main table's defaults
         defaults: dict[int, list[tuple[int, int, str]]] = {4: [], 6: []}
         for route in routes:
@@ -339,6 +415,14 @@ class _IpIndex:
             self.gateways[family] = best
             lowest = min((prio for prio, _, _ in found), default=None)
             self.default_oifs[family] = {o for p, o, _ in found if p == lowest}
+
+    def key(self, index: int | None) -> tuple:
+        """What the routes contribute to a device's entry."""
+        return (
+            self.gateways[4].get(index),
+            self.gateways[6].get(index),
+            index in self.default_oifs[4],
+        )
 
     def device_info(self, link: Mapping[str, Any]) -> dict[str, Any]:
         index = link["index"]

@@ -10,9 +10,10 @@ way.
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
+
+import orjson
 
 from shared.errors import ErrorCode, NetError
 
@@ -38,17 +39,23 @@ class RawJson(bytes):
     answers): :func:`dumps` puts it in place as it is."""
 
 
+def to_json(value: object) -> bytes:
+    """Compact UTF-8 JSON (orjson: several times faster than json.dumps on
+    a thousand-network report). TypeError for what JSON cannot hold."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
 def dumps(message: dict) -> bytes:
     """Compact JSON of ``message``, whose values may be :class:`RawJson` at
     the top level."""
     raw = {key: value for key, value in message.items() if isinstance(value, RawJson)}
     if not raw:
-        return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+        return to_json(message)
     rest = {key: value for key, value in message.items() if key not in raw}
-    parts = [json.dumps(rest, separators=(",", ":"), ensure_ascii=False).encode()[:-1]]
+    parts = [to_json(rest)[:-1]]
     for key, value in raw.items():
         comma = b"," if len(parts) > 1 or rest else b""
-        parts.append(comma + json.dumps(key).encode() + b":" + value)
+        parts.append(comma + to_json(key) + b":" + value)
     return b"".join(parts) + b"}"
 
 
@@ -60,7 +67,7 @@ def encode_frame(message: dict) -> bytes:
         head = dumps({k: v for k, v in message.items() if k != "result"})
         body = head[:-1] + (b"," if len(head) > 2 else b"") + b'"result":' + result + b"}"
     else:
-        body = json.dumps(message, separators=(",", ":")).encode()
+        body = to_json(message)
     if len(body) > MAX_FRAME:
         raise NetError(ErrorCode.BAD_PARAMS, f"message of {len(body)} bytes exceeds {MAX_FRAME}")
     return _HEADER.pack(len(body)) + body
@@ -91,7 +98,7 @@ def recv_frame(sock: socket.socket, max_size: int = MAX_FRAME) -> dict | None:
     if body is None:
         raise NetError(ErrorCode.BAD_PARAMS, "truncated frame")
     try:
-        message = json.loads(body)
+        message = orjson.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise NetError(ErrorCode.BAD_PARAMS, "frame is not JSON") from None
     if not isinstance(message, dict):

@@ -38,7 +38,8 @@ from pyroute2 import netns as p2netns
 from configurators import rtnl
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
-from shared.netinfo_report import build_capabilities
+from shared.netinfo_report import ReportBuilder
+from shared.wire import to_json
 from superd.netinfo import read_nameservers
 from superd.netstate import Batch, NetState, dump_routes, dump_state
 
@@ -47,7 +48,7 @@ log = logging.getLogger("netreload.superd.monitor")
 SO_RCVBUFFORCE = 33  # not in Python's socket module
 GROUPS = 0x1 | 0x10 | 0x40 | 0x100 | 0x400  # RTMGRP_LINK, IPV4_IFADDR/ROUTE, IPV6_IFADDR/ROUTE
 MAX_DATAGRAM, BATCH_DATAGRAMS = 1 << 20, 256
-CACHED_REPORTS = 3
+CACHED_REPORTS = 1  # each is the whole host; the builder shares entries anyway
 
 
 class LiveNetinfo:
@@ -72,6 +73,7 @@ class LiveNetinfo:
         self._holds = 0  # > 0: notifications wait in the socket (see held())
         self._caps: OrderedDict[tuple, list] = OrderedDict()
         self.epoch = secrets.token_hex(4)  # tells this run's versions from another's
+        self._builder = ReportBuilder()  # replaces its memo whole: safe to share
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._error: BaseException | None = None
@@ -126,7 +128,7 @@ class LiveNetinfo:
         """:meth:`capabilities` encoded as compact JSON, encoded once per key."""
         entry = self._report(running, state, running_key)
         if entry[1] is None:
-            entry[1] = json.dumps(entry[0], separators=(",", ":")).encode()
+            entry[1] = to_json(entry[0])
         return entry[1]
 
     def _report(self, running: Mapping[str, Any], state: NetState | None,
@@ -142,7 +144,9 @@ class LiveNetinfo:
             if (entry := self._caps.get(key)) is not None:
                 self._caps.move_to_end(key)
                 return entry
-        caps = build_capabilities(*state.inputs(), running, nameservers, self.config.is_fake_nic)
+        links, routes = state.links.values(), state.route_list()
+        caps = self._builder.build(links, state.addresses, routes, running, nameservers,
+                                   self.config.is_fake_nic)  # fmt: skip
         entry = [caps, None]
         with self._lock:
             entry = self._caps.setdefault(key, entry)
@@ -355,7 +359,7 @@ class LiveNetinfo:
                 except OSError as error:
                     if error.errno not in (errno.ENOBUFS, errno.EMSGSIZE):
                         raise
-            state = dump_state(self._dumper, self.version + 1)
+            state = dump_state(self._dumper, self.version + 1, self._state)
         except Exception as error:
             log.error("netlink monitor: resync failed, retrying in 1s: %s", error)
             self._must_resync = True

@@ -57,6 +57,9 @@ class NetState:
     addresses: Mapping[int, tuple[dict, ...]]  # ifindex → addresses, in the kernel's order
     routes: Mapping[Ident, tuple[Route, ...]]
 
+    def route_list(self) -> list[dict]:
+        return [r.route for rs in self.routes.values() for r in rs]
+
     def inputs(self) -> tuple[list[dict], list[dict], list[dict]]:
         """(links, addresses, routes) as :func:`build_capabilities` takes them."""
         return (list(self.links.values()), [a for x in self.addresses.values() for a in x],
@@ -241,14 +244,26 @@ def dump_routes(sock: socket.socket, family: int) -> list[tuple[Ident, Route]]:
     return [e for e in found if e is not None]
 
 
-def dump_state(sock: socket.socket, version: int) -> NetState:
-    """Four dumps (as superd.netinfo.read_kernel) as a state."""
+def dump_state(sock: socket.socket, version: int, previous: NetState | None = None) -> NetState:
+    """Four dumps (as superd.netinfo.read_kernel) as a state. What equals
+    ``previous`` is taken from it, the same objects: readers that key on
+    identity (the report builder) see what really changed."""
     batch = Batch(NetState(0, {}, {}, {}))
+    old_links = previous.links if previous is not None else {}
+    old_addrs = previous.addresses if previous is not None else {}
     links = rtnl.dump(sock, rtnl.RTM_GETLINK)
-    batch.links = {m.body["index"]: m.body for m in links if m.family == socket.AF_UNSPEC}
+    for msg in links:
+        if msg.family == socket.AF_UNSPEC:
+            link, index = msg.body, msg.body["index"]
+            kept = old_links.get(index)
+            batch.links[index] = kept if kept == link else link
     for msg in rtnl.dump(sock, rtnl.RTM_GETADDR):
         addr = msg.body
         batch.addresses[addr["index"]] = batch.addresses.get(addr["index"], ()) + (addr,)
+    for index, addrs in batch.addresses.items():
+        kept_addrs = old_addrs.get(index)
+        if kept_addrs == addrs:
+            batch.addresses[index] = kept_addrs
     for family in (4, 6):
         batch.replace_routes(family, dump_routes(sock, family))
     return batch.freeze(version)

@@ -409,3 +409,62 @@ def test_missing_network_is_reported_not_fatal():
 def test_parse_resolv_conf():
     text = "# comment\nsearch example.org\nnameserver 10.0.0.1\nnameserver  ::1 \n"
     assert parse_resolv_conf(text + "nameserver\noptions edns0\n") == ["10.0.0.1", "::1"]
+
+
+# -- the memoizing builder ------------------------------------------------------
+
+
+def _by_index(addrs):
+    """Addresses per device, as a live state holds them (tuples kept while
+    unchanged)."""
+    by_index: dict = {}
+    for a in addrs:
+        by_index[a["index"]] = by_index.get(a["index"], ()) + (a,)
+    return by_index
+
+
+def _build(builder, links, by_index, networks):
+    running = {"networks": networks, "bonds": {}}
+    return builder.build(links, by_index, [route(5, "10.0.0.254")], running, [], fake("veth_*"))
+
+
+def test_builder_reuses_entries_whose_inputs_are_the_same_objects():
+    from shared.netinfo_report import ReportBuilder
+
+    builder = ReportBuilder()
+    bridges = [link("br0", 5, kind="bridge"), link("br1", 6, kind="bridge")]
+    links = [LO, link("veth_0", 4, master=5), *bridges]
+    addrs = _by_index([addr(5, "10.0.0.1", 24), addr(6, "10.0.1.1", 24)])
+    nets = {"br0": {"nic": "veth_0", "bridged": True}, "br1": {"bridged": True}}
+    first = _build(builder, links, addrs, nets)
+    changed = dict(links[3], mtu=9000)  # br1 changed: a new object, as a new state has
+    second = _build(builder, links[:3] + [changed], addrs, nets)
+    assert second["bridges"]["br0"] is first["bridges"]["br0"]
+    assert second["networks"]["br0"] is first["networks"]["br0"]
+    assert second["bridges"]["br1"]["mtu"] == 9000 and second["networks"]["br1"]["mtu"] == 9000
+    assert second == _build(ReportBuilder(), links[:3] + [changed], addrs, nets)
+
+
+def test_builder_sees_a_new_port_and_a_new_gateway_of_an_unchanged_bridge():
+    from shared.netinfo_report import ReportBuilder
+
+    builder = ReportBuilder()
+    bridge = link("br0", 5, kind="bridge")
+    nets = {"br0": {"bridged": True}}
+    before = _build(builder, [LO, bridge, link("veth_0", 4)], {}, nets)
+    after = _build(builder, [LO, bridge, link("veth_0", 4, master=5)], {}, nets)
+    assert before["bridges"]["br0"]["ports"] == []
+    assert after["bridges"]["br0"]["ports"] == ["veth_0"]
+    assert after["networks"]["br0"]["gateway"] == "10.0.0.254"
+
+
+def test_missing_nics_does_not_stick_to_a_reused_entry():
+    from shared.netinfo_report import ReportBuilder
+
+    builder = ReportBuilder()
+    bridge = link("br0", 5, kind="bridge")
+    nets = {"br0": {"nic": "veth_0", "bridged": True}}
+    gone = _build(builder, [LO, bridge], {}, nets)
+    back = _build(builder, [LO, bridge, link("veth_0", 4, master=5)], {}, nets)
+    assert gone["networks"]["br0"]["missing_nics"] == ["veth_0"]
+    assert "missing_nics" not in back["networks"]["br0"]
