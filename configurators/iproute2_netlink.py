@@ -117,12 +117,29 @@ class Kernel:
         # sysctl files this transaction wrote or read (path → value): read
         # again, they would only say the same (superd is the only writer).
         self.written: dict[Path, str] = {}
+        # Devices read in this transaction, kept in step with our own link
+        # writes (by name; their ifindex → name): one read per device.
+        self._devs: dict[str, dict[str, Any]] = {}
+        self._dev_names: dict[int, str] = {}
 
     def cache_addresses(self, enabled: bool) -> None:
         """Turn the per-transaction caches on (begin) or off (end)."""
         self._caching = enabled
         self._addresses = None
         self.written = {}
+        self._devs, self._dev_names = {}, {}
+
+    def _forget(self, method: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        """A link write: what we hold of that device may be stale; a
+        deletion may change others (ports leave the deleted master)."""
+        if method != "link" or not self._devs or (args and args[0] in ("get", "dump")):
+            return
+        if args and args[0] in ("del", "delete", "remove"):
+            self._devs, self._dev_names = {}, {}
+            return
+        name = kwargs.get("ifname") or self._dev_names.get(kwargs.get("index", -1))
+        if name is not None:
+            self._devs.pop(name, None)
 
     def wrote(self, path: Path, value: str) -> None:
         if self._caching:
@@ -151,6 +168,7 @@ class Kernel:
         """``ipr.<method>(*args, **kwargs)``; an errno in ``tolerate`` (an
         object already gone, say) returns None instead of failing."""
         message = rtnl_encode.encode(method, args, kwargs) if self.raw is not None else None
+        self._forget(method, args, kwargs)
         try:
             if message is not None:
                 return rtnl_encode.transact(self.raw, message)
@@ -171,7 +189,16 @@ class Kernel:
         kind (``None`` for a plain NIC), ``master`` the ifindex of its
         bridge or bond, ``link`` the lower device of a VLAN, ``data`` the
         kind's attributes by pyroute2 keyword (``br_stp_state``,
-        ``bond_mode``, ``vlan_id`` ...)."""
+        ``bond_mode``, ``vlan_id`` ...). Inside a transaction the same dict
+        comes back for the same device until a link write changes it."""
+        if name in self._devs:
+            return self._devs[name]
+        dev = self._read_device(name)
+        if dev is not None and self._caching:
+            self._devs[name], self._dev_names[dev["index"]] = dev, name
+        return dev
+
+    def _read_device(self, name: str) -> dict[str, Any] | None:
         if self.raw is not None:
             try:
                 link = rtnl.get_link(self.raw, name=name)
@@ -212,6 +239,15 @@ class Kernel:
 
     def set_link(self, dev: dict[str, Any], what: str, **changes: Any) -> None:
         self.request(dev["name"], what, "link", "set", index=dev["index"], **changes)
+        if self._caching and set(changes) <= {"mtu", "state", "master"}:
+            # what the kernel now holds, known without asking it
+            if "mtu" in changes:
+                dev["mtu"] = changes["mtu"]
+            if "state" in changes:
+                dev["up"] = changes["state"] == "up"
+            if "master" in changes:
+                dev["master"] = changes["master"] or None
+            self._devs[dev["name"]], self._dev_names[dev["index"]] = dev, dev["name"]
 
     def ensure_mtu(self, dev: dict[str, Any], mtu: int) -> None:
         if dev["mtu"] != mtu:

@@ -298,11 +298,27 @@ _REQUEST_BODY = {
 }
 
 
-def dump(sock: socket.socket, kind: int, family: int = socket.AF_UNSPEC) -> Iterator[Message]:
+SOL_NETLINK, NETLINK_GET_STRICT_CHK = 270, 12
+
+
+def strict(sock: socket.socket) -> socket.socket:
+    """Ask the kernel to honour dump filters (a route dump of one table)."""
+    sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+    return sock
+
+
+def dump(
+    sock: socket.socket, kind: int, family: int = socket.AF_UNSPEC, table: int | None = None
+) -> Iterator[Message]:
     """Dump ``kind`` (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE) on ``sock`` (a
-    NETLINK_ROUTE socket used for nothing else meanwhile)."""
+    NETLINK_ROUTE socket used for nothing else meanwhile). ``table``: only
+    that routing table's routes where the socket is :func:`strict` (others
+    may still come: callers filter)."""
     seq = next(_seq) & 0xFFFFFFFF
     body = _REQUEST_BODY[kind](family)
+    if kind == RTM_GETROUTE and table is not None:
+        body = RTMSG.pack(family, 0, 0, 0, table if table < 256 else 252, 0, 0, 0, 0)
+        body += NLA.pack(8, RTA_TABLE) + U32.pack(table)
     sock.send(NLMSG.pack(NLMSG.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
     while True:
         data = sock.recv(1 << 20)

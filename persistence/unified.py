@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from persistence.atomic import (
     StrPath,
     atomic_remove,
@@ -150,6 +152,9 @@ class ConfigView:
         return _read_tree(self._root(), BONDS)
 
     def snapshot(self) -> Snapshot:
+        return self._read_snapshot()
+
+    def _read_snapshot(self) -> Snapshot:
         root = self._root()
         return {"networks": _read_tree(root, NETS), "bonds": _read_tree(root, BONDS)}
 
@@ -203,13 +208,17 @@ def _read_text(path: Path) -> str | None:
 
 
 def _writes(method: Callable) -> Callable:
-    """A ConfigStore method that writes: the shared snapshot is stale after
-    it, whether it succeeded or not."""
+    """A ConfigStore method that writes: the shared snapshot is replaced by
+    what the method left in ``_next`` when it succeeded, else dropped."""
 
     @functools.wraps(method)
     def wrapper(self: ConfigStore, *args: Any, **kwargs: Any) -> Any:
+        self._next = None  # what the method leaves, when it knows it
         try:
             return method(self, *args, **kwargs)
+        except BaseException:
+            self._next = None
+            raise
         finally:
             self._changed()
 
@@ -228,6 +237,7 @@ class ConfigStore(ConfigView):
         super().__init__(root)
         self._generation = 0  # bumped after every write
         self._cached: tuple[int, Snapshot] | None = None
+        self._next: Snapshot | None = None
         self._cache_lock = threading.Lock()
 
     def shared_snapshot(self) -> tuple[int, Snapshot]:
@@ -237,16 +247,36 @@ class ConfigStore(ConfigView):
         if cached is not None:
             return cached
         generation = self._generation
-        snapshot = self.snapshot()
+        snapshot = self._read_snapshot()
         with self._cache_lock:
             if self._generation == generation:  # no write began and ended meanwhile
                 self._cached = (generation, snapshot)
         return generation, snapshot
 
+    def snapshot(self) -> Snapshot:
+        """A private copy (of the shared snapshot: no file read while this
+        object's own writes are all there is)."""
+        return orjson.loads(orjson.dumps(self.shared_snapshot()[1]))
+
     def _changed(self) -> None:
         with self._cache_lock:
             self._generation += 1
-            self._cached = None
+            after, self._next = self._next, None
+            self._cached = (self._generation, after) if after is not None else None
+
+    def _written(self, planned: dict[str, dict[str, str]], doomed: Iterable[tuple[str, str]],
+                 base: Snapshot | None) -> None:  # fmt: skip
+        """What the tree holds after a successful write of ``planned`` and
+        removal of ``doomed`` over ``base`` (None: unknown)."""
+        if base is None:
+            return
+        after = {"networks": dict(base["networks"]), "bonds": dict(base["bonds"])}
+        for kind, key in ((NETS, "networks"), (BONDS, "bonds")):
+            for name, text in planned[kind].items():
+                after[key][name] = orjson.loads(text)
+        for kind, name in doomed:
+            after["networks" if kind == NETS else "bonds"].pop(name, None)
+        self._next = after
 
     @_writes
     def set_network(self, name: str, attrs: Mapping[str, Any]) -> None:
@@ -276,6 +306,7 @@ class ConfigStore(ConfigView):
         (a whole plan's intent): each document is still replaced atomically.
         Every name and document is checked before the first write."""
         planned = {NETS: _encode_all(NETS, networks or {}), BONDS: _encode_all(BONDS, bonds or {})}
+        removed_networks, removed_bonds = list(removed_networks), list(removed_bonds)
         doomed = [
             self._path / NETS / check_network_name(n) for n in removed_networks
         ] + [self._path / BONDS / check_bond_name(n) for n in removed_bonds]
@@ -284,9 +315,12 @@ class ConfigStore(ConfigView):
             for kind, docs in planned.items()
             for name, text in docs.items()
         ]
+        base = self._cached[1] if self._cached is not None else None
         if writes:
             atomic_write_many(writes)
         atomic_remove_many(doomed)
+        gone = [(NETS, n) for n in removed_networks] + [(BONDS, n) for n in removed_bonds]
+        self._written(planned, gone, base)
 
     @_writes
     def replace(self, networks: Docs, bonds: Docs) -> None:
@@ -307,6 +341,7 @@ class ConfigStore(ConfigView):
         if writes:
             atomic_write_many(writes)
         atomic_remove_many(doomed)
+        self._written(planned, (), {"networks": {}, "bonds": {}})
 
     def _write(self, kind: str, name: str, text: str) -> None:
         atomic_write_text(ensure_dir(self._path / kind) / name, text)

@@ -64,7 +64,7 @@ class LiveNetinfo:
                  socket_factory: Callable[[], Any] | None = None) -> None:  # fmt: skip
         self.config, self.netns, self.rcvbuf = config, netns, rcvbuf
         self.resync_interval = resync_interval
-        self._socket_factory = socket_factory or self._request_socket
+        self._socket_factory = socket_factory or self._dump_socket
         self._cond = threading.Condition()  # guards _state and _changed_at
         empty: Mapping = MappingProxyType({})
         self._state, self._changed_at = NetState(0, empty, empty, empty), time.monotonic()
@@ -231,6 +231,11 @@ class LiveNetinfo:
     # -- the monitor thread -------------------------------------------------
     def _request_socket(self) -> socket.socket:
         return p2netns.create_socket(self.netns, socket.AF_NETLINK, socket.SOCK_RAW, 0, flags=0)
+
+    def _dump_socket(self) -> socket.socket:
+        """Strict: the kernel filters route dumps by table (the local table
+        holds several routes per address)."""
+        return rtnl.strict(self._request_socket())
 
     def _run(self) -> None:
         self._sock: socket.socket | None = None

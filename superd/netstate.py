@@ -240,7 +240,8 @@ class Batch:
 
 def dump_routes(sock: socket.socket, family: int) -> list[tuple[Ident, Route]]:
     af = socket.AF_INET if family == 4 else socket.AF_INET6
-    found = (route_entry(m.body) for m in rtnl.dump(sock, rtnl.RTM_GETROUTE, af))
+    dumped = rtnl.dump(sock, rtnl.RTM_GETROUTE, af, table=RT_TABLE_MAIN)
+    found = (route_entry(m.body) for m in dumped)
     return [e for e in found if e is not None]
 
 

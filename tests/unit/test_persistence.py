@@ -425,3 +425,32 @@ def test_a_plans_intent_keeps_an_edited_network_and_drops_removed_ones():
     ])  # fmt: skip
     assert intent.networks == {"edited": NET2} and intent.bonds == {"bond0": BOND0}
     assert intent.removed_networks == ["gone"] and intent.removed_bonds == ["bond9"]
+
+
+def test_the_shared_snapshot_follows_the_stores_own_writes_without_reading_files(
+    store, monkeypatch
+):
+    store.update(OLD["networks"], OLD["bonds"])
+    store.shared_snapshot()
+    monkeypatch.setattr(unified, "_read_tree", lambda *a: pytest.fail("read the files"))
+    store.update(NEW["networks"], removed_networks=["gone"])
+    assert store.snapshot() == {"networks": NEW["networks"], "bonds": OLD["bonds"]}
+    store.replace(OLD["networks"], {})
+    assert store.shared_snapshot()[1] == {"networks": OLD["networks"], "bonds": {}}
+
+
+def test_a_snapshot_is_a_private_copy(store):
+    store.update(OLD["networks"], OLD["bonds"])
+    mine = store.snapshot()
+    mine["networks"]["net1"]["mtu"] = 1
+    assert store.snapshot() == OLD
+
+
+def test_a_failed_write_makes_the_next_snapshot_read_the_files(store, monkeypatch):
+    store.update(OLD["networks"], OLD["bonds"])
+    store.shared_snapshot()
+    monkeypatch.setattr(atomic, "_rename_into_place", lambda tmp, target: (_ for _ in ()).throw(
+        OSError("injected")))  # fmt: skip
+    with pytest.raises(OSError):
+        store.update(NEW["networks"])
+    assert store.snapshot() == OLD
