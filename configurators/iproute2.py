@@ -179,6 +179,7 @@ class Iproute2Configurator(Configurator):
                 mtu=bridge.mtu,
             )
             dev = self.kernel.require(bridge.name)
+            self.ip_applier.created(bridge.name)
         elif dev["kind"] != "bridge":
             raise _not_a(dev, "bridge")
         else:

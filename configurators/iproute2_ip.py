@@ -113,6 +113,16 @@ class IpApplier:
         if ip.ipv6.autoconf:
             self.set_autoconf(device, False)
 
+    def created(self, device: str) -> None:
+        """``device`` was just created: its IPv6 settings are the namespace's
+        defaults (the kernel copies ``conf/default``), no need to read them."""
+        for name in AUTOCONF_SYSCTLS:
+            default = IPV6_CONF / "default" / name
+            value = self.kernel.written.get(default) or read_value(default)
+            if value is not None:
+                self.kernel.wrote(default, value)
+                self.kernel.wrote(IPV6_CONF / device / name, value)
+
     # -- shared with the NIC and bond code -----------------------------------
     def set_autoconf(self, device: str, enabled: bool) -> None:
         """IPv6 router advertisements and SLAAC on (1) or off (0), written

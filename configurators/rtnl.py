@@ -159,6 +159,21 @@ _INFO_TABLES = {
 }
 
 
+# Equal linkinfo data (a thousand bridges configured alike) is one dict:
+# readers treat decoded messages as read-only.
+_SHARED: dict[tuple, dict[str, Any]] = {}
+
+
+def _shared(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        key = tuple(value.items())
+        if len(_SHARED) > 4096:
+            _SHARED.clear()
+        return _SHARED.setdefault(key, value)
+    except TypeError:  # an unhashable value (a list): kept apart
+        return value
+
+
 def _info_data(data: bytes, span: tuple[int, int] | None, kind: str | None) -> dict[str, Any]:
     table = _INFO_TABLES.get(kind or "")
     if table is None or span is None:
@@ -168,7 +183,7 @@ def _info_data(data: bytes, span: tuple[int, int] | None, kind: str | None) -> d
         if code in table:
             key, decode = table[code]
             out[key] = decode(data, inner)
-    return out
+    return _shared(out)
 
 
 def _ipv6_conf(data: bytes, span: tuple[int, int] | None) -> dict[str, int] | None:
@@ -182,11 +197,11 @@ def _ipv6_conf(data: bytes, span: tuple[int, int] | None) -> dict[str, int] | No
         return {}
     start, end = conf
     count = (end - start) // 4
-    return {
+    return _shared({
         key: U32.unpack_from(data, start + 4 * index)[0]
         for key, index in DEVCONF.items()
         if index < count
-    }
+    })
 
 
 def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:

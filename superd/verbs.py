@@ -31,6 +31,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
+import functools
+import gc
 import logging
 import threading
 import time
@@ -59,6 +62,20 @@ ROLLBACK_OPTIONS = {"connectivityCheck": False, "_inRollback": True}
 RESTORE_OPTIONS = {"connectivityCheck": False}
 DONE = {"code": 0, "message": "Done"}
 REPAIR_WAIT = 120.0  # seconds a restore action waits for a running change
+
+
+def release_memory() -> None:
+    """Hand what a large change left behind (its plan, its notifications,
+    a thousand-device dump) back to the system: superd stays resident."""
+    gc.collect()
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None)
 
 
 class CoreWorker:
@@ -363,7 +380,12 @@ class Verbs:
 
     # -- network-changing verbs (one at a time) ----------------------------
     def apply_plan(self, args: dict) -> dict:
-        plan = plan_from_wire(args)
+        try:
+            return self._apply_plan(plan_from_wire(args))
+        finally:
+            release_memory()
+
+    def _apply_plan(self, plan: Plan) -> dict:
         with self._exclusive("apply_plan"):
             return self._writer.call(lambda core: self._transaction(core, plan))
 
