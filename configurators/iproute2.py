@@ -177,6 +177,9 @@ class Iproute2Configurator(Configurator):
                 br_stp_state=stp,
                 br_forward_delay=delay,
                 mtu=bridge.mtu,
+                # Up at once: a request less; no router advertisement can
+                # come in before autoconf is set below, there is no port yet.
+                state="up",
             )
             dev = self.kernel.require(bridge.name)
             self.ip_applier.created(bridge.name)

@@ -6,7 +6,8 @@ setupNetworks. These encoders build, byte for byte, the message pyroute2
 builds for the same arguments (a unit test compares them) for:
 
 * ``link set`` by index of ``mtu``, ``state`` (up/down) and ``master``;
-* ``link add`` of a bridge with ``br_stp_state`` / ``br_forward_delay``;
+* ``link add`` of a bridge with ``br_stp_state`` / ``br_forward_delay``,
+  up or not;
 * ``link del`` by index;
 * ``addr add`` / ``addr del`` of one address by index.
 
@@ -69,16 +70,19 @@ def _link_set(kw: Mapping[str, Any]) -> bytes | None:
 
 
 def _link_add(kw: Mapping[str, Any]) -> bytes | None:
-    allowed = {"ifname", "kind", "mtu", "br_stp_state", "br_forward_delay"}
+    allowed = {"ifname", "kind", "mtu", "br_stp_state", "br_forward_delay", "state"}
     if kw.get("kind") != "bridge" or set(kw) - allowed or not isinstance(kw.get("ifname"), str):
         return None
+    if kw.get("state", "up") != "up":
+        return None
+    up = IFF_UP if "state" in kw else 0
     attrs = _nla(IFLA_IFNAME, kw["ifname"].encode() + b"\0")
     if "mtu" in kw:
         attrs += _u32(IFLA_MTU, int(kw["mtu"]))
     bridge = {"br_stp_state": IFLA_BR_STP_STATE, "br_forward_delay": IFLA_BR_FORWARD_DELAY}
     data = b"".join(_u32(bridge[key], int(value)) for key, value in kw.items() if key in bridge)
     info = _nla(IFLA_INFO_KIND, b"bridge\0") + (_nla(IFLA_INFO_DATA, data) if data else b"")
-    body = IFINFO.pack(0, 0, 0, 0, 0) + attrs + _nla(IFLA_LINKINFO, info)
+    body = IFINFO.pack(0, 0, 0, up, up) + attrs + _nla(IFLA_LINKINFO, info)
     return _message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
 
 

@@ -22,6 +22,8 @@ REQUESTS = [
                         "br_forward_delay": 0, "mtu": 1500}),
     ("link", ("add",), {"ifname": "br1", "kind": "bridge", "br_stp_state": 1,
                         "br_forward_delay": 1500, "mtu": 9000}),
+    ("link", ("add",), {"ifname": "br2", "kind": "bridge", "br_stp_state": 0,
+                        "br_forward_delay": 0, "mtu": 1500, "state": "up"}),
     ("link", ("del",), {"index": 5}),
     ("addr", ("add",), {"index": 5, "family": socket.AF_INET, "address": "10.0.0.1",
                         "prefixlen": 24}),
