@@ -130,16 +130,17 @@ class Kernel:
         self._devs, self._dev_names = {}, {}
 
     def _forget(self, method: str, args: tuple, kwargs: dict[str, Any]) -> None:
-        """A link write: what we hold of that device may be stale; a
-        deletion may change others (ports leave the deleted master)."""
+        """A link write: what we hold may be stale. Setting a device up or
+        down changes that device only; anything else (a new device, a
+        deletion, an MTU or a master) can change others too (a bridge
+        follows its ports' MTU, a bond sets the NICs it releases down)."""
         if method != "link" or not self._devs or (args and args[0] in ("get", "dump")):
             return
-        if args and args[0] in ("del", "delete", "remove"):
-            self._devs, self._dev_names = {}, {}
-            return
-        name = kwargs.get("ifname") or self._dev_names.get(kwargs.get("index", -1))
-        if name is not None:
+        if args and args[0] == "set" and set(kwargs) <= {"index", "ifname", "state"}:
+            name = kwargs.get("ifname") or self._dev_names.get(kwargs.get("index", -1))
             self._devs.pop(name, None)
+            return
+        self._devs, self._dev_names = {}, {}
 
     def wrote(self, path: Path, value: str) -> None:
         if self._caching:
@@ -239,14 +240,9 @@ class Kernel:
 
     def set_link(self, dev: dict[str, Any], what: str, **changes: Any) -> None:
         self.request(dev["name"], what, "link", "set", index=dev["index"], **changes)
-        if self._caching and set(changes) <= {"mtu", "state", "master"}:
-            # what the kernel now holds, known without asking it
-            if "mtu" in changes:
-                dev["mtu"] = changes["mtu"]
-            if "state" in changes:
-                dev["up"] = changes["state"] == "up"
-            if "master" in changes:
-                dev["master"] = changes["master"] or None
+        # Up or down: what the kernel now holds, known without asking it.
+        if self._caching and set(changes) == {"state"}:
+            dev["up"] = changes["state"] == "up"
             self._devs[dev["name"]], self._dev_names[dev["index"]] = dev, dev["name"]
 
     def ensure_mtu(self, dev: dict[str, Any], mtu: int) -> None:
