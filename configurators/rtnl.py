@@ -37,7 +37,7 @@ U8, U16, U32, U64, S32 = (struct.Struct(f"={c}") for c in "BHIQi")
 BE16, BE32 = struct.Struct(">H"), struct.Struct(">I")
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_MULTI, NLM_F_DUMP = 0x1, 0x2, 0x300
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
@@ -135,9 +135,10 @@ _SCALARS: dict[str, Callable[[bytes, tuple[int, int]], Any]] = {
     "*ipaddr": _ip_list,
     "flag": lambda d, s: True,
 }
-# The linkinfo data superd.netinfo keeps (see _plain_info there).
-_SKIPPED = frozenset({"IFLA_BR_BRIDGE_ID", "IFLA_BR_ROOT_ID", "IFLA_BR_MULTI_BOOLOPT",
-                      "IFLA_BOND_AD_INFO"})  # fmt: skip
+# Linkinfo data never reported: changing timers (``*_TIMER``, by name) and
+# ids decoded as structs. superd.netinfo's pyroute2 path skips the same.
+INFO_SKIPPED = frozenset({"IFLA_BR_BRIDGE_ID", "IFLA_BR_ROOT_ID", "IFLA_BR_MULTI_BOOLOPT",
+                          "IFLA_BOND_AD_INFO"})  # fmt: skip
 
 
 def _info_table(nla_map: tuple) -> dict[int, tuple[str, Callable]]:
@@ -146,7 +147,7 @@ def _info_table(nla_map: tuple) -> dict[int, tuple[str, Callable]]:
         if isinstance(entry[0], int):
             code, entry = entry[0], entry[1:]
         name, kind = entry[0], entry[1]
-        if name in _SKIPPED or name.endswith("_TIMER") or kind not in _SCALARS:
+        if name in INFO_SKIPPED or name.endswith("_TIMER") or kind not in _SCALARS:
             continue
         table[code] = (name[len("IFLA_") :].lower(), _SCALARS[kind])
     return table
@@ -306,6 +307,19 @@ def messages(data: bytes) -> Iterator[Message]:
 # -- dumps --------------------------------------------------------------------
 
 _seq = itertools.count(1)
+
+
+def next_seq() -> int:
+    """A request's sequence number (one counter for every request sent)."""
+    return next(_seq) & 0xFFFFFFFF
+
+
+def nla(kind: int, payload: bytes) -> bytes:
+    """One netlink attribute, padded to 4 bytes."""
+    length = NLA.size + len(payload)
+    return NLA.pack(length, kind) + payload + b"\0" * (-length & 3)
+
+
 _REQUEST_BODY = {
     RTM_GETLINK: lambda family: IFINFO.pack(family, 0, 0, 0, 0),
     RTM_GETADDR: lambda family: IFADDR.pack(family, 0, 0, 0, 0),
@@ -329,11 +343,12 @@ def dump(
     NETLINK_ROUTE socket used for nothing else meanwhile). ``table``: only
     that routing table's routes where the socket is :func:`strict` (others
     may still come: callers filter)."""
-    seq = next(_seq) & 0xFFFFFFFF
-    body = _REQUEST_BODY[kind](family)
+    seq = next_seq()
     if kind == RTM_GETROUTE and table is not None:
         body = RTMSG.pack(family, 0, 0, 0, table if table < 256 else 252, 0, 0, 0, 0)
-        body += NLA.pack(8, RTA_TABLE) + U32.pack(table)
+        body += nla(RTA_TABLE, U32.pack(table))
+    else:
+        body = _REQUEST_BODY[kind](family)
     sock.send(NLMSG.pack(NLMSG.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
     while True:
         data = sock.recv(1 << 20)
@@ -350,11 +365,10 @@ def dump(
 def get_link(sock: socket.socket, index: int = 0, name: str | None = None) -> dict | None:
     """One link by ifindex or name (RTM_GETLINK); None when there is none
     (ENODEV)."""
-    seq = next(_seq) & 0xFFFFFFFF
+    seq = next_seq()
     body = IFINFO.pack(socket.AF_UNSPEC, 0, index, 0, 0)
     if name is not None:
-        raw = name.encode() + b"\0"
-        body += NLA.pack(NLA.size + len(raw), IFNAME) + raw + b"\0" * (-len(raw) & 3)
+        body += nla(IFNAME, name.encode() + b"\0")
     sock.send(NLMSG.pack(NLMSG.size + len(body), RTM_GETLINK, NLM_F_REQUEST, seq, 0) + body)
     while True:
         for msg in messages(sock.recv(1 << 20)):

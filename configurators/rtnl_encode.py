@@ -17,14 +17,13 @@ through pyroute2. :func:`transact` sends one request and waits for its ack.
 
 from __future__ import annotations
 
-import itertools
 import os
 import socket
 import struct
 from collections.abc import Mapping
 from typing import Any
 
-from configurators.rtnl import IFADDR, IFINFO, NLA, NLMSG, NLMSG_ERROR, messages
+from configurators.rtnl import IFADDR, IFINFO, NLMSG, NLMSG_ERROR, messages, next_seq, nla
 
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR = 16, 17, 20, 21
@@ -35,16 +34,9 @@ IFA_ADDRESS, IFA_LOCAL = 1, 2
 IFF_UP = 0x1
 U32 = struct.Struct("=I")
 
-_seq = itertools.count(1)
-
-
-def _nla(kind: int, payload: bytes) -> bytes:
-    length = NLA.size + len(payload)
-    return NLA.pack(length, kind) + payload + b"\0" * (-length & 3)
-
 
 def _u32(kind: int, value: int) -> bytes:
-    return _nla(kind, U32.pack(value))
+    return nla(kind, U32.pack(value))
 
 
 def _message(kind: int, flags: int, body: bytes) -> bytes:
@@ -76,13 +68,13 @@ def _link_add(kw: Mapping[str, Any]) -> bytes | None:
     if kw.get("state", "up") != "up":
         return None
     up = IFF_UP if "state" in kw else 0
-    attrs = _nla(IFLA_IFNAME, kw["ifname"].encode() + b"\0")
+    attrs = nla(IFLA_IFNAME, kw["ifname"].encode() + b"\0")
     if "mtu" in kw:
         attrs += _u32(IFLA_MTU, int(kw["mtu"]))
     bridge = {"br_stp_state": IFLA_BR_STP_STATE, "br_forward_delay": IFLA_BR_FORWARD_DELAY}
     data = b"".join(_u32(bridge[key], int(value)) for key, value in kw.items() if key in bridge)
-    info = _nla(IFLA_INFO_KIND, b"bridge\0") + (_nla(IFLA_INFO_DATA, data) if data else b"")
-    body = IFINFO.pack(0, 0, 0, up, up) + attrs + _nla(IFLA_LINKINFO, info)
+    info = nla(IFLA_INFO_KIND, b"bridge\0") + (nla(IFLA_INFO_DATA, data) if data else b"")
+    body = IFINFO.pack(0, 0, 0, up, up) + attrs + nla(IFLA_LINKINFO, info)
     return _message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
 
 
@@ -102,9 +94,9 @@ def _addr(command: str, kw: Mapping[str, Any]) -> bytes | None:
         raw = socket.inet_pton(family, kw["address"])
     except (OSError, TypeError):
         return None
-    attrs = _nla(IFA_ADDRESS, raw)
+    attrs = nla(IFA_ADDRESS, raw)
     if family == socket.AF_INET:
-        attrs += _nla(IFA_LOCAL, raw)
+        attrs += nla(IFA_LOCAL, raw)
     body = IFADDR.pack(family, int(kw["prefixlen"]), 0, 0, kw["index"]) + attrs
     if command == "add":
         return _message(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
@@ -128,7 +120,7 @@ def encode(method: str, args: tuple, kwargs: Mapping[str, Any]) -> bytes | None:
 def transact(sock: socket.socket, message: bytes) -> None:
     """Send ``message`` (from :func:`encode`) and wait for its ack; a
     failure is OSError with the kernel's errno."""
-    seq = next(_seq) & 0xFFFFFFFF
+    seq = next_seq()
     data = bytearray(message)
     struct.pack_into("=I", data, 8, seq)
     sock.send(data)

@@ -16,6 +16,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from configurators.rtnl import INFO_SKIPPED
 from shared.config import Config
 from shared.netinfo_report import build_capabilities, parse_resolv_conf
 
@@ -26,10 +27,6 @@ _SCALAR = (int, str, bool)
 # Kinds whose IFLA_INFO_DATA the report uses; decoding it for every veth,
 # tap … would only cost time.
 _INFO_KINDS = frozenset({"bridge", "bond", "vlan"})
-# Linkinfo data never reported: changing timers and decoded-as-struct ids.
-_INFO_SKIPPED = frozenset(
-    {"IFLA_BR_BRIDGE_ID", "IFLA_BR_ROOT_ID", "IFLA_BR_MULTI_BOOLOPT", "IFLA_BOND_AD_INFO"}
-)
 
 
 def read_capabilities(ipr: Any, running: Mapping[str, Any], config: Config) -> dict:
@@ -112,7 +109,7 @@ def _plain_info(data: Any, prefix: str = "IFLA_") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in data.get("attrs", ()) if data is not None else ():
         name = item[0]
-        if name == "UNKNOWN" or name in _INFO_SKIPPED or name.endswith("_TIMER"):
+        if name == "UNKNOWN" or name in INFO_SKIPPED or name.endswith("_TIMER"):
             continue
         value = item[1]
         key = name[len(prefix) :].lower() if name.startswith(prefix) else name.lower()
