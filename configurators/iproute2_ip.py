@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from configurators.iproute2_netlink import GONE, Kernel, failure, read_value, write_value
+from configurators.iproute2_netlink import GONE, Kernel, failure, write_value
 from configurators.iproute2_routes import RouteApplier, StaticV4, static_v4
 from persistence.atomic import atomic_write_text
 from shared.config import Config
@@ -117,10 +117,8 @@ class IpApplier:
         """``device`` was just created: its IPv6 settings are the namespace's
         defaults (the kernel copies ``conf/default``), no need to read them."""
         for name in AUTOCONF_SYSCTLS:
-            default = IPV6_CONF / "default" / name
-            value = self.kernel.written.get(default) or read_value(default)
+            value = self.kernel.sysctl(IPV6_CONF / "default" / name)
             if value is not None:
-                self.kernel.wrote(default, value)
                 self.kernel.wrote(IPV6_CONF / device / name, value)
 
     # -- shared with the NIC and bond code -----------------------------------
@@ -130,7 +128,7 @@ class IpApplier:
         want = "1" if enabled else "0"
         for name in AUTOCONF_SYSCTLS:
             path = IPV6_CONF / device / name
-            current = self.kernel.written.get(path) or read_value(path)
+            current = self.kernel.sysctl(path)
             if current is None:
                 if enabled:
                     raise NetError(

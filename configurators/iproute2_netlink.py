@@ -114,9 +114,9 @@ class Kernel:
         # without it, each device's read is a full dump (quadratic in N).
         self._addresses: dict[tuple[int, int], list[tuple[str, int]]] | None = None
         self._caching = False
-        # sysctl files this transaction wrote or read (path → value): read
+        # sysctl files this transaction read or wrote (path → value): read
         # again, they would only say the same (superd is the only writer).
-        self.written: dict[Path, str] = {}
+        self._sysctls: dict[Path, str] = {}
         # Devices read in this transaction, kept in step with our own link
         # writes (by name; their ifindex → name): one read per device.
         self._devs: dict[str, dict[str, Any]] = {}
@@ -126,7 +126,7 @@ class Kernel:
         """Turn the per-transaction caches on (begin) or off (end)."""
         self._caching = enabled
         self._addresses = None
-        self.written = {}
+        self._sysctls = {}
         self._devs, self._dev_names = {}, {}
 
     def _forget(self, method: str, args: tuple, kwargs: dict[str, Any]) -> None:
@@ -142,9 +142,19 @@ class Kernel:
             return
         self._devs, self._dev_names = {}, {}
 
+    def sysctl(self, path: Path) -> str | None:
+        """A sysctl file's value (:func:`read_value`), read once per transaction."""
+        if path in self._sysctls:
+            return self._sysctls[path]
+        value = read_value(path)
+        if value is not None:
+            self.wrote(path, value)
+        return value
+
     def wrote(self, path: Path, value: str) -> None:
+        """``path`` holds ``value`` now (written, or known to be)."""
         if self._caching:
-            self.written[path] = value
+            self._sysctls[path] = value
 
     def address_added(self, index: int, family: int, key: tuple[str, int]) -> None:
         if self._addresses is not None:

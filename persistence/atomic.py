@@ -78,21 +78,17 @@ def atomic_write_text(path: StrPath, text: str, mode: int = DEFAULT_MODE) -> Non
     fsync_dir(folder)
 
 
-def _syncfs(fd: int) -> bool:
+def _syncfs(fd: int) -> None:
     """Flush the whole filesystem holding ``fd`` (Linux syncfs(2)): one
-    journal commit for many files instead of one fsync each. False where
-    it is not available."""
-    syncfs = getattr(_libc(), "syncfs", None)
-    if syncfs is None:
-        return False
-    if syncfs(fd) != 0:
+    journal commit for many files instead of one fsync each."""
+    if libc().syncfs(fd) != 0:
         error = ctypes.get_errno()
         raise OSError(error, f"syncfs: {os.strerror(error)}")
-    return True
 
 
 @functools.cache
-def _libc() -> ctypes.CDLL:
+def libc() -> ctypes.CDLL:
+    """The C library (syncfs, malloc_trim), errno kept for ctypes.get_errno."""
     return ctypes.CDLL(None, use_errno=True)
 
 
@@ -103,6 +99,7 @@ def atomic_write_many(documents: Iterable[tuple[StrPath, str]], mode: int = DEFA
     place, each folder fsynced once. A crash leaves each document old or
     new (some may be new, some old); the folders must exist."""
     staged: list[tuple[str, Path]] = []
+    renamed = 0  # staged[:renamed] are in place: nothing left to clean up
     try:
         for path, text in documents:
             target = Path(path)
@@ -117,14 +114,13 @@ def atomic_write_many(documents: Iterable[tuple[StrPath, str]], mode: int = DEFA
                 stream.write(text)
         folders = sorted({str(target.parent) for _, target in staged})
         _flush_files([tmp for tmp, _ in staged], folders)
-        for done, (tmp, target) in enumerate(list(staged)):
+        for tmp, target in staged:
             _rename_into_place(tmp, target)
-            staged[done] = ("", target)  # renamed: nothing left to clean up
+            renamed += 1
     except BaseException:
-        for tmp, _ in staged:
-            if tmp:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+        for tmp, _ in staged[renamed:]:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise
     for folder in folders:
         fsync_dir(folder)
@@ -133,20 +129,20 @@ def atomic_write_many(documents: Iterable[tuple[StrPath, str]], mode: int = DEFA
 def _flush_files(files: list[str], folders: list[str]) -> None:
     """Make the content of ``files`` durable: one syncfs per filesystem, or
     an fsync of each file where syncfs is missing."""
+    if getattr(libc(), "syncfs", None) is None:
+        for path in files:
+            with open(path, "rb") as stream:
+                os.fsync(stream.fileno())
+        return
     devices: dict[int, str] = {}
     for folder in folders:
         devices.setdefault(os.stat(folder).st_dev, folder)
     for folder in devices.values():
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            if _syncfs(fd):
-                continue
+            _syncfs(fd)
         finally:
             os.close(fd)
-        for path in files:
-            with open(path, "rb") as stream:
-                os.fsync(stream.fileno())
-        return
 
 
 def atomic_remove_many(paths: Iterable[StrPath]) -> int:

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
-import functools
 import gc
 import logging
 import threading
@@ -41,6 +39,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from persistence.atomic import libc
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
@@ -69,14 +68,9 @@ def release_memory() -> None:
     """Hand what a large change left behind (its plan, its notifications,
     a thousand-device dump) back to the system: superd stays resident."""
     gc.collect()
-    trim = getattr(_libc(), "malloc_trim", None)
+    trim = getattr(libc(), "malloc_trim", None)
     if trim is not None:
         trim(0)
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None)
 
 
 class CoreWorker:
