@@ -42,7 +42,6 @@ class EventRelay:
         self.log = EventLog()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="frontd-events", daemon=True)
-        self.relayed = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -74,7 +73,6 @@ class EventRelay:
         if lost:
             log.warning("events: %d lost (superd's log overflowed)", lost)
         self.log.append(events)
-        self.relayed += len(events)
         if self.publish is None:
             return
         params: dict = {"notify_time": notify_time(), "events": events}

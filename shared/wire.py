@@ -60,14 +60,10 @@ def dumps(message: dict) -> bytes:
 
 
 def encode_frame(message: dict) -> bytes:
-    if isinstance(message.get("result"), dict) and any(
-        isinstance(v, RawJson) for v in message["result"].values()
-    ):
-        result = dumps(message["result"])
-        head = dumps({k: v for k, v in message.items() if k != "result"})
-        body = head[:-1] + (b"," if len(head) > 2 else b"") + b'"result":' + result + b"}"
-    else:
-        body = to_json(message)
+    result = message.get("result")
+    if isinstance(result, dict) and any(isinstance(v, RawJson) for v in result.values()):
+        message = {**message, "result": RawJson(dumps(result))}  # a report inside
+    body = dumps(message)
     if len(body) > MAX_FRAME:
         raise NetError(ErrorCode.BAD_PARAMS, f"message of {len(body)} bytes exceeds {MAX_FRAME}")
     return _HEADER.pack(len(body)) + body

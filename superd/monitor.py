@@ -110,35 +110,33 @@ class LiveNetinfo:
     def version(self) -> int:
         return self._state.version
 
-    def capabilities(
-        self,
-        running: Mapping[str, Any],
-        state: NetState | None = None,
-        running_key: object = None,
-    ) -> dict:
+    def capabilities(self, running: Mapping[str, Any], state: NetState | None = None) -> dict:
         """The report of ``state`` (default: the current one), built once per
-        (version, running, nameservers). Shared between callers: read-only.
-        ``running_key`` names ``running`` (its generation) when the caller
-        knows it; else the key is ``running`` itself, as JSON."""
-        return self._report(running, state, running_key)[0]
+        (version, running, nameservers). Shared between callers: read-only."""
+        state = self._state if state is None else state
+        running_key = json.dumps(running, sort_keys=True, default=str)
+        return self._report(running, state, running_key, read_nameservers(self.config))[0]
 
-    def capabilities_json(
-        self, running: Mapping[str, Any], state: NetState, running_key: object
-    ) -> bytes:
-        """:meth:`capabilities` encoded as compact JSON, encoded once per key."""
-        entry = self._report(running, state, running_key)
+    def report(
+        self, running: Mapping[str, Any], running_key: object, known: object = None
+    ) -> tuple[str, bytes | None]:
+        """(token, the current report as compact JSON), the JSON encoded once
+        per report. ``running_key`` names ``running`` (its generation). The
+        token names the report in this run (an equal token, an equal report):
+        when ``known`` is that token, the JSON is None — the caller has it."""
+        state, nameservers = self._state, read_nameservers(self.config)
+        token = f"{self.epoch}.{state.version}.{running_key}.{','.join(nameservers)}"
+        if known == token:
+            return token, None
+        entry = self._report(running, state, running_key, nameservers)
         if entry[1] is None:
             entry[1] = to_json(entry[0])
-        return entry[1]
+        return token, entry[1]
 
-    def _report(self, running: Mapping[str, Any], state: NetState | None,
-                running_key: object) -> list:  # fmt: skip
+    def _report(self, running: Mapping[str, Any], state: NetState, running_key: object,
+                nameservers: list[str]) -> list:  # fmt: skip
         """[report, its JSON or None], cached by key; few entries: each is
         the whole host."""
-        state = self._state if state is None else state
-        nameservers = read_nameservers(self.config)
-        if running_key is None:
-            running_key = json.dumps(running, sort_keys=True, default=str)
         key = (state.version, running_key, *nameservers)
         with self._lock:
             if (entry := self._caps.get(key)) is not None:
@@ -153,12 +151,6 @@ class LiveNetinfo:
             while len(self._caps) > CACHED_REPORTS:
                 self._caps.popitem(last=False)
         return entry
-
-    def report_token(self, running_key: object, state: NetState) -> str:
-        """Names the report of (state, running, nameservers) in this run: an
-        equal token means an equal report."""
-        nameservers = ",".join(read_nameservers(self.config))
-        return f"{self.epoch}.{state.version}.{running_key}.{nameservers}"
 
     def fresh_capabilities(self, running: Mapping[str, Any], timeout: float = 600.0) -> dict:
         """From a full dump done now, which also becomes the cache."""

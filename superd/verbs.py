@@ -350,11 +350,9 @@ class Verbs:
             if not self.live.alive:
                 raise NetError(ErrorCode.RESOURCE_UNAVAILABLE, "netinfo: the monitor stopped")
             generation, running = self._running_view.shared_snapshot()
-            state = self.live.snapshot()
-            token = self.live.report_token(generation, state)
-            if args.get("known") == token:  # the caller holds this very report
+            token, caps = self.live.report(running, generation, known=args.get("known"))
+            if caps is None:  # the caller holds this very report
                 return {"token": token, "unchanged": True}
-            caps = self.live.capabilities_json(running, state, generation)
             return {"token": token, "caps": RawJson(caps), "running": running}
 
         def read(core: NetworkSetup) -> dict:
