@@ -185,7 +185,6 @@ class ReportBuilder:
             "supportsIPv6": any(link.get("ipv6conf") is not None for link in links),
         }
 
-
     def _shared_opts(self, opts: dict[str, str]) -> dict[str, str]:
         return self._opts.setdefault(tuple(opts.items()), opts)
 

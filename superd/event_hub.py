@@ -1,5 +1,5 @@
 """Where superd's events come together: live-netinfo states and uevents in,
-numbered events out (:class:`superd.event_log.EventLog`), actions started.
+numbered events out (:class:`shared.event_log.EventLog`), actions started.
 
 The monitor calls :meth:`EventHub.on_state` in its thread with each state it
 publishes; the hotplug watcher calls :meth:`EventHub.on_uevent` in its own.
@@ -33,18 +33,12 @@ VIRTUAL_DEVPATH = "/devices/virtual/"
 
 
 class EventHub:
-    def __init__(
-        self,
-        config: Config,
-        live: LiveNetinfo,
-        running: RunningView,
-        log_: EventLog | None = None,
-        policy: Mapping[str, str] | None = None,
-    ) -> None:
-        self.config, self.live, self.running = config, live, running
-        self.log = log_ if log_ is not None else EventLog()
-        self.policy = dict(policy if policy is not None else ev.parse_policy(
-            config.extra.get("events", {})))  # fmt: skip
+    def __init__(self, config: Config, live: LiveNetinfo) -> None:
+        self.config, self.live = config, live
+        # The running configuration events name networks from (set by Verbs).
+        self.running: RunningView = dict
+        self.log = EventLog()
+        self.policy = ev.parse_policy(config.extra.get("events", {}))
         self.nic_presence_from_netlink = True
         self.restore: Restore | None = None
         # Held while superd changes the host (e.g. the hotplug watcher's).
@@ -71,8 +65,6 @@ class EventHub:
             self._emit(found)
 
     def on_uevent(self, action: str, name: str, ifindex: int | None, devpath: str) -> None:
-        if action not in ("add", "remove"):
-            return
         physical = bool(devpath) and not devpath.startswith(VIRTUAL_DEVPATH)
         if physical or self.config.is_fake_nic(name):
             self._emit([ev.nic_event(name, ifindex, added=action == "add")])

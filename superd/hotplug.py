@@ -99,7 +99,7 @@ class HotplugWatcher:
 
     def _dispatch(self, device: Any) -> None:
         action, name = device.action, device.sys_name
-        if action not in ("add", "remove", "move") or not name:
+        if action not in ("add", "remove") or not name:
             return
         index = device.get("IFINDEX")
         ifindex = int(index) if index and index.isdigit() else None

@@ -2,11 +2,12 @@
 
 read the configuration (once) → resolve who may connect (root and
 ``[frontd] user``) → start the netlink monitor (live netinfo: one dump, then
-events), the event hub on it and the uevent (hotplug) watcher → build the
-cores (no kernel writes: a restart never touches the network) → listen →
-tell systemd READY=1 → serve until SIGTERM or SIGINT → stop accepting and
-remove the socket → let a running change finish (a connectivity wait is cut
-short and rolls back) → close the connections → stop the watchers → exit 0.
+events) → build the cores (no kernel writes: a restart never touches the
+network) → feed the event hub from the monitor and the uevent (hotplug)
+watcher → listen → tell systemd READY=1 → serve until SIGTERM or SIGINT →
+stop accepting and remove the socket → let a running change finish (a
+connectivity wait is cut short and rolls back) → close the connections →
+stop the watchers → exit 0.
 
 Logs go to stderr (the journal, under systemd).
 """
@@ -22,7 +23,6 @@ import socket
 import sys
 from types import FrameType
 
-from persistence.unified import UnifiedPersistence
 from shared.config import Config, load_config
 from shared.errors import NetError
 from superd import hotplug
@@ -70,19 +70,18 @@ def access_policy(config: Config) -> tuple[frozenset[int], int | None]:
     return frozenset(uids), entry.pw_gid
 
 
-def start_events(config: Config, live: LiveNetinfo) -> tuple[EventHub, object | None]:
-    """The event hub fed by the monitor, and the hotplug watcher if pyudev
-    is there (else NIC presence comes from netlink)."""
-    hub = EventHub(config, live, UnifiedPersistence(config).running.snapshot)
+def start_watching(hub: EventHub, live: LiveNetinfo) -> hotplug.HotplugWatcher | None:
+    """Feed the event hub: the monitor's states, and uevents if pyudev is
+    there (else NIC presence comes from netlink). The watcher, if any."""
     live.listeners.append(hub.on_state)
     if not hotplug.available():
         log.warning("pyudev missing: NIC hotplug read from netlink only")
-        return hub, None
+        return None
     watcher = hotplug.HotplugWatcher(hub.on_uevent)
     watcher.start()
     hub.holds.append(watcher.held)
     hub.nic_presence_from_netlink = False
-    return hub, watcher
+    return watcher
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,18 +94,20 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     live: LiveNetinfo | None = None
+    verbs: Verbs | None = None
     watcher = None
     try:
         config = load_config(args.config)
         uids, group = access_policy(config)
         live = LiveNetinfo(config)
         live.start()
-        hub, watcher = start_events(config, live)
+        hub = EventHub(config, live)
         verbs = Verbs(config, live=live, hub=hub)
+        watcher = start_watching(hub, live)
     except (NetError, OSError) as error:
         log.error("cannot start: %s", error)
-        if watcher is not None:
-            watcher.close()
+        if verbs is not None:
+            verbs.close()
         if live is not None:
             live.close()
         return 1
