@@ -313,11 +313,12 @@ class Tally:
     errors: dict[str, int] = field(default_factory=dict)  # code → count
     samples: list[str] = field(default_factory=list)  # a few failures, verbatim
     refused_seconds: list[float] = field(default_factory=list)  # code 40 answers
-    slowest: list[tuple[float, str]] = field(default_factory=list)  # (seconds, sent at UTC)
+    # (seconds, when sent: local time, as in the daemons' logs)
+    slowest: list[tuple[float, str]] = field(default_factory=list)
 
     def done(self, seconds: float) -> None:
         self.seconds.append(seconds)
-        sent = time.strftime("%H:%M:%S", time.gmtime(time.time() - seconds))
+        sent = time.strftime("%H:%M:%S", time.localtime(time.time() - seconds))
         self.slowest = sorted([*self.slowest, (seconds, sent)], reverse=True)[:3]
 
     def error(self, code: object, text: str) -> None:

@@ -112,6 +112,8 @@ def test_a_hundred_engine_clients_never_see_a_half_applied_setup_networks(
     summary = run_clients(lab, clients=POLLERS, seconds=SECONDS)
     with capsys.disabled():
         print("\n" + latency_table(summary))
+        if slow := slow_setup_logs(lab, summary):
+            print(slow)
     assert summary["connected"] == POLLERS + 2, summary["refused"]
     assert_whole_views(lab, summary, GROUPS, GROUP_SIZE)
     assert summary["per_client"]["min"] > 0  # every poller was served
@@ -157,6 +159,25 @@ def assert_host_matches(lab: Lab, state: dict, groups: int, group_size: int) -> 
             assert address in {f"{a['local']}/{a['prefixlen']}" for a in addrs}
 
 
+def slow_setup_logs(lab: Lab, summary: dict, slow: float = 5.0) -> str:
+    """The daemons' log lines while the slowest setupNetworks ran, when it
+    took over ``slow`` seconds (the lab and its logs go away after the test)."""
+    found = [w["slowest"][0] for w in summary["writers"].values() if w["slowest"]]
+    if not found or max(found)[0] < slow:
+        return ""
+    seconds, sent = max(found)
+    h, m, s = map(int, sent.split(":"))
+    end = h * 3600 + m * 60 + s + int(seconds) + 2
+    until = f"{end // 3600 % 24:02}:{end // 60 % 60:02}:{end % 60:02}"
+    lines = [f"----- logs from {sent} to {until} -----"]
+    for name in ("superd", "frontd"):
+        for line in lab.log(name).splitlines():
+            stamp = line[11:19]  # "YYYY-MM-DD HH:MM:SS,mmm ..."
+            if sent <= stamp <= until and "RESOURCE_UNAVAILABLE" not in line:
+                lines.append(f"{name}: {line}")
+    return "\n".join(lines[:200])
+
+
 def latency_table(summary: dict) -> str:
     """The figures to quote: one row per kind of request."""
     rows = [
@@ -184,5 +205,5 @@ def latency_table(summary: dict) -> str:
     slow = [w["slowest"][0] for w in summary["writers"].values() if w["slowest"]]
     if slow:  # to find it in the daemons' logs
         seconds, sent = max(slow)
-        lines.append(f"slowest setupNetworks: {seconds:.2f} s, sent at {sent} UTC")
+        lines.append(f"slowest setupNetworks: {seconds:.2f} s, sent at {sent}")
     return "\n".join(lines)
