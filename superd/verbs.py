@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from persistence.atomic import libc
+from persistence.journal import TransactionJournal
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
@@ -273,6 +274,7 @@ class Verbs:
             core_factory = build_setup
         factory = core_factory
         self.connectivity = ConnectivityMonitor()
+        self.journal = TransactionJournal(config.run_dir)
         self._busy = threading.Lock()
         self._closing = False
         self.live = live
@@ -339,6 +341,53 @@ class Verbs:
     def _quiet(self) -> contextlib.AbstractContextManager:
         """superd's own changes are not events."""
         return self.hub.quiet() if self.hub is not None else contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _journaled(self, verb: str, before: Mapping) -> Iterator[None]:
+        """The transaction's journal on disk while it runs: ended however it
+        ends in-process, left behind only if the process dies."""
+        self.journal.begin(verb, before)
+        try:
+            yield
+        finally:
+            self.journal.end()
+
+    def recover(self) -> dict | None:
+        """At start-up, before serving: a journal left behind means superd
+        died inside a transaction; restore the running configuration it
+        started from (kernel and running config). The event reported, or
+        None when there was nothing to recover."""
+        debris = self._writer.call(lambda core: core.persistence.running.remove_debris())
+        if debris:
+            log.warning("removed %d files of writes cut short: %s", len(debris), ", ".join(debris))
+        entry = self.journal.pending()
+        if entry is None:
+            return None
+        before, verb = entry["before"], entry["verb"]
+        log.warning(
+            "superd stopped inside %s (pid %s): restoring the %d networks and %d bonds "
+            "running before it",
+            verb, entry.get("pid"), len(before["networks"]), len(before["bonds"]),
+        )  # fmt: skip
+        try:
+            with self._busy, self._quiet():
+                done = self._writer.call(lambda core: self._recover(core, before))
+        except Exception as error:
+            log.error("recovery of the interrupted %s failed: %s", verb, error)
+            self.journal.set_aside("failed")
+            event = {"kind": "recovery_failed", "verb": verb, "message": str(error)}
+        else:
+            self.journal.end()
+            log.info("recovered: %d operations undid the interrupted %s", done, verb)
+            event = {
+                "kind": "transaction_recovered",
+                "verb": verb,
+                "networks": sorted(before["networks"]),
+                "bonds": sorted(before["bonds"]),
+            }
+        if self.hub is not None:
+            self.hub.emit([event])
+        return event
 
     # -- concurrent verbs -------------------------------------------------
     def ping(self, args: dict) -> str:
@@ -408,7 +457,7 @@ class Verbs:
                 plan, broken = self._writer.call(lambda core: repair_plan(core, names))
                 if plan is not None:
                     log.info("restore action: rebuilding %s", ", ".join(broken))
-                    self._writer.call(lambda core: core.apply(plan))
+                    self._writer.call(lambda core: self._journaled_apply(core, plan, "restore"))
             outcome = {"kind": "networks_restored", "networks": broken}
         except Exception as error:
             log.error("restore action for %s failed: %s", sorted(names), error)
@@ -419,15 +468,30 @@ class Verbs:
             self.hub.emit([outcome])
 
     # -- jobs, run in the writer thread -----------------------------------
+    def _journaled_apply(self, core: NetworkSetup, plan: Plan, verb: str) -> None:
+        with self._journaled(verb, core.persistence.running.snapshot()):
+            core.apply(plan)
+
     def _transaction(self, core: NetworkSetup, plan: Plan) -> dict:
         started = time.monotonic()
         before = core.persistence.running.snapshot()
         check_plan_base(plan, before)
         log.info("apply_plan: %d operations", len(plan.operations))
+        if not plan.is_empty:
+            with self._journaled("apply_plan", before):  # the commit: the journal's end
+                self._apply_and_confirm(core, plan, before, started)
+        if plan.options["commitOnSuccess"]:
+            core.persistence.set_safe_config()
+        log.info("apply_plan: done")
+        return {**DONE, "operations": len(plan.operations)}
+
+    def _apply_and_confirm(
+        self, core: NetworkSetup, plan: Plan, before: Mapping, started: float
+    ) -> None:
         with self._quiet():  # not the connectivity wait: the host lives on meanwhile
             core.apply(plan)
         options = plan.options
-        if not plan.is_empty and options["connectivityCheck"] and not options["_inRollback"]:
+        if options["connectivityCheck"] and not options["_inRollback"]:
             timeout = options["connectivityTimeout"]
             log.info("apply_plan: waiting up to %ss for confirm_connectivity", timeout)
             if not self.connectivity.wait(started, timeout):
@@ -438,10 +502,6 @@ class Verbs:
                 if failure:
                     message += f"; rollback failed too, the new configuration stays: {failure}"
                 raise NetError(ErrorCode.LOST_CONNECTION, message)
-        if options["commitOnSuccess"]:
-            core.persistence.set_safe_config()
-        log.info("apply_plan: done")
-        return {**DONE, "operations": len(plan.operations)}
 
     @staticmethod
     def _roll_back(core: NetworkSetup, before: Mapping) -> str | None:
@@ -458,25 +518,41 @@ class Verbs:
         core.persistence.replace_running(before.get("networks", {}), before.get("bonds", {}))
         return None
 
-    @staticmethod
-    def _restore(core: NetworkSetup) -> dict:
+    def _restore(self, core: NetworkSetup) -> dict:
         persistent = core.persistence.restore_source()
-        running = core.persistence.running.snapshot()
-        broken_nets, broken_bonds = broken_entries(persistent, running, core.read_caps(running))
-        if broken_nets or broken_bonds:
-            log.info(
-                "restore_nets: re-creating %s missing from the kernel",
-                ", ".join(sorted(broken_nets) + sorted(broken_bonds)),
-            )
-            core.apply(core.plan(broken_nets, broken_bonds, RESTORE_OPTIONS))
-            running = core.persistence.running.snapshot()
-        networks, bondings = restore_request(persistent, running)
-        plan = core.plan(networks, bondings, RESTORE_OPTIONS)
-        log.info("restore_nets: %d operations", len(plan.operations))
-        core.apply(plan)
+        with self._journaled("restore_nets", core.persistence.running.snapshot()):
+            operations = self._rebuild(core, persistent, "restore_nets")
         return {
             **DONE,
-            "operations": len(plan.operations),
+            "operations": operations,
             "networks": sorted(persistent.get("networks", {})),
             "bonds": sorted(persistent.get("bonds", {})),
         }
+
+    def _recover(self, core: NetworkSetup, before: Mapping) -> int:
+        operations = self._rebuild(core, before, "recovery")
+        # exactly the document set the interrupted transaction started from
+        core.persistence.replace_running(before.get("networks", {}), before.get("bonds", {}))
+        return operations
+
+    @staticmethod
+    def _rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> int:
+        """Kernel and running configuration made to hold exactly ``wanted``'s
+        networks and bonds; how many operations that took."""
+        running = core.persistence.running.snapshot()
+        broken_nets, broken_bonds = broken_entries(wanted, running, core.read_caps(running))
+        operations = 0
+        if broken_nets or broken_bonds:
+            log.info(
+                "%s: re-creating %s missing from the kernel",
+                what, ", ".join(sorted(broken_nets) + sorted(broken_bonds)),
+            )  # fmt: skip
+            plan = core.plan(broken_nets, broken_bonds, RESTORE_OPTIONS)
+            core.apply(plan)
+            operations += len(plan.operations)
+            running = core.persistence.running.snapshot()
+        networks, bondings = restore_request(wanted, running)
+        plan = core.plan(networks, bondings, RESTORE_OPTIONS)
+        log.info("%s: %d operations", what, len(plan.operations))
+        core.apply(plan)
+        return operations + len(plan.operations)
