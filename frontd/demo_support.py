@@ -519,15 +519,18 @@ class Lab:
                 stdout=log, stderr=log, cwd=SOURCE_ROOT, env={**os.environ, **(env or {})},
             )  # fmt: skip
 
-    def start_superd(self, timeout: float = 30.0) -> None:
-        """Start superd and wait for its READY=1 (sd_notify)."""
+    def start_superd(self, timeout: float = 30.0, env: dict[str, str] | None = None) -> None:
+        """Start superd (``env`` added to its environment) and wait for its
+        READY=1 (sd_notify)."""
         assert self.superd is None, "superd already runs"
         notify_path = self.root / "notify.sock"
         notify_path.unlink(missing_ok=True)
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(notify_path))
         self._notify.settimeout(0.2)
-        self.superd = self._spawn("superd.main", "superd", {"NOTIFY_SOCKET": str(notify_path)})
+        self.superd = self._spawn(
+            "superd.main", "superd", {**(env or {}), "NOTIFY_SOCKET": str(notify_path)}
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
