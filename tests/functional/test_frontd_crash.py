@@ -1,5 +1,6 @@
-"""frontd killed (SIGKILL) in the middle of an engine's setupNetworks.
+"""A daemon killed (SIGKILL) in the middle of an engine's setupNetworks.
 
+frontd killed:
 superd does not need frontd to end a transaction: it finishes the change on
 its own, or — when the change waited for a connectivity confirmation that
 can no longer come — rolls it back on its own. The engine's request fails
@@ -10,6 +11,11 @@ The lab of ``test_end_to_end`` (``frontd.demo_support.Lab``). To kill
 frontd *during* the kernel changes, superd is started with
 ``NETRELOAD_TEST_PAUSE_AT_STEP`` (``shared.faults``): it stops itself before
 its k-th write; the test kills frontd, then lets superd continue.
+
+superd killed (``NETRELOAD_TEST_KILL_AT_STEP``): the engine gets an error
+answer from frontd at once; the restarted superd undoes the half-made change
+before serving and the engine hears of it (``transaction_recovered``). (Every
+kill point is swept in ``test_crash_recovery``.)
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from frontd.demo_support import Engine, Lab
-from shared.faults import PAUSE_ENV
+from shared.faults import KILL_ENV, PAUSE_ENV
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -130,3 +136,32 @@ def test_frontd_killed_during_connectivity_wait_superd_rolls_back(lab: Lab) -> N
     params["options"] = {"connectivityCheck": False}
     assert engine.call("Host.setupNetworks", params).get("result") == {"code": 0, "message": "Done"}
     assert json.loads((lab.run_dir / "netconf" / "nets" / "net_a").read_text())["nic"] == "veth_0"
+
+
+def test_superd_killed_mid_change_recovers_and_the_engine_hears_of_it(lab: Lab) -> None:
+    lab.start_superd(env={KILL_ENV: "6"})
+    lab.start_frontd()
+    before_links = links(lab)
+    params = {"networks": {"net_a": NET}, "bondings": {}, "options": {"connectivityCheck": False}}
+    engine = lab.engine()
+    answer = engine.call("Host.setupNetworks", params, timeout=30)
+    assert "error" in answer, answer  # superd's connection died: frontd says so
+    assert lab.superd is not None
+    assert lab.superd.wait(10) == -signal.SIGKILL
+    assert (lab.run_dir / "transaction.journal").exists()
+    lab.superd = None
+    lab.start_superd()  # recovers before READY=1
+    assert links(lab) == before_links
+    assert lab.running_config()["nets"] == {}
+    assert not (lab.run_dir / "transaction.journal").exists()
+
+    def recovered() -> list[dict]:
+        return [
+            event
+            for note in engine.events()
+            for event in note.get("params", {}).get("events", [])
+            if event["kind"] == "transaction_recovered"
+        ]
+
+    wait_until(lambda: recovered(), timeout=30)
+    assert recovered()[0]["verb"] == "apply_plan"
