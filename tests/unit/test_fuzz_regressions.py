@@ -1,0 +1,102 @@
+"""What fuzzing setupNetworks through the real frontd found
+(tests/functional/test_fuzz_setup_networks.py), one test per bug.
+
+Each of these requests made frontd answer code 100 ("Internal error") — or
+not answer at all — instead of naming the rule the request broke.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from frontd.jsonrpc import INVALID_REQUEST, PARSE_ERROR, JsonRpcDispatcher
+from shared.errors import ErrorCode, NetError
+from shared.netmodel.addresses import prefix_to_netmask, validate_ipv6_cidr
+from shared.netmodel.canonical import canonicalize_network
+from shared.netmodel.values import to_int
+
+
+def test_a_unicode_digit_int_refuses_is_not_an_integer() -> None:
+    # "²".isdigit() is True but int("²") raises ValueError.
+    with pytest.raises(NetError) as caught:
+        to_int("²", "network n: mtu", 68, 65535)
+    assert caught.value.code == ErrorCode.BAD_PARAMS
+    assert "not an integer" in caught.value.message
+
+
+def test_unicode_decimal_digits_still_coerce_as_before() -> None:
+    assert to_int("١٥٠٠", "network n: mtu", 68, 65535) == 1500
+
+
+def test_an_ipv6_prefix_of_a_superscript_digit_is_a_bad_address() -> None:
+    with pytest.raises(NetError) as caught:
+        validate_ipv6_cidr("2001:db8::1/²", "network n")
+    assert caught.value.code == ErrorCode.BAD_ADDR
+
+
+def test_an_infinite_prefix_is_a_bad_address() -> None:
+    # int(float("inf")) raises OverflowError, not ValueError.
+    with pytest.raises(NetError) as caught:
+        prefix_to_netmask(float("inf"), "network n")
+    assert caught.value.code == ErrorCode.BAD_ADDR
+
+
+def test_custom_with_an_integer_beyond_64_bits_is_refused() -> None:
+    # orjson cannot write it into superd's frame.
+    with pytest.raises(NetError) as caught:
+        canonicalize_network("n", {"nic": "veth_2", "custom": {"n": 2**64}})
+    assert caught.value.code == ErrorCode.BAD_PARAMS
+    assert "custom" in caught.value.message
+
+
+def test_host_qos_nested_beyond_what_orjson_writes_is_refused() -> None:
+    deep: object = 1
+    for _ in range(300):
+        deep = {"a": deep}
+    with pytest.raises(NetError) as caught:
+        canonicalize_network("n", {"nic": "veth_2", "hostQos": deep})
+    assert caught.value.code == ErrorCode.BAD_PARAMS
+
+
+def _dispatcher() -> JsonRpcDispatcher:
+    return JsonRpcDispatcher({"Host.setupNetworks": lambda networks=None: {"code": 0}})
+
+
+def _body(params: str) -> str:
+    return '{"jsonrpc":"2.0","id":7,"method":"Host.setupNetworks","params":' + params + "}"
+
+
+def test_a_request_nested_beyond_the_parser_is_answered() -> None:
+    # json.loads raised RecursionError: no answer was ever sent.
+    answer = _dispatcher().handle(_body("[" * 100_000 + "]" * 100_000))
+    assert answer is not None
+    assert answer["error"]["code"] == INVALID_REQUEST
+
+
+def test_a_request_nested_deeper_than_the_limit_is_invalid() -> None:
+    answer = _dispatcher().handle(_body('{"networks":' + "[" * 300 + "]" * 300 + "}"))
+    assert answer == {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "error": {"code": INVALID_REQUEST, "message": answer["error"]["message"]},
+    }
+    assert "nested deeper" in answer["error"]["message"]
+
+
+def test_a_request_within_the_depth_limit_is_dispatched() -> None:
+    answer = _dispatcher().handle(_body('{"networks":' + "[" * 40 + "]" * 40 + "}"))
+    assert answer == {"jsonrpc": "2.0", "id": 7, "result": {"code": 0}}
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_constants_are_a_parse_error(constant: str) -> None:
+    answer = _dispatcher().handle(_body('{"networks":{"n":{"mtu":' + constant + "}}}"))
+    assert answer is not None and answer["error"]["code"] == PARSE_ERROR
+
+
+def test_the_depth_check_leaves_a_large_flat_request_alone() -> None:
+    networks = {f"n{i}": {"nic": "veth_0", "vlan": i, "custom": {"k": "v"}} for i in range(5000)}
+    answer = _dispatcher().handle(_body(json.dumps({"networks": networks})))
+    assert answer == {"jsonrpc": "2.0", "id": 7, "result": {"code": 0}}
