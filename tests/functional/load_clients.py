@@ -385,7 +385,8 @@ class Run:
                                    "connect_seconds": connect_seconds}  # fmt: skip
         by_name = {c.name: c for c in connected}
         if spec.get("connect_only") or refused:
-            summary["pinged"] = await self._ping_all(connected)
+            failed = await self._ping_all(connected)
+            summary.update(pinged=len(connected) - len(failed), ping_failures=failed)
             await asyncio.gather(*(c.close() for c in connected))
             return summary if spec.get("connect_only") else {**summary, "aborted": "refused"}
         pollers = [c for c in connected if c.name.startswith("poller")]
@@ -403,17 +404,17 @@ class Run:
         return {**summary, **self._report(elapsed, final)}
 
     @staticmethod
-    async def _ping_all(clients: list[Client]) -> int:
-        """How many of ``clients`` get an answer to Host.ping2."""
+    async def _ping_all(clients: list[Client]) -> list[str]:
+        """Host.ping2 on each of ``clients``: why each one that failed did."""
 
-        async def ping(client: Client) -> bool:
+        async def ping(client: Client) -> str | None:
             try:
                 answer, _, _ = await client.call("Host.ping2", {})
-            except (StompError, TimeoutError):
-                return False
-            return answer.get("result") is True
+            except (StompError, TimeoutError) as error:
+                return f"{client.name}: {type(error).__name__}: {error}"[:300]
+            return None if answer.get("result") is True else json.dumps(answer)[:300]
 
-        return sum(await asyncio.gather(*map(ping, clients)))
+        return [why for why in await asyncio.gather(*map(ping, clients)) if why]
 
     def _report(self, elapsed: float, final: dict) -> dict:
         def tally(t: Tally) -> dict:
