@@ -4,10 +4,14 @@ apply_plan runs the privileged half of setupNetworks (frontd ran
 canonicalize → build model → validate → plan):
 
     re-validate the plan (Plan.from_dict) → check it against the running
-    configuration (a stale plan is refused) → apply (NetworkSetup: intent,
-    configurator, verify, commit or objectified rollback) → connectivity check
-    (wait for confirm_connectivity; none → objectified rollback, code 10) →
-    persist (commitOnSuccess → set_safe_config)
+    configuration (a stale plan is refused) → journal the running
+    configuration it starts from → apply (NetworkSetup: intent, configurator,
+    verify, commit or objectified rollback) → connectivity check (wait for
+    confirm_connectivity; none → objectified rollback, code 10) → end the
+    journal (the commit) → persist (commitOnSuccess → set_safe_config)
+
+A journal found at start-up (superd died inside a transaction) is undone by
+:meth:`Verbs.recover` before anything is served.
 
 Only one network-changing verb (apply_plan, restore_nets, set_safe_config)
 runs at a time; another one arriving meanwhile is refused at once with
@@ -48,9 +52,8 @@ from shared.netmodel.plan import Plan
 from shared.wire import VERBS, RawJson
 from superd.event_hub import EventHub
 from superd.monitor import LiveNetinfo
-from superd.repair import repair_plan
+from superd.repair import rebuild, repair_plan
 from superd.setup_networks import NetworkSetup, rollback_request
-from superd.verify import bond_mismatches, network_mismatches
 
 log = logging.getLogger("netreload.superd.verbs")
 
@@ -59,7 +62,6 @@ Handler = Callable[[dict], Any]
 CoreFactory = Callable[[Config], NetworkSetup]
 
 ROLLBACK_OPTIONS = {"connectivityCheck": False, "_inRollback": True}
-RESTORE_OPTIONS = {"connectivityCheck": False}
 DONE = {"code": 0, "message": "Done"}
 REPAIR_WAIT = 120.0  # seconds a restore action waits for a running change
 BIG_CHANGE = 100  # operations after which superd hands memory back
@@ -221,41 +223,6 @@ def check_plan_base(plan: Plan, running: Mapping) -> None:
             "plan: its expected running configuration does not follow from its operations "
             "and the current one (stale plan)",
         )
-
-
-def restore_request(persistent: Mapping, running: Mapping) -> tuple[dict, dict]:
-    """Every persistent network/bond, and a removal for every other running one."""
-
-    def merge(wanted: Mapping, current: Mapping) -> dict:
-        out: dict = {name: {"remove": True} for name in current if name not in wanted}
-        out.update({name: dict(attrs) for name, attrs in wanted.items()})
-        return out
-
-    return (
-        merge(persistent.get("networks", {}), running.get("networks", {})),
-        merge(persistent.get("bonds", {}), running.get("bonds", {})),
-    )
-
-
-def broken_entries(persistent: Mapping, running: Mapping, caps: Mapping) -> tuple[dict, dict]:
-    """Running entries equal to their persistent copy that the kernel lacks.
-
-    The planner would skip them as unchanged; restore removes them first so
-    that they are added again (a running configuration that outlived the
-    kernel state it describes, e.g. a run dir that survived a reboot).
-    """
-    nets = {
-        name: {"remove": True}
-        for name, attrs in running.get("networks", {}).items()
-        if persistent.get("networks", {}).get(name) == attrs
-        and network_mismatches(name, attrs, caps)
-    }
-    bonds = {
-        name: {"remove": True}
-        for name, attrs in running.get("bonds", {}).items()
-        if persistent.get("bonds", {}).get(name) == attrs and bond_mismatches(name, attrs, caps)
-    }
-    return nets, bonds
 
 
 class Verbs:
@@ -521,7 +488,7 @@ class Verbs:
     def _restore(self, core: NetworkSetup) -> dict:
         persistent = core.persistence.restore_source()
         with self._journaled("restore_nets", core.persistence.running.snapshot()):
-            operations = self._rebuild(core, persistent, "restore_nets")
+            operations = rebuild(core, persistent, "restore_nets")
         return {
             **DONE,
             "operations": operations,
@@ -530,29 +497,7 @@ class Verbs:
         }
 
     def _recover(self, core: NetworkSetup, before: Mapping) -> int:
-        operations = self._rebuild(core, before, "recovery")
+        operations = rebuild(core, before, "recovery")
         # exactly the document set the interrupted transaction started from
         core.persistence.replace_running(before.get("networks", {}), before.get("bonds", {}))
         return operations
-
-    @staticmethod
-    def _rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> int:
-        """Kernel and running configuration made to hold exactly ``wanted``'s
-        networks and bonds; how many operations that took."""
-        running = core.persistence.running.snapshot()
-        broken_nets, broken_bonds = broken_entries(wanted, running, core.read_caps(running))
-        operations = 0
-        if broken_nets or broken_bonds:
-            log.info(
-                "%s: re-creating %s missing from the kernel",
-                what, ", ".join(sorted(broken_nets) + sorted(broken_bonds)),
-            )  # fmt: skip
-            plan = core.plan(broken_nets, broken_bonds, RESTORE_OPTIONS)
-            core.apply(plan)
-            operations += len(plan.operations)
-            running = core.persistence.running.snapshot()
-        networks, bondings = restore_request(wanted, running)
-        plan = core.plan(networks, bondings, RESTORE_OPTIONS)
-        log.info("%s: %d operations", what, len(plan.operations))
-        core.apply(plan)
-        return operations + len(plan.operations)
