@@ -328,7 +328,7 @@ class Tally:
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
-    """count, median, p95, p99, max (seconds); {} without values."""
+    """count, median, p95, p99, max (seconds); only the count without values."""
     if not values:
         return {"count": 0}
     ordered = sorted(values)
