@@ -26,24 +26,16 @@ Host.waitEvents (local)          ``{"epoch", "next", "events", "lost"}``:
 
 Failures raise ``NetError``; the dispatcher turns them into JSON-RPC error
 objects ``{"code": <agent code>, "message": …}``.
-
-While a network change (setupNetworks, restoreNetworks) is in flight, the
-capabilities are the report it was planned against: superd writes a
-change's intent first and applies it one device at a time, so a report read
-meanwhile could show half of it (networks without their bridge, a bridge
-without its address). The change waits for the reads already at superd to
-come back before it starts; the first read after it ends sees all of it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import platform
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.errors import ErrorCode, NetError
@@ -93,12 +85,6 @@ class HostApi:
         self._events: EventLog | None = None
         self._netinfo_held: _Netinfo | None = None
         self._config_dirty = False
-        # Readers at superd, and the report served while a change is in flight.
-        self._view = threading.Condition()
-        self._readers = 0
-        self._changing = False
-        self._frozen: _Netinfo | None = None
-        self._last_served: _Netinfo | None = None
 
     def set_notify(self, notify: Notify | None) -> None:
         """Where network change events go (the STOMP server's publish_event)."""
@@ -117,7 +103,7 @@ class HostApi:
     def setup_networks(
         self, networks: object = None, bondings: object = None, options: object = None
     ) -> dict:
-        with self._exclusive("setupNetworks"), self._change_in_flight():
+        with self._exclusive("setupNetworks"):
             plan = self._plan(networks, bondings, options)
             check = plan.options.get("connectivityCheck", True)
             wait = float(plan.options.get("connectivityTimeout", 0)) if check else 0.0
@@ -161,7 +147,7 @@ class HostApi:
         return self._plan(networks, bondings, options).to_dict()
 
     def restore_networks(self) -> dict:
-        with self._exclusive("restoreNetworks"), self._change_in_flight(fresh=False):
+        with self._exclusive("restoreNetworks"):
             self._superd_call("restore_nets", timeout=RESTORE_TIMEOUT)
         self._emit(NET_CHANGED_EVENT)
         return dict(DONE)
@@ -194,44 +180,6 @@ class HostApi:
         return held.caps, held.running
 
     def _held_netinfo(self) -> _Netinfo:
-        """The report to serve: the one from before the change in flight, if
-        any; else superd's current one."""
-        with self._view:
-            self._view.wait_for(lambda: not self._changing or self._frozen is not None)
-            if self._frozen is not None:
-                return self._frozen
-            self._readers += 1
-        try:
-            self._last_served = self._fetch_netinfo()
-            return self._last_served
-        finally:
-            with self._view:
-                self._readers -= 1
-                self._view.notify_all()
-
-    @contextlib.contextmanager
-    def _change_in_flight(self, fresh: bool = True) -> Iterator[None]:
-        """Freeze the report readers get for the duration of a change (one at
-        a time: the caller holds the network lock). ``fresh``: read it from
-        superd now (setupNetworks plans against it); else the last report
-        served will do, when there is one."""
-        with self._view:
-            self._changing = True
-            self._view.wait_for(lambda: self._readers == 0)
-        try:
-            held = None if fresh else self._last_served
-            # No reader at superd now: nothing newer than this can be served.
-            frozen = held if held is not None else self._fetch_netinfo()
-            with self._view:
-                self._frozen = frozen
-                self._view.notify_all()
-            yield
-        finally:
-            with self._view:
-                self._changing, self._frozen = False, None
-                self._view.notify_all()
-
-    def _fetch_netinfo(self) -> _Netinfo:
         """superd's report, kept with its token: when nothing changed, superd
         answers only that (a few bytes instead of the whole host)."""
         held = self._netinfo_held
