@@ -118,13 +118,19 @@ class LiveNetinfo:
         return self._report(running, state, running_key, read_nameservers(self.config))[0]
 
     def report(
-        self, running: Mapping[str, Any], running_key: object, known: object = None
+        self,
+        running: Mapping[str, Any],
+        running_key: object,
+        known: object = None,
+        state: NetState | None = None,
     ) -> tuple[str, bytes | None]:
-        """(token, the current report as compact JSON), the JSON encoded once
-        per report. ``running_key`` names ``running`` (its generation). The
-        token names the report in this run (an equal token, an equal report):
-        when ``known`` is that token, the JSON is None — the caller has it."""
-        state, nameservers = self._state, read_nameservers(self.config)
+        """(token, the report of ``state`` — default: the current one — as
+        compact JSON), the JSON encoded once per report. ``running_key`` names
+        ``running`` (its generation). The token names the report in this run
+        (an equal token, an equal report): when ``known`` is that token, the
+        JSON is None — the caller has it."""
+        state = self._state if state is None else state
+        nameservers = read_nameservers(self.config)
         token = f"{self.epoch}.{state.version}.{running_key}.{','.join(nameservers)}"
         if known == token:
             return token, None

@@ -243,6 +243,9 @@ class Verbs:
         self.connectivity = ConnectivityMonitor()
         self.journal = TransactionJournal(config.run_dir)
         self._busy = threading.Lock()
+        # (generation, running, kernel state) netinfo serves during a change
+        self._view_lock = threading.Lock()
+        self._frozen: tuple[int, dict, Any] | None = None
         self._closing = False
         self.live = live
         self.hub = hub
@@ -305,9 +308,26 @@ class Verbs:
         finally:
             self._busy.release()
 
-    def _quiet(self) -> contextlib.AbstractContextManager:
-        """superd's own changes are not events."""
-        return self.hub.quiet() if self.hub is not None else contextlib.nullcontext()
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """superd's own change: not events, and never seen half made.
+
+        The running configuration names a change's networks before the
+        kernel has them (intent first), and the kernel gets them one device
+        at a time: netinfo answers meanwhile with the running configuration
+        and kernel state of before the change; the first answer after it
+        has all of it (the monitor caught up when ``hub.quiet`` ends).
+        """
+        with self._view_lock:
+            if self.live is not None:
+                generation, running = self._running_view.shared_snapshot()
+                self._frozen = (generation, running, self.live.snapshot())
+        try:
+            with self.hub.quiet() if self.hub is not None else contextlib.nullcontext():
+                yield
+        finally:
+            with self._view_lock:
+                self._frozen = None
 
     @contextlib.contextmanager
     def _journaled(self, verb: str, before: Mapping) -> Iterator[None]:
@@ -365,8 +385,13 @@ class Verbs:
             assert self.live is not None
             if not self.live.alive:
                 raise NetError(ErrorCode.RESOURCE_UNAVAILABLE, "netinfo: the monitor stopped")
-            generation, running = self._running_view.shared_snapshot()
-            token, caps = self.live.report(running, generation, known=args.get("known"))
+            with self._view_lock:  # a running configuration and its kernel state
+                if self._frozen is not None:
+                    generation, running, state = self._frozen
+                else:
+                    generation, running = self._running_view.shared_snapshot()
+                    state = self.live.snapshot()
+            token, caps = self.live.report(running, generation, args.get("known"), state)
             if caps is None:  # the caller holds this very report
                 return {"token": token, "unchanged": True}
             return {"token": token, "caps": RawJson(caps), "running": running}
