@@ -68,6 +68,18 @@ def validate_ipv6_cidr(value: object, owner: str) -> str:
     return f"{address}/{int(prefix)}"
 
 
+_LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
+def require_unicast(value: str, owner: str, what: str) -> None:
+    """A host's own address or its gateway (``value`` already validated, an
+    optional ``/prefix`` allowed): not unspecified, multicast or the limited
+    broadcast, which the kernel refuses or superd's verification misses."""
+    address = ipaddress.ip_address(value.partition("/")[0])
+    if address.is_unspecified or address.is_multicast or address == _LIMITED_BROADCAST:
+        raise _bad(f"{owner}: {what} {value} is not a unicast address")
+
+
 def validate_gateway_reachable(
     ipaddr: str, netmask: str, gateway: str, owner: str
 ) -> None:

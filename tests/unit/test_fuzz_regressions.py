@@ -15,6 +15,8 @@ from frontd.jsonrpc import INVALID_REQUEST, PARSE_ERROR, JsonRpcDispatcher
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.addresses import prefix_to_netmask, validate_ipv6_cidr
 from shared.netmodel.canonical import canonicalize_network
+from shared.netmodel.plan import plan_setup_networks
+from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
 from shared.netmodel.values import to_int
 
 
@@ -100,3 +102,50 @@ def test_the_depth_check_leaves_a_large_flat_request_alone() -> None:
     networks = {f"n{i}": {"nic": "veth_0", "vlan": i, "custom": {"k": "v"}} for i in range(5000)}
     answer = _dispatcher().handle(_body(json.dumps({"networks": networks})))
     assert answer == {"jsonrpc": "2.0", "id": 7, "result": {"code": 0}}
+
+
+# Well-formed requests frontd passed on, that superd then failed with 29
+# (after touching the kernel, then rolling back).
+def _validate(attrs: dict, name: str = "n") -> None:
+    host = NetinfoSnapshot.from_caps({"nics": {"veth_2": {"mtu": 1500}}})
+    plan_setup_networks({name: attrs}, {}, {}, host, RunningConfig.from_dict({}))
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"ipaddr": "0.0.0.0", "prefix": 0},
+        {"ipaddr": "224.0.0.1", "prefix": 24},
+        {"ipaddr": "203.0.113.4", "prefix": 24, "gateway": "0.0.0.0"},
+        {"ipaddr": "203.0.113.4", "prefix": 24, "gateway": "255.255.255.255"},
+        {"ipv6addr": "::/0"},
+        {"ipv6addr": "ff02::1/64"},
+        {"ipv6addr": "2001:db8::4/64", "ipv6gateway": "ff02::2"},
+    ],
+    ids=lambda attrs: "-".join(str(v) for v in attrs.values()),
+)
+def test_a_non_unicast_host_address_or_gateway_is_a_bad_address(attrs: dict) -> None:
+    with pytest.raises(NetError) as caught:
+        _validate({"nic": "veth_2", **attrs})
+    assert caught.value.code == ErrorCode.BAD_ADDR
+    assert "not a unicast address" in caught.value.message
+
+
+def test_ipv6_on_a_network_below_1280_bytes_of_mtu_is_refused() -> None:
+    with pytest.raises(NetError) as caught:
+        _validate({"nic": "veth_2", "mtu": 1279, "ipv6addr": "2001:db8::4/64"})
+    assert caught.value.code == ErrorCode.BAD_PARAMS
+    assert "1280" in caught.value.message
+
+
+def test_a_bridge_named_like_the_loopback_device_is_refused() -> None:
+    with pytest.raises(NetError) as caught:
+        _validate({"nic": "veth_2"}, name="lo")
+    assert caught.value.code == ErrorCode.BAD_BRIDGE
+
+
+def test_unicast_addresses_and_ipv6_at_1280_still_pass() -> None:
+    _validate(
+        {"nic": "veth_2", "mtu": 1280, "ipaddr": "203.0.113.4", "prefix": 24,
+         "gateway": "203.0.113.1", "ipv6addr": "2001:db8::4/64", "ipv6gateway": "fe80::1"}
+    )  # fmt: skip
