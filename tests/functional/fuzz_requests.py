@@ -260,6 +260,31 @@ def _bad_nameservers(draw: st.DrawFn, request: dict, name: str) -> set[int]:
     return {BAD_PARAMS, BAD_ADDR}
 
 
+# Well-formed values the kernel refuses: frontd once let them through, superd
+# failed (29) and rolled back; frontd refuses them now, before any change.
+KERNEL_REFUSES = [
+    {"ipaddr": "0.0.0.0", "prefix": 0},
+    {"ipaddr": "203.0.113.41", "prefix": 24, "gateway": "0.0.0.0"},
+    {"ipv6addr": "::/0"},
+    {"ipv6addr": "ff02::1/64"},
+    {"ipaddr": "224.0.0.1", "prefix": 24},
+    {"ipaddr": "203.0.113.42", "prefix": 24, "gateway": "255.255.255.255"},
+    {"ipv6addr": "2001:db8:9::1/64", "ipv6gateway": "ff02::2"},
+    {"ipv6addr": "2001:db8:9::1/64", "mtu": 1279, "bridged": False},
+]
+
+
+def _kernel_refuses(draw: st.DrawFn, request: dict, name: str) -> set[int]:
+    attrs = request["networks"][name]
+    if draw(st.booleans()):
+        _drop_ipv4(attrs)
+        attrs.pop("ipv6addr", None)
+        attrs.update(draw(st.sampled_from(KERNEL_REFUSES)))
+    else:  # a bridge named like the loopback device
+        request["networks"]["lo"] = {**request["networks"].pop(name), "bridged": True}
+    return {BAD_ADDR, BAD_BRIDGE, BAD_PARAMS}
+
+
 SPOILERS: list[tuple[str, Callable]] = [
     ("mtu", _spoil_attr("mtu", bad_mtu, {BAD_PARAMS})),
     ("vlan", _spoil_attr("vlan", bad_vlan, {BAD_VLAN})),
@@ -283,6 +308,7 @@ SPOILERS: list[tuple[str, Callable]] = [
     ("bond name", _bad_bond_name),
     ("option", _bad_option),
     ("nameservers", _bad_nameservers),
+    ("kernel refuses", _kernel_refuses),
 ]  # fmt: skip
 
 

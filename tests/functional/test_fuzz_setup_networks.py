@@ -140,17 +140,19 @@ def _normalize(value: Any) -> Any:
     return value
 
 
-def _entry(path: Path) -> bytes:
-    if path.is_symlink():
-        return b"-> " + os.readlink(path).encode()
-    return path.read_bytes() if path.is_file() else b"<dir>"
-
-
 def _tree(folder: Path) -> dict[str, bytes]:
-    """Every entry under ``folder``: file bytes, symlink targets, folders."""
+    """Every file's bytes and symlink's target under ``folder``. Empty folders
+    do not count: a rollback leaves an empty ``bonds/`` behind (the xfail
+    test below), which the rest of the module must not trip on."""
     if not folder.exists():
         return {}
-    return {str(path.relative_to(folder)): _entry(path) for path in sorted(folder.rglob("*"))}
+    tree = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            tree[str(path.relative_to(folder))] = b"-> " + os.readlink(path).encode()
+        elif path.is_file():
+            tree[str(path.relative_to(folder))] = path.read_bytes()
+    return tree
 
 
 @dataclass
@@ -313,6 +315,35 @@ def fuzz(pytestconfig: pytest.Config) -> Iterator[Fuzz]:
                     print(f"----- {name} log (tracebacks) -----\n{text[-8000:]}")
 
 
+ROLLED_BACK = {
+    "networks": {"fzrb": {"nic": "veth_2", "ipaddr": "203.0.113.77", "prefix": 24}},
+    "bondings": {},
+    # nobody pings: superd applies, waits 1 s, fails with 10 and rolls back
+    "options": {"connectivityCheck": True, "connectivityTimeout": 1},
+}
+
+
+# First in the module: once any rollback made the folder, it stays.
+@pytest.mark.xfail(
+    strict=True,
+    reason="persistence.unified.ConfigStore.replace() creates the running "
+    "config's empty bonds/ folder when a rollback rewrites it",
+)
+def test_rollback_leaves_the_running_folder_exactly_as_before(fuzz: Fuzz) -> None:
+    netconf = fuzz.lab.run_dir / "netconf"
+    before = sorted(str(p.relative_to(netconf)) for p in netconf.rglob("*"))
+    answer = fuzz.send(ROLLED_BACK, "unix")
+    assert answer.get("error", {}).get("code") == int(ErrorCode.LOST_CONNECTION), answer
+    fuzz.state = fuzz.settle()  # the next test starts from here
+    assert sorted(str(p.relative_to(netconf)) for p in netconf.rglob("*")) == before
+
+
+def test_rollback_after_a_failed_connectivity_check_changes_nothing(fuzz: Fuzz) -> None:
+    answer = fuzz.send(ROLLED_BACK, "unix")
+    assert answer.get("error", {}).get("code") == int(ErrorCode.LOST_CONNECTION), answer
+    fuzz.after(answer, "connectivity check failed")
+
+
 @fuzz_settings(40)
 @given(request=valid_requests(), transport=TRANSPORTS)
 def test_valid_request_is_applied_and_undone_by_removing_its_networks(
@@ -377,47 +408,6 @@ def test_garbage_request_gets_a_specific_answer_and_a_refusal_changes_nothing(
 ) -> None:
     answer = fuzz.send(params, transport)
     fuzz.after(answer, "garbage")
-
-
-ROLLED_BACK = {
-    "networks": {"fzrb": {"nic": "veth_2", "ipaddr": "203.0.113.77", "prefix": 24}},
-    "bondings": {},
-    # nobody pings: superd applies, waits 1 s, fails with 10 and rolls back
-    "options": {"connectivityCheck": True, "connectivityTimeout": 1},
-}
-
-
-def _without_empty_folders(tree: dict[str, bytes]) -> dict[str, bytes]:
-    folders = {name for name, data in tree.items() if data == b"<dir>"}
-    used = {name.rsplit("/", 1)[0] for name in tree if "/" in name}
-    return {name: data for name, data in tree.items() if name not in folders - used}
-
-
-# Runs before the next test: once a rollback made the folder, it stays.
-@pytest.mark.xfail(
-    strict=True,
-    reason="persistence.unified.ConfigStore.replace() creates the running "
-    "config's empty bonds/ folder when a rollback rewrites it",
-)
-def test_rollback_leaves_the_running_folder_exactly_as_before(fuzz: Fuzz) -> None:
-    before = fuzz.state
-    answer = fuzz.send(ROLLED_BACK, "unix")
-    assert answer.get("error", {}).get("code") == int(ErrorCode.LOST_CONNECTION), answer
-    fuzz.state = fuzz.snapshot()  # whatever happened, the next test starts from here
-    assert fuzz.state["running"] == before["running"]
-
-
-def test_rollback_after_a_failed_connectivity_check_changes_nothing(fuzz: Fuzz) -> None:
-    answer = fuzz.send(ROLLED_BACK, "unix")
-    assert answer.get("error", {}).get("code") == int(ErrorCode.LOST_CONNECTION), answer
-    before, now = fuzz.state, fuzz.settle()
-    fuzz.assert_alive()
-    for key in ("running", "persistent"):
-        assert _without_empty_folders(now[key]) == _without_empty_folders(before[key]), key
-    assert {k: v for k, v in now.items() if k not in ("running", "persistent")} == {
-        k: v for k, v in before.items() if k not in ("running", "persistent")
-    }, "the kernel after the rollback"
-    fuzz.state = now
 
 
 def _body(params: str) -> bytes:
