@@ -117,6 +117,12 @@ class LiveNetinfo:
         running_key = json.dumps(running, sort_keys=True, default=str)
         return self._report(running, state, running_key, read_nameservers(self.config))[0]
 
+    def current_report(self, running: Mapping[str, Any], running_key: object) -> dict:
+        """The current report as a dict (shared, read-only): the one the
+        netinfo verb just served for ``running_key`` costs nothing."""
+        nameservers = read_nameservers(self.config)
+        return self._report(running, self._state, running_key, nameservers)[0]
+
     def report(
         self,
         running: Mapping[str, Any],

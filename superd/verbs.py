@@ -49,6 +49,7 @@ from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
 from shared.netmodel.plan import Plan
+from shared.netmodel.plan_checks import check_plan_devices
 from shared.wire import VERBS, RawJson
 from superd.event_hub import EventHub
 from superd.monitor import LiveNetinfo
@@ -468,6 +469,8 @@ class Verbs:
         started = time.monotonic()
         before = core.persistence.running.snapshot()
         check_plan_base(plan, before)
+        caps = self._host_caps(core, before)
+        check_plan_devices(plan.operations, caps.get("nics", {}), caps.get("bondings", {}))
         log.info("apply_plan: %d operations", len(plan.operations))
         if not plan.is_empty:
             with self._journaled("apply_plan", before):  # the commit: the journal's end
@@ -476,6 +479,16 @@ class Verbs:
             core.persistence.set_safe_config()
         log.info("apply_plan: done")
         return {**DONE, "operations": len(plan.operations)}
+
+    def _host_caps(self, core: NetworkSetup, running: Mapping) -> Mapping:
+        """The host's capabilities with ``running`` (read-only): with a live
+        netinfo, the report frontd planned against, already built."""
+        if self.live is None:
+            return core.read_caps(running)
+        generation, shared = self._running_view.shared_snapshot()
+        if shared != running:  # not the running configuration of now
+            return core.read_caps(running)
+        return self.live.current_report(shared, generation)
 
     def _apply_and_confirm(
         self, core: NetworkSetup, plan: Plan, before: Mapping, started: float

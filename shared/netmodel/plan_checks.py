@@ -13,7 +13,7 @@ only the plan itself; what needs the host (does this NIC exist?) is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
@@ -25,7 +25,6 @@ from shared.netmodel.names import (
     validate_nic_name,
     vlan_device_name,
 )
-from shared.netmodel.snapshot import NetinfoSnapshot
 
 # frontd's own rule for NIC/bond sharing, applied to the plan's final state
 from shared.netmodel.validation import _validate_sharing, compute_lower_mtus
@@ -186,9 +185,12 @@ def check_final_state(operations: list[dict], running: Mapping) -> None:
             )
 
 
-def check_plan_devices(operations: list[dict], netinfo: NetinfoSnapshot) -> None:
+def check_plan_devices(
+    operations: list[dict], nics: Collection[str], bonds: Collection[str]
+) -> None:
     """What only the host can tell: each NIC a plan builds on is a NIC.
 
+    ``nics`` and ``bonds``: the names the host's capabilities report as such.
     For superd to call with its own netinfo before applying (frontd ran the
     same rule): a plan naming ``lo``, a bridge or a VLAN device as a
     network's NIC or a bond's slave is refused before the kernel sees it.
@@ -198,13 +200,13 @@ def check_plan_devices(operations: list[dict], netinfo: NetinfoSnapshot) -> None
     for op in operations:
         if op["op"] == "add_network":
             nic = op["attrs"].get("nic")
-            if nic is not None and nic not in netinfo.nics:
+            if nic is not None and nic not in nics:
                 raise _bad(f"network {op['name']}: unknown nic {nic}", ErrorCode.BAD_NIC)
         elif op["op"] in ("add_bond", "edit_bond"):
             for slave in op["attrs"].get("nics", ()):
-                if slave not in netinfo.nics:
+                if slave not in nics:
                     raise _bad(f"bond {op['name']}: unknown nic {slave}", ErrorCode.BAD_NIC)
         elif op["op"] == "set_mtu":
             device = op["device"]
-            if not (device in netinfo.nics or device in netinfo.bondings or device in new_bonds):
+            if not (device in nics or device in bonds or device in new_bonds):
                 raise _bad(f"set_mtu {device}: not a NIC or a bond", ErrorCode.BAD_NIC)

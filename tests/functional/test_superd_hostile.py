@@ -15,8 +15,8 @@ that changed something fails its own assertion.
 The tampered plans and the mutator live in ``hostile_plans.py``.
 
 Plans building on a device that is not a NIC (a bridge, a host device
-outside ``fake_nics``) are strict xfails until superd calls
-``plan_checks.check_plan_devices`` with its netinfo. A last test sends plans
+outside ``fake_nics``) are refused by superd with its own netinfo
+(``plan_checks.check_plan_devices``). A last test sends plans
 with one random hostile mutation each (30, or 1000 with ``NETRELOAD_SOAK=1``;
 ``NETRELOAD_SEED`` replays a run).
 """
@@ -308,18 +308,9 @@ def test_hostile_plan_is_refused_and_changes_nothing(
     assert_error(answer, code, text)
 
 
-
-NEEDS_NETINFO_CHECK = pytest.mark.xfail(
-    strict=True,
-    reason="superd/verbs.py does not yet call shared.netmodel.plan_checks.check_plan_devices "
-    "(needs superd's netinfo; Plan.from_dict alone cannot know which names are NICs)",
-)
-
-
 @pytest.mark.parametrize(
     "device",
-    [pytest.param("net_base", marks=NEEDS_NETINFO_CHECK),
-     pytest.param(FOREIGN, marks=NEEDS_NETINFO_CHECK)],
+    ["net_base", FOREIGN],
     ids=["bridge", "foreign-device"],
 )  # fmt: skip
 def test_plan_building_on_a_device_that_is_not_a_nic_is_refused(

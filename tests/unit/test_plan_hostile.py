@@ -212,7 +212,7 @@ def test_plan_devices_accepts_what_frontd_computed(host) -> None:
         RunningConfig(),
     )  # fmt: skip
     assert any(op["op"] == "set_mtu" and op["device"] == "bond2" for op in plan.operations)
-    check_plan_devices(plan.operations, host)
+    check_plan_devices(plan.operations, host.nics, host.bondings)
 
 
 @pytest.mark.parametrize(
@@ -226,10 +226,11 @@ def test_plan_devices_accepts_what_frontd_computed(host) -> None:
 )
 def test_plan_devices_refuses_what_is_not_a_nic(host, op: dict, text: str) -> None:
     with pytest.raises(NetError) as info:
-        check_plan_devices([op], host)
+        check_plan_devices([op], host.nics, host.bondings)
     assert (info.value.code, text in info.value.message) == (ErrorCode.BAD_NIC, True)
 
 
 def test_plan_devices_skips_removals(host) -> None:
     """A removed network's NIC may be gone from the host already."""
-    check_plan_devices([{"op": "remove_network", "name": "n", "attrs": {"nic": "gone0"}}], host)
+    removal = {"op": "remove_network", "name": "n", "attrs": {"nic": "gone0"}}
+    check_plan_devices([removal], host.nics, host.bondings)
