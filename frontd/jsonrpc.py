@@ -9,7 +9,7 @@ positional) params to the verb's signature and calls it. Errors:
   not supported; nor values nested deeper than ``MAX_DEPTH``), -32601
   unknown method, -32602 params that do not fit the method's signature;
 * a ``NetError`` raised by the verb: its agent code and message (21 bad
-  parameters, …);
+  parameters, …), cut to ``MAX_MESSAGE`` characters;
 * anything else: code 100 and a generic message; the traceback goes to the
   log, never to the client.
 
@@ -45,6 +45,8 @@ MAX_PENDING = 256  # requests accepted but not answered yet, all clients togethe
 # values would break repr() in error messages and orjson (254 levels) on the
 # way to superd. json.loads itself gives up near the recursion limit.
 MAX_DEPTH = 64
+# Messages quote the offending value; a 500 kB one must not come back whole.
+MAX_MESSAGE = 4096
 
 Verb = Callable[..., object]
 Reply = Callable[[bytes], None]
@@ -124,7 +126,7 @@ class JsonRpcDispatcher:
             result = verb(*bound.args, **bound.kwargs)
         except NetError as error:
             log.info("%s failed: %s", method, error)
-            return error_response(request_id, int(error.code), error.message)
+            return error_response(request_id, int(error.code), _bounded(error.message))
         except Exception:
             log.exception("%s failed with an unexpected error", method)
             return error_response(request_id, int(ErrorCode.INTERNAL), INTERNAL_MESSAGE)
@@ -186,6 +188,10 @@ class JsonRpcDispatcher:
 
 
 _TOO_DEEP = f"Invalid request: values nested deeper than {MAX_DEPTH} levels"
+
+
+def _bounded(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
 
 
 def _not_json(constant: str) -> object:

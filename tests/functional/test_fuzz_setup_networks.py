@@ -13,7 +13,8 @@ Properties, checked on every example:
 * both daemons are still running and frontd still answers ``Host.ping2``;
 * every answer is a JSON-RPC 2.0 answer; an error carries a specific code
   (an agent code or a JSON-RPC one, never 100, frontd's answer to an
-  unexpected exception) and a message without traceback text;
+  unexpected exception) and a message without traceback text, of at most
+  ``MAX_MESSAGE`` characters whatever the size of the value it quotes;
 * after a rejection the kernel (``ip -j -d link``, ``ip -j addr``, IPv4 and
   IPv6 routes of every table) and the running and persistent configuration
   folders (byte for byte) are exactly as before;
@@ -42,7 +43,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from frontd.demo_support import Engine, Lab
-from frontd.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR
+from frontd.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, MAX_MESSAGE, PARSE_ERROR
 from shared.errors import ErrorCode
 from tests.functional.fuzz_requests import (
     BASE_NET,
@@ -250,6 +251,7 @@ class Fuzz:
         assert error["code"] in SPECIFIC_CODES, f"not a specific code: {answer}"[:2000]
         message = error.get("message")
         assert isinstance(message, str) and message, answer
+        assert len(message) <= MAX_MESSAGE, f"a {len(message)}-character message"
         leaked = [marker for marker in LEAK_MARKERS if marker in message]
         assert not leaked, f"internal text {leaked} in the message: {message[:2000]}"
 

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from frontd.jsonrpc import INVALID_REQUEST, PARSE_ERROR, JsonRpcDispatcher
+from frontd.jsonrpc import INVALID_REQUEST, MAX_MESSAGE, PARSE_ERROR, JsonRpcDispatcher
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.addresses import prefix_to_netmask, validate_ipv6_cidr
 from shared.netmodel.canonical import canonicalize_network
@@ -149,3 +149,16 @@ def test_unicast_addresses_and_ipv6_at_1280_still_pass() -> None:
         {"nic": "veth_2", "mtu": 1280, "ipaddr": "203.0.113.4", "prefix": 24,
          "gateway": "203.0.113.1", "ipv6addr": "2001:db8::4/64", "ipv6gateway": "fe80::1"}
     )  # fmt: skip
+
+
+def test_a_message_quoting_a_huge_value_is_cut() -> None:
+    # "networks must be an object, got [...]" came back at 500 kB.
+    def refuse(networks: object = None) -> None:
+        raise NetError(ErrorCode.BAD_PARAMS, f"networks must be an object, got {networks!r}")
+
+    body = _body(json.dumps({"networks": ["a"] * 100_000}))
+    answer = JsonRpcDispatcher({"Host.setupNetworks": refuse}).handle(body)
+    assert answer is not None and answer["error"]["code"] == ErrorCode.BAD_PARAMS
+    message = answer["error"]["message"]
+    assert len(message) == MAX_MESSAGE and message.endswith("…")
+    assert message.startswith("networks must be an object, got ['a', ")
