@@ -27,6 +27,15 @@ from shared.errors import ErrorCode
 
 FREE_NICS = ("veth_2", "veth_3")  # never carry the control path or the base network
 BASE_NET = "base0"  # set up once per module on veth_0; requests here leave it alone
+BASE_IP = "198.51.100.10"
+BASE_ATTRS = {
+    "nic": "veth_0",
+    "bridged": True,
+    "ipaddr": BASE_IP,
+    "prefix": 24,
+    "gateway": "198.51.100.1",
+    "defaultRoute": True,
+}
 OPTIONS = {"connectivityCheck": False}
 VALID_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,14}")  # shared.netmodel.names' rule
 LEAK_MARKERS = ("Traceback", 'File "', "Error(", "Exception(")
@@ -216,6 +225,26 @@ def _remove_missing(draw: st.DrawFn, request: dict, name: str) -> set[int]:
     return {BAD_BRIDGE}  # the production agent's "does not exist" code
 
 
+def _remove_with_attrs(draw: st.DrawFn, request: dict, name: str) -> set[int]:
+    request["networks"][name]["remove"] = draw(_loose_bool(True))
+    return {BAD_PARAMS}  # only 'custom' may go with remove
+
+
+def _edit_base(draw: st.DrawFn, request: dict, name: str) -> set[int]:
+    """The existing base0 edited with one field spoiled: an edit is a removal
+    and an addition, and a refused one must leave base0 as it was."""
+    key, values, codes = draw(
+        st.sampled_from(
+            [("mtu", bad_mtu, {BAD_PARAMS}), ("prefix", bad_prefix, {BAD_ADDR}),
+             ("gateway", bad_ipv4 | st.just(BASE_IP), {BAD_ADDR, BAD_PARAMS}),
+             ("nic", unknown_nics, {BAD_NIC, BAD_PARAMS}), ("vlan", bad_vlan, {BAD_VLAN}),
+             ("bridged", not_bool.filter(lambda v: v is not None), {BAD_PARAMS})]
+        )
+    )  # fmt: skip
+    request["networks"][BASE_NET] = {**BASE_ATTRS, key: draw(values)}
+    return codes
+
+
 def _unknown_bond(draw: st.DrawFn, request: dict, name: str) -> set[int]:
     attrs = request["networks"][name]
     del attrs["nic"]
@@ -303,6 +332,8 @@ SPOILERS: list[tuple[str, Callable]] = [
     ("nic in use", _nic_of_base),
     ("network name", _bad_name),
     ("remove missing", _remove_missing),
+    ("remove with attributes", _remove_with_attrs),
+    ("edit base0", _edit_base),
     ("unknown bond", _unknown_bond),
     ("bad bond", _bad_bond),
     ("bond name", _bad_bond_name),

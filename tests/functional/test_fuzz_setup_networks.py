@@ -46,6 +46,7 @@ from frontd.demo_support import Engine, Lab
 from frontd.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, MAX_MESSAGE, PARSE_ERROR
 from shared.errors import ErrorCode
 from tests.functional.fuzz_requests import (
+    BASE_ATTRS,
     BASE_NET,
     LEAK_MARKERS,
     OPTIONS,
@@ -63,14 +64,6 @@ pytestmark = [
 SOAK = os.environ.get("NETRELOAD_SOAK") == "1"
 SCALE = 10 if SOAK else 1
 METHOD = "Host.setupNetworks"
-BASE_ATTRS = {
-    "nic": "veth_0",
-    "bridged": True,
-    "ipaddr": "198.51.100.10",
-    "prefix": 24,
-    "gateway": "198.51.100.1",
-    "defaultRoute": True,
-}
 # An agent code says which rule refused; 100 only says "something broke".
 SPECIFIC_CODES = {int(code) for code in ErrorCode} - {int(ErrorCode.INTERNAL)} | {
     PARSE_ERROR,
