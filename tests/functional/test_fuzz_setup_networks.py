@@ -17,7 +17,9 @@ Properties, checked on every example:
   ``MAX_MESSAGE`` characters whatever the size of the value it quotes;
 * after a rejection the kernel (``ip -j -d link``, ``ip -j addr``, IPv4 and
   IPv6 routes of every table) and the running and persistent configuration
-  folders (byte for byte) are exactly as before;
+  folders (every file byte for byte, every symlink's target) are exactly as
+  before — a rejection that superd rolled back included (code 10 or 29);
+  empty folders aside: a rollback leaves an empty ``bonds/`` (strict xfail);
 * a valid request is applied, and removing its networks again brings the
   kernel and both folders back to what they were.
 
