@@ -40,7 +40,7 @@ def keep_big_buffers_mapped() -> None:
     """Pin glibc's mmap threshold. Left dynamic, it rises to the size of the
     first large block freed (a TLS connection's 256 KiB buffer, a 16 MiB
     frame), after which such blocks come from the heap and, freed, stay in
-    frontd's RSS: each burst of hostile sockets left it some 35 MiB bigger
+    frontd's RSS: each burst of hostile sockets left it tens of MiB bigger
     (tests/functional/test_wire_hostile.py). Mapped, they go back at free."""
     mallopt = getattr(libc(), "mallopt", None)
     if mallopt is not None:
