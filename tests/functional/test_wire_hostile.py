@@ -76,7 +76,7 @@ TRICKLE_EXTRA = 20.0 if SOAK else 0.0  # s of byte-a-second trickling after CONN
 MIB = 1024 * 1024
 # VmRSS may grow by this much over its value before an abuse, and no more,
 # once the abuse is over: what the capped sockets leave in asyncio's and
-# OpenSSL's heap (20-35 MiB measured), with some room.
+# OpenSSL's heap (up to 31 MiB measured, soak setting), with some room.
 RSS_GROWTH_AFTER = 48 * MIB
 # Handshakes (64), connections (64), closed ones awaiting the peer's TLS
 # close (64), the batches asyncio accepts before frontd's code sees them
@@ -268,7 +268,9 @@ def test_bodies_past_the_limit_are_refused_and_memory_comes_back(site: Site) -> 
                     sent += len(chunk)
             except (BrokenPipeError, ConnectionResetError, ssl.SSLError, TimeoutError):
                 pass
-            reply, closed = read_until_closed(raw)
+            # frontd reads the senders' bytes one after the other, in one
+            # thread: the last may wait a while for its ERROR.
+            reply, closed = read_until_closed(raw, 30.0)
         with lock:
             results.append((closed, is_error_frame(reply), sent))
 
@@ -346,11 +348,13 @@ def test_sockets_that_never_start_tls_are_capped_then_dropped(site: Site) -> Non
     try:
         opened = time.monotonic() - started
         latency = site.assert_responsive(f"{len(held)} sockets without TLS")
-        deadline = time.monotonic() + HANDSHAKE_TIMEOUT + 3.0
-        left = held
-        while left and time.monotonic() < deadline:
-            time.sleep(0.5)
-            left = still_open(left)
+        # Still open on our side: frontd must let go of them on its own. (Our
+        # side cannot tell: past its accept queue, a socket we see connected
+        # may never have been accepted; frontd's descriptors tell.)
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT + 5.0
+        while (fds := site.fds()) > fds_before + 2 and time.monotonic() < deadline:
+            time.sleep(0.25)
+        released = time.monotonic() - started - opened
     finally:
         for sock in held:
             sock.close()
@@ -360,11 +364,11 @@ def test_sockets_that_never_start_tls_are_capped_then_dropped(site: Site) -> Non
         f"{MAX_HANDSHAKES}) opened in {opened:.1f} s: "
         f"frontd fds {fds_before} → peak {peaks['fds']}, VmRSS {before / MIB:.1f} → peak "
         f"{peaks['rss'] / MIB:.1f} → {after / MIB:.1f} MiB, good client {latency:.3f} s, "
-        f"{len(left)} open {HANDSHAKE_TIMEOUT:g} s + 3 s later"
+        f"frontd back to {fds} fds {released:.1f} s after the flood"
     )
-    assert len(held) >= min(RAW_SOCKETS, NOFILE)  # frontd kept accepting
+    assert len(held) >= min(RAW_SOCKETS, NOFILE)  # as many as the old frontd could hold
     assert peaks["fds"] <= FD_BOUND
-    assert not left
+    assert fds <= fds_before + 2, "frontd still holds sockets that never started TLS"
     assert after - before <= RSS_GROWTH_AFTER
 
 

@@ -64,6 +64,35 @@ def hostile_tcp(timeout: float) -> socket.socket | None:
     return sock
 
 
+def _connect_many(count: int, window: int, timeout: float = 60.0) -> list[socket.socket]:
+    """See Site.tcp_many (call it inside the namespace)."""
+    pending: dict[int, socket.socket] = {}
+    connected: list[socket.socket] = []
+    poller = select.poll()
+    started, deadline = 0, time.monotonic() + timeout
+    while (started < count or pending) and time.monotonic() < deadline:
+        while started < count and len(pending) < window:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            sock.bind((HOSTILE_IP, 0))
+            sock.setblocking(False)
+            sock.connect_ex((HOST_CONTROL_IP, STOMP_PORT))  # EINPROGRESS
+            pending[sock.fileno()] = sock
+            poller.register(sock, select.POLLOUT)
+            started += 1
+        for fd, _ in poller.poll(100):
+            sock = pending.pop(fd)
+            poller.unregister(fd)
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                sock.setblocking(True)
+                connected.append(sock)
+            else:
+                sock.close()
+    for sock in pending.values():
+        sock.close()
+    return connected
+
+
 def stomp_py(pki: Path) -> tuple[Any, Collector]:
     """stomp.py as the engine uses it, subscribed to the responses (call it
     inside the namespace). Heart-beats every 5 s, frontd drops it after 10 s
@@ -110,16 +139,11 @@ class Site:
         assert sock is not None, "cannot reach frontd"
         return sock
 
-    def tcp_many(self, count: int, threads: int = 8) -> list[socket.socket]:
-        """Up to ``count`` TCP sockets from ``threads`` namespace threads at
-        once (a SYN dropped on a full accept queue costs its thread 1 s)."""
-
-        def connect_some(share: int) -> list[socket.socket]:
-            return [sock for _ in range(share) if (sock := hostile_tcp(3.0)) is not None]
-
-        shares = [count // threads + (i < count % threads) for i in range(threads)]
-        futures = [self.pool.submit(connect_some, share) for share in shares]
-        return [sock for future in futures for sock in future.result(120.0)]
+    def tcp_many(self, count: int, window: int = 256) -> list[socket.socket]:
+        """Up to ``count`` TCP sockets, ``window`` connects in flight at once
+        (non-blocking: a SYN dropped on frontd's full accept queue waits its
+        1 s retry without holding up the others)."""
+        return self.run(_connect_many, count, window)
 
     def tls(self) -> ssl.SSLSocket:
         sock = self.tcp()
