@@ -419,9 +419,12 @@ class Lab:
         frontd_user: str = "nobody",
         nics: int = 2,
         extra_config: str = "",
+        frontd_config: str = "",
     ) -> None:
-        """``extra_config``: INI text appended to the configuration file."""
+        """``extra_config``: INI text appended to the configuration file;
+        ``frontd_config``: lines added to its ``[frontd]`` section."""
         self.extra_config = extra_config
+        self.frontd_config = frontd_config
         tag = f"{prefix}{secrets.token_hex(3)}"
         self.host_ns, self.engine_ns = f"{tag}-host", f"{tag}-engine"
         self.nics = [f"veth_{i}" for i in range(nics)]
@@ -468,7 +471,8 @@ class Lab:
             f"unix_socket = {self.run_dir / 'frontd.sock'}\n"
             f"stomp_listen = 0.0.0.0:{STOMP_PORT}\n"
             f"tls_cert = {self.pki / 'host.crt'}\ntls_key = {self.pki / 'host.key'}\n"
-            f"tls_ca = {self.pki / 'ca.crt'}\n" + self.extra_config
+            f"tls_ca = {self.pki / 'ca.crt'}\n" + self.frontd_config.rstrip("\n") + "\n"
+            + self.extra_config
         )
         run_ip("netns", "add", self.engine_ns)
         run_ip("-n", self.engine_ns, "link", "set", "lo", "up")

@@ -119,7 +119,7 @@ async def serve(config: Config, listeners: Listeners, tls: ssl.SSLContext) -> No
     api = HostApi(superd, config.net_configurator)
     engine_rpc = JsonRpcDispatcher(api.table())
     local_rpc = JsonRpcDispatcher(api.table(local=True))
-    stomp = StompServer(engine_rpc, tls)
+    stomp = StompServer(engine_rpc, tls, max_connections=config.stomp_max_connections)
     local = UnixJsonRpcServer(local_rpc)
     api.set_notify(stomp.publish_event)
     relay = EventRelay(config.superd_socket, stomp.publish_event)

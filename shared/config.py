@@ -31,6 +31,7 @@ class Config:
     frontd_user: str = "netreload"
     frontd_unix_socket: Path = Path("/run/netreload/frontd.sock")
     stomp_listen: str = "0.0.0.0:54321"
+    stomp_max_connections: int = 64
     tls_cert: Path = Path("/etc/netreload/pki/host.crt")
     tls_key: Path = Path("/etc/netreload/pki/host.key")
     tls_ca: Path = Path("/etc/netreload/pki/ca.crt")
@@ -55,6 +56,15 @@ def _choice(value: str, allowed: tuple[str, ...], key: str) -> str:
             f"configuration: {key} = {value!r}, expected one of {', '.join(allowed)}",
         )
     return value
+
+
+def _bounded_int(value: str, key: str, lowest: int, highest: int) -> int:
+    if not value.isdigit() or not lowest <= int(value) <= highest:
+        raise NetError(
+            ErrorCode.BAD_PARAMS,
+            f"configuration: {key} = {value!r}, expected an integer {lowest}..{highest}",
+        )
+    return int(value)
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -93,6 +103,10 @@ def load_config(path: str | Path | None = None) -> Config:
             get("frontd", "unix_socket", defaults.frontd_unix_socket)
         ),
         stomp_listen=get("frontd", "stomp_listen", defaults.stomp_listen),
+        stomp_max_connections=_bounded_int(
+            get("frontd", "max_connections", defaults.stomp_max_connections),
+            "[frontd] max_connections", 1, 4096,
+        ),  # fmt: skip
         tls_cert=Path(get("frontd", "tls_cert", defaults.tls_cert)),
         tls_key=Path(get("frontd", "tls_key", defaults.tls_key)),
         tls_ca=Path(get("frontd", "tls_ca", defaults.tls_ca)),

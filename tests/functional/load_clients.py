@@ -23,16 +23,13 @@ subscriber of its destination, so a hundred clients sharing the engine's
 ``jms.topic.vdsm_responses`` would each receive every answer
 (``shared_reply_to`` in the spec does that, to measure it).
 
-``python -m tests.functional.load_clients frontd --max-connections N --config C``
-runs the real ``frontd.main`` with its STOMP connection cap raised to N:
-frontd allows 64 connections and has no setting for it.
+frontd serves 64 STOMP connections unless ``[frontd] max_connections`` says
+otherwise: the hundred-client test raises it in its lab's configuration.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import functools
 import json
 import random
 import re
@@ -510,30 +507,13 @@ class Run:
             await asyncio.sleep(random.uniform(0, 0.05))
 
 
-def frontd_main(argv: list[str]) -> int:
-    """The real frontd, its STOMP connection cap raised (a test needs more than 64)."""
-    parser = argparse.ArgumentParser(prog="load_clients frontd")
-    parser.add_argument("--max-connections", type=int, required=True)
-    parser.add_argument("--config", required=True)
-    args = parser.parse_args(argv)
-    import frontd.main
-    from frontd.stomp import StompServer
-
-    frontd.main.StompServer = functools.partial(  # type: ignore[misc]
-        StompServer, max_connections=args.max_connections
-    )
-    return frontd.main.main(["--config", args.config])
-
-
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["frontd"]:
-        return frontd_main(argv[1:])
     if argv[:1] == ["run"] and len(argv) == 2:
         spec = json.loads(Path(argv[1]).read_text())
         summary = asyncio.run(Run(spec).run())
         sys.stdout.write(json.dumps(summary) + "\n")
         return 0
-    sys.stderr.write("usage: load_clients run SPEC.json | frontd --max-connections N --config C\n")
+    sys.stderr.write("usage: load_clients run SPEC.json\n")
     return 2
 
 

@@ -24,7 +24,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -42,9 +41,8 @@ SHIPPED_CAP = 64
 RAISED_CAP = 128
 
 
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    with Lab(prefix="nrl-", nics=3) as the_lab:
+def _lab(frontd_config: str = "") -> Iterator[Lab]:
+    with Lab(prefix="nrl-", nics=3, frontd_config=frontd_config) as the_lab:
         try:
             yield the_lab
         finally:
@@ -54,21 +52,15 @@ def lab() -> Iterator[Lab]:
                     print(f"----- {name} log (end) -----\n{text[-4000:]}")
 
 
-def start_frontd_with_cap(lab: Lab, cap: int, timeout: float = 30.0) -> None:
-    """The real frontd (``frontd.main``) with ``cap`` STOMP connections."""
-    log = lab.logs / "frontd.log"
-    with log.open("ab") as out:
-        lab.frontd = subprocess.Popen(
-            ["ip", "netns", "exec", lab.host_ns, sys.executable, "-m",
-             "tests.functional.load_clients", "frontd", "--max-connections", str(cap),
-             "--config", str(lab.config_path)],
-            stdout=out, stderr=out, cwd=SOURCE_ROOT,
-        )  # fmt: skip
-    deadline = time.monotonic() + timeout
-    while "serving STOMP" not in log.read_text(errors="replace"):
-        assert lab.frontd.poll() is None, f"frontd exited:\n{lab.log('frontd')}"
-        assert time.monotonic() < deadline, f"frontd did not start:\n{lab.log('frontd')}"
-        time.sleep(0.05)
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    yield from _lab()
+
+
+@pytest.fixture
+def raised_cap_lab() -> Iterator[Lab]:
+    """frontd serving more STOMP connections than the shipped 64."""
+    yield from _lab(f"max_connections = {RAISED_CAP}")
 
 
 def run_clients(lab: Lab, **spec: object) -> dict:
@@ -109,10 +101,10 @@ def test_capabilities_read_while_setup_networks_runs_show_all_or_none_of_it(lab:
 
 
 def test_a_hundred_engine_clients_never_see_a_half_applied_setup_networks(
-    lab: Lab, capsys: pytest.CaptureFixture
+    raised_cap_lab: Lab, capsys: pytest.CaptureFixture
 ) -> None:
-    lab.start_superd()
-    start_frontd_with_cap(lab, RAISED_CAP)
+    lab = raised_cap_lab
+    lab.start()
     summary = run_clients(lab, clients=POLLERS, seconds=SECONDS)
     with capsys.disabled():
         print("\n" + latency_table(summary))
