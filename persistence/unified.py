@@ -343,7 +343,9 @@ class ConfigStore(ConfigView):
         planned = {NETS: _encode_all(NETS, networks), BONDS: _encode_all(BONDS, bonds)}
         writes, doomed = [], []
         for kind, docs in planned.items():
-            folder = ensure_dir(self._path / kind)
+            # no empty folder for a kind without documents (a rollback to
+            # "no bonds" leaves the tree as it was)
+            folder = ensure_dir(self._path / kind) if docs else self._path / kind
             for name, text in docs.items():
                 if _read_text(folder / name) != text:
                     writes.append((folder / name, text))
