@@ -50,7 +50,7 @@ def keep_big_buffers_mapped() -> None:
 def parse_listen(value: str) -> tuple[str, int]:
     """``HOST:PORT`` or ``[V6]:PORT`` → (host, port)."""
     host, colon, port = value.rpartition(":")
-    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+    if not colon or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise NetError(
             ErrorCode.BAD_PARAMS, f"configuration: stomp_listen {value!r} is not HOST:PORT"
         )

@@ -144,7 +144,7 @@ class FrameParser:
         length = None
         if "content-length" in headers:
             text = headers["content-length"]
-            if not text.isdigit():
+            if not (text.isascii() and text.isdigit()):
                 raise ProtocolError("content-length is not a number")
             length = int(text)
             if length > self.max_frame:
@@ -154,6 +154,6 @@ class FrameParser:
 
 def parse_heartbeat(value: str) -> tuple[int, int]:
     parts = value.split(",")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    if len(parts) != 2 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
         raise ProtocolError(f"malformed heart-beat header {value[:40]!r}")
     return int(parts[0]), int(parts[1])

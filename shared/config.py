@@ -59,7 +59,7 @@ def _choice(value: str, allowed: tuple[str, ...], key: str) -> str:
 
 
 def _bounded_int(value: str, key: str, lowest: int, highest: int) -> int:
-    if not value.isdigit() or not lowest <= int(value) <= highest:
+    if not (value.isascii() and value.isdigit()) or not lowest <= int(value) <= highest:
         raise NetError(
             ErrorCode.BAD_PARAMS,
             f"configuration: {key} = {value!r}, expected an integer {lowest}..{highest}",

@@ -30,7 +30,7 @@ LOG_ENV = "NETRELOAD_TEST_STEP_LOG"
 
 def _int_env(name: str) -> int | None:
     value = os.environ.get(name, "")
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 _KILL_AT = _int_env(KILL_ENV)

@@ -102,5 +102,5 @@ class HotplugWatcher:
         if action not in ("add", "remove") or not name:
             return
         index = device.get("IFINDEX")
-        ifindex = int(index) if index and index.isdigit() else None
+        ifindex = int(index) if index and index.isascii() and index.isdigit() else None
         self._on_uevent(action, name, ifindex, device.get("DEVPATH", ""))

@@ -183,4 +183,4 @@ def rollback_request(before: Mapping, now: Mapping) -> tuple[dict, dict]:
 
 def _injected_failure_point() -> int | None:
     value = os.environ.get(FAIL_AFTER_ENV)
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isascii() and value.isdigit() else None

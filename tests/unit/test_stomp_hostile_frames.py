@@ -19,7 +19,7 @@ import pytest
 
 import frontd.stomp as stomp_module
 from frontd.stomp import StompServer
-from frontd.stomp_frames import MAX_HEAD, Frame, FrameParser, ProtocolError
+from frontd.stomp_frames import MAX_HEAD, Frame, FrameParser, ProtocolError, parse_heartbeat
 
 SEND = b"SEND\ndestination:jms.topic.vdsm_requests\n"
 
@@ -41,7 +41,14 @@ MALFORMED = {
     "content_length_signed": SEND + b"content-length:+1\n\n{\0",
     "content_length_over_the_limit": SEND + b"content-length:1025\n\n",
     "content_length_shorter": SEND + b"content-length:1\n\n{}\0",
+    # a digit to str.isdigit, not to int()
+    "content_length_superscript": SEND + "content-length:²\n\n{}\0".encode(),
 }
+
+
+def test_heartbeat_of_non_ascii_digits_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError):
+        parse_heartbeat("²,0")
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))
