@@ -165,8 +165,8 @@ class JsonRpcDispatcher:
     def _refuse(self, body: bytes | str, reply: Reply) -> None:
         try:
             request = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            request = None
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            request = None  # no id to answer to
         if isinstance(request, dict) and "id" in request and _valid_id(request["id"]):
             message = "Too many requests in progress, try again later"
             code = int(ErrorCode.RESOURCE_UNAVAILABLE)

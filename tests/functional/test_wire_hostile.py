@@ -223,16 +223,9 @@ def test_bad_json_rpc_body_gets_a_json_rpc_error_and_the_connection_stays(
     site.assert_responsive(f"body {name}")
 
 
-@pytest.mark.xfail(
-    reason="frontd/jsonrpc.py turns only ValueError from json.loads into -32700: "
-    "RecursionError (deep nesting) escapes, the request is never answered "
-    "(reported; jsonrpc.py is the JSON-RPC fuzz task's)",
-    raises=(TimeoutError, AssertionError),
-    strict=False,
-)
 def test_deeply_nested_body_gets_a_json_rpc_error(site: Site) -> None:
     answer = answer_on_the_same_connection(site, "nested", b"[" * 100_000, 2.0)
-    assert answer["error"]["code"] == -32700, answer
+    assert answer["error"]["code"] == -32600, answer  # invalid request: too deep
     site.assert_responsive("body nested")
 
 
