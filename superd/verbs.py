@@ -462,6 +462,10 @@ class Verbs:
     def _restore(core: NetworkSetup) -> dict:
         persistent = core.persistence.restore_source()
         running = core.persistence.running.snapshot()
+        # what a configurator kept on its own (OVSDB bridges) and running does not name
+        dropped = core.configurator.remove_unrecorded(running)
+        if dropped:
+            log.info("restore_nets: removed %s left from before", ", ".join(dropped))
         broken_nets, broken_bonds = broken_entries(persistent, running, core.read_caps(running))
         if broken_nets or broken_bonds:
             log.info(
