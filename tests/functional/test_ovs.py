@@ -154,3 +154,33 @@ def test_unreachable_ovsdb_is_error_32_and_changes_nothing(agent: Agent, ovs: Ov
     assert result["code"] == 32, result
     assert agent.kernel_state() == before
     assert agent.running() == {"nets": {}, "bonds": {}}
+
+
+def test_bridgeless_ovs_vlan_network_is_reported_on_its_vlan(agent: Agent, ovs: OvsLab) -> None:
+    result = agent.setup(
+        {"storage": {"nic": "veth_1", "vlan": 7, "bridged": False, "switch": "ovs",
+                     "ipaddr": "198.51.100.7", "prefix": 24}},
+        options={"connectivityCheck": False},
+    )  # fmt: skip
+    assert result["code"] == 0, result
+    assert ovs.ports(bridge_of(ovs, "storage")) == {"storage", "veth_1"}
+    assert addresses(agent.host.name, "storage") == {"198.51.100.7/24"}
+    caps = agent.caps()
+    assert caps["networks"]["storage"]["iface"] == "veth_1.7"
+    assert caps["networks"]["storage"]["bridged"] is False
+    assert caps["vlans"]["veth_1.7"]["ipv4addrs"] == ["198.51.100.7/24"]
+    assert "storage" not in caps["bridges"]
+
+
+def test_removing_the_last_ovs_network_of_a_nic_removes_its_bridge(
+    agent: Agent, ovs: OvsLab
+) -> None:
+    net = {"ovsnet": {"nic": "veth_0", "switch": "ovs", "ipaddr": "192.0.2.10", "prefix": 24}}
+    assert agent.setup(net, options={"connectivityCheck": False})["code"] == 0
+    assert ovs.bridges()
+    result = agent.setup({"ovsnet": {"remove": True}}, options={"connectivityCheck": False})
+    assert result["code"] == 0, result
+    assert ovs.bridges() == set()
+    names = {link["ifname"] for link in ip_json(agent.host.name, "link", "show")}
+    assert "ovsnet" not in names
+    assert agent.running() == {"nets": {}, "bonds": {}}
