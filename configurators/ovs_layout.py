@@ -123,7 +123,9 @@ def _port(bridge: str, interfaces: list[str], external_ids: dict, **columns: Any
 def _add_port(state: OvsState, bridge: str, name: str, port: dict) -> None:
     _remove_port(state, name)
     state["ports"][name] = port
-    state["bridges"][bridge]["ports"] = sorted({*state["bridges"][bridge]["ports"], name})
+    ports = state["bridges"][bridge]["ports"]  # unsorted: a sort per port is O(N²)
+    if name not in ports:
+        ports.append(name)
 
 
 def _remove_port(state: OvsState, name: str) -> None:

@@ -34,7 +34,7 @@ def test_networks_on_one_nic_share_its_bridge_as_internal_ports() -> None:
     state = with_network(layout.empty_state(), net("red", nic="eth0", vlan=10))
     state = with_network(state, net("blue", nic="eth0", vlan=20, mtu=9000))
     bridge = layout.bridge_name("eth0", "red")
-    assert state["bridges"][bridge]["ports"] == sorted(["blue", "red", "eth0", bridge])
+    assert sorted(state["bridges"][bridge]["ports"]) == sorted(["blue", "red", "eth0", bridge])
     assert state["ports"]["red"]["tag"] == 10
     assert state["interfaces"]["blue"] == {"type": "internal", "mtu_request": 9000}
     assert state["interfaces"]["eth0"]["type"] == ""
