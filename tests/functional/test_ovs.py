@@ -184,3 +184,27 @@ def test_removing_the_last_ovs_network_of_a_nic_removes_its_bridge(
     names = {link["ifname"] for link in ip_json(agent.host.name, "link", "show")}
     assert "ovsnet" not in names
     assert agent.running() == {"nets": {}, "bonds": {}}
+
+
+def test_failed_edit_of_an_ovs_network_restores_its_rows_exactly(agent: Agent, ovs: OvsLab) -> None:
+    base = {"base": {"nic": "veth_0", "vlan": 5, "switch": "ovs",
+                     "ipaddr": "192.0.2.1", "prefix": 24}}  # fmt: skip
+    assert agent.setup(base, options={"connectivityCheck": False})["code"] == 0
+    ovsdb_before, kernel_before = ovs.config_snapshot(), agent.kernel_state()
+    running_before = agent.running()
+    written = ovs.transactions("netreload:")
+    edit = {
+        # remove base + add base (new tag, MTU, address): OVSDB edits; then
+        # blegacy (legacy: they are sent first); failure before cbridge
+        "base": {"nic": "veth_0", "vlan": 6, "switch": "ovs", "mtu": 1400,
+                 "ipaddr": "192.0.2.2", "prefix": 24},
+        "blegacy": {"nic": "veth_1"},
+        "cbridge": {"bridged": True},
+    }  # fmt: skip
+    result = agent.setup(edit, options={"connectivityCheck": False},
+                         env={"NETRELOAD_TEST_FAIL_AFTER_OPS": "4"})  # fmt: skip
+    assert result["code"] == 29 and "injected" in result["message"], result
+    assert ovs.transactions("netreload:") == written + 2
+    assert ovs.config_snapshot() == ovsdb_before
+    assert agent.kernel_state() == kernel_before
+    assert agent.running() == running_before
