@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST := tests/tools/pytest_lane.sh $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: all venv debs lint test test-fast test-unit test-functional test-vm demo bench clean
+.PHONY: all venv debs lint test test-fast test-unit test-functional test-vm soak demo bench clean
 
 all: test
 
@@ -35,6 +35,14 @@ test-vm: venv debs
 test-fast: lint test-unit test-functional
 
 test: lint test-unit test-functional test-vm
+
+# The crash, fuzz, hostile-input and load tests with their big counts (about
+# 30-60 min): five kill sweeps, 10x the fuzzed requests, longer abuse and load.
+SOAK_TESTS := tests/functional/test_crash_recovery.py tests/functional/test_fuzz_setup_networks.py \
+	tests/functional/test_wire_hostile.py tests/functional/test_superd_hostile.py \
+	tests/functional/test_load.py
+soak: venv debs
+	NETRELOAD_SOAK=1 $(PYTEST) -s $(SOAK_TESTS)
 
 # The main job end to end in throw-away network namespaces (needs root; see
 # frontd/demo.py). It removes everything it created, also on failure or Ctrl-C.

@@ -21,6 +21,7 @@ from typing import Any
 from pyroute2.netlink.exceptions import NetlinkError
 
 from configurators import rtnl, rtnl_encode
+from shared import faults
 from shared.errors import ErrorCode, NetError
 
 IFF_UP = 0x1
@@ -180,6 +181,7 @@ class Kernel:
         object already gone, say) returns None instead of failing."""
         message = rtnl_encode.encode(method, args, kwargs) if self.raw is not None else None
         self._forget(method, args, kwargs)
+        faults.step(f"{device}: {what}")
         try:
             if message is not None:
                 return rtnl_encode.transact(self.raw, message)
@@ -356,6 +358,7 @@ def read_value(path: Path) -> str | None:
 
 
 def write_value(device: str, path: Path, value: str) -> None:
+    faults.step(f"{device}: write {value} to {path}")
     try:
         path.write_text(f"{value}\n", encoding="ascii")
     except OSError as exc:

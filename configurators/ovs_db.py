@@ -363,9 +363,12 @@ class _Writer:
 
     @staticmethod
     def _set_port(row: Any, columns: dict) -> None:
-        for key in ("tag", "bond_mode", "lacp"):
-            if key in columns:
-                setattr(row, key, _optional(columns[key]))
+        if "tag" in columns:
+            row.tag = _optional(columns["tag"])
+        if "bond_mode" in columns:
+            row.bond_mode = _optional(columns["bond_mode"])
+        if "lacp" in columns:
+            row.lacp = _optional(columns["lacp"])
         if "external_ids" in columns:
             row.external_ids = dict(columns["external_ids"] or {})
 

@@ -419,9 +419,12 @@ class Lab:
         frontd_user: str = "nobody",
         nics: int = 2,
         extra_config: str = "",
+        frontd_config: str = "",
     ) -> None:
-        """``extra_config``: INI text appended to the configuration file."""
+        """``extra_config``: INI text appended to the configuration file;
+        ``frontd_config``: lines added to its ``[frontd]`` section."""
         self.extra_config = extra_config
+        self.frontd_config = frontd_config
         tag = f"{prefix}{secrets.token_hex(3)}"
         self.host_ns, self.engine_ns = f"{tag}-host", f"{tag}-engine"
         self.nics = [f"veth_{i}" for i in range(nics)]
@@ -468,7 +471,8 @@ class Lab:
             f"unix_socket = {self.run_dir / 'frontd.sock'}\n"
             f"stomp_listen = 0.0.0.0:{STOMP_PORT}\n"
             f"tls_cert = {self.pki / 'host.crt'}\ntls_key = {self.pki / 'host.key'}\n"
-            f"tls_ca = {self.pki / 'ca.crt'}\n" + self.extra_config
+            f"tls_ca = {self.pki / 'ca.crt'}\n" + self.frontd_config.rstrip("\n") + "\n"
+            + self.extra_config
         )
         run_ip("netns", "add", self.engine_ns)
         run_ip("-n", self.engine_ns, "link", "set", "lo", "up")
@@ -519,15 +523,18 @@ class Lab:
                 stdout=log, stderr=log, cwd=SOURCE_ROOT, env={**os.environ, **(env or {})},
             )  # fmt: skip
 
-    def start_superd(self, timeout: float = 30.0) -> None:
-        """Start superd and wait for its READY=1 (sd_notify)."""
+    def start_superd(self, timeout: float = 30.0, env: dict[str, str] | None = None) -> None:
+        """Start superd (``env`` added to its environment) and wait for its
+        READY=1 (sd_notify)."""
         assert self.superd is None, "superd already runs"
         notify_path = self.root / "notify.sock"
         notify_path.unlink(missing_ok=True)
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(notify_path))
         self._notify.settimeout(0.2)
-        self.superd = self._spawn("superd.main", "superd", {"NOTIFY_SOCKET": str(notify_path)})
+        self.superd = self._spawn(
+            "superd.main", "superd", {**(env or {}), "NOTIFY_SOCKET": str(notify_path)}
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

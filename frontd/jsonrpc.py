@@ -4,11 +4,12 @@ The dispatcher knows nothing about transports or networks. It maps a method
 name to a verb from a fixed table (``frontd.api``), binds the named (or
 positional) params to the verb's signature and calls it. Errors:
 
-* -32700 the body is not JSON, -32600 not a valid request (batches
-  included: they are not supported), -32601 unknown method, -32602 params
-  that do not fit the method's signature;
+* -32700 the body is not JSON (``NaN`` and ``Infinity`` included: strict
+  JSON has neither), -32600 not a valid request (batches included: they are
+  not supported; nor values nested deeper than ``MAX_DEPTH``), -32601
+  unknown method, -32602 params that do not fit the method's signature;
 * a ``NetError`` raised by the verb: its agent code and message (21 bad
-  parameters, …);
+  parameters, …), cut to ``MAX_MESSAGE`` characters;
 * anything else: code 100 and a generic message; the traceback goes to the
   log, never to the client.
 
@@ -40,6 +41,12 @@ INVALID_PARAMS = -32602
 INTERNAL_MESSAGE = "Internal error, see the agent's log"
 MAX_WORKERS = 32
 MAX_PENDING = 256  # requests accepted but not answered yet, all clients together
+# Far beyond any real request (a hostQos is 4 levels inside params); deeper
+# values would break repr() in error messages and orjson (254 levels) on the
+# way to superd. json.loads itself gives up near the recursion limit.
+MAX_DEPTH = 64
+# Messages quote the offending value; a 500 kB one must not come back whole.
+MAX_MESSAGE = 4096
 
 Verb = Callable[..., object]
 Reply = Callable[[bytes], None]
@@ -79,9 +86,15 @@ class JsonRpcDispatcher:
     def handle(self, body: bytes | str) -> dict | None:
         """The response to one request body, or None for a notification."""
         try:
-            request = json.loads(body)
+            request = json.loads(body, parse_constant=_not_json)
         except (ValueError, UnicodeDecodeError):
             return error_response(None, PARSE_ERROR, "Parse error: the body is not JSON")
+        except RecursionError:
+            return error_response(None, INVALID_REQUEST, _TOO_DEEP)
+        if _deeper_than(request, MAX_DEPTH):
+            request_id = request.get("id") if isinstance(request, dict) else None
+            request_id = request_id if _valid_id(request_id) else None
+            return error_response(request_id, INVALID_REQUEST, _TOO_DEEP)
         if isinstance(request, list):
             return error_response(None, INVALID_REQUEST, "Batch requests are not supported")
         if not isinstance(request, dict):
@@ -113,7 +126,7 @@ class JsonRpcDispatcher:
             result = verb(*bound.args, **bound.kwargs)
         except NetError as error:
             log.info("%s failed: %s", method, error)
-            return error_response(request_id, int(error.code), error.message)
+            return error_response(request_id, int(error.code), _bounded(error.message))
         except Exception:
             log.exception("%s failed with an unexpected error", method)
             return error_response(request_id, int(ErrorCode.INTERNAL), INTERNAL_MESSAGE)
@@ -172,6 +185,33 @@ class JsonRpcDispatcher:
 
     def shutdown(self, wait: bool = False) -> None:
         self._executor.shutdown(wait=wait, cancel_futures=True)
+
+
+_TOO_DEEP = f"Invalid request: values nested deeper than {MAX_DEPTH} levels"
+
+
+def _bounded(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
+
+
+def _not_json(constant: str) -> object:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether arrays/objects nest more than ``limit`` levels. Iterative (the
+    walk must not run out of stack itself); json.loads makes only exact
+    dicts and lists. ~20 ms on a 5000-network request."""
+    stack = [(value, 1)] if type(value) is dict or type(value) is list else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        depth += 1
+        for child in item.values() if type(item) is dict else item:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth))
+    return False
 
 
 def _request_problem(request: dict) -> str | None:

@@ -26,10 +26,25 @@ from frontd.jsonrpc import JsonRpcDispatcher
 from frontd.stomp import StompServer, server_tls_context
 from frontd.superd_client import SuperdClient
 from frontd.unix_transport import UnixJsonRpcServer, bind_unix_socket
+from persistence.atomic import libc
 from shared.config import Config, load_config
 from shared.errors import ErrorCode, NetError
 
 log = logging.getLogger("netreload.frontd")
+
+M_MMAP_THRESHOLD = -3  # mallopt(3)
+MMAP_THRESHOLD = 128 * 1024  # glibc's default, kept fixed
+
+
+def keep_big_buffers_mapped() -> None:
+    """Pin glibc's mmap threshold. Left dynamic, it rises to the size of the
+    first large block freed (a TLS connection's 256 KiB buffer, a 16 MiB
+    frame), after which such blocks come from the heap and, freed, stay in
+    frontd's RSS: each burst of hostile sockets left it tens of MiB bigger
+    (tests/functional/test_wire_hostile.py). Mapped, they go back at free."""
+    mallopt = getattr(libc(), "mallopt", None)
+    if mallopt is not None:
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -104,7 +119,7 @@ async def serve(config: Config, listeners: Listeners, tls: ssl.SSLContext) -> No
     api = HostApi(superd, config.net_configurator)
     engine_rpc = JsonRpcDispatcher(api.table())
     local_rpc = JsonRpcDispatcher(api.table(local=True))
-    stomp = StompServer(engine_rpc, tls)
+    stomp = StompServer(engine_rpc, tls, max_connections=config.stomp_max_connections)
     local = UnixJsonRpcServer(local_rpc)
     api.set_notify(stomp.publish_event)
     relay = EventRelay(config.superd_socket, stomp.publish_event)
@@ -140,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="netreload-frontd", description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="configuration file (default /etc/netreload/...)")
     args = parser.parse_args(argv)
+    keep_big_buffers_mapped()
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.INFO,

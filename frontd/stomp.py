@@ -14,22 +14,37 @@ DISCONNECT, ``receipt`` on any frame. Frames: header escapes (``\\\\ \\n \\r
 \\c``, none in CONNECT/CONNECTED), ``content-length`` honoured, NUL-ended,
 16 MiB at most. Any protocol error is answered by an ERROR frame and the
 connection is closed. Other destinations and transactions are errors.
+
+Limits, so that no client (with or without a certificate) holds frontd's
+file descriptors or memory for long: at most ``MAX_HANDSHAKES`` TLS
+handshakes in progress (each costs asyncio a 256 KiB buffer before the peer
+proved anything) and ``MAX_CONNECTIONS`` connections past it. A newcomer over
+either cap is not turned away: the peer address holding the most slots gives
+up its oldest handshake, or its longest-silent connection (one that has not
+sent CONNECT first), so a client flooding from one address pushes out its own
+sockets, not the engine's. A handshake ends within ``HANDSHAKE_TIMEOUT``;
+CONNECT must follow within ``CONNECT_TIMEOUT`` in all (not per read: a client
+trickling a byte at a time is dropped too). A closed connection waits for the
+peer's TLS close at most ``HANDSHAKE_TIMEOUT``, and at most
+``MAX_CONNECTIONS`` of them wait at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from frontd.stomp_frames import MAX_FRAME, Frame, FrameParser, ProtocolError, parse_heartbeat
 
@@ -39,11 +54,20 @@ REQUESTS = "jms.topic.vdsm_requests"
 DEFAULT_REPLY_TO = "jms.topic.vdsm_responses"
 EVENTS = "jms.queue.events"
 MAX_CONNECTIONS = 64
+MAX_HANDSHAKES = 64
+# Also how many sockets asyncio accepts per wake-up, before _accept counts
+# them: asyncio's 100 let a flood hold ~450 descriptors for a moment.
+ACCEPT_BACKLOG = 32
 MAX_OUTBOX = 64 * 1024 * 1024  # a client that stops reading is dropped
-CONNECT_TIMEOUT = 30.0
+# A client sends CONNECT right after its handshake; 10 s is ample, and bounds
+# how long a socket that never speaks STOMP keeps its slot.
+CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 10.0
+DROP_WARNING_EVERY = 10.0  # s
+COLLECT_AFTER = 1.0  # s after a socket ended, at most one collection per this
 HEARTBEAT = (1000, 1000)  # ms: fastest we send, fastest we want to hear
 ACK_MODES = ("auto", "client", "client-individual")
+T = TypeVar("T")
 
 
 class RequestSink(Protocol):
@@ -87,19 +111,20 @@ class StompServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task] = set()
+        self._handshakes: dict[asyncio.Task, str] = {}  # in start order, with their peer
+        self._closing: dict[_Connection, None] = {}  # closed, TLS close pending; oldest first
+        self._drops = 0  # sockets pushed out since the last warning
+        self._collect: asyncio.TimerHandle | None = None
+        self._drop_warned = -DROP_WARNING_EVERY
 
     async def start(
         self, host: str | None = None, port: int | None = None, sock: socket.socket | None = None
     ) -> None:
         self._loop = asyncio.get_running_loop()
+        # Plain TCP first, TLS in _accept: asyncio's own ssl= would start the
+        # handshake (and its buffers) before any code of ours can count it.
         self._server = await asyncio.start_server(
-            self._accept,
-            host,
-            port,
-            sock=sock,
-            ssl=self.ssl_context,
-            ssl_handshake_timeout=HANDSHAKE_TIMEOUT if self.ssl_context else None,
-            ssl_shutdown_timeout=HANDSHAKE_TIMEOUT if self.ssl_context else None,
+            self._accept, host, port, sock=sock, backlog=ACCEPT_BACKLOG
         )
 
     @property
@@ -108,6 +133,8 @@ class StompServer:
         return self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
+        if self._collect is not None:
+            self._collect.cancel()
         if self._server is not None:
             self._server.close()
         for connection in list(self.connections):
@@ -152,20 +179,101 @@ class StompServer:
             log.log(level, "no subscriber on %s, message dropped", destination)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = _Connection(self, reader, writer)
-        if len(self.connections) >= self.max_connections:
-            log.warning("refusing a connection: %d already open", len(self.connections))
-            connection.fail("too many connections")
-            return
-        self.connections.add(connection)
         handler = asyncio.current_task()
-        if handler is not None:
-            self._handlers.add(handler)
+        assert handler is not None
+        self._handlers.add(handler)
+        try:
+            if self.ssl_context is None or await self._handshake(handler, writer):
+                await self._serve(_Connection(self, reader, writer))
+        finally:
+            self._handlers.discard(handler)
+            self._collect_soon()
+
+    def _collect_soon(self) -> None:
+        """Each ended socket leaves asyncio's task/protocol/transport cycles
+        behind, a failed handshake its 256 KiB TLS buffer with them, until
+        the cyclic collector runs: rarely, in a daemon that allocates little.
+        After a flood that was ~80 MiB of VmRSS; one collection a second
+        after sockets end (at most one a second) gives it back."""
+        if self._collect is None and self._loop is not None and not self._loop.is_closed():
+            self._collect = self._loop.call_later(COLLECT_AFTER, self._collected)
+
+    def _collected(self) -> None:
+        self._collect = None
+        gc.collect()
+
+    async def _handshake(self, handler: asyncio.Task, writer: asyncio.StreamWriter) -> bool:
+        """TLS on the accepted socket; False (socket aborted) if it failed,
+        timed out or was pushed out by a newcomer."""
+        assert self.ssl_context is not None
+        peer = _peer_host(writer)
+        if len(self._handshakes) >= MAX_HANDSHAKES:
+            victim = _oldest_of_busiest(self._handshakes.items())
+            self._dropping(f"{MAX_HANDSHAKES} TLS handshakes in progress", self._handshakes[victim])
+            self._handshakes.pop(victim)
+            victim.cancel()
+        self._handshakes[handler] = peer
+        try:
+            await writer.start_tls(self.ssl_context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+            return True
+        except (OSError, ssl.SSLError) as error:  # the handshake's timeout is an OSError
+            log.debug("TLS handshake with %s failed: %s", peer, error)
+        except asyncio.CancelledError:
+            if handler in self._handshakes:  # cancelled by close(), not by a newcomer
+                raise
+        finally:
+            self._handshakes.pop(handler, None)
+        writer.transport.abort()
+        return False
+
+    async def _serve(self, connection: _Connection) -> None:
+        if len(self.connections) >= self.max_connections:
+            victim = _oldest_of_busiest(
+                ((c, c.peer_host) for c in self.connections), key=_Connection.eviction_key
+            )
+            self._dropping(f"{len(self.connections)} connections open", victim.peer_host)
+            victim.fail("closed to make room: too many connections")
+        self.connections.add(connection)
         try:
             await connection.run()
         finally:
             self.connections.discard(connection)
-            self._handlers.discard(handler)  # type: ignore[arg-type]
+
+    def _closing_started(self, connection: _Connection) -> None:
+        """A closed connection waits for the peer's TLS close (up to
+        HANDSHAKE_TIMEOUT); past MAX_CONNECTIONS of them the oldest is cut
+        short, so a peer that never answers cannot pile up sockets by getting
+        itself closed again and again."""
+        self._closing[connection] = None
+        if len(self._closing) > self.max_connections:
+            oldest = next(iter(self._closing))
+            del self._closing[oldest]
+            oldest.writer.transport.abort()
+
+    def _dropping(self, why: str, host: str) -> None:
+        """A warning at most every DROP_WARNING_EVERY seconds: a flood must
+        not flood the log too."""
+        self._drops += 1
+        now = time.monotonic()
+        if now - self._drop_warned >= DROP_WARNING_EVERY:
+            log.warning("%s: making room, last from %s (%d pushed out)", why, host, self._drops)
+            self._drops, self._drop_warned = 0, now
+
+
+def _peer_host(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+
+
+def _oldest_of_busiest(items: Iterable[tuple[T, str]], key: Callable[[T], Any] | None = None) -> T:
+    """What gives way when a cap is reached: among the items of the peer host
+    holding the most, the first (``items`` are in start order) or the least
+    by ``key``."""
+    entries = list(items)
+    counts = Counter(host for _, host in entries)
+    busiest = max(counts, key=counts.__getitem__)
+    mine = [item for item, host in entries if host == busiest]
+    return min(mine, key=key) if key is not None else mine[0]
 
 
 async def finish_handlers(tasks: set[asyncio.Task], timeout: float = 2.0) -> None:
@@ -188,15 +296,18 @@ class _Connection:
         self.connected = False
         self.closed = False
         self.send_ms = self.recv_ms = 0
-        self.last_read = self.last_write = time.monotonic()
+        self.opened = self.last_read = self.last_write = time.monotonic()
         self.peer = writer.get_extra_info("peername")
+        self.peer_host = _peer_host(writer)
         self.receipt: str | None = None  # of the frame being handled
 
     async def run(self) -> None:
         heartbeat: asyncio.Task | None = None
         try:
             while not self.closed:
-                timeout = None if self.connected else CONNECT_TIMEOUT
+                timeout = None
+                if not self.connected:  # one deadline for the whole CONNECT frame
+                    timeout = max(0.0, self.opened + CONNECT_TIMEOUT - time.monotonic())
                 data = await asyncio.wait_for(self.reader.read(65536), timeout)
                 if not data:
                     break
@@ -219,6 +330,11 @@ class _Connection:
                 heartbeat.cancel()
             self.close()
             await self._wait_closed()
+            self.server._closing.pop(self, None)
+
+    def eviction_key(self) -> tuple[bool, float]:
+        """Lowest goes first: no CONNECT yet, then the longest silent."""
+        return self.connected, self.last_read
 
     async def _wait_closed(self) -> None:
         try:
@@ -338,6 +454,8 @@ class _Connection:
         if self.closed:
             return
         self.closed = True
+        self.parser.clear()  # up to MAX_FRAME of a partial frame
         self.subscriptions.clear()
         self.server.connections.discard(self)
         self.writer.close()
+        self.server._closing_started(self)

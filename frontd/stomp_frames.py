@@ -74,6 +74,13 @@ class FrameParser:
         self._head: tuple[str, dict[str, str], int | None] | None = None
         self._scanned = 0
 
+    def clear(self) -> None:
+        """Forget any partial frame and give its buffer back now, not when
+        the garbage collector gets to the connection holding it."""
+        self._buf = bytearray()
+        self._head = None
+        self._scanned = 0
+
     def feed(self, data: bytes) -> list[Frame]:
         self._buf += data
         frames = []

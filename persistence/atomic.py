@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from shared import faults
+
 StrPath = str | os.PathLike[str]
 
 DEFAULT_MODE = 0o644
@@ -51,8 +53,10 @@ def _rename_into_place(tmp: StrPath, target: StrPath) -> None:
 
     A separate function on purpose: it is the fault-injection seam tests
     monkeypatch to fail after the temporary file is complete and fsynced but
-    before it replaces the target.
+    before it replaces the target (and where ``shared.faults`` can stop the
+    process).
     """
+    faults.step(f"replace {os.fspath(target)}")
     os.replace(tmp, target)
 
 
@@ -151,6 +155,7 @@ def atomic_remove_many(paths: Iterable[StrPath]) -> int:
     removed, folders = 0, set()
     for path in paths:
         target = Path(path)
+        faults.step(f"remove {target}")
         try:
             os.unlink(target)
         except FileNotFoundError:
@@ -159,6 +164,26 @@ def atomic_remove_many(paths: Iterable[StrPath]) -> int:
         folders.add(str(target.parent))
     for folder in sorted(folders):
         fsync_dir(folder)
+    return removed
+
+
+def remove_debris(folder: StrPath) -> list[str]:
+    """Remove the temporary files a writer killed mid-write left in
+    ``folder`` (``.<target>.<id>.tmp``, see the module docstring): they can
+    never be taken for documents, but they should not pile up. Their names."""
+    removed = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".") and name.endswith(".tmp") and entry.is_file(
+                    follow_symlinks=False
+                ):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        removed.append(name)
+    except FileNotFoundError:
+        return []
     return removed
 
 
@@ -174,6 +199,7 @@ def atomic_write_json(path: StrPath, data: Any, mode: int = DEFAULT_MODE) -> Non
 def atomic_remove(path: StrPath) -> bool:
     """Remove ``path`` durably. Returns False if it did not exist."""
     target = Path(path)
+    faults.step(f"remove {target}")
     try:
         os.unlink(target)
     except FileNotFoundError:

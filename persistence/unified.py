@@ -42,7 +42,9 @@ from persistence.atomic import (
     ensure_dir,
     fsync_dir,
     read_json,
+    remove_debris,
 )
+from shared import faults
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.names import validate_bond_name, validate_network_name
@@ -61,9 +63,11 @@ Snapshot = dict[str, dict[str, dict[str, Any]]]
 def _checkpoint(step: str) -> None:
     """Called between the steps of ``set_safe_config``.
 
-    A no-op; the fault-injection seam tests monkeypatch to stop the swap at
-    ``step`` (as a crash would) and inspect what is on disk.
+    The fault-injection seam tests monkeypatch to stop the swap at ``step``
+    (as a crash would) and inspect what is on disk; ``shared.faults`` stops
+    the whole process there.
     """
+    faults.step(f"set_safe_config {step}")
 
 
 def _check_name(kind: str, validate: Callable[[object], str], name: object) -> str:
@@ -277,6 +281,12 @@ class ConfigStore(ConfigView):
         for kind, name in doomed:
             after["networks" if kind == NETS else "bonds"].pop(name, None)
         self._next = after
+
+    def remove_debris(self) -> list[str]:
+        """Temporary files of writes a crash cut short, removed (their paths)."""
+        return [
+            f"{kind}/{name}" for kind in (NETS, BONDS) for name in remove_debris(self._path / kind)
+        ]
 
     @_writes
     def set_network(self, name: str, attrs: Mapping[str, Any]) -> None:

@@ -32,6 +32,7 @@ class Config:
     frontd_user: str = "netreload"
     frontd_unix_socket: Path = Path("/run/netreload/frontd.sock")
     stomp_listen: str = "0.0.0.0:54321"
+    stomp_max_connections: int = 64
     tls_cert: Path = Path("/etc/netreload/pki/host.crt")
     tls_key: Path = Path("/etc/netreload/pki/host.key")
     tls_ca: Path = Path("/etc/netreload/pki/ca.crt")
@@ -76,6 +77,15 @@ def _positive(value: str, key: str) -> float:
     return number
 
 
+def _bounded_int(value: str, key: str, lowest: int, highest: int) -> int:
+    if not value.isdigit() or not lowest <= int(value) <= highest:
+        raise NetError(
+            ErrorCode.BAD_PARAMS,
+            f"configuration: {key} = {value!r}, expected an integer {lowest}..{highest}",
+        )
+    return int(value)
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Read ``path`` (or the default one if it exists) into a Config."""
     parser = configparser.ConfigParser(interpolation=None)
@@ -112,6 +122,10 @@ def load_config(path: str | Path | None = None) -> Config:
             get("frontd", "unix_socket", defaults.frontd_unix_socket)
         ),
         stomp_listen=get("frontd", "stomp_listen", defaults.stomp_listen),
+        stomp_max_connections=_bounded_int(
+            get("frontd", "max_connections", defaults.stomp_max_connections),
+            "[frontd] max_connections", 1, 4096,
+        ),  # fmt: skip
         tls_cert=Path(get("frontd", "tls_cert", defaults.tls_cert)),
         tls_key=Path(get("frontd", "tls_key", defaults.tls_key)),
         tls_ca=Path(get("frontd", "tls_ca", defaults.tls_ca)),

@@ -6,8 +6,10 @@ superd keeps one (its events), frontd another (what it relayed, for
 (or an empty list after S seconds). ``epoch`` names this superd run: a
 reader that comes with another one (superd restarted) gets what is buffered
 from the start. ``after: -1`` asks only for the current position, so a
-reader that starts does not replay the past. A reader too slow for the ring
-gets ``lost``: how many events it missed.
+reader that starts does not replay the past — except the very first reader
+of a log, which gets what was logged before it came (superd reports a
+recovered transaction at start-up, before frontd's relay connects). A
+reader too slow for the ring gets ``lost``: how many events it missed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class EventLog:
         self._last = 0  # number of the newest event
         self._cond = threading.Condition()
         self._closed = False
+        self._read = False  # has any reader come yet?
 
     def append(self, events: Iterable[dict[str, Any]]) -> int:
         """Number ``events`` (and timestamp those without a ``time``, in ms
@@ -51,8 +54,10 @@ class EventLog:
     def wait(self, after: int, epoch: str | None, timeout: float) -> dict[str, Any]:
         timeout = min(max(timeout, 0.0), MAX_WAIT)
         with self._cond:
+            first, self._read = not self._read, True
             if after < 0:
-                return self._answer([], 0)
+                early = list(self._ring)[:MAX_BATCH] if first else []
+                return self._answer(early, 0)
             if epoch != self.epoch:
                 after = 0
             self._cond.wait_for(lambda: self._last > after or self._closed, timeout)

@@ -4,7 +4,9 @@ read the configuration (once) → resolve who may connect (root and
 ``[frontd] user``) → start the netlink monitor (live netinfo: one dump, then
 events) → build the cores (no kernel writes: a restart never touches the
 network) → feed the event hub from the monitor and the uevent (hotplug)
-watcher → listen → tell systemd READY=1 → serve until SIGTERM or SIGINT →
+watcher → if a transaction journal was left behind (superd died inside a
+change), restore the running configuration from before that change, and
+report it (log and event) → listen → tell systemd READY=1 → serve until SIGTERM or SIGINT →
 stop accepting and remove the socket → let a running change finish (a
 connectivity wait is cut short and rolls back) → close the connections →
 stop the watchers → exit 0.
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         hub = EventHub(config, live)
         verbs = Verbs(config, live=live, hub=hub)
         watcher = start_watching(hub, live)
+        verbs.recover()  # an interrupted transaction is undone before anything is served
     except (NetError, OSError) as error:
         log.error("cannot start: %s", error)
         if verbs is not None:

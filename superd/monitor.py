@@ -119,14 +119,27 @@ class LiveNetinfo:
         ovs = ovs_state(running, self.config)
         return self._report(running, state, running_key, read_nameservers(self.config), ovs)[0]
 
+    def current_report(self, running: Mapping[str, Any], running_key: object) -> dict:
+        """The current report as a dict (shared, read-only): the one the
+        netinfo verb just served for ``running_key`` costs nothing."""
+        nameservers = read_nameservers(self.config)
+        ovs = ovs_state(running, self.config)
+        return self._report(running, self._state, running_key, nameservers, ovs)[0]
+
     def report(
-        self, running: Mapping[str, Any], running_key: object, known: object = None
+        self,
+        running: Mapping[str, Any],
+        running_key: object,
+        known: object = None,
+        state: NetState | None = None,
     ) -> tuple[str, bytes | None]:
-        """(token, the current report as compact JSON), the JSON encoded once
-        per report. ``running_key`` names ``running`` (its generation). The
-        token names the report in this run (an equal token, an equal report):
-        when ``known`` is that token, the JSON is None — the caller has it."""
-        state, nameservers = self._state, read_nameservers(self.config)
+        """(token, the report of ``state`` — default: the current one — as
+        compact JSON), the JSON encoded once per report. ``running_key`` names
+        ``running`` (its generation). The token names the report in this run
+        (an equal token, an equal report): when ``known`` is that token, the
+        JSON is None — the caller has it."""
+        state = self._state if state is None else state
+        nameservers = read_nameservers(self.config)
         # OVS bridges and ports are OVSDB's, read fresh: they name the report too
         ovs = ovs_state(running, self.config)
         token = f"{self.epoch}.{state.version}.{running_key}.{','.join(nameservers)}"

@@ -1,4 +1,11 @@
-"""The ``restore`` event action: rebuild running networks the kernel lost part of.
+"""Rebuilding networks: the ``restore`` event action, restore-nets, recovery.
+
+:func:`rebuild` makes kernel and running configuration hold exactly a wanted
+configuration (the persistent one for restore-nets, the journal's ``before``
+for the recovery of an interrupted transaction).
+
+The ``restore`` event action (:func:`repair_plan`) rebuilds running networks
+the kernel lost part of.
 
 When a NIC that carried a network disappears, the kernel drops it from the
 network's bridge (or deletes the VLAN device on it); when the NIC comes back
@@ -11,11 +18,14 @@ the same before and after.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Mapping
 
 from shared.netmodel.plan import Plan
 from superd.setup_networks import NetworkSetup
-from superd.verify import network_mismatches
+from superd.verify import bond_mismatches, network_mismatches
+
+log = logging.getLogger("netreload.superd.repair")
 
 OPTIONS = {"connectivityCheck": False}
 
@@ -33,3 +43,64 @@ def repair_plan(core: NetworkSetup, names: Iterable[str]) -> tuple[Plan | None, 
     adds = [{"op": "add_network", "name": n, "attrs": dict(nets[n])} for n in broken]
     data = {**removal.to_dict(), "operations": removes + adds, "running": running}
     return Plan.from_dict(data), broken
+
+
+def restore_request(persistent: Mapping, running: Mapping) -> tuple[dict, dict]:
+    """Every persistent network/bond, and a removal for every other running one."""
+
+    def merge(wanted: Mapping, current: Mapping) -> dict:
+        out: dict = {name: {"remove": True} for name in current if name not in wanted}
+        out.update({name: dict(attrs) for name, attrs in wanted.items()})
+        return out
+
+    return (
+        merge(persistent.get("networks", {}), running.get("networks", {})),
+        merge(persistent.get("bonds", {}), running.get("bonds", {})),
+    )
+
+
+def broken_entries(persistent: Mapping, running: Mapping, caps: Mapping) -> tuple[dict, dict]:
+    """Running entries equal to their persistent copy that the kernel lacks.
+
+    The planner would skip them as unchanged; restore removes them first so
+    that they are added again (a running configuration that outlived the
+    kernel state it describes, e.g. a run dir that survived a reboot).
+    """
+    nets = {
+        name: {"remove": True}
+        for name, attrs in running.get("networks", {}).items()
+        if persistent.get("networks", {}).get(name) == attrs
+        and network_mismatches(name, attrs, caps)
+    }
+    bonds = {
+        name: {"remove": True}
+        for name, attrs in running.get("bonds", {}).items()
+        if persistent.get("bonds", {}).get(name) == attrs and bond_mismatches(name, attrs, caps)
+    }
+    return nets, bonds
+
+
+def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> int:
+    """Kernel and running configuration made to hold exactly ``wanted``'s
+    networks and bonds; how many operations that took."""
+    running = core.persistence.running.snapshot()
+    # what a configurator kept on its own (OVSDB bridges) that running does not name
+    dropped = core.configurator.remove_unrecorded(running)
+    if dropped:
+        log.info("%s: removed %s left from before", what, ", ".join(dropped))
+    broken_nets, broken_bonds = broken_entries(wanted, running, core.read_caps(running))
+    operations = 0
+    if broken_nets or broken_bonds:
+        log.info(
+            "%s: re-creating %s missing from the kernel",
+            what, ", ".join(sorted(broken_nets) + sorted(broken_bonds)),
+        )  # fmt: skip
+        plan = core.plan(broken_nets, broken_bonds, OPTIONS)
+        core.apply(plan)
+        operations += len(plan.operations)
+        running = core.persistence.running.snapshot()
+    networks, bondings = restore_request(wanted, running)
+    plan = core.plan(networks, bondings, OPTIONS)
+    log.info("%s: %d operations", what, len(plan.operations))
+    core.apply(plan)
+    return operations + len(plan.operations)

@@ -4,10 +4,14 @@ apply_plan runs the privileged half of setupNetworks (frontd ran
 canonicalize → build model → validate → plan):
 
     re-validate the plan (Plan.from_dict) → check it against the running
-    configuration (a stale plan is refused) → apply (NetworkSetup: intent,
-    configurator, verify, commit or objectified rollback) → connectivity check
-    (wait for confirm_connectivity; none → objectified rollback, code 10) →
-    persist (commitOnSuccess → set_safe_config)
+    configuration (a stale plan is refused) → journal the running
+    configuration it starts from → apply (NetworkSetup: intent, configurator,
+    verify, commit or objectified rollback) → connectivity check (wait for
+    confirm_connectivity; none → objectified rollback, code 10) → end the
+    journal (the commit) → persist (commitOnSuccess → set_safe_config)
+
+A journal found at start-up (superd died inside a transaction) is undone by
+:meth:`Verbs.recover` before anything is served.
 
 Only one network-changing verb (apply_plan, restore_nets, set_safe_config)
 runs at a time; another one arriving meanwhile is refused at once with
@@ -30,35 +34,33 @@ at the same time.
 from __future__ import annotations
 
 import contextlib
-import copy
 import gc
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from persistence.atomic import libc
+from persistence.journal import TransactionJournal
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
 from shared.netmodel.plan import Plan
+from shared.netmodel.plan_checks import check_plan_devices
 from shared.wire import VERBS, RawJson
+from superd.cores import CoreWorker, LiveNetworkSetup
 from superd.event_hub import EventHub
 from superd.monitor import LiveNetinfo
-from superd.repair import repair_plan
+from superd.repair import rebuild, repair_plan
 from superd.setup_networks import NetworkSetup, rollback_request
-from superd.verify import bond_mismatches, network_mismatches
 
 log = logging.getLogger("netreload.superd.verbs")
 
-T = TypeVar("T")
 Handler = Callable[[dict], Any]
 CoreFactory = Callable[[Config], NetworkSetup]
 
 ROLLBACK_OPTIONS = {"connectivityCheck": False, "_inRollback": True}
-RESTORE_OPTIONS = {"connectivityCheck": False}
 DONE = {"code": 0, "message": "Done"}
 REPAIR_WAIT = 120.0  # seconds a restore action waits for a running change
 BIG_CHANGE = 100  # operations after which superd hands memory back
@@ -71,73 +73,6 @@ def release_memory() -> None:
     trim = getattr(libc(), "malloc_trim", None)
     if trim is not None:
         trim(0)
-
-
-class CoreWorker:
-    """One thread owning one NetworkSetup; jobs run there, one at a time."""
-
-    def __init__(self, name: str, factory: Callable[[], NetworkSetup]) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        try:
-            self._core: NetworkSetup = self._executor.submit(factory).result()
-        except BaseException:
-            self._executor.shutdown(wait=True)
-            raise
-
-    def call(self, job: Callable[[NetworkSetup], T]) -> T:
-        try:
-            future = self._executor.submit(job, self._core)
-        except RuntimeError:  # shut down between the dispatch check and now
-            raise NetError(ErrorCode.RESOURCE_UNAVAILABLE, "superd is shutting down") from None
-        return future.result()
-
-    def close(self) -> None:
-        """Wait for the running job, then close the core in its own thread."""
-        with contextlib.suppress(Exception):
-            self._executor.submit(lambda: self._core.configurator.close()).result()
-        self._executor.shutdown(wait=True)
-
-
-class LiveCaps:
-    """``read_caps`` of the writer's NetworkSetup with a live netinfo.
-
-    Outside a transaction (planning, restore's check): the cache, after
-    :meth:`LiveNetinfo.sync` (every change acknowledged so far is in it), as
-    a private copy. Inside one (verification, rollback planning): a full
-    dump, exact. ``fallback`` (a direct read on the writer's own socket)
-    serves when the monitor does not answer.
-    """
-
-    def __init__(self, live: LiveNetinfo, fallback: Callable[[Mapping], dict]) -> None:
-        self.live = live
-        self.fallback = fallback
-        self.direct = 0  # > 0 inside a transaction
-
-    def __call__(self, running: Mapping) -> dict:
-        try:
-            if self.direct:
-                return self.live.fresh_capabilities(running)
-            self.live.sync()
-            return copy.deepcopy(self.live.capabilities(running))
-        except Exception as error:  # the monitor's trouble must not fail the change
-            log.error("live netinfo unavailable (%s): reading the kernel directly", error)
-            return self.fallback(running)
-
-
-class LiveNetworkSetup(NetworkSetup):
-    """A NetworkSetup reading the live netinfo (see :class:`LiveCaps`)."""
-
-    def __init__(self, core: NetworkSetup, live: LiveNetinfo) -> None:
-        self.caps_source = LiveCaps(live, core.read_caps)
-        super().__init__(core.persistence, core.configurator, self.caps_source)
-
-    def apply(self, plan: Plan) -> None:
-        self.caps_source.direct += 1
-        try:
-            with self.caps_source.live.held():
-                super().apply(plan)
-        finally:
-            self.caps_source.direct -= 1
 
 
 class ConnectivityMonitor:
@@ -222,41 +157,6 @@ def check_plan_base(plan: Plan, running: Mapping) -> None:
         )
 
 
-def restore_request(persistent: Mapping, running: Mapping) -> tuple[dict, dict]:
-    """Every persistent network/bond, and a removal for every other running one."""
-
-    def merge(wanted: Mapping, current: Mapping) -> dict:
-        out: dict = {name: {"remove": True} for name in current if name not in wanted}
-        out.update({name: dict(attrs) for name, attrs in wanted.items()})
-        return out
-
-    return (
-        merge(persistent.get("networks", {}), running.get("networks", {})),
-        merge(persistent.get("bonds", {}), running.get("bonds", {})),
-    )
-
-
-def broken_entries(persistent: Mapping, running: Mapping, caps: Mapping) -> tuple[dict, dict]:
-    """Running entries equal to their persistent copy that the kernel lacks.
-
-    The planner would skip them as unchanged; restore removes them first so
-    that they are added again (a running configuration that outlived the
-    kernel state it describes, e.g. a run dir that survived a reboot).
-    """
-    nets = {
-        name: {"remove": True}
-        for name, attrs in running.get("networks", {}).items()
-        if persistent.get("networks", {}).get(name) == attrs
-        and network_mismatches(name, attrs, caps)
-    }
-    bonds = {
-        name: {"remove": True}
-        for name, attrs in running.get("bonds", {}).items()
-        if persistent.get("bonds", {}).get(name) == attrs and bond_mismatches(name, attrs, caps)
-    }
-    return nets, bonds
-
-
 class Verbs:
     """The verb table and the state the verbs share."""
 
@@ -273,7 +173,11 @@ class Verbs:
             core_factory = build_setup
         factory = core_factory
         self.connectivity = ConnectivityMonitor()
+        self.journal = TransactionJournal(config.run_dir)
         self._busy = threading.Lock()
+        # (generation, running, kernel state) netinfo serves during a change
+        self._view_lock = threading.Lock()
+        self._frozen: tuple[int, dict, Any] | None = None
         self._closing = False
         self.live = live
         self.hub = hub
@@ -336,9 +240,73 @@ class Verbs:
         finally:
             self._busy.release()
 
-    def _quiet(self) -> contextlib.AbstractContextManager:
-        """superd's own changes are not events."""
-        return self.hub.quiet() if self.hub is not None else contextlib.nullcontext()
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """superd's own change: not events, and never seen half made.
+
+        The running configuration names a change's networks before the
+        kernel has them (intent first), and the kernel gets them one device
+        at a time: netinfo answers meanwhile with the running configuration
+        and kernel state of before the change; the first answer after it
+        has all of it (the monitor caught up when ``hub.quiet`` ends).
+        """
+        with self._view_lock:
+            if self.live is not None:
+                generation, running = self._running_view.shared_snapshot()
+                self._frozen = (generation, running, self.live.snapshot())
+        try:
+            with self.hub.quiet() if self.hub is not None else contextlib.nullcontext():
+                yield
+        finally:
+            with self._view_lock:
+                self._frozen = None
+
+    @contextlib.contextmanager
+    def _journaled(self, verb: str, before: Mapping) -> Iterator[None]:
+        """The transaction's journal on disk while it runs: ended however it
+        ends in-process, left behind only if the process dies."""
+        self.journal.begin(verb, before)
+        try:
+            yield
+        finally:
+            self.journal.end()
+
+    def recover(self) -> dict | None:
+        """At start-up, before serving: a journal left behind means superd
+        died inside a transaction; restore the running configuration it
+        started from (kernel and running config). The event reported, or
+        None when there was nothing to recover."""
+        debris = self._writer.call(lambda core: core.persistence.running.remove_debris())
+        if debris:
+            log.warning("removed %d files of writes cut short: %s", len(debris), ", ".join(debris))
+        entry = self.journal.pending()
+        if entry is None:
+            return None
+        before, verb = entry["before"], entry["verb"]
+        log.warning(
+            "superd stopped inside %s (pid %s): restoring the %d networks and %d bonds "
+            "running before it",
+            verb, entry.get("pid"), len(before["networks"]), len(before["bonds"]),
+        )  # fmt: skip
+        try:
+            with self._busy, self._quiet():
+                done = self._writer.call(lambda core: self._recover(core, before))
+        except Exception as error:
+            log.error("recovery of the interrupted %s failed: %s", verb, error)
+            self.journal.set_aside("failed")
+            event = {"kind": "recovery_failed", "verb": verb, "message": str(error)}
+        else:
+            self.journal.end()
+            log.info("recovered: %d operations undid the interrupted %s", done, verb)
+            event = {
+                "kind": "transaction_recovered",
+                "verb": verb,
+                "networks": sorted(before["networks"]),
+                "bonds": sorted(before["bonds"]),
+            }
+        if self.hub is not None:
+            self.hub.emit([event])
+        return event
 
     # -- concurrent verbs -------------------------------------------------
     def ping(self, args: dict) -> str:
@@ -349,8 +317,13 @@ class Verbs:
             assert self.live is not None
             if not self.live.alive:
                 raise NetError(ErrorCode.RESOURCE_UNAVAILABLE, "netinfo: the monitor stopped")
-            generation, running = self._running_view.shared_snapshot()
-            token, caps = self.live.report(running, generation, known=args.get("known"))
+            with self._view_lock:  # a running configuration and its kernel state
+                if self._frozen is not None:
+                    generation, running, state = self._frozen
+                else:
+                    generation, running = self._running_view.shared_snapshot()
+                    state = self.live.snapshot()
+            token, caps = self.live.report(running, generation, args.get("known"), state)
             if caps is None:  # the caller holds this very report
                 return {"token": token, "unchanged": True}
             return {"token": token, "caps": RawJson(caps), "running": running}
@@ -408,7 +381,7 @@ class Verbs:
                 plan, broken = self._writer.call(lambda core: repair_plan(core, names))
                 if plan is not None:
                     log.info("restore action: rebuilding %s", ", ".join(broken))
-                    self._writer.call(lambda core: core.apply(plan))
+                    self._writer.call(lambda core: self._journaled_apply(core, plan, "restore"))
             outcome = {"kind": "networks_restored", "networks": broken}
         except Exception as error:
             log.error("restore action for %s failed: %s", sorted(names), error)
@@ -419,15 +392,42 @@ class Verbs:
             self.hub.emit([outcome])
 
     # -- jobs, run in the writer thread -----------------------------------
+    def _journaled_apply(self, core: NetworkSetup, plan: Plan, verb: str) -> None:
+        with self._journaled(verb, core.persistence.running.snapshot()):
+            core.apply(plan)
+
     def _transaction(self, core: NetworkSetup, plan: Plan) -> dict:
         started = time.monotonic()
         before = core.persistence.running.snapshot()
         check_plan_base(plan, before)
+        caps = self._host_caps(core, before)
+        check_plan_devices(plan.operations, caps.get("nics", {}), caps.get("bondings", {}))
         log.info("apply_plan: %d operations", len(plan.operations))
+        if not plan.is_empty:
+            with self._journaled("apply_plan", before):  # the commit: the journal's end
+                self._apply_and_confirm(core, plan, before, started)
+        if plan.options["commitOnSuccess"]:
+            core.persistence.set_safe_config()
+        log.info("apply_plan: done")
+        return {**DONE, "operations": len(plan.operations)}
+
+    def _host_caps(self, core: NetworkSetup, running: Mapping) -> Mapping:
+        """The host's capabilities with ``running`` (read-only): with a live
+        netinfo, the report frontd planned against, already built."""
+        if self.live is None:
+            return core.read_caps(running)
+        generation, shared = self._running_view.shared_snapshot()
+        if shared != running:  # not the running configuration of now
+            return core.read_caps(running)
+        return self.live.current_report(shared, generation)
+
+    def _apply_and_confirm(
+        self, core: NetworkSetup, plan: Plan, before: Mapping, started: float
+    ) -> None:
         with self._quiet():  # not the connectivity wait: the host lives on meanwhile
             core.apply(plan)
         options = plan.options
-        if not plan.is_empty and options["connectivityCheck"] and not options["_inRollback"]:
+        if options["connectivityCheck"] and not options["_inRollback"]:
             timeout = options["connectivityTimeout"]
             log.info("apply_plan: waiting up to %ss for confirm_connectivity", timeout)
             if not self.connectivity.wait(started, timeout):
@@ -438,10 +438,6 @@ class Verbs:
                 if failure:
                     message += f"; rollback failed too, the new configuration stays: {failure}"
                 raise NetError(ErrorCode.LOST_CONNECTION, message)
-        if options["commitOnSuccess"]:
-            core.persistence.set_safe_config()
-        log.info("apply_plan: done")
-        return {**DONE, "operations": len(plan.operations)}
 
     @staticmethod
     def _roll_back(core: NetworkSetup, before: Mapping) -> str | None:
@@ -458,29 +454,19 @@ class Verbs:
         core.persistence.replace_running(before.get("networks", {}), before.get("bonds", {}))
         return None
 
-    @staticmethod
-    def _restore(core: NetworkSetup) -> dict:
+    def _restore(self, core: NetworkSetup) -> dict:
         persistent = core.persistence.restore_source()
-        running = core.persistence.running.snapshot()
-        # what a configurator kept on its own (OVSDB bridges) and running does not name
-        dropped = core.configurator.remove_unrecorded(running)
-        if dropped:
-            log.info("restore_nets: removed %s left from before", ", ".join(dropped))
-        broken_nets, broken_bonds = broken_entries(persistent, running, core.read_caps(running))
-        if broken_nets or broken_bonds:
-            log.info(
-                "restore_nets: re-creating %s missing from the kernel",
-                ", ".join(sorted(broken_nets) + sorted(broken_bonds)),
-            )
-            core.apply(core.plan(broken_nets, broken_bonds, RESTORE_OPTIONS))
-            running = core.persistence.running.snapshot()
-        networks, bondings = restore_request(persistent, running)
-        plan = core.plan(networks, bondings, RESTORE_OPTIONS)
-        log.info("restore_nets: %d operations", len(plan.operations))
-        core.apply(plan)
+        with self._journaled("restore_nets", core.persistence.running.snapshot()):
+            operations = rebuild(core, persistent, "restore_nets")
         return {
             **DONE,
-            "operations": len(plan.operations),
+            "operations": operations,
             "networks": sorted(persistent.get("networks", {})),
             "bonds": sorted(persistent.get("bonds", {})),
         }
+
+    def _recover(self, core: NetworkSetup, before: Mapping) -> int:
+        operations = rebuild(core, before, "recovery")
+        # exactly the document set the interrupted transaction started from
+        core.persistence.replace_running(before.get("networks", {}), before.get("bonds", {}))
+        return operations

@@ -14,7 +14,7 @@ def _bad(message: str) -> NetError:
 def prefix_to_netmask(prefix: object, owner: str) -> str:
     try:
         value = int(prefix)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         raise _bad(f"{owner}: prefix {prefix!r} is not a number") from None
     if isinstance(prefix, bool) or not 0 <= value <= 32:
         raise _bad(f"{owner}: prefix {prefix!r} is out of range 0..32")
@@ -63,9 +63,21 @@ def validate_ipv6_cidr(value: object, owner: str) -> str:
     validate_ipv6_address(address, owner, "ipv6addr")
     if not slash:
         return f"{address}/128"
-    if not prefix.isdigit() or not 0 <= int(prefix) <= 128:
+    if not prefix.isdecimal() or not 0 <= int(prefix) <= 128:  # "²".isdigit() but not int
         raise _bad(f"{owner}: ipv6addr prefix {prefix!r} is out of range 0..128")
     return f"{address}/{int(prefix)}"
+
+
+_LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
+def require_unicast(value: str, owner: str, what: str) -> None:
+    """A host's own address or its gateway (``value`` already validated, an
+    optional ``/prefix`` allowed): not unspecified, multicast or the limited
+    broadcast, which the kernel refuses or superd's verification misses."""
+    address = ipaddress.ip_address(value.partition("/")[0])
+    if address.is_unspecified or address.is_multicast or address == _LIMITED_BROADCAST:
+        raise _bad(f"{owner}: {what} {value} is not a unicast address")
 
 
 def validate_gateway_reachable(

@@ -15,6 +15,7 @@ from shared.netmodel import addresses, bond_options, ovs_bond_options
 from shared.netmodel.device import DEFAULT_MTU, MAX_MTU, MIN_MTU
 from shared.netmodel.values import to_bool, to_dict, to_int, to_str
 from shared.netmodel.vlan import MAX_VLAN_TAG
+from shared.wire import to_json
 
 NETWORK_KEYS = frozenset(
     {
@@ -106,10 +107,24 @@ def canonicalize_network(
         out["nameservers"] = []
     for key in ("custom", "hostQos"):
         if key in attrs:
-            out[key] = to_dict(attrs[key], f"{what}: {key}")
+            out[key] = _plain_json(attrs[key], f"{what}: {key}")
     if "blockingdhcp" in attrs:
         out["blockingdhcp"] = to_bool(attrs["blockingdhcp"], f"{what}: blockingdhcp")
     return out
+
+
+def _plain_json(value: object, what: str) -> dict:
+    """A free-form attribute is kept as sent, into the plan to superd and the
+    persisted files: it must be JSON that orjson writes (integers of at most
+    64 bits, at most 254 levels deep), or superd's frame could not be built."""
+    value = to_dict(value, what)
+    try:
+        to_json(value)
+    except TypeError:  # orjson.JSONEncodeError
+        raise _bad(
+            f"{what}: not plain JSON (an integer beyond 64 bits or nested too deeply)"
+        ) from None
+    return value
 
 
 def _canonicalize_ipv4(attrs: Mapping, out: dict, what: str) -> None:

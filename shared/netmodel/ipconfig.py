@@ -46,6 +46,7 @@ class IPv4:
                 f"{owner}: static ipaddr and bootproto=dhcp are mutually exclusive",
             )
         addresses.validate_ipv4_address(self.address, owner, "ipaddr")
+        addresses.require_unicast(self.address, owner, "ipaddr")
         if self.netmask is None:
             raise NetError(
                 ErrorCode.BAD_ADDR, f"{owner}: ipaddr needs a netmask or prefix"
@@ -53,6 +54,7 @@ class IPv4:
         addresses.validate_netmask(self.netmask, owner)
         if self.gateway is not None:
             addresses.validate_ipv4_address(self.gateway, owner, "gateway")
+            addresses.require_unicast(self.gateway, owner, "gateway")
             addresses.validate_gateway_reachable(
                 self.address, self.netmask, self.gateway, owner
             )
@@ -72,6 +74,7 @@ class IPv6:
     def validate(self, owner: str) -> None:
         if self.address is not None:
             addresses.validate_ipv6_cidr(self.address, owner)
+            addresses.require_unicast(self.address, owner, "ipv6addr")
             if self.is_dynamic:
                 raise NetError(
                     ErrorCode.BAD_ADDR,
@@ -80,6 +83,7 @@ class IPv6:
                 )
         if self.gateway is not None:
             addresses.validate_ipv6_address(self.gateway, owner, "ipv6gateway")
+            addresses.require_unicast(self.gateway, owner, "ipv6gateway")
             if self.address is None and not self.is_dynamic:
                 raise NetError(
                     ErrorCode.BAD_ADDR, f"{owner}: ipv6gateway given without ipv6addr"

@@ -10,7 +10,8 @@ import re
 
 from shared.errors import ErrorCode, NetError
 
-IFNAMSIZ_MAX = 15  # the kernel's limit, without the trailing NUL
+IFNAMSIZ_MAX = 15
+LOOPBACK = "lo"  # the kernel's limit, without the trailing NUL
 _FORBIDDEN_IN_BRIDGE = frozenset(":. \t")
 _BOND_NAME = re.compile(r"bond\w+", re.ASCII)
 # A network name is also a file name in persistence and (when bridged) a
@@ -60,8 +61,13 @@ def validate_bond_name(name: object) -> str:
 
 
 def validate_nic_name(name: object) -> str:
-    """A NIC name as the kernel would accept it and a path would not misuse."""
-    if not isinstance(name, str) or not _DEVICE_NAME.fullmatch(name):
+    """A NIC name as the kernel would accept it and a path would not misuse.
+
+    Never the loopback device: every namespace has one, so no netinfo check
+    is needed to know it is not a NIC, and a plan naming it once set its
+    MTU to 1500 with no rollback restoring it.
+    """
+    if not isinstance(name, str) or not _DEVICE_NAME.fullmatch(name) or name == LOOPBACK:
         raise NetError(ErrorCode.BAD_NIC, f"NIC name is not valid: {name!r}")
     return name
 

@@ -18,6 +18,8 @@ from shared.netmodel.names import validate_bridge_name, validate_network_name
 from shared.netmodel.nic import Nic
 from shared.netmodel.vlan import Vlan
 
+IPV6_MIN_MTU = 1280  # below it the kernel drops IPv6 from the device
+
 
 @dataclass(frozen=True)
 class Network:
@@ -74,6 +76,12 @@ class Network:
                     f"network {self.name}: a bridgeless network needs a nic or "
                     "a bonding",
                 )
+        ipv6 = any(self.attrs.get(key) for key in ("ipv6addr", "ipv6autoconf", "dhcpv6"))
+        if ipv6 and self.attrs.get("mtu", DEFAULT_MTU) < IPV6_MIN_MTU:
+            raise NetError(
+                ErrorCode.BAD_PARAMS,
+                f"network {self.name}: IPv6 needs an mtu of at least {IPV6_MIN_MTU}",
+            )
         self.top.validate()
 
 

@@ -23,6 +23,18 @@ from shared.netmodel.names import (
     validate_network_name,
     validate_nic_name,
 )
+from shared.netmodel.plan_checks import (
+    OPERATION_KEYS,
+    PLAN_KEYS,
+    RUNNING_KEYS,
+    check_bond_devices,
+    check_final_state,
+    check_keys,
+    check_mapping,
+    check_mtus,
+    check_network_devices,
+    check_sequence,
+)
 from shared.netmodel.request import Request, canonicalize_request
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
 from shared.netmodel.validation import FinalState, validate_request
@@ -60,27 +72,39 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: object) -> Plan:
-        """Rebuild and re-validate a plan received from the wire."""
+        """Rebuild and re-validate a plan received from the wire.
+
+        Each value is re-canonicalized; then the plan as a whole must be one
+        frontd could have computed (``plan_checks``): known keys only, device
+        names safe, operations in order and not repeated, MTUs only where
+        and as the plan's networks need them.
+        """
         if not isinstance(data, Mapping) or data.get("version") != PLAN_VERSION:
             raise NetError(ErrorCode.BAD_PARAMS, "plan: not a version 1 plan")
+        check_keys(data, PLAN_KEYS, "plan")
         ops = data.get("operations")
         if not isinstance(ops, list):
             raise NetError(ErrorCode.BAD_PARAMS, "plan: operations must be a list")
-        running = data.get("running", {})
-        if not isinstance(running, Mapping):
-            raise NetError(ErrorCode.BAD_PARAMS, "plan: running must be an object")
+        running = check_mapping(data.get("running", {}), "plan: running")
+        check_keys(running, RUNNING_KEYS, "plan: running")
         checked_running = {
             "networks": {
                 validate_network_name(n): _recanonical_network(n, a)
-                for n, a in dict(running.get("networks", {})).items()
+                for n, a in check_mapping(running.get("networks", {}), "running networks").items()
             },
             "bonds": {
                 validate_bond_name(n): _recanonical_bond(n, a)
-                for n, a in dict(running.get("bonds", {})).items()
+                for n, a in check_mapping(running.get("bonds", {}), "running bonds").items()
             },
         }
+        operations = [_check_operation(op) for op in ops]
+        check_sequence(operations, OPERATIONS)
+        # Devices are checked in the operations only: the rest of the expected
+        # running configuration must equal superd's own (check_plan_base).
+        check_mtus(operations, checked_running)
+        check_final_state(operations, checked_running)
         return cls(
-            operations=[_check_operation(op) for op in ops],
+            operations=operations,
             options=canonicalize_options(data.get("options", {})),
             running=checked_running,
         )
@@ -104,6 +128,7 @@ def _check_operation(op: object) -> dict:
     if not isinstance(op, Mapping) or op.get("op") not in OPERATIONS:
         raise NetError(ErrorCode.BAD_PARAMS, f"plan: unknown operation {str(op)[:60]}")
     kind = op["op"]
+    check_keys(op, OPERATION_KEYS[kind], f"{kind} operation")
     if kind == "set_mtu":
         device = validate_nic_name(op.get("device"))
         return {
@@ -114,12 +139,15 @@ def _check_operation(op: object) -> dict:
     if kind.endswith("_network"):
         name = validate_network_name(op.get("name"))
         attrs = _recanonical_network(name, op.get("attrs"))
-        if kind == "add_network" and "blockingdhcp" in op:
-            return {"op": kind, "name": name, "attrs": attrs,
-                    "blockingdhcp": bool(op["blockingdhcp"])}  # fmt: skip
+        check_network_devices(name, attrs)
+        if "blockingdhcp" in op:
+            if not isinstance(op["blockingdhcp"], bool):  # not "no", which bool() calls True
+                raise NetError(ErrorCode.BAD_PARAMS, "plan: blockingdhcp must be true or false")
+            return {"op": kind, "name": name, "attrs": attrs, "blockingdhcp": op["blockingdhcp"]}
     else:
         name = validate_bond_name(op.get("name"))
         attrs = _recanonical_bond(name, op.get("attrs"))
+        check_bond_devices(name, attrs, added=kind != "remove_bond")
     return {"op": kind, "name": name, "attrs": attrs}
 
 

@@ -267,7 +267,10 @@ def _validate_bridge_names(
     for name, attrs in request.added_networks.items():
         if not attrs["bridged"] or name in running.networks:
             continue
-        if name in netinfo.nics or name in netinfo.bondings or name in netinfo.vlans:
+        # "lo" is in no section of the report, yet every namespace has it
+        if name in netinfo.nics or name in netinfo.bondings or name in netinfo.vlans or (
+            name == "lo"
+        ):
             raise NetError(
                 ErrorCode.BAD_BRIDGE,
                 f"network {name}: a device of that name exists and is not a bridge",

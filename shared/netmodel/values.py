@@ -27,7 +27,8 @@ def to_int(
 ) -> int:
     if isinstance(value, bool):
         raise NetError(code, f"{what}: {value!r} is not an integer")
-    if isinstance(value, str) and value.strip().isdigit() and len(value) < 12:
+    # isdecimal, not isdigit: "²" is a digit that int() refuses
+    if isinstance(value, str) and value.strip().isdecimal() and len(value) < 12:
         value = int(value.strip())
     if not isinstance(value, int):
         raise NetError(code, f"{what}: {value!r} is not an integer")

@@ -55,3 +55,18 @@ def test_sample_events_section_is_the_default_policy() -> None:
     from superd.events import DEFAULT_POLICY, parse_policy
 
     assert parse_policy(load_config(SAMPLE).extra["events"]) == DEFAULT_POLICY
+
+
+def test_stomp_connection_cap_is_read_from_frontd_section(tmp_path) -> None:
+    path = tmp_path / "netreload.conf"
+    path.write_text("[frontd]\nmax_connections = 128\n")
+    assert load_config(path).stomp_max_connections == 128
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many", "5000"])
+def test_stomp_connection_cap_out_of_range_is_refused(tmp_path, value: str) -> None:
+    path = tmp_path / "netreload.conf"
+    path.write_text(f"[frontd]\nmax_connections = {value}\n")
+    with pytest.raises(NetError) as info:
+        load_config(path)
+    assert "max_connections" in info.value.message

@@ -175,8 +175,18 @@ def test_log_numbers_events_and_answers_those_after_a_position() -> None:
 
 def test_log_position_minus_one_is_now_without_the_past() -> None:
     log = EventLog()
+    log.wait(-1, None, 0)  # a first reader came
     log.append([{"kind": "a"}])
     assert log.wait(-1, None, 10) == {"epoch": log.epoch, "next": 1, "events": [], "lost": 0}
+
+
+def test_log_first_reader_gets_what_was_logged_before_it_came() -> None:
+    log = EventLog()
+    log.append([{"kind": "transaction_recovered"}])
+    answer = log.wait(-1, None, 10)
+    assert [e["kind"] for e in answer["events"]] == ["transaction_recovered"]
+    assert answer["next"] == 1
+    assert log.wait(-1, None, 0)["events"] == []  # only the first one
 
 
 def test_log_from_another_epoch_starts_from_the_beginning() -> None:
