@@ -11,6 +11,7 @@ already gone, is not an error — rollback relies on it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import ClassVar
 
 from shared.netmodel.bond import Bond
@@ -39,6 +40,16 @@ class Configurator(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release sockets and connections."""
+
+    def flush(self) -> None:  # noqa: B027 - optional hook
+        """Send what the configurator buffered (superd calls it before
+        verifying, and between operations of different configurators)."""
+
+    def remove_unrecorded(self, running: Mapping) -> list[str]:
+        """restore-nets, before rebuilding: drop what the configurator
+        persisted on its own (OVSDB, files) that ``running`` does not name.
+        The names dropped."""
+        return []
 
     # -- NICs ------------------------------------------------------------
     @abstractmethod

@@ -17,6 +17,7 @@ DEFAULT_CONFIG_PATH = "/etc/netreload/netreload.conf"
 
 CONFIGURATORS = ("iproute2", "ovs", "nm", "ifcfg")
 PERSISTENCES = ("unified", "ifcfg")
+OVS_DATAPATHS = ("system", "netdev")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,12 @@ class Config:
     tls_cert: Path = Path("/etc/netreload/pki/host.crt")
     tls_key: Path = Path("/etc/netreload/pki/host.key")
     tls_ca: Path = Path("/etc/netreload/pki/ca.crt")
+    # [ovs]: the OVSDB server, the datapath of the bridges netreload creates
+    # ("system": the kernel module; "netdev": userspace, e.g. in tests) and
+    # how long to wait for the server or for ovs-vswitchd to apply a change.
+    ovs_db: str = "unix:/run/openvswitch/db.sock"
+    ovs_datapath: str = "system"
+    ovs_timeout: float = 30.0
     extra: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def is_fake_nic(self, name: str) -> bool:
@@ -56,6 +63,18 @@ def _choice(value: str, allowed: tuple[str, ...], key: str) -> str:
             f"configuration: {key} = {value!r}, expected one of {', '.join(allowed)}",
         )
     return value
+
+
+def _positive(value: str, key: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number <= 3600:
+        raise NetError(
+            ErrorCode.BAD_PARAMS, f"configuration: {key} = {value!r}, expected seconds (0..3600]"
+        )
+    return number
 
 
 def _bounded_int(value: str, key: str, lowest: int, highest: int) -> int:
@@ -110,5 +129,10 @@ def load_config(path: str | Path | None = None) -> Config:
         tls_cert=Path(get("frontd", "tls_cert", defaults.tls_cert)),
         tls_key=Path(get("frontd", "tls_key", defaults.tls_key)),
         tls_ca=Path(get("frontd", "tls_ca", defaults.tls_ca)),
+        ovs_db=get("ovs", "db", defaults.ovs_db),
+        ovs_datapath=_choice(
+            get("ovs", "datapath", defaults.ovs_datapath), OVS_DATAPATHS, "[ovs] datapath"
+        ),
+        ovs_timeout=_positive(get("ovs", "timeout", defaults.ovs_timeout), "[ovs] timeout"),
         extra={s: dict(parser.items(s)) for s in parser.sections()},
     )

@@ -256,8 +256,9 @@ def _mark_missing_nics(
 
 
 def network_iface(name: str, attrs: Mapping[str, Any]) -> str:
-    """The top device of a network: its bridge, or vlan device, or nic/bond."""
-    if attrs.get("bridged", True):
+    """The top device of a network: its bridge, or vlan device, or nic/bond;
+    an OVS network's internal port, named after it, bridged or not."""
+    if attrs.get("bridged", True) or attrs.get("switch") == "ovs":
         return name
     return southbound_iface(attrs)
 

@@ -40,8 +40,9 @@ from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netinfo_report import ReportBuilder
 from shared.wire import to_json
-from superd.netinfo import read_nameservers
+from superd.netinfo import ovs_state, read_nameservers, with_ovs
 from superd.netstate import Batch, NetState, dump_routes, dump_state
+from superd.ovs_report import digest as ovs_digest
 
 log = logging.getLogger("netreload.superd.monitor")
 
@@ -115,13 +116,15 @@ class LiveNetinfo:
         (version, running, nameservers). Shared between callers: read-only."""
         state = self._state if state is None else state
         running_key = json.dumps(running, sort_keys=True, default=str)
-        return self._report(running, state, running_key, read_nameservers(self.config))[0]
+        ovs = ovs_state(running, self.config)
+        return self._report(running, state, running_key, read_nameservers(self.config), ovs)[0]
 
     def current_report(self, running: Mapping[str, Any], running_key: object) -> dict:
         """The current report as a dict (shared, read-only): the one the
         netinfo verb just served for ``running_key`` costs nothing."""
         nameservers = read_nameservers(self.config)
-        return self._report(running, self._state, running_key, nameservers)[0]
+        ovs = ovs_state(running, self.config)
+        return self._report(running, self._state, running_key, nameservers, ovs)[0]
 
     def report(
         self,
@@ -137,19 +140,23 @@ class LiveNetinfo:
         JSON is None — the caller has it."""
         state = self._state if state is None else state
         nameservers = read_nameservers(self.config)
+        # OVS bridges and ports are OVSDB's, read fresh: they name the report too
+        ovs = ovs_state(running, self.config)
         token = f"{self.epoch}.{state.version}.{running_key}.{','.join(nameservers)}"
+        if ovs is not None:
+            token += f".{ovs_digest(ovs)}"
         if known == token:
             return token, None
-        entry = self._report(running, state, running_key, nameservers)
+        entry = self._report(running, state, running_key, nameservers, ovs)
         if entry[1] is None:
             entry[1] = to_json(entry[0])
         return token, entry[1]
 
     def _report(self, running: Mapping[str, Any], state: NetState, running_key: object,
-                nameservers: list[str]) -> list:  # fmt: skip
+                nameservers: list[str], ovs: dict | None = None) -> list:  # fmt: skip
         """[report, its JSON or None], cached by key; few entries: each is
         the whole host."""
-        key = (state.version, running_key, *nameservers)
+        key = (state.version, running_key, *nameservers, ovs_digest(ovs) if ovs else None)
         with self._lock:
             if (entry := self._caps.get(key)) is not None:
                 self._caps.move_to_end(key)
@@ -157,6 +164,8 @@ class LiveNetinfo:
         links, routes = state.links.values(), state.route_list()
         caps = self._builder.build(links, state.addresses, routes, running, nameservers,
                                    self.config.is_fake_nic)  # fmt: skip
+        if ovs is not None:
+            caps = with_ovs(caps, running, self.config, ovs)
         entry = [caps, None]
         with self._lock:
             entry = self._caps.setdefault(key, entry)

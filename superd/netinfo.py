@@ -36,7 +36,7 @@ def read_capabilities(ipr: Any, running: Mapping[str, Any], config: Config) -> d
     ``{"networks": {name: attrs}, "bonds": {name: attrs}}``.
     """
     links, addresses, routes = read_kernel(ipr)
-    return build_capabilities(
+    caps = build_capabilities(
         links,
         addresses,
         routes,
@@ -44,6 +44,38 @@ def read_capabilities(ipr: Any, running: Mapping[str, Any], config: Config) -> d
         read_nameservers(config),
         config.is_fake_nic,
     )
+    return with_ovs(caps, running, config)
+
+
+_OVS_READERS: dict[str, Any] = {}
+
+
+def ovs_state(running: Mapping[str, Any], config: Config) -> dict | None:
+    """OVSDB's state when ``running`` has OVS networks or bonds, else None
+    (an empty state when OVSDB cannot be read: its networks are missing)."""
+    from superd.ovs_report import has_ovs
+
+    if not has_ovs(running):
+        return None
+    from configurators.ovs_layout import empty_state
+    from superd.ovs_netinfo import OvsNetinfo
+
+    reader = _OVS_READERS.get(config.ovs_db)
+    if reader is None:
+        reader = _OVS_READERS.setdefault(config.ovs_db, OvsNetinfo(config))
+    return reader.state() or empty_state()
+
+
+def with_ovs(caps: dict, running: Mapping[str, Any], config: Config,
+             state: dict | None = None) -> dict:  # fmt: skip
+    """``caps`` with the OVS networks and bonds of ``running`` laid over."""
+    if state is None:
+        state = ovs_state(running, config)
+        if state is None:
+            return caps
+    from superd.ovs_report import overlay
+
+    return overlay(caps, state, running)
 
 
 def read_kernel(ipr: Any) -> tuple[list[dict], list[dict], list[dict]]:

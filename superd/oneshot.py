@@ -20,10 +20,19 @@ from superd.setup_networks import NetworkSetup
 
 
 def make_configurator(config: Config):
-    if config.net_configurator == "iproute2":
-        from configurators.iproute2 import Iproute2Configurator
+    """The default configurator, with the OVS one for ``switch: ovs``.
 
-        return Iproute2Configurator(config)
+    ``net_configurator = ovs`` has no configurator of its own for legacy
+    networks: iproute2 serves them (the OVS configurator uses it anyway for
+    IP configuration and NICs).
+    """
+    if config.net_configurator in ("iproute2", "ovs"):
+        from configurators.iproute2 import Iproute2Configurator
+        from configurators.mixed import MixedConfigurator
+        from configurators.ovs import OvsConfigurator
+
+        legacy = Iproute2Configurator(config)
+        return MixedConfigurator(legacy, lambda: OvsConfigurator(config, legacy))
     raise NetError(
         ErrorCode.BAD_PARAMS, f"configurator {config.net_configurator} is not available yet"
     )

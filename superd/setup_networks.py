@@ -104,6 +104,7 @@ class NetworkSetup:
                 self._removed[0].append(op["name"])
             elif op["op"] == "remove_bond":
                 self._removed[1].append(op["name"])
+        applier.finish()  # what a configurator buffered (OVSDB edits)
         self.persistence.running.update(
             removed_networks=intent.removed_networks, removed_bonds=intent.removed_bonds
         )
@@ -130,6 +131,10 @@ class NetworkSetup:
                     applier.apply(op, now.get("bonds", {}))
                 except Exception as error:  # keep undoing what can be undone
                     log.error("rollback: %s %s failed: %s", op["op"], op.get("name"), error)
+            try:
+                applier.finish()
+            except Exception as error:
+                log.error("rollback: sending buffered changes failed: %s", error)
         except NetError as error:
             log.error("rollback could not be planned: %s", error)
         finally:

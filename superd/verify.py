@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.netmodel import bond_options
+from shared.netmodel import bond_options, ovs_bond_options
 from shared.netmodel.addresses import netmask_to_prefix
 from shared.netmodel.names import vlan_device_name
 
@@ -73,6 +73,13 @@ def bond_mismatches(name: str, attrs: Mapping, caps: Mapping) -> list[str]:
     problems = []
     if sorted(bond.get("slaves", [])) != sorted(attrs.get("nics", [])):
         problems.append(f"bond {name}: slaves {bond.get('slaves')} != {attrs.get('nics')}")
+    if attrs.get("switch") == "ovs":
+        wanted_ovs = ovs_bond_options.parse(attrs.get("options", ""), name)
+        opts = bond.get("opts", {})
+        for key, value in wanted_ovs.items():
+            if opts.get(key) != value:
+                problems.append(f"bond {name}: {key} {opts.get(key)} != {value}")
+        return problems
     wanted = bond_options.parse_bond_options(attrs.get("options", ""))
     mode = str(bond_options.mode_number(wanted))
     if str(bond.get("opts", {}).get("mode", "0")) != mode:

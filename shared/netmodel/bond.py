@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from shared.errors import ErrorCode, NetError
-from shared.netmodel import bond_options
+from shared.netmodel import bond_options, ovs_bond_options
 from shared.netmodel.device import NetDevice
 from shared.netmodel.names import validate_bond_name, validate_nic_name
 
@@ -38,9 +38,16 @@ class Bond(NetDevice):
                 ErrorCode.BAD_BONDING,
                 f"bond {self.name}: hwaddr {self.hwaddr!r} is not a MAC address",
             )
-        bond_options.validate_bond_options(
-            self.name, bond_options.parse_bond_options(self.options)
-        )
+        if self.switch == "ovs":
+            if len(self.slaves) < 2:
+                raise NetError(
+                    ErrorCode.BAD_BONDING, f"bond {self.name}: an OVS bond needs two nics"
+                )
+            ovs_bond_options.parse(self.options, self.name)
+        else:
+            bond_options.validate_bond_options(
+                self.name, bond_options.parse_bond_options(self.options)
+            )
         super().validate()
 
     @property

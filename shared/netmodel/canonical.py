@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from shared.errors import ErrorCode, NetError
-from shared.netmodel import addresses, bond_options
+from shared.netmodel import addresses, bond_options, ovs_bond_options
 from shared.netmodel.device import DEFAULT_MTU, MAX_MTU, MIN_MTU
 from shared.netmodel.values import to_bool, to_dict, to_int, to_str
 from shared.netmodel.vlan import MAX_VLAN_TAG
@@ -171,7 +171,10 @@ def canonicalize_bond(name: str, attrs: object) -> dict | None:
     options = attrs.get("options", "")
     if not isinstance(options, str):
         raise NetError(ErrorCode.BAD_BONDING, f"{what}: options must be a string")
-    out["options"] = bond_options.canonical_bond_options(options, name)
+    if out["switch"] == "ovs":  # a port of OVS, not a kernel bond: OVS's options
+        out["options"] = ovs_bond_options.canonical(options, name)
+    else:
+        out["options"] = bond_options.canonical_bond_options(options, name)
     if attrs.get("hwaddr") not in (None, ""):
         out["hwaddr"] = to_str(
             attrs["hwaddr"], f"{what}: hwaddr", ErrorCode.BAD_BONDING, 17

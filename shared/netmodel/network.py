@@ -54,7 +54,8 @@ class Network:
         return list(self.top.chain())
 
     def validate(self) -> None:
-        if self.bridged:
+        if self.bridged or self.switch == "ovs":
+            # an OVS network is always an internal port named after it
             validate_bridge_name(self.name)
         validate_network_name(self.name)
         has_nic, has_bond = "nic" in self.attrs, "bonding" in self.attrs

@@ -1,0 +1,118 @@
+"""OVS networks through superd the daemon: connectivity rollback, restore-nets.
+
+superd runs in the test's namespace (``test_superd.Superd``) with a private
+Open vSwitch (``ovs_lab``); assertions read OVSDB back with ``ovs-vsctl``
+and the kernel with ``ip -j``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.functional.conftest import HostNs, destroy_host_ns, ip_json
+from tests.functional.ovs_lab import OvsLab, why_no_ovs
+from tests.functional.test_superd import NO_CHECK, Superd, error_of, make_plan
+
+pytestmark = pytest.mark.skipif(why_no_ovs() is not None, reason=why_no_ovs() or "")
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="nrs-sock-", dir="/tmp"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def make_ns(make_host_ns: Callable[..., HostNs]) -> Callable[[], HostNs]:
+    return lambda: make_host_ns(2, prefix="nrs-")
+
+
+@pytest.fixture
+def lab(make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path) -> Iterator[tuple]:
+    host = make_ns()
+    ovs = OvsLab(host.name, tmp_path / "ovs")
+    ovs.start()
+    daemon = Superd(host, tmp_path, sock_dir)
+    with daemon.config.open("a") as config:
+        config.write(f"[ovs]\ndb = {ovs.remote}\ndatapath = netdev\ntimeout = 20\n")
+    try:
+        daemon.start()
+        yield daemon, ovs
+    finally:
+        daemon.kill()
+        ovs.stop()
+
+
+def addresses(ns: str, name: str) -> set[str]:
+    entries = ip_json(ns, "addr", "show", "dev", name)
+    return {
+        f"{i['local']}/{i['prefixlen']}"
+        for e in entries
+        for i in e["addr_info"]
+        if not i["local"].startswith("fe80")
+    }
+
+
+def test_unconfirmed_connectivity_rolls_back_an_ovs_network(lab: tuple) -> None:
+    superd, ovs = lab
+    conn = superd.connect()
+    base = {"base": {"nic": "veth_0", "switch": "ovs", "ipaddr": "192.0.2.1", "prefix": 24}}
+    conn.result("apply_plan", plan=make_plan(conn, base, NO_CHECK))
+    ovsdb_before, kernel_before = ovs.config_snapshot(), superd.kernel_state()
+    added = {"vnet": {"nic": "veth_0", "vlan": 42, "switch": "ovs",
+                      "ipaddr": "203.0.113.9", "prefix": 24}}  # fmt: skip
+    plan = make_plan(conn, added, {"connectivityCheck": True, "connectivityTimeout": 2})
+    code, message = error_of(conn.call("apply_plan", plan=plan))
+    assert code == 10 and "connectivity" in message
+    assert ovs.config_snapshot() == ovsdb_before
+    assert superd.kernel_state() == kernel_before
+    assert set(conn.result("netinfo")["running"]["networks"]) == {"base"}
+    conn.close()
+
+
+def test_restore_nets_after_reboot_rebuilds_ovs_networks_and_drops_stale_ones(
+    lab: tuple, make_ns: Callable[[], HostNs]
+) -> None:
+    superd, ovs = lab
+    conn = superd.connect()
+    kept = {"kept": {"nic": "veth_0", "vlan": 10, "switch": "ovs",
+                     "ipaddr": "192.0.2.1", "prefix": 24}}  # fmt: skip
+    conn.result("apply_plan", plan=make_plan(conn, kept, NO_CHECK))
+    conn.result("set_safe_config")
+    stale = {"stale": {"nic": "veth_1", "switch": "ovs"}}
+    conn.result("apply_plan", plan=make_plan(conn, stale, NO_CHECK))
+    conn.close()
+    stale_bridge = ovs.vsctl("port-to-br", "stale").strip()
+    assert superd.stop() == 0
+    # "Reboot": a fresh namespace, /run wiped, OVSDB kept; ovs-vswitchd
+    # starts again in the new namespace and rebuilds what OVSDB holds.
+    ovs.stop_vswitchd()
+    destroy_host_ns(superd.host)
+    superd.host = make_ns()
+    ovs.netns = superd.host.name
+    ovs.start_vswitchd()
+    shutil.rmtree(superd.root / "run" / "netconf")
+    assert stale_bridge in ovs.bridges()  # OVSDB kept it on its own
+    superd.start()
+    conn = superd.connect()
+    try:
+        assert conn.result("restore_nets")["code"] == 0
+        ns = superd.host.name
+        assert stale_bridge not in ovs.bridges()
+        assert ovs.ports(ovs.vsctl("port-to-br", "kept").strip()) == {"kept", "veth_0"}
+        assert addresses(ns, "kept") == {"192.0.2.1/24"}
+        assert "stale" not in {link["ifname"] for link in ip_json(ns, "link", "show")}
+        info = conn.result("netinfo")
+        assert set(info["running"]["networks"]) == {"kept"}
+        assert info["caps"]["networks"]["kept"]["ports"] == ["veth_0.10"]
+    finally:
+        conn.close()

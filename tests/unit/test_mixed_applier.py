@@ -1,0 +1,119 @@
+"""Routing of a mixed plan: legacy operations to the default configurator,
+``switch: ovs`` ones to the OVS configurator, OVS edits sent before any
+legacy operation and after the last one (plan order across configurators)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from configurators.base import Configurator
+from configurators.mixed import MixedConfigurator
+from shared.netmodel.canonical import canonicalize_network
+from superd.applier import NetworkApplier
+
+
+class Recorder(Configurator):
+    """The default configurator: records (who, call, device name)."""
+
+    name = "iproute2"
+
+    def __init__(self, calls: list) -> None:
+        self.calls = calls
+
+    def _note(self, call: str, device: Any) -> None:
+        self.calls.append(("legacy", call, getattr(device, "name", device)))
+
+    def setup_nic(self, nic: Any) -> None:
+        self._note("setup_nic", nic)
+
+    def release_nic(self, nic: Any) -> None:
+        self._note("release_nic", nic)
+
+    def create_bond(self, bond: Any) -> None:
+        self._note("create_bond", bond)
+
+    def modify_bond(self, bond: Any, old: Any) -> None:
+        self._note("modify_bond", bond)
+
+    def delete_bond(self, bond: Any) -> None:
+        self._note("delete_bond", bond)
+
+    def create_vlan(self, vlan: Any) -> None:
+        self._note("create_vlan", vlan)
+
+    def delete_vlan(self, vlan: Any) -> None:
+        self._note("delete_vlan", vlan)
+
+    def create_bridge(self, bridge: Any) -> None:
+        self._note("create_bridge", bridge)
+
+    def delete_bridge(self, bridge: Any) -> None:
+        self._note("delete_bridge", bridge)
+
+    def set_mtu(self, device: str, mtu: int) -> None:
+        self._note("set_mtu", device)
+
+    def set_ip(self, device: str, ip: Any, previous: Any = None) -> None:
+        self._note("set_ip", device)
+
+    def clear_ip(self, device: str, ip: Any) -> None:
+        self._note("clear_ip", device)
+
+
+class OvsRecorder:
+    def __init__(self, calls: list) -> None:
+        self.calls = calls
+
+    def add_network(self, network: Any, lower_mtu: Any, blocking: bool) -> None:
+        self.calls.append(("ovs", "add_network", network.name))
+
+    def remove_network(self, network: Any) -> None:
+        self.calls.append(("ovs", "remove_network", network.name))
+
+    def set_mtu(self, device: str, mtu: int) -> None:
+        self.calls.append(("ovs", "set_mtu", device))
+
+    def flush(self) -> None:
+        self.calls.append(("ovs", "flush", ""))
+
+    def begin(self) -> None: ...
+
+
+def attrs(**kwargs: Any) -> dict:
+    out = canonicalize_network("x", kwargs)
+    assert out is not None
+    return out
+
+
+def test_ovs_edits_are_sent_before_a_legacy_operation_and_at_the_end() -> None:
+    calls: list = []
+    mixed = MixedConfigurator(Recorder(calls), lambda: OvsRecorder(calls))
+    networks = {
+        "aovs": attrs(nic="eth0", vlan=10, switch="ovs"),
+        "blegacy": attrs(nic="eth1", bridged=False),
+        "covs": attrs(nic="eth0", vlan=20, switch="ovs"),
+    }
+    applier = NetworkApplier(mixed, {"networks": networks, "bonds": {}})
+    for name, net in networks.items():
+        applier.apply({"op": "add_network", "name": name, "attrs": net}, {})
+    applier.apply({"op": "set_mtu", "device": "eth0", "mtu": 1500}, {})
+    applier.finish()
+    assert calls == [
+        ("ovs", "add_network", "aovs"),
+        ("ovs", "flush", ""),
+        ("legacy", "setup_nic", "eth1"),
+        ("legacy", "set_ip", "eth1"),
+        ("ovs", "add_network", "covs"),
+        ("ovs", "set_mtu", "eth0"),
+        ("ovs", "flush", ""),
+    ]
+
+
+def test_a_legacy_only_plan_never_makes_the_ovs_configurator() -> None:
+    made: list = []
+    mixed = MixedConfigurator(Recorder([]), lambda: made.append(1))
+    net = attrs(nic="eth1")
+    applier = NetworkApplier(mixed, {"networks": {"n": net}, "bonds": {}})
+    applier.apply({"op": "add_network", "name": "n", "attrs": net}, {})
+    applier.finish()
+    assert made == [] and not mixed.ovs_started
