@@ -33,6 +33,7 @@ from configurators.ovs_layout import (
     OvsState,
     empty_state,
 )
+from shared import faults
 from shared.errors import ErrorCode, NetError
 
 log = logging.getLogger("netreload.ovs")
@@ -225,6 +226,7 @@ class OvsDb:
             raise _fail("the database has no Open_vSwitch row")
         _Writer(self.idl, txn, root).write(edits)
         root.increment("next_cfg")
+        faults.step(f"OVSDB transaction of {len(edits)} edit(s)")
         status = self._commit(txn)
         if status == Txn.UNCHANGED:
             return

@@ -46,6 +46,8 @@ from superd.ovs_report import digest as ovs_digest
 
 log = logging.getLogger("netreload.superd.monitor")
 
+READ_OVS = object()  # report(): read OVSDB's state now
+
 SO_RCVBUFFORCE = 33  # not in Python's socket module
 GROUPS = 0x1 | 0x10 | 0x40 | 0x100 | 0x400  # RTMGRP_LINK, IPV4_IFADDR/ROUTE, IPV6_IFADDR/ROUTE
 MAX_DATAGRAM, BATCH_DATAGRAMS = 1 << 20, 256
@@ -119,6 +121,10 @@ class LiveNetinfo:
         ovs = ovs_state(running, self.config)
         return self._report(running, state, running_key, read_nameservers(self.config), ovs)[0]
 
+    def ovs_state(self, running: Mapping[str, Any]) -> dict | None:
+        """OVSDB's bridges and ports, if ``running`` has OVS networks."""
+        return ovs_state(running, self.config)
+
     def current_report(self, running: Mapping[str, Any], running_key: object) -> dict:
         """The current report as a dict (shared, read-only): the one the
         netinfo verb just served for ``running_key`` costs nothing."""
@@ -132,6 +138,7 @@ class LiveNetinfo:
         running_key: object,
         known: object = None,
         state: NetState | None = None,
+        ovs: dict | None | object = READ_OVS,
     ) -> tuple[str, bytes | None]:
         """(token, the report of ``state`` — default: the current one — as
         compact JSON), the JSON encoded once per report. ``running_key`` names
@@ -141,7 +148,8 @@ class LiveNetinfo:
         state = self._state if state is None else state
         nameservers = read_nameservers(self.config)
         # OVS bridges and ports are OVSDB's, read fresh: they name the report too
-        ovs = ovs_state(running, self.config)
+        if ovs is READ_OVS:
+            ovs = self.ovs_state(running)
         token = f"{self.epoch}.{state.version}.{running_key}.{','.join(nameservers)}"
         if ovs is not None:
             token += f".{ovs_digest(ovs)}"

@@ -51,7 +51,7 @@ from shared.netmodel.plan_checks import check_plan_devices
 from shared.wire import VERBS, RawJson
 from superd.cores import CoreWorker, LiveNetworkSetup
 from superd.event_hub import EventHub
-from superd.monitor import LiveNetinfo
+from superd.monitor import READ_OVS, LiveNetinfo
 from superd.repair import rebuild, repair_plan
 from superd.setup_networks import NetworkSetup, rollback_request
 
@@ -175,9 +175,10 @@ class Verbs:
         self.connectivity = ConnectivityMonitor()
         self.journal = TransactionJournal(config.run_dir)
         self._busy = threading.Lock()
-        # (generation, running, kernel state) netinfo serves during a change
+        # (generation, running, kernel state, OVSDB state) netinfo serves
+        # during a change
         self._view_lock = threading.Lock()
-        self._frozen: tuple[int, dict, Any] | None = None
+        self._frozen: tuple[int, dict, Any, Any] | None = None
         self._closing = False
         self.live = live
         self.hub = hub
@@ -253,7 +254,8 @@ class Verbs:
         with self._view_lock:
             if self.live is not None:
                 generation, running = self._running_view.shared_snapshot()
-                self._frozen = (generation, running, self.live.snapshot())
+                ovs = self.live.ovs_state(running)
+                self._frozen = (generation, running, self.live.snapshot(), ovs)
         try:
             with self.hub.quiet() if self.hub is not None else contextlib.nullcontext():
                 yield
@@ -319,11 +321,11 @@ class Verbs:
                 raise NetError(ErrorCode.RESOURCE_UNAVAILABLE, "netinfo: the monitor stopped")
             with self._view_lock:  # a running configuration and its kernel state
                 if self._frozen is not None:
-                    generation, running, state = self._frozen
+                    generation, running, state, ovs = self._frozen
                 else:
                     generation, running = self._running_view.shared_snapshot()
-                    state = self.live.snapshot()
-            token, caps = self.live.report(running, generation, args.get("known"), state)
+                    state, ovs = self.live.snapshot(), READ_OVS
+            token, caps = self.live.report(running, generation, args.get("known"), state, ovs)
             if caps is None:  # the caller holds this very report
                 return {"token": token, "unchanged": True}
             return {"token": token, "caps": RawJson(caps), "running": running}
