@@ -1,4 +1,5 @@
-"""OVS networks through superd the daemon: connectivity rollback, restore-nets.
+"""OVS networks through superd the daemon: connectivity rollback, restore-nets,
+superd killed at every step of a mixed change.
 
 superd runs in the test's namespace (``test_superd.Superd``) with a private
 Open vSwitch (``ovs_lab``); assertions read OVSDB back with ``ovs-vsctl``
@@ -8,12 +9,15 @@ and the kernel with ``ip -j``.
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from shared.faults import KILL_ENV
+from shared.wire import encode_frame, recv_frame
 from tests.functional.conftest import HostNs, destroy_host_ns, ip_json
 from tests.functional.ovs_lab import OvsLab, why_no_ovs
 from tests.functional.test_superd import NO_CHECK, Superd, error_of, make_plan
@@ -116,3 +120,51 @@ def test_restore_nets_after_reboot_rebuilds_ovs_networks_and_drops_stale_ones(
         assert info["caps"]["networks"]["kept"]["ports"] == ["veth_0.10"]
     finally:
         conn.close()
+
+
+def test_superd_killed_at_each_step_of_a_mixed_change_recovers_ovsdb_and_kernel(
+    lab: tuple,
+) -> None:
+    """SIGKILL before each durable write (kernel request, document, OVSDB
+    transaction) of a legacy + OVS request; each restart must bring OVSDB
+    (rows and their identities), the kernel and the running configuration
+    back to before the request, or — killed after the commit — to after it."""
+    superd, ovs = lab
+    base = {"base": {"nic": "veth_0", "switch": "ovs", "ipaddr": "192.0.2.1", "prefix": 24}}
+    added = {
+        "legacy": {"nic": "veth_1", "bridged": True, "ipaddr": "198.51.100.1", "prefix": 24},
+        "vnet": {"nic": "veth_0", "vlan": 42, "switch": "ovs",
+                 "ipaddr": "203.0.113.9", "prefix": 24},
+    }  # fmt: skip
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, base, NO_CHECK))
+    conn.close()
+    old = (ovs.config_snapshot(), superd.kernel_state(), {"base"})
+    kills = 0
+    superd.stop()
+    for step in range(1, 200):
+        superd.env[KILL_ENV] = str(step)
+        superd.start()  # recovers the previous kill before READY=1
+        conn = superd.connect()
+        running = set(conn.result("netinfo")["running"]["networks"])
+        assert not (superd.root / "run" / "transaction.journal").exists()
+        assert (ovs.config_snapshot(), superd.kernel_state(), running) == old, f"step {step - 1}"
+        plan = make_plan(conn, added, NO_CHECK)
+        try:
+            conn.sock.sendall(encode_frame({"id": 9, "verb": "apply_plan", "args": {"plan": plan}}))
+            answer = recv_frame(conn.sock)
+        except OSError:
+            answer = None
+        conn.close()
+        if answer is not None:  # this step is past the change's last one
+            assert answer["ok"], answer
+            superd.stop()
+            break
+        assert superd.proc is not None and superd.proc.wait(30) == -signal.SIGKILL
+        superd.proc = None
+        kills += 1
+    superd.env.pop(KILL_ENV)
+    superd.start()
+    print(f"\nOVS crash sweep: {kills} kills of a legacy + OVS change, each recovered")
+    assert kills >= 5
+    assert ovs.vsctl("port-to-br", "vnet") == ovs.vsctl("port-to-br", "base")  # completed
