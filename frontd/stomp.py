@@ -6,7 +6,11 @@ its answers come back as ``MESSAGE`` frames on the request's ``reply-to``
 destination (default ``jms.topic.vdsm_responses``), to every subscription of
 every client on that destination, as the production agent does (an engine
 that reconnected during a long setupNetworks still gets the answer).
-``publish_event`` sends JSON-RPC notifications to ``jms.queue.events``.
+``publish_event`` sends JSON-RPC notifications to ``jms.queue.events``; as
+that name says it is a queue: notifications published while no client is
+subscribed (a host that restarts and recovers before its engine reconnects)
+wait, the newest ``HELD_EVENTS`` of them and at most ``HELD_EVENT_BYTES``,
+for the first client that subscribes.
 
 Supported: CONNECT/STOMP (version 1.2 only), heart-beats both ways,
 SUBSCRIBE/UNSUBSCRIBE, SEND, ACK/NACK (accepted, nothing to redeliver),
@@ -39,7 +43,7 @@ import logging
 import socket
 import ssl
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -65,6 +69,8 @@ CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 10.0
 DROP_WARNING_EVERY = 10.0  # s
 COLLECT_AFTER = 1.0  # s after a socket ended, at most one collection per this
+HELD_EVENTS = 64  # notifications kept for a late subscriber (the newest)
+HELD_EVENT_BYTES = 4 * 1024 * 1024
 HEARTBEAT = (1000, 1000)  # ms: fastest we send, fastest we want to hear
 ACK_MODES = ("auto", "client", "client-individual")
 T = TypeVar("T")
@@ -116,6 +122,8 @@ class StompServer:
         self._drops = 0  # sockets pushed out since the last warning
         self._collect: asyncio.TimerHandle | None = None
         self._drop_warned = -DROP_WARNING_EVERY
+        self._held_events: deque[bytes] = deque()  # for the next events subscriber
+        self._held_bytes = 0
 
     async def start(
         self, host: str | None = None, port: int | None = None, sock: socket.socket | None = None
@@ -160,23 +168,44 @@ class StompServer:
         delivered = False
         for connection in list(self.connections):
             for sub in list(connection.subscriptions.values()):
-                if sub.destination != destination:
-                    continue
-                message_id = str(next(self._message_ids))
-                headers = {
-                    "subscription": sub.id,
-                    "message-id": message_id,
-                    "destination": destination,
-                    "content-type": "application/json",
-                    "content-length": str(len(body)),
-                }
-                if sub.ack != "auto":
-                    headers["ack"] = message_id
-                connection.send(Frame("MESSAGE", headers, body))
-                delivered = True
-        if not delivered:
-            level = logging.DEBUG if destination == EVENTS else logging.WARNING
-            log.log(level, "no subscriber on %s, message dropped", destination)
+                if sub.destination == destination:
+                    self._message(connection, sub, body)
+                    delivered = True
+        if delivered:
+            return
+        if destination == EVENTS:
+            self._hold_event(body)
+        else:
+            log.warning("no subscriber on %s, message dropped", destination)
+
+    def _message(self, connection: _Connection, sub: Subscription, body: bytes) -> None:
+        message_id = str(next(self._message_ids))
+        headers = {
+            "subscription": sub.id,
+            "message-id": message_id,
+            "destination": sub.destination,
+            "content-type": "application/json",
+            "content-length": str(len(body)),
+        }
+        if sub.ack != "auto":
+            headers["ack"] = message_id
+        connection.send(Frame("MESSAGE", headers, body))
+
+    def _hold_event(self, body: bytes) -> None:
+        self._held_events.append(body)
+        self._held_bytes += len(body)
+        while len(self._held_events) > HELD_EVENTS or self._held_bytes > HELD_EVENT_BYTES:
+            self._held_bytes -= len(self._held_events.popleft())
+            log.warning("no subscriber on %s: the oldest held notification dropped", EVENTS)
+
+    def _subscribed(self, connection: _Connection, sub: Subscription) -> None:
+        """Queue semantics: the first events subscriber takes what waited."""
+        if sub.destination != EVENTS:
+            return
+        while self._held_events and not connection.closed:
+            body = self._held_events.popleft()
+            self._held_bytes -= len(body)
+            self._message(connection, sub, body)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         handler = asyncio.current_task()
@@ -371,6 +400,9 @@ class _Connection:
         elif command in ("BEGIN", "COMMIT", "ABORT"):
             raise ProtocolError("transactions are not supported")
         self._receipt(headers)
+        sub = self.subscriptions.get(headers["id"]) if command == "SUBSCRIBE" else None
+        if sub is not None:  # after its receipt: the notifications that waited for one
+            self.server._subscribed(self, sub)
         return command != "DISCONNECT"
 
     def _connect(self, headers: dict[str, str]) -> bool:

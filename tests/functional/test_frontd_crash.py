@@ -165,3 +165,26 @@ def test_superd_killed_mid_change_recovers_and_the_engine_hears_of_it(lab: Lab) 
 
     wait_until(lambda: recovered(), timeout=30)
     assert recovered()[0]["verb"] == "apply_plan"
+
+
+def test_a_recovery_while_no_engine_listens_reaches_the_first_engine_that_subscribes(
+    lab: Lab,
+) -> None:
+    lab.start_superd(env={KILL_ENV: "6"})
+    lab.start_frontd()
+    params = {"networks": {"net_a": NET}, "bondings": {}, "options": {"connectivityCheck": False}}
+    first = lab.engine()
+    assert "error" in first.call("Host.setupNetworks", params, timeout=30)
+    assert lab.superd is not None and lab.superd.wait(10) == -signal.SIGKILL
+    lab.superd = None
+    first.close()
+    lab.stop_frontd()  # the whole host restarts: no engine is connected
+    lab.start_superd()
+    lab.start_frontd()
+    relayed = lab.cli("events", "--count", "1", "--timeout", "20", "--json")
+    assert json.loads(relayed.stdout)["kind"] == "transaction_recovered", relayed
+    engine = lab.engine()  # subscribes to jms.queue.events only now
+    wait_until(lambda: bool(engine.events()), timeout=20)
+    (note,) = engine.events()
+    (event,) = note["params"]["events"]
+    assert event["kind"] == "transaction_recovered" and event["verb"] == "apply_plan"

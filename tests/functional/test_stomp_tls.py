@@ -34,7 +34,13 @@ from frontd.demo_support import KEY_IDS, Collector, make_ca, make_leaf, make_pki
 from frontd.demo_support import connect_engine as engine
 from frontd.demo_support import send_request as request
 from frontd.jsonrpc import JsonRpcDispatcher
-from frontd.stomp import DEFAULT_REPLY_TO, EVENTS, StompServer, server_tls_context
+from frontd.stomp import (
+    DEFAULT_REPLY_TO,
+    EVENTS,
+    HELD_EVENTS,
+    StompServer,
+    server_tls_context,
+)
 from frontd.superd_client import SuperdClient
 from tests.unit.fake_superd import FakeSuperd, sample_caps
 
@@ -213,6 +219,42 @@ def test_events_reach_every_events_subscriber(frontd: Frontd, pki: Path) -> None
     finally:
         first.disconnect()
         second.disconnect()
+
+
+def test_events_published_while_no_one_listens_go_to_the_first_subscriber_only(
+    frontd: Frontd, pki: Path
+) -> None:
+    for stamp in (1, 2):
+        frontd.server.publish_event("|net|host_conn|no_id", {"notify_time": stamp})
+    first, got_first = engine(frontd.port, pki)
+    second, got_second = engine(frontd.port, pki)
+    try:
+        first.subscribe(EVENTS, id="ev", receipt="ready")
+        got_first.wait_for(lambda: len(got_first.messages) == 2)
+        assert got_first.receipts == ["ready"]
+        stamps = [json.loads(m.body)["params"]["notify_time"] for m in got_first.messages]
+        assert stamps == [1, 2]
+        second.subscribe(EVENTS, id="ev", receipt="ready")
+        got_second.wait_for(lambda: "ready" in got_second.receipts)
+        frontd.server.publish_event("|net|host_conn|no_id", {"notify_time": 3})
+        got_second.wait_for(lambda: len(got_second.messages) == 1)
+        assert json.loads(got_second.messages[0].body)["params"]["notify_time"] == 3
+    finally:
+        first.disconnect()
+        second.disconnect()
+
+
+def test_a_late_subscriber_gets_only_the_newest_held_events(frontd: Frontd, pki: Path) -> None:
+    for stamp in range(HELD_EVENTS + 5):
+        frontd.server.publish_event("|net|host_conn|no_id", {"notify_time": stamp})
+    conn, got = engine(frontd.port, pki)
+    try:
+        conn.subscribe(EVENTS, id="ev", receipt="ready")
+        got.wait_for(lambda: len(got.messages) == HELD_EVENTS)
+        stamps = [json.loads(m.body)["params"]["notify_time"] for m in got.messages]
+        assert stamps == list(range(5, HELD_EVENTS + 5))
+    finally:
+        conn.disconnect()
 
 
 @pytest.mark.parametrize("cert", [None, "intruder"])
