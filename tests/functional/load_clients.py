@@ -5,7 +5,8 @@ engine namespace) connects ``clients`` pollers and two writers to frontd,
 runs them for ``seconds`` and prints one JSON summary line on stdout:
 
 * each poller sends ``Host.getCapabilities`` back to back and checks EVERY
-  answer with :func:`caps_problems` (no half-applied view, see there);
+  answer with ``load_workload.caps_problems`` (no half-applied view, see
+  there);
 * the *main* writer sends ``Host.setupNetworks`` back to back, each request
   adding one group of networks and removing the previous one (one atomic
   swap), and sends a refused request again (code 40 changes nothing);
@@ -32,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 import ssl
 import statistics
 import sys
@@ -42,115 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.functional.load_workload import Group, caps_problems, groups_of, problem_kind
+
 REQUESTS = "jms.topic.vdsm_requests"
 CALL_TIMEOUT = 60.0  # a caps answer or a setupNetworks taking longer is a hang
 CONNECT_CONCURRENCY = 20  # TLS handshakes in flight at once
-# The NIC each writer's groups put their first network on (veth_1 is the
-# control path). This kernel has no VLANs: the other networks are nic-less bridges.
-WRITER_NICS = ("veth_0", "veth_2")
-CONTROL = ("veth_1", "192.0.2.10/24")
-PREFIX = 24
-
-
-# -- the workload: groups of networks ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class Group:
-    """K bridged networks, each with a static address, added and removed
-    together by one setupNetworks: the first on its writer's NIC (a swap
-    hands the NIC from one group to the next), the others nic-less."""
-
-    name: str
-    networks: dict[str, dict]
-
-    @staticmethod
-    def make(writer: int, index: int, size: int) -> Group:
-        nets = {}
-        for k in range(size):
-            attrs = {"bridged": True, "ipaddr": f"10.{writer * 10 + index}.{k}.1", "prefix": PREFIX}
-            if k == 0:
-                attrs["nic"] = WRITER_NICS[writer]
-            nets[f"ld{writer}g{index}n{k}"] = attrs
-        return Group(f"w{writer}g{index}", nets)
-
-    def devices(self, name: str) -> tuple[str, list[str], str]:
-        """(bridge, its ports, address/prefix) of one of its networks."""
-        attrs = self.networks[name]
-        ports = [attrs["nic"]] if "nic" in attrs else []
-        return name, ports, f"{attrs['ipaddr']}/{PREFIX}"
-
-
-def groups_of(writer: int, count: int, size: int) -> list[Group]:
-    return [Group.make(writer, i, size) for i in range(count)]
-
-
-def caps_problems(caps: dict, groups: list[Group]) -> list[str]:
-    """Why ``caps`` is not a whole view of the host; [] when it is.
-
-    A *half-applied view*: each setupNetworks of this workload adds or
-    removes whole groups, so in every answer each group must be either
-
-    * all there: every network in ``networks``, not ``missing``, with its
-      address, on its own bridge; the bridge in ``bridges`` with the
-      network's NIC (if any) as its only port and the network's address —
-      or
-    * all gone: none of its networks or bridges anywhere.
-
-    Also: no network that is not in a group, every lab NIC in ``nics``, and
-    the control NIC with its address (the changes never touch it).
-    """
-    problems = []
-    networks = caps.get("networks", {})
-    bridges, nics = caps.get("bridges", {}), caps.get("nics", {})
-    known = set()
-    for group in groups:
-        known.update(group.networks)
-        shown = [name for name in group.networks if name in networks]
-        if shown and len(shown) != len(group.networks):
-            problems.append(f"{group.name}: only {sorted(shown)} of it in networks")
-            continue
-        for name in group.networks:
-            if not shown:
-                if name in bridges:
-                    problems.append(f"{group.name}: {name} absent but its bridge is there")
-                continue
-            problems += _network_problems(group, name, networks[name], bridges)
-    strangers = sorted(set(networks) - known)
-    if strangers:
-        problems.append(f"networks not in any group: {strangers}")
-    lost = [nic for nic in (*WRITER_NICS, CONTROL[0]) if nic not in nics]
-    if lost:
-        problems.append(f"NICs missing from nics: {lost}")
-    control = nics.get(CONTROL[0], {})
-    if CONTROL[1] not in control.get("ipv4addrs", ()):
-        problems.append(f"control NIC {CONTROL[0]} without {CONTROL[1]}: {control}")
-    return problems
-
-
-def _network_problems(group: Group, name: str, entry: dict, bridges: dict) -> list[str]:
-    bridge, ports, address = group.devices(name)
-    where = f"{group.name}: {name}"
-    problems = []
-    if entry.get("missing") or entry.get("iface") != bridge:
-        problems.append(f"{where} has no device of its own: {entry}")
-    if address not in entry.get("ipv4addrs", ()):
-        problems.append(f"{where} lacks {address}: {entry.get('ipv4addrs')}")
-    if bridge not in bridges:
-        problems.append(f"{where}: bridge missing from bridges")
-    else:
-        if bridges[bridge].get("ports") != ports:
-            problems.append(f"{where}: bridge ports {bridges[bridge].get('ports')}, not {ports}")
-        if address not in bridges[bridge].get("ipv4addrs", ()):
-            problems.append(f"{where}: bridge lacks {address}")
-    if entry.get("ports") != ports:
-        problems.append(f"{where}: network ports {entry.get('ports')}, not {ports}")
-    return problems
-
-
-def _kind(problem: str) -> str:
-    """A problem without its names and values: what kind of half view it is."""
-    return re.sub(r"\{.*\}|\[.*\]|ld\d+g\d+n\d+|w\d+g\d+|[\d.]+/\d+", "*", problem)
 
 
 # -- a minimal STOMP client (asyncio) ------------------------------------------------
@@ -447,7 +343,7 @@ class Run:
             problems = caps_problems(answer["result"], self.groups)
             if problems:
                 self.violation_count += 1
-                for kind in {_kind(p) for p in problems}:
+                for kind in {problem_kind(p) for p in problems}:
                     self.violation_kinds[kind] = self.violation_kinds.get(kind, 0) + 1
                 if len(self.violations) < 20:
                     at = round(arrived - self.started, 3)

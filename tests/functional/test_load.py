@@ -29,7 +29,7 @@ from collections.abc import Iterator
 import pytest
 
 from frontd.demo_support import HOST_CONTROL_IP, SOURCE_ROOT, STOMP_PORT, Lab
-from tests.functional.load_clients import groups_of
+from tests.functional.load_workload import groups_of
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
