@@ -34,6 +34,16 @@ OPTION_DEFAULTS: dict[str, object] = {
 }
 SWITCHES = ("legacy", "ovs")
 MAX_CONNECTIVITY_TIMEOUT = 3600
+# Bounds on what a request may carry beyond device attributes. A network's
+# custom properties (ethtool_opts, bridge_opts) and host QoS are a few hundred
+# bytes; kept as sent, they travel in every plan, sit in superd's running
+# configuration and on disk, so they must not grow without bound (7 MiB of
+# custom keys cost superd 240 MiB before these limits).
+FREE_FORM_KEYS = ("custom", "hostQos")
+MAX_FREE_FORM_BYTES = 8 * 1024  # each free-form attribute of a network, as JSON
+MAX_NAMESERVERS = 16  # the resolver reads 3
+MAX_BOND_NICS = 256
+MAX_BOND_OPTIONS = 4096  # characters
 
 
 def _bad(message: str) -> NetError:
@@ -69,6 +79,11 @@ def _switch(attrs: Mapping, what: str) -> str:
 def _nameservers(value: object, what: str) -> list[str]:
     if not isinstance(value, Sequence) or isinstance(value, str):
         raise _bad(f"{what}: nameservers must be a list of addresses")
+    if len(value) > MAX_NAMESERVERS:
+        raise NetError(
+            ErrorCode.BAD_ADDR,
+            f"{what}: {len(value)} nameservers, at most {MAX_NAMESERVERS}",
+        )
     return [to_str(v, f"{what}: nameserver", ErrorCode.BAD_ADDR, 64) for v in value]
 
 
@@ -105,7 +120,7 @@ def canonicalize_network(
         out["nameservers"] = list(host_nameservers)
     else:
         out["nameservers"] = []
-    for key in ("custom", "hostQos"):
+    for key in FREE_FORM_KEYS:
         if key in attrs:
             out[key] = _plain_json(attrs[key], f"{what}: {key}")
     if "blockingdhcp" in attrs:
@@ -116,14 +131,17 @@ def canonicalize_network(
 def _plain_json(value: object, what: str) -> dict:
     """A free-form attribute is kept as sent, into the plan to superd and the
     persisted files: it must be JSON that orjson writes (integers of at most
-    64 bits, at most 254 levels deep), or superd's frame could not be built."""
+    64 bits, at most 254 levels deep), or superd's frame could not be built,
+    and at most ``MAX_FREE_FORM_BYTES`` of it."""
     value = to_dict(value, what)
     try:
-        to_json(value)
+        size = len(to_json(value))
     except TypeError:  # orjson.JSONEncodeError
         raise _bad(
             f"{what}: not plain JSON (an integer beyond 64 bits or nested too deeply)"
         ) from None
+    if size > MAX_FREE_FORM_BYTES:
+        raise _bad(f"{what}: {size} bytes of JSON, at most {MAX_FREE_FORM_BYTES}")
     return value
 
 
@@ -167,10 +185,19 @@ def canonicalize_bond(name: str, attrs: object) -> dict | None:
     nics = attrs.get("nics", [])
     if not isinstance(nics, list) or not all(isinstance(n, str) for n in nics):
         raise NetError(ErrorCode.BAD_BONDING, f"{what}: nics must be a list of names")
+    if len(nics) > MAX_BOND_NICS:
+        raise NetError(
+            ErrorCode.BAD_BONDING, f"{what}: {len(nics)} nics, at most {MAX_BOND_NICS}"
+        )
     out: dict = {"nics": sorted(nics), "switch": _switch(attrs, what)}
     options = attrs.get("options", "")
     if not isinstance(options, str):
         raise NetError(ErrorCode.BAD_BONDING, f"{what}: options must be a string")
+    if len(options) > MAX_BOND_OPTIONS:
+        raise NetError(
+            ErrorCode.BAD_BONDING,
+            f"{what}: options of {len(options)} characters, at most {MAX_BOND_OPTIONS}",
+        )
     if out["switch"] == "ovs":  # a port of OVS, not a kernel bond: OVS's options
         out["options"] = ovs_bond_options.canonical(options, name)
     else:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.canonical import (
+    FREE_FORM_KEYS,
     canonicalize_bond,
     canonicalize_network,
     canonicalize_options,
@@ -17,10 +18,14 @@ from shared.netmodel.names import (
     validate_network_name,
 )
 from shared.netmodel.values import to_dict
+from shared.wire import to_json
 
 # Far above any real host; bounds the work a single request can cause.
 MAX_NETWORKS = 5000
 MAX_BONDS = 1000
+# All the free-form attributes (custom, hostQos) of one request, as JSON: each
+# is at most MAX_FREE_FORM_BYTES, but 5000 of them would still fill a frame.
+MAX_FREE_FORM_PER_REQUEST = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,4 +83,21 @@ def canonicalize_request(
     for name, attrs in bondings.items():
         validate_bond_name(name)
         canonical_bonds[name] = canonicalize_bond(name, attrs)
+    _check_free_form_total(canonical_nets)
     return Request(canonical_nets, canonical_bonds, canonicalize_options(options))
+
+
+def _check_free_form_total(networks: Mapping[str, dict | None]) -> None:
+    total = sum(
+        len(to_json(attrs[key]))
+        for attrs in networks.values()
+        if attrs is not None
+        for key in FREE_FORM_KEYS
+        if key in attrs
+    )
+    if total > MAX_FREE_FORM_PER_REQUEST:
+        raise NetError(
+            ErrorCode.BAD_PARAMS,
+            f"custom and hostQos of this request: {total} bytes of JSON,"
+            f" at most {MAX_FREE_FORM_PER_REQUEST}",
+        )

@@ -422,6 +422,10 @@ RAW_BODIES = {
     "custom 400 deep": (
         NET % ('"prefix":24,"custom":' + '{"a":' * 400 + "1" + "}" * 400), INVALID_REQUEST
     ),
+    "2 MiB of custom properties": (
+        NET % ('"prefix":24,"custom":{"bridge_opts":"' + "x" * 2**21 + '"}'),
+        int(ErrorCode.BAD_PARAMS),
+    ),
     "lists 5000 deep": ("[" * 5000 + "]" * 5000, INVALID_REQUEST),
     "objects 100000 deep": ('{"a":' * 100_000 + "1" + "}" * 100_000, INVALID_REQUEST),
     "duplicate networks key": ('{"networks":{},"networks":[]}', int(ErrorCode.BAD_PARAMS)),

@@ -1,0 +1,82 @@
+"""What one request may carry: bounds that keep a valid-looking request from
+inflating the daemons (free-form attributes are kept as sent, in every plan,
+in superd's running configuration and on disk)."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import ErrorCode, NetError
+from shared.netmodel.canonical import (
+    MAX_BOND_NICS,
+    MAX_BOND_OPTIONS,
+    MAX_FREE_FORM_BYTES,
+    MAX_NAMESERVERS,
+    canonicalize_bond,
+    canonicalize_network,
+)
+from shared.netmodel.request import MAX_FREE_FORM_PER_REQUEST, canonicalize_request
+from shared.wire import to_json
+
+
+def custom_of(size: int) -> dict:
+    """A custom property whose JSON is exactly ``size`` bytes."""
+    value = {"bridge_opts": ""}
+    value["bridge_opts"] = "x" * (size - len(to_json(value)))
+    assert len(to_json(value)) == size
+    return value
+
+
+@pytest.mark.parametrize("key", ["custom", "hostQos"])
+def test_a_free_form_attribute_up_to_its_limit_is_kept_as_sent(key: str) -> None:
+    value = custom_of(MAX_FREE_FORM_BYTES)
+    assert canonicalize_network("n", {"nic": "veth_0", key: value})[key] == value
+
+
+@pytest.mark.parametrize("key", ["custom", "hostQos"])
+def test_a_free_form_attribute_over_its_limit_is_refused(key: str) -> None:
+    with pytest.raises(NetError) as caught:
+        canonicalize_network("n", {"nic": "veth_0", key: custom_of(MAX_FREE_FORM_BYTES + 1)})
+    assert caught.value.code == ErrorCode.BAD_PARAMS
+    assert key in caught.value.message and str(MAX_FREE_FORM_BYTES) in caught.value.message
+
+
+def test_free_form_attributes_of_a_request_are_bounded_in_total() -> None:
+    count = MAX_FREE_FORM_PER_REQUEST // MAX_FREE_FORM_BYTES + 1
+    networks = {f"n{i}": {"nic": "veth_0", "vlan": i + 1, "custom": custom_of(MAX_FREE_FORM_BYTES)}
+                for i in range(count)}  # fmt: skip
+    with pytest.raises(NetError) as caught:
+        canonicalize_request(networks, {}, {})
+    assert caught.value.code == ErrorCode.BAD_PARAMS
+    assert str(MAX_FREE_FORM_PER_REQUEST) in caught.value.message
+
+
+def test_free_form_attributes_within_the_total_are_accepted() -> None:
+    count = MAX_FREE_FORM_PER_REQUEST // MAX_FREE_FORM_BYTES
+    networks = {f"n{i}": {"nic": "veth_0", "vlan": i + 1, "custom": custom_of(MAX_FREE_FORM_BYTES)}
+                for i in range(count)}  # fmt: skip
+    assert len(canonicalize_request(networks, {}, {}).added_networks) == count
+
+
+def test_more_nameservers_than_the_limit_is_a_bad_address() -> None:
+    servers = [f"192.0.2.{i}" for i in range(MAX_NAMESERVERS + 1)]
+    with pytest.raises(NetError) as caught:
+        canonicalize_network("n", {"nic": "veth_0", "nameservers": servers})
+    assert caught.value.code == ErrorCode.BAD_ADDR
+    servers.pop()
+    assert canonicalize_network("n", {"nic": "veth_0", "nameservers": servers})["nameservers"]
+
+
+def test_a_bond_of_more_nics_than_the_limit_is_a_bad_bonding() -> None:
+    nics = [f"eth{i}" for i in range(MAX_BOND_NICS + 1)]
+    with pytest.raises(NetError) as caught:
+        canonicalize_bond("bond0", {"nics": nics})
+    assert caught.value.code == ErrorCode.BAD_BONDING
+
+
+def test_bond_options_longer_than_the_limit_are_a_bad_bonding() -> None:
+    options = "mode=4 " + " " * MAX_BOND_OPTIONS
+    with pytest.raises(NetError) as caught:
+        canonicalize_bond("bond0", {"nics": ["eth0", "eth1"], "options": options})
+    assert caught.value.code == ErrorCode.BAD_BONDING
+    assert "at most" in caught.value.message
