@@ -14,8 +14,9 @@ import json
 import sys
 import time
 from importlib import resources
+from pathlib import Path
 
-from frontd.local_client import call_frontd, call_superd
+from frontd.local_client import SuperdGone, call_frontd, call_superd
 from frontd.render import render_caps, render_plan
 from shared.config import Config, load_config
 from shared.errors import ErrorCode, NetError
@@ -23,6 +24,10 @@ from shared.netmodel.plan import Plan, plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, running_config_from_caps
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+# restore-nets --direct at boot: superd restarted by its service manager
+# (RestartSec=2) is back within seconds, after recovering what it was doing.
+RESTORE_RETRY_FOR = 120.0
+RETRY_PAUSE = 1.0
 
 
 def _read_json(path: str, what: str) -> object:
@@ -104,19 +109,38 @@ def _simple(method: str, message: str):
 
 def cmd_restore_nets(args: argparse.Namespace, config: Config) -> int:
     if args.direct:  # at boot, before frontd: superd's own socket (root)
-        result = call_superd(config.superd_socket, "restore_nets")
+        result = _restore_direct(config.superd_socket, args.retry_for)
     else:
         result = call_frontd(config.frontd_unix_socket, "Host.restoreNetworks")
     _print(args, result, "Persistent networks restored.")
     return 0
 
 
+def _restore_direct(socket_path: Path, retry_for: float) -> object:
+    """restore_nets on superd's socket; asked again while superd is away.
+
+    At boot restore-nets runs once: if superd is restarting or dies inside
+    the restore (its service manager starts it again), ask again until
+    ``retry_for`` seconds have passed. Asking again is safe: restore_nets
+    makes the host hold the persistent configuration, whatever it holds."""
+    deadline = time.monotonic() + retry_for
+    while True:
+        try:
+            return call_superd(socket_path, "restore_nets")
+        except SuperdGone as error:
+            if time.monotonic() >= deadline:
+                raise
+            print(f"restore-nets: {error.message}; asking again", file=sys.stderr)
+            time.sleep(RETRY_PAUSE)
+
+
 def render_event(event: dict) -> str:
     """One line: local time, kind, device, then what the event carries."""
     stamp = time.strftime("%H:%M:%S", time.localtime(event.get("time", 0) / 1000))
     words = [stamp, str(event.get("kind", "?")), str(event.get("device", "-"))]
-    if "address" in event:
-        words.append(str(event["address"]))
+    for key in ("address", "verb", "outcome"):  # what the kind alone does not say
+        if key in event:
+            words.append(str(event[key]))
     for key in ("networks", "bonds"):
         if event.get(key):
             words.append(f"{key}={','.join(map(str, event[key]))}")
@@ -185,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("confirm", help="confirm connectivity after a change")
     restore = sub.add_parser("restore-nets", help="rebuild the persistent configuration")
     restore.add_argument("--direct", action="store_true", help="talk to superd (boot)")
+    restore.add_argument(
+        "--retry-for", type=float, default=RESTORE_RETRY_FOR, metavar="SECONDS",
+        help="with --direct: ask again while superd is away, this long (default %(default)s)",
+    )  # fmt: skip
     sub.add_parser("remove-net-persistence", help="boot: drop what configurators persisted")
     events = sub.add_parser("events", help="follow network events (Ctrl-C to stop)")
     events.add_argument("--count", type=int, help="stop after this many events")

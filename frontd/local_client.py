@@ -15,6 +15,11 @@ MAX_LINE = 64 * 1024 * 1024
 _ids = itertools.count(1)
 
 
+class SuperdGone(NetError):
+    """superd was not there, or died before it answered (the verb may or may
+    not have run): worth asking again once it is back."""
+
+
 def call_frontd(
     path: Path, method: str, params: dict | None = None, timeout: float = 3700
 ) -> object:
@@ -50,11 +55,11 @@ def call_superd(path: Path, verb: str, args: dict | None = None, timeout: float 
             sock.sendall(encode_frame({"id": 1, "verb": verb, "args": args or {}}))
             answer = recv_frame(sock)
     except OSError as error:
-        raise NetError(
+        raise SuperdGone(
             ErrorCode.INTERNAL, f"cannot talk to superd at {path}: {error.strerror or error}"
         ) from None
     if answer is None:
-        raise NetError(ErrorCode.INTERNAL, "superd closed the connection without an answer")
+        raise SuperdGone(ErrorCode.INTERNAL, "superd closed the connection without an answer")
     if not answer.get("ok"):
         error = answer.get("error", {})
         raise NetError(_code(error.get("code")), str(error.get("message", "")))

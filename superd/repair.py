@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 
+from shared.errors import NetError
 from shared.netmodel.plan import Plan
 from superd.setup_networks import NetworkSetup
 from superd.verify import bond_mismatches, network_mismatches
@@ -104,3 +105,18 @@ def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> int:
     log.info("%s: %d operations", what, len(plan.operations))
     core.apply(plan)
     return operations + len(plan.operations)
+
+
+def recover_transaction(core: NetworkSetup, verb: str, before: Mapping) -> tuple[str, Mapping, int]:
+    """(``"completed"`` or ``"rolled_back"``, the configuration now held, how
+    many operations that took) for the interrupted ``verb``."""
+    if verb == "restore_nets":
+        try:
+            wanted = core.persistence.restore_source()
+            return "completed", wanted, rebuild(core, wanted, "recovery")
+        except (NetError, OSError, ValueError) as error:
+            log.error("finishing the interrupted restore_nets failed (%s): undoing it", error)
+    operations = rebuild(core, before, "recovery")
+    # exactly the document set the interrupted transaction started from
+    core.persistence.replace_running(before.get("networks", {}), before.get("bonds", {}))
+    return "rolled_back", before, operations

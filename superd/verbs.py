@@ -52,7 +52,7 @@ from shared.wire import VERBS, RawJson
 from superd.cores import CoreWorker, LiveNetworkSetup
 from superd.event_hub import EventHub
 from superd.monitor import READ_OVS, LiveNetinfo
-from superd.repair import rebuild, repair_plan
+from superd.repair import rebuild, recover_transaction, repair_plan
 from superd.setup_networks import NetworkSetup, rollback_request
 
 log = logging.getLogger("netreload.superd.verbs")
@@ -275,9 +275,10 @@ class Verbs:
 
     def recover(self) -> dict | None:
         """At start-up, before serving: a journal left behind means superd
-        died inside a transaction; restore the running configuration it
-        started from (kernel and running config). The event reported, or
-        None when there was nothing to recover."""
+        died inside a transaction; undo it (or finish an interrupted
+        restore-nets, see ``repair.recover_transaction``) in kernel and
+        running config. The event reported, or None when there was nothing
+        to recover."""
         debris = self._writer.call(lambda core: core.persistence.running.remove_debris())
         if debris:
             log.warning("removed %d files of writes cut short: %s", len(debris), ", ".join(debris))
@@ -286,25 +287,27 @@ class Verbs:
             return None
         before, verb = entry["before"], entry["verb"]
         log.warning(
-            "superd stopped inside %s (pid %s): restoring the %d networks and %d bonds "
-            "running before it",
+            "superd stopped inside %s (pid %s), which started from %d networks and %d bonds",
             verb, entry.get("pid"), len(before["networks"]), len(before["bonds"]),
         )  # fmt: skip
         try:
             with self._busy, self._quiet():
-                done = self._writer.call(lambda core: self._recover(core, before))
+                outcome, held, done = self._writer.call(
+                    lambda core: recover_transaction(core, verb, before)
+                )
         except Exception as error:
             log.error("recovery of the interrupted %s failed: %s", verb, error)
             self.journal.set_aside("failed")
             event = {"kind": "recovery_failed", "verb": verb, "message": str(error)}
         else:
             self.journal.end()
-            log.info("recovered: %d operations undid the interrupted %s", done, verb)
+            log.info("recovered: the interrupted %s %s in %d operations", verb, outcome, done)
             event = {
                 "kind": "transaction_recovered",
                 "verb": verb,
-                "networks": sorted(before["networks"]),
-                "bonds": sorted(before["bonds"]),
+                "outcome": outcome,
+                "networks": sorted(held.get("networks", {})),
+                "bonds": sorted(held.get("bonds", {})),
             }
         if self.hub is not None:
             self.hub.emit([event])
@@ -466,9 +469,3 @@ class Verbs:
             "networks": sorted(persistent.get("networks", {})),
             "bonds": sorted(persistent.get("bonds", {})),
         }
-
-    def _recover(self, core: NetworkSetup, before: Mapping) -> int:
-        operations = rebuild(core, before, "recovery")
-        # exactly the document set the interrupted transaction started from
-        core.persistence.replace_running(before.get("networks", {}), before.get("bonds", {}))
-        return operations
