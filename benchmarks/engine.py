@@ -39,7 +39,7 @@ from typing import Any
 import stomp
 
 from frontd.demo_support import Engine, send_request, serve_engine
-from frontd.stomp import DEFAULT_REPLY_TO, EVENTS
+from frontd.stomp_connection import DEFAULT_REPLY_TO, EVENTS
 
 CAPS = "Host.getNetworkCapabilities"
 CONNECT_WAIT = 15.0

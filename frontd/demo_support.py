@@ -42,7 +42,7 @@ from typing import Any
 
 import stomp
 
-from frontd.stomp import DEFAULT_REPLY_TO, EVENTS, REQUESTS
+from frontd.stomp_connection import DEFAULT_REPLY_TO, EVENTS, REQUESTS
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 WAIT = 10.0

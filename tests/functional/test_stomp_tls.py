@@ -34,13 +34,9 @@ from frontd.demo_support import KEY_IDS, Collector, make_ca, make_leaf, make_pki
 from frontd.demo_support import connect_engine as engine
 from frontd.demo_support import send_request as request
 from frontd.jsonrpc import JsonRpcDispatcher
-from frontd.stomp import (
-    DEFAULT_REPLY_TO,
-    EVENTS,
-    HELD_EVENTS,
-    StompServer,
-    server_tls_context,
-)
+from frontd.stomp import StompServer, server_tls_context
+from frontd.stomp_connection import DEFAULT_REPLY_TO, EVENTS
+from frontd.stomp_limits import HELD_EVENTS
 from frontd.superd_client import SuperdClient
 from tests.unit.fake_superd import FakeSuperd, sample_caps
 

@@ -35,6 +35,7 @@ import json
 import os
 import resource
 import shutil
+import socket
 import ssl
 import threading
 import time
@@ -42,16 +43,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from frontd.demo_support import Lab, run_ip
-from frontd.stomp import (
+from frontd.demo_support import Lab, run_ip, send_request
+from frontd.stomp_connection import (
     CONNECT_TIMEOUT,
     DEFAULT_REPLY_TO,
     HANDSHAKE_TIMEOUT,
-    MAX_CONNECTIONS,
-    MAX_HANDSHAKES,
     REQUESTS,
 )
 from frontd.stomp_frames import MAX_FRAME, MAX_HEAD
+from frontd.stomp_limits import MAX_CONNECTIONS, MAX_HANDSHAKES, MAX_OUTBOX_TOTAL
 from tests.functional.wire_clients import (
     ANSWER_WITHIN,
     CONNECT,
@@ -439,3 +439,88 @@ def test_slow_but_heart_beating_client_keeps_its_connection(site: Site) -> None:
     assert answer == {"jsonrpc": "2.0", "id": "slow", "result": True}
     FIGURES.append(f"byte-a-second client: kept for {time.monotonic() - started:.1f} s, answered")
     site.assert_responsive("byte-a-second client")
+
+
+# -- clients that never read their answers ------------------------------------------
+
+SLOW_READERS = 12 if SOAK else 6
+BIG_HOST_NETWORKS = 300  # a getCapabilities answer of ~0.4 MB
+REQUESTS_PER_READER = 250  # ~100 MB of answers each, never read
+# Besides the capped unsent messages: the answers in flight (readers x
+# MAX_IN_FLIGHT, each twice while it is framed), TLS buffers and what the
+# allocator keeps: 30 MiB measured with 6 readers, 55 MiB with 12.
+PEAK_BESIDES_OUTBOX = 96 * MIB
+
+
+def _setup(site: Site, networks: dict) -> None:
+    params = {"networks": networks, "bondings": {}, "options": {"connectivityCheck": False}}
+    request_id = send_request(site.engine, "Host.setupNetworks", params)
+    answer, _ = site.engine_got.answer(request_id, 120)
+    assert answer.get("result", {}).get("code") == 0, answer
+
+
+def test_clients_that_never_read_their_answers_are_dropped_and_memory_stays_bounded(
+    site: Site,
+) -> None:
+    names = [f"sr{i}" for i in range(BIG_HOST_NETWORKS)]
+    _setup(site, {name: {"bridged": True} for name in names})
+    try:
+        before = site.rss()
+        peak = [before]
+        outcomes: list[tuple[int, bool]] = []
+        lock = threading.Lock()
+
+        def never_read(index: int) -> None:
+            raw = site.tls()
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            reply_to = f"jms.topic.slow{index}"
+            sent = 0
+            with raw:
+                raw.sendall(CONNECT)
+                assert read_frame(raw).startswith(b"CONNECTED\n")
+                raw.sendall(f"SUBSCRIBE\nid:s\ndestination:{reply_to}\n\n\0".encode())
+                body = b'{"jsonrpc":"2.0","id":"%d","method":"Host.getCapabilities"}'
+                try:
+                    for n in range(REQUESTS_PER_READER):
+                        raw.sendall(send_frame(body % n, reply_to))
+                        sent += 1
+                except (BrokenPipeError, ConnectionResetError, ssl.SSLError, TimeoutError):
+                    pass
+                # never read: wait for frontd to give up on us (it resets)
+                deadline = time.monotonic() + 60
+                dropped = False
+                while not dropped and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    try:
+                        raw.setblocking(False)
+                        raw.sendall(b"\n")  # a heart-beat EOL: fails once frontd dropped us
+                    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                        dropped = True
+                    except BlockingIOError:
+                        pass
+            with lock:
+                outcomes.append((sent, dropped))
+
+        threads = [
+            threading.Thread(target=never_read, args=(i,)) for i in range(SLOW_READERS)
+        ]
+        for thread in threads:
+            thread.start()
+        latencies = []
+        while any(thread.is_alive() for thread in threads):
+            peak.append(site.rss())
+            latencies.append(site.assert_responsive("while clients never read"))
+            time.sleep(0.2)
+        after = _settled_rss(site)
+    finally:
+        _setup(site, {name: {"remove": True} for name in names})
+    FIGURES.append(
+        f"{SLOW_READERS} clients never reading ({REQUESTS_PER_READER} answers of a "
+        f"{BIG_HOST_NETWORKS}-network host each): {sum(d for _, d in outcomes)} dropped, "
+        f"VmRSS {before / MIB:.1f} MiB before, peak {max(peak) / MIB:.1f}, "
+        f"{after / MIB:.1f} after; good client worst {max(latencies):.3f} s"
+    )
+    assert len(outcomes) == SLOW_READERS
+    assert all(dropped for _, dropped in outcomes), outcomes
+    assert max(peak) - before <= MAX_OUTBOX_TOTAL + PEAK_BESIDES_OUTBOX
+    assert after - before <= RSS_GROWTH_AFTER

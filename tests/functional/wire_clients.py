@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import stomp
 
 from frontd.demo_support import HOST_CONTROL_IP, STOMP_PORT, Collector, Lab, send_request
-from frontd.stomp import DEFAULT_REPLY_TO, REQUESTS
+from frontd.stomp_connection import DEFAULT_REPLY_TO, REQUESTS
 from persistence.atomic import libc
 
 HOSTILE_IP = "192.0.2.2"  # a second address of the engine namespace

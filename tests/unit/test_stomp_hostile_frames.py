@@ -17,9 +17,11 @@ from concurrent.futures import Future
 
 import pytest
 
-import frontd.stomp as stomp_module
+import frontd.stomp_connection as connection_module
+import frontd.stomp_limits as stomp_limits
 from frontd.stomp import StompServer
 from frontd.stomp_frames import MAX_HEAD, Frame, FrameParser, ProtocolError, parse_heartbeat
+from frontd.stomp_limits import MAX_IN_FLIGHT
 
 SEND = b"SEND\ndestination:jms.topic.vdsm_requests\n"
 
@@ -182,7 +184,7 @@ class Client:
 def test_connect_deadline_counts_from_the_start_not_per_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(stomp_module, "CONNECT_TIMEOUT", 0.6)
+    monkeypatch.setattr(connection_module, "CONNECT_TIMEOUT", 0.6)
 
     async def scenario(server: StompServer) -> None:
         client = await Client.open(server.port, connect=False)
@@ -226,5 +228,114 @@ def test_connection_that_never_sent_connect_goes_first() -> None:
         assert await idle.alive() and await engine.alive() and await late.alive()
         for client in (engine, idle, mute, late):
             client.close()
+
+    serving(scenario)
+
+
+class HeldRequests:
+    """A request sink that answers only when told: what frontd submitted and
+    has not had answered yet is what a slow superd would hold."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[bytes, Callable[[bytes], None], Future]] = []
+
+    def submit(self, body: bytes, reply: Callable[[bytes], None]) -> Future:
+        future: Future = Future()
+        self.waiting.append((body, reply, future))
+        return future
+
+    def answer_one(self) -> None:
+        body, reply, future = self.waiting.pop(0)
+        reply(body)
+        future.set_result(None)
+
+
+def held_serving(scenario: Callable[[StompServer, HeldRequests], Awaitable[None]]) -> None:
+    async def main() -> None:
+        sink = HeldRequests()
+        server = StompServer(sink, None)  # type: ignore[arg-type]
+        await server.start("127.0.0.1", 0)
+        try:
+            await asyncio.wait_for(scenario(server, sink), 20.0)
+        finally:
+            for _, _, future in sink.waiting:
+                future.set_result(None)
+            await server.close()
+
+    asyncio.run(main())
+
+
+def request(n: int, reply_to: str = "r") -> bytes:
+    body = b'{"jsonrpc":"2.0","id":%d,"method":"Host.ping2"}' % n
+    return SEND + b"reply-to:%s\ncontent-length:%d\n\n%s\0" % (reply_to.encode(), len(body), body)
+
+
+async def settle(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_pipelined_requests_beyond_the_in_flight_cap_wait_unread() -> None:
+    async def scenario(server: StompServer, sink: HeldRequests) -> None:
+        pipeliner = await Client.open(server.port)
+        pipeliner.writer.write(b"".join(request(n) for n in range(20)))
+        await settle(lambda: len(sink.waiting) == MAX_IN_FLIGHT)
+        await asyncio.sleep(0.2)
+        assert len(sink.waiting) == MAX_IN_FLIGHT  # the other 16 are not read
+        engine = await Client.open(server.port, "127.0.0.2")
+        engine.writer.write(request(100))
+        await settle(lambda: len(sink.waiting) == MAX_IN_FLIGHT + 1)  # not starved
+        sink.answer_one()
+        await settle(lambda: len(sink.waiting) == MAX_IN_FLIGHT + 1)  # the next one read
+        assert b'"id":%d' % MAX_IN_FLIGHT in sink.waiting[-1][0]
+        for client in (pipeliner, engine):
+            client.close()
+
+    held_serving(scenario)
+
+
+def test_a_paused_client_is_not_dropped_for_missed_heart_beats() -> None:
+    async def scenario(server: StompServer, sink: HeldRequests) -> None:
+        client = await Client.open(server.port, connect=False)
+        client.writer.write(b"CONNECT\naccept-version:1.2\nheart-beat:0,200\n\n\0")
+        assert (await client.frame()).startswith(b"CONNECTED\n")
+        client.writer.write(b"".join(request(n) for n in range(MAX_IN_FLIGHT + 2)))
+        for _ in range(8):  # heart-beats sent, unread by the paused server: 0.8 s
+            client.writer.write(b"\n")
+            await asyncio.sleep(0.1)
+        assert len(server.connections) == 1
+        for _ in range(3):
+            sink.answer_one()
+        assert await client.alive()
+        client.close()
+
+    held_serving(scenario)
+
+
+def test_a_client_that_never_reads_is_dropped_past_its_outbox_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stomp_limits, "OUTBOX_QUIET", 64 * 1024)
+    monkeypatch.setattr(stomp_limits, "MAX_OUTBOX", 512 * 1024)
+
+    async def scenario(server: StompServer) -> None:
+        slow = await Client.open(server.port)
+        slow.writer.write(b"SUBSCRIBE\nid:s\ndestination:r\n\n\0")
+        padding = b" " * 60_000  # each answer (the echoed body) is 60 kB
+        body = b'{"jsonrpc":"2.0","id":1,"method":"Host.ping2"}' + padding
+        frame = SEND + b"reply-to:r\ncontent-length:%d\n\n%s\0" % (len(body), body)
+        engine = await Client.open(server.port, "127.0.0.2")
+        try:
+            for _ in range(200):  # 12 MB of answers, never read
+                slow.writer.write(frame)
+                await slow.writer.drain()
+        except ConnectionResetError:
+            pass  # dropped without a goodbye: what it was sent is never read
+        await settle(lambda: len(server.connections) == 1)
+        assert await engine.alive()
+        slow.close()
+        engine.close()
 
     serving(scenario)
