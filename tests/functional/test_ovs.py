@@ -7,13 +7,15 @@ acts through ``superd.oneshot`` and reads back with ``ovs-vsctl``,
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.functional.agent import Agent
-from tests.functional.conftest import HostNs, ip_json
+from tests.functional.conftest import HostNs, ip_json, run_ip
+from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path
 from tests.functional.ovs_lab import OvsLab, why_no_ovs
 
 pytestmark = pytest.mark.skipif(why_no_ovs() is not None, reason=why_no_ovs() or "")
@@ -208,3 +210,47 @@ def test_failed_edit_of_an_ovs_network_restores_its_rows_exactly(agent: Agent, o
     assert ovs.config_snapshot() == ovsdb_before
     assert agent.kernel_state() == kernel_before
     assert agent.running() == running_before
+
+
+@pytest.fixture
+def dhcp_server(host_ns: HostNs, tmp_path: Path) -> Iterator[Dnsmasq]:
+    """dnsmasq on the far end of veth_0 (p_0, in the peer namespace)."""
+    run_ip("-n", host_ns.peer, "addr", "add", "10.67.0.1/24", "dev", "p_0")
+    # A veth hands the UDP checksum dnsmasq's stack left to the "hardware" on
+    # to its peer unfilled; the userspace datapath forwards it as it is and
+    # dhclient drops the reply. A real NIC fills it in before the wire.
+    subprocess.run(["ip", "netns", "exec", host_ns.peer, "ethtool", "-K", "p_0", "tx", "off"],
+                   check=True, capture_output=True)  # fmt: skip
+    workdir = tmp_path / "dnsmasq"
+    workdir.mkdir()
+    server = Dnsmasq(netns=host_ns.peer, interface="p_0", workdir=workdir,
+                     ranges=["10.67.0.100,10.67.0.150,255.255.255.0,2m"],
+                     options=["option:router,10.67.0.1"])  # fmt: skip
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.skipif(dnsmasq_path() is None, reason="dnsmasq is not installed")
+def test_dhcp_network_on_ovs_gets_its_lease_on_its_internal_port(
+    agent: Agent, ovs: OvsLab, dhcp_server: Dnsmasq
+) -> None:
+    result = agent.setup(
+        {"dynovs": {"nic": "veth_0", "switch": "ovs", "bootproto": "dhcp",
+                    "blockingdhcp": True, "defaultRoute": True}}
+    )  # fmt: skip
+    try:
+        assert result["code"] == 0, result
+        assert bridge_of(ovs, "dynovs") == bridge_of(ovs, "veth_0")
+        ns = agent.host.name
+        (lease,) = [a for e in ip_json(ns, "-4", "addr", "show", "dev", "dynovs")
+                    for a in e["addr_info"] if a.get("dynamic")]  # fmt: skip
+        assert lease["local"].startswith("10.67.0.") and lease["prefixlen"] == 24
+        (route,) = ip_json(ns, "-4", "route", "show", "default")
+        assert route["gateway"] == "10.67.0.1" and route["dev"] == "dynovs"
+        net = agent.caps()["networks"]["dynovs"]
+        assert net["switch"] == "ovs" and net["dhcpv4"] is True
+    finally:  # stop its DHCP client before the namespace goes
+        agent.setup({"dynovs": {"remove": True}}, options={"connectivityCheck": False})

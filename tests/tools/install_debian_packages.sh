@@ -3,7 +3,7 @@
 # apt-get only when something is missing, so repeated runs cost nothing.
 set -euo pipefail
 packages=(iproute2 dnsmasq-base isc-dhcp-client qemu-system-x86 linux-image-amd64
-          openvswitch-switch kmod procps busybox-static openssl)
+          openvswitch-switch kmod procps busybox-static openssl ethtool)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q "install ok installed" \
