@@ -14,11 +14,20 @@ from dataclasses import dataclass
 
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
+from shared.netmodel.canonical import FREE_FORM_KEYS
 from shared.netmodel.device import DEFAULT_MTU
 from shared.netmodel.names import vlan_device_name
 from shared.netmodel.network import Network, build_network
 from shared.netmodel.request import Request
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
+from shared.wire import to_json
+
+# custom and hostQos held for the whole host (running configuration after a
+# request): every plan carries them to superd in a frame of at most 32 MiB,
+# and superd keeps them in memory. Far above what an engine sets (a few
+# hundred bytes on a few networks); without it, requests that each pass the
+# per-request bound could pile up until no plan fits a frame.
+MAX_FREE_FORM_PER_HOST = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,27 @@ def validate_request(
     _validate_sharing(nets)
     _validate_default_route(request, nets)
     _validate_bridge_names(request, netinfo, running)
+    _validate_free_form_total(request, nets)
     return FinalState(nets, bonds, lower_mtus, models)
+
+
+def _validate_free_form_total(request: Request, nets: Mapping[str, Mapping]) -> None:
+    """Only a request that sets free-form attributes can be refused for
+    their total: a host over it can still remove and change the rest."""
+    if not any(key in attrs for attrs in request.added_networks.values() for key in FREE_FORM_KEYS):
+        return
+    total = sum(
+        len(to_json(attrs[key]))
+        for attrs in nets.values()
+        for key in FREE_FORM_KEYS
+        if key in attrs
+    )
+    if total > MAX_FREE_FORM_PER_HOST:
+        raise NetError(
+            ErrorCode.BAD_PARAMS,
+            f"custom and hostQos of all networks would be {total} bytes of JSON,"
+            f" at most {MAX_FREE_FORM_PER_HOST}",
+        )
 
 
 def _bond_description(

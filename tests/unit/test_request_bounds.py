@@ -1,6 +1,6 @@
-"""What one request may carry: bounds that keep a valid-looking request from
-inflating the daemons (free-form attributes are kept as sent, in every plan,
-in superd's running configuration and on disk)."""
+"""What one request, and the host as a whole, may carry: bounds that keep
+valid-looking requests from inflating the daemons (free-form attributes are
+kept as sent, in every plan, in superd's running configuration and on disk)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from shared.netmodel.canonical import (
     canonicalize_bond,
     canonicalize_network,
 )
+from shared.netmodel.plan import plan_setup_networks
 from shared.netmodel.request import MAX_FREE_FORM_PER_REQUEST, canonicalize_request
+from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
+from shared.netmodel.validation import MAX_FREE_FORM_PER_HOST
 from shared.wire import to_json
 
 
@@ -80,3 +83,39 @@ def test_bond_options_longer_than_the_limit_are_a_bad_bonding() -> None:
         canonicalize_bond("bond0", {"nics": ["eth0", "eth1"], "options": options})
     assert caught.value.code == ErrorCode.BAD_BONDING
     assert "at most" in caught.value.message
+
+
+# -- the whole host: what requests leave behind together ------------------------------
+
+
+def host_full_of_custom(extra: int = 0) -> RunningConfig:
+    """Nic-less networks whose custom properties fill the host's bound exactly
+    (``extra`` more: a host that got past it before the bound existed)."""
+    count = MAX_FREE_FORM_PER_HOST // MAX_FREE_FORM_BYTES + extra
+    networks = {
+        f"h{i}": canonicalize_network(f"h{i}", {"custom": custom_of(MAX_FREE_FORM_BYTES)})
+        for i in range(count)
+    }
+    return RunningConfig.from_dict({"networks": networks, "bonds": {}})
+
+
+def plan_on(running: RunningConfig, networks: dict) -> None:
+    netinfo = NetinfoSnapshot.from_caps({"nics": {"veth_0": {"mtu": 1500}}})
+    plan_setup_networks(networks, {}, {"connectivityCheck": False}, netinfo, running)
+
+
+def test_custom_properties_past_the_hosts_total_are_refused() -> None:
+    with pytest.raises(NetError) as caught:
+        plan_on(host_full_of_custom(), {"extra": {"custom": {"ethtool_opts": "-K eth0 tso off"}}})
+    assert caught.value.code == ErrorCode.BAD_PARAMS
+    assert str(MAX_FREE_FORM_PER_HOST) in caught.value.message
+
+
+def test_a_host_past_its_total_still_takes_networks_without_custom_and_removals() -> None:
+    over = host_full_of_custom(extra=1)
+    plan_on(over, {"plain": {"nic": "veth_0"}})
+    plan_on(over, {"h0": {"remove": True}})
+
+
+def test_replacing_a_networks_custom_counts_only_the_new_one() -> None:
+    plan_on(host_full_of_custom(), {"h0": {"custom": custom_of(MAX_FREE_FORM_BYTES)}})
