@@ -106,12 +106,11 @@ class StompServer:
         self._handlers: set[asyncio.Task] = set()
         self._handshakes: dict[asyncio.Task, str] = {}  # in start order, with their peer
         self._closing: dict[Connection, None] = {}  # closed, TLS close pending; oldest first
-        self._drops = 0  # sockets pushed out since the last warning
+        self._pushed_out = _Tally()  # sockets pushed out to make room
         self._collect: asyncio.TimerHandle | None = None
-        self._drop_warned = -DROP_WARNING_EVERY
         self._held_events = EventBacklog()  # for the next events subscriber
-        self._unsent = 0  # messages no one was subscribed to, since the last warning
-        self._unsent_warned = -DROP_WARNING_EVERY
+        # answers to a client that went away: hundreds, if it had pipelined requests
+        self._unsubscribed = _Tally()
 
     async def start(
         self, host: str | None = None, port: int | None = None, sock: socket.socket | None = None
@@ -164,20 +163,8 @@ class StompServer:
         if destination == EVENTS:
             if self._held_events.hold(body):
                 log.warning("no subscriber on %s: the oldest held notification dropped", EVENTS)
-        else:
-            self._unsubscribed_drop(destination)
-
-    def _unsubscribed_drop(self, destination: str) -> None:
-        """A warning at most every DROP_WARNING_EVERY seconds: answers to a
-        client that went away (hundreds, if it had pipelined requests) must
-        not flood the log."""
-        self._unsent += 1
-        now = time.monotonic()
-        if now - self._unsent_warned >= DROP_WARNING_EVERY:
-            log.warning(
-                "no subscriber on %s: %d message(s) dropped", destination, self._unsent
-            )
-            self._unsent, self._unsent_warned = 0, now
+        elif dropped := self._unsubscribed.count():
+            log.warning("no subscriber on %s: %d message(s) dropped", destination, dropped)
 
     def _message(self, connection: Connection, sub: Subscription, body: bytes) -> None:
         message_id = str(next(self._message_ids))
@@ -200,7 +187,7 @@ class StompServer:
 
     def _subscribed(self, connection: Connection, sub: Subscription) -> None:
         """Queue semantics: the first events subscriber takes what waited."""
-        if sub.destination == EVENTS and len(self._held_events):
+        if sub.destination == EVENTS:
             for body in self._held_events.take():
                 self._message(connection, sub, body)
 
@@ -277,13 +264,26 @@ class StompServer:
             oldest.writer.transport.abort()
 
     def _dropping(self, why: str, host: str) -> None:
-        """A warning at most every DROP_WARNING_EVERY seconds: a flood must
-        not flood the log too."""
-        self._drops += 1
+        if pushed_out := self._pushed_out.count():
+            log.warning("%s: making room, last from %s (%d pushed out)", why, host, pushed_out)
+
+
+class _Tally:
+    """Occurrences worth a warning, told at most every DROP_WARNING_EVERY
+    seconds: a flood must not flood the log too."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._told = -DROP_WARNING_EVERY
+
+    def count(self) -> int:
+        """One more; how many to warn about now (0: not yet)."""
+        self._count += 1
         now = time.monotonic()
-        if now - self._drop_warned >= DROP_WARNING_EVERY:
-            log.warning("%s: making room, last from %s (%d pushed out)", why, host, self._drops)
-            self._drops, self._drop_warned = 0, now
+        if now - self._told < DROP_WARNING_EVERY:
+            return 0
+        count, self._count, self._told = self._count, 0, now
+        return count
 
 
 async def finish_handlers(tasks: set[asyncio.Task], timeout: float = 2.0) -> None:

@@ -87,6 +87,3 @@ class EventBacklog:
         self._bodies.clear()
         self._bytes = 0
         return bodies
-
-    def __len__(self) -> int:
-        return len(self._bodies)
