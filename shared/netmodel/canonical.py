@@ -8,7 +8,7 @@ mean the same thing compare equal.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from shared.errors import ErrorCode, NetError
 from shared.netmodel import addresses, bond_options, ovs_bond_options
@@ -126,6 +126,18 @@ def canonicalize_network(
     if "blockingdhcp" in attrs:
         out["blockingdhcp"] = to_bool(attrs["blockingdhcp"], f"{what}: blockingdhcp")
     return out
+
+
+def free_form_bytes(networks: Iterable[Mapping | None]) -> int:
+    """The JSON size of the free-form attributes of these canonical networks
+    (None: a removal)."""
+    return sum(
+        len(to_json(attrs[key]))
+        for attrs in networks
+        if attrs is not None
+        for key in FREE_FORM_KEYS
+        if key in attrs
+    )
 
 
 def _plain_json(value: object, what: str) -> dict:

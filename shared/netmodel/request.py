@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.canonical import (
-    FREE_FORM_KEYS,
     canonicalize_bond,
     canonicalize_network,
     canonicalize_options,
+    free_form_bytes,
 )
 from shared.netmodel.names import (
     validate_bond_name,
@@ -18,7 +18,6 @@ from shared.netmodel.names import (
     validate_network_name,
 )
 from shared.netmodel.values import to_dict
-from shared.wire import to_json
 
 # Far above any real host; bounds the work a single request can cause.
 MAX_NETWORKS = 5000
@@ -88,13 +87,7 @@ def canonicalize_request(
 
 
 def _check_free_form_total(networks: Mapping[str, dict | None]) -> None:
-    total = sum(
-        len(to_json(attrs[key]))
-        for attrs in networks.values()
-        if attrs is not None
-        for key in FREE_FORM_KEYS
-        if key in attrs
-    )
+    total = free_form_bytes(networks.values())
     if total > MAX_FREE_FORM_PER_REQUEST:
         raise NetError(
             ErrorCode.BAD_PARAMS,

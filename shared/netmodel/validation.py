@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
-from shared.netmodel.canonical import FREE_FORM_KEYS
+from shared.netmodel.canonical import FREE_FORM_KEYS, free_form_bytes
 from shared.netmodel.device import DEFAULT_MTU
 from shared.netmodel.names import vlan_device_name
 from shared.netmodel.network import Network, build_network
 from shared.netmodel.request import Request
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
-from shared.wire import to_json
 
 # custom and hostQos held for the whole host (running configuration after a
 # request): every plan carries them to superd in a frame of at most 32 MiB,
@@ -114,12 +113,7 @@ def _validate_free_form_total(request: Request, nets: Mapping[str, Mapping]) -> 
     their total: a host over it can still remove and change the rest."""
     if not any(key in attrs for attrs in request.added_networks.values() for key in FREE_FORM_KEYS):
         return
-    total = sum(
-        len(to_json(attrs[key]))
-        for attrs in nets.values()
-        for key in FREE_FORM_KEYS
-        if key in attrs
-    )
+    total = free_form_bytes(nets.values())
     if total > MAX_FREE_FORM_PER_HOST:
         raise NetError(
             ErrorCode.BAD_PARAMS,
