@@ -11,6 +11,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,3 +120,22 @@ class Dnsmasq:
             return self.log_file.read_text(errors="replace")
         except OSError:
             return ""
+
+
+@contextmanager
+def serving_the_peer(
+    peer: str, workdir: Path, subnet: str, options: Iterable[str] = ()
+) -> Iterator[Dnsmasq]:
+    """dnsmasq on ``p_0`` (the far end of ``veth_0``) in namespace ``peer``:
+    itself ``<subnet>.1/24`` and the router, leases ``.100`` to ``.150``."""
+    subprocess.run(
+        ["ip", "-n", peer, "addr", "add", f"{subnet}.1/24", "dev", "p_0"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = Dnsmasq(peer, "p_0", workdir, [f"{subnet}.100,{subnet}.150,255.255.255.0,2m"],
+                     [f"option:router,{subnet}.1", *options])  # fmt: skip
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.functional.agent import Agent
-from tests.functional.conftest import HostNs, ip_json, run_ip
-from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path
+from tests.functional.conftest import HostNs, ip_json
+from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path, serving_the_peer
 from tests.functional.ovs_lab import OvsLab, why_no_ovs
 
 pytestmark = pytest.mark.skipif(why_no_ovs() is not None, reason=why_no_ovs() or "")
@@ -215,22 +215,13 @@ def test_failed_edit_of_an_ovs_network_restores_its_rows_exactly(agent: Agent, o
 @pytest.fixture
 def dhcp_server(host_ns: HostNs, tmp_path: Path) -> Iterator[Dnsmasq]:
     """dnsmasq on the far end of veth_0 (p_0, in the peer namespace)."""
-    run_ip("-n", host_ns.peer, "addr", "add", "10.67.0.1/24", "dev", "p_0")
     # A veth hands the UDP checksum dnsmasq's stack left to the "hardware" on
     # to its peer unfilled; the userspace datapath forwards it as it is and
     # dhclient drops the reply. A real NIC fills it in before the wire.
     subprocess.run(["ip", "netns", "exec", host_ns.peer, "ethtool", "-K", "p_0", "tx", "off"],
                    check=True, capture_output=True)  # fmt: skip
-    workdir = tmp_path / "dnsmasq"
-    workdir.mkdir()
-    server = Dnsmasq(netns=host_ns.peer, interface="p_0", workdir=workdir,
-                     ranges=["10.67.0.100,10.67.0.150,255.255.255.0,2m"],
-                     options=["option:router,10.67.0.1"])  # fmt: skip
-    server.start()
-    try:
+    with serving_the_peer(host_ns.peer, tmp_path / "dnsmasq", "10.67.0") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.skipif(dnsmasq_path() is None, reason="dnsmasq is not installed")

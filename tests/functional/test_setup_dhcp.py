@@ -9,29 +9,17 @@ from collections.abc import Iterator
 import pytest
 
 from tests.functional.agent import Agent
-from tests.functional.conftest import HostNs, ip_json, run_ip
-from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path
+from tests.functional.conftest import HostNs, ip_json
+from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path, serving_the_peer
 
 pytestmark = pytest.mark.skipif(dnsmasq_path() is None, reason="dnsmasq is not installed")
 
 
 @pytest.fixture
 def dhcp_server(host_ns: HostNs, tmp_path) -> Iterator[Dnsmasq]:
-    run_ip("-n", host_ns.peer, "addr", "add", "10.66.0.1/24", "dev", "p_0")
-    workdir = tmp_path / "dnsmasq"
-    workdir.mkdir()
-    server = Dnsmasq(
-        netns=host_ns.peer,
-        interface="p_0",
-        workdir=workdir,
-        ranges=["10.66.0.100,10.66.0.150,255.255.255.0,2m"],
-        options=["option:router,10.66.0.1", "option:dns-server,10.66.0.53"],
-    )
-    server.start()
-    try:
+    with serving_the_peer(host_ns.peer, tmp_path / "dnsmasq", "10.66.0",
+                          ["option:dns-server,10.66.0.53"]) as server:  # fmt: skip
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

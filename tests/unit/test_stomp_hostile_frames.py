@@ -22,6 +22,7 @@ import frontd.stomp_limits as stomp_limits
 from frontd.stomp import StompServer
 from frontd.stomp_frames import MAX_HEAD, Frame, FrameParser, ProtocolError, parse_heartbeat
 from frontd.stomp_limits import MAX_IN_FLIGHT
+from tests.functional.wire_clients import send_frame
 
 SEND = b"SEND\ndestination:jms.topic.vdsm_requests\n"
 
@@ -265,9 +266,8 @@ def held_serving(scenario: Callable[[StompServer, HeldRequests], Awaitable[None]
     asyncio.run(main())
 
 
-def request(n: int, reply_to: str = "r") -> bytes:
-    body = b'{"jsonrpc":"2.0","id":%d,"method":"Host.ping2"}' % n
-    return SEND + b"reply-to:%s\ncontent-length:%d\n\n%s\0" % (reply_to.encode(), len(body), body)
+def request(n: int) -> bytes:
+    return send_frame(b'{"jsonrpc":"2.0","id":%d,"method":"Host.ping2"}' % n, "r")
 
 
 async def settle(condition: Callable[[], bool], timeout: float = 2.0) -> None:
@@ -325,7 +325,7 @@ def test_a_client_that_never_reads_is_dropped_past_its_outbox_limit(
         slow.writer.write(b"SUBSCRIBE\nid:s\ndestination:r\n\n\0")
         padding = b" " * 60_000  # each answer (the echoed body) is 60 kB
         body = b'{"jsonrpc":"2.0","id":1,"method":"Host.ping2"}' + padding
-        frame = SEND + b"reply-to:r\ncontent-length:%d\n\n%s\0" % (len(body), body)
+        frame = send_frame(body, "r")
         engine = await Client.open(server.port, "127.0.0.2")
         try:
             for _ in range(200):  # 12 MB of answers, never read
