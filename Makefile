@@ -4,20 +4,25 @@ PY := $(VENV)/bin/python
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST := tests/tools/pytest_lane.sh $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: all venv debs lint test test-fast test-unit test-functional test-vm soak demo bench clean
+.PHONY: all venv debs debs-demo debs-functional debs-vm debs-bench lint test test-fast test-unit test-functional test-vm soak demo bench clean
 
 all: test
 
 $(VENV)/.installed: setup.cfg setup.py pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,ovs,events]'
+	# setuptools notes that an editable install imports from the checkout,
+	# which is what this virtualenv is for: that one notice is not shown.
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -e '.[test,ovs,events]'
 	touch $@
 
 venv: $(VENV)/.installed
 
-debs:
-	tests/tools/install_debian_packages.sh
+# Each target installs the Debian packages it needs, no more: the demo does
+# not pull qemu and a distribution kernel, which only the VM lane boots.
+debs: debs-functional debs-vm
+debs-demo debs-functional debs-vm debs-bench: debs-%:
+	tests/tools/install_debian_packages.sh $*
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -25,10 +30,10 @@ lint: venv
 test-unit: venv
 	$(PYTEST) tests/unit -q
 
-test-functional: venv debs
+test-functional: venv debs-functional
 	$(PYTEST) tests/functional -q
 
-test-vm: venv debs
+test-vm: venv debs-vm
 	tests/vm/run_vm_lane.sh
 
 # Quick local loop: everything but the VM lane.
@@ -41,17 +46,17 @@ test: lint test-unit test-functional test-vm
 SOAK_TESTS := tests/functional/test_crash_recovery.py tests/functional/test_fuzz_setup_networks.py \
 	tests/functional/test_wire_hostile.py tests/functional/test_superd_hostile.py \
 	tests/functional/test_load.py
-soak: venv debs
+soak: venv debs-functional
 	NETRELOAD_SOAK=1 $(PYTEST) -s $(SOAK_TESTS)
 
 # The main job end to end in throw-away network namespaces (needs root; see
 # frontd/demo.py). It removes everything it created, also on failure or Ctrl-C.
-demo: venv debs
+demo: venv debs-demo
 	$(SUDO) $(PY) -m frontd.demo
 
 # The benchmark suite (needs root; see benchmarks/README.md): tables on stdout,
 # JSON in benchmarks/results/. BENCH_ARGS=--quick for N = 10, 100 only.
-bench: venv debs
+bench: venv debs-bench
 	$(SUDO) $(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean:

@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test lanes and the demo need; runs
-# apt-get only when something is missing, so repeated runs cost nothing.
+# Installs the Debian packages one or more lanes need; runs apt-get only when
+# something is missing, so repeated runs cost nothing.
+#
+# Usage: install_debian_packages.sh LANE...   (demo | functional | vm | bench)
+# The demo needs only iproute2 and openssl; qemu and a distribution kernel
+# (~400 MB) come with the VM lane alone.
 set -euo pipefail
-packages=(iproute2 dnsmasq-base isc-dhcp-client qemu-system-x86 linux-image-amd64
-          openvswitch-switch kmod procps busybox-static openssl ethtool)
+declare -A lane_packages=(
+  [demo]="iproute2 openssl procps"
+  [functional]="iproute2 openssl procps dnsmasq-base isc-dhcp-client openvswitch-switch ethtool"
+  [vm]="iproute2 procps kmod qemu-system-x86 linux-image-amd64 busybox-static"
+  [bench]="iproute2 openssl procps openvswitch-switch"
+)
+(($#)) || set -- functional vm
+packages=()
+for lane in "$@"; do
+  [[ -v lane_packages[$lane] ]] || { echo "unknown lane: $lane" >&2; exit 2; }
+  read -r -a some <<<"${lane_packages[$lane]}"
+  packages+=("${some[@]}")
+done
 missing=()
-for pkg in "${packages[@]}"; do
+for pkg in $(printf '%s\n' "${packages[@]}" | sort -u); do
   dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$pkg")
 done
