@@ -92,7 +92,7 @@ def _syncfs(fd: int) -> None:
 
 @functools.cache
 def libc() -> ctypes.CDLL:
-    """The C library (syncfs, malloc_trim), errno kept for ctypes.get_errno."""
+    """The C library (syncfs), errno kept for ctypes.get_errno."""
     return ctypes.CDLL(None, use_errno=True)
 
 

@@ -34,18 +34,17 @@ at the same time.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from persistence.atomic import libc
 from persistence.journal import TransactionJournal
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
+from shared.memory import release_memory
 from shared.netmodel.plan import Plan
 from shared.netmodel.plan_checks import check_plan_devices
 from shared.wire import VERBS, RawJson
@@ -64,15 +63,6 @@ ROLLBACK_OPTIONS = {"connectivityCheck": False, "_inRollback": True}
 DONE = {"code": 0, "message": "Done"}
 REPAIR_WAIT = 120.0  # seconds a restore action waits for a running change
 BIG_CHANGE = 100  # operations after which superd hands memory back
-
-
-def release_memory() -> None:
-    """Hand what a large change left behind (its plan, its notifications,
-    a thousand-device dump) back to the system: superd stays resident."""
-    gc.collect()
-    trim = getattr(libc(), "malloc_trim", None)
-    if trim is not None:
-        trim(0)
 
 
 class ConnectivityMonitor:
