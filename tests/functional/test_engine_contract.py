@@ -1,0 +1,133 @@
+"""The production agent's contract on the wire, on the real daemons.
+
+One ``frontd.demo_support.Lab`` for the module (superd and frontd in the
+host namespace); requests come from the engine namespace over STOMP 1.2 /
+mutual TLS, framed as the production agent's own client library frames them
+(``tests.functional.batch_engine``: a batch of one per call, a UUID reply
+queue), or through frontd's UNIX socket. Each test leaves the host as it
+found it (its networks removed).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from frontd.demo_support import Lab
+from frontd.jsonrpc import MAX_BATCH
+from tests.functional.batch_engine import BatchEngine, call, framed_batch
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+
+NO_ANSWER_WITHIN = 2.0  # s: how long a request that gets no answer is waited for
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    with Lab(prefix="nrc-") as the_lab:
+        try:
+            the_lab.start()
+            yield the_lab
+        finally:
+            for name in ("superd", "frontd"):
+                print(f"----- {name} log -----\n{the_lab.log(name)[-6000:]}")
+
+
+@pytest.fixture(scope="module")
+def engine(lab: Lab) -> BatchEngine:
+    return BatchEngine(lab)
+
+
+def setup_networks(networks: dict, bondings: dict | None = None, **options: object) -> dict:
+    params = {
+        "networks": networks,
+        "bondings": bondings or {},
+        "options": {"connectivityCheck": False, **options},
+    }
+    return call("Host.setupNetworks", params)
+
+
+def links(lab: Lab) -> set[str]:
+    return {link["ifname"] for link in lab.ip_json("link", "show")}
+
+
+def local_batch(lab: Lab, body: str) -> dict | list:
+    """``body`` as one line on frontd's UNIX socket; the answer line, parsed."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(lab.run_dir / "frontd.sock"))
+        sock.sendall(body.encode() + b"\n")
+        return json.loads(sock.makefile("rb").readline())
+
+
+# -- item 1: JSON-RPC batches ----------------------------------------------------------
+
+
+def test_a_batch_of_one_is_answered_with_a_plain_response(engine: BatchEngine) -> None:
+    ping = call("Host.ping2")
+    assert engine.batch(ping) == {"jsonrpc": "2.0", "id": ping["id"], "result": True}
+
+
+def test_setup_networks_in_a_batch_of_one_changes_the_host(lab: Lab, engine: BatchEngine) -> None:
+    request = setup_networks({"batchnet": {"nic": "veth_0", "bridged": True}})
+    try:
+        answer = engine.batch(request)
+        assert answer["result"] == {"code": 0, "message": "Done"}, answer
+        assert "batchnet" in links(lab)
+        caps = engine.batch(call("Host.getNetworkCapabilities"))["result"]
+        assert "batchnet" in caps["networks"]
+    finally:
+        engine.batch(setup_networks({"batchnet": {"remove": True}}))
+    assert "batchnet" not in links(lab)
+
+
+def test_a_larger_batch_is_answered_with_an_array(engine: BatchEngine) -> None:
+    ping, caps, wrong = call("Host.ping2"), call("Host.getNetworkCapabilities"), call("Host.nope")
+    answer = engine.batch(ping, caps, wrong)
+    assert [item["id"] for item in answer] == [ping["id"], caps["id"], wrong["id"]]
+    assert answer[0]["result"] is True
+    assert "networks" in answer[1]["result"]
+    assert answer[2]["error"]["code"] == -32601
+
+
+def test_notifications_in_a_batch_get_no_answer(engine: BatchEngine) -> None:
+    notification = {"jsonrpc": "2.0", "method": "Host.ping2", "params": {}}
+    assert engine.send(framed_batch(notification, notification), NO_ANSWER_WITHIN) is None
+    ping = call("Host.ping2")
+    assert engine.batch(notification, ping) == [
+        {"jsonrpc": "2.0", "id": ping["id"], "result": True}
+    ]
+
+
+def test_an_empty_batch_is_an_invalid_request(engine: BatchEngine) -> None:
+    answer = engine.send("[]")
+    assert answer["id"] is None and answer["error"]["code"] == -32600
+
+
+def test_a_batch_over_the_limit_is_refused_and_changes_nothing(
+    lab: Lab, engine: BatchEngine
+) -> None:
+    requests = [setup_networks({f"big{i}": {"nic": "veth_0", "vlan": i + 1}}) for i in range(40)]
+    assert len(requests) > MAX_BATCH
+    answer = engine.batch(*requests)
+    assert answer["error"]["code"] == -32600
+    assert f"at most {MAX_BATCH}" in answer["error"]["message"]
+    assert not any(name.startswith("veth_0.") for name in links(lab))
+
+
+def test_the_local_socket_answers_batches_too(lab: Lab) -> None:
+    ping = call("Host.ping2")
+    assert local_batch(lab, framed_batch(ping)) == {
+        "jsonrpc": "2.0",
+        "id": ping["id"],
+        "result": True,
+    }
+    two = local_batch(
+        lab, framed_batch(call("Host.ping2", request_id="a"), call("Host.ping2", request_id="b"))
+    )
+    assert [item["id"] for item in two] == ["a", "b"]
+    assert local_batch(lab, "[]")["error"]["code"] == -32600
