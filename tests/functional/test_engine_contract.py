@@ -131,3 +131,64 @@ def test_the_local_socket_answers_batches_too(lab: Lab) -> None:
     )
     assert [item["id"] for item in two] == ["a", "b"]
     assert local_batch(lab, "[]")["error"]["code"] == -32600
+
+
+# -- item 6: what the production agent accepts in a request -------------------------------
+
+EXPANDED_V6 = "2001:0db8:0000:0000:0000:0000:0000:0001/64"
+
+
+def test_an_expanded_ipv6_address_is_applied_and_kept(lab: Lab, engine: BatchEngine) -> None:
+    request = setup_networks({"v6net": {"nic": "veth_0", "ipv6addr": EXPANDED_V6}})
+    try:
+        answer = engine.batch(request)
+        assert answer.get("result") == {"code": 0, "message": "Done"}, answer
+        (link,) = lab.ip_json("addr", "show", "dev", "v6net")
+        global_v6 = [
+            (a["local"], a["prefixlen"])
+            for a in link["addr_info"]
+            if a.get("family") == "inet6" and a.get("scope") == "global"
+        ]
+        assert global_v6 == [("2001:db8::1", 64)]
+        assert lab.running_config()["nets"]["v6net"]["ipv6addr"] == "2001:db8::1/64"
+        caps = engine.batch(call("Host.getNetworkCapabilities"))["result"]
+        assert "2001:db8::1/64" in caps["networks"]["v6net"]["ipv6addrs"]
+    finally:
+        engine.batch(setup_networks({"v6net": {"remove": True}}))
+
+
+def test_a_connectivity_timeout_with_a_fraction_is_cut_as_int_does(
+    lab: Lab, engine: BatchEngine
+) -> None:
+    """The production agent's own functional tests send 0.1 and expect the
+    change to be rolled back with code 10 (nobody confirms within 0 s)."""
+    request = setup_networks(
+        {"quick": {"nic": "veth_0"}}, connectivityCheck=True, connectivityTimeout=0.1
+    )
+    answer = engine.batch(request)
+    assert answer["error"]["code"] == 10, answer
+    assert "quick" not in links(lab)
+    assert "quick" not in lab.running_config()["nets"]
+
+
+# -- item 7: the production agent's error codes ------------------------------------------
+
+
+def test_a_second_untagged_network_on_a_nic_is_bad_params(lab: Lab, engine: BatchEngine) -> None:
+    first = engine.batch(setup_networks({"first": {"nic": "veth_0"}}))
+    assert first.get("result") == {"code": 0, "message": "Done"}, first
+    try:
+        answer = engine.batch(setup_networks({"second": {"nic": "veth_0", "bridged": False}}))
+        assert answer["error"]["code"] == 21, answer
+        assert "single underlying device" in answer["error"]["message"]
+        assert "second" not in lab.running_config()["nets"]
+    finally:
+        engine.batch(setup_networks({"first": {"remove": True}}))
+
+
+@pytest.mark.parametrize("bond", [{}, {"nics": []}, {"options": "mode=1 miimon=100"}])
+def test_a_bond_without_nics_is_bad_params(lab: Lab, engine: BatchEngine, bond: dict) -> None:
+    answer = engine.batch(setup_networks({}, {"bond7": bond}))
+    assert answer["error"]["code"] == 21, answer
+    assert "nics" in answer["error"]["message"]
+    assert "bond7" not in links(lab)
