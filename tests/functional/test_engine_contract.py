@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from frontd.demo_support import Lab
+from frontd.demo_support import HOST_CONTROL_IP, Lab, run_ip
 from frontd.jsonrpc import MAX_BATCH
 from tests.functional.batch_engine import BatchEngine, call, framed_batch
 
@@ -192,3 +195,64 @@ def test_a_bond_without_nics_is_bad_params(lab: Lab, engine: BatchEngine, bond: 
     assert answer["error"]["code"] == 21, answer
     assert "nics" in answer["error"]["message"]
     assert "bond7" not in links(lab)
+
+
+# -- item 8: Host.getNetworkStatistics ---------------------------------------------------
+
+COUNTERS = ("rx", "tx", "rxDropped", "txDropped", "rxErrors", "txErrors")
+
+
+def statistics(engine: BatchEngine) -> dict:
+    answer = engine.batch(call("Host.getNetworkStatistics"))
+    assert "result" in answer, answer
+    return answer["result"]
+
+
+def test_network_statistics_report_every_device_in_the_agents_types(
+    lab: Lab, engine: BatchEngine
+) -> None:
+    stats = statistics(engine)
+    assert {"lo", "veth_0", "veth_1"} <= set(stats["network"])
+    assert stats["network"].keys() == {link["ifname"] for link in lab.ip_json("link", "show")}
+    for name, entry in stats["network"].items():
+        assert entry["name"] == name
+        assert entry["state"] in ("up", "down")
+        assert all(entry[key].isdecimal() for key in (*COUNTERS, "speed")), entry
+        assert entry["duplex"] in ("full", "half", "unknown")
+        assert type(entry["sampleTime"]) is float
+    assert stats["rxDropped"].isdecimal() and stats["txDropped"].isdecimal()
+    assert stats["network"]["lo"]["state"] == "up"
+
+
+def test_network_statistics_count_what_the_kernel_counts(lab: Lab, engine: BatchEngine) -> None:
+    before = statistics(engine)["network"]["veth_1"]
+    send = (  # 3 datagrams of 1000 bytes to the host's control address
+        "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        f"for _ in range(3): s.sendto(bytes(1000), ({HOST_CONTROL_IP!r}, 9))"
+    )
+    subprocess.run(
+        ["ip", "netns", "exec", lab.engine_ns, sys.executable, "-c", send],
+        check=True, capture_output=True, timeout=30,
+    )
+    after = statistics(engine)["network"]["veth_1"]
+    (kernel,) = lab.ip_json("-s", "link", "show", "dev", "veth_1")
+    assert int(after["rx"]) >= int(before["rx"]) + 3 * 1000
+    assert int(after["rx"]) <= kernel["stats64"]["rx"]["bytes"]
+    assert after["sampleTime"] > before["sampleTime"]
+
+
+def test_network_statistics_report_speed_duplex_and_carrier(lab: Lab, engine: BatchEngine) -> None:
+    host_sysfs = ["ip", "netns", "exec", lab.host_ns, "cat"]
+    speed = subprocess.run([*host_sysfs, "/sys/class/net/veth_0/speed"], capture_output=True,
+                           text=True, check=True).stdout.strip()  # fmt: skip
+    entry = statistics(engine)["network"]["veth_0"]
+    assert (entry["state"], entry["speed"], entry["duplex"]) == ("up", speed, "full")
+    run_ip("-n", lab.engine_ns, "link", "set", "p_0", "down")  # veth_0 loses its carrier
+    try:
+        deadline = time.monotonic() + 10
+        while (entry := statistics(engine)["network"]["veth_0"])["state"] != "down":
+            assert time.monotonic() < deadline, entry
+            time.sleep(0.1)
+        assert entry["speed"] == "1000"  # unknown without a carrier, as the agent says
+    finally:
+        run_ip("-n", lab.engine_ns, "link", "set", "p_0", "up")
