@@ -223,11 +223,14 @@ def canonicalize_bond(name: str, attrs: object) -> dict | None:
     return out
 
 
-def canonicalize_options(options: object) -> dict:
-    """The options netreload knows, canonical; other keys are left out, as
+def canonicalize_options(options: object, strict: bool = False) -> dict:
+    """The options netreload knows, canonical. Other keys are left out, as
     the production agent ignores them (an engine may send options of a
-    newer agent)."""
+    newer agent); ``strict`` (a plan superd checks, which frontd wrote
+    canonical): they are refused."""
     options = to_dict(options if options is not None else {}, "options")
+    if strict:
+        _unknown_keys(options, frozenset(OPTION_DEFAULTS), "options")
     out = dict(OPTION_DEFAULTS)
     for key in ("connectivityCheck", "commitOnSuccess", "_inRollback"):
         if key in options:
