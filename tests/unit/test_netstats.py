@@ -57,6 +57,16 @@ def test_state_is_up_only_when_up_and_running(flags: int, state: str) -> None:
     assert report([link(2, "eth0", flags)])["network"]["eth0"]["state"] == state
 
 
+@pytest.mark.parametrize(
+    "device",
+    [link(3, "br0", kind="bridge"), link(1, "lo", UP | 0x8), link(2, "eth0", 0)],
+    ids=["bridge", "loopback", "down"],
+)
+def test_duplex_is_not_read_where_the_kernel_cannot_tell(device: dict) -> None:
+    values = {(device["name"], "duplex"): "full"}  # what a read would (never) say
+    assert report([device], values=values)["network"][device["name"]]["duplex"] == "unknown"
+
+
 def test_unknown_speed_and_duplex_are_reported_as_the_agent_does() -> None:
     entry = report([link(3, "br0", kind="bridge")])["network"]["br0"]
     assert (entry["speed"], entry["duplex"]) == ("1000", "unknown")
