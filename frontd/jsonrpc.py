@@ -199,8 +199,8 @@ class JsonRpcDispatcher:
 
         if type(request) is not list:
             answer = refused(request)
-        elif _batch_problem(request):
-            answer = None
+        elif problem := _batch_problem(request):
+            answer = error_response(None, INVALID_REQUEST, problem)
         else:
             answer = batch_answer(request, [refused(item) for item in request])
         if answer is not None:
