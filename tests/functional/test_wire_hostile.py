@@ -184,10 +184,7 @@ BAD_BODIES = {
     "invalid_utf8": (b'{"jsonrpc":"2.0","id":"\xff\xfe","method":"Host.ping2"}', -32700),
     "empty": (b"", -32700),
     "empty_batch": (b"[]", -32600),
-    "batch_too_large": (
-        b"[" + b",".join([b'{"jsonrpc":"2.0","method":"Host.ping2"}'] * 33) + b"]",
-        -32600,
-    ),
+    "batch_too_large": (b"[%s]" % b",".join([b'{"jsonrpc":"2.0","method":"x"}'] * 33), -32600),
     "scalar": (b"42", -32600),
     "no_method": (b'{"jsonrpc":"2.0","id":"m"}', -32600),
     "unknown_method": (b'{"jsonrpc":"2.0","id":"u","method":"Host.format"}', -32601),
