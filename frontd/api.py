@@ -63,6 +63,7 @@ ENGINE_METHODS = {
     "Host.setSafeNetworkConfig": "set_safe_network_config",
     "Host.getNetworkCapabilities": "get_network_capabilities",
     "Host.getCapabilities": "get_capabilities",
+    "Host.getNetworkStatistics": "get_network_statistics",
     "Host.confirmConnectivity": "confirm_connectivity",
     "Host.ping2": "ping2",
 }
@@ -128,6 +129,10 @@ class HostApi:
     def get_capabilities(self) -> dict:
         caps, _ = self._netinfo()
         return {**host_capabilities(), **caps, "netConfigDirty": str(self._config_dirty)}
+
+    def get_network_statistics(self) -> dict:
+        """Every device's counters and state (superd.netstats' report)."""
+        return self._superd_call("network_stats")  # type: ignore[return-value]
 
     def confirm_connectivity(self) -> bool:
         self._superd_call("confirm_connectivity")

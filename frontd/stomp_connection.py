@@ -3,9 +3,11 @@
 Reads frames and acts on them (CONNECT, SUBSCRIBE, SEND, …), sends MESSAGE,
 RECEIPT and ERROR frames and heart-beats, and keeps the per-connection
 limits of ``frontd.stomp_limits``: at most ``MAX_IN_FLIGHT`` of its requests
-being answered (it is not read meanwhile) and its unsent messages reported
-to the server after each write. ``frontd.stomp.StompServer`` owns the
-connections, the delivery of messages and the limits across them.
+being answered (it is not read meanwhile; a SEND is one request, a JSON-RPC
+batch in it included: the dispatcher answers a batch's requests in turn)
+and its unsent messages reported to the server after each write.
+``frontd.stomp.StompServer`` owns the connections, the delivery of messages
+and the limits across them.
 """
 
 from __future__ import annotations

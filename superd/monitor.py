@@ -40,6 +40,7 @@ from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netinfo_report import ReportBuilder
 from shared.wire import to_json
+from superd import netstats
 from superd.netinfo import ovs_state, read_nameservers, with_ovs
 from superd.netstate import Batch, NetState, dump_routes, dump_state
 from superd.ovs_report import digest as ovs_digest
@@ -120,6 +121,13 @@ class LiveNetinfo:
         running_key = json.dumps(running, sort_keys=True, default=str)
         ovs = ovs_state(running, self.config)
         return self._report(running, state, running_key, read_nameservers(self.config), ovs)[0]
+
+    def network_statistics(self) -> dict:
+        """``Host.getNetworkStatistics``' report: the cached links, their
+        counters dumped now on a socket of the caller's (:mod:`superd.netstats`)."""
+        state = self._state
+        with contextlib.closing(self._request_socket()) as sock:
+            return netstats.collect(state.links.values(), self.config.is_fake_nic, sock)
 
     def ovs_state(self, running: Mapping[str, Any]) -> dict | None:
         """OVSDB's bridges and ports, if ``running`` has OVS networks."""

@@ -15,8 +15,8 @@ A journal found at start-up (superd died inside a transaction) is undone by
 
 Only one network-changing verb (apply_plan, restore_nets, set_safe_config)
 runs at a time; another one arriving meanwhile is refused at once with
-RESOURCE_UNAVAILABLE (40). ping, netinfo and confirm_connectivity run
-concurrently with it.
+RESOURCE_UNAVAILABLE (40). ping, netinfo, network_stats and
+confirm_connectivity run concurrently with it.
 
 pyroute2 keeps its sockets per thread, so each NetworkSetup lives in one
 worker thread for its whole life: one for network changes, and — without a
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -48,6 +49,7 @@ from shared.memory import release_memory
 from shared.netmodel.plan import Plan
 from shared.netmodel.plan_checks import check_plan_devices
 from shared.wire import VERBS, RawJson
+from superd import netstats
 from superd.cores import CoreWorker, LiveNetworkSetup
 from superd.event_hub import EventHub
 from superd.monitor import READ_OVS, LiveNetinfo
@@ -162,6 +164,7 @@ class Verbs:
 
             core_factory = build_setup
         factory = core_factory
+        self.config = config
         self.connectivity = ConnectivityMonitor()
         self.journal = TransactionJournal(config.run_dir)
         self._busy = threading.Lock()
@@ -196,6 +199,7 @@ class Verbs:
             "set_safe_config": self.set_safe_config,
             "restore_nets": self.restore_nets,
             "events": self.events,
+            "network_stats": self.network_stats,
         }
         assert set(self.table) == set(VERBS), "verb table out of step with shared.wire"
 
@@ -334,6 +338,13 @@ class Verbs:
         if self.hub is None:
             raise NetError(ErrorCode.RESOURCE_UNAVAILABLE, "events: superd has no live netinfo")
         return self.hub.log.wait(*wait_args(args))
+
+    def network_stats(self, args: dict) -> dict:
+        """Counters and state of every device (no lock: it reads only)."""
+        if self.live is not None and self.live.alive:
+            return self.live.network_statistics()
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
+            return netstats.collect(None, self.config.is_fake_nic, sock)
 
     def confirm_connectivity(self, args: dict) -> dict:
         self.connectivity.confirm()

@@ -55,12 +55,24 @@ def validate_ipv6_address(value: object, owner: str, what: str) -> str:
     return value
 
 
+def compressed_ipv6(value: str) -> str:
+    """An IPv6 address in its canonical text (RFC 5952: ``2001:db8::1``, as
+    the kernel reports it); anything else unchanged, for validation to judge."""
+    try:
+        return str(ipaddress.IPv6Address(value))
+    except ValueError:
+        return value
+
+
 def validate_ipv6_cidr(value: object, owner: str) -> str:
-    """``addr/prefixlen`` with prefixlen 0..128 (a bare address means /128)."""
+    """``addr/prefixlen`` with prefixlen 0..128 (a bare address means /128),
+    the address in canonical text: ``2001:0db8:0000::0001/64`` and
+    ``2001:db8::1/64`` are the same request."""
     if not isinstance(value, str):
         raise _bad(f"{owner}: ipv6addr {value!r} is not a string")
     address, slash, prefix = value.partition("/")
     validate_ipv6_address(address, owner, "ipv6addr")
+    address = compressed_ipv6(address)
     if not slash:
         return f"{address}/128"
     if not prefix.isdecimal() or not 0 <= int(prefix) <= 128:  # "²".isdigit() but not int

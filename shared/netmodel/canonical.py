@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from shared.errors import ErrorCode, NetError
 from shared.netmodel import addresses, bond_options, ovs_bond_options
 from shared.netmodel.device import DEFAULT_MTU, MAX_MTU, MIN_MTU
-from shared.netmodel.values import to_bool, to_dict, to_int, to_str
+from shared.netmodel.values import to_bool, to_dict, to_int, to_str, to_truncated_int
 from shared.netmodel.vlan import MAX_VLAN_TAG
 from shared.wire import to_json
 
@@ -182,8 +182,8 @@ def _canonicalize_ipv6(attrs: Mapping, out: dict, what: str) -> None:
     if attrs.get("ipv6addr") not in (None, ""):
         out["ipv6addr"] = addresses.validate_ipv6_cidr(attrs["ipv6addr"], what)
     if attrs.get("ipv6gateway") not in (None, "", "::"):
-        out["ipv6gateway"] = to_str(
-            attrs["ipv6gateway"], f"{what}: ipv6gateway", ErrorCode.BAD_ADDR, 64
+        out["ipv6gateway"] = addresses.compressed_ipv6(
+            to_str(attrs["ipv6gateway"], f"{what}: ipv6gateway", ErrorCode.BAD_ADDR, 64)
         )
 
 
@@ -197,6 +197,8 @@ def canonicalize_bond(name: str, attrs: object) -> dict | None:
     nics = attrs.get("nics", [])
     if not isinstance(nics, list) or not all(isinstance(n, str) for n in nics):
         raise NetError(ErrorCode.BAD_BONDING, f"{what}: nics must be a list of names")
+    if not nics:  # the production agent's code: 21, missing or empty alike
+        raise _bad(f"{what}: must specify nics for bonding")
     if len(nics) > MAX_BOND_NICS:
         raise NetError(
             ErrorCode.BAD_BONDING, f"{what}: {len(nics)} nics, at most {MAX_BOND_NICS}"
@@ -221,15 +223,20 @@ def canonicalize_bond(name: str, attrs: object) -> dict | None:
     return out
 
 
-def canonicalize_options(options: object) -> dict:
+def canonicalize_options(options: object, strict: bool = False) -> dict:
+    """The options netreload knows, canonical. Other keys are left out, as
+    the production agent ignores them (an engine may send options of a
+    newer agent); ``strict`` (a plan superd checks, which frontd wrote
+    canonical): they are refused."""
     options = to_dict(options if options is not None else {}, "options")
-    _unknown_keys(options, frozenset(OPTION_DEFAULTS), "options")
+    if strict:
+        _unknown_keys(options, frozenset(OPTION_DEFAULTS), "options")
     out = dict(OPTION_DEFAULTS)
     for key in ("connectivityCheck", "commitOnSuccess", "_inRollback"):
         if key in options:
             out[key] = to_bool(options[key], f"options: {key}")
     if "connectivityTimeout" in options:
-        out["connectivityTimeout"] = to_int(
+        out["connectivityTimeout"] = to_truncated_int(
             options["connectivityTimeout"],
             "options: connectivityTimeout",
             0,

@@ -191,7 +191,7 @@ HOSTILE_PLANS = [
     ("running-lost-base", running_without_base, BAD_PARAMS, "does not follow from its operations"),
     ("remove-with-other-attrs", remove_base_with({"stp": True}), BAD_PARAMS, "stale plan"),
     ("remove-missing", remove_missing, BAD_PARAMS, "remove_network net_gone does not fit"),
-    ("second-untagged-on-nic", untagged_on_base_nic, ErrorCode.USED_NIC,
+    ("second-untagged-on-nic", untagged_on_base_nic, BAD_PARAMS,
      "more than one untagged network"),
     # repeated or reordered operations
     ("duplicate-add", twice, BAD_PARAMS, "add_network net_h: a second operation"),

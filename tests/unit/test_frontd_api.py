@@ -117,7 +117,7 @@ def test_request_invalid_against_running_config_is_rejected(sock_dir: Path) -> N
             )
         finally:
             client.close()
-        assert answer["error"]["code"] == ErrorCode.USED_NIC
+        assert answer["error"]["code"] == ErrorCode.BAD_PARAMS
         assert fake.plans() == []
 
 

@@ -166,7 +166,7 @@ def _two_default_routes(p: dict) -> None:
         (lambda p: (_mtu("veth_1")(p), _mtu("veth_1")(p)), ErrorCode.BAD_PARAMS, "(duplicate)"),
         (_twice, ErrorCode.BAD_PARAMS, "add_network net_h: a second operation"),
         (_reversed_edit, ErrorCode.BAD_PARAMS, "(out of order)"),
-        (_second_untagged, ErrorCode.USED_NIC, "more than one untagged network"),
+        (_second_untagged, ErrorCode.BAD_PARAMS, "more than one untagged network"),
         (_slave_as_nic, ErrorCode.USED_NIC, "nic veth_1 is a slave of bond bond1"),
         (_two_default_routes, ErrorCode.BAD_PARAMS, "only one network may hold the default route"),
     ],
@@ -193,7 +193,7 @@ def test_added_bond_is_validated_in_full(host) -> None:
     plan = wire(plan_setup_networks({}, {"bond2": {"nics": ["veth_2"]}}, {}, host, RunningConfig()))
     for attrs in (plan["operations"][0]["attrs"], plan["running"]["bonds"]["bond2"]):
         attrs["nics"] = []
-    refused(plan, ErrorCode.BAD_BONDING, "bond bond2: it has no nics")
+    refused(plan, ErrorCode.BAD_PARAMS, "bond bond2: must specify nics for bonding")
 
 
 def test_loopback_is_never_a_nic_name() -> None:

@@ -39,6 +39,14 @@ def test_missing_address_is_a_mismatch() -> None:
     assert "10.0.0.1/24" in problem
 
 
+def test_ipv6_address_is_compared_as_an_address_not_as_text() -> None:
+    expanded = {**ATTRS, "ipv6addr": "2001:0db8:0000:0000:0000:0000:0000:0001/64"}
+    add = [{"op": "add_network", "name": "n", "attrs": expanded}]
+    assert plan_mismatches(add, {}, {"bridges": {"n": bridge(ipv6addrs=["2001:db8::1/64"])}}) == []
+    (problem,) = plan_mismatches(add, {}, {"bridges": {"n": bridge(ipv6addrs=["2001:db8::2/64"])}})
+    assert "missing" in problem
+
+
 def test_wrong_port_is_a_mismatch() -> None:
     (problem,) = plan_mismatches(ADD, {}, {"bridges": {"n": bridge(ports=["veth_1"])}})
     assert "ports" in problem
