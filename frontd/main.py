@@ -3,7 +3,9 @@
 Reads the configuration once, loads the TLS material and binds both
 listening sockets (STOMP over TLS on ``stomp_listen``, JSON-RPC on the
 local UNIX socket) — then, when started as root, drops to ``frontd_user``
-for good (no supplementary groups). It serves until SIGTERM or SIGINT, then
+for good (no supplementary groups); started as that user (systemd's
+``User=``), it keeps the uid it has. Once both listeners accept it tells
+systemd READY=1 (``STOPPING=1`` when it stops). It serves until SIGTERM or SIGINT, then
 stops listening, closes its connections and exits 0. Logs go to stderr.
 """
 
@@ -29,6 +31,7 @@ from frontd.unix_transport import UnixJsonRpcServer, bind_unix_socket
 from persistence.atomic import libc
 from shared.config import Config, load_config
 from shared.errors import ErrorCode, NetError
+from shared.sd_notify import sd_notify
 
 log = logging.getLogger("netreload.frontd")
 
@@ -134,10 +137,12 @@ async def serve(config: Config, listeners: Listeners, tls: ssl.SSLContext) -> No
     log.info(
         "serving STOMP on %s and JSON-RPC on %s", config.stomp_listen, config.frontd_unix_socket
     )
+    sd_notify("READY=1")  # both listeners accept: Type=notify's start is over
     try:
         await stop.wait()
     finally:
         log.info("shutting down")
+        sd_notify("STOPPING=1")
         relay.close()
         await stomp.close()
         await local.close()
