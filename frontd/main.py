@@ -27,6 +27,7 @@ from frontd.event_relay import EventRelay
 from frontd.jsonrpc import JsonRpcDispatcher
 from frontd.stomp import StompServer, server_tls_context
 from frontd.superd_client import SuperdClient
+from frontd.tls_clients import AllowedClients
 from frontd.unix_transport import UnixJsonRpcServer, bind_unix_socket
 from persistence.atomic import libc
 from shared.config import Config, load_config
@@ -117,12 +118,19 @@ def open_listeners(config: Config) -> Listeners:
     return Listeners(stomp, unix)
 
 
-async def serve(config: Config, listeners: Listeners, tls: ssl.SSLContext) -> None:
+async def serve(
+    config: Config,
+    listeners: Listeners,
+    tls: ssl.SSLContext,
+    allowed: AllowedClients | None = None,
+) -> None:
     superd = SuperdClient(config.superd_socket)
     api = HostApi(superd, config.net_configurator)
     engine_rpc = JsonRpcDispatcher(api.table())
     local_rpc = JsonRpcDispatcher(api.table(local=True))
-    stomp = StompServer(engine_rpc, tls, max_connections=config.stomp_max_connections)
+    stomp = StompServer(
+        engine_rpc, tls, max_connections=config.stomp_max_connections, allowed_clients=allowed
+    )
     local = UnixJsonRpcServer(local_rpc)
     api.set_notify(stomp.publish_event)
     relay = EventRelay(config.superd_socket, stomp.publish_event)
@@ -168,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         config = load_config(args.config)
-        tls = server_tls_context(config.tls_cert, config.tls_key, config.tls_ca)
+        tls = server_tls_context(config.tls_cert, config.tls_key, config.tls_ca, config.tls_crl)
+        allowed = AllowedClients.parse(config.tls_allowed_clients)
         listeners = open_listeners(config)
         if os.geteuid() == 0:
             drop_privileges(config.frontd_user)
@@ -178,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         log.error("cannot start: %s", error)
         return 1
-    asyncio.run(serve(config, listeners, tls))
+    asyncio.run(serve(config, listeners, tls, allowed))
     return 0
 
 
