@@ -24,13 +24,18 @@ OVS_DATAPATHS = ("system", "netdev")
 class Config:
     net_configurator: str = "iproute2"
     net_persistence: str = "unified"
-    fake_nics: tuple[str, ...] = ("dummy_*", "veth_*")
+    # Devices counted as NICs although not backed by hardware (globs). None
+    # by default: on a real host a veth belongs to a container or a VM, and
+    # a request must not take it as a NIC. Test labs set "dummy_*,veth_*".
+    fake_nics: tuple[str, ...] = ()
     run_dir: Path = Path("/run/netreload")
     lib_dir: Path = Path("/var/lib/netreload")
     resolv_conf: Path = Path("/etc/resolv.conf")
     superd_socket: Path = Path("/run/netreload/superd.sock")
     frontd_user: str = "netreload"
-    frontd_unix_socket: Path = Path("/run/netreload/frontd.sock")
+    # In a folder of the [frontd] user's own (tmpfiles.d), as frontd runs as
+    # that user from the start under systemd.
+    frontd_unix_socket: Path = Path("/run/netreload/frontd/frontd.sock")
     stomp_listen: str = "0.0.0.0:54321"
     stomp_max_connections: int = 64
     tls_cert: Path = Path("/etc/netreload/pki/host.crt")
