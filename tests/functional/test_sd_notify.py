@@ -6,6 +6,8 @@ SIGTERM. systemd is played by a datagram socket the test binds and names in
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import signal
 import socket
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from frontd.demo_support import STOMP_PORT, Lab
+from frontd.demo_support import SOURCE_ROOT, STOMP_PORT, Lab
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 WAIT = 30.0
@@ -115,3 +117,63 @@ def test_frontd_says_stopping_on_sigterm(lab: Lab, notify: NotifySocket) -> None
     lab.frontd.send_signal(signal.SIGTERM)
     notify.wait_for(b"STOPPING=1", lab.frontd)
     assert lab.frontd.wait(WAIT) == 0
+
+
+# -- frontd as its unit starts it: its user from the start, no capability -------
+
+NOBODY = 65534
+
+
+def system_python() -> str | None:
+    """An interpreter ``nobody`` may run (this one may live in root's home)
+    of the same version, so that the venv's compiled modules load."""
+    for candidate in (f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}",):
+        if Path(candidate).exists():
+            return candidate
+    return None
+
+
+def unprivileged_frontd(lab: Lab, notify: NotifySocket) -> subprocess.Popen:
+    """frontd as ``User=`` starts it: uid/gid nobody, no capability, no new
+    privileges. It reads its key through its group (0640 root:nogroup, as
+    tmpfiles.d sets root:netreload) and owns its socket's folder."""
+    python = system_python()
+    if python is None:
+        pytest.skip("no system python of this version for an unprivileged frontd")
+    lab.pki.chmod(0o750)
+    os.chown(lab.pki, 0, NOBODY)
+    os.chown(lab.pki / "host.key", 0, NOBODY)
+    (lab.pki / "host.key").chmod(0o640)
+    folder = lab.run_dir / "frontd"
+    folder.mkdir(mode=0o750)
+    os.chown(folder, NOBODY, NOBODY)
+    config = lab.config_path.read_text()
+    old = f"unix_socket = {lab.run_dir / 'frontd.sock'}\n"
+    assert old in config
+    lab.config_path.write_text(config.replace(old, f"unix_socket = {folder / 'frontd.sock'}\n"))
+    site = sorted(Path(sys.prefix, "lib").glob("python3*/site-packages"))
+    env = {"PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": str(notify.path),
+           "PYTHONPATH": os.pathsep.join([str(SOURCE_ROOT), *map(str, site)])}  # fmt: skip
+    with (lab.logs / "frontd.log").open("ab") as log:
+        return subprocess.Popen(
+            ["ip", "netns", "exec", lab.host_ns,
+             "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
+             python, "-m", "frontd.main", "--config", str(lab.config_path)],
+            stdout=log, stderr=log, cwd=SOURCE_ROOT, env=env,
+        )  # fmt: skip
+
+
+def test_frontd_started_as_its_user_without_capabilities_serves(
+    lab: Lab, notify: NotifySocket
+) -> None:
+    lab.start_superd()
+    lab.frontd = unprivileged_frontd(lab, notify)
+    notify.wait_for(b"READY=1", lab.frontd)
+    status = Path(f"/proc/{lab.frontd.pid}/status").read_text()
+    assert f"Uid:\t{NOBODY}\t{NOBODY}\t{NOBODY}\t{NOBODY}" in status
+    assert "CapEff:\t0000000000000000" in status and "CapBnd:\t0000000000000000" in status
+    engine = lab.engine()
+    assert "networks" in engine.result("Host.getNetworkCapabilities")
+    cli = lab.cli("--json", "caps")
+    assert cli.returncode == 0 and "networks" in json.loads(cli.stdout), cli.stderr
