@@ -443,8 +443,9 @@ class DhcpClients:
             # otherwise apply a lease after the cleanup below).  The hook
             # notices its dhclient is gone and returns within a second.
             hooks = children(pids)
+            binary = self._dhclient()
             for proc in pids:
-                self._kill(proc, files.pid, self._dhclient())
+                self._kill(proc, files.pid, binary)
             wait_or_kill(hooks, _HOOK_GRACE)
         if files.state.exists():
             # A lease was (being) applied: give it back to the server.
