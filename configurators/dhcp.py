@@ -37,6 +37,10 @@ A running client is found through its pid file, or, before it daemonizes
 (``dhclient -6`` runs its PREINIT6 hook, which waits for a usable link-local
 address, in the foreground), by its command line naming our pid file; so a
 restarted superd re-adopts running clients and ``start`` stays idempotent.
+Only a process root runs from the client binary (``/proc/PID/exe``) counts:
+another user's process named ``dhclient`` naming our pid file is ignored
+(a real client is started) and never signalled; a client is signalled only
+while its pid still has the start time it had when found.
 ``stop`` kills the client (and waits for a hook it is running), then sends
 the Release with ``dhclient -r`` and removes what the hook recorded.
 
@@ -64,7 +68,6 @@ allowed in ``/etc/apparmor.d/local/sbin.dhclient``::
 
 from __future__ import annotations
 
-import errno
 import importlib.resources
 import logging
 import math
@@ -80,10 +83,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from configurators.dhcp_processes import (
+    Proc,
     children,
     find_dhclients,
+    identify,
     is_our_dhclient,
     read_pid,
+    send_signal,
+    still_ours,
     tail,
     wait_or_kill,
 )
@@ -309,20 +316,29 @@ class DhcpClients:
 
     # -- processes -------------------------------------------------------
     @staticmethod
-    def _dhclient() -> str:
+    def _installed() -> str | None:
+        """The client binary superd runs, as ``/proc/PID/exe`` shows it."""
         path = shutil.which("dhclient", path=_SBIN_PATH)
+        return os.path.realpath(path) if path is not None else None
+
+    def _dhclient(self) -> str:
+        path = self._installed()
         if path is None:
             raise NetError(
                 ErrorCode.FAILED_IFUP, "dhclient is not installed (package isc-dhcp-client)"
             )
         return path
 
-    @staticmethod
-    def _pids(files: _Files) -> list[int]:
+    def _pids(self, files: _Files) -> list[Proc]:
+        """The clients of ours for ``files``: root's, running the client
+        binary, naming our pid file (see configurators.dhcp_processes)."""
+        binary = self._installed()
+        if binary is None:
+            return []
         pid = read_pid(files.pid)
-        if pid is not None and is_our_dhclient(pid, files.pid):
-            return [pid]  # the daemon, as recorded: no need to look further
-        return find_dhclients(files.pid)
+        if pid is not None and (daemon := is_our_dhclient(pid, files.pid, binary)):
+            return [daemon]  # the daemon, as recorded: no need to look further
+        return find_dhclients(files.pid, binary)
 
     def _hook_env_args(self, files: _Files) -> list[str]:
         return [
@@ -399,7 +415,7 @@ class DhcpClients:
                     f"({code}): {tail(files.log)}",
                 )
             daemon = read_pid(files.pid)
-            if daemon is not None and is_our_dhclient(daemon, files.pid):
+            if daemon is not None and is_our_dhclient(daemon, files.pid, argv[0]):
                 return
             time.sleep(0.01)
 
@@ -427,8 +443,9 @@ class DhcpClients:
             # otherwise apply a lease after the cleanup below).  The hook
             # notices its dhclient is gone and returns within a second.
             hooks = children(pids)
-            for pid in pids:
-                self._kill(pid, files.pid)
+            binary = self._dhclient()
+            for proc in pids:
+                self._kill(proc, files.pid, binary)
             wait_or_kill(hooks, _HOOK_GRACE)
         if files.state.exists():
             # A lease was (being) applied: give it back to the server.
@@ -466,29 +483,30 @@ class DhcpClients:
                 files.device,
                 _RELEASE_TIMEOUT,
             )
-            hooks = children([proc.pid])
+            launcher = identify(proc.pid)  # our child, not reaped yet: its pid holds
+            hooks = children([launcher]) if launcher is not None else []
             proc.kill()
             proc.wait()
             # Its hook, if one runs, sees it gone and ends; or is killed.
             wait_or_kill(hooks, _HOOK_GRACE)
 
     @staticmethod
-    def _kill(pid: int, pid_file: Path) -> None:
+    def _kill(proc: Proc, pid_file: Path, binary: str) -> None:
+        """SIGTERM, then SIGKILL: each only while ``proc`` is still that
+        client of ours (same pid, same start time, root, the binary)."""
+
+        def ours(p: Proc) -> bool:
+            return still_ours(p, pid_file, binary)
+
         for sig, grace in ((signal.SIGTERM, _KILL_GRACE), (signal.SIGKILL, _KILL_GRACE)):
-            if not is_our_dhclient(pid, pid_file):
+            if not send_signal(proc, sig, ours):
                 return
-            try:
-                os.kill(pid, sig)
-            except OSError as exc:
-                if exc.errno == errno.ESRCH:
-                    return
-                raise
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline:
-                if not is_our_dhclient(pid, pid_file):
+                if not ours(proc):
                     return
                 time.sleep(0.02)
-        log.error("dhclient %d did not die", pid)
+        log.error("dhclient %d did not die", proc.pid)
 
     def _run_hook(self, files: _Files, reason: str) -> None:
         env = {

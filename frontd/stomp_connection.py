@@ -38,6 +38,21 @@ HANDSHAKE_TIMEOUT = 10.0
 HEARTBEAT = (1000, 1000)  # ms: fastest we send, fastest we want to hear
 ACK_MODES = ("auto", "client", "client-individual")
 
+# Destinations an answer may never go to: an answer sent to the events queue
+# would be held and handed to the next engine as if it were a notification;
+# the requests topic is the way in, never out.
+RESERVED_REPLY_TO = (EVENTS, REQUESTS)
+
+
+def reply_to_allowed(destination: str) -> bool:
+    """A reply-to names a response destination (the engine's
+    ``jms.topic.vdsm_responses``, a client's own UUID queue, …): neither a
+    reserved destination nor one below it."""
+    return not any(
+        destination == reserved or destination.startswith(reserved + ".")
+        for reserved in RESERVED_REPLY_TO
+    )
+
 
 @dataclass(frozen=True)
 class Subscription:
@@ -196,6 +211,8 @@ class Connection:
         if destination != REQUESTS:
             raise ProtocolError(f"cannot SEND to {destination[:80]!r}")
         reply_to = headers.get("reply-to") or DEFAULT_REPLY_TO
+        if not reply_to_allowed(reply_to):
+            raise ProtocolError(f"cannot reply to {reply_to[:80]!r}: not a response destination")
         self.in_flight += 1
         future = self.server.requests.submit(
             body, lambda answer: self.server._post(reply_to, answer)

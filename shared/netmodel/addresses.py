@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from shared.errors import ErrorCode, NetError
 
@@ -78,6 +79,31 @@ def validate_ipv6_cidr(value: object, owner: str) -> str:
     if not prefix.isdecimal() or not 0 <= int(prefix) <= 128:  # "²".isdigit() but not int
         raise _bad(f"{owner}: ipv6addr prefix {prefix!r} is out of range 0..128")
     return f"{address}/{int(prefix)}"
+
+
+# A scope identifier (RFC 4007) names the interface: the kernel's device name
+# characters (no '/', ':' or white space), at most 15 of them. It is written
+# into resolv.conf as it is, so nothing else may pass.
+_SCOPE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,14}", re.ASCII)
+
+
+def validate_nameserver(value: object, owner: str) -> str:
+    """An IPv4 or IPv6 address, the latter with an optional ``%interface``
+    scope on a link-local address (``fe80::1%eth0``) — nothing more: each
+    becomes a ``nameserver`` line of resolv.conf."""
+    if not isinstance(value, str) or not value.isascii():
+        raise _bad(f"{owner}: nameserver {value!r} is not an address")
+    address, percent, scope = value.partition("%")
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        raise _bad(f"{owner}: nameserver {value!r} is not an address") from None
+    if percent:
+        if not (parsed.version == 6 and parsed.is_link_local):
+            raise _bad(f"{owner}: nameserver {value!r}: only link-local IPv6 has a scope")
+        if not _SCOPE_ID.fullmatch(scope) or scope in (".", ".."):
+            raise _bad(f"{owner}: nameserver {value!r}: scope {scope!r} is not an interface name")
+    return value
 
 
 _LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")

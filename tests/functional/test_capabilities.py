@@ -36,7 +36,7 @@ def _open(ns: str, **kwargs: Any) -> IPRoute:
 def _config(tmp_path: Path) -> Config:
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("# test\nnameserver 192.0.2.1\nnameserver 2001:db8::53\n")
-    return Config(resolv_conf=resolv)
+    return Config(resolv_conf=resolv, fake_nics=("dummy_*", "veth_*"))
 
 
 def _bridges_batch(first: int, count: int) -> list[str]:

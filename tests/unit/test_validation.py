@@ -142,6 +142,33 @@ def test_invalid_nameserver_is_bad_address(host) -> None:
     assert reject(host, nets) == ErrorCode.BAD_ADDR
 
 
+@pytest.mark.parametrize(
+    "server",
+    [
+        "fe80::1%x options ndots:15",  # would become resolv.conf options
+        "fe80::1%eth0\nnameserver 203.0.113.66",  # would become a second line
+        "fe80::1%a/b",
+        "fe80::1%eth:0",
+        "fe80::1%",
+        "fe80::1%..",
+        "fe80::1%abcdefghijklmnop",  # 16 characters: longer than any device name
+        "2001:db8::53%eth0",  # a scope on a global address
+        "192.0.2.1%eth0",
+        "192.0.2.1 ",
+        "١.2.3.4",
+    ],
+)
+def test_nameserver_with_more_than_an_address_is_bad_address(host, server: str) -> None:
+    nets = {"n": {"nic": "veth_0", "defaultRoute": True, "nameservers": [server]}}
+    assert reject(host, nets) == ErrorCode.BAD_ADDR
+
+
+@pytest.mark.parametrize("server", ["192.0.2.53", "2001:db8::53", "fe80::1%veth_0", "fe80::1%2"])
+def test_nameserver_addresses_and_link_local_scopes_are_accepted(host, server: str) -> None:
+    nets = {"n": {"nic": "veth_0", "defaultRoute": True, "nameservers": [server]}}
+    assert accept(host, nets)
+
+
 # --- bonds ---------------------------------------------------------------
 
 
