@@ -195,7 +195,7 @@ def make_plan(conn: Client, networks: dict, options: dict | None = None) -> dict
         networks,
         {},
         options or {},
-        NetinfoSnapshot.from_caps(info["caps"]),
+        NetinfoSnapshot.from_caps(info["caps"], *([info["owned"]] if "owned" in info else [])),
         RunningConfig.from_dict(info["running"]),
     )
     return plan.to_dict()
