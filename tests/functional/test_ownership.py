@@ -22,7 +22,7 @@ import pytest
 
 from frontd.demo_support import Engine, Lab
 from shared.faults import PAUSE_ENV
-OWNER_ALIAS = "netreload"  # shared.netmodel.ownership
+from shared.netmodel.ownership import OWNER_ALIAS
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
