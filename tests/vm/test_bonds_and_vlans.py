@@ -373,12 +373,16 @@ def test_network_on_external_bond_keeps_its_previous_address(legacy) -> None:
     assert legacy.seen["slaves"] == ["dummy_0", "dummy_1"]
 
 
-def test_removing_network_breaks_the_external_bond_and_clears_it(legacy) -> None:
+def test_removing_network_leaves_the_external_bond_as_it_was(legacy) -> None:
+    """The production agent's legacy rule broke a bond it did not define
+    with its last network; netreload never deletes a device it did not
+    create (shared.netmodel.ownership): only the network's address goes."""
     ns = legacy.ns
-    assert "bond7" not in link_names(ns)
-    for nic in ("dummy_0", "dummy_1"):
-        assert is_free_and_up(ns, nic)
-        assert ipv4(ns, nic) == set()
+    entry = link(ns, "bond7")
+    assert entry["ifindex"] == legacy.seen["ifindex"] and is_up(entry)
+    assert "ifalias" not in entry
+    assert slaves(ns, "bond7") == ["dummy_0", "dummy_1"]
+    assert ipv4(ns, "bond7") == {"10.77.0.9/24"}
 
 
 def test_network_on_nic_replaces_its_previous_address(vm_netns, tmp_path) -> None:
@@ -469,3 +473,63 @@ def test_injected_failure_restores_the_options_of_an_edited_bond(settled, ns_sys
     assert ns_sysfs(ns, "bond1", "bonding/miimon") == "100"
     assert agent.kernel_state() == kernel_before
     assert agent.running() == running_before
+
+
+# --------------------------------------------------------------------------
+# 11. devices another agent made are never taken over, changed or deleted
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def foreign(vm_kernel_modules, tmp_path_factory) -> Iterator[Scenario]:
+    """bond8 (dummy_0 + dummy_1, active-backup, 10.88.0.1/24) and the VLAN
+    device dummy_2.30 (10.30.0.1/24), made outside netreload."""
+    with host(tmp_path_factory, 3) as agent:
+        s = Scenario(agent)
+        ip_batch(
+            s.ns,
+            [
+                "link add bond8 type bond mode active-backup miimon 100",
+                "link set dummy_0 down",
+                "link set dummy_1 down",
+                "link set dummy_0 master bond8",
+                "link set dummy_1 master bond8",
+                "link set dummy_0 up",
+                "link set dummy_1 up",
+                "link set bond8 up",
+                "addr add 10.88.0.1/24 dev bond8",
+                "link add link dummy_2 name dummy_2.30 type vlan id 30",
+                "link set dummy_2.30 up",
+                "addr add 10.30.0.1/24 dev dummy_2.30",
+            ],
+        )
+        yield s
+
+
+@pytest.mark.parametrize(
+    ("networks", "bondings", "code"),
+    [
+        pytest.param({}, {"bond8": {"nics": ["dummy_0", "dummy_1"], "options": LACP}}, 31,
+                     id="define-the-bond"),
+        pytest.param({}, {"bond8": {"remove": True}}, 31, id="remove-the-bond"),
+        pytest.param({"n30": {"nic": "dummy_2", "vlan": 30, "bridged": False,
+                              "ipaddr": "10.31.0.1", "prefix": 24}}, {}, 24,
+                     id="network-on-the-vlan-device"),
+    ],
+)  # fmt: skip
+def test_another_agents_bond_and_vlan_device_are_refused_and_kept(
+    foreign, ns_sysfs, networks, bondings, code
+) -> None:
+    agent, ns = foreign.agent, foreign.ns
+    kernel_before, running_before = agent.kernel_state(), agent.running()
+    result = apply(agent, networks, bondings)
+    assert result["code"] == code, result
+    assert agent.kernel_state() == kernel_before
+    assert agent.running() == running_before
+    assert ns_sysfs(ns, "bond8", "bonding/mode") == "active-backup 1"
+    assert "ifalias" not in link(ns, "bond8") and "ifalias" not in link(ns, "dummy_2.30")
+
+
+def test_netreloads_own_bond_and_vlan_device_carry_its_mark(settled) -> None:
+    assert link(settled.ns, "bond1").get("ifalias") == "netreload"
+    assert link(settled.ns, "bond1.10").get("ifalias") == "netreload"
