@@ -163,3 +163,26 @@ def test_superd_marks_the_bridges_its_running_configuration_names_at_start(lab: 
     assert answer.get("result", {}).get("code") == 0, answer
     assert link(lab, "net1") is None
     assert_foreign_bridge_intact(lab)
+
+
+def test_restore_nets_refuses_a_persistent_network_whose_bridge_another_agent_made(
+    lab: Lab,
+) -> None:
+    """After a reboot another agent made a bridge named like a persistent
+    network before restore-nets ran: it is not taken over (28)."""
+    lab.start()
+    engine: Engine = lab.engine()
+    answer = engine.call("Host.setupNetworks", request({"net1": {"nic": "veth_0"}}), ping=0.2)
+    assert answer.get("result", {}).get("code") == 0, answer
+    assert engine.result("Host.setSafeNetworkConfig") is True
+    engine.close()
+    lab.reboot_host()  # namespace rebuilt with the same NICs, run dir wiped
+    lab.ip("link", "add", "net1", "type", "bridge")
+    lab.ip("addr", "add", FOREIGN_ADDR, "dev", "net1")
+    lab.start_superd()
+    restored = lab.cli("restore-nets", "--direct")
+    assert restored.returncode == 28, (restored.stdout, restored.stderr)
+    bridge = link(lab, "net1")
+    assert bridge is not None and "ifalias" not in bridge
+    assert ipv4(lab, "net1") == [FOREIGN_ADDR]
+    assert "master" not in (link(lab, "veth_0") or {})
