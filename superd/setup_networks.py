@@ -78,7 +78,14 @@ class NetworkSetup:
         named: dict[str, str] = {}
         for config in (self.persistence.running.snapshot(), *configs):
             named.update(named_devices(config))
-        return self.configurator.adopt(named)
+        adopted = self.configurator.adopt(named)
+        if adopted:
+            log.warning(
+                "marked %d devices of the running configuration as netreload's (made"
+                " before devices were marked, or just before a crash): %s",
+                len(adopted), ", ".join(adopted),
+            )  # fmt: skip
+        return adopted
 
     def setup_networks(self, networks: object, bondings: object, options: object) -> Plan:
         plan = self.plan(networks, bondings, options)

@@ -323,16 +323,9 @@ class Verbs:
         (or an interrupted transaction's ``before``) names get the mark."""
         configs = [before] if isinstance(before, Mapping) else []
         try:
-            adopted = self._writer.call(lambda core: core.adopt_named_devices(*configs))
+            self._writer.call(lambda core: core.adopt_named_devices(*configs))
         except Exception as error:  # the rest of superd does not depend on it
             log.error("marking the devices of the running configuration failed: %s", error)
-            return
-        if adopted:
-            log.warning(
-                "marked %d devices of the running configuration as netreload's (made"
-                " before devices were marked, or just before a crash): %s",
-                len(adopted), ", ".join(adopted),
-            )  # fmt: skip
 
     def _owned(self, state: Any) -> list[str]:
         """The marked devices of a live state, computed once per version."""
