@@ -40,7 +40,6 @@ from shared.errors import ErrorCode, NetError
 from shared.netmodel.names import vlan_device_name
 
 OWNER_ALIAS = "netreload"
-KINDS = ("bridge", "vlan", "bond")
 
 
 def owned_links(links: Iterable[Mapping]) -> frozenset[str]:
