@@ -51,6 +51,15 @@ class Configurator(ABC):
         The names dropped."""
         return []
 
+    def owned_devices(self) -> frozenset[str]:
+        """The kernel devices with netreload's mark (``shared.netmodel.ownership``)."""
+        return frozenset()
+
+    def adopt(self, named: Mapping[str, str]) -> list[str]:
+        """Mark the devices of ``named`` ({name: kind}, named by netreload's
+        running configuration) that exist with that kind unmarked; their names."""
+        return []
+
     # -- NICs ------------------------------------------------------------
     @abstractmethod
     def setup_nic(self, nic: Nic) -> None:

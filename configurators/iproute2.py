@@ -12,6 +12,11 @@ host's; tests run it under ``ip netns exec``). Kernel refusals become
 (29); a NIC, port, slave or lower device that does not exist is
 ``BAD_NIC`` (23).
 
+Ownership (``shared.netmodel.ownership``): every bridge, VLAN device and
+bond created here gets netreload's mark (``IFLA_IFALIAS`` "netreload") in
+the request right after its creation. An existing one without the mark is
+never adopted (28, 24, 31) nor deleted (left as it is, with a warning).
+
 Split: this module handles NICs, bridges, VLANs and MTUs;
 ``iproute2_ip`` addresses, sysctls, DHCP and nameservers,
 ``iproute2_routes`` gateways (routes and rules), ``iproute2_bond`` bonds,
@@ -21,7 +26,9 @@ mapping).
 
 from __future__ import annotations
 
+import logging
 import socket
+from collections.abc import Mapping
 from typing import Any
 
 from pyroute2 import IPRoute
@@ -36,7 +43,10 @@ from shared.netmodel.bond import Bond
 from shared.netmodel.bridge import Bridge
 from shared.netmodel.ipconfig import IpConfig
 from shared.netmodel.nic import Nic
+from shared.netmodel.ownership import OWNER_ALIAS, owned_links
 from shared.netmodel.vlan import Vlan
+
+log = logging.getLogger("netreload.iproute2")
 
 # The kernel keeps a bridge's forward delay in clock ticks of USER_HZ (1/100 s)
 # on netlink; pyroute2 passes the number through unchanged.
@@ -129,13 +139,16 @@ class Iproute2Configurator(Configurator):
             raise NetError(ErrorCode.BAD_VLAN, f"vlan {vlan.name}: needs a nic or bond")
         lower = self.kernel.require(vlan.device.name, ErrorCode.BAD_NIC, "VLAN lower device")
         dev = self.kernel.device(vlan.name)
+        if dev is not None and dev["kind"] != "vlan":
+            raise _not_a(dev, "VLAN")
+        if dev is not None and not self.kernel.owned(dev):
+            raise NetError(
+                ErrorCode.USED_NIC,
+                f"{vlan.name}: a VLAN device netreload did not create exists: not taken over",
+            )
         if dev is not None and (
-            dev["kind"] != "vlan"
-            or dev["link"] != lower["index"]
-            or dev["data"].get("vlan_id") != vlan.tag
+            dev["link"] != lower["index"] or dev["data"].get("vlan_id") != vlan.tag
         ):
-            if dev["kind"] != "vlan":
-                raise _not_a(dev, "VLAN")
             self.kernel.delete_link(dev)  # tag and lower device are fixed at creation
             dev = None
         # a VLAN cannot be up on a down lower device (ENETDOWN)
@@ -153,6 +166,7 @@ class Iproute2Configurator(Configurator):
                 mtu=vlan.mtu,
             )
             dev = self.kernel.require(vlan.name)
+            self.kernel.mark(dev)
         self.kernel.ensure_mtu(dev, vlan.mtu)
         self.kernel.ensure_up(dev)
 
@@ -182,9 +196,16 @@ class Iproute2Configurator(Configurator):
                 state="up",
             )
             dev = self.kernel.require(bridge.name)
+            self.kernel.mark(dev)
             self.ip_applier.created(bridge.name)
         elif dev["kind"] != "bridge":
             raise _not_a(dev, "bridge")
+        elif not self.kernel.owned(dev):
+            raise NetError(
+                ErrorCode.USED_BRIDGE,
+                f"Network already exists ({bridge.name}): a bridge netreload did not create;"
+                " not taken over",
+            )
         else:
             self._bridge_options(dev, stp, delay)
         if not (bridge.ip is not None and bridge.ip.ipv6.autoconf):
@@ -236,7 +257,26 @@ class Iproute2Configurator(Configurator):
             return
         if dev["kind"] != kind:
             raise _not_a(dev, label)
+        if not self.kernel.owned(dev):
+            log.warning("%s: a %s netreload did not create: left as it is", name, label)
+            return
         self.kernel.delete_link(dev)
+
+    # -- ownership -------------------------------------------------------
+    def owned_devices(self) -> frozenset[str]:
+        return owned_links(self.kernel.links())
+
+    def adopt(self, named: Mapping[str, str]) -> list[str]:
+        """Mark the devices of ``named`` ({name: kind}: what netreload's own
+        running configuration names) that exist with that kind, unmarked:
+        devices of an older version, or created just before a crash."""
+        adopted = []
+        for name, kind in sorted(named.items()):
+            dev = self.kernel.device(name)
+            if dev is not None and dev["kind"] == kind and not self.kernel.owned(dev):
+                self.kernel.set_link(dev, "mark as netreload's", ifalias=OWNER_ALIAS)
+                adopted.append(name)
+        return adopted
 
 
 def _not_a(dev: dict, label: str) -> NetError:

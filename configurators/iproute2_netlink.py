@@ -23,6 +23,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from configurators import rtnl, rtnl_encode
 from shared import faults
 from shared.errors import ErrorCode, NetError
+from shared.netmodel.ownership import OWNER_ALIAS
 
 IFF_UP = 0x1
 RTNH_F_ONLINK = 0x4
@@ -79,6 +80,7 @@ def link_to_dict(msg: Any) -> dict[str, Any]:
         "master": master or None,
         "link": msg.get("IFLA_LINK"),
         "address": msg.get("IFLA_ADDRESS"),
+        "alias": msg.get("IFLA_IFALIAS") or None,
         "data": _linkinfo_data(data),
     }
 
@@ -94,6 +96,7 @@ def _view(link: dict[str, Any]) -> dict[str, Any]:
         "master": link["master"],
         "link": link["link"],
         "address": link["address"] or None,
+        "alias": link["alias"],
         "data": dict(link["info"]),
     }
 
@@ -137,7 +140,7 @@ class Kernel:
         follows its ports' MTU, a bond sets the NICs it releases down)."""
         if method != "link" or not self._devs or (args and args[0] in ("get", "dump")):
             return
-        if args and args[0] == "set" and set(kwargs) <= {"index", "ifname", "state"}:
+        if args and args[0] == "set" and set(kwargs) <= {"index", "ifname", "state", "ifalias"}:
             name = kwargs.get("ifname") or self._dev_names.get(kwargs.get("index", -1))
             self._devs.pop(name, None)
             return
@@ -252,10 +255,28 @@ class Kernel:
 
     def set_link(self, dev: dict[str, Any], what: str, **changes: Any) -> None:
         self.request(dev["name"], what, "link", "set", index=dev["index"], **changes)
-        # Up or down: what the kernel now holds, known without asking it.
-        if self._caching and set(changes) == {"state"}:
-            dev["up"] = changes["state"] == "up"
+        # Up or down, the alias: what the kernel now holds, known without asking it.
+        if "ifalias" in changes:
+            dev["alias"] = changes["ifalias"]
+        if self._caching and set(changes) <= {"state", "ifalias"}:
+            if "state" in changes:
+                dev["up"] = changes["state"] == "up"
             self._devs[dev["name"]], self._dev_names[dev["index"]] = dev, dev["name"]
+
+    # -- ownership (shared.netmodel.ownership) -----------------------------
+    def owned(self, dev: dict[str, Any]) -> bool:
+        """Whether the device carries netreload's mark."""
+        return dev.get("alias") == OWNER_ALIAS
+
+    def mark(self, dev: dict[str, Any]) -> None:
+        """Give a device netreload just created its mark (the kernel ignores
+        an alias sent with the creation itself). If that fails, the device
+        is deleted again: an unmarked device is never netreload's."""
+        try:
+            self.set_link(dev, "mark as netreload's", ifalias=OWNER_ALIAS)
+        except NetError:
+            self.delete_link(dev)
+            raise
 
     def ensure_mtu(self, dev: dict[str, Any], mtu: int) -> None:
         if dev["mtu"] != mtu:

@@ -54,6 +54,12 @@ class MixedConfigurator(Configurator):
     def remove_unrecorded(self, running: Mapping) -> list[str]:
         return self.ovs.remove_unrecorded(running)
 
+    def owned_devices(self) -> frozenset[str]:
+        return self.legacy.owned_devices()
+
+    def adopt(self, named: Mapping[str, str]) -> list[str]:
+        return self.legacy.adopt(named)
+
     # -- transaction: both -------------------------------------------------
     def begin(self) -> None:
         self._in_transaction = True

@@ -44,7 +44,7 @@ RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
 
 # IFLA_*
-ADDRESS, IFNAME, MTU, LINK, MASTER, OPERSTATE, LINKINFO = 1, 3, 4, 5, 10, 16, 18
+ADDRESS, IFNAME, MTU, LINK, MASTER, OPERSTATE, LINKINFO, IFALIAS = 1, 3, 4, 5, 10, 16, 18, 20
 AF_SPEC, LINK_NETNSID, PERM_ADDRESS, PARENT_DEV_NAME = 26, 37, 54, 56
 INFO_KIND, INFO_DATA, INFO_SLAVE_KIND = 1, 2, 4
 INET6_CONF = 2  # IFLA_INET6_CONF
@@ -228,6 +228,7 @@ def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
         "flags": flags,
         "ifi_type": ifi_type,
         "parent_dev": _asciiz(data, a[PARENT_DEV_NAME]) if PARENT_DEV_NAME in a else None,
+        "alias": _asciiz(data, a[IFALIAS]) if IFALIAS in a else None,
         "info": _info_data(data, info.get(INFO_DATA), kind),
         "ipv6conf": _ipv6_conf(data, a.get(AF_SPEC)),
     }

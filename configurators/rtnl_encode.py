@@ -5,7 +5,8 @@ thousand networks, with several requests each, that is most of a
 setupNetworks. These encoders build, byte for byte, the message pyroute2
 builds for the same arguments (a unit test compares them) for:
 
-* ``link set`` by index of ``mtu``, ``state`` (up/down) and ``master``;
+* ``link set`` by index of ``mtu``, ``state`` (up/down), ``master`` and
+  ``ifalias`` (netreload's mark on the devices it creates);
 * ``link add`` of a bridge with ``br_stp_state`` / ``br_forward_delay``,
   up or not;
 * ``link del`` by index;
@@ -27,7 +28,7 @@ from configurators.rtnl import IFADDR, IFINFO, NLMSG, NLMSG_ERROR, messages, nex
 
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR = 16, 17, 20, 21
-IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO = 3, 4, 10, 18
+IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS = 3, 4, 10, 18, 20
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
 IFA_ADDRESS, IFA_LOCAL = 1, 2
@@ -45,7 +46,8 @@ def _message(kind: int, flags: int, body: bytes) -> bytes:
 
 
 def _link_set(kw: Mapping[str, Any]) -> bytes | None:
-    if set(kw) - {"index", "mtu", "state", "master"} or not isinstance(kw.get("index"), int):
+    allowed = {"index", "mtu", "state", "master", "ifalias"}
+    if set(kw) - allowed or not isinstance(kw.get("index"), int):
         return None
     flags = change = 0
     if "state" in kw:
@@ -57,6 +59,10 @@ def _link_set(kw: Mapping[str, Any]) -> bytes | None:
         attrs += _u32(IFLA_MTU, int(kw["mtu"]))
     if "master" in kw:
         attrs += _u32(IFLA_MASTER, int(kw["master"]))
+    if "ifalias" in kw:
+        if not isinstance(kw["ifalias"], str):
+            return None
+        attrs += nla(IFLA_IFALIAS, kw["ifalias"].encode() + b"\0")
     body = IFINFO.pack(0, 0, kw["index"], flags, change) + attrs
     return _message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, body)
 

@@ -36,7 +36,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.errors import ErrorCode, NetError
 from shared.event_log import EventLog, wait_args
@@ -170,12 +170,13 @@ class HostApi:
     # -- helpers ----------------------------------------------------------
 
     def _plan(self, networks: object, bondings: object, options: object) -> Plan:
-        caps, running = self._netinfo()
+        held = self._held_netinfo()
+        caps, running = held.caps, held.running
         return plan_setup_networks(
             networks if networks is not None else {},
             bondings if bondings is not None else {},
             options if options is not None else {},
-            NetinfoSnapshot.from_caps(caps),
+            NetinfoSnapshot.from_caps(caps, held.owned),
             RunningConfig.from_dict(running),
             self._configurator,
         )
@@ -197,7 +198,10 @@ class HostApi:
         caps, running = answer.get("caps"), answer.get("running", {})
         if not isinstance(caps, dict) or not isinstance(running, dict):
             raise NetError(ErrorCode.INTERNAL, "superd's netinfo lacks caps or running")
-        fresh = _Netinfo(token if isinstance(token, str) else None, caps, running)
+        owned = answer.get("owned", [])  # devices with netreload's mark
+        if not isinstance(owned, list):
+            raise NetError(ErrorCode.INTERNAL, "superd's netinfo: owned is not a list")
+        fresh = _Netinfo(token if isinstance(token, str) else None, caps, running, owned)
         if fresh.token is not None:
             self._netinfo_held = fresh
         return fresh
@@ -221,6 +225,7 @@ class _Netinfo:
     token: str | None
     caps: dict
     running: dict
+    owned: list = field(default_factory=list)  # not in the report: the engine never sees it
     caps_json: bytes | None = None
 
 

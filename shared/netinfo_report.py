@@ -11,6 +11,7 @@ link::
      "mtu": 1500, "address": "aa:bb:…", "permaddr": str | None,
      "operstate": "UP", "flags": int, "ifi_type": int,
      "parent_dev": "0000:00:03.0" | None,   # IFLA_PARENT_DEV_NAME
+     "alias": "netreload" | None,           # IFLA_IFALIAS (netreload's mark)
      "info": {"br_stp_state": 0, "vlan_id": 100, "bond_mode": 1, …},
      "ipv6conf": {"accept_ra": 1, "autoconf": 1, "disable_ipv6": 0} | None}
 

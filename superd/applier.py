@@ -147,7 +147,8 @@ class NetworkApplier:
             elif isinstance(device, Vlan):
                 self.configurator.delete_vlan(device)
             elif isinstance(device, Bond) and device.name not in self.bonds:
-                # A bond netreload did not define (not in the running
-                # configuration) lives only as long as its network: the
-                # production agent's legacy behaviour breaks it.
+                # A bond the running configuration does not define lives
+                # only as long as its network (the production agent's
+                # legacy behaviour breaks it) if it is netreload's; the
+                # configurator leaves another agent's bond as it is.
                 self.configurator.delete_bond(device)

@@ -123,7 +123,7 @@ _LINK_ATTRS = frozenset(
     {
         "IFLA_IFNAME", "IFLA_MASTER", "IFLA_LINK", "IFLA_LINK_NETNSID", "IFLA_MTU",
         "IFLA_ADDRESS", "IFLA_PERM_ADDRESS", "IFLA_OPERSTATE", "IFLA_PARENT_DEV_NAME",
-        "IFLA_LINKINFO", "IFLA_AF_SPEC",
+        "IFLA_LINKINFO", "IFLA_AF_SPEC", "IFLA_IFALIAS",
     }
 )  # fmt: skip
 _LINKINFO_ATTRS = frozenset({"IFLA_INFO_KIND", "IFLA_INFO_SLAVE_KIND"})
@@ -191,6 +191,7 @@ def link_to_dict(msg: Any) -> dict[str, Any]:
         "flags": int(msg.get("flags", 0)),
         "ifi_type": int(msg.get("ifi_type", 0)),
         "parent_dev": a.get("IFLA_PARENT_DEV_NAME"),
+        "alias": a.get("IFLA_IFALIAS") or None,
         "info": _link_info_data(a.get("IFLA_LINKINFO"), kind),
         "ipv6conf": _ipv6_conf(a.get("IFLA_AF_SPEC")),
     }

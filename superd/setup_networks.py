@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from configurators.base import Configurator
 from persistence.unified import UnifiedPersistence
 from shared.errors import ErrorCode, NetError
+from shared.netmodel.ownership import named_devices
 from shared.netmodel.plan import Plan, plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
 from superd.applier import NetworkApplier
@@ -46,10 +47,13 @@ class NetworkSetup:
         persistence: UnifiedPersistence,
         configurator: Configurator,
         read_caps: ReadCaps,
+        read_owned: Callable[[], frozenset[str]] | None = None,
     ) -> None:
         self.persistence = persistence
         self.configurator = configurator
         self.read_caps = read_caps
+        # the devices with netreload's mark, read after read_caps (same state)
+        self.read_owned = read_owned if read_owned is not None else configurator.owned_devices
         # (networks, bonds) whose removal the transaction applied so far
         self._removed: tuple[list[str], list[str]] = ([], [])
 
@@ -61,10 +65,27 @@ class NetworkSetup:
 
     def plan(self, networks: object, bondings: object, options: object) -> Plan:
         running = self.running()
-        netinfo = NetinfoSnapshot.from_caps(self.read_caps(running.to_dict()))
+        caps = self.read_caps(running.to_dict())
+        netinfo = NetinfoSnapshot.from_caps(caps, self.read_owned())
         return plan_setup_networks(
             networks, bondings, options, netinfo, running, self.configurator.name
         )
+
+    def adopt_named_devices(self, *configs: Mapping) -> list[str]:
+        """The upgrade rule (``shared.netmodel.ownership``): mark the devices
+        the running configuration (and ``configs``: an interrupted
+        transaction's ``before``) names that exist unmarked."""
+        named: dict[str, str] = {}
+        for config in (self.persistence.running.snapshot(), *configs):
+            named.update(named_devices(config))
+        adopted = self.configurator.adopt(named)
+        if adopted:
+            log.warning(
+                "marked %d devices of the running configuration as netreload's (made"
+                " before devices were marked, or just before a crash): %s",
+                len(adopted), ", ".join(adopted),
+            )  # fmt: skip
+        return adopted
 
     def setup_networks(self, networks: object, bondings: object, options: object) -> Plan:
         plan = self.plan(networks, bondings, options)

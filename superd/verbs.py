@@ -46,8 +46,10 @@ from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
 from shared.memory import release_memory
+from shared.netmodel.ownership import owned_links
 from shared.netmodel.plan import Plan
-from shared.netmodel.plan_checks import check_plan_devices
+from shared.netmodel.plan_checks import check_plan_devices, check_plan_owned
+from shared.netmodel.snapshot import NetinfoSnapshot
 from shared.wire import VERBS, RawJson
 from superd import netstats
 from superd.cores import CoreWorker, LiveNetworkSetup
@@ -172,6 +174,7 @@ class Verbs:
         # during a change
         self._view_lock = threading.Lock()
         self._frozen: tuple[int, dict, Any, Any] | None = None
+        self._owned_of: tuple[int, list[str]] | None = None  # (state version, marked devices)
         self._closing = False
         self.live = live
         self.hub = hub
@@ -277,6 +280,7 @@ class Verbs:
         if debris:
             log.warning("removed %d files of writes cut short: %s", len(debris), ", ".join(debris))
         entry = self.journal.pending()
+        self._adopt(entry["before"] if entry is not None else None)
         if entry is None:
             return None
         before, verb = entry["before"], entry["verb"]
@@ -307,6 +311,24 @@ class Verbs:
             self.hub.emit([event])
         return event
 
+    def _adopt(self, before: Mapping | None) -> None:
+        """The upgrade rule (``shared.netmodel.ownership``), before recovery
+        and before serving: the devices netreload's running configuration
+        (or an interrupted transaction's ``before``) names get the mark."""
+        configs = [before] if isinstance(before, Mapping) else []
+        try:
+            self._writer.call(lambda core: core.adopt_named_devices(*configs))
+        except Exception as error:  # the rest of superd does not depend on it
+            log.error("marking the devices of the running configuration failed: %s", error)
+
+    def _owned(self, state: Any) -> list[str]:
+        """The marked devices of a live state, computed once per version."""
+        cached = self._owned_of
+        if cached is None or cached[0] != state.version:
+            cached = (state.version, sorted(owned_links(state.links.values())))
+            self._owned_of = cached
+        return cached[1]
+
     # -- concurrent verbs -------------------------------------------------
     def ping(self, args: dict) -> str:
         return "pong"
@@ -325,11 +347,13 @@ class Verbs:
             token, caps = self.live.report(running, generation, args.get("known"), state, ovs)
             if caps is None:  # the caller holds this very report
                 return {"token": token, "unchanged": True}
-            return {"token": token, "caps": RawJson(caps), "running": running}
+            owned = self._owned(state)
+            return {"token": token, "caps": RawJson(caps), "running": running, "owned": owned}
 
         def read(core: NetworkSetup) -> dict:
             running = core.persistence.running.snapshot()
-            return {"caps": core.read_caps(running), "running": running}
+            caps = core.read_caps(running)
+            return {"caps": caps, "running": running, "owned": sorted(core.read_owned())}
 
         return self._reader.call(read)
 
@@ -408,6 +432,8 @@ class Verbs:
         check_plan_base(plan, before)
         caps = self._host_caps(core, before)
         check_plan_devices(plan.operations, caps.get("nics", {}), caps.get("bondings", {}))
+        netinfo = NetinfoSnapshot.from_caps(caps, core.read_owned())
+        check_plan_owned(plan.operations, before, netinfo)
         log.info("apply_plan: %d operations", len(plan.operations))
         if not plan.is_empty:
             with self._journaled("apply_plan", before):  # the commit: the journal's end

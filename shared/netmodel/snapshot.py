@@ -21,9 +21,12 @@ class NetinfoSnapshot:
     vlans: Mapping[str, Mapping] = field(default_factory=dict)
     networks: Mapping[str, Mapping] = field(default_factory=dict)
     nameservers: tuple[str, ...] = ()
+    # devices carrying netreload's mark (shared.netmodel.ownership): not in
+    # the report, superd's netinfo answer gives them apart
+    owned: frozenset[str] = frozenset()
 
     @classmethod
-    def from_caps(cls, caps: object) -> NetinfoSnapshot:
+    def from_caps(cls, caps: object, owned: object = ()) -> NetinfoSnapshot:
         if not isinstance(caps, Mapping):
             raise NetError(ErrorCode.BAD_PARAMS, "netinfo report must be an object")
         sections = {}
@@ -42,7 +45,21 @@ class NetinfoSnapshot:
             raise NetError(
                 ErrorCode.BAD_PARAMS, "netinfo report: nameservers must be a list"
             )
-        return cls(nameservers=tuple(map(str, nameservers)), **sections)
+        if not isinstance(owned, (list, tuple, set, frozenset)):
+            raise NetError(ErrorCode.BAD_PARAMS, "netinfo: owned must be a list")
+        return cls(
+            nameservers=tuple(map(str, nameservers)),
+            owned=frozenset(map(str, owned)),
+            **sections,
+        )
+
+    def device_kinds(self) -> dict[str, str | None]:
+        """{device: "bridge" | "bond" | "vlan" | None (a NIC)} of the report."""
+        kinds: dict[str, str | None] = dict.fromkeys(self.nics)
+        for section, kind in ((self.vlans, "vlan"), (self.bondings, "bond"),
+                              (self.bridges, "bridge")):  # fmt: skip
+            kinds.update(dict.fromkeys(section, kind))
+        return kinds
 
     def device_mtu(self, name: str) -> int | None:
         for section in (self.nics, self.bondings, self.vlans, self.bridges):

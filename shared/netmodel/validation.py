@@ -18,6 +18,7 @@ from shared.netmodel.canonical import FREE_FORM_KEYS, free_form_bytes
 from shared.netmodel.device import DEFAULT_MTU
 from shared.netmodel.names import vlan_device_name
 from shared.netmodel.network import Network, build_network
+from shared.netmodel.ownership import check_unowned
 from shared.netmodel.request import Request
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
 
@@ -107,6 +108,13 @@ def validate_request(
     _validate_sharing(nets)
     _validate_default_route(request, nets)
     _validate_bridge_names(request, netinfo, running)
+    check_unowned(
+        request.added_networks,
+        [*request.bonds],
+        running.to_dict(),
+        netinfo.device_kinds(),
+        netinfo.owned,
+    )
     _validate_free_form_total(request, nets)
     return FinalState(nets, bonds, lower_mtus, models)
 

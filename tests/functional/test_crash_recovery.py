@@ -12,7 +12,13 @@ kill; right after READY=1 the test asserts:
   configuration are exactly OLD, or exactly NEW if the kill came after the
   commit (the journal's removal) — and both the same one;
 * no journal is left, every persistence document parses;
-* no orphaned device: the namespace holds exactly the links of that state.
+* no orphaned device: the namespace holds exactly the links of that state;
+* another agent's bridge (``virbr0`` with an address, as libvirt makes it),
+  on the host from the start, is there after every recovery, unmarked,
+  with its address: a kill at any step never deletes nor takes over a
+  device netreload did not create. A kill between creating a device and
+  marking it as netreload's leaves one its running configuration names:
+  superd marks it at start-up, and the recovery removes it.
 
 k runs from 1 upwards in each direction until the change completes without
 being killed (every step is a kill point once: about 200 kills); the two
@@ -42,6 +48,7 @@ from tests.functional.conftest import HostNs
 from tests.functional.test_superd import Superd, error_of, make_plan
 
 NICS = 20
+FOREIGN, FOREIGN_ADDR = "virbr0", "192.168.122.1/24"  # another agent's bridge
 MIN_TRIALS = 190  # kills per round: every step of both directions
 SOAK_ROUNDS = 5
 SOAK = os.environ.get("NETRELOAD_SOAK") == "1"
@@ -166,6 +173,7 @@ class Sweep:
         journal = self.superd.root / "run" / "transaction.journal"
         assert not journal.exists(), "journal left behind after start-up"
         documents(self.superd.root)  # every document parses
+        assert_foreign_bridge_intact(self.ns)
         kernel, running = self.fingerprint()
         for name, (want_kernel, want_running) in self.states.items():
             if running == want_running:
@@ -216,6 +224,22 @@ class Sweep:
         return killed
 
 
+def add_foreign_bridge(host: HostNs) -> None:
+    host.batch([f"link add {FOREIGN} type bridge", f"addr add {FOREIGN_ADDR} dev {FOREIGN}",
+                f"link set {FOREIGN} up"])  # fmt: skip
+
+
+def assert_foreign_bridge_intact(ns: str) -> None:
+    out = subprocess.run(["ip", "-n", ns, "-j", "-d", "addr", "show", "dev", FOREIGN],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, f"{FOREIGN}, another agent's bridge, was deleted"
+    (bridge,) = json.loads(out.stdout)
+    assert bridge["linkinfo"]["info_kind"] == "bridge" and "UP" in bridge["flags"]
+    assert "ifalias" not in bridge, f"{FOREIGN} was marked as netreload's"
+    addrs = [f"{a['local']}/{a['prefixlen']}" for a in bridge["addr_info"] if a["family"] == "inet"]
+    assert addrs == [FOREIGN_ADDR], f"{FOREIGN} lost its address"
+
+
 def _diff(want: dict, got: dict) -> str:
     lines = []
     for key in want:
@@ -236,6 +260,7 @@ def sweeps(make_host_ns: Callable[..., HostNs], tmp_path: Path) -> Iterator[list
             os.chmod(sock_dirs[-1], 0o755)
             (tmp_path / str(i)).mkdir()
             host = make_host_ns(NICS, prefix="nrc-")
+            add_foreign_bridge(host)
             daemons.append(Superd(host, tmp_path / str(i), sock_dirs[-1]))
         yield [Sweep(daemon) for daemon in daemons]
     finally:

@@ -18,6 +18,7 @@ REQUESTS = [
     ("link", ("set",), {"index": 5, "master": 7}),
     ("link", ("set",), {"index": 5, "master": 0}),
     ("link", ("set",), {"index": 5, "mtu": 9000, "state": "up"}),
+    ("link", ("set",), {"index": 5, "ifalias": "netreload"}),
     ("link", ("add",), {"ifname": "br0", "kind": "bridge", "br_stp_state": 0,
                         "br_forward_delay": 0, "mtu": 1500}),
     ("link", ("add",), {"ifname": "br1", "kind": "bridge", "br_stp_state": 1,

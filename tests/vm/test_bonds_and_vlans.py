@@ -373,12 +373,16 @@ def test_network_on_external_bond_keeps_its_previous_address(legacy) -> None:
     assert legacy.seen["slaves"] == ["dummy_0", "dummy_1"]
 
 
-def test_removing_network_breaks_the_external_bond_and_clears_it(legacy) -> None:
+def test_removing_network_leaves_the_external_bond_as_it_was(legacy) -> None:
+    """The production agent's legacy rule broke a bond it did not define
+    with its last network; netreload never deletes a device it did not
+    create (shared.netmodel.ownership): only the network's address goes."""
     ns = legacy.ns
-    assert "bond7" not in link_names(ns)
-    for nic in ("dummy_0", "dummy_1"):
-        assert is_free_and_up(ns, nic)
-        assert ipv4(ns, nic) == set()
+    entry = link(ns, "bond7")
+    assert entry["ifindex"] == legacy.seen["ifindex"] and is_up(entry)
+    assert "ifalias" not in entry
+    assert slaves(ns, "bond7") == ["dummy_0", "dummy_1"]
+    assert ipv4(ns, "bond7") == {"10.77.0.9/24"}
 
 
 def test_network_on_nic_replaces_its_previous_address(vm_netns, tmp_path) -> None:
@@ -469,3 +473,4 @@ def test_injected_failure_restores_the_options_of_an_edited_bond(settled, ns_sys
     assert ns_sysfs(ns, "bond1", "bonding/miimon") == "100"
     assert agent.kernel_state() == kernel_before
     assert agent.running() == running_before
+
