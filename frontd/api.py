@@ -36,7 +36,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.errors import ErrorCode, NetError
 from shared.event_log import EventLog, wait_args
@@ -121,9 +121,12 @@ class HostApi:
 
     def get_network_capabilities(self) -> dict:
         held = self._held_netinfo()
-        if held.caps_json is None:  # encoded once per report, then reused
-            held.caps_json = RawJson(to_json(held.caps))
-        return held.caps_json  # type: ignore[return-value]  # JSON of the report
+        dirty = str(self._config_dirty)  # 'True' / 'False', as the agent sends it
+        encoded = held.caps_json.get(dirty)
+        if encoded is None:  # encoded once per report (and flag), then reused
+            encoded = RawJson(to_json({**held.caps, "netConfigDirty": dirty}))
+            held.caps_json[dirty] = encoded
+        return encoded  # type: ignore[return-value]  # JSON of the report
 
     def get_capabilities(self) -> dict:
         caps, _ = self._netinfo()
@@ -216,7 +219,7 @@ class _Netinfo:
     token: str | None
     caps: dict
     running: dict
-    caps_json: bytes | None = None
+    caps_json: dict[str, bytes] = field(default_factory=dict)  # netConfigDirty → JSON
 
 
 def notify_time() -> int:

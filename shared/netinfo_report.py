@@ -29,8 +29,11 @@ route::
      "dst_len": 0, "gateway": str | None, "oif": int | None,
      "priority": 0, "nexthops": [{"oif": int | None, "gateway": str | None}]}
 
-The report has the production agent's shape: ``networks``, ``bridges``,
-``bondings``, ``nics``, ``vlans``, ``nameservers``, ``supportsIPv6``.
+The report has the production agent's shape and types: ``networks``,
+``bridges``, ``bondings``, ``nics``, ``vlans``, ``nameservers``,
+``supportsIPv6`` (``shared.caps_schema`` states every key and type: ``mtu``
+a decimal string, ``stp`` ``'on'``/``'off'``, each network's
+``southbound``, …).
 """
 
 from __future__ import annotations
@@ -76,6 +79,19 @@ def parse_resolv_conf(text: str) -> list[str]:
 
 def prefix_to_netmask(prefixlen: int) -> str:
     return str(ipaddress.IPv4Network(f"0.0.0.0/{prefixlen}").netmask)
+
+
+def stp_text(on: object) -> str:
+    """The agent's spelling of a bridge's STP state."""
+    return "on" if on else "off"
+
+
+def stp_is_on(value: object) -> bool:
+    """A report's ``stp`` back to a boolean (``'on'``/``'off'``, or a
+    boolean from an older saved report)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("on", "true", "yes", "1")
+    return bool(value)
 
 
 def is_nic(link: Mapping[str, Any], is_fake_nic: IsFakeNic) -> bool:
@@ -201,7 +217,7 @@ def _device_entry(
     entry = ip.device_info(link)
     if kind == "bridge":
         entry["ports"] = sorted(members.get(link["index"], ()))
-        entry["stp"] = bool(info.get("br_stp_state", 0))
+        entry["stp"] = stp_text(info.get("br_stp_state", 0))
         entry["opts"] = bridge_opts(info)
         return "bridges", entry
     if kind == "vlan":
@@ -211,7 +227,8 @@ def _device_entry(
     if kind != "bond" and is_nic(link, is_fake_nic):
         hwaddr = link.get("address", "")
         entry["hwaddr"] = hwaddr
-        entry["permhwaddr"] = link.get("permaddr") or hwaddr
+        if link.get("slave_kind") == "bond":  # the agent: bond slaves only
+            entry["permhwaddr"] = link.get("permaddr") or hwaddr
         entry["speed"] = int(link.get("speed", 0) or 0)
         return "nics", entry
     return None, entry
@@ -228,6 +245,8 @@ def _bond_entry(
     entry["slaves"] = sorted(members.get(link["index"], ()))
     entry["active_slave"] = names.get(active, "") if active else ""
     entry["opts"] = bond_opts(info, names)
+    entry["switch"] = "legacy"
+    entry["speed"] = 0  # as for NICs: netlink carries no link speed
     return entry
 
 
@@ -271,7 +290,9 @@ def southbound_iface(attrs: Mapping[str, Any]) -> str:
     return lower
 
 
-def empty_ip_info(mtu: int = DEFAULT_MTU) -> dict[str, Any]:
+def empty_ip_info(mtu: int | str = DEFAULT_MTU) -> dict[str, Any]:
+    """The IP part of every entry, empty; ``mtu`` is reported as a decimal
+    string, as the agent does."""
     return {
         "addr": "",
         "netmask": "",
@@ -281,7 +302,7 @@ def empty_ip_info(mtu: int = DEFAULT_MTU) -> dict[str, Any]:
         "ipv6gateway": "::",
         "ipv4defaultroute": False,
         "ipv6autoconf": False,
-        "mtu": mtu,
+        "mtu": str(int(mtu)),
         "dhcpv4": False,
         "dhcpv6": False,
     }
@@ -294,32 +315,45 @@ def _network_entry(
     members: Mapping[int, list[str]],
     ip: _IpIndex,
 ) -> dict[str, Any]:
+    """A network as the agent reports it: its top device's IP information,
+    ``iface`` (the top device), ``southbound`` (the NIC, bond or VLAN device
+    under it: for a bridge, that port if it is one, else None), ``vlanid``
+    when that is a VLAN; a bridged one its ``ports`` and ``stp``, a
+    bridgeless one ``interface``."""
     bridged = bool(attrs.get("bridged", True))
     iface = network_iface(name, attrs)
     link = by_name.get(iface) if iface else None
     entry: dict[str, Any] = {"iface": iface, "bridged": bridged}
     if link is None:
         entry.update(empty_ip_info(int(attrs.get("mtu", DEFAULT_MTU))))
-        entry["ports"] = []
         if bridged:
-            entry["stp"] = bool(attrs.get("stp", False))
+            entry["ports"] = []
+            entry["stp"] = stp_text(attrs.get("stp", False))
         entry["missing"] = True
     else:
         entry.update(ip.device_info(link))
         if bridged:
             entry["ports"] = sorted(members.get(link["index"], ()))
             info = link.get("info") or {}
-            entry["stp"] = bool(info.get("br_stp_state", 0))
-        else:
-            entry["ports"] = []
+            entry["stp"] = stp_text(info.get("br_stp_state", 0))
     entry["switch"] = attrs.get("switch") or "legacy"
-    if not bridged:
+    lower = southbound_iface(attrs)
+    if bridged:
+        southbound = lower if lower and lower in entry["ports"] else None
+    else:
+        southbound = iface or None
         entry["interface"] = iface
+    entry["southbound"] = southbound
+    if link is not None and southbound is not None and attrs.get("vlan") not in (None, ""):
+        entry["vlanid"] = int(attrs["vlan"])
     return entry
 
 
 def bridge_opts(info: Mapping[str, Any]) -> dict[str, str]:
-    """Bridge options under their sysfs names, as strings (timers left out)."""
+    """Bridge options under their sysfs names, as strings formatted as sysfs
+    prints them (the agent reads sysfs). Timers and the bridge and root ids
+    are left out: they change all the time or are the bridge's own, and a
+    thousand bridges configured alike share one option set."""
     opts = {}
     for key, value in info.items():
         if not key.startswith("br_") or key.endswith("_timer"):
@@ -329,6 +363,8 @@ def bridge_opts(info: Mapping[str, Any]) -> dict[str, str]:
         name = _bridge_opt_name(key[3:])
         if name == "vlan_protocol" and isinstance(value, int):
             opts[name] = f"{value:#06x}"
+        elif name == "group_fwd_mask" and isinstance(value, int):
+            opts[name] = f"{value:#x}"
         else:
             opts[name] = str(value)
     return opts
