@@ -168,3 +168,12 @@ def test_the_sample_host_fits_the_contract() -> None:
     from tests.unit.fake_superd import sample_caps
 
     assert problems(sample_caps(), answer=False) == []
+
+
+def test_the_cli_table_renders_the_report_in_the_agents_types() -> None:
+    from frontd.render import render_caps
+
+    table = render_caps({**_legacy_host(), "netConfigDirty": "False"})
+    red = next(line for line in table.splitlines() if line.startswith("red "))
+    assert red.split()[:5] == ["red", "red", "yes", "veth_0", "9000"]
+    assert any(line.split()[:3] == ["bond0.30", "vlan", "1500"] for line in table.splitlines())
