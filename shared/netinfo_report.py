@@ -12,11 +12,14 @@ link::
      "operstate": "UP", "flags": int, "ifi_type": int,
      "parent_dev": "0000:00:03.0" | None,   # IFLA_PARENT_DEV_NAME
      "info": {"br_stp_state": 0, "vlan_id": 100, "bond_mode": 1, …},
+     "slave_info": {"bond_slave_perm_hwaddr": "52:54:…",   # bond slaves
+                    "bond_slave_ad_aggregator_id": 1},        # 802.3ad only
      "ipv6conf": {"accept_ra": 1, "autoconf": 1, "disable_ipv6": 0} | None}
 
 ``info`` keys are the linkinfo NLA names without ``IFLA_`` in lower case
-(the pyroute2 keyword spelling). ``ipv6conf`` is None when the kernel has
-no IPv6 on the device.
+(the pyroute2 keyword spelling); a bond's nested 802.3ad information is
+flattened into ``bond_ad_info_aggregator`` and ``bond_ad_info_partner_mac``.
+``ipv6conf`` is None when the kernel has no IPv6 on the device.
 
 address::
 
@@ -43,7 +46,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from shared.netmodel.bond_options_table import BOND_OPTIONS, BondOption, ValueKind
+from shared.netinfo_opts import bond_opts, bridge_opts
 
 IFF_LOOPBACK = 0x8
 IFA_F_SECONDARY = 0x01
@@ -55,14 +58,6 @@ DEFAULT_MTU = 1500
 
 # Never NICs, whatever their name.
 _NOT_NIC_KINDS = frozenset({"bridge", "bond", "vlan", "team", "openvswitch"})
-
-# IFLA_BR_* (without "br_") whose sysfs name is not derived by the rules in
-# _bridge_opt_name.
-_BRIDGE_OPT_RENAMES = {
-    "mcast_hash_max": "hash_max",
-    "mcast_hash_elasticity": "hash_elasticity",
-    "vlan_default_pvid": "default_pvid",
-}
 
 IsFakeNic = Callable[[str], bool]
 
@@ -228,7 +223,12 @@ def _device_entry(
         hwaddr = link.get("address", "")
         entry["hwaddr"] = hwaddr
         if link.get("slave_kind") == "bond":  # the agent: bond slaves only
-            entry["permhwaddr"] = link.get("permaddr") or hwaddr
+            slave = link.get("slave_info") or {}
+            entry["permhwaddr"] = (
+                slave.get("bond_slave_perm_hwaddr") or link.get("permaddr") or hwaddr
+            )
+            if slave.get("bond_slave_ad_aggregator_id") is not None:
+                entry["ad_aggregator_id"] = str(slave["bond_slave_ad_aggregator_id"])
         entry["speed"] = int(link.get("speed", 0) or 0)
         return "nics", entry
     return None, entry
@@ -247,6 +247,11 @@ def _bond_entry(
     entry["opts"] = bond_opts(info, names)
     entry["switch"] = "legacy"
     entry["speed"] = 0  # as for NICs: netlink carries no link speed
+    # 802.3ad with an active aggregator: both or neither, as the agent
+    aggregator, partner = info.get("bond_ad_info_aggregator"), info.get("bond_ad_info_partner_mac")
+    if aggregator is not None and partner:
+        entry["ad_aggregator_id"] = str(aggregator)
+        entry["ad_partner_mac"] = partner
     return entry
 
 
@@ -347,74 +352,6 @@ def _network_entry(
     if link is not None and southbound is not None and attrs.get("vlan") not in (None, ""):
         entry["vlanid"] = int(attrs["vlan"])
     return entry
-
-
-def bridge_opts(info: Mapping[str, Any]) -> dict[str, str]:
-    """Bridge options under their sysfs names, as strings formatted as sysfs
-    prints them (the agent reads sysfs). Timers and the bridge and root ids
-    are left out: they change all the time or are the bridge's own, and a
-    thousand bridges configured alike share one option set."""
-    opts = {}
-    for key, value in info.items():
-        if not key.startswith("br_") or key.endswith("_timer"):
-            continue
-        if not isinstance(value, int | str) or isinstance(value, bool):
-            continue
-        name = _bridge_opt_name(key[3:])
-        if name == "vlan_protocol" and isinstance(value, int):
-            opts[name] = f"{value:#06x}"
-        elif name == "group_fwd_mask" and isinstance(value, int):
-            opts[name] = f"{value:#x}"
-        else:
-            opts[name] = str(value)
-    return opts
-
-
-def _bridge_opt_name(key: str) -> str:
-    if key in _BRIDGE_OPT_RENAMES:
-        return _BRIDGE_OPT_RENAMES[key]
-    if key.startswith("mcast_"):
-        key = "multicast_" + key[len("mcast_") :]
-    if key.endswith("_cnt"):
-        key = key[: -len("_cnt")] + "_count"
-    if key.endswith("_intvl"):
-        key = key[: -len("_intvl")] + "_interval"
-    return key
-
-
-def bond_opts(
-    info: Mapping[str, Any], names: Mapping[int, str], with_defaults: bool = False
-) -> dict[str, str]:
-    """Bond options under their option names, as the agent reports them.
-
-    Values are numeric strings (``"mode": "4"``, ``"lacp_rate": "1"``), as
-    the kernel gives them; ``primary`` is a device name. Like the production
-    agent, options at their default value are left out (unless
-    ``with_defaults``), except ``mode`` which is always there.
-    """
-    opts: dict[str, str] = {}
-    for name, opt in BOND_OPTIONS.items():
-        if opt.netlink is None or opt.netlink not in info:
-            continue
-        value = info[opt.netlink]
-        if opt.needs_ifindex:
-            text = names.get(value, "") if value else ""
-        elif isinstance(value, list):
-            text = ",".join(sorted(map(str, value), key=ipaddress.ip_address))
-        elif isinstance(value, bool):
-            text = str(int(value))
-        else:
-            text = str(value).lower()
-        if with_defaults or text != _default_text(opt):
-            opts[name] = text
-    opts["mode"] = str(int(info.get("bond_mode", 0) or 0))
-    return opts
-
-
-def _default_text(opt: BondOption) -> str:
-    if opt.kind is ValueKind.ENUM:
-        return str(opt.values.get(opt.default, opt.default))
-    return opt.default.lower()
 
 
 class _IpIndex:

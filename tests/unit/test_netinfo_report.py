@@ -486,3 +486,21 @@ def test_missing_nics_does_not_stick_to_a_reused_entry():
     back = _build(builder, [LO, bridge, link("veth_0", 4, master=5)], {}, nets)
     assert gone["networks"]["br0"]["missing_nics"] == ["veth_0"]
     assert "missing_nics" not in back["networks"]["br0"]
+
+
+def test_lacp_aggregator_and_partner_are_reported_as_the_agent_does() -> None:
+    info = {"bond_mode": 4, "bond_ad_info_aggregator": 2,
+            "bond_ad_info_partner_mac": "52:54:00:aa:bb:cc"}  # fmt: skip
+    slave = {"bond_slave_perm_hwaddr": "52:54:00:00:00:01", "bond_slave_ad_aggregator_id": 2}
+    links = [
+        LO,
+        link("bond0", 2, kind="bond", info=info),
+        link("veth_0", 3, kind="veth", master=2, slave_kind="bond", slave_info=slave),
+        link("bond1", 4, kind="bond", info={"bond_mode": 4}),  # no active aggregator
+    ]
+    report = caps(links)
+    bond0, bond1 = report["bondings"]["bond0"], report["bondings"]["bond1"]
+    assert (bond0["ad_aggregator_id"], bond0["ad_partner_mac"]) == ("2", "52:54:00:aa:bb:cc")
+    assert "ad_aggregator_id" not in bond1 and "ad_partner_mac" not in bond1
+    nic = report["nics"]["veth_0"]
+    assert (nic["ad_aggregator_id"], nic["permhwaddr"]) == ("2", "52:54:00:00:00:01")

@@ -177,6 +177,19 @@ def test_capabilities_of_bonds_fit_the_agents_contract(bonds) -> None:
     assert "permhwaddr" not in caps["nics"]["dummy_12"]  # bond9's, freed
 
 
+def test_lacp_aggregators_are_reported_only_for_8023ad_bonds(bonds) -> None:
+    """What the agent's tests assert of LACP (assertLACPConfigured and
+    assertNoLACPConfigured)."""
+    caps = bonds.seen["caps"]
+    for nic in ("dummy_0", "dummy_1"):  # bond1, mode 4
+        assert caps["nics"][nic]["ad_aggregator_id"].isdigit()
+    bond1 = caps["bondings"]["bond1"]
+    assert ("ad_aggregator_id" in bond1) == ("ad_partner_mac" in bond1)
+    assert "ad_aggregator_id" not in caps["bondings"]["bond2"]  # active-backup
+    assert "ad_partner_mac" not in caps["bondings"]["bond2"]
+    assert "ad_aggregator_id" not in caps["nics"]["dummy_2"]
+
+
 def test_lacp_bond_options_and_slaves_read_back_from_sysfs(bonds, ns_sysfs) -> None:
     ns = bonds.ns
     assert ns_sysfs(ns, "bond1", "bonding/mode") == "802.3ad 4"
