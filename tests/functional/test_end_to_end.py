@@ -163,6 +163,22 @@ def test_engine_reads_the_agents_types_over_stomp(lab: Lab, engine: Engine) -> N
     assert engine.result("Host.getNetworkCapabilities")["netConfigDirty"] == "False"
 
 
+def test_engine_sets_and_reads_bridge_opts_over_stomp(lab: Lab, engine: Engine) -> None:
+    isle = {"custom": {"bridge_opts": "multicast_snooping=0 priority=100"}}
+    answer = engine.call("Host.setupNetworks", request({NET: NET_ATTRS, "isle": isle}), ping=PING)
+    assert answer.get("result") == {"code": 0, "message": "Done"}, answer
+    assert links(lab)["isle"]["linkinfo"]["info_data"]["priority"] == 100
+    caps = assert_caps_contract(engine.result("Host.getNetworkCapabilities"), answer=True)
+    opts = caps["bridges"]["isle"]["opts"]
+    assert (opts["multicast_snooping"], opts["priority"]) == ("0", "100")
+    assert caps["networks"]["isle"]["southbound"] is None  # a bridge without a NIC
+    before, running = kernel_state(lab), lab.running_config()
+    bad = {"custom": {"bridge_opts": "multicast_snooping=0 foo=0"}}
+    answer = engine.call("Host.setupNetworks", request({"isle": bad, NET: {"remove": True}}))
+    assert answer["error"]["code"] == 21 and "foo" in answer["error"]["message"], answer
+    assert kernel_state(lab) == before and lab.running_config() == running
+
+
 def test_lost_connectivity_rolls_back(lab: Lab, engine: Engine) -> None:
     apply_net(engine)
     before, running = kernel_state(lab), lab.running_config()
