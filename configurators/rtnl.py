@@ -200,10 +200,13 @@ def _info_data(data: bytes, span: tuple[int, int] | None, kind: str | None) -> d
     return _shared(out)
 
 
+_NO_SLAVE_INFO: dict[str, Any] = {}  # shared by every link that is no bond slave: read-only
+
+
 def _slave_info(data: bytes, span: tuple[int, int] | None, slave_kind: str | None) -> dict:
     """A bond slave's permanent address and 802.3ad aggregator, {} for the rest."""
     if slave_kind != "bond" or span is None:
-        return _shared({})
+        return _NO_SLAVE_INFO
     out = {}
     for code, inner in _attrs(data, *span).items():
         if code in BOND_SLAVE:
