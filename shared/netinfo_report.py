@@ -174,6 +174,7 @@ class ReportBuilder:
 
         networks: dict[str, dict] = {}
         kept: dict[str, tuple] = {}
+        dynamic: list[str] = []  # networks configured with DHCP
         for name, attrs in (running.get("networks") or {}).items():
             link = by_name.get(network_iface(name, attrs))
             index = link["index"] if link is not None else None
@@ -187,8 +188,11 @@ class ReportBuilder:
                 entry = _network_entry(name, attrs, by_name, members, ip)
                 kept[name] = (attrs, link, addrs, key, entry)
             networks[name] = kept[name][4]
+            if attrs.get("bootproto") == "dhcp" or attrs.get("dhcpv6"):
+                dynamic.append(name)
         self._networks = kept
         _mark_missing_nics(networks, sections["bondings"], running, by_name)
+        _mark_dhcp(dynamic, networks, sections, running)
         return {
             "networks": networks,
             **sections,
@@ -277,6 +281,29 @@ def _mark_missing_nics(
         missing = sorted(n for n in lower if n not in present)
         if missing:
             networks[name] = {**networks[name], "missing_nics": missing}
+
+
+def _mark_dhcp(
+    names: list[str],
+    networks: dict[str, dict],
+    sections: dict[str, dict[str, dict]],
+    running: Mapping[str, Any],
+) -> None:
+    """``dhcpv4``/``dhcpv6`` of a network configured with DHCP, and of its
+    top device, are true as soon as it is configured, lease or not yet (the
+    agent reports the configuration); elsewhere they say whether the device
+    holds a dynamic address."""
+    for name in names:
+        attrs = running["networks"][name]
+        wanted = {key for key, on in (("dhcpv4", attrs.get("bootproto") == "dhcp"),
+                                      ("dhcpv6", bool(attrs.get("dhcpv6")))) if on}  # fmt: skip
+        net = networks[name]
+        if any(not net.get(key) for key in wanted):  # a copy: entries are shared
+            networks[name] = net = {**net, **dict.fromkeys(wanted, True)}
+        for section in sections.values():
+            device = section.get(net["iface"])
+            if device is not None and any(not device.get(key) for key in wanted):
+                section[net["iface"]] = {**device, **dict.fromkeys(wanted, True)}
 
 
 def network_iface(name: str, attrs: Mapping[str, Any]) -> str:

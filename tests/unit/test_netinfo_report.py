@@ -504,3 +504,14 @@ def test_lacp_aggregator_and_partner_are_reported_as_the_agent_does() -> None:
     assert "ad_aggregator_id" not in bond1 and "ad_partner_mac" not in bond1
     nic = report["nics"]["veth_0"]
     assert (nic["ad_aggregator_id"], nic["permhwaddr"]) == ("2", "52:54:00:00:00:01")
+
+
+def test_a_dhcp_network_and_its_bridge_say_dhcp_before_the_lease_comes() -> None:
+    links = [LO, link("veth_0", 2, kind="veth", master=3), link("dyn", 3, kind="bridge")]
+    networks = {"dyn": {"bridged": True, "nic": "veth_0", "bootproto": "dhcp", "dhcpv6": True},
+                "static": {"bridged": True}}  # fmt: skip
+    report = caps(links + [link("static", 4, kind="bridge")], networks=networks)
+    for entry in (report["networks"]["dyn"], report["bridges"]["dyn"]):
+        assert (entry["dhcpv4"], entry["dhcpv6"], entry["ipv4addrs"]) == (True, True, [])
+    assert report["networks"]["static"]["dhcpv4"] is False
+    assert report["bridges"]["static"]["dhcpv4"] is False
