@@ -14,7 +14,8 @@ from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs, ip_json
 from tests.functional.contract import assert_caps_contract
 
-OPTS = "multicast_snooping=0 multicast_router=0 priority=100 group_fwd_mask=0x8"
+OPTS = ("multicast_snooping=0 multicast_router=0 priority=100 group_fwd_mask=0x8 "
+        "group_addr=01:80:c2:00:00:0e hello_time=300")
 FAIL_AFTER = "NETRELOAD_TEST_FAIL_AFTER_OPS"
 
 
@@ -44,6 +45,7 @@ def test_bridge_opts_are_set_on_the_networks_bridge(agent: Agent) -> None:
     data = bridge_data(agent.host.name, "brnet")
     assert (data["mcast_snooping"], data["mcast_router"], data["priority"]) == (0, 0, 100)
     assert int(data["group_fwd_mask"], 16) == 0x8
+    assert (data["group_addr"], data["hello_time"]) == ("01:80:c2:00:00:0e", 300)
 
 
 def test_bridge_opts_are_reported_as_the_agent_reports_them(agent: Agent) -> None:
