@@ -46,7 +46,12 @@ NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
 # IFLA_*
 ADDRESS, IFNAME, MTU, LINK, MASTER, OPERSTATE, LINKINFO, IFALIAS = 1, 3, 4, 5, 10, 16, 18, 20
 AF_SPEC, LINK_NETNSID, PERM_ADDRESS, PARENT_DEV_NAME = 26, 37, 54, 56
-INFO_KIND, INFO_DATA, INFO_SLAVE_KIND = 1, 2, 4
+INFO_KIND, INFO_DATA, INFO_SLAVE_KIND, INFO_SLAVE_DATA = 1, 2, 4, 5
+# IFLA_BOND_AD_INFO (nested: IFLA_BOND_AD_INFO_AGGREGATOR, _PARTNER_MAC) and
+# IFLA_BOND_SLAVE_PERM_HWADDR / _AD_AGGREGATOR_ID: what the agent reports of
+# 802.3ad (ad_aggregator_id, ad_partner_mac) and of bond slaves (permhwaddr)
+BOND_AD_INFO, AD_INFO_AGGREGATOR, AD_INFO_PARTNER_MAC = 23, 1, 5
+BOND_SLAVE = {4: ("bond_slave_perm_hwaddr", "l2addr"), 6: ("bond_slave_ad_aggregator_id", "uint16")}
 INET6_CONF = 2  # IFLA_INET6_CONF
 DEVCONF = {"forwarding": 0, "accept_ra": 3, "autoconf": 5, "disable_ipv6": 26}
 OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
@@ -180,10 +185,33 @@ def _info_data(data: bytes, span: tuple[int, int] | None, kind: str | None) -> d
     if table is None or span is None:
         return {}
     out = {}
-    for code, inner in _attrs(data, *span).items():
+    found = _attrs(data, *span)
+    for code, inner in found.items():
         if code in table:
             key, decode = table[code]
             out[key] = decode(data, inner)
+    if kind == "bond" and BOND_AD_INFO in found:
+        ad_info = _attrs(data, *found[BOND_AD_INFO])
+        if AD_INFO_AGGREGATOR in ad_info:
+            aggregator = U16.unpack_from(data, ad_info[AD_INFO_AGGREGATOR][0])[0]
+            out["bond_ad_info_aggregator"] = aggregator
+        if AD_INFO_PARTNER_MAC in ad_info:
+            out["bond_ad_info_partner_mac"] = _hex(data, ad_info[AD_INFO_PARTNER_MAC])
+    return _shared(out)
+
+
+_NO_SLAVE_INFO: dict[str, Any] = {}  # shared by every link that is no bond slave: read-only
+
+
+def _slave_info(data: bytes, span: tuple[int, int] | None, slave_kind: str | None) -> dict:
+    """A bond slave's permanent address and 802.3ad aggregator, {} for the rest."""
+    if slave_kind != "bond" or span is None:
+        return _NO_SLAVE_INFO
+    out = {}
+    for code, inner in _attrs(data, *span).items():
+        if code in BOND_SLAVE:
+            key, kind = BOND_SLAVE[code]
+            out[key] = _SCALARS[kind](data, inner)
     return _shared(out)
 
 
@@ -210,6 +238,7 @@ def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
     a = _attrs(data, offset + IFINFO.size, end)
     info = _attrs(data, *a[LINKINFO]) if LINKINFO in a else {}
     kind = _asciiz(data, info[INFO_KIND]) if INFO_KIND in info else None
+    slave_kind = _asciiz(data, info[INFO_SLAVE_KIND]) if INFO_SLAVE_KIND in info else None
     lower = _u32(data, a.get(LINK))
     if LINK_NETNSID in a or lower == index:
         lower = None
@@ -218,7 +247,7 @@ def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
         "name": _asciiz(data, a[IFNAME]) if IFNAME in a else "",
         "index": index,
         "kind": kind,
-        "slave_kind": _asciiz(data, info[INFO_SLAVE_KIND]) if INFO_SLAVE_KIND in info else None,
+        "slave_kind": slave_kind,
         "master": _u32(data, a.get(MASTER)) or None,
         "link": lower or None,
         "mtu": _u32(data, a.get(MTU)) or 0,
@@ -230,6 +259,7 @@ def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
         "parent_dev": _asciiz(data, a[PARENT_DEV_NAME]) if PARENT_DEV_NAME in a else None,
         "alias": _asciiz(data, a[IFALIAS]) if IFALIAS in a else None,
         "info": _info_data(data, info.get(INFO_DATA), kind),
+        "slave_info": _slave_info(data, info.get(INFO_SLAVE_DATA), slave_kind),
         "ipv6conf": _ipv6_conf(data, a.get(AF_SPEC)),
     }
 

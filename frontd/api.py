@@ -122,9 +122,12 @@ class HostApi:
 
     def get_network_capabilities(self) -> dict:
         held = self._held_netinfo()
-        if held.caps_json is None:  # encoded once per report, then reused
-            held.caps_json = RawJson(to_json(held.caps))
-        return held.caps_json  # type: ignore[return-value]  # JSON of the report
+        dirty = str(self._config_dirty)  # 'True' / 'False', as the agent sends it
+        encoded = held.caps_json.get(dirty)
+        if encoded is None:  # encoded once per report (and flag), then reused
+            encoded = RawJson(to_json({**held.caps, "netConfigDirty": dirty}))
+            held.caps_json[dirty] = encoded
+        return encoded  # type: ignore[return-value]  # JSON of the report
 
     def get_capabilities(self) -> dict:
         caps, _ = self._netinfo()
@@ -226,7 +229,7 @@ class _Netinfo:
     caps: dict
     running: dict
     owned: list = field(default_factory=list)  # not in the report: the engine never sees it
-    caps_json: bytes | None = None
+    caps_json: dict[str, bytes] = field(default_factory=dict)  # netConfigDirty → JSON
 
 
 def notify_time() -> int:

@@ -126,7 +126,10 @@ _LINK_ATTRS = frozenset(
         "IFLA_LINKINFO", "IFLA_AF_SPEC", "IFLA_IFALIAS",
     }
 )  # fmt: skip
-_LINKINFO_ATTRS = frozenset({"IFLA_INFO_KIND", "IFLA_INFO_SLAVE_KIND"})
+_LINKINFO_ATTRS = frozenset({"IFLA_INFO_KIND", "IFLA_INFO_SLAVE_KIND", "IFLA_INFO_SLAVE_DATA"})
+_AD_INFO = {"IFLA_BOND_AD_INFO_AGGREGATOR": "bond_ad_info_aggregator",
+            "IFLA_BOND_AD_INFO_PARTNER_MAC": "bond_ad_info_partner_mac"}  # fmt: skip
+_BOND_SLAVE = frozenset({"IFLA_BOND_SLAVE_PERM_HWADDR", "IFLA_BOND_SLAVE_AD_AGGREGATOR_ID"})
 _INFO_DATA = frozenset({"IFLA_INFO_DATA"})
 _IPV6_CONF_KEYS = ("accept_ra", "autoconf", "disable_ipv6", "forwarding")
 
@@ -155,7 +158,20 @@ def _plain_info(data: Any, prefix: str = "IFLA_") -> dict[str, Any]:
 def _link_info_data(linkinfo: Any, kind: str | None) -> dict[str, Any]:
     if kind not in _INFO_KINDS:
         return {}
-    return _plain_info(_attrs(linkinfo, _INFO_DATA).get("IFLA_INFO_DATA"))
+    data = _attrs(linkinfo, _INFO_DATA).get("IFLA_INFO_DATA")
+    out = _plain_info(data)
+    if kind == "bond":  # 802.3ad's aggregator, as configurators.rtnl decodes it
+        ad_info = _attrs(data, frozenset({"IFLA_BOND_AD_INFO"})).get("IFLA_BOND_AD_INFO")
+        for name, value in _attrs(ad_info, frozenset(_AD_INFO)).items():
+            out[_AD_INFO[name]] = value
+    return out
+
+
+def _slave_info(linkinfo: Mapping[str, Any]) -> dict[str, Any]:
+    if linkinfo.get("IFLA_INFO_SLAVE_KIND") != "bond":
+        return {}
+    found = _attrs(linkinfo.get("IFLA_INFO_SLAVE_DATA"), _BOND_SLAVE)
+    return {name[len("IFLA_") :].lower(): value for name, value in found.items()}
 
 
 def _ipv6_conf(af_spec: Any) -> dict[str, int] | None:
@@ -193,6 +209,7 @@ def link_to_dict(msg: Any) -> dict[str, Any]:
         "parent_dev": a.get("IFLA_PARENT_DEV_NAME"),
         "alias": a.get("IFLA_IFALIAS") or None,
         "info": _link_info_data(a.get("IFLA_LINKINFO"), kind),
+        "slave_info": _slave_info(linkinfo),
         "ipv6conf": _ipv6_conf(a.get("IFLA_AF_SPEC")),
     }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
+from shared.netinfo_report import stp_is_on
 from shared.netmodel import bond_options, ovs_bond_options
 from shared.netmodel.addresses import netmask_to_prefix
 from shared.netmodel.names import vlan_device_name
@@ -57,7 +58,7 @@ def network_mismatches(name: str, attrs: Mapping, caps: Mapping) -> list[str]:
             problems.append(
                 f"network {name}: bridge ports {device.get('ports')} lack {expected_ports}"
             )
-        if bool(device.get("stp")) != bool(attrs.get("stp", False)):
+        if stp_is_on(device.get("stp")) != bool(attrs.get("stp", False)):
             problems.append(f"network {name}: stp is {device.get('stp')}")
     if "vlan" in attrs and lower:
         vlan = caps.get("vlans", {}).get(port)

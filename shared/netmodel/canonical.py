@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from shared.errors import ErrorCode, NetError
 from shared.netmodel import addresses, bond_options, ovs_bond_options
+from shared.netmodel.bridge_options import canonical_bridge_opts
 from shared.netmodel.device import DEFAULT_MTU, MAX_MTU, MIN_MTU
 from shared.netmodel.values import to_bool, to_dict, to_int, to_str, to_truncated_int
 from shared.netmodel.vlan import MAX_VLAN_TAG
@@ -123,9 +124,24 @@ def canonicalize_network(
     for key in FREE_FORM_KEYS:
         if key in attrs:
             out[key] = _plain_json(attrs[key], f"{what}: {key}")
+    _canonicalize_bridge_opts(out, what)
     if "blockingdhcp" in attrs:
         out["blockingdhcp"] = to_bool(attrs["blockingdhcp"], f"{what}: blockingdhcp")
     return out
+
+
+def _canonicalize_bridge_opts(out: dict, what: str) -> None:
+    """``custom.bridge_opts``, the one custom property netreload applies: a
+    bridged legacy network's only (there is no Linux bridge to set them on
+    otherwise: the agent fails those with 21 too), every option known and
+    its value in range, kept sorted as the agent keeps it."""
+    custom = out.get("custom")
+    if not isinstance(custom, dict) or custom.get("bridge_opts") in (None, ""):
+        return
+    if not out["bridged"] or out["switch"] != "legacy":
+        raise _bad(f"{what}: bridge_opts needs a bridged network on the legacy switch")
+    text = canonical_bridge_opts(custom["bridge_opts"], what, out["stp"])
+    out["custom"] = {**custom, "bridge_opts": text}
 
 
 def free_form_bytes(networks: Iterable[Mapping | None]) -> int:

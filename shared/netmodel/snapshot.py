@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shared.errors import ErrorCode, NetError
+from shared.netinfo_report import stp_is_on
 
 REPORT_SECTIONS = ("nics", "bondings", "bridges", "vlans", "networks")
 
@@ -117,7 +118,7 @@ def running_config_from_caps(caps: Mapping) -> RunningConfig:
         bridged = bool(net.get("bridged", True))
         attrs: dict = {"bridged": bridged, "mtu": int(net.get("mtu", 1500))}
         if bridged:
-            attrs["stp"] = bool(net.get("stp", False))
+            attrs["stp"] = stp_is_on(net.get("stp", False))
             ports = [p for p in net.get("ports", []) if not str(p).startswith("vnet")]
             lower = ports[0] if ports else None
         else:

@@ -43,6 +43,7 @@ from frontd.demo_support import (
 )
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs
+from tests.functional.contract import assert_caps_contract
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -143,6 +144,39 @@ def test_network_capabilities_over_stomp(lab: Lab, engine: Engine) -> None:
     assert caps["bridges"][NET]["ports"] == ["veth_0"]
     assert {"veth_0", "veth_1"} <= set(caps["nics"])
     assert caps["nics"]["veth_1"]["ipv4addrs"] == [f"{HOST_CONTROL_IP}/24"]
+
+
+def test_engine_reads_the_agents_types_over_stomp(lab: Lab, engine: Engine) -> None:
+    """What the engine casts: mtu a string, stp 'on'/'off', southbound,
+    netConfigDirty a string, in both verbs' answers."""
+    apply_net(engine)
+    caps = assert_caps_contract(engine.result("Host.getNetworkCapabilities"), answer=True)
+    net, bridge = caps["networks"][NET], caps["bridges"][NET]
+    assert (net["mtu"], net["stp"], net["southbound"]) == ("1500", "off", "veth_0")
+    assert (bridge["mtu"], bridge["stp"]) == ("1500", "off")
+    assert caps["nics"]["veth_0"]["mtu"] == "1500" and caps["nics"]["veth_0"]["speed"] == 0
+    assert caps["netConfigDirty"] == "True"  # not committed yet
+    everything = engine.result("Host.getCapabilities")
+    network_part = {key: everything[key] for key in caps}
+    assert assert_caps_contract(network_part, answer=True)["networks"] == caps["networks"]
+    assert engine.result("Host.setSafeNetworkConfig") is True
+    assert engine.result("Host.getNetworkCapabilities")["netConfigDirty"] == "False"
+
+
+def test_engine_sets_and_reads_bridge_opts_over_stomp(lab: Lab, engine: Engine) -> None:
+    isle = {"custom": {"bridge_opts": "multicast_snooping=0 priority=100"}}
+    answer = engine.call("Host.setupNetworks", request({NET: NET_ATTRS, "isle": isle}), ping=PING)
+    assert answer.get("result") == {"code": 0, "message": "Done"}, answer
+    assert links(lab)["isle"]["linkinfo"]["info_data"]["priority"] == 100
+    caps = assert_caps_contract(engine.result("Host.getNetworkCapabilities"), answer=True)
+    opts = caps["bridges"]["isle"]["opts"]
+    assert (opts["multicast_snooping"], opts["priority"]) == ("0", "100")
+    assert caps["networks"]["isle"]["southbound"] is None  # a bridge without a NIC
+    before, running = kernel_state(lab), lab.running_config()
+    bad = {"custom": {"bridge_opts": "multicast_snooping=0 foo=0"}}
+    answer = engine.call("Host.setupNetworks", request({"isle": bad, NET: {"remove": True}}))
+    assert answer["error"]["code"] == 21 and "foo" in answer["error"]["message"], answer
+    assert kernel_state(lab) == before and lab.running_config() == running
 
 
 def test_lost_connectivity_rolls_back(lab: Lab, engine: Engine) -> None:

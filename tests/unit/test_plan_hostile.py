@@ -234,3 +234,20 @@ def test_plan_devices_skips_removals(host) -> None:
     """A removed network's NIC may be gone from the host already."""
     removal = {"op": "remove_network", "name": "n", "attrs": {"nic": "gone0"}}
     check_plan_devices([removal], host.nics, host.bondings)
+
+
+@pytest.mark.parametrize(
+    ("bridge_opts", "text"),
+    [("multicast_snooping=0 foo=0", "unknown bridge option 'foo'"),
+     ("priority=70000", "out of 0..65535"),
+     ("priority=1 multicast_snooping=0", "not canonical")],  # unsorted: not frontd's form
+)  # fmt: skip
+def test_bridge_opts_frontd_would_refuse_are_refused_again(simple, bridge_opts, text) -> None:
+    both(simple, "custom", {"bridge_opts": bridge_opts})
+    refused(simple, ErrorCode.BAD_PARAMS, text)
+
+
+def test_a_plan_with_bridge_opts_frontd_computed_round_trips(host) -> None:
+    net = {"nic": "veth_1", "custom": {"bridge_opts": "priority=1 multicast_snooping=0"}}
+    plan = wire(plan_setup_networks({"net_h": net}, {}, {}, host, RunningConfig()))
+    assert Plan.from_dict(plan).to_dict() == plan
