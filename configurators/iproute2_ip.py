@@ -67,18 +67,22 @@ class IpApplier:
     def set_ip(self, device: str, ip: IpConfig, previous: IpConfig | None) -> None:
         dev = self.kernel.require(device)
         prev = previous or IpConfig()
+        # A client no longer asked for goes first: its cleanup removes what
+        # its lease set, which may look like what is set below.
+        self._stop_dhcp_clients(device, ip, prev)
         self.set_autoconf(device, ip.ipv6.autoconf)
         want4, prev4 = static_v4(ip), static_v4(prev)
         self._ipv4_address(dev, want4, prev4, keep_foreign=dev["kind"] == "bond")
         want6, prev6 = static_v6(ip), static_v6(prev)
         self._ipv6_address(dev, want6, prev6)
         if prev4 is not None and prev4.gateway and prev4 != want4:
-            self.routes.remove_gateway(dev, prev4)
-        if want4 is not None and want4.gateway:
-            if want4.default_route:
-                self.routes.ensure_main_default(dev, want4)
+            if want4 is not None and want4.gateway:  # replaced below
+                if prev4.default_route and not want4.default_route:
+                    self.routes.remove_main_default(dev, prev4)
             else:
-                self.routes.ensure_source_routing(dev, want4)
+                self.routes.remove_gateway(dev, prev4)
+        if want4 is not None and want4.gateway:
+            self.routes.ensure_gateway(dev, want4)
         prev_gw6, want_gw6 = _v6(prev.ipv6.gateway), _v6(ip.ipv6.gateway)
         if prev_gw6 and prev_gw6 != want_gw6:
             self.routes.remove_ipv6_default(dev, prev_gw6)
@@ -94,15 +98,15 @@ class IpApplier:
                 self._dhcp().stop(device, family)
         v4 = static_v4(ip)
         dev = self.kernel.device(device)
+        if v4 is not None and v4.gateway or ip.ipv4.is_dhcp:
+            # a DHCP lease's router is source routed too (by the hook, which
+            # stop() ran); whatever is left of the table goes with the network
+            if dev is not None and v4 is not None and v4.default_route:
+                self.routes.remove_main_default(dev, v4)
+            self.routes.remove_source_routing(device, dev)
         if dev is None:
-            # the device is gone and its addresses and routes with it, but
-            # a source-routing rule is not tied to a device
-            if v4 is not None and v4.gateway and not v4.default_route:
-                self.routes.remove_source_rule(device, v4)
-            return
+            return  # its addresses and routes went with it
         if v4 is not None:
-            if v4.gateway:
-                self.routes.remove_gateway(dev, v4)
             self._delete_address(dev, socket.AF_INET, v4.key)
         gw6 = _v6(ip.ipv6.gateway)
         if gw6:
@@ -230,20 +234,26 @@ class IpApplier:
             self._add_address(dev, family, want)
 
     # -- DHCP and nameservers ----------------------------------------------
-    def _dhcp_clients(self, device: str, ip: IpConfig, prev: IpConfig) -> None:
-        """Start the clients asked for (``start`` keeps a running one and
-        only updates its default-route flag), stop those no longer asked."""
-        families = (
+    @staticmethod
+    def _dhcp_families(ip: IpConfig, prev: IpConfig) -> tuple[tuple[int, bool, bool], ...]:
+        return (
             (DHCPV4, ip.ipv4.is_dhcp, prev.ipv4.is_dhcp),
             (DHCPV6, ip.ipv6.dhcpv6, prev.ipv6.dhcpv6),
         )
-        for family, want, had in families:
+
+    def _stop_dhcp_clients(self, device: str, ip: IpConfig, prev: IpConfig) -> None:
+        for family, want, had in self._dhcp_families(ip, prev):
+            if had and not want:
+                self._dhcp().stop(device, family)
+
+    def _dhcp_clients(self, device: str, ip: IpConfig, prev: IpConfig) -> None:
+        """Start the clients asked for (``start`` keeps a running one and
+        only updates its default-route flag)."""
+        for family, want, _had in self._dhcp_families(ip, prev):
             if want:
                 self._dhcp().start(
                     device, family, ip.blocking_dhcp, ip.ipv4.default_route, self.dhcp_timeout
                 )
-            elif had:
-                self._dhcp().stop(device, family)
 
     def _write_resolv_conf(self, nameservers: tuple[str, ...]) -> None:
         path = Path(self.config.resolv_conf)

@@ -328,7 +328,7 @@ class Kernel:
         return out
 
     def rules(self, family: int) -> list[dict[str, Any]]:
-        """Policy rules as ``{src, src_len, table, priority}``."""
+        """Policy rules as ``{src, src_len, dst, dst_len, table, priority}``."""
         try:
             msgs = self.ipr.get_rules(family=family)
         except NetlinkError as exc:
@@ -337,8 +337,10 @@ class Kernel:
             {
                 "src": m.get("FRA_SRC"),
                 "src_len": m["src_len"],
+                "dst": m.get("FRA_DST"),
+                "dst_len": m["dst_len"],
                 "table": m.get("FRA_TABLE") or m["table"],
-                "priority": m.get("FRA_PRIORITY"),
+                "priority": m.get("FRA_PRIORITY") or 0,
             }
             for m in msgs
         ]
