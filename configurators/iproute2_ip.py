@@ -10,7 +10,11 @@ can be found again from the configuration alone.
 
 On a bond, IPv4 addresses netreload did not configure are kept (as
 secondaries when they share the subnet), the production agent's legacy
-behaviour; on any other device they are replaced.
+behaviour. Any other device takes the network's IP configuration only: its
+own IPv4 addresses go (unless DHCPv4 is asked for: the lease is the
+client's), and so do its global IPv6 ones (unless DHCPv6 or autoconf is);
+superd puts a NIC's own addresses back when the change is rolled back
+(``addresses_of`` / ``restore_addresses``).
 """
 
 from __future__ import annotations
@@ -72,9 +76,11 @@ class IpApplier:
         self._stop_dhcp_clients(device, ip, prev)
         self.set_autoconf(device, ip.ipv6.autoconf)
         want4, prev4 = static_v4(ip), static_v4(prev)
-        self._ipv4_address(dev, want4, prev4, keep_foreign=dev["kind"] == "bond")
+        bond = dev["kind"] == "bond"
+        self._ipv4_address(dev, want4, prev4, keep_foreign=bond, dhcp=ip.ipv4.is_dhcp)
         want6, prev6 = static_v6(ip), static_v6(prev)
-        self._ipv6_address(dev, want6, prev6)
+        dynamic6 = ip.ipv6.dhcpv6 or ip.ipv6.autoconf
+        self._ipv6_address(dev, want6, prev6, keep_foreign=bond or dynamic6)
         if prev4 is not None and prev4.gateway and prev4 != want4:
             if want4 is not None and want4.gateway:  # replaced below
                 if prev4.default_route and not want4.default_route:
@@ -149,6 +155,29 @@ class IpApplier:
             for key in self.kernel.addresses(dev["index"], family):
                 self._delete_address(dev, family, key, check=False)
 
+    def addresses_of(self, device: str) -> list[str]:
+        """``dev``'s IPv4 then global IPv6 addresses (``addr/prefixlen``),
+        in the kernel's order; [] for a device that does not exist."""
+        dev = self.kernel.device(device)
+        if dev is None:
+            return []
+        return [f"{address}/{prefixlen}"
+                for family in (socket.AF_INET, socket.AF_INET6)
+                for address, prefixlen in self.kernel.addresses(dev["index"], family)]  # fmt: skip
+
+    def restore_addresses(self, device: str, cidrs: list[str]) -> None:
+        """Add back those of ``cidrs`` the device lost (an address the
+        device holds again, or a device gone, is left alone)."""
+        dev = self.kernel.device(device)
+        if dev is None:
+            return
+        for cidr in cidrs:
+            iface = ipaddress.ip_interface(cidr)
+            family = socket.AF_INET if iface.version == 4 else socket.AF_INET6
+            key = (str(iface.ip), iface.network.prefixlen)
+            if key not in self.kernel.addresses(dev["index"], family):
+                self._add_address(dev, family, key)
+
     # -- addresses -------------------------------------------------------
     def _add_address(self, dev: dict[str, Any], family: int, key: tuple[str, int]) -> None:
         address, prefixlen = key
@@ -189,11 +218,12 @@ class IpApplier:
         want: StaticV4 | None,
         prev: StaticV4 | None,
         keep_foreign: bool,
+        dhcp: bool = False,
     ) -> None:
         family = socket.AF_INET
         current = self.kernel.addresses(dev["index"], family)
         want_key = want.key if want is not None else None
-        if want is not None and not keep_foreign:
+        if not keep_foreign and (want is not None or not dhcp):
             stale = [key for key in current if key != want_key]
         elif prev is not None and prev.key != want_key:
             stale = [key for key in current if key == prev.key]
@@ -225,10 +255,15 @@ class IpApplier:
         dev: dict[str, Any],
         want: tuple[str, int] | None,
         prev: tuple[str, int] | None,
+        keep_foreign: bool = True,
     ) -> None:
         family = socket.AF_INET6
         current = self.kernel.addresses(dev["index"], family)
-        if prev is not None and prev != want and prev in current:
+        if not keep_foreign:
+            for key in current:
+                if key != want:
+                    self._delete_address(dev, family, key, check=False)
+        elif prev is not None and prev != want and prev in current:
             self._delete_address(dev, family, prev, check=False)
         if want is not None and want not in current:
             self._add_address(dev, family, want)
