@@ -208,11 +208,12 @@ plausible_lease() {  # addr plen
         esac
         shift
     done
+    # none, or through this link (it is just handing the default route over)
+    [ -n "$dev" ] && [ "$dev" != "$interface" ] || return 0
     if is_ip4 "$gw" && overlaps "$addr" "$plen" "$gw" 32; then
         log "$interface: lease $addr/$plen refused: it holds the default gateway $gw"
         return 1
     fi
-    [ -n "$dev" ] && [ "$dev" != "$interface" ] || return 0
     for cidr in $(ip -4 -o addr show dev "$dev" 2>/dev/null | awk '{print $4}'); do
         other=${cidr%/*}
         other_plen=${cidr#*/}
@@ -296,21 +297,23 @@ set_dns() {  # "ns ..." "search"
 source_routes() {  # add|del addr plen router
     [ -n "$4" ] || return 0
     subnet=$(subnet_of "$2" "$3")
+    # The default route in the table comes last and goes first: the
+    # capabilities report the gateway from it.
     if [ "$1" = add ]; then
-        ip -4 route replace "$subnet" dev "$interface" src "$2" scope link \
-            table "$table" proto dhcp \
-            && ip -4 route replace default via "$4" dev "$interface" table "$table" proto dhcp \
-            || log "$interface: cannot add routes to table $table"
         for way in from to; do
             # an identical rule is refused (EEXIST): nothing to do then
             ip -4 rule add "$way" "$subnet" lookup "$table" priority "$prio" 2>/dev/null
         done
+        ip -4 route replace "$subnet" dev "$interface" src "$2" scope link \
+            table "$table" proto dhcp \
+            && ip -4 route replace default via "$4" dev "$interface" table "$table" proto dhcp \
+            || log "$interface: cannot add routes to table $table"
     else
+        ip -4 route del default via "$4" dev "$interface" table "$table" 2>/dev/null
+        ip -4 route del "$subnet" dev "$interface" table "$table" 2>/dev/null
         for way in from to; do
             ip -4 rule del "$way" "$subnet" lookup "$table" priority "$prio" 2>/dev/null
         done
-        ip -4 route del default via "$4" dev "$interface" table "$table" 2>/dev/null
-        ip -4 route del "$subnet" dev "$interface" table "$table" 2>/dev/null
     fi
     return 0
 }

@@ -1,12 +1,12 @@
 """Routes and rules of a network's gateways, through netlink.
 
-* an IPv4 gateway is source routing, as in the production agent
+* on the default-route network, an IPv4 gateway is the main table's only
+  IPv4 default route;
+* on any other, it is source routing, as in the production agent
   (:mod:`shared.source_routing`): the network's own routing table, numbered
   after its top device, with the subnet and a default route via the
   gateway, and the rules ``from <subnet>`` and ``to <subnet>`` looking it
   up;
-* on the default-route network, it is also the main table's only IPv4
-  default route;
 * an IPv6 gateway is a ``::/0`` route in the main table.
 
 A gateway outside the address's subnet is installed ``onlink``. Nothing is
@@ -90,11 +90,13 @@ class RouteApplier:
         return spec
 
     def ensure_gateway(self, dev: dict[str, Any], v4: StaticV4) -> None:
-        """The network's source routing; the main default route too when it
-        holds the default route."""
+        """The main default route on the default-route network (and no
+        table of its own), source routing on any other."""
         if v4.default_route:
             self.ensure_main_default(dev, v4)
-        self.ensure_source_routing(dev, v4)
+            self.remove_source_routing(dev["name"], dev)
+        else:
+            self.ensure_source_routing(dev, v4)
 
     def ensure_main_default(self, dev: dict[str, Any], v4: StaticV4) -> None:
         """Our route via the gateway, and no other IPv4 default route."""
@@ -135,9 +137,10 @@ class RouteApplier:
             )
 
     def ensure_source_routing(self, dev: dict[str, Any], v4: StaticV4) -> None:
-        """Exactly the subnet and default routes in the device's table, and
-        exactly the two rules looking it up (what a previous address left
-        there is removed)."""
+        """Exactly the two rules looking the device's table up, and the
+        subnet and default routes in it (what a previous address left there
+        is removed). The default route comes last: once it is there (the
+        capabilities report the gateway from it) everything is."""
         table, subnet = source_table(dev["name"]), v4.subnet
         have_subnet = have_default = False
         for route in self.kernel.routes(socket.AF_INET, table):
@@ -151,6 +154,24 @@ class RouteApplier:
                 have_default = True
             else:
                 self._delete_table_route(dev, table, route)
+        net, plen = str(subnet.network_address), subnet.prefixlen
+        wanted = {(net, plen, None, 0): {"src": net, "src_len": plen},
+                  (None, 0, net, plen): {"dst": net, "dst_len": plen}}  # fmt: skip
+        for rule in self._rules(table):
+            if wanted.pop(_rule_key(rule), None) is None:
+                self._delete_rule(dev["name"], rule)
+        for spec in wanted.values():
+            way = f"from {subnet}" if "src" in spec else f"to {subnet}"
+            self.kernel.request(
+                dev["name"],
+                f"add rule {way} lookup {table}",
+                "rule",
+                "add",
+                family=socket.AF_INET,
+                table=table,
+                priority=RULE_PRIORITY,
+                **spec,
+            )
         if not have_subnet:
             self._route(
                 dev,
@@ -169,24 +190,6 @@ class RouteApplier:
                 f"add default route via {v4.gateway} to table {table}",
                 "replace",
                 **self._default_spec(dev, v4.gateway, v4.gateway_onlink, table=table),
-            )
-        net, plen = str(subnet.network_address), subnet.prefixlen
-        wanted = {(net, plen, None, 0): {"src": net, "src_len": plen},
-                  (None, 0, net, plen): {"dst": net, "dst_len": plen}}  # fmt: skip
-        for rule in self._rules(table):
-            if wanted.pop(_rule_key(rule), None) is None:
-                self._delete_rule(dev["name"], rule)
-        for spec in wanted.values():
-            way = f"from {subnet}" if "src" in spec else f"to {subnet}"
-            self.kernel.request(
-                dev["name"],
-                f"add rule {way} lookup {table}",
-                "rule",
-                "add",
-                family=socket.AF_INET,
-                table=table,
-                priority=RULE_PRIORITY,
-                **spec,
             )
 
     def _rules(self, table: int) -> list[dict[str, Any]]:
@@ -226,19 +229,20 @@ class RouteApplier:
         (``dev`` None: the device is gone, and its routes with it; a rule is
         not tied to a device)."""
         table = source_table(device)
+        if dev is not None:  # the default route first: the gateway is gone
+            routes = self.kernel.routes(socket.AF_INET, table)
+            for route in sorted(routes, key=lambda r: r["dst_len"]):
+                if route["oif"] == dev["index"]:
+                    self._delete_table_route(dev, table, route)
         for rule in self._rules(table):
             self._delete_rule(device, rule)
-        if dev is None:
-            return
-        for route in self.kernel.routes(socket.AF_INET, table):
-            if route["oif"] == dev["index"]:
-                self._delete_table_route(dev, table, route)
 
     def remove_gateway(self, dev: dict[str, Any], v4: StaticV4) -> None:
         """Undo :meth:`ensure_gateway`."""
         if v4.default_route:
             self.remove_main_default(dev, v4)
-        self.remove_source_routing(dev["name"], dev)
+        else:
+            self.remove_source_routing(dev["name"], dev)
 
     def remove_main_default(self, dev: dict[str, Any], v4: StaticV4) -> None:
         for route in self.kernel.routes(socket.AF_INET, MAIN_TABLE):

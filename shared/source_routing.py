@@ -1,8 +1,8 @@
 """Source routing ("multiple gateways"), the production agent's way.
 
-Every network with an IPv4 gateway — static, or a DHCP lease's router on a
-network that does not hold the default route — has a routing table of its
-own, numbered after its top device (:func:`source_table`), holding
+Every network with an IPv4 gateway — static, or a DHCP lease's router —
+that does not hold the default route has a routing table of its own,
+numbered after its top device (:func:`source_table`), holding
 
 * the network's subnet, ``dev <device> src <address> scope link``;
 * ``default via <gateway> dev <device>``;
@@ -10,7 +10,10 @@ own, numbered after its top device (:func:`source_table`), holding
 and two rules at :data:`RULE_PRIORITY`, ``from <subnet> lookup <table>``
 and ``to <subnet> lookup <table>``: traffic from the network's address
 leaves through the network's own gateway, whichever network holds the main
-table's default route.
+table's default route. The default-route network's gateway is the main
+table's default route, and it has no table (the production agent gives a
+static one a table too; it would only repeat the main table's route, and a
+table the capabilities cannot show could not be verified after a change).
 
 The capabilities report a device's ``gateway`` from the main table's
 default route through it or, failing that, from the default route through

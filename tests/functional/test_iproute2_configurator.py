@@ -323,12 +323,13 @@ def test_gateway_without_default_route_goes_to_a_source_routing_table(host_ns):
     }
 
 
-def test_default_route_network_is_source_routed_too(host_ns):
+def test_default_route_network_has_no_table_of_its_own(host_ns):
     ns = host_ns.name
-    _bridged_network(ns, STATIC_IP)
-    table = str(zlib.adler32(b"net1"))
-    assert [r["table"] for r in source_rules(ns, "10.5.0.0/24")] == [table, table]
-    assert [r["gateway"] for r in default_routes(ns, table=table)] == ["10.5.0.1"]
+    _bridged_network(ns, {**STATIC_IP, "defaultRoute": False})
+    apply(ns, call("set_ip", "net1", ip=STATIC_IP, previous={**STATIC_IP, "defaultRoute": False}))
+    assert source_rules(ns, "10.5.0.0/24") == []
+    assert default_routes(ns, table=str(zlib.adler32(b"net1"))) == []
+    assert [r["gateway"] for r in default_routes(ns)] == ["10.5.0.1"]
 
 
 def test_a_new_address_moves_the_source_rules_to_its_subnet(host_ns):

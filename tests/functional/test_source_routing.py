@@ -1,10 +1,10 @@
 """Source routing ("multiple gateways") on the real superd.
 
-Every network with an IPv4 gateway has its own routing table, numbered
-after its top device as the production agent numbers it (Adler-32 of the
-name), with its subnet and a default route via its gateway, looked up by
-the rules ``from <subnet>`` and ``to <subnet>``; the capabilities report
-each network's ``gateway`` from there. Assertions are on ``ip -j rule`` and
+Every network with an IPv4 gateway but the default-route one has its own
+routing table, numbered after its top device as the production agent
+numbers it (Adler-32 of the name), with its subnet and a default route via
+its gateway, looked up by the rules ``from <subnet>`` and ``to <subnet>``;
+the capabilities report each network's ``gateway`` from there. Assertions are on ``ip -j rule`` and
 ``ip -j route show table N`` read back, and on superd's netinfo.
 """
 
@@ -127,6 +127,9 @@ def test_moving_the_default_route_keeps_the_previous_holders_gateway(
     assert (nets["mgmt"]["gateway"], nets["mgmt"]["ipv4defaultroute"]) == ("192.0.2.1", False)
     assert ("from 192.0.2.0/24", str(MGMT_TABLE), 3200) in rules(ns)
     assert ("default", "192.0.2.1", "mgmt", None) in table(ns, MGMT_TABLE)
+    # the new holder's gateway is the main table's: its own table is gone
+    assert [r for r in rules(ns) if r[1] == str(STORAGE_TABLE)] == []
+    assert table(ns, STORAGE_TABLE) == set()
 
 
 def test_removing_the_network_removes_its_table_and_rules(
