@@ -91,6 +91,7 @@ class Iproute2Configurator(Configurator):
         self.kernel.cache_addresses(False)
 
     def close(self) -> None:
+        self.kernel.close()
         if self._own_ipr:
             self.ipr.close()
         if self._raw is not None:

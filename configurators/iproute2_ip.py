@@ -102,6 +102,7 @@ class IpApplier:
         for family, wanted in ((DHCPV4, ip.ipv4.is_dhcp), (DHCPV6, ip.ipv6.dhcpv6)):
             if wanted:  # stop also cleans up after a client that died
                 self._dhcp().stop(device, family)
+                self.kernel.rules_changed()
         v4 = static_v4(ip)
         dev = self.kernel.device(device)
         if v4 is not None and v4.gateway or ip.ipv4.is_dhcp:
@@ -280,6 +281,7 @@ class IpApplier:
         for family, want, had in self._dhcp_families(ip, prev):
             if had and not want:
                 self._dhcp().stop(device, family)
+                self.kernel.rules_changed()
 
     def _dhcp_clients(self, device: str, ip: IpConfig, prev: IpConfig) -> None:
         """Start the clients asked for (``start`` keeps a running one and
@@ -289,6 +291,7 @@ class IpApplier:
                 self._dhcp().start(
                     device, family, ip.blocking_dhcp, ip.ipv4.default_route, self.dhcp_timeout
                 )
+                self.kernel.rules_changed()
 
     def _write_resolv_conf(self, nameservers: tuple[str, ...]) -> None:
         path = Path(self.config.resolv_conf)

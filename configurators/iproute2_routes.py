@@ -160,7 +160,7 @@ class RouteApplier:
         for rule in self._rules(table):
             if wanted.pop(_rule_key(rule), None) is None:
                 self._delete_rule(dev["name"], rule)
-        for spec in wanted.values():
+        for (src, src_len, dst, dst_len), spec in wanted.items():
             way = f"from {subnet}" if "src" in spec else f"to {subnet}"
             self.kernel.request(
                 dev["name"],
@@ -172,6 +172,9 @@ class RouteApplier:
                 priority=RULE_PRIORITY,
                 **spec,
             )
+            self.kernel.rule_added({"src": src, "src_len": src_len, "dst": dst,
+                                    "dst_len": dst_len, "table": table,
+                                    "priority": RULE_PRIORITY})  # fmt: skip
         if not have_subnet:
             self._route(
                 dev,
@@ -208,6 +211,7 @@ class RouteApplier:
             tolerate=GONE,
             **spec,
         )
+        self.kernel.rule_removed(rule)
 
     def _delete_table_route(self, dev: dict[str, Any], table: int, route: dict) -> None:
         dst = f"{route['dst'] or '0.0.0.0'}/{route['dst_len']}"
