@@ -11,7 +11,7 @@ already gone, is not an error — rollback relies on it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from shared.netmodel.bond import Bond
@@ -44,6 +44,15 @@ class Configurator(ABC):
     def flush(self) -> None:  # noqa: B027 - optional hook
         """Send what the configurator buffered (superd calls it before
         verifying, and between operations of different configurators)."""
+
+    def addresses_of(self, devices: Iterable[str]) -> dict[str, list[str]]:
+        """The addresses (``addr/prefixlen``) each device holds now: what a
+        NIC taken over by a network loses, kept to be given back by
+        :meth:`restore_addresses` if the change is rolled back."""
+        return {}
+
+    def restore_addresses(self, addresses: Mapping[str, list[str]]) -> None:  # noqa: B027
+        """After a rollback: add back the addresses a device lost."""
 
     def remove_unrecorded(self, running: Mapping) -> list[str]:
         """restore-nets, before rebuilding: drop what the configurator

@@ -26,9 +26,12 @@ empty.
 The hook applies a lease with ``ip``: the address with the lease's lifetimes
 (so the kernel never marks it ``IFA_F_PERMANENT``; netinfo reports it as
 dynamic, and the kernel itself drops it if nobody renews), a DHCPv6 address
-as a /128, the DHCPv4 default route (``proto dhcp``) only when the
-``defroute`` flag exists, and the nameservers into ``config.resolv_conf``
-only for the default-route network.  EXPIRE/FAIL/RELEASE/STOP remove all of
+as a /128, the DHCPv4 router as the main default route (``proto dhcp``)
+when the ``defroute`` flag exists and as the network's source routing
+(:mod:`shared.source_routing`) when it does not, and the nameservers into
+``config.resolv_conf`` only for the default-route network.  Without the
+flag, a lease whose prefix is shorter than :data:`MIN_LEASE_PREFIX` or whose
+subnet overlaps the default-route network's is refused.  EXPIRE/FAIL/RELEASE/STOP remove all of
 it.  DHCPv6 carries no router: an IPv6 default route comes from router
 advertisements (the kernel's ``accept_ra``/``accept_ra_defrtr``), not from
 here.
@@ -97,11 +100,16 @@ from configurators.dhcp_processes import (
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.names import validate_nic_name
+from shared.source_routing import RULE_PRIORITY, source_table
 
 log = logging.getLogger(__name__)
 
 FAMILIES = (4, 6)
 HOOK_NAME = "dhclient_hook.sh"
+# The shortest IPv4 prefix a lease may have on a network that does not hold
+# the default route: a wider "link" is never one, and would take over part
+# of the default route's traffic (the hook refuses such a lease).
+MIN_LEASE_PREFIX = 8
 _SBIN_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
 # How long the pieces of start/stop may take, independently of the caller's
 # lease timeout.  A non-blocking start waits this long for dhclient to either daemonize or
@@ -340,15 +348,20 @@ class DhcpClients:
             return [daemon]  # the daemon, as recorded: no need to look further
         return find_dhclients(files.pid, binary)
 
+    def _hook_env(self, files: _Files) -> dict[str, str]:
+        """What the hook is told besides dhclient's own variables."""
+        return {
+            "NETRELOAD_DHCP_DIR": str(self._dir),
+            "NETRELOAD_RESOLV_CONF": str(self._config.resolv_conf),
+            "NETRELOAD_FAMILY": str(files.family),
+            "NETRELOAD_TABLE": str(source_table(files.device)),
+            "NETRELOAD_RULE_PRIORITY": str(RULE_PRIORITY),
+            "NETRELOAD_MIN_PREFIX": str(MIN_LEASE_PREFIX),
+        }
+
     def _hook_env_args(self, files: _Files) -> list[str]:
-        return [
-            "-e",
-            f"NETRELOAD_DHCP_DIR={self._dir}",
-            "-e",
-            f"NETRELOAD_RESOLV_CONF={self._config.resolv_conf}",
-            "-e",
-            f"NETRELOAD_FAMILY={files.family}",
-        ]
+        return [arg for key, value in self._hook_env(files).items()
+                for arg in ("-e", f"{key}={value}")]  # fmt: skip
 
     def _dhclient_args(self, files: _Files, *mode: str) -> list[str]:
         return [
@@ -514,9 +527,7 @@ class DhcpClients:
             "LC_ALL": "C",
             "reason": reason,
             "interface": files.device,
-            "NETRELOAD_DHCP_DIR": str(self._dir),
-            "NETRELOAD_RESOLV_CONF": str(self._config.resolv_conf),
-            "NETRELOAD_FAMILY": str(files.family),
+            **self._hook_env(files),
         }
         try:
             proc = subprocess.run(

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pyroute2 import IPRoute
@@ -104,6 +104,7 @@ class Iproute2Configurator(Configurator):
         self.kernel.cache_addresses(False)
 
     def close(self) -> None:
+        self.kernel.close()
         if self._own_ipr:
             self.ipr.close()
         if self._raw is not None:
@@ -219,6 +220,10 @@ class Iproute2Configurator(Configurator):
             self.ip_applier.set_autoconf(bridge.name, False)
         if port is not None and bridge.port is not None:
             self.kernel.ensure_mtu(port, bridge.port.mtu)
+            if isinstance(bridge.port, Nic):
+                # a bridge port has no IP of its own: the network's is on
+                # the bridge (a bond's are kept, the legacy rule)
+                self.ip_applier.flush(port)
             if port["master"] != dev["index"]:
                 self.kernel.set_link(port, f"add to bridge {bridge.name}", master=dev["index"])
             self.kernel.ensure_up(port)
@@ -285,6 +290,17 @@ class Iproute2Configurator(Configurator):
 
     def clear_ip(self, device: str, ip: IpConfig) -> None:
         self.ip_applier.clear_ip(device, ip)
+
+    def addresses_of(self, devices: Iterable[str]) -> dict[str, list[str]]:
+        self.kernel.cache_addresses(True)  # one dump for all (before begin)
+        try:
+            return {name: self.ip_applier.addresses_of(name) for name in devices}
+        finally:
+            self.kernel.cache_addresses(False)
+
+    def restore_addresses(self, addresses: Mapping[str, list[str]]) -> None:
+        for name, cidrs in addresses.items():
+            self.ip_applier.restore_addresses(name, cidrs)
 
     # -- helpers ---------------------------------------------------------
     def _delete(self, name: str, kind: str, label: str) -> None:

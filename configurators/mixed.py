@@ -10,7 +10,7 @@ Transactions (begin, commit, rollback) span both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from configurators.base import Configurator
@@ -90,6 +90,12 @@ class MixedConfigurator(Configurator):
 
     def release_nic(self, nic: Nic) -> None:
         self.legacy.release_nic(nic)
+
+    def addresses_of(self, devices: Iterable[str]) -> dict[str, list[str]]:
+        return self.legacy.addresses_of(devices)
+
+    def restore_addresses(self, addresses: Mapping[str, list[str]]) -> None:
+        self.legacy.restore_addresses(addresses)
 
     def create_bond(self, bond: Bond) -> None:
         self.legacy.create_bond(bond)

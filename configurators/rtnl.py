@@ -31,6 +31,7 @@ NLMSG = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
 IFADDR = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, proto, scope, type, …
+FIBRULE = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, -, -, action, flags
 NLA = struct.Struct("=HH")
 RTNH = struct.Struct("=HBBi")  # len, flags, hops, ifindex
 U8, U16, U32, U64, S32 = (struct.Struct(f"={c}") for c in "BHIQi")
@@ -41,6 +42,8 @@ NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
+RT_TABLE_LOCAL = 255
 NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
 
 # IFLA_*
@@ -60,6 +63,8 @@ IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_MULTIPATH, RTA_TABLE = (
     1, 4, 5, 6, 7, 9, 15,
 )  # fmt: skip
+# FRA_*
+FRA_DST, FRA_SRC, FRA_IIFNAME, FRA_PRIORITY, FRA_TABLE, FRA_OIFNAME = 1, 2, 3, 6, 15, 17
 
 
 class RouteMsg(NamedTuple):
@@ -307,6 +312,26 @@ def decode_route(data: bytes, offset: int, end: int) -> tuple[int, RouteMsg]:
     return family, RouteMsg(route, rtm_flags, tos, src_len, prefsrc)
 
 
+def decode_rule(data: bytes, offset: int, end: int) -> tuple[int, dict]:
+    """A policy rule as ``{family, priority, src, src_len, dst, dst_len,
+    tos, table, action, iif, oif}`` (the selectors source routing uses)."""
+    family, dst_len, src_len, tos, table, _, _, action, _ = FIBRULE.unpack_from(data, offset)
+    a = _attrs(data, offset + FIBRULE.size, end)
+    return family, {
+        "family": 6 if family == socket.AF_INET6 else 4,
+        "priority": _u32(data, a.get(FRA_PRIORITY)) or 0,
+        "src": _ip(data, a[FRA_SRC]) if FRA_SRC in a else None,
+        "src_len": src_len,
+        "dst": _ip(data, a[FRA_DST]) if FRA_DST in a else None,
+        "dst_len": dst_len,
+        "tos": tos,
+        "table": _u32(data, a.get(FRA_TABLE)) if FRA_TABLE in a else table,
+        "action": action,
+        "iif": _asciiz(data, a[FRA_IIFNAME]) if FRA_IIFNAME in a else None,
+        "oif": _asciiz(data, a[FRA_OIFNAME]) if FRA_OIFNAME in a else None,
+    }
+
+
 _DECODERS = {
     RTM_NEWLINK: decode_link,
     RTM_DELLINK: decode_link,
@@ -314,11 +339,15 @@ _DECODERS = {
     RTM_DELADDR: decode_addr,
     RTM_NEWROUTE: decode_route,
     RTM_DELROUTE: decode_route,
+    RTM_NEWRULE: decode_rule,
+    RTM_DELRULE: decode_rule,
 }
 
 
 def messages(data: bytes) -> Iterator[Message]:
-    """The messages of one datagram; kinds not listed above are skipped."""
+    """The messages of one datagram; kinds not listed above are skipped, and
+    so are routes of the local table (the kernel's own, one or more per
+    address: nothing reads them)."""
     offset, size = 0, len(data)
     while offset + NLMSG.size <= size:
         length, kind, flags, seq, _ = NLMSG.unpack_from(data, offset)
@@ -329,6 +358,8 @@ def messages(data: bytes) -> Iterator[Message]:
             yield Message(kind, flags, seq, 0, -S32.unpack_from(data, body)[0])
         elif kind == NLMSG_DONE:
             yield Message(kind, flags, seq, 0, None)
+        elif kind in (RTM_NEWROUTE, RTM_DELROUTE) and data[body + 4] == RT_TABLE_LOCAL:
+            pass
         elif (decode := _DECODERS.get(kind)) is not None:
             family, decoded = decode(data, body, offset + length)
             yield Message(kind, flags, seq, family, decoded)
@@ -355,6 +386,7 @@ _REQUEST_BODY = {
     RTM_GETLINK: lambda family: IFINFO.pack(family, 0, 0, 0, 0),
     RTM_GETADDR: lambda family: IFADDR.pack(family, 0, 0, 0, 0),
     RTM_GETROUTE: lambda family: RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0),
+    RTM_GETRULE: lambda family: FIBRULE.pack(family, 0, 0, 0, 0, 0, 0, 0, 0),
 }
 
 
@@ -370,7 +402,7 @@ def strict(sock: socket.socket) -> socket.socket:
 def dump(
     sock: socket.socket, kind: int, family: int = socket.AF_UNSPEC, table: int | None = None
 ) -> Iterator[Message]:
-    """Dump ``kind`` (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE) on ``sock`` (a
+    """Dump ``kind`` (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETRULE) on ``sock`` (a
     NETLINK_ROUTE socket used for nothing else meanwhile). ``table``: only
     that routing table's routes where the socket is :func:`strict` (others
     may still come: callers filter)."""

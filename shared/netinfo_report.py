@@ -33,6 +33,10 @@ route::
      "dst_len": 0, "gateway": str | None, "oif": int | None,
      "priority": 0, "nexthops": [{"oif": int | None, "gateway": str | None}]}
 
+rule (IPv4 policy rules; only ``table`` is read)::
+
+    {"table": 2785871, "priority": 3200, "src": str | None, "src_len": 24, …}
+
 The report has the production agent's shape and types: ``networks``,
 ``bridges``, ``bondings``, ``nics``, ``vlans``, ``nameservers``,
 ``supportsIPv6`` (``shared.caps_schema`` states every key and type: ``mtu``
@@ -48,6 +52,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from shared.netinfo_opts import bond_opts, bridge_opts
+from shared.source_routing import rule_tables
 
 IFF_LOOPBACK = 0x8
 IFA_F_SECONDARY = 0x01
@@ -108,12 +113,15 @@ def build_capabilities(
     running: Mapping[str, Any],
     nameservers: Iterable[str],
     is_fake_nic: IsFakeNic,
+    rules: Iterable[Mapping[str, Any]] = (),
 ) -> dict:
     """The whole report; ``running`` is ``{"networks": {…}, "bonds": {…}}``."""
     by_index: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
     for addr in addresses:
         by_index[addr["index"]].append(addr)
-    return ReportBuilder().build(links, by_index, routes, running, nameservers, is_fake_nic)
+    return ReportBuilder().build(
+        links, by_index, routes, running, nameservers, is_fake_nic, rules
+    )
 
 
 class ReportBuilder:
@@ -138,6 +146,7 @@ class ReportBuilder:
         running: Mapping[str, Any],
         nameservers: Iterable[str],
         is_fake_nic: IsFakeNic,
+        rules: Iterable[Mapping[str, Any]] = (),
     ) -> dict:
         links = list(links)
         by_name = {link["name"]: link for link in links}
@@ -146,7 +155,7 @@ class ReportBuilder:
         for link in links:
             if link.get("master"):
                 members[link["master"]].append(link["name"])
-        ip = _IpIndex(addresses, routes)
+        ip = _IpIndex(addresses, routes, rule_tables(rules))
         sections: dict[str, dict[str, dict]] = {
             "bridges": {}, "bondings": {}, "vlans": {}, "nics": {},
         }  # fmt: skip
@@ -383,17 +392,25 @@ def _network_entry(
 
 
 class _IpIndex:
-    """Addresses and main-table default routes, grouped by device index."""
+    """Addresses and default routes, grouped by device index: the main
+    table's, and those of tables a rule looks up (source routing), which
+    give a device's gateway when the main table has none through it."""
 
     def __init__(
         self,
         addresses: Mapping[int, Sequence[Mapping[str, Any]]],
         routes: Iterable[Mapping[str, Any]],
+        looked_up: frozenset[int] = frozenset(),
     ) -> None:
         self.addrs = addresses
         # family → [(priority, oif, gateway)] of the main table's defaults
         defaults: dict[int, list[tuple[int, int, str]]] = {4: [], 6: []}
+        sourced: dict[int, str] = {}  # oif → gateway in a rule's table
         for route in routes:
+            if route.get("table") in looked_up and route.get("dst_len", 0) == 0:
+                if route.get("family") == 4 and route.get("oif") and route.get("gateway"):
+                    sourced.setdefault(route["oif"], route["gateway"])
+                continue
             if (
                 route.get("table") != RT_TABLE_MAIN
                 or route.get("dst_len", 0) != 0
@@ -416,6 +433,7 @@ class _IpIndex:
             self.gateways[family] = best
             lowest = min((prio for prio, _, _ in found), default=None)
             self.default_oifs[family] = {o for p, o, _ in found if p == lowest}
+        self.gateways[4] = {**sourced, **self.gateways[4]}
 
     def key(self, index: int | None) -> tuple:
         """What the routes contribute to a device's entry."""

@@ -14,6 +14,12 @@ is turned into an ordinary request, planned against the current state (what
 the transaction removed so far counted as gone) with the same pure pipeline,
 and applied; then the running configuration is restored exactly and the
 original error re-raised.
+
+A NIC a network takes over (a bridge port, or a bridgeless network's own
+device) loses the addresses it had; they are read before the change
+(:meth:`NetworkSetup.apply`) and given back after any rollback of it
+(:meth:`NetworkSetup.restore_taken`), which the running configuration alone
+could not do.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ class NetworkSetup:
         self.read_owned = read_owned if read_owned is not None else configurator.owned_devices
         # (networks, bonds) whose removal the transaction applied so far
         self._removed: tuple[list[str], list[str]] = ([], [])
+        # addresses of the NICs the last change took over, as they were
+        self._taken: dict[str, list[str]] = {}
 
     def running(self) -> RunningConfig:
         return RunningConfig.from_dict(self.persistence.running.snapshot())
@@ -96,6 +104,9 @@ class NetworkSetup:
         if plan.is_empty:
             return  # minimal change: an unchanged request writes nothing
         before = self.persistence.running.snapshot()
+        if not plan.options.get("_inRollback"):
+            taken = nics_taken(plan.operations)
+            self._taken = self.configurator.addresses_of(taken) if taken else {}
         self.configurator.begin()
         try:
             self._apply_operations(plan, before)
@@ -104,6 +115,7 @@ class NetworkSetup:
             log.warning("setupNetworks failed, rolling back: %s", error)
             self.configurator.rollback()
             self._roll_back_to(before)
+            self.restore_taken()
             if isinstance(error, NetError):
                 raise
             raise NetError(ErrorCode.FAILED_IFUP, f"setupNetworks failed: {error}") from error
@@ -129,6 +141,14 @@ class NetworkSetup:
         self.persistence.running.update(
             removed_networks=intent.removed_networks, removed_bonds=intent.removed_bonds
         )
+
+    def restore_taken(self) -> None:
+        """The last change was undone: its NICs get their addresses back."""
+        taken, self._taken = self._taken, {}
+        try:
+            self.configurator.restore_addresses(taken)
+        except NetError as error:
+            log.error("rollback: giving NICs their addresses back failed: %s", error)
 
     def _verify(self, plan: Plan) -> None:
         caps = self.read_caps(plan.running)
@@ -187,6 +207,17 @@ def _intent(operations: list[dict]) -> Intent:
         elif kind == "remove_bond" and name not in intent.bonds:
             intent.removed_bonds.append(name)
     return intent
+
+
+def nics_taken(operations: list[dict]) -> list[str]:
+    """The NICs added networks sit on untagged: bridge ports, or bridgeless
+    networks' own devices (a VLAN device is new; a bond keeps its
+    addresses)."""
+    return sorted({
+        op["attrs"]["nic"]
+        for op in operations
+        if op["op"] == "add_network" and op["attrs"].get("nic") and "vlan" not in op["attrs"]
+    })  # fmt: skip
 
 
 def rollback_request(before: Mapping, now: Mapping) -> tuple[dict, dict]:

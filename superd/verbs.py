@@ -484,6 +484,7 @@ class Verbs:
             log.error("rollback after the connectivity check failed: %s", error)
             return str(error)
         core.persistence.replace_running(before.get("networks", {}), before.get("bonds", {}))
+        core.restore_taken()
         return None
 
     def _restore(self, core: NetworkSetup) -> dict:

@@ -73,6 +73,9 @@ def network_mismatches(name: str, attrs: Mapping, caps: Mapping) -> list[str]:
         if attrs.get("defaultRoute") and attrs.get("gateway"):
             if not device.get("ipv4defaultroute") or device.get("gateway") != attrs["gateway"]:
                 problems.append(f"network {name}: default route via {attrs['gateway']} missing")
+        elif attrs.get("gateway") and device.get("gateway") != attrs["gateway"]:
+            # reported from the network's table, found through its rules
+            problems.append(f"network {name}: source routing via {attrs['gateway']} missing")
     if "ipv6addr" in attrs and not _holds(device.get("ipv6addrs", []), attrs["ipv6addr"]):
         problems.append(f"network {name}: address {attrs['ipv6addr']} missing on {iface}")
     if bool(device.get("ipv6autoconf")) != bool(attrs.get("ipv6autoconf", False)):

@@ -230,5 +230,5 @@ def test_netlink_dumps_do_not_grow_with_devices(make_host_ns, tmp_path, extra):
     many, caps_many = count_calls()
     assert len(caps_many["bridges"]) == len(caps_few["bridges"]) + extra
     assert few == many
-    assert len(many) <= 4
-    assert set(many) <= {"get_links", "get_addr", "get_routes"}
+    assert len(many) <= 5
+    assert set(many) <= {"get_links", "get_addr", "get_routes", "get_rules"}

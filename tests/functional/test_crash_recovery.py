@@ -8,9 +8,12 @@ sysctl, persistence document, journal), sends the change and waits for the
 process to die. The next trial's start-up is the recovery of the previous
 kill; right after READY=1 the test asserts:
 
-* kernel state (links with MTU/master/up, addresses, routes) and running
-  configuration are exactly OLD, or exactly NEW if the kill came after the
-  commit (the journal's removal) — and both the same one;
+* kernel state (links with MTU/master/up, addresses, routes of every table,
+  policy rules) and running configuration are exactly OLD, or exactly NEW
+  if the kill came after the commit (the journal's removal) — and both the
+  same one: each network with a gateway has its source-routing table and
+  rules of one state, and no rule is left looking up a table without a
+  default route (an orphan);
 * no journal is left, every persistence document parses;
 * no orphaned device: the namespace holds exactly the links of that state;
 * another agent's bridge (``virbr0`` with an address, as libvirt makes it),
@@ -54,30 +57,44 @@ SOAK_ROUNDS = 5
 SOAK = os.environ.get("NETRELOAD_SOAK") == "1"
 
 
-def _net(nic: int, address: str | None, bridged: bool = True, ipv6: str | None = None) -> dict:
+def _net(nic: int, address: str | None, bridged: bool = True, ipv6: str | None = None,
+         gateway: bool = False, default_route: bool = False) -> dict:  # fmt: skip
     attrs: dict[str, Any] = {"nic": f"veth_{nic}", "bridged": bridged}
     if address is not None:
         attrs.update(ipaddr=address, prefix=24)
+        if gateway or default_route:
+            attrs["gateway"] = address.rsplit(".", 1)[0] + ".254"
+        if default_route:
+            attrs["defaultRoute"] = True
     if ipv6 is not None:
         attrs["ipv6addr"] = ipv6
     return attrs
 
 
 # OLD: n00..n09. NEW: n00..n04 removed, n05..n09 re-addressed, m10..m19 added
-# (half of them with IPv4 and IPv6 addresses).
-OLD = {f"n{i:02}": _net(i, f"10.0.{i}.1", bridged=i % 3 != 0) for i in range(10)}
+# (half of them with IPv4 and IPv6 addresses). Gateways: source routing for
+# n00, n02, n07 in OLD and n05, n07, m13, m15 in NEW; the default route on
+# n05 in OLD, on m11 in NEW.
+OLD = {
+    f"n{i:02}": _net(i, f"10.0.{i}.1", bridged=i % 3 != 0, gateway=i in (0, 2, 7),
+                     default_route=i == 5)
+    for i in range(10)
+}  # fmt: skip
 NEW = {
-    **{f"n{i:02}": _net(i, f"10.1.{i}.1", bridged=i % 3 != 0) for i in range(5, 10)},
+    **{f"n{i:02}": _net(i, f"10.1.{i}.1", bridged=i % 3 != 0, gateway=i in (5, 7))
+       for i in range(5, 10)},
     **{
         f"m{i}": _net(
             i,
             f"10.2.{i}.1" if i % 2 else None,
             bridged=i % 4 != 1,
             ipv6=f"2001:db8:{i}::1/64" if i % 2 else None,
+            gateway=i in (13, 15),
+            default_route=i == 11,
         )
         for i in range(10, 20)
     },
-}
+}  # fmt: skip
 
 
 def request_towards(target: dict, current: dict) -> dict:
@@ -92,8 +109,9 @@ assert len(FORWARD) == len(BACKWARD) == 20
 
 
 def kernel_state(ns: str) -> dict:
-    """Links, addresses and routes, without what the kernel varies by itself
-    (ifindex, link-local addresses, carrier flags on routes, the local table)."""
+    """Links, addresses, routes and rules, without what the kernel varies by
+    itself (ifindex, link-local addresses, carrier flags on routes, the local
+    table, the order of rules of one priority)."""
 
     def ip(*args: str) -> Any:
         out = subprocess.run(["ip", "-n", ns, "-j", *args], check=True, capture_output=True)
@@ -120,7 +138,20 @@ def kernel_state(ns: str) -> dict:
         # address gets its entry only once duplicate detection is over
         and r.get("table") != "local"
     )
-    return {"links": links, "addrs": addrs, "routes": routes}
+    rules = sorted(
+        (r["priority"], f"{r.get('src', 'all')}/{r.get('srclen', '')}",
+         f"{r.get('dst', 'all')}/{r.get('dstlen', '')}", str(r["table"]))
+        for r in ip("-4", "rule", "show")
+    )  # fmt: skip
+    return {"links": links, "addrs": addrs, "routes": routes, "rules": rules}
+
+
+def orphan_rules(state: dict) -> list[tuple]:
+    """Rules looking up a table (not the kernel's own) without a default route."""
+    defaults = {table for (family, dst, _, _, table) in state["routes"]
+                if family == "-4" and dst == "default"}  # fmt: skip
+    return [rule for rule in state["rules"]
+            if rule[3] not in ("local", "main", "default") and rule[3] not in defaults]
 
 
 def documents(root: Path) -> dict[str, Any]:
@@ -175,6 +206,7 @@ class Sweep:
         documents(self.superd.root)  # every document parses
         assert_foreign_bridge_intact(self.ns)
         kernel, running = self.fingerprint()
+        assert orphan_rules(kernel) == []
         for name, (want_kernel, want_running) in self.states.items():
             if running == want_running:
                 assert kernel == want_kernel, f"running config is {name}, kernel is not:\n" + (
@@ -288,6 +320,9 @@ def learn_states(sweep: Sweep) -> None:
                 if target == "NEW":
                     sweep.states["NEW"] = sweep.fingerprint()
             assert sweep.fingerprint() == sweep.states["OLD"], "the way back is not exact"
+            for name, sourced in (("OLD", 3), ("NEW", 4)):  # networks with a table
+                kernel = sweep.states[name][0]
+                assert len([r for r in kernel["rules"] if r[0] == 3200]) == 2 * sourced, name
         finally:
             conn.close()
     finally:

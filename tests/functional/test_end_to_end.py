@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -177,6 +178,24 @@ def test_engine_sets_and_reads_bridge_opts_over_stomp(lab: Lab, engine: Engine) 
     answer = engine.call("Host.setupNetworks", request({"isle": bad, NET: {"remove": True}}))
     assert answer["error"]["code"] == 21 and "foo" in answer["error"]["message"], answer
     assert kernel_state(lab) == before and lab.running_config() == running
+
+
+def test_capabilities_over_stomp_report_a_source_routed_networks_gateway(
+    lab: Lab, engine: Engine
+) -> None:
+    storage = {"bridged": True, "ipaddr": "203.0.113.5", "prefix": 24, "gateway": "203.0.113.1"}
+    answer = engine.call("Host.setupNetworks", request({NET: NET_ATTRS, "storage": storage}),
+                         ping=PING)  # fmt: skip
+    assert answer.get("result") == {"code": 0, "message": "Done"}, answer
+    nets = engine.result("Host.getNetworkCapabilities")["networks"]
+    assert (nets["storage"]["gateway"], nets["storage"]["ipv4defaultroute"]) == (
+        "203.0.113.1", False
+    )
+    assert (nets[NET]["gateway"], nets[NET]["ipv4defaultroute"]) == ("198.51.100.1", True)
+    table = str(zlib.adler32(b"storage"))
+    assert [r["table"] for r in lab.ip_json("-4", "rule", "show") if r["table"] == table] == [
+        table, table
+    ]
 
 
 def test_lost_connectivity_rolls_back(lab: Lab, engine: Engine) -> None:

@@ -350,6 +350,23 @@ def test_default_route_and_gateways():
     assert nics["veth_0"]["ipv6gateway"] == "::"
 
 
+def test_gateway_from_a_table_a_rule_looks_up():
+    links = [LO] + [link(f"veth_{i}", i + 2, kind="veth") for i in range(3)]
+    routes = [
+        route(2, "10.0.0.254"),  # the main table's default route
+        route(3, "10.1.0.254", table=146342471),  # source routing, looked up below
+        route(4, "10.2.0.254", table=777),  # a table no rule looks up
+        route(2, "10.0.0.253", table=146342471),  # a table's, but main has one for veth_0
+    ]
+    rules = [{"table": 146342471, "priority": 3200, "src": "10.1.0.0", "src_len": 24},
+             {"table": 254, "priority": 32766}]  # fmt: skip
+    report = build_capabilities(links, (), routes, {"networks": {}, "bonds": {}}, [],
+                                fake("veth_*"), rules)  # fmt: skip
+    gateways = {n: (e["gateway"], e["ipv4defaultroute"]) for n, e in report["nics"].items()}
+    assert gateways == {"veth_0": ("10.0.0.254", True), "veth_1": ("10.1.0.254", False),
+                        "veth_2": ("", False)}  # fmt: skip
+
+
 def test_multipath_default_route():
     links = [LO, link("veth_0", 2, kind="veth"), link("veth_1", 3, kind="veth")]
     hops = [{"oif": 2, "gateway": "10.0.0.1"}, {"oif": 3, "gateway": "10.1.0.1"}]

@@ -59,6 +59,13 @@ def test_missing_default_route_is_a_mismatch() -> None:
     assert "default route" in problem
 
 
+def test_missing_source_routing_is_a_mismatch() -> None:
+    ops = [{"op": "add_network", "name": "n", "attrs": {**ATTRS, "gateway": "10.0.0.254"}}]
+    (problem,) = plan_mismatches(ops, {}, {"bridges": {"n": bridge()}})
+    assert "source routing via 10.0.0.254" in problem
+    assert plan_mismatches(ops, {}, {"bridges": {"n": bridge(gateway="10.0.0.254")}}) == []
+
+
 def test_removed_bridge_still_present_is_a_mismatch() -> None:
     ops = [{"op": "remove_network", "name": "n", "attrs": ATTRS}]
     assert plan_mismatches(ops, {"networks": {}}, {"bridges": {"n": bridge()}})
