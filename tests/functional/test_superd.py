@@ -90,7 +90,10 @@ class Superd:
         )
 
     def spawn(self, notify_path: Path | None = None) -> subprocess.Popen:
-        env = {**os.environ, **self.env, "NOTIFY_SOCKET": str(notify_path or "")}
+        # PYTHONFAULTHANDLER: a superd that will not stop is sent SIGABRT,
+        # and its log then shows where each of its threads was.
+        env = {**os.environ, **self.env, "NOTIFY_SOCKET": str(notify_path or ""),
+               "PYTHONFAULTHANDLER": "1"}  # fmt: skip
         with self.log.open("a") as log:
             return subprocess.Popen(
                 ["ip", "netns", "exec", self.host.name, sys.executable, "-m", "superd.main",
@@ -127,7 +130,13 @@ class Superd:
         """SIGTERM; superd's exit status."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=60)
+        try:
+            code = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)  # its threads' stacks to the log
+            self.proc.wait(timeout=30)
+            self.proc = None
+            raise AssertionError(f"superd did not stop; log:\n{self.log_text()[-20000:]}") from None
         self.proc = None
         return code
 
