@@ -116,7 +116,7 @@ def open_listeners(config: Config) -> Listeners:
 
 async def serve(config: Config, listeners: Listeners, tls: ssl.SSLContext) -> None:
     superd = SuperdClient(config.superd_socket)
-    api = HostApi(superd, config.net_configurator)
+    api = HostApi(superd)
     engine_rpc = JsonRpcDispatcher(api.table())
     local_rpc = JsonRpcDispatcher(api.table(local=True))
     stomp = StompServer(engine_rpc, tls, max_connections=config.stomp_max_connections)

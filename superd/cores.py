@@ -46,7 +46,7 @@ class CoreWorker:
     def close(self) -> None:
         """Wait for the running job, then close the core in its own thread."""
         with contextlib.suppress(Exception):
-            self._executor.submit(lambda: self._core.configurator.close()).result()
+            self._executor.submit(self._core.close).result()
         self._executor.shutdown(wait=True)
 
 
@@ -81,7 +81,12 @@ class LiveNetworkSetup(NetworkSetup):
 
     def __init__(self, core: NetworkSetup, live: LiveNetinfo) -> None:
         self.caps_source = LiveCaps(live, core.read_caps)
-        super().__init__(core.persistence, core.configurator, self.caps_source)
+        super().__init__(core.persistence, core.configurators, self.caps_source)
+        self._core = core
+
+    def close(self) -> None:
+        """The wrapped core's (its configurators and netinfo reader)."""
+        self._core.close()
 
     def apply(self, plan: Plan) -> None:
         self.caps_source.direct += 1

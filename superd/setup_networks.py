@@ -19,12 +19,12 @@ original error re-raised.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from configurators.base import Configurator
+from configurators.registry import Configurators
 from persistence.unified import UnifiedPersistence
+from shared import faults
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.plan import Plan, plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
@@ -33,10 +33,6 @@ from superd.verify import plan_mismatches
 
 log = logging.getLogger("netreload.setup")
 
-# Test-only fault injection: fail after this many applied operations. The
-# product never sets it; it can only make a transaction fail.
-FAIL_AFTER_ENV = "NETRELOAD_TEST_FAIL_AFTER_OPS"
-
 ReadCaps = Callable[[Mapping], dict]
 
 
@@ -44,14 +40,24 @@ class NetworkSetup:
     def __init__(
         self,
         persistence: UnifiedPersistence,
-        configurator: Configurator,
+        configurators: Configurators,
         read_caps: ReadCaps,
+        close_caps: Callable[[], None] | None = None,
     ) -> None:
         self.persistence = persistence
-        self.configurator = configurator
+        self.configurators = configurators
         self.read_caps = read_caps
+        self._close_caps = close_caps
         # (networks, bonds) whose removal the transaction applied so far
         self._removed: tuple[list[str], list[str]] = ([], [])
+
+    def close(self) -> None:
+        """Release the configurators' and the netinfo reader's sockets."""
+        try:
+            self.configurators.close()
+        finally:
+            if self._close_caps is not None:
+                self._close_caps()
 
     def running(self) -> RunningConfig:
         return RunningConfig.from_dict(self.persistence.running.snapshot())
@@ -62,9 +68,7 @@ class NetworkSetup:
     def plan(self, networks: object, bondings: object, options: object) -> Plan:
         running = self.running()
         netinfo = NetinfoSnapshot.from_caps(self.read_caps(running.to_dict()))
-        return plan_setup_networks(
-            networks, bondings, options, netinfo, running, self.configurator.name
-        )
+        return plan_setup_networks(networks, bondings, options, netinfo, running)
 
     def setup_networks(self, networks: object, bondings: object, options: object) -> Plan:
         plan = self.plan(networks, bondings, options)
@@ -75,22 +79,22 @@ class NetworkSetup:
         if plan.is_empty:
             return  # minimal change: an unchanged request writes nothing
         before = self.persistence.running.snapshot()
-        self.configurator.begin()
+        self.configurators.begin()
         try:
             self._apply_operations(plan, before)
             self._verify(plan)
         except Exception as error:
             log.warning("setupNetworks failed, rolling back: %s", error)
-            self.configurator.rollback()
+            self.configurators.rollback()
             self._roll_back_to(before)
             if isinstance(error, NetError):
                 raise
             raise NetError(ErrorCode.FAILED_IFUP, f"setupNetworks failed: {error}") from error
-        self.configurator.commit()
+        self.configurators.commit()
 
     def _apply_operations(self, plan: Plan, before: Mapping) -> None:
-        fail_after = _injected_failure_point()
-        applier = NetworkApplier(self.configurator, plan.running)
+        fail_after = faults.failure_point()
+        applier = NetworkApplier(self.configurators, plan.running)
         intent = _intent(plan.operations)
         # Every addition is recorded before the first kernel change, every
         # removal dropped after the last: one flush each way.
@@ -125,7 +129,7 @@ class NetworkSetup:
         networks, bondings = rollback_request(before, now)
         try:
             plan = self.plan(networks, bondings, {"connectivityCheck": False, "_inRollback": True})
-            applier = NetworkApplier(self.configurator, plan.running)
+            applier = NetworkApplier(self.configurators, plan.running)
             for op in plan.operations:
                 try:
                     applier.apply(op, now.get("bonds", {}))
@@ -185,7 +189,3 @@ def rollback_request(before: Mapping, now: Mapping) -> tuple[dict, dict]:
         diff(before.get("bonds", {}), now.get("bonds", {})),
     )
 
-
-def _injected_failure_point() -> int | None:
-    value = os.environ.get(FAIL_AFTER_ENV)
-    return int(value) if value and value.isascii() and value.isdigit() else None

@@ -153,14 +153,13 @@ class Verbs:
     def __init__(
         self,
         config: Config,
-        core_factory: CoreFactory | None = None,
+        core_factory: CoreFactory,
         live: LiveNetinfo | None = None,
         hub: EventHub | None = None,
     ) -> None:
-        if core_factory is None:
-            from superd.oneshot import build_setup
-
-            core_factory = build_setup
+        """``core_factory`` makes a NetworkSetup (``superd.compose``); with a
+        live netinfo, superd serves netinfo from it and ``hub`` (made with
+        :meth:`running_networks` and :meth:`repair_networks`) its events."""
         factory = core_factory
         self.connectivity = ConnectivityMonitor()
         self.journal = TransactionJournal(config.run_dir)
@@ -172,15 +171,11 @@ class Verbs:
         self._closing = False
         self.live = live
         self.hub = hub
-        if hub is not None:
-            hub.restore = self.repair_networks
         if live is not None:
             self._writer = CoreWorker("superd-net", lambda: LiveNetworkSetup(factory(config), live))
             self._reader: CoreWorker | None = None
             # The writer's store: its shared snapshot is safe from any thread.
             self._running_view = self._writer.call(lambda core: core.persistence.running)
-            if hub is not None:  # events name networks: from memory, not 1000 files
-                hub.running = lambda: self._running_view.shared_snapshot()[1]
         else:
             self._writer = CoreWorker("superd-net", lambda: factory(config))
             try:
@@ -198,6 +193,13 @@ class Verbs:
             "events": self.events,
         }
         assert set(self.table) == set(VERBS), "verb table out of step with shared.wire"
+
+    def running_networks(self) -> Mapping[str, Any]:
+        """The running configuration from memory (events name networks from
+        it: not 1000 files); empty without a live netinfo."""
+        if self.live is None:
+            return {}
+        return self._running_view.shared_snapshot()[1]
 
     def dispatch(self, verb: str, args: dict) -> Any:
         handler = self.table.get(verb)

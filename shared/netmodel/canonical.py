@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from configurators import registry
 from shared.errors import ErrorCode, NetError
 from shared.netmodel import addresses, bond_options, ovs_bond_options
 from shared.netmodel.device import DEFAULT_MTU, MAX_MTU, MIN_MTU
@@ -32,7 +33,6 @@ OPTION_DEFAULTS: dict[str, object] = {
     "commitOnSuccess": False,
     "_inRollback": False,
 }
-SWITCHES = ("legacy", "ovs")
 MAX_CONNECTIVITY_TIMEOUT = 3600
 # Bounds on what a request may carry beyond device attributes. A network's
 # custom properties (ethtool_opts, bridge_opts) and host QoS are a few hundred
@@ -71,8 +71,9 @@ def _unknown_keys(attrs: Mapping, known: frozenset[str], what: str) -> None:
 
 def _switch(attrs: Mapping, what: str) -> str:
     switch = attrs.get("switch", "legacy")
-    if switch not in SWITCHES:
-        raise _bad(f"{what}: switch {switch!r} is not one of {', '.join(SWITCHES)}")
+    switches = registry.switches()
+    if switch not in switches:
+        raise _bad(f"{what}: switch {switch!r} is not one of {', '.join(switches)}")
     return switch
 
 

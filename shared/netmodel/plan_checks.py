@@ -93,7 +93,7 @@ def check_network_devices(name: str, attrs: Mapping) -> None:
 def check_bond_devices(name: str, attrs: Mapping, added: bool) -> None:
     """Slave names always; an added or edited bond in full (as frontd did)."""
     if added:
-        Bond.from_attrs(name, dict(attrs), DEFAULT_MTU, "iproute2").validate()
+        Bond.from_attrs(name, dict(attrs), DEFAULT_MTU).validate()
         return
     for slave in attrs.get("nics", ()):
         validate_nic_name(slave)

@@ -67,7 +67,6 @@ def validate_request(
     request: Request,
     netinfo: NetinfoSnapshot,
     running: RunningConfig,
-    configurator: str = "iproute2",
 ) -> FinalState:
     for name in request.removed_networks:
         if name not in running.networks:
@@ -91,14 +90,11 @@ def validate_request(
             attrs,
             lower_mtus.get(lower) if lower else None,
             _bond_description(attrs.get("bonding"), bonds, netinfo),
-            configurator,
         )
         model.validate()
         models[name] = model
     for name, attrs in request.added_bonds.items():
-        Bond.from_attrs(
-            name, attrs, lower_mtus.get(name, DEFAULT_MTU), configurator
-        ).validate()
+        Bond.from_attrs(name, attrs, lower_mtus.get(name, DEFAULT_MTU)).validate()
     _validate_bond_slaves(request, netinfo, running, nets, bonds)
     _validate_network_lowers(request, netinfo, nets, bonds)
     _validate_sharing(nets)
