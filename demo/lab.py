@@ -13,7 +13,7 @@ own networking.
   certificate, from the ``openssl`` CLI.
 * :class:`Engine` — stomp.py (a client library nobody on this project wrote)
   playing the engine, in its own process inside the engine namespace
-  (``python -m frontd.demo_support engine …``), driven line by line with
+  (``python -m demo.lab engine …``), driven line by line with
   JSON over its stdin/stdout. :func:`connect_engine`, :class:`Collector` and
   :func:`send_request` are the stomp.py side of it, usable in-process too.
 
@@ -224,7 +224,7 @@ class Engine:
         self._buffer = b""
         with log.open("ab") as stderr:
             self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", netns, sys.executable, "-m", "frontd.demo_support",
+                ["ip", "netns", "exec", netns, sys.executable, "-m", "demo.lab",
                  "engine", "--connect", f"{host}:{port}", "--pki", str(pki)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=SOURCE_ROOT,
             )  # fmt: skip
@@ -371,7 +371,7 @@ def serve_engine(
 
 
 def engine_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m frontd.demo_support engine")
+    parser = argparse.ArgumentParser(prog="python -m demo.lab engine")
     parser.add_argument("--connect", required=True, help="frontd's HOST:PORT")
     parser.add_argument("--pki", required=True, type=Path)
     args = parser.parse_args(argv)
@@ -668,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["engine"]:
         return engine_main(argv[1:])
-    print("usage: python -m frontd.demo_support engine --connect HOST:PORT --pki DIR",
+    print("usage: python -m demo.lab engine --connect HOST:PORT --pki DIR",
           file=sys.stderr)  # fmt: skip
     return 2
 

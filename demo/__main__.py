@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from frontd.demo_support import (
+from demo.lab import (
     ENGINE_CONTROL_IP,
     HOST_CONTROL_IP,
     SOURCE_ROOT,
@@ -31,10 +31,10 @@ from frontd.demo_support import (
     Lab,
     netreload_command,
 )
-from frontd.demo_support import (
+from demo.lab import (
     MGMT_NET as NET,
 )
-from frontd.demo_support import (
+from demo.lab import (
     MGMT_NET_ATTRS as NET_ATTRS,
 )
 from frontd.render import render_caps
