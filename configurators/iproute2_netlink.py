@@ -20,7 +20,7 @@ from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from configurators import rtnl, rtnl_encode
+from netlink import constants, decode, encode
 from shared import faults
 from shared.errors import ErrorCode, NetError
 
@@ -84,7 +84,7 @@ def link_to_dict(msg: Any) -> dict[str, Any]:
 
 
 def _view(link: dict[str, Any]) -> dict[str, Any]:
-    """A :mod:`configurators.rtnl` link as :func:`link_to_dict` gives it."""
+    """A :mod:`netlink.decode` link as :func:`link_to_dict` gives it."""
     return {
         "name": link["name"],
         "index": link["index"],
@@ -102,8 +102,8 @@ class Kernel:
     """Reads as plain dicts, writes with errors mapped to ``NetError``.
 
     ``raw``: a NETLINK_ROUTE socket in ``ipr``'s namespace for the requests
-    :mod:`configurators.rtnl_encode` encodes and for link reads (decoded by
-    :mod:`configurators.rtnl`), several times cheaper than pyroute2's; None:
+    :mod:`netlink.encode` encodes and for link reads (decoded by
+    :mod:`netlink.decode`), several times cheaper than pyroute2's; None:
     everything through ``ipr``.
     """
 
@@ -179,12 +179,12 @@ class Kernel:
     ) -> Any:
         """``ipr.<method>(*args, **kwargs)``; an errno in ``tolerate`` (an
         object already gone, say) returns None instead of failing."""
-        message = rtnl_encode.encode(method, args, kwargs) if self.raw is not None else None
+        message = encode.encode(method, args, kwargs) if self.raw is not None else None
         self._forget(method, args, kwargs)
         faults.step(f"{device}: {what}")
         try:
             if message is not None:
-                return rtnl_encode.transact(self.raw, message)
+                return encode.transact(self.raw, message)
             return getattr(self.ipr, method)(*args, **kwargs)
         except NetlinkError as exc:
             if exc.code in tolerate:
@@ -214,7 +214,7 @@ class Kernel:
     def _read_device(self, name: str) -> dict[str, Any] | None:
         if self.raw is not None:
             try:
-                link = rtnl.get_link(self.raw, name=name)
+                link = decode.get_link(self.raw, name=name)
             except OSError as exc:
                 raise failure(name, "read link", exc) from None
             return _view(link) if link is not None else None
@@ -237,7 +237,7 @@ class Kernel:
     def links(self) -> list[dict[str, Any]]:
         if self.raw is not None:
             try:
-                dumped = rtnl.dump(self.raw, rtnl.RTM_GETLINK)
+                dumped = decode.dump(self.raw, constants.RTM_GETLINK)
                 return [_view(m.body) for m in dumped if m.family == socket.AF_UNSPEC]
             except OSError as exc:
                 raise failure("links", "dump links", exc) from None

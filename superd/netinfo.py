@@ -16,7 +16,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from configurators.rtnl import INFO_SKIPPED
+from netlink.decode import INFO_SKIPPED
 from shared.config import Config
 from shared.netinfo_report import build_capabilities, parse_resolv_conf
 

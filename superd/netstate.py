@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple
 
-from configurators import rtnl
-from configurators.rtnl import NLMSG_ERROR, Message, RouteMsg
+from netlink import constants, decode
+from netlink.constants import NLMSG_ERROR
+from netlink.decode import Message, RouteMsg
 from shared.netinfo_report import IFA_F_SECONDARY, RT_TABLE_MAIN
 
 NEWLINK, DELLINK, NEWADDR, DELADDR, NEWROUTE, DELROUTE = 16, 17, 20, 21, 24, 25
@@ -240,7 +241,7 @@ class Batch:
 
 def dump_routes(sock: socket.socket, family: int) -> list[tuple[Ident, Route]]:
     af = socket.AF_INET if family == 4 else socket.AF_INET6
-    dumped = rtnl.dump(sock, rtnl.RTM_GETROUTE, af, table=RT_TABLE_MAIN)
+    dumped = decode.dump(sock, constants.RTM_GETROUTE, af, table=RT_TABLE_MAIN)
     found = (route_entry(m.body) for m in dumped)
     return [e for e in found if e is not None]
 
@@ -252,13 +253,13 @@ def dump_state(sock: socket.socket, version: int, previous: NetState | None = No
     batch = Batch(NetState(0, {}, {}, {}))
     old_links = previous.links if previous is not None else {}
     old_addrs = previous.addresses if previous is not None else {}
-    links = rtnl.dump(sock, rtnl.RTM_GETLINK)
+    links = decode.dump(sock, constants.RTM_GETLINK)
     for msg in links:
         if msg.family == socket.AF_UNSPEC:
             link, index = msg.body, msg.body["index"]
             kept = old_links.get(index)
             batch.links[index] = kept if kept == link else link
-    for msg in rtnl.dump(sock, rtnl.RTM_GETADDR):
+    for msg in decode.dump(sock, constants.RTM_GETADDR):
         addr = msg.body
         batch.addresses[addr["index"]] = batch.addresses.get(addr["index"], ()) + (addr,)
     for index, addrs in batch.addresses.items():

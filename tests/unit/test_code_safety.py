@@ -26,7 +26,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SKIPPED_DIRS = frozenset({".venv", "build", ".git", "__pycache__"})
 # Code that runs as a daemon (superd, and frontd which feeds it) or in them.
-PRODUCT_DIRS = ("superd", "frontd", "configurators", "persistence", "shared")
+PRODUCT_DIRS = ("superd", "frontd", "configurators", "netlink", "persistence", "shared")
 
 CODE_DESERIALIZERS = frozenset(
     {"pickle", "_pickle", "cPickle", "marshal", "shelve", "dill", "cloudpickle", "jsonpickle"}

@@ -19,7 +19,6 @@ import errno
 import itertools
 import os
 import socket
-import struct
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -27,34 +26,64 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ifinfmsg.plugins.bond import bond as bond_nla
 from pyroute2.netlink.rtnl.ifinfmsg.plugins.vlan import vlan as vlan_nla
 
-NLMSG = struct.Struct("=IHHII")  # len, type, flags, seq, pid
-IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
-IFADDR = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
-RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, proto, scope, type, …
-NLA = struct.Struct("=HH")
-RTNH = struct.Struct("=HBBi")  # len, flags, hops, ifindex
-U8, U16, U32, U64, S32 = (struct.Struct(f"={c}") for c in "BHIQi")
-BE16, BE32 = struct.Struct(">H"), struct.Struct(">I")
-
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
-RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
-NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
-
-# IFLA_*
-ADDRESS, IFNAME, MTU, LINK, MASTER, OPERSTATE, LINKINFO = 1, 3, 4, 5, 10, 16, 18
-AF_SPEC, LINK_NETNSID, PERM_ADDRESS, PARENT_DEV_NAME = 26, 37, 54, 56
-INFO_KIND, INFO_DATA, INFO_SLAVE_KIND = 1, 2, 4
-INET6_CONF = 2  # IFLA_INET6_CONF
-DEVCONF = {"forwarding": 0, "accept_ra": 3, "autoconf": 5, "disable_ipv6": 26}
-OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
-# IFA_* / RTA_*
-IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_MULTIPATH, RTA_TABLE = (
-    1, 4, 5, 6, 7, 9, 15,
-)  # fmt: skip
+from netlink.constants import (
+    ADDRESS,
+    AF_SPEC,
+    BE16,
+    BE32,
+    DEVCONF,
+    IFA_ADDRESS,
+    IFA_FLAGS,
+    IFA_LOCAL,
+    IFADDR,
+    IFINFO,
+    IFNAME,
+    INET6_CONF,
+    INFO_DATA,
+    INFO_KIND,
+    INFO_SLAVE_KIND,
+    LINK,
+    LINK_NETNSID,
+    LINKINFO,
+    MASTER,
+    MTU,
+    NETLINK_GET_STRICT_CHK,
+    NLA,
+    NLA_TYPE_MASK,
+    NLM_F_DUMP,
+    NLM_F_REQUEST,
+    NLMSG,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    OPERSTATE,
+    OPERSTATES,
+    PARENT_DEV_NAME,
+    PERM_ADDRESS,
+    RTA_DST,
+    RTA_GATEWAY,
+    RTA_MULTIPATH,
+    RTA_OIF,
+    RTA_PREFSRC,
+    RTA_PRIORITY,
+    RTA_TABLE,
+    RTM_DELADDR,
+    RTM_DELLINK,
+    RTM_DELROUTE,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTM_GETROUTE,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWROUTE,
+    RTMSG,
+    RTNH,
+    S32,
+    SOL_NETLINK,
+    U8,
+    U16,
+    U32,
+    U64,
+)
 
 
 class RouteMsg(NamedTuple):
@@ -327,7 +356,6 @@ _REQUEST_BODY = {
 }
 
 
-SOL_NETLINK, NETLINK_GET_STRICT_CHK = 270, 12
 
 
 def strict(sock: socket.socket) -> socket.socket:
