@@ -123,6 +123,11 @@ class Kernel:
         self._devs: dict[str, dict[str, Any]] = {}
         self._dev_names: dict[int, str] = {}
 
+    @property
+    def caching(self) -> bool:
+        """Whether the per-transaction caches are on (inside a transaction)."""
+        return self._caching
+
     def cache_addresses(self, enabled: bool) -> None:
         """Turn the per-transaction caches on (begin) or off (end)."""
         self._caching = enabled

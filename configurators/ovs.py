@@ -119,7 +119,7 @@ class OvsConfigurator(Configurator):
                 shown = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
                 raise NetError(ErrorCode.FAILED_IFUP, f"ovs-vswitchd: {shown}")
             kernel = self.iproute2.kernel
-            kernel.cache_addresses(kernel._caching)  # devices came and went
+            kernel.cache_addresses(kernel.caching)  # devices came and went: drop the caches
         kernel = self.iproute2.kernel
         for nic in sorted(up):
             kernel.ensure_up(kernel.require(nic, ErrorCode.BAD_NIC, "NIC"))

@@ -27,7 +27,7 @@ from shared.netmodel.names import (
 )
 
 # frontd's own rule for NIC/bond sharing, applied to the plan's final state
-from shared.netmodel.validation import _validate_sharing, compute_lower_mtus
+from shared.netmodel.validation import compute_lower_mtus, validate_sharing
 
 PLAN_KEYS = frozenset({"version", "operations", "options", "running"})
 RUNNING_KEYS = frozenset({"networks", "bonds"})
@@ -161,7 +161,7 @@ def check_final_state(operations: list[dict], running: Mapping) -> None:
     added_nets = {op["name"] for op in operations if op["op"] == "add_network"}
     added_bonds = {op["name"] for op in operations if op["op"] in ("add_bond", "edit_bond")}
     lowers = {nets[n].get("nic") or nets[n].get("bonding") for n in added_nets if n in nets}
-    _validate_sharing(
+    validate_sharing(
         {n: a for n, a in nets.items() if (a.get("nic") or a.get("bonding")) in lowers}
     )
     if any(nets.get(n, {}).get("defaultRoute") for n in added_nets):

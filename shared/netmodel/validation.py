@@ -97,7 +97,7 @@ def validate_request(
         Bond.from_attrs(name, attrs, lower_mtus.get(name, DEFAULT_MTU)).validate()
     _validate_bond_slaves(request, netinfo, running, nets, bonds)
     _validate_network_lowers(request, netinfo, nets, bonds)
-    _validate_sharing(nets)
+    validate_sharing(nets)
     _validate_default_route(request, nets)
     _validate_bridge_names(request, netinfo, running)
     _validate_free_form_total(request, nets)
@@ -228,7 +228,7 @@ def _validate_network_lowers(
             )
 
 
-def _validate_sharing(nets: Mapping[str, Mapping]) -> None:
+def validate_sharing(nets: Mapping[str, Mapping]) -> None:
     """At most one untagged network and unique VLAN tags per NIC/bond."""
     by_lower: dict[str, list[tuple[str, Mapping]]] = defaultdict(list)
     for name, attrs in sorted(nets.items()):
