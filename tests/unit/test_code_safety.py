@@ -1,6 +1,6 @@
 """Static code-safety rules over every Python file of the repository (ast, not grep).
 
-superd runs as root and must take data, never code (DESIGN.md): no object
+superd runs as root and must take data, never code (docs/ARCHITECTURE.md): no object
 deserializers that run code, no eval/exec, no shell, no call-by-name from
 data, and every subprocess it or frontd starts must be one whose arguments
 we have checked. Each rule is one test naming ``file:line`` of every breach;
