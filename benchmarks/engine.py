@@ -38,7 +38,7 @@ from typing import Any
 
 import stomp
 
-from demo.lab import Engine, send_request, serve_engine
+from demo.engine import Engine, send_request, serve_engine
 from frontd.stomp_connection import DEFAULT_REPLY_TO, EVENTS
 
 CAPS = "Host.getNetworkCapabilities"

@@ -27,20 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from demo.lab import (
-    ENGINE_CONTROL_IP,
-    HOST_CONTROL_IP,
-    SOURCE_ROOT,
-    Engine,
-    EngineError,
-    Lab,
-)
-from demo.lab import (
-    MGMT_NET as NET,
-)
-from demo.lab import (
-    MGMT_NET_ATTRS as NET_ATTRS,
-)
+from demo.engine import Engine, EngineError
+from demo.lab import ENGINE_CONTROL_IP, HOST_CONTROL_IP, SOURCE_ROOT, Lab
+from demo.lab import MGMT_NET as NET
+from demo.lab import MGMT_NET_ATTRS as NET_ATTRS
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs
 

@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from demo.engine import Engine
 from demo.lab import MGMT_NET as NET
 from demo.lab import MGMT_NET_ATTRS as NET_ATTRS
-from demo.lab import Engine, Lab, run_ip
+from demo.lab import Lab, run_ip
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 

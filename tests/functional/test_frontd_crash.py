@@ -31,7 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from demo.lab import Engine, Lab
+from demo.engine import Engine
+from demo.lab import Lab
 from shared.faults import KILL_ENV, PAUSE_ENV
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")

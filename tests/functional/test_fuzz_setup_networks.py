@@ -44,7 +44,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from demo.lab import Engine, Lab
+from demo.engine import Engine
+from demo.lab import Lab
 from frontd.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, MAX_MESSAGE, PARSE_ERROR
 from shared.errors import ErrorCode
 from tests.functional.fuzz_requests import (

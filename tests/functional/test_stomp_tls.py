@@ -29,9 +29,10 @@ import pytest
 import stomp
 from stomp.exception import ConnectFailedException
 
-from demo.lab import KEY_IDS, Collector, make_ca, make_leaf, make_pki
-from demo.lab import connect_engine as engine
-from demo.lab import send_request as request
+from demo.engine import Collector
+from demo.engine import connect_engine as engine
+from demo.engine import send_request as request
+from demo.pki import KEY_IDS, make_ca, make_leaf, make_pki
 from frontd.api import NET_CHANGED_EVENT, HostApi
 from frontd.jsonrpc import JsonRpcDispatcher
 from frontd.stomp import StompServer, server_tls_context

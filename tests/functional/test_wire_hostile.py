@@ -43,7 +43,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from demo.lab import Lab, run_ip, send_request
+from demo.engine import send_request
+from demo.lab import Lab, run_ip
 from frontd.stomp import COLLECT_AFTER
 from frontd.stomp_connection import (
     CONNECT_TIMEOUT,
