@@ -64,10 +64,6 @@ def register(entry: Entry) -> Entry:
     return entry
 
 
-def unregister(name: str) -> None:
-    _ENTRIES.pop(name, None)
-
-
 @contextlib.contextmanager
 def registered(*added: Entry) -> Iterator[None]:
     """``added`` registered (replacing entries of the same name) for the
@@ -80,10 +76,6 @@ def registered(*added: Entry) -> Iterator[None]:
     finally:
         _ENTRIES.clear()
         _ENTRIES.update(saved)
-
-
-def entries() -> dict[str, Entry]:
-    return dict(_ENTRIES)
 
 
 def defaults() -> tuple[str, ...]:
