@@ -41,7 +41,7 @@ def build_setup(config: Config) -> NetworkSetup:
         UnifiedPersistence(config),
         configurators,
         lambda running: read_capabilities(ipr, running, config),
-        ipr.close,
+        close_caps=ipr.close,
     )
 
 

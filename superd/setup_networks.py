@@ -42,8 +42,10 @@ class NetworkSetup:
         persistence: UnifiedPersistence,
         configurators: Configurators,
         read_caps: ReadCaps,
+        *,
         close_caps: Callable[[], None] | None = None,
     ) -> None:
+        """``close_caps`` releases what ``read_caps`` holds (its socket)."""
         self.persistence = persistence
         self.configurators = configurators
         self.read_caps = read_caps
