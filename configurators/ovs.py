@@ -7,8 +7,8 @@ Works on whole networks and bonds rather than on devices (see
 difference as **one** OVSDB transaction, waits for ovs-vswitchd to apply it
 (``cur_cfg``), then configures IP on the new internal ports through the
 iproute2 configurator (``set_ip``/``clear_ip``). superd's applier flushes
-before any legacy operation and after the last one, so operations keep
-their plan order across configurators.
+before another configurator's operation and after the last one, so
+operations keep their plan order across configurators.
 
 Idempotent like every configurator: the edits are a difference of states,
 so asking for what OVSDB already holds writes nothing, and removing what is

@@ -93,15 +93,13 @@ class NetworkApplier:
 
     def _mtu_owner(self, device: str) -> Configurator:
         """The owner of the bond ``device``, or of the networks on the NIC
-        ``device`` (a non-legacy one first), once the plan is applied; the
-        default configurator for a device no network or bond will use."""
-        if device in self.bonds:
-            return self.configurators.for_switch(self.bonds[device].get("switch"))
-        switches = {a.get("switch") for a in self.networks.values() if a.get("nic") == device}
-        switches.discard(None)
-        if len(switches) > 1:
-            switches.discard("legacy")
-        return self.configurators.for_switch(min(switches, default=None))
+        ``device`` (one switch per device: ``validate_sharing``), once the
+        plan is applied; the default configurator for a device no network
+        or bond will use."""
+        attrs = self.bonds.get(device)
+        if attrs is None:
+            attrs = next((a for a in self.networks.values() if a.get("nic") == device), None)
+        return self.configurators.for_switch(None if attrs is None else attrs.get("switch"))
 
     def bond(self, name: str, attrs: Mapping) -> Bond:
         return Bond.from_attrs(name, dict(attrs), self.lower_mtus.get(name, 1500))

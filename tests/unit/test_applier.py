@@ -149,3 +149,15 @@ def test_a_legacy_only_plan_never_makes_the_ovs_configurator(recorders) -> None:
     applier.apply({"op": "add_network", "name": "n", "attrs": net}, {})
     applier.finish()
     assert made == [] and not mixed.started("ovs")
+
+
+def test_the_applier_names_no_switch() -> None:
+    """Which configurator owns what is the registry's business."""
+    import ast
+    from pathlib import Path
+
+    import superd.applier
+
+    tree = ast.parse(Path(superd.applier.__file__).read_text(encoding="utf-8"))
+    literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+    assert not literals & {"legacy", "ovs"}
