@@ -19,7 +19,7 @@ work to do at restore), and the primitives it builds (``supports``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from shared.netmodel.bond import Bond
@@ -57,10 +57,30 @@ class Configurator(ABC):
         verifying, and before another configurator's operation, so that the
         plan's order holds across configurators)."""
 
+    def addresses_of(self, devices: Iterable[str]) -> dict[str, list[str]]:
+        """The addresses (``addr/prefixlen``) each device holds now: what a
+        NIC taken over by a network loses, kept to be given back by
+        :meth:`restore_addresses` if the change is rolled back."""
+        return {}
+
+    def restore_addresses(self, addresses: Mapping[str, list[str]]) -> None:  # noqa: B027
+        """After a rollback: add back the addresses a device lost."""
+
     def remove_unrecorded(self, running: Mapping) -> list[str]:
         """restore-nets, before rebuilding: drop what the configurator
         persisted on its own (OVSDB, files) that ``running`` does not name.
         The names dropped."""
+        return []
+
+    # -- the kernel devices of the default configurator (superd asks it
+    #    through configurators.registry.Configurators) ---------------------
+    def owned_devices(self) -> frozenset[str]:
+        """The kernel devices with netreload's mark (``shared.netmodel.ownership``)."""
+        return frozenset()
+
+    def adopt(self, named: Mapping[str, str]) -> list[str]:
+        """Mark the devices of ``named`` ({name: kind}, named by netreload's
+        running configuration) that exist with that kind unmarked; their names."""
         return []
 
     # -- networks --------------------------------------------------------

@@ -46,9 +46,10 @@ class DeviceStackConfigurator(Configurator):
             elif isinstance(device, Vlan):
                 self.delete_vlan(device)
             elif isinstance(device, Bond) and not keep_bond:
-                # A bond netreload did not define (not in the running
-                # configuration) lives only as long as its network: the
-                # production agent's legacy behaviour breaks it.
+                # A bond the running configuration does not define lives
+                # only as long as its network (the production agent's
+                # legacy behaviour breaks it) if it is netreload's; the
+                # configurator leaves another agent's bond as it is.
                 self.delete_bond(device)
 
     # -- NICs ------------------------------------------------------------

@@ -10,6 +10,11 @@
 #   NETRELOAD_DHCP_DIR                 state folder (<run dir>/dhcp)
 #   NETRELOAD_RESOLV_CONF              resolv.conf path netreload owns
 #   NETRELOAD_FAMILY                   4 or 6
+#   NETRELOAD_TABLE                    the network's routing table (source
+#                                      routing, shared/source_routing.py)
+#   NETRELOAD_RULE_PRIORITY            its rules' priority
+#   NETRELOAD_MIN_PREFIX               the shortest IPv4 prefix accepted on a
+#                                      network without the default route
 #
 # Files, <base> = $NETRELOAD_DHCP_DIR/<interface>.v<family>:
 #   <base>.defroute   present: this network holds the default route (dhcp.py)
@@ -19,6 +24,15 @@
 #
 # Every value coming from the DHCP server is checked against a character
 # class before use and only ever passed to `ip` as a separate argument.
+#
+# Routes: on the default-route network, the router is the main table's
+# default route.  On any other network it is source routed, as static
+# gateways are: the subnet and a default route via the router in the
+# network's own table, and the rules "from <subnet>" / "to <subnet>" looking
+# it up.  There, a lease is refused (not applied) when its prefix is shorter
+# than NETRELOAD_MIN_PREFIX or its subnet overlaps the default-route
+# network's (or holds its gateway): such a lease would steer traffic meant
+# for the default route out of this link.
 
 set -u
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -30,6 +44,9 @@ interface=${interface:-}
 dir=${NETRELOAD_DHCP_DIR:-}
 resolv=${NETRELOAD_RESOLV_CONF:-}
 family=${NETRELOAD_FAMILY:-}
+table=${NETRELOAD_TABLE:-}
+prio=${NETRELOAD_RULE_PRIORITY:-}
+min_prefix=${NETRELOAD_MIN_PREFIX:-}
 
 log() {
     logger -t netreload-dhcp -- "$*" 2>/dev/null || true
@@ -47,6 +64,12 @@ case $resolv in
     /*) ;;
     *) log "bad NETRELOAD_RESOLV_CONF"; exit 2 ;;
 esac
+for value in "$table" "$prio" "$min_prefix"; do
+    case $value in
+        '' | *[!0-9]* | ???????????*)
+            log "bad NETRELOAD_TABLE, NETRELOAD_RULE_PRIORITY or NETRELOAD_MIN_PREFIX"; exit 2 ;;
+    esac
+done
 # The same rule as shared.netmodel.names.validate_nic_name: the name becomes
 # part of a file name, so no '/', no leading '.' or '-', at most 15 chars.
 case $interface in
@@ -105,14 +128,19 @@ lifetime() {
     fi
 }
 
+# The prefix length of a netmask; fails for one that is not contiguous
+# (255.0.255.0) or not four octets.
 mask2plen() {
+    is_ip4 "$1" || return 1
     plen=0
+    ended=
     rest=$1.
     while [ -n "$rest" ]; do
         octet=${rest%%.*}
         rest=${rest#*.}
+        if [ -n "$ended" ] && [ "$octet" != 0 ]; then return 1; fi
         case $octet in
-            255) plen=$((plen + 8)) ;;
+            255) plen=$((plen + 8)); continue ;;
             254) plen=$((plen + 7)) ;;
             252) plen=$((plen + 6)) ;;
             248) plen=$((plen + 5)) ;;
@@ -123,8 +151,80 @@ mask2plen() {
             0) ;;
             *) return 1 ;;
         esac
+        ended=1
     done
     echo "$plen"
+}
+
+ip2int() {  # a.b.c.d (checked by is_ip4) -> integer
+    rest=$1.
+    n=0
+    while [ -n "$rest" ]; do
+        octet=${rest%%.*}
+        rest=${rest#*.}
+        n=$((n * 256 + octet))
+    done
+    echo "$n"
+}
+
+int2ip() {
+    echo "$(($1 >> 24 & 255)).$(($1 >> 16 & 255)).$(($1 >> 8 & 255)).$(($1 & 255))"
+}
+
+netbits() {  # address plen -> the network's address as an integer
+    if [ "$2" -eq 0 ]; then echo 0; return; fi
+    echo $(( $(ip2int "$1") & (0xffffffff << (32 - $2) & 0xffffffff) ))
+}
+
+subnet_of() {  # address plen -> network/plen
+    echo "$(int2ip "$(netbits "$1" "$2")")/$2"
+}
+
+overlaps() {  # a1 plen1 a2 plen2: the two subnets share an address
+    shorter=$2
+    if [ "$4" -lt "$shorter" ]; then shorter=$4; fi
+    [ "$(netbits "$1" "$shorter")" = "$(netbits "$3" "$shorter")" ]
+}
+
+# Succeeds when the lease addr/plen may be applied on a network without the
+# default route (see the header); logs why not otherwise.
+plausible_lease() {  # addr plen
+    if [ "$2" -lt "$min_prefix" ]; then
+        log "$interface: lease $1/$2 refused: prefix shorter than /$min_prefix" \
+            "on a network without the default route"
+        return 1
+    fi
+    # The main table's default route: "default via G dev D ..."
+    set -- "$1" "$2" $(ip -4 -o route show default table main 2>/dev/null | head -n 1)
+    addr=$1
+    plen=$2
+    shift 2
+    gw=
+    dev=
+    while [ "$#" -ge 2 ]; do
+        case $1 in
+            via) gw=$2 ;;
+            dev) dev=$2 ;;
+        esac
+        shift
+    done
+    # none, or through this link (it is just handing the default route over)
+    [ -n "$dev" ] && [ "$dev" != "$interface" ] || return 0
+    if is_ip4 "$gw" && overlaps "$addr" "$plen" "$gw" 32; then
+        log "$interface: lease $addr/$plen refused: it holds the default gateway $gw"
+        return 1
+    fi
+    for cidr in $(ip -4 -o addr show dev "$dev" 2>/dev/null | awk '{print $4}'); do
+        other=${cidr%/*}
+        other_plen=${cidr#*/}
+        is_ip4 "$other" && is_uint "$other_plen" || continue
+        if overlaps "$addr" "$plen" "$other" "$other_plen"; then
+            log "$interface: lease $addr/$plen refused: it overlaps $cidr of" \
+                "the default-route network ($dev)"
+            return 1
+        fi
+    done
+    return 0
 }
 
 read_state() {
@@ -194,21 +294,55 @@ set_dns() {  # "ns ..." "search"
     update_resolv
 }
 
-set_default_route() {  # router (v4 only; DHCPv6 has no router option)
-    [ "$family" = 4 ] || return 0
-    if [ -n "$1" ] && [ -f "$flag" ]; then
-        ip -4 route replace default via "$1" dev "$interface" proto dhcp \
-            || log "$interface: cannot add default route via $1"
-    elif [ -n "$1" ]; then
-        ip -4 route del default via "$1" dev "$interface" proto dhcp 2>/dev/null
+source_routes() {  # add|del addr plen router
+    [ -n "$4" ] || return 0
+    subnet=$(subnet_of "$2" "$3")
+    # The default route in the table comes last and goes first: the
+    # capabilities report the gateway from it.
+    if [ "$1" = add ]; then
+        for way in from to; do
+            # an identical rule is refused (EEXIST): nothing to do then
+            ip -4 rule add "$way" "$subnet" lookup "$table" priority "$prio" 2>/dev/null
+        done
+        ip -4 route replace "$subnet" dev "$interface" src "$2" scope link \
+            table "$table" proto dhcp \
+            && ip -4 route replace default via "$4" dev "$interface" table "$table" proto dhcp \
+            || log "$interface: cannot add routes to table $table"
+    else
+        ip -4 route del default via "$4" dev "$interface" table "$table" 2>/dev/null
+        ip -4 route del "$subnet" dev "$interface" table "$table" 2>/dev/null
+        for way in from to; do
+            ip -4 rule del "$way" "$subnet" lookup "$table" priority "$prio" 2>/dev/null
+        done
     fi
     return 0
 }
 
+# The router's routes: the main default route on the default-route network,
+# source routing on any other.
+set_routes() {  # addr plen router (v4 only; DHCPv6 has no router option)
+    [ "$family" = 4 ] || return 0
+    if [ -n "$3" ] && [ -f "$flag" ]; then
+        source_routes del "$1" "$2" "$3"
+        ip -4 route replace default via "$3" dev "$interface" proto dhcp \
+            || log "$interface: cannot add default route via $3"
+    elif [ -n "$3" ]; then
+        ip -4 route del default via "$3" dev "$interface" proto dhcp 2>/dev/null
+        source_routes add "$1" "$2" "$3"
+    fi
+    return 0
+}
+
+unset_routes() {  # addr plen router: whichever set_routes installed
+    [ "$family" = 4 ] && [ -n "$3" ] || return 0
+    ip -4 route del default via "$3" dev "$interface" proto dhcp 2>/dev/null
+    source_routes del "$1" "$2" "$3"
+}
+
 unapply() {
     read_state
-    if [ -n "$st_router" ]; then
-        ip -4 route del default via "$st_router" dev "$interface" proto dhcp 2>/dev/null
+    if [ -n "$st_addr" ] && [ -n "$st_plen" ]; then
+        unset_routes "$st_addr" "$st_plen" "$st_router"
     fi
     if [ -n "$st_addr" ] && [ -n "$st_plen" ]; then
         ip -"$family" addr del "$st_addr/$st_plen" dev "$interface" 2>/dev/null
@@ -222,7 +356,7 @@ apply() {  # addr plen valid preferred broadcast router "ns ..." "search"
     if [ -n "$st_addr" ] && [ "$st_addr/$st_plen" != "$1/$2" ]; then
         unapply
     elif [ -n "$st_router" ] && [ "$st_router" != "$6" ]; then
-        ip -4 route del default via "$st_router" dev "$interface" proto dhcp 2>/dev/null
+        unset_routes "$st_addr" "$st_plen" "$st_router"
     fi
     # Recorded before it is applied: if this script is killed half-way, the
     # cleanup (NR_CLEANUP) still knows what to remove.
@@ -234,7 +368,7 @@ apply() {  # addr plen valid preferred broadcast router "ns ..." "search"
         ip -"$family" addr replace "$1/$2" dev "$interface" \
             valid_lft "$3" preferred_lft "$4" || return 1
     fi
-    set_default_route "$6"
+    set_routes "$1" "$2" "$6"
     set_dns "$7" "$8"
     if [ "$family" = 6 ]; then wait_dad "$1"; fi
     : > "$bound"
@@ -243,7 +377,9 @@ apply() {  # addr plen valid preferred broadcast router "ns ..." "search"
 apply4() {
     addr=${new_ip_address:-}
     is_ip4 "$addr" || { log "$interface: bad address from server"; return 1; }
-    plen=$(mask2plen "${new_subnet_mask:-255.255.255.255}") || return 1
+    plen=$(mask2plen "${new_subnet_mask:-255.255.255.255}") \
+        || { log "$interface: bad subnet mask from server"; return 1; }
+    if [ ! -f "$flag" ]; then plausible_lease "$addr" "$plen" || return 1; fi
     brd=${new_broadcast_address:-}
     is_ip4 "$brd" || brd=
     router=
@@ -360,8 +496,11 @@ case $reason in
         # The default-route flag changed while the client runs: add or remove
         # the default route and the nameservers of the current lease.
         read_state
-        if [ -n "$st_addr" ]; then
-            set_default_route "$st_router"
+        if [ -n "$st_addr" ] && [ "$family" = 4 ] && [ ! -f "$flag" ] \
+            && ! plausible_lease "$st_addr" "$st_plen"; then
+            unapply  # a lease kept only because this network held the default route
+        elif [ -n "$st_addr" ]; then
+            set_routes "$st_addr" "$st_plen" "$st_router"
             set_dns "$st_ns" "$st_search"
         fi
         ;;

@@ -26,9 +26,12 @@ empty.
 The hook applies a lease with ``ip``: the address with the lease's lifetimes
 (so the kernel never marks it ``IFA_F_PERMANENT``; netinfo reports it as
 dynamic, and the kernel itself drops it if nobody renews), a DHCPv6 address
-as a /128, the DHCPv4 default route (``proto dhcp``) only when the
-``defroute`` flag exists, and the nameservers into ``config.resolv_conf``
-only for the default-route network.  EXPIRE/FAIL/RELEASE/STOP remove all of
+as a /128, the DHCPv4 router as the main default route (``proto dhcp``)
+when the ``defroute`` flag exists and as the network's source routing
+(:mod:`shared.source_routing`) when it does not, and the nameservers into
+``config.resolv_conf`` only for the default-route network.  Without the
+flag, a lease whose prefix is shorter than :data:`MIN_LEASE_PREFIX` or whose
+subnet overlaps the default-route network's is refused.  EXPIRE/FAIL/RELEASE/STOP remove all of
 it.  DHCPv6 carries no router: an IPv6 default route comes from router
 advertisements (the kernel's ``accept_ra``/``accept_ra_defrtr``), not from
 here.
@@ -37,6 +40,10 @@ A running client is found through its pid file, or, before it daemonizes
 (``dhclient -6`` runs its PREINIT6 hook, which waits for a usable link-local
 address, in the foreground), by its command line naming our pid file; so a
 restarted superd re-adopts running clients and ``start`` stays idempotent.
+Only a process root runs from the client binary (``/proc/PID/exe``) counts:
+another user's process named ``dhclient`` naming our pid file is ignored
+(a real client is started) and never signalled; a client is signalled only
+while its pid still has the start time it had when found.
 ``stop`` kills the client (and waits for a hook it is running), then sends
 the Release with ``dhclient -r`` and removes what the hook recorded.
 
@@ -64,7 +71,6 @@ allowed in ``/etc/apparmor.d/local/sbin.dhclient``::
 
 from __future__ import annotations
 
-import errno
 import importlib.resources
 import logging
 import math
@@ -80,21 +86,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from configurators.dhcp_processes import (
+    Proc,
     children,
     find_dhclients,
+    identify,
     is_our_dhclient,
     read_pid,
+    send_signal,
+    still_ours,
     tail,
     wait_or_kill,
 )
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.names import validate_nic_name
+from shared.source_routing import RULE_PRIORITY, source_table
 
 log = logging.getLogger(__name__)
 
 FAMILIES = (4, 6)
 HOOK_NAME = "dhclient_hook.sh"
+# The shortest IPv4 prefix a lease may have on a network that does not hold
+# the default route: a wider "link" is never one, and would take over part
+# of the default route's traffic (the hook refuses such a lease).
+MIN_LEASE_PREFIX = 8
 _SBIN_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
 # How long the pieces of start/stop may take, independently of the caller's
 # lease timeout.  A non-blocking start waits this long for dhclient to either daemonize or
@@ -309,30 +324,44 @@ class DhcpClients:
 
     # -- processes -------------------------------------------------------
     @staticmethod
-    def _dhclient() -> str:
+    def _installed() -> str | None:
+        """The client binary superd runs, as ``/proc/PID/exe`` shows it."""
         path = shutil.which("dhclient", path=_SBIN_PATH)
+        return os.path.realpath(path) if path is not None else None
+
+    def _dhclient(self) -> str:
+        path = self._installed()
         if path is None:
             raise NetError(
                 ErrorCode.FAILED_IFUP, "dhclient is not installed (package isc-dhcp-client)"
             )
         return path
 
-    @staticmethod
-    def _pids(files: _Files) -> list[int]:
+    def _pids(self, files: _Files) -> list[Proc]:
+        """The clients of ours for ``files``: root's, running the client
+        binary, naming our pid file (see configurators.dhcp_processes)."""
+        binary = self._installed()
+        if binary is None:
+            return []
         pid = read_pid(files.pid)
-        if pid is not None and is_our_dhclient(pid, files.pid):
-            return [pid]  # the daemon, as recorded: no need to look further
-        return find_dhclients(files.pid)
+        if pid is not None and (daemon := is_our_dhclient(pid, files.pid, binary)):
+            return [daemon]  # the daemon, as recorded: no need to look further
+        return find_dhclients(files.pid, binary)
+
+    def _hook_env(self, files: _Files) -> dict[str, str]:
+        """What the hook is told besides dhclient's own variables."""
+        return {
+            "NETRELOAD_DHCP_DIR": str(self._dir),
+            "NETRELOAD_RESOLV_CONF": str(self._config.resolv_conf),
+            "NETRELOAD_FAMILY": str(files.family),
+            "NETRELOAD_TABLE": str(source_table(files.device)),
+            "NETRELOAD_RULE_PRIORITY": str(RULE_PRIORITY),
+            "NETRELOAD_MIN_PREFIX": str(MIN_LEASE_PREFIX),
+        }
 
     def _hook_env_args(self, files: _Files) -> list[str]:
-        return [
-            "-e",
-            f"NETRELOAD_DHCP_DIR={self._dir}",
-            "-e",
-            f"NETRELOAD_RESOLV_CONF={self._config.resolv_conf}",
-            "-e",
-            f"NETRELOAD_FAMILY={files.family}",
-        ]
+        return [arg for key, value in self._hook_env(files).items()
+                for arg in ("-e", f"{key}={value}")]  # fmt: skip
 
     def _dhclient_args(self, files: _Files, *mode: str) -> list[str]:
         return [
@@ -399,7 +428,7 @@ class DhcpClients:
                     f"({code}): {tail(files.log)}",
                 )
             daemon = read_pid(files.pid)
-            if daemon is not None and is_our_dhclient(daemon, files.pid):
+            if daemon is not None and is_our_dhclient(daemon, files.pid, argv[0]):
                 return
             time.sleep(0.01)
 
@@ -427,8 +456,9 @@ class DhcpClients:
             # otherwise apply a lease after the cleanup below).  The hook
             # notices its dhclient is gone and returns within a second.
             hooks = children(pids)
-            for pid in pids:
-                self._kill(pid, files.pid)
+            binary = self._dhclient()
+            for proc in pids:
+                self._kill(proc, files.pid, binary)
             wait_or_kill(hooks, _HOOK_GRACE)
         if files.state.exists():
             # A lease was (being) applied: give it back to the server.
@@ -466,29 +496,30 @@ class DhcpClients:
                 files.device,
                 _RELEASE_TIMEOUT,
             )
-            hooks = children([proc.pid])
+            launcher = identify(proc.pid)  # our child, not reaped yet: its pid holds
+            hooks = children([launcher]) if launcher is not None else []
             proc.kill()
             proc.wait()
             # Its hook, if one runs, sees it gone and ends; or is killed.
             wait_or_kill(hooks, _HOOK_GRACE)
 
     @staticmethod
-    def _kill(pid: int, pid_file: Path) -> None:
+    def _kill(proc: Proc, pid_file: Path, binary: str) -> None:
+        """SIGTERM, then SIGKILL: each only while ``proc`` is still that
+        client of ours (same pid, same start time, root, the binary)."""
+
+        def ours(p: Proc) -> bool:
+            return still_ours(p, pid_file, binary)
+
         for sig, grace in ((signal.SIGTERM, _KILL_GRACE), (signal.SIGKILL, _KILL_GRACE)):
-            if not is_our_dhclient(pid, pid_file):
+            if not send_signal(proc, sig, ours):
                 return
-            try:
-                os.kill(pid, sig)
-            except OSError as exc:
-                if exc.errno == errno.ESRCH:
-                    return
-                raise
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline:
-                if not is_our_dhclient(pid, pid_file):
+                if not ours(proc):
                     return
                 time.sleep(0.02)
-        log.error("dhclient %d did not die", pid)
+        log.error("dhclient %d did not die", proc.pid)
 
     def _run_hook(self, files: _Files, reason: str) -> None:
         env = {
@@ -496,9 +527,7 @@ class DhcpClients:
             "LC_ALL": "C",
             "reason": reason,
             "interface": files.device,
-            "NETRELOAD_DHCP_DIR": str(self._dir),
-            "NETRELOAD_RESOLV_CONF": str(self._config.resolv_conf),
-            "NETRELOAD_FAMILY": str(files.family),
+            **self._hook_env(files),
         }
         try:
             proc = subprocess.run(

@@ -1,4 +1,6 @@
-"""Bonds through netlink: create or adopt, modify, delete.
+"""Bonds through netlink: create (marked as netreload's) or adopt one of
+netreload's, modify, delete. A bond netreload did not create (without the
+mark, ``shared.netmodel.ownership``) is never changed nor deleted.
 
 The options come from the bond option table (``shared.netmodel.
 bond_options``): ``netlink_bond_attrs`` for what pyroute2 carries, the
@@ -23,6 +25,7 @@ back to its default, when the new mode allows it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,8 @@ from shared.netmodel.bond_options import (
     sysfs_value_matches,
     validate_bond_options,
 )
+
+log = logging.getLogger("netreload.iproute2")
 
 SYSFS_NET = Path("/sys/class/net")
 NEEDS_NO_SLAVES = frozenset({"mode", "fail_over_mac"})
@@ -134,7 +139,7 @@ class BondApplier:
 
     # -- entry points --------------------------------------------------------
     def ensure(self, bond: Bond, old: Bond | None) -> None:
-        """Create or adopt ``bond`` and bring its options, MAC address, MTU
+        """Create (and mark) ``bond``, or adopt netreload's, and bring its options, MAC address, MTU
         and slaves to what it says; up."""
         options = desired_options(bond, old)
         slaves = [
@@ -144,10 +149,16 @@ class BondApplier:
         if dev is None:
             self._create(bond, options)
             dev = self.kernel.require(bond.name)
+            self.kernel.mark(dev)
         elif dev["kind"] != "bond":
             raise NetError(
                 ErrorCode.FAILED_IFUP,
                 f"{bond.name}: exists and is not a bond (kind {dev['kind'] or 'nic'})",
+            )
+        elif not self.kernel.owned(dev):
+            raise NetError(
+                ErrorCode.USED_BOND,
+                f"bond {bond.name} exists and was not created by netreload: not taken over",
             )
         self._options(dev, options)
         if (
@@ -169,6 +180,9 @@ class BondApplier:
                 ErrorCode.FAILED_IFUP,
                 f"{bond.name}: is not a bond (kind {dev['kind'] or 'nic'}), not deleting it",
             )
+        if not self.kernel.owned(dev):
+            log.info("%s: a bond netreload did not create: left as it is", bond.name)
+            return
         slaves = self.kernel.ports_of(dev["index"])
         for slave in slaves:
             self.kernel.set_link(slave, f"release from {bond.name}", master=0)

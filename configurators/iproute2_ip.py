@@ -10,7 +10,11 @@ can be found again from the configuration alone.
 
 On a bond, IPv4 addresses netreload did not configure are kept (as
 secondaries when they share the subnet), the production agent's legacy
-behaviour; on any other device they are replaced.
+behaviour. Any other device takes the network's IP configuration only: its
+own IPv4 addresses go (unless DHCPv4 is asked for: the lease is the
+client's), and so do its global IPv6 ones (unless DHCPv6 or autoconf is);
+superd puts a NIC's own addresses back when the change is rolled back
+(``addresses_of`` / ``restore_addresses``).
 """
 
 from __future__ import annotations
@@ -67,18 +71,24 @@ class IpApplier:
     def set_ip(self, device: str, ip: IpConfig, previous: IpConfig | None) -> None:
         dev = self.kernel.require(device)
         prev = previous or IpConfig()
+        # A client no longer asked for goes first: its cleanup removes what
+        # its lease set, which may look like what is set below.
+        self._stop_dhcp_clients(device, ip, prev)
         self.set_autoconf(device, ip.ipv6.autoconf)
         want4, prev4 = static_v4(ip), static_v4(prev)
-        self._ipv4_address(dev, want4, prev4, keep_foreign=dev["kind"] == "bond")
+        bond = dev["kind"] == "bond"
+        self._ipv4_address(dev, want4, prev4, keep_foreign=bond, dhcp=ip.ipv4.is_dhcp)
         want6, prev6 = static_v6(ip), static_v6(prev)
-        self._ipv6_address(dev, want6, prev6)
+        dynamic6 = ip.ipv6.dhcpv6 or ip.ipv6.autoconf
+        self._ipv6_address(dev, want6, prev6, keep_foreign=bond or dynamic6)
         if prev4 is not None and prev4.gateway and prev4 != want4:
-            self.routes.remove_gateway(dev, prev4)
-        if want4 is not None and want4.gateway:
-            if want4.default_route:
-                self.routes.ensure_main_default(dev, want4)
+            if want4 is not None and want4.gateway:  # replaced below
+                if prev4.default_route and not want4.default_route:
+                    self.routes.remove_main_default(dev, prev4)
             else:
-                self.routes.ensure_source_routing(dev, want4)
+                self.routes.remove_gateway(dev, prev4)
+        if want4 is not None and want4.gateway:
+            self.routes.ensure_gateway(dev, want4)
         prev_gw6, want_gw6 = _v6(prev.ipv6.gateway), _v6(ip.ipv6.gateway)
         if prev_gw6 and prev_gw6 != want_gw6:
             self.routes.remove_ipv6_default(dev, prev_gw6)
@@ -92,17 +102,18 @@ class IpApplier:
         for family, wanted in ((DHCPV4, ip.ipv4.is_dhcp), (DHCPV6, ip.ipv6.dhcpv6)):
             if wanted:  # stop also cleans up after a client that died
                 self._dhcp().stop(device, family)
+                self.kernel.rules_changed()
         v4 = static_v4(ip)
         dev = self.kernel.device(device)
+        if v4 is not None and v4.gateway or ip.ipv4.is_dhcp:
+            # a DHCP lease's router is source routed too (by the hook, which
+            # stop() ran); whatever is left of the table goes with the network
+            if dev is not None and v4 is not None and v4.default_route:
+                self.routes.remove_main_default(dev, v4)
+            self.routes.remove_source_routing(device, dev)
         if dev is None:
-            # the device is gone and its addresses and routes with it, but
-            # a source-routing rule is not tied to a device
-            if v4 is not None and v4.gateway and not v4.default_route:
-                self.routes.remove_source_rule(device, v4)
-            return
+            return  # its addresses and routes went with it
         if v4 is not None:
-            if v4.gateway:
-                self.routes.remove_gateway(dev, v4)
             self._delete_address(dev, socket.AF_INET, v4.key)
         gw6 = _v6(ip.ipv6.gateway)
         if gw6:
@@ -145,6 +156,29 @@ class IpApplier:
             for key in self.kernel.addresses(dev["index"], family):
                 self._delete_address(dev, family, key, check=False)
 
+    def addresses_of(self, device: str) -> list[str]:
+        """``dev``'s IPv4 then global IPv6 addresses (``addr/prefixlen``),
+        in the kernel's order; [] for a device that does not exist."""
+        dev = self.kernel.device(device)
+        if dev is None:
+            return []
+        return [f"{address}/{prefixlen}"
+                for family in (socket.AF_INET, socket.AF_INET6)
+                for address, prefixlen in self.kernel.addresses(dev["index"], family)]  # fmt: skip
+
+    def restore_addresses(self, device: str, cidrs: list[str]) -> None:
+        """Add back those of ``cidrs`` the device lost (an address the
+        device holds again, or a device gone, is left alone)."""
+        dev = self.kernel.device(device)
+        if dev is None:
+            return
+        for cidr in cidrs:
+            iface = ipaddress.ip_interface(cidr)
+            family = socket.AF_INET if iface.version == 4 else socket.AF_INET6
+            key = (str(iface.ip), iface.network.prefixlen)
+            if key not in self.kernel.addresses(dev["index"], family):
+                self._add_address(dev, family, key)
+
     # -- addresses -------------------------------------------------------
     def _add_address(self, dev: dict[str, Any], family: int, key: tuple[str, int]) -> None:
         address, prefixlen = key
@@ -185,11 +219,12 @@ class IpApplier:
         want: StaticV4 | None,
         prev: StaticV4 | None,
         keep_foreign: bool,
+        dhcp: bool = False,
     ) -> None:
         family = socket.AF_INET
         current = self.kernel.addresses(dev["index"], family)
         want_key = want.key if want is not None else None
-        if want is not None and not keep_foreign:
+        if not keep_foreign and (want is not None or not dhcp):
             stale = [key for key in current if key != want_key]
         elif prev is not None and prev.key != want_key:
             stale = [key for key in current if key == prev.key]
@@ -221,29 +256,42 @@ class IpApplier:
         dev: dict[str, Any],
         want: tuple[str, int] | None,
         prev: tuple[str, int] | None,
+        keep_foreign: bool = True,
     ) -> None:
         family = socket.AF_INET6
         current = self.kernel.addresses(dev["index"], family)
-        if prev is not None and prev != want and prev in current:
+        if not keep_foreign:
+            for key in current:
+                if key != want:
+                    self._delete_address(dev, family, key, check=False)
+        elif prev is not None and prev != want and prev in current:
             self._delete_address(dev, family, prev, check=False)
         if want is not None and want not in current:
             self._add_address(dev, family, want)
 
     # -- DHCP and nameservers ----------------------------------------------
-    def _dhcp_clients(self, device: str, ip: IpConfig, prev: IpConfig) -> None:
-        """Start the clients asked for (``start`` keeps a running one and
-        only updates its default-route flag), stop those no longer asked."""
-        families = (
+    @staticmethod
+    def _dhcp_families(ip: IpConfig, prev: IpConfig) -> tuple[tuple[int, bool, bool], ...]:
+        return (
             (DHCPV4, ip.ipv4.is_dhcp, prev.ipv4.is_dhcp),
             (DHCPV6, ip.ipv6.dhcpv6, prev.ipv6.dhcpv6),
         )
-        for family, want, had in families:
+
+    def _stop_dhcp_clients(self, device: str, ip: IpConfig, prev: IpConfig) -> None:
+        for family, want, had in self._dhcp_families(ip, prev):
+            if had and not want:
+                self._dhcp().stop(device, family)
+                self.kernel.rules_changed()
+
+    def _dhcp_clients(self, device: str, ip: IpConfig, prev: IpConfig) -> None:
+        """Start the clients asked for (``start`` keeps a running one and
+        only updates its default-route flag)."""
+        for family, want, _had in self._dhcp_families(ip, prev):
             if want:
                 self._dhcp().start(
                     device, family, ip.blocking_dhcp, ip.ipv4.default_route, self.dhcp_timeout
                 )
-            elif had:
-                self._dhcp().stop(device, family)
+                self.kernel.rules_changed()
 
     def _write_resolv_conf(self, nameservers: tuple[str, ...]) -> None:
         path = Path(self.config.resolv_conf)

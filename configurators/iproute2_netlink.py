@@ -23,6 +23,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from netlink import constants, decode, encode
 from shared import faults
 from shared.errors import ErrorCode, NetError
+from shared.netmodel.ownership import OWNER_ALIAS
 
 IFF_UP = 0x1
 RTNH_F_ONLINK = 0x4
@@ -79,6 +80,7 @@ def link_to_dict(msg: Any) -> dict[str, Any]:
         "master": master or None,
         "link": msg.get("IFLA_LINK"),
         "address": msg.get("IFLA_ADDRESS"),
+        "alias": msg.get("IFLA_IFALIAS") or None,
         "data": _linkinfo_data(data),
     }
 
@@ -94,6 +96,7 @@ def _view(link: dict[str, Any]) -> dict[str, Any]:
         "master": link["master"],
         "link": link["link"],
         "address": link["address"] or None,
+        "alias": link["alias"],
         "data": dict(link["info"]),
     }
 
@@ -122,6 +125,16 @@ class Kernel:
         # writes (by name; their ifindex → name): one read per device.
         self._devs: dict[str, dict[str, Any]] = {}
         self._dev_names: dict[int, str] = {}
+        # IPv4 rules, read once per transaction and kept in step with our
+        # own rule writes (a thousand source-routed networks: one dump)
+        self._rules: list[dict[str, Any]] | None = None
+        # route dumps of one table, filtered by the kernel (NETLINK_GET_STRICT_CHK)
+        self._strict: socket.socket | None = None
+
+    def close(self) -> None:
+        if self._strict is not None:
+            self._strict.close()
+            self._strict = None
 
     @property
     def caching(self) -> bool:
@@ -132,6 +145,7 @@ class Kernel:
         """Turn the per-transaction caches on (begin) or off (end)."""
         self._caching = enabled
         self._addresses = None
+        self._rules = None
         self._sysctls = {}
         self._devs, self._dev_names = {}, {}
 
@@ -142,7 +156,7 @@ class Kernel:
         follows its ports' MTU, a bond sets the NICs it releases down)."""
         if method != "link" or not self._devs or (args and args[0] in ("get", "dump")):
             return
-        if args and args[0] == "set" and set(kwargs) <= {"index", "ifname", "state"}:
+        if args and args[0] == "set" and set(kwargs) <= {"index", "ifname", "state", "ifalias"}:
             name = kwargs.get("ifname") or self._dev_names.get(kwargs.get("index", -1))
             self._devs.pop(name, None)
             return
@@ -257,10 +271,28 @@ class Kernel:
 
     def set_link(self, dev: dict[str, Any], what: str, **changes: Any) -> None:
         self.request(dev["name"], what, "link", "set", index=dev["index"], **changes)
-        # Up or down: what the kernel now holds, known without asking it.
-        if self._caching and set(changes) == {"state"}:
-            dev["up"] = changes["state"] == "up"
+        # Up or down, the alias: what the kernel now holds, known without asking it.
+        if "ifalias" in changes:
+            dev["alias"] = changes["ifalias"]
+        if self._caching and set(changes) <= {"state", "ifalias"}:
+            if "state" in changes:
+                dev["up"] = changes["state"] == "up"
             self._devs[dev["name"]], self._dev_names[dev["index"]] = dev, dev["name"]
+
+    # -- ownership (shared.netmodel.ownership) -----------------------------
+    def owned(self, dev: dict[str, Any]) -> bool:
+        """Whether the device carries netreload's mark."""
+        return dev.get("alias") == OWNER_ALIAS
+
+    def mark(self, dev: dict[str, Any]) -> None:
+        """Give a device netreload just created its mark (the kernel ignores
+        an alias sent with the creation itself). If that fails, the device
+        is deleted again: an unmarked device is never netreload's."""
+        try:
+            self.set_link(dev, "mark as netreload's", ifalias=OWNER_ALIAS)
+        except NetError:
+            self.delete_link(dev)
+            raise
 
     def ensure_mtu(self, dev: dict[str, Any], mtu: int) -> None:
         if dev["mtu"] != mtu:
@@ -310,7 +342,9 @@ class Kernel:
 
     def routes(self, family: int, table: int) -> list[dict[str, Any]]:
         """Unicast routes of ``table`` as ``{dst, dst_len, gateway, oif,
-        priority, scope, prefsrc}``."""
+        priority, prefsrc}``."""
+        if self.raw is not None:
+            return self._raw_routes(family, table)
         try:
             msgs = self.ipr.route("dump", family=family, table=table)
         except NetlinkError as exc:
@@ -326,27 +360,71 @@ class Kernel:
                     "gateway": m.get("RTA_GATEWAY"),
                     "oif": m.get("RTA_OIF"),
                     "priority": m.get("RTA_PRIORITY") or 0,
-                    "scope": m["scope"],
                     "prefsrc": m.get("RTA_PREFSRC"),
                 }
             )
         return out
 
+    def _raw_routes(self, family: int, table: int) -> list[dict[str, Any]]:
+        """:meth:`routes` through a strict raw socket: the kernel sends that
+        table only (pyroute2 would read every table and filter)."""
+        if self._strict is None:
+            self._strict = decode.strict(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
+        try:
+            dumped = list(decode.dump(self._strict, constants.RTM_GETROUTE, family, table=table))
+        except OSError as exc:
+            raise failure(f"table {table}", "read routes", exc) from None
+        out = []
+        for msg in dumped:
+            route = msg.body.route
+            if route["table"] != table or route["type"] != 1:
+                continue
+            out.append({
+                "dst": route["dst"],
+                "dst_len": route["dst_len"],
+                "gateway": route["gateway"],
+                "oif": route["oif"],
+                "priority": route["priority"],
+                "prefsrc": msg.body.prefsrc,
+            })  # fmt: skip
+        return out
+
     def rules(self, family: int) -> list[dict[str, Any]]:
-        """Policy rules as ``{src, src_len, table, priority}``."""
+        """Policy rules as ``{src, src_len, dst, dst_len, table, priority}``
+        (IPv4 ones read once per transaction)."""
+        if self._caching and family == socket.AF_INET and self._rules is not None:
+            return list(self._rules)
         try:
             msgs = self.ipr.get_rules(family=family)
         except NetlinkError as exc:
             raise failure("rules", "read rules", exc) from None
-        return [
+        rules = [
             {
                 "src": m.get("FRA_SRC"),
                 "src_len": m["src_len"],
+                "dst": m.get("FRA_DST"),
+                "dst_len": m["dst_len"],
                 "table": m.get("FRA_TABLE") or m["table"],
-                "priority": m.get("FRA_PRIORITY"),
+                "priority": m.get("FRA_PRIORITY") or 0,
             }
             for m in msgs
         ]
+        if self._caching and family == socket.AF_INET:
+            self._rules = rules
+        return list(rules)
+
+    def rules_changed(self) -> None:
+        """Someone else (a DHCP client's hook) may have written rules."""
+        self._rules = None
+
+    def rule_added(self, rule: dict[str, Any]) -> None:
+        """Our write: the cached rules (if any) say so without a dump."""
+        if self._rules is not None:
+            self._rules.append(rule)
+
+    def rule_removed(self, rule: dict[str, Any]) -> None:
+        if self._rules is not None and rule in self._rules:
+            self._rules.remove(rule)
 
 
 # -- files of the current namespace (sysctl, sysfs) ------------------------

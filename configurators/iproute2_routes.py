@@ -1,15 +1,16 @@
 """Routes and rules of a network's gateways, through netlink.
 
-* a gateway on the default-route network is the main table's only IPv4
-  default route;
-* a gateway on any other network is source routing, as in the production
-  agent: a routing table whose number derives from the address
-  (:func:`source_route_table`) holding the subnet and a default route via
-  the gateway, and a rule ``from <subnet> lookup <table>``;
+* on the default-route network, an IPv4 gateway is the main table's only
+  IPv4 default route;
+* on any other, it is source routing, as in the production agent
+  (:mod:`shared.source_routing`): the network's own routing table, numbered
+  after its top device, with the subnet and a default route via the
+  gateway, and the rules ``from <subnet>`` and ``to <subnet>`` looking it
+  up;
 * an IPv6 gateway is a ``::/0`` route in the main table.
 
 A gateway outside the address's subnet is installed ``onlink``. Nothing is
-recorded on disk: what to remove is found again from the configuration.
+recorded on disk: the table is found again from the device's name.
 """
 
 from __future__ import annotations
@@ -27,17 +28,7 @@ from configurators.iproute2_netlink import (
     Kernel,
 )
 from shared.netmodel.ipconfig import IpConfig
-
-SOURCE_TABLE_MIN = 1000
-SOURCE_TABLE_MAX = 250000
-SOURCE_RULE_PRIORITY = 32000
-
-
-def source_route_table(address: str) -> int:
-    """The routing table of a non-default network's gateway: stable, from
-    its IPv4 address, in SOURCE_TABLE_MIN..SOURCE_TABLE_MAX."""
-    span = SOURCE_TABLE_MAX - SOURCE_TABLE_MIN + 1
-    return SOURCE_TABLE_MIN + int(ipaddress.IPv4Address(address)) % span
+from shared.source_routing import RULE_PRIORITY, source_table
 
 
 @dataclass(frozen=True)
@@ -56,10 +47,6 @@ class StaticV4:
         return ipaddress.IPv4Network(f"{self.address}/{self.prefixlen}", strict=False)
 
     @property
-    def table(self) -> int:
-        return source_route_table(self.address)
-
-    @property
     def gateway_onlink(self) -> bool:
         """A gateway outside the subnet needs the onlink flag."""
         return self.gateway is not None and ipaddress.IPv4Address(self.gateway) not in self.subnet
@@ -71,11 +58,15 @@ def static_v4(ip: IpConfig | None) -> StaticV4 | None:
     return StaticV4(ip.ipv4.address, ip.ipv4.prefixlen, ip.ipv4.gateway, ip.ipv4.default_route)
 
 
+def _rule_key(rule: dict[str, Any]) -> tuple:
+    return (rule["src"], rule["src_len"], rule["dst"], rule["dst_len"])
+
+
 class RouteApplier:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
 
-    # -- IPv4 gateway: main default route or source routing -----------------
+    # -- IPv4 gateway: main default route and source routing ----------------
     def _route(self, dev: dict[str, Any], what: str, command: str, **spec: Any) -> None:
         self.kernel.request(
             dev["name"],
@@ -97,6 +88,15 @@ class RouteApplier:
         if onlink:
             spec["flags"] = RTNH_F_ONLINK
         return spec
+
+    def ensure_gateway(self, dev: dict[str, Any], v4: StaticV4) -> None:
+        """The main default route on the default-route network (and no
+        table of its own), source routing on any other."""
+        if v4.default_route:
+            self.ensure_main_default(dev, v4)
+            self.remove_source_routing(dev["name"], dev)
+        else:
+            self.ensure_source_routing(dev, v4)
 
     def ensure_main_default(self, dev: dict[str, Any], v4: StaticV4) -> None:
         """Our route via the gateway, and no other IPv4 default route."""
@@ -137,17 +137,45 @@ class RouteApplier:
             )
 
     def ensure_source_routing(self, dev: dict[str, Any], v4: StaticV4) -> None:
-        table = v4.table
-        routes = self.kernel.routes(socket.AF_INET, table)
-        subnet = v4.subnet
-        has_subnet = any(
-            r["dst_len"] == subnet.prefixlen
-            and r["dst"] == str(subnet.network_address)
-            and r["oif"] == dev["index"]
-            and r["gateway"] is None
-            for r in routes
-        )
-        if not has_subnet:
+        """Exactly the two rules looking the device's table up, and the
+        subnet and default routes in it (what a previous address left there
+        is removed). The default route comes last: once it is there (the
+        capabilities report the gateway from it) everything is."""
+        table, subnet = source_table(dev["name"]), v4.subnet
+        have_subnet = have_default = False
+        for route in self.kernel.routes(socket.AF_INET, table):
+            if route["oif"] != dev["index"]:
+                continue  # not ours to judge
+            if (route["dst_len"], route["dst"], route["gateway"]) == (
+                subnet.prefixlen, str(subnet.network_address), None
+            ) and route["prefsrc"] == v4.address:
+                have_subnet = True
+            elif route["dst_len"] == 0 and route["gateway"] == v4.gateway:
+                have_default = True
+            else:
+                self._delete_table_route(dev, table, route)
+        net, plen = str(subnet.network_address), subnet.prefixlen
+        wanted = {(net, plen, None, 0): {"src": net, "src_len": plen},
+                  (None, 0, net, plen): {"dst": net, "dst_len": plen}}  # fmt: skip
+        for rule in self._rules(table):
+            if wanted.pop(_rule_key(rule), None) is None:
+                self._delete_rule(dev["name"], rule)
+        for (src, src_len, dst, dst_len), spec in wanted.items():
+            way = f"from {subnet}" if "src" in spec else f"to {subnet}"
+            self.kernel.request(
+                dev["name"],
+                f"add rule {way} lookup {table}",
+                "rule",
+                "add",
+                family=socket.AF_INET,
+                table=table,
+                priority=RULE_PRIORITY,
+                **spec,
+            )
+            self.kernel.rule_added({"src": src, "src_len": src_len, "dst": dst,
+                                    "dst_len": dst_len, "table": table,
+                                    "priority": RULE_PRIORITY})  # fmt: skip
+        if not have_subnet:
             self._route(
                 dev,
                 f"add route {subnet} to table {table}",
@@ -159,93 +187,85 @@ class RouteApplier:
                 prefsrc=v4.address,
                 table=table,
             )
-        has_default = any(
-            r["dst_len"] == 0 and r["gateway"] == v4.gateway and r["oif"] == dev["index"]
-            for r in routes
-        )
-        if not has_default:
+        if not have_default:
             self._route(
                 dev,
                 f"add default route via {v4.gateway} to table {table}",
                 "replace",
                 **self._default_spec(dev, v4.gateway, v4.gateway_onlink, table=table),
             )
-        if not self._has_source_rule(v4):
-            self.kernel.request(
-                dev["name"],
-                f"add rule from {subnet} lookup {table}",
-                "rule",
-                "add",
-                family=socket.AF_INET,
-                src=str(subnet.network_address),
-                src_len=subnet.prefixlen,
-                table=table,
-                priority=SOURCE_RULE_PRIORITY,
-            )
 
-    def _has_source_rule(self, v4: StaticV4) -> bool:
-        subnet = v4.subnet
-        return any(
-            rule["src"] == str(subnet.network_address)
-            and rule["src_len"] == subnet.prefixlen
-            and rule["table"] == v4.table
-            for rule in self.kernel.rules(socket.AF_INET)
-        )
+    def _rules(self, table: int) -> list[dict[str, Any]]:
+        return [r for r in self.kernel.rules(socket.AF_INET) if r["table"] == table]
 
-    def remove_source_rule(self, device: str, v4: StaticV4) -> None:
-        if not self._has_source_rule(v4):
-            return
-        subnet = v4.subnet
+    def _delete_rule(self, device: str, rule: dict[str, Any]) -> None:
+        spec = {k: rule[k] for k in ("src", "src_len", "dst", "dst_len") if rule[k]}
         self.kernel.request(
             device,
-            f"remove rule from {subnet} lookup {v4.table}",
+            f"remove rule {spec} lookup {rule['table']}",
             "rule",
             "del",
             family=socket.AF_INET,
-            src=str(subnet.network_address),
-            src_len=subnet.prefixlen,
-            table=v4.table,
-            priority=SOURCE_RULE_PRIORITY,
+            table=rule["table"],
+            priority=rule["priority"],
             tolerate=GONE,
+            **spec,
+        )
+        self.kernel.rule_removed(rule)
+
+    def _delete_table_route(self, dev: dict[str, Any], table: int, route: dict) -> None:
+        dst = f"{route['dst'] or '0.0.0.0'}/{route['dst_len']}"
+        spec = {"gateway": route["gateway"]} if route["gateway"] else {}
+        self._route(
+            dev,
+            f"remove route {dst} from table {table}",
+            "del",
+            family=socket.AF_INET,
+            dst=dst,
+            oif=dev["index"],
+            table=table,
+            priority=route["priority"],
+            **spec,
         )
 
+    def remove_source_routing(self, device: str, dev: dict[str, Any] | None) -> None:
+        """The rules of ``device``'s table, and the routes through it there
+        (``dev`` None: the device is gone, and its routes with it; a rule is
+        not tied to a device)."""
+        table = source_table(device)
+        if dev is not None:  # the default route first: the gateway is gone
+            routes = self.kernel.routes(socket.AF_INET, table)
+            for route in sorted(routes, key=lambda r: r["dst_len"]):
+                if route["oif"] == dev["index"]:
+                    self._delete_table_route(dev, table, route)
+        for rule in self._rules(table):
+            self._delete_rule(device, rule)
+
     def remove_gateway(self, dev: dict[str, Any], v4: StaticV4) -> None:
-        """Undo ``_ensure_main_default`` or ``_ensure_source_routing``."""
+        """Undo :meth:`ensure_gateway`."""
         if v4.default_route:
-            for route in self.kernel.routes(socket.AF_INET, MAIN_TABLE):
-                if (
-                    route["dst_len"] == 0
-                    and route["gateway"] == v4.gateway
-                    and route["oif"] == dev["index"]
-                ):
-                    self._route(
-                        dev,
-                        f"remove default route via {v4.gateway}",
-                        "del",
-                        family=socket.AF_INET,
-                        dst="0.0.0.0/0",
-                        gateway=v4.gateway,
-                        oif=dev["index"],
-                        priority=route["priority"],
-                        table=MAIN_TABLE,
-                    )
-            return
-        self.remove_source_rule(dev["name"], v4)
-        for route in self.kernel.routes(socket.AF_INET, v4.table):
-            if route["oif"] != dev["index"]:
-                continue
-            dst = f"{route['dst'] or '0.0.0.0'}/{route['dst_len']}"
-            spec = {"gateway": route["gateway"]} if route["gateway"] else {}
-            self._route(
-                dev,
-                f"remove route {dst} from table {v4.table}",
-                "del",
-                family=socket.AF_INET,
-                dst=dst,
-                oif=dev["index"],
-                table=v4.table,
-                **spec,
-            )
+            self.remove_main_default(dev, v4)
+        else:
+            self.remove_source_routing(dev["name"], dev)
+
+    def remove_main_default(self, dev: dict[str, Any], v4: StaticV4) -> None:
+        for route in self.kernel.routes(socket.AF_INET, MAIN_TABLE):
+            if (
+                route["dst_len"] == 0
+                and route["gateway"] == v4.gateway
+                and route["oif"] == dev["index"]
+            ):
+                self._route(
+                    dev,
+                    f"remove default route via {v4.gateway}",
+                    "del",
+                    family=socket.AF_INET,
+                    dst="0.0.0.0/0",
+                    gateway=v4.gateway,
+                    oif=dev["index"],
+                    priority=route["priority"],
+                    table=MAIN_TABLE,
+                )
 
     # -- IPv6 gateway ------------------------------------------------------
     def _ipv6_defaults_via(self, dev: dict[str, Any], gateway: str) -> list[dict]:

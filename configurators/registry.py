@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -185,6 +185,19 @@ class Configurators:
             if configurator.persistent:
                 dropped += configurator.remove_unrecorded(running)
         return dropped
+
+    # -- the kernel devices: the default configurator's ----------------------
+    def addresses_of(self, devices: Iterable[str]) -> dict[str, list[str]]:
+        return self.default.addresses_of(devices)
+
+    def restore_addresses(self, addresses: Mapping[str, list[str]]) -> None:
+        self.default.restore_addresses(addresses)
+
+    def owned_devices(self) -> frozenset[str]:
+        return self.default.owned_devices()
+
+    def adopt(self, named: Mapping[str, str]) -> list[str]:
+        return self.default.adopt(named)
 
     def _others(self) -> list[Configurator]:
         return [c for c in self if c is not self.default]

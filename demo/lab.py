@@ -182,17 +182,30 @@ class Lab:
         self.create_host()
 
     # -- daemons --------------------------------------------------------
-    def _spawn(self, module: str, name: str, env: dict[str, str] | None = None):
+    def _spawn(
+        self,
+        module: str,
+        name: str,
+        env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
+    ):
+        """``module`` in the host namespace; ``prefix``: a command it runs
+        under (e.g. ``setpriv`` with the capabilities its unit grants)."""
         with (self.logs / f"{name}.log").open("ab") as log:
             return subprocess.Popen(
-                ["ip", "netns", "exec", self.host_ns, sys.executable, "-m", module,
+                ["ip", "netns", "exec", self.host_ns, *prefix, sys.executable, "-m", module,
                  "--config", str(self.config_path)],
                 stdout=log, stderr=log, cwd=SOURCE_ROOT, env={**os.environ, **(env or {})},
             )  # fmt: skip
 
-    def start_superd(self, timeout: float = 30.0, env: dict[str, str] | None = None) -> None:
-        """Start superd (``env`` added to its environment) and wait for its
-        READY=1 (sd_notify)."""
+    def start_superd(
+        self,
+        timeout: float = 30.0,
+        env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
+    ) -> None:
+        """Start superd (``env`` added to its environment, run under
+        ``prefix``) and wait for its READY=1 (sd_notify)."""
         assert self.superd is None, "superd already runs"
         notify_path = self.root / "notify.sock"
         notify_path.unlink(missing_ok=True)
@@ -200,7 +213,7 @@ class Lab:
         self._notify.bind(str(notify_path))
         self._notify.settimeout(0.2)
         self.superd = self._spawn(
-            "superd.main", "superd", {**(env or {}), "NOTIFY_SOCKET": str(notify_path)}
+            "superd.main", "superd", {**(env or {}), "NOTIFY_SOCKET": str(notify_path)}, prefix
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -36,7 +36,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.errors import ErrorCode, NetError
 from shared.event_log import EventLog, wait_args
@@ -63,6 +63,7 @@ ENGINE_METHODS = {
     "Host.setSafeNetworkConfig": "set_safe_network_config",
     "Host.getNetworkCapabilities": "get_network_capabilities",
     "Host.getCapabilities": "get_capabilities",
+    "Host.getNetworkStatistics": "get_network_statistics",
     "Host.confirmConnectivity": "confirm_connectivity",
     "Host.ping2": "ping2",
 }
@@ -120,13 +121,20 @@ class HostApi:
 
     def get_network_capabilities(self) -> dict:
         held = self._held_netinfo()
-        if held.caps_json is None:  # encoded once per report, then reused
-            held.caps_json = RawJson(to_json(held.caps))
-        return held.caps_json  # type: ignore[return-value]  # JSON of the report
+        dirty = str(self._config_dirty)  # 'True' / 'False', as the agent sends it
+        encoded = held.caps_json.get(dirty)
+        if encoded is None:  # encoded once per report (and flag), then reused
+            encoded = RawJson(to_json({**held.caps, "netConfigDirty": dirty}))
+            held.caps_json[dirty] = encoded
+        return encoded  # type: ignore[return-value]  # JSON of the report
 
     def get_capabilities(self) -> dict:
         caps, _ = self._netinfo()
         return {**host_capabilities(), **caps, "netConfigDirty": str(self._config_dirty)}
+
+    def get_network_statistics(self) -> dict:
+        """Every device's counters and state (superd.netstats' report)."""
+        return self._superd_call("network_stats")  # type: ignore[return-value]
 
     def confirm_connectivity(self) -> bool:
         self._superd_call("confirm_connectivity")
@@ -164,12 +172,13 @@ class HostApi:
     # -- helpers ----------------------------------------------------------
 
     def _plan(self, networks: object, bondings: object, options: object) -> Plan:
-        caps, running = self._netinfo()
+        held = self._held_netinfo()
+        caps, running = held.caps, held.running
         return plan_setup_networks(
             networks if networks is not None else {},
             bondings if bondings is not None else {},
             options if options is not None else {},
-            NetinfoSnapshot.from_caps(caps),
+            NetinfoSnapshot.from_caps(caps, held.owned),
             RunningConfig.from_dict(running),
         )
 
@@ -190,7 +199,10 @@ class HostApi:
         caps, running = answer.get("caps"), answer.get("running", {})
         if not isinstance(caps, dict) or not isinstance(running, dict):
             raise NetError(ErrorCode.INTERNAL, "superd's netinfo lacks caps or running")
-        fresh = _Netinfo(token if isinstance(token, str) else None, caps, running)
+        owned = answer.get("owned", [])  # devices with netreload's mark
+        if not isinstance(owned, list):
+            raise NetError(ErrorCode.INTERNAL, "superd's netinfo: owned is not a list")
+        fresh = _Netinfo(token if isinstance(token, str) else None, caps, running, owned)
         if fresh.token is not None:
             self._netinfo_held = fresh
         return fresh
@@ -214,7 +226,8 @@ class _Netinfo:
     token: str | None
     caps: dict
     running: dict
-    caps_json: bytes | None = None
+    owned: list = field(default_factory=list)  # not in the report: the engine never sees it
+    caps_json: dict[str, bytes] = field(default_factory=dict)  # netConfigDirty → JSON
 
 
 def notify_time() -> int:

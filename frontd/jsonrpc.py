@@ -5,15 +5,26 @@ name to a verb from a fixed table (``frontd.api``), binds the named (or
 positional) params to the verb's signature and calls it. Errors:
 
 * -32700 the body is not JSON (``NaN`` and ``Infinity`` included: strict
-  JSON has neither), -32600 not a valid request (batches included: they are
-  not supported; nor values nested deeper than ``MAX_DEPTH``), -32601
-  unknown method, -32602 params that do not fit the method's signature;
+  JSON has neither), -32600 not a valid request (nor values nested deeper
+  than ``MAX_DEPTH``, nor an empty batch or one of more than ``MAX_BATCH``
+  requests), -32601 unknown method, -32602 params that do not fit the
+  method's signature;
 * a ``NetError`` raised by the verb: its agent code and message (21 bad
   parameters, …), cut to ``MAX_MESSAGE`` characters;
 * anything else: code 100 and a generic message; the traceback goes to the
   log, never to the client.
 
 Notifications (requests without ``id``) are ignored and never answered.
+
+A batch (a JSON array of requests, JSON-RPC 2.0 §6) is answered as the
+production agent answers it: a batch of one request gets that request's
+response as a plain object (its own client sends every call as a batch of
+one), a larger batch an array of the responses of its requests that have an
+``id`` (none at all if it held only notifications), an empty batch one
+-32600 error object. A batch is one request for every limit below and for
+the transports' per-connection ones: its requests are answered one after the
+other, in one worker.
+
 ``submit`` runs each request in a worker thread so that a long
 ``Host.setupNetworks`` never delays the ``Host.ping2`` that confirms
 connectivity in the middle of it; beyond ``max_pending`` requests in
@@ -30,7 +41,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from shared.errors import ErrorCode, NetError
-from shared.wire import dumps
+from shared.wire import dumps, to_json
 
 log = logging.getLogger("netreload.frontd.jsonrpc")
 
@@ -47,9 +58,14 @@ MAX_PENDING = 256  # requests accepted but not answered yet, all clients togethe
 MAX_DEPTH = 64
 # Messages quote the offending value; a 500 kB one must not come back whole.
 MAX_MESSAGE = 4096
+# Requests in one batch. The production agent's client sends one; a batch is
+# answered in one worker, and its answers (a capabilities report each) are
+# held together until the last.
+MAX_BATCH = 32
 
 Verb = Callable[..., object]
 Reply = Callable[[bytes], None]
+Response = dict | list[dict]
 
 
 def error_response(request_id: object, code: int, message: str) -> dict:
@@ -83,20 +99,29 @@ class JsonRpcDispatcher:
     def method_names(self) -> list[str]:
         return sorted(self._methods)
 
-    def handle(self, body: bytes | str) -> dict | None:
-        """The response to one request body, or None for a notification."""
+    def handle(self, body: bytes | str) -> Response | None:
+        """The response to one request body (an array for a batch of more
+        than one request), or None when nothing is to be answered."""
         try:
             request = json.loads(body, parse_constant=_not_json)
         except (ValueError, UnicodeDecodeError):
             return error_response(None, PARSE_ERROR, "Parse error: the body is not JSON")
         except RecursionError:
             return error_response(None, INVALID_REQUEST, _TOO_DEEP)
+        if type(request) is not list:
+            return self._handle_one(request)
+        problem = _batch_problem(request)
+        if problem:
+            return error_response(None, INVALID_REQUEST, problem)
+        return batch_answer(request, [self._handle_one(item) for item in request])
+
+    def _handle_one(self, request: object) -> dict | None:
         if _deeper_than(request, MAX_DEPTH):
             request_id = request.get("id") if isinstance(request, dict) else None
             request_id = request_id if _valid_id(request_id) else None
             return error_response(request_id, INVALID_REQUEST, _TOO_DEEP)
         if isinstance(request, list):
-            return error_response(None, INVALID_REQUEST, "Batch requests are not supported")
+            return error_response(None, INVALID_REQUEST, "A batch cannot hold a batch")
         if not isinstance(request, dict):
             return error_response(None, INVALID_REQUEST, "A request must be a JSON object")
         has_id = "id" in request
@@ -136,13 +161,9 @@ class JsonRpcDispatcher:
         response = self.handle(body)
         if response is None:
             return None
-        try:
-            return encode(response)
-        except (TypeError, ValueError):
-            log.exception("response to request %r is not JSON", response.get("id"))
-            return encode(
-                error_response(response.get("id"), int(ErrorCode.INTERNAL), INTERNAL_MESSAGE)
-            )
+        if isinstance(response, list):
+            return b"[" + b",".join(_encode_response(item) for item in response) + b"]"
+        return _encode_response(response)
 
     def submit(self, body: bytes | str, reply: Reply) -> Future:
         """Handle ``body`` in a worker thread; ``reply`` gets the encoded response
@@ -163,14 +184,27 @@ class JsonRpcDispatcher:
         return done
 
     def _refuse(self, body: bytes | str, reply: Reply) -> None:
+        """Code 40 to each request of ``body`` that has an id to answer to."""
         try:
             request = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
-            request = None  # no id to answer to
-        if isinstance(request, dict) and "id" in request and _valid_id(request["id"]):
-            message = "Too many requests in progress, try again later"
-            code = int(ErrorCode.RESOURCE_UNAVAILABLE)
-            reply(encode(error_response(request["id"], code, message)))
+            return  # no id to answer to
+        message = "Too many requests in progress, try again later"
+        code = int(ErrorCode.RESOURCE_UNAVAILABLE)
+
+        def refused(item: object) -> dict | None:
+            if isinstance(item, dict) and "id" in item and _valid_id(item["id"]):
+                return error_response(item["id"], code, message)
+            return None
+
+        if type(request) is not list:
+            answer = refused(request)
+        elif problem := _batch_problem(request):
+            answer = error_response(None, INVALID_REQUEST, problem)
+        else:
+            answer = batch_answer(request, [refused(item) for item in request])
+        if answer is not None:
+            reply(encode(answer) if isinstance(answer, dict) else to_json(answer))
 
     def _run(self, body: bytes | str, reply: Reply) -> None:
         try:
@@ -188,6 +222,33 @@ class JsonRpcDispatcher:
 
 
 _TOO_DEEP = f"Invalid request: values nested deeper than {MAX_DEPTH} levels"
+
+
+def batch_answer(batch: list, responses: list[dict | None]) -> Response | None:
+    """What answers ``batch``, given each of its requests' response (None:
+    a notification): a batch of one is answered as a single request, as
+    the production agent does; a larger one with the array of its responses,
+    or nothing when all its requests were notifications (JSON-RPC 2.0)."""
+    if len(batch) == 1:
+        return responses[0]
+    answers = [response for response in responses if response is not None]
+    return answers or None
+
+
+def _batch_problem(batch: list) -> str | None:
+    if not batch:
+        return "Invalid request: the batch is empty"
+    if len(batch) > MAX_BATCH:
+        return f"Invalid request: a batch holds at most {MAX_BATCH} requests, not {len(batch)}"
+    return None
+
+
+def _encode_response(response: dict) -> bytes:
+    try:
+        return encode(response)
+    except (TypeError, ValueError):
+        log.exception("response to request %r is not JSON", response.get("id"))
+        return encode(error_response(response.get("id"), int(ErrorCode.INTERNAL), INTERNAL_MESSAGE))
 
 
 def _bounded(message: str) -> str:

@@ -3,7 +3,9 @@
 Reads the configuration once, loads the TLS material and binds both
 listening sockets (STOMP over TLS on ``stomp_listen``, JSON-RPC on the
 local UNIX socket) — then, when started as root, drops to ``frontd_user``
-for good (no supplementary groups). It serves until SIGTERM or SIGINT, then
+for good (no supplementary groups); started as that user (systemd's
+``User=``), it keeps the uid it has. Once both listeners accept it tells
+systemd READY=1 (``STOPPING=1`` when it stops). It serves until SIGTERM or SIGINT, then
 stops listening, closes its connections and exits 0. Logs go to stderr.
 """
 
@@ -25,10 +27,12 @@ from frontd.event_relay import EventRelay
 from frontd.jsonrpc import JsonRpcDispatcher
 from frontd.stomp import StompServer, server_tls_context
 from frontd.superd_client import SuperdClient
+from frontd.tls_clients import AllowedClients
 from frontd.unix_transport import UnixJsonRpcServer, bind_unix_socket
 from persistence.atomic import libc
 from shared.config import Config, load_config
 from shared.errors import ErrorCode, NetError
+from shared.sd_notify import sd_notify
 
 log = logging.getLogger("netreload.frontd")
 
@@ -114,12 +118,19 @@ def open_listeners(config: Config) -> Listeners:
     return Listeners(stomp, unix)
 
 
-async def serve(config: Config, listeners: Listeners, tls: ssl.SSLContext) -> None:
+async def serve(
+    config: Config,
+    listeners: Listeners,
+    tls: ssl.SSLContext,
+    allowed: AllowedClients | None = None,
+) -> None:
     superd = SuperdClient(config.superd_socket)
     api = HostApi(superd)
     engine_rpc = JsonRpcDispatcher(api.table())
     local_rpc = JsonRpcDispatcher(api.table(local=True))
-    stomp = StompServer(engine_rpc, tls, max_connections=config.stomp_max_connections)
+    stomp = StompServer(
+        engine_rpc, tls, max_connections=config.stomp_max_connections, allowed_clients=allowed
+    )
     local = UnixJsonRpcServer(local_rpc)
     api.set_notify(stomp.publish_event)
     relay = EventRelay(config.superd_socket, stomp.publish_event)
@@ -134,10 +145,12 @@ async def serve(config: Config, listeners: Listeners, tls: ssl.SSLContext) -> No
     log.info(
         "serving STOMP on %s and JSON-RPC on %s", config.stomp_listen, config.frontd_unix_socket
     )
+    sd_notify("READY=1")  # both listeners accept: Type=notify's start is over
     try:
         await stop.wait()
     finally:
         log.info("shutting down")
+        sd_notify("STOPPING=1")
         relay.close()
         await stomp.close()
         await local.close()
@@ -163,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         config = load_config(args.config)
-        tls = server_tls_context(config.tls_cert, config.tls_key, config.tls_ca)
+        tls = server_tls_context(config.tls_cert, config.tls_key, config.tls_ca, config.tls_crl)
+        allowed = AllowedClients.parse(config.tls_allowed_clients)
         listeners = open_listeners(config)
         if os.geteuid() == 0:
             drop_privileges(config.frontd_user)
@@ -173,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         log.error("cannot start: %s", error)
         return 1
-    asyncio.run(serve(config, listeners, tls))
+    asyncio.run(serve(config, listeners, tls, allowed))
     return 0
 
 

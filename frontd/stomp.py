@@ -59,6 +59,7 @@ from frontd.stomp_limits import (
     oldest_of_busiest,
     outbox_to_drop,
 )
+from frontd.tls_clients import AllowedClients, describe
 from shared.memory import release_memory
 
 log = logging.getLogger("netreload.frontd.stomp")
@@ -74,13 +75,22 @@ class RequestSink(Protocol):
     def submit(self, body: bytes, reply: Callable[[bytes], None]) -> Future: ...
 
 
-def server_tls_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
-    """TLS ≥ 1.2; a client must present a certificate signed by ``ca``."""
+def server_tls_context(cert: Path, key: Path, ca: Path, crl: Path | None = None) -> ssl.SSLContext:
+    """TLS ≥ 1.2; a client must present a certificate signed by ``ca`` and,
+    with ``crl`` (PEM, issued by ``ca``), not revoked by it. The CRL is read
+    once: a restart reads a new one; past its next update every client
+    is refused, as OpenSSL refuses an expired CRL."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_cert_chain(str(cert), str(key))
     context.load_verify_locations(cafile=str(ca))
+    if crl is not None:
+        crls_before = context.cert_store_stats()["crl"]
+        context.load_verify_locations(cafile=str(crl))
+        if context.cert_store_stats()["crl"] == crls_before:
+            raise ssl.SSLError(f"{crl}: no CRL in it")
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     context.options |= ssl.OP_NO_RENEGOTIATION
     return context
 
@@ -93,9 +103,11 @@ class StompServer:
         max_connections: int = MAX_CONNECTIONS,
         heartbeat: tuple[int, int] = HEARTBEAT,
         max_frame: int = MAX_FRAME,
+        allowed_clients: AllowedClients | None = None,
     ) -> None:
         self.requests = requests
         self.ssl_context = ssl_context
+        self.allowed_clients = allowed_clients  # None or empty: every CA-signed client
         self.max_connections = max_connections
         self.heartbeat = heartbeat
         self.max_frame = max_frame
@@ -219,7 +231,8 @@ class StompServer:
 
     async def _handshake(self, handler: asyncio.Task, writer: asyncio.StreamWriter) -> bool:
         """TLS on the accepted socket; False (socket aborted) if it failed,
-        timed out or was pushed out by a newcomer."""
+        timed out, was pushed out by a newcomer or the client's certificate
+        is not on the allow-list."""
         assert self.ssl_context is not None
         peer = peer_host(writer)
         if len(self._handshakes) >= MAX_HANDSHAKES:
@@ -230,7 +243,10 @@ class StompServer:
         self._handshakes[handler] = peer
         try:
             await writer.start_tls(self.ssl_context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
-            return True
+            tls = writer.get_extra_info("ssl_object")
+            if not self.allowed_clients or self.allowed_clients.admits(tls):
+                return True
+            log.warning("%s: client certificate not allowed (%s)", peer, describe(tls))
         except (OSError, ssl.SSLError) as error:  # the handshake's timeout is an OSError
             log.debug("TLS handshake with %s failed: %s", peer, error)
         except asyncio.CancelledError:

@@ -3,9 +3,11 @@
 Reads frames and acts on them (CONNECT, SUBSCRIBE, SEND, …), sends MESSAGE,
 RECEIPT and ERROR frames and heart-beats, and keeps the per-connection
 limits of ``frontd.stomp_limits``: at most ``MAX_IN_FLIGHT`` of its requests
-being answered (it is not read meanwhile) and its unsent messages reported
-to the server after each write. ``frontd.stomp.StompServer`` owns the
-connections, the delivery of messages and the limits across them.
+being answered (it is not read meanwhile; a SEND is one request, a JSON-RPC
+batch in it included: the dispatcher answers a batch's requests in turn)
+and its unsent messages reported to the server after each write.
+``frontd.stomp.StompServer`` owns the connections, the delivery of messages
+and the limits across them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,21 @@ CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 10.0
 HEARTBEAT = (1000, 1000)  # ms: fastest we send, fastest we want to hear
 ACK_MODES = ("auto", "client", "client-individual")
+
+# Destinations an answer may never go to: an answer sent to the events queue
+# would be held and handed to the next engine as if it were a notification;
+# the requests topic is the way in, never out.
+RESERVED_REPLY_TO = (EVENTS, REQUESTS)
+
+
+def reply_to_allowed(destination: str) -> bool:
+    """A reply-to names a response destination (the engine's
+    ``jms.topic.vdsm_responses``, a client's own UUID queue, …): neither a
+    reserved destination nor one below it."""
+    return not any(
+        destination == reserved or destination.startswith(reserved + ".")
+        for reserved in RESERVED_REPLY_TO
+    )
 
 
 @dataclass(frozen=True)
@@ -194,6 +211,8 @@ class Connection:
         if destination != REQUESTS:
             raise ProtocolError(f"cannot SEND to {destination[:80]!r}")
         reply_to = headers.get("reply-to") or DEFAULT_REPLY_TO
+        if not reply_to_allowed(reply_to):
+            raise ProtocolError(f"cannot reply to {reply_to[:80]!r}: not a response destination")
         self.in_flight += 1
         future = self.server.requests.submit(
             body, lambda answer: self.server._post(reply_to, answer)

@@ -27,20 +27,33 @@ from pyroute2.netlink.rtnl.ifinfmsg.plugins.bond import bond as bond_nla
 from pyroute2.netlink.rtnl.ifinfmsg.plugins.vlan import vlan as vlan_nla
 
 from netlink.constants import (
+    AD_INFO_AGGREGATOR,
+    AD_INFO_PARTNER_MAC,
     ADDRESS,
     AF_SPEC,
     BE16,
     BE32,
+    BOND_AD_INFO,
+    BOND_SLAVE,
     DEVCONF,
+    FIBRULE,
+    FRA_DST,
+    FRA_IIFNAME,
+    FRA_OIFNAME,
+    FRA_PRIORITY,
+    FRA_SRC,
+    FRA_TABLE,
     IFA_ADDRESS,
     IFA_FLAGS,
     IFA_LOCAL,
     IFADDR,
+    IFALIAS,
     IFINFO,
     IFNAME,
     INET6_CONF,
     INFO_DATA,
     INFO_KIND,
+    INFO_SLAVE_DATA,
     INFO_SLAVE_KIND,
     LINK,
     LINK_NETNSID,
@@ -59,6 +72,7 @@ from netlink.constants import (
     OPERSTATES,
     PARENT_DEV_NAME,
     PERM_ADDRESS,
+    RT_TABLE_LOCAL,
     RTA_DST,
     RTA_GATEWAY,
     RTA_MULTIPATH,
@@ -69,12 +83,15 @@ from netlink.constants import (
     RTM_DELADDR,
     RTM_DELLINK,
     RTM_DELROUTE,
+    RTM_DELRULE,
     RTM_GETADDR,
     RTM_GETLINK,
     RTM_GETROUTE,
+    RTM_GETRULE,
     RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWROUTE,
+    RTM_NEWRULE,
     RTMSG,
     RTNH,
     S32,
@@ -209,10 +226,33 @@ def _info_data(data: bytes, span: tuple[int, int] | None, kind: str | None) -> d
     if table is None or span is None:
         return {}
     out = {}
-    for code, inner in _attrs(data, *span).items():
+    found = _attrs(data, *span)
+    for code, inner in found.items():
         if code in table:
             key, decode = table[code]
             out[key] = decode(data, inner)
+    if kind == "bond" and BOND_AD_INFO in found:
+        ad_info = _attrs(data, *found[BOND_AD_INFO])
+        if AD_INFO_AGGREGATOR in ad_info:
+            aggregator = U16.unpack_from(data, ad_info[AD_INFO_AGGREGATOR][0])[0]
+            out["bond_ad_info_aggregator"] = aggregator
+        if AD_INFO_PARTNER_MAC in ad_info:
+            out["bond_ad_info_partner_mac"] = _hex(data, ad_info[AD_INFO_PARTNER_MAC])
+    return _shared(out)
+
+
+_NO_SLAVE_INFO: dict[str, Any] = {}  # shared by every link that is no bond slave: read-only
+
+
+def _slave_info(data: bytes, span: tuple[int, int] | None, slave_kind: str | None) -> dict:
+    """A bond slave's permanent address and 802.3ad aggregator, {} for the rest."""
+    if slave_kind != "bond" or span is None:
+        return _NO_SLAVE_INFO
+    out = {}
+    for code, inner in _attrs(data, *span).items():
+        if code in BOND_SLAVE:
+            key, kind = BOND_SLAVE[code]
+            out[key] = _SCALARS[kind](data, inner)
     return _shared(out)
 
 
@@ -239,6 +279,7 @@ def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
     a = _attrs(data, offset + IFINFO.size, end)
     info = _attrs(data, *a[LINKINFO]) if LINKINFO in a else {}
     kind = _asciiz(data, info[INFO_KIND]) if INFO_KIND in info else None
+    slave_kind = _asciiz(data, info[INFO_SLAVE_KIND]) if INFO_SLAVE_KIND in info else None
     lower = _u32(data, a.get(LINK))
     if LINK_NETNSID in a or lower == index:
         lower = None
@@ -247,7 +288,7 @@ def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
         "name": _asciiz(data, a[IFNAME]) if IFNAME in a else "",
         "index": index,
         "kind": kind,
-        "slave_kind": _asciiz(data, info[INFO_SLAVE_KIND]) if INFO_SLAVE_KIND in info else None,
+        "slave_kind": slave_kind,
         "master": _u32(data, a.get(MASTER)) or None,
         "link": lower or None,
         "mtu": _u32(data, a.get(MTU)) or 0,
@@ -257,7 +298,9 @@ def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
         "flags": flags,
         "ifi_type": ifi_type,
         "parent_dev": _asciiz(data, a[PARENT_DEV_NAME]) if PARENT_DEV_NAME in a else None,
+        "alias": _asciiz(data, a[IFALIAS]) if IFALIAS in a else None,
         "info": _info_data(data, info.get(INFO_DATA), kind),
+        "slave_info": _slave_info(data, info.get(INFO_SLAVE_DATA), slave_kind),
         "ipv6conf": _ipv6_conf(data, a.get(AF_SPEC)),
     }
 
@@ -305,6 +348,26 @@ def decode_route(data: bytes, offset: int, end: int) -> tuple[int, RouteMsg]:
     return family, RouteMsg(route, rtm_flags, tos, src_len, prefsrc)
 
 
+def decode_rule(data: bytes, offset: int, end: int) -> tuple[int, dict]:
+    """A policy rule as ``{family, priority, src, src_len, dst, dst_len,
+    tos, table, action, iif, oif}`` (the selectors source routing uses)."""
+    family, dst_len, src_len, tos, table, _, _, action, _ = FIBRULE.unpack_from(data, offset)
+    a = _attrs(data, offset + FIBRULE.size, end)
+    return family, {
+        "family": 6 if family == socket.AF_INET6 else 4,
+        "priority": _u32(data, a.get(FRA_PRIORITY)) or 0,
+        "src": _ip(data, a[FRA_SRC]) if FRA_SRC in a else None,
+        "src_len": src_len,
+        "dst": _ip(data, a[FRA_DST]) if FRA_DST in a else None,
+        "dst_len": dst_len,
+        "tos": tos,
+        "table": _u32(data, a.get(FRA_TABLE)) if FRA_TABLE in a else table,
+        "action": action,
+        "iif": _asciiz(data, a[FRA_IIFNAME]) if FRA_IIFNAME in a else None,
+        "oif": _asciiz(data, a[FRA_OIFNAME]) if FRA_OIFNAME in a else None,
+    }
+
+
 _DECODERS = {
     RTM_NEWLINK: decode_link,
     RTM_DELLINK: decode_link,
@@ -312,11 +375,15 @@ _DECODERS = {
     RTM_DELADDR: decode_addr,
     RTM_NEWROUTE: decode_route,
     RTM_DELROUTE: decode_route,
+    RTM_NEWRULE: decode_rule,
+    RTM_DELRULE: decode_rule,
 }
 
 
 def messages(data: bytes) -> Iterator[Message]:
-    """The messages of one datagram; kinds not listed above are skipped."""
+    """The messages of one datagram; kinds not listed above are skipped, and
+    so are routes of the local table (the kernel's own, one or more per
+    address: nothing reads them)."""
     offset, size = 0, len(data)
     while offset + NLMSG.size <= size:
         length, kind, flags, seq, _ = NLMSG.unpack_from(data, offset)
@@ -327,6 +394,8 @@ def messages(data: bytes) -> Iterator[Message]:
             yield Message(kind, flags, seq, 0, -S32.unpack_from(data, body)[0])
         elif kind == NLMSG_DONE:
             yield Message(kind, flags, seq, 0, None)
+        elif kind in (RTM_NEWROUTE, RTM_DELROUTE) and data[body + 4] == RT_TABLE_LOCAL:
+            pass
         elif (decode := _DECODERS.get(kind)) is not None:
             family, decoded = decode(data, body, offset + length)
             yield Message(kind, flags, seq, family, decoded)
@@ -353,6 +422,7 @@ _REQUEST_BODY = {
     RTM_GETLINK: lambda family: IFINFO.pack(family, 0, 0, 0, 0),
     RTM_GETADDR: lambda family: IFADDR.pack(family, 0, 0, 0, 0),
     RTM_GETROUTE: lambda family: RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0),
+    RTM_GETRULE: lambda family: FIBRULE.pack(family, 0, 0, 0, 0, 0, 0, 0, 0),
 }
 
 
@@ -367,7 +437,7 @@ def strict(sock: socket.socket) -> socket.socket:
 def dump(
     sock: socket.socket, kind: int, family: int = socket.AF_UNSPEC, table: int | None = None
 ) -> Iterator[Message]:
-    """Dump ``kind`` (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE) on ``sock`` (a
+    """Dump ``kind`` (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETRULE) on ``sock`` (a
     NETLINK_ROUTE socket used for nothing else meanwhile). ``table``: only
     that routing table's routes where the socket is :func:`strict` (others
     may still come: callers filter)."""

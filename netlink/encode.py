@@ -5,7 +5,8 @@ thousand networks, with several requests each, that is most of a
 setupNetworks. These encoders build, byte for byte, the message pyroute2
 builds for the same arguments (a unit test compares them) for:
 
-* ``link set`` by index of ``mtu``, ``state`` (up/down) and ``master``;
+* ``link set`` by index of ``mtu``, ``state`` (up/down), ``master`` and
+  ``ifalias`` (netreload's mark on the devices it creates);
 * ``link add`` of a bridge with ``br_stp_state`` / ``br_forward_delay``,
   up or not;
 * ``link del`` by index;
@@ -29,6 +30,7 @@ from netlink.constants import (
     IFA_ADDRESS,
     IFA_LOCAL,
     IFADDR,
+    IFALIAS,
     IFF_UP,
     IFINFO,
     IFNAME,
@@ -62,7 +64,8 @@ def _message(kind: int, flags: int, body: bytes) -> bytes:
 
 
 def _link_set(kw: Mapping[str, Any]) -> bytes | None:
-    if set(kw) - {"index", "mtu", "state", "master"} or not isinstance(kw.get("index"), int):
+    allowed = {"index", "mtu", "state", "master", "ifalias"}
+    if set(kw) - allowed or not isinstance(kw.get("index"), int):
         return None
     flags = change = 0
     if "state" in kw:
@@ -74,6 +77,10 @@ def _link_set(kw: Mapping[str, Any]) -> bytes | None:
         attrs += _u32(MTU, int(kw["mtu"]))
     if "master" in kw:
         attrs += _u32(MASTER, int(kw["master"]))
+    if "ifalias" in kw:
+        if not isinstance(kw["ifalias"], str):
+            return None
+        attrs += nla(IFALIAS, kw["ifalias"].encode() + b"\0")
     body = IFINFO.pack(0, 0, kw["index"], flags, change) + attrs
     return _message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, body)
 

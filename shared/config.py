@@ -25,18 +25,29 @@ OVS_DATAPATHS = ("system", "netdev")
 class Config:
     net_configurator: str = "iproute2"
     net_persistence: str = "unified"
-    fake_nics: tuple[str, ...] = ("dummy_*", "veth_*")
+    # Devices counted as NICs although not backed by hardware (globs). None
+    # by default: on a real host a veth belongs to a container or a VM, and
+    # a request must not take it as a NIC. Test labs set "dummy_*,veth_*".
+    fake_nics: tuple[str, ...] = ()
     run_dir: Path = Path("/run/netreload")
     lib_dir: Path = Path("/var/lib/netreload")
     resolv_conf: Path = Path("/etc/resolv.conf")
     superd_socket: Path = Path("/run/netreload/superd.sock")
     frontd_user: str = "netreload"
-    frontd_unix_socket: Path = Path("/run/netreload/frontd.sock")
+    # In a folder of the [frontd] user's own (tmpfiles.d), as frontd runs as
+    # that user from the start under systemd.
+    frontd_unix_socket: Path = Path("/run/netreload/frontd/frontd.sock")
     stomp_listen: str = "0.0.0.0:54321"
     stomp_max_connections: int = 64
     tls_cert: Path = Path("/etc/netreload/pki/host.crt")
     tls_key: Path = Path("/etc/netreload/pki/host.key")
     tls_ca: Path = Path("/etc/netreload/pki/ca.crt")
+    # Optional: a CRL (PEM) of tls_ca checked for each client certificate,
+    # and the client certificates allowed (frontd.tls_clients: one
+    # "sha256:HEX" or "subject:RFC4514" per line). Unset: any certificate
+    # tls_ca signed, as the production agent does.
+    tls_crl: Path | None = None
+    tls_allowed_clients: tuple[str, ...] = ()
     # [ovs]: the OVSDB server, the datapath of the bridges netreload creates
     # ("system": the kernel module; "netdev": userspace, e.g. in tests) and
     # how long to wait for the server or for ovs-vswitchd to apply a change.
@@ -131,6 +142,12 @@ def load_config(path: str | Path | None = None) -> Config:
         tls_cert=Path(get("frontd", "tls_cert", defaults.tls_cert)),
         tls_key=Path(get("frontd", "tls_key", defaults.tls_key)),
         tls_ca=Path(get("frontd", "tls_ca", defaults.tls_ca)),
+        tls_crl=Path(crl) if (crl := get("frontd", "tls_crl", "")) else None,
+        tls_allowed_clients=tuple(
+            line.strip()
+            for line in get("frontd", "tls_allowed_clients", "").splitlines()
+            if line.strip()
+        ),
         ovs_db=get("ovs", "db", defaults.ovs_db),
         ovs_datapath=_choice(
             get("ovs", "datapath", defaults.ovs_datapath), OVS_DATAPATHS, "[ovs] datapath"

@@ -15,6 +15,7 @@ class ErrorCode(IntEnum):
     BAD_BONDING = 25
     BAD_VLAN = 26
     BAD_BRIDGE = 27
+    USED_BRIDGE = 28
     FAILED_IFUP = 29
     USED_BOND = 31
     OVS_CONNECTION = 32

@@ -11,12 +11,16 @@ link::
      "mtu": 1500, "address": "aa:bb:…", "permaddr": str | None,
      "operstate": "UP", "flags": int, "ifi_type": int,
      "parent_dev": "0000:00:03.0" | None,   # IFLA_PARENT_DEV_NAME
+     "alias": "netreload" | None,           # IFLA_IFALIAS (netreload's mark)
      "info": {"br_stp_state": 0, "vlan_id": 100, "bond_mode": 1, …},
+     "slave_info": {"bond_slave_perm_hwaddr": "52:54:…",   # bond slaves
+                    "bond_slave_ad_aggregator_id": 1},        # 802.3ad only
      "ipv6conf": {"accept_ra": 1, "autoconf": 1, "disable_ipv6": 0} | None}
 
 ``info`` keys are the linkinfo NLA names without ``IFLA_`` in lower case
-(the pyroute2 keyword spelling). ``ipv6conf`` is None when the kernel has
-no IPv6 on the device.
+(the pyroute2 keyword spelling); a bond's nested 802.3ad information is
+flattened into ``bond_ad_info_aggregator`` and ``bond_ad_info_partner_mac``.
+``ipv6conf`` is None when the kernel has no IPv6 on the device.
 
 address::
 
@@ -29,8 +33,15 @@ route::
      "dst_len": 0, "gateway": str | None, "oif": int | None,
      "priority": 0, "nexthops": [{"oif": int | None, "gateway": str | None}]}
 
-The report has the production agent's shape: ``networks``, ``bridges``,
-``bondings``, ``nics``, ``vlans``, ``nameservers``, ``supportsIPv6``.
+rule (IPv4 policy rules; only ``table`` is read)::
+
+    {"table": 2785871, "priority": 3200, "src": str | None, "src_len": 24, …}
+
+The report has the production agent's shape and types: ``networks``,
+``bridges``, ``bondings``, ``nics``, ``vlans``, ``nameservers``,
+``supportsIPv6`` (``shared.caps_schema`` states every key and type: ``mtu``
+a decimal string, ``stp`` ``'on'``/``'off'``, each network's
+``southbound``, …).
 """
 
 from __future__ import annotations
@@ -40,7 +51,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from shared.netmodel.bond_options_table import BOND_OPTIONS, BondOption, ValueKind
+from shared.netinfo_opts import bond_opts, bridge_opts
+from shared.source_routing import rule_tables
 
 IFF_LOOPBACK = 0x8
 IFA_F_SECONDARY = 0x01
@@ -52,14 +64,6 @@ DEFAULT_MTU = 1500
 
 # Never NICs, whatever their name.
 _NOT_NIC_KINDS = frozenset({"bridge", "bond", "vlan", "team", "openvswitch"})
-
-# IFLA_BR_* (without "br_") whose sysfs name is not derived by the rules in
-# _bridge_opt_name.
-_BRIDGE_OPT_RENAMES = {
-    "mcast_hash_max": "hash_max",
-    "mcast_hash_elasticity": "hash_elasticity",
-    "vlan_default_pvid": "default_pvid",
-}
 
 IsFakeNic = Callable[[str], bool]
 
@@ -76,6 +80,19 @@ def parse_resolv_conf(text: str) -> list[str]:
 
 def prefix_to_netmask(prefixlen: int) -> str:
     return str(ipaddress.IPv4Network(f"0.0.0.0/{prefixlen}").netmask)
+
+
+def stp_text(on: object) -> str:
+    """The agent's spelling of a bridge's STP state."""
+    return "on" if on else "off"
+
+
+def stp_is_on(value: object) -> bool:
+    """A report's ``stp`` back to a boolean (``'on'``/``'off'``, or a
+    boolean from an older saved report)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("on", "true", "yes", "1")
+    return bool(value)
 
 
 def is_nic(link: Mapping[str, Any], is_fake_nic: IsFakeNic) -> bool:
@@ -96,12 +113,15 @@ def build_capabilities(
     running: Mapping[str, Any],
     nameservers: Iterable[str],
     is_fake_nic: IsFakeNic,
+    rules: Iterable[Mapping[str, Any]] = (),
 ) -> dict:
     """The whole report; ``running`` is ``{"networks": {…}, "bonds": {…}}``."""
     by_index: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
     for addr in addresses:
         by_index[addr["index"]].append(addr)
-    return ReportBuilder().build(links, by_index, routes, running, nameservers, is_fake_nic)
+    return ReportBuilder().build(
+        links, by_index, routes, running, nameservers, is_fake_nic, rules
+    )
 
 
 class ReportBuilder:
@@ -126,6 +146,7 @@ class ReportBuilder:
         running: Mapping[str, Any],
         nameservers: Iterable[str],
         is_fake_nic: IsFakeNic,
+        rules: Iterable[Mapping[str, Any]] = (),
     ) -> dict:
         links = list(links)
         by_name = {link["name"]: link for link in links}
@@ -134,7 +155,7 @@ class ReportBuilder:
         for link in links:
             if link.get("master"):
                 members[link["master"]].append(link["name"])
-        ip = _IpIndex(addresses, routes)
+        ip = _IpIndex(addresses, routes, rule_tables(rules))
         sections: dict[str, dict[str, dict]] = {
             "bridges": {}, "bondings": {}, "vlans": {}, "nics": {},
         }  # fmt: skip
@@ -163,6 +184,7 @@ class ReportBuilder:
 
         networks: dict[str, dict] = {}
         kept: dict[str, tuple] = {}
+        dynamic: list[str] = []  # networks configured with DHCP
         for name, attrs in (running.get("networks") or {}).items():
             link = by_name.get(network_iface(name, attrs))
             index = link["index"] if link is not None else None
@@ -176,8 +198,11 @@ class ReportBuilder:
                 entry = _network_entry(name, attrs, by_name, members, ip)
                 kept[name] = (attrs, link, addrs, key, entry)
             networks[name] = kept[name][4]
+            if attrs.get("bootproto") == "dhcp" or attrs.get("dhcpv6"):
+                dynamic.append(name)
         self._networks = kept
         _mark_missing_nics(networks, sections["bondings"], running, by_name)
+        _mark_dhcp(dynamic, networks, sections, running)
         return {
             "networks": networks,
             **sections,
@@ -201,7 +226,7 @@ def _device_entry(
     entry = ip.device_info(link)
     if kind == "bridge":
         entry["ports"] = sorted(members.get(link["index"], ()))
-        entry["stp"] = bool(info.get("br_stp_state", 0))
+        entry["stp"] = stp_text(info.get("br_stp_state", 0))
         entry["opts"] = bridge_opts(info)
         return "bridges", entry
     if kind == "vlan":
@@ -211,7 +236,13 @@ def _device_entry(
     if kind != "bond" and is_nic(link, is_fake_nic):
         hwaddr = link.get("address", "")
         entry["hwaddr"] = hwaddr
-        entry["permhwaddr"] = link.get("permaddr") or hwaddr
+        if link.get("slave_kind") == "bond":  # the agent: bond slaves only
+            slave = link.get("slave_info") or {}
+            entry["permhwaddr"] = (
+                slave.get("bond_slave_perm_hwaddr") or link.get("permaddr") or hwaddr
+            )
+            if slave.get("bond_slave_ad_aggregator_id") is not None:
+                entry["ad_aggregator_id"] = str(slave["bond_slave_ad_aggregator_id"])
         entry["speed"] = int(link.get("speed", 0) or 0)
         return "nics", entry
     return None, entry
@@ -228,6 +259,13 @@ def _bond_entry(
     entry["slaves"] = sorted(members.get(link["index"], ()))
     entry["active_slave"] = names.get(active, "") if active else ""
     entry["opts"] = bond_opts(info, names)
+    entry["switch"] = "legacy"
+    entry["speed"] = 0  # as for NICs: netlink carries no link speed
+    # 802.3ad with an active aggregator: both or neither, as the agent
+    aggregator, partner = info.get("bond_ad_info_aggregator"), info.get("bond_ad_info_partner_mac")
+    if aggregator is not None and partner:
+        entry["ad_aggregator_id"] = str(aggregator)
+        entry["ad_partner_mac"] = partner
     return entry
 
 
@@ -255,6 +293,29 @@ def _mark_missing_nics(
             networks[name] = {**networks[name], "missing_nics": missing}
 
 
+def _mark_dhcp(
+    names: list[str],
+    networks: dict[str, dict],
+    sections: dict[str, dict[str, dict]],
+    running: Mapping[str, Any],
+) -> None:
+    """``dhcpv4``/``dhcpv6`` of a network configured with DHCP, and of its
+    top device, are true as soon as it is configured, lease or not yet (the
+    agent reports the configuration); elsewhere they say whether the device
+    holds a dynamic address."""
+    for name in names:
+        attrs = running["networks"][name]
+        wanted = {key for key, on in (("dhcpv4", attrs.get("bootproto") == "dhcp"),
+                                      ("dhcpv6", bool(attrs.get("dhcpv6")))) if on}  # fmt: skip
+        net = networks[name]
+        if any(not net.get(key) for key in wanted):  # a copy: entries are shared
+            networks[name] = net = {**net, **dict.fromkeys(wanted, True)}
+        for section in sections.values():
+            device = section.get(net["iface"])
+            if device is not None and any(not device.get(key) for key in wanted):
+                section[net["iface"]] = {**device, **dict.fromkeys(wanted, True)}
+
+
 def network_iface(name: str, attrs: Mapping[str, Any]) -> str:
     """The top device of a network: its bridge, or vlan device, or nic/bond;
     an OVS network's internal port, named after it, bridged or not."""
@@ -271,7 +332,9 @@ def southbound_iface(attrs: Mapping[str, Any]) -> str:
     return lower
 
 
-def empty_ip_info(mtu: int = DEFAULT_MTU) -> dict[str, Any]:
+def empty_ip_info(mtu: int | str = DEFAULT_MTU) -> dict[str, Any]:
+    """The IP part of every entry, empty; ``mtu`` is reported as a decimal
+    string, as the agent does."""
     return {
         "addr": "",
         "netmask": "",
@@ -281,7 +344,7 @@ def empty_ip_info(mtu: int = DEFAULT_MTU) -> dict[str, Any]:
         "ipv6gateway": "::",
         "ipv4defaultroute": False,
         "ipv6autoconf": False,
-        "mtu": mtu,
+        "mtu": str(int(mtu)),
         "dhcpv4": False,
         "dhcpv6": False,
     }
@@ -294,105 +357,60 @@ def _network_entry(
     members: Mapping[int, list[str]],
     ip: _IpIndex,
 ) -> dict[str, Any]:
+    """A network as the agent reports it: its top device's IP information,
+    ``iface`` (the top device), ``southbound`` (the NIC, bond or VLAN device
+    under it: for a bridge, that port if it is one, else None), ``vlanid``
+    when that is a VLAN; a bridged one its ``ports`` and ``stp``, a
+    bridgeless one ``interface``."""
     bridged = bool(attrs.get("bridged", True))
     iface = network_iface(name, attrs)
     link = by_name.get(iface) if iface else None
     entry: dict[str, Any] = {"iface": iface, "bridged": bridged}
     if link is None:
         entry.update(empty_ip_info(int(attrs.get("mtu", DEFAULT_MTU))))
-        entry["ports"] = []
         if bridged:
-            entry["stp"] = bool(attrs.get("stp", False))
+            entry["ports"] = []
+            entry["stp"] = stp_text(attrs.get("stp", False))
         entry["missing"] = True
     else:
         entry.update(ip.device_info(link))
         if bridged:
             entry["ports"] = sorted(members.get(link["index"], ()))
             info = link.get("info") or {}
-            entry["stp"] = bool(info.get("br_stp_state", 0))
-        else:
-            entry["ports"] = []
+            entry["stp"] = stp_text(info.get("br_stp_state", 0))
     entry["switch"] = attrs.get("switch") or "legacy"
-    if not bridged:
+    lower = southbound_iface(attrs)
+    if bridged:
+        southbound = lower if lower and lower in entry["ports"] else None
+    else:
+        southbound = iface or None
         entry["interface"] = iface
+    entry["southbound"] = southbound
+    if link is not None and southbound is not None and attrs.get("vlan") not in (None, ""):
+        entry["vlanid"] = int(attrs["vlan"])
     return entry
 
 
-def bridge_opts(info: Mapping[str, Any]) -> dict[str, str]:
-    """Bridge options under their sysfs names, as strings (timers left out)."""
-    opts = {}
-    for key, value in info.items():
-        if not key.startswith("br_") or key.endswith("_timer"):
-            continue
-        if not isinstance(value, int | str) or isinstance(value, bool):
-            continue
-        name = _bridge_opt_name(key[3:])
-        if name == "vlan_protocol" and isinstance(value, int):
-            opts[name] = f"{value:#06x}"
-        else:
-            opts[name] = str(value)
-    return opts
-
-
-def _bridge_opt_name(key: str) -> str:
-    if key in _BRIDGE_OPT_RENAMES:
-        return _BRIDGE_OPT_RENAMES[key]
-    if key.startswith("mcast_"):
-        key = "multicast_" + key[len("mcast_") :]
-    if key.endswith("_cnt"):
-        key = key[: -len("_cnt")] + "_count"
-    if key.endswith("_intvl"):
-        key = key[: -len("_intvl")] + "_interval"
-    return key
-
-
-def bond_opts(
-    info: Mapping[str, Any], names: Mapping[int, str], with_defaults: bool = False
-) -> dict[str, str]:
-    """Bond options under their option names, as the agent reports them.
-
-    Values are numeric strings (``"mode": "4"``, ``"lacp_rate": "1"``), as
-    the kernel gives them; ``primary`` is a device name. Like the production
-    agent, options at their default value are left out (unless
-    ``with_defaults``), except ``mode`` which is always there.
-    """
-    opts: dict[str, str] = {}
-    for name, opt in BOND_OPTIONS.items():
-        if opt.netlink is None or opt.netlink not in info:
-            continue
-        value = info[opt.netlink]
-        if opt.needs_ifindex:
-            text = names.get(value, "") if value else ""
-        elif isinstance(value, list):
-            text = ",".join(sorted(map(str, value), key=ipaddress.ip_address))
-        elif isinstance(value, bool):
-            text = str(int(value))
-        else:
-            text = str(value).lower()
-        if with_defaults or text != _default_text(opt):
-            opts[name] = text
-    opts["mode"] = str(int(info.get("bond_mode", 0) or 0))
-    return opts
-
-
-def _default_text(opt: BondOption) -> str:
-    if opt.kind is ValueKind.ENUM:
-        return str(opt.values.get(opt.default, opt.default))
-    return opt.default.lower()
-
-
 class _IpIndex:
-    """Addresses and main-table default routes, grouped by device index."""
+    """Addresses and default routes, grouped by device index: the main
+    table's, and those of tables a rule looks up (source routing), which
+    give a device's gateway when the main table has none through it."""
 
     def __init__(
         self,
         addresses: Mapping[int, Sequence[Mapping[str, Any]]],
         routes: Iterable[Mapping[str, Any]],
+        looked_up: frozenset[int] = frozenset(),
     ) -> None:
         self.addrs = addresses
         # family → [(priority, oif, gateway)] of the main table's defaults
         defaults: dict[int, list[tuple[int, int, str]]] = {4: [], 6: []}
+        sourced: dict[int, str] = {}  # oif → gateway in a rule's table
         for route in routes:
+            if route.get("table") in looked_up and route.get("dst_len", 0) == 0:
+                if route.get("family") == 4 and route.get("oif") and route.get("gateway"):
+                    sourced.setdefault(route["oif"], route["gateway"])
+                continue
             if (
                 route.get("table") != RT_TABLE_MAIN
                 or route.get("dst_len", 0) != 0
@@ -415,6 +433,7 @@ class _IpIndex:
             self.gateways[family] = best
             lowest = min((prio for prio, _, _ in found), default=None)
             self.default_oifs[family] = {o for p, o, _ in found if p == lowest}
+        self.gateways[4] = {**sourced, **self.gateways[4]}
 
     def key(self, index: int | None) -> tuple:
         """What the routes contribute to a device's entry."""

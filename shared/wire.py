@@ -31,6 +31,7 @@ VERBS: dict[str, frozenset[str]] = {
     "set_safe_config": frozenset(),
     "restore_nets": frozenset(),
     "events": frozenset({"after", "epoch", "timeout"}),  # long poll → {"events": [...], ...}
+    "network_stats": frozenset(),  # → superd.netstats' report
 }
 
 

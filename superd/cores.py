@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from shared.errors import ErrorCode, NetError
+from shared.netmodel.ownership import owned_links
 from shared.netmodel.plan import Plan
 from superd.monitor import LiveNetinfo
 from superd.setup_networks import NetworkSetup
@@ -81,12 +82,19 @@ class LiveNetworkSetup(NetworkSetup):
 
     def __init__(self, core: NetworkSetup, live: LiveNetinfo) -> None:
         self.caps_source = LiveCaps(live, core.read_caps)
-        super().__init__(core.persistence, core.configurators, self.caps_source)
+        super().__init__(core.persistence, core.configurators, self.caps_source, self._owned)
         self._core = core
 
     def close(self) -> None:
         """The wrapped core's (its configurators and netinfo reader)."""
         self._core.close()
+
+    def _owned(self) -> frozenset[str]:
+        """From the state the last ``read_caps`` read (a fresh dump inside a
+        transaction becomes the cache), or the kernel when the monitor fails."""
+        if not self.caps_source.live.alive:
+            return self.configurators.owned_devices()
+        return owned_links(self.caps_source.live.snapshot().links.values())
 
     def apply(self, plan: Plan) -> None:
         self.caps_source.direct += 1

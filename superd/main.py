@@ -21,12 +21,12 @@ import logging
 import os
 import pwd
 import signal
-import socket
 import sys
 from types import FrameType
 
 from shared.config import Config, load_config
 from shared.errors import NetError
+from shared.sd_notify import sd_notify
 from superd import hotplug
 from superd.compose import build_daemon
 from superd.event_hub import EventHub
@@ -35,26 +35,6 @@ from superd.server import UnixServer
 from superd.verbs import Verbs
 
 log = logging.getLogger("netreload.superd")
-
-
-def sd_notify(state: str) -> bool:
-    """Send ``state`` to systemd's notification socket, if there is one."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return False
-    if address.startswith("@"):
-        address = "\0" + address[1:]  # abstract namespace
-    elif not address.startswith("/"):
-        log.warning("NOTIFY_SOCKET %r is not supported", address)
-        return False
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.connect(address)
-            sock.sendall(state.encode())
-    except OSError as error:
-        log.warning("sd_notify(%s) failed: %s", state, error)
-        return False
-    return True
 
 
 def access_policy(config: Config) -> tuple[frozenset[int], int | None]:

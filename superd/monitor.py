@@ -5,9 +5,10 @@ bound to the link, IPv4/IPv6 address and route groups (never used for
 requests) and a *request* socket for dumps, both decoded by
 :mod:`netlink.decode`. It starts
 with one full dump (the plain dicts of :mod:`superd.netinfo`), then applies
-RTM_NEW/DEL LINK/ADDR/ROUTE events. What it reads without blocking is one
-batch, applied to a copy of the state and published by swapping a reference:
-a reader never sees half of it. Main-table routes only, as the dump.
+RTM_NEW/DEL LINK/ADDR/ROUTE/RULE events. What it reads without blocking is
+one batch, applied to a copy of the state and published by swapping a
+reference: a reader never sees half of it. Routes of every table but the
+local one, IPv4 rules (source routing), as the dump.
 
 What the kernel changes without an event, and how each case is caught:
 :mod:`superd.netstate`. ENOBUFS (an overrun), a truncated datagram, anything
@@ -40,6 +41,7 @@ from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netinfo_report import ReportBuilder
 from shared.wire import to_json
+from superd import netstats
 from superd.netinfo import ovs_state, read_nameservers, with_ovs
 from superd.netstate import Batch, NetState, dump_routes, dump_state
 from superd.ovs_report import digest as ovs_digest
@@ -49,7 +51,8 @@ log = logging.getLogger("netreload.superd.monitor")
 READ_OVS = object()  # report(): read OVSDB's state now
 
 SO_RCVBUFFORCE = 33  # not in Python's socket module
-GROUPS = 0x1 | 0x10 | 0x40 | 0x100 | 0x400  # RTMGRP_LINK, IPV4_IFADDR/ROUTE, IPV6_IFADDR/ROUTE
+# RTMGRP_LINK, IPV4_IFADDR/ROUTE/RULE, IPV6_IFADDR/ROUTE
+GROUPS = 0x1 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400
 MAX_DATAGRAM, BATCH_DATAGRAMS = 1 << 20, 256
 CACHED_REPORTS = 1  # each is the whole host; the builder shares entries anyway
 
@@ -121,6 +124,13 @@ class LiveNetinfo:
         ovs = ovs_state(running, self.config)
         return self._report(running, state, running_key, read_nameservers(self.config), ovs)[0]
 
+    def network_statistics(self) -> dict:
+        """``Host.getNetworkStatistics``' report: the cached links, their
+        counters dumped now on a socket of the caller's (:mod:`superd.netstats`)."""
+        state = self._state
+        with contextlib.closing(self._request_socket()) as sock:
+            return netstats.collect(state.links.values(), self.config.is_fake_nic, sock)
+
     def ovs_state(self, running: Mapping[str, Any]) -> dict | None:
         """OVSDB's bridges and ports, if ``running`` has OVS networks."""
         return ovs_state(running, self.config)
@@ -171,7 +181,7 @@ class LiveNetinfo:
                 return entry
         links, routes = state.links.values(), state.route_list()
         caps = self._builder.build(links, state.addresses, routes, running, nameservers,
-                                   self.config.is_fake_nic)  # fmt: skip
+                                   self.config.is_fake_nic, state.rules)  # fmt: skip
         if ovs is not None:
             caps = with_ovs(caps, running, self.config, ovs)
         entry = [caps, None]
@@ -254,8 +264,7 @@ class LiveNetinfo:
         return p2netns.create_socket(self.netns, socket.AF_NETLINK, socket.SOCK_RAW, 0, flags=0)
 
     def _dump_socket(self) -> socket.socket:
-        """Strict: the kernel filters route dumps by table (the local table
-        holds several routes per address)."""
+        """Strict: the kernel honours dump filters (by family)."""
         return decode.strict(self._request_socket())
 
     def _run(self) -> None:

@@ -1,8 +1,9 @@
 """Read the kernel's network state and build the capabilities report.
 
 This is the I/O edge only: one netlink dump per object kind (links,
-addresses of both families, IPv4 routes, IPv6 routes — four dumps whatever
-the number of devices), each message converted into a plain dict, then
+addresses of both families, IPv4 routes, IPv6 routes, IPv4 rules — five
+dumps whatever the number of devices), each message converted into a plain
+dict, then
 :func:`shared.netinfo_report.build_capabilities` does the rest. Nothing here
 reads sysfs or asks the kernel about one device at a time.
 
@@ -22,7 +23,7 @@ from shared.netinfo_report import build_capabilities, parse_resolv_conf
 
 log = logging.getLogger(__name__)
 
-RT_TABLE_MAIN = 254
+RT_TABLE_LOCAL = 255
 _SCALAR = (int, str, bool)
 # Kinds whose IFLA_INFO_DATA the report uses; decoding it for every veth,
 # tap … would only cost time.
@@ -35,7 +36,7 @@ def read_capabilities(ipr: Any, running: Mapping[str, Any], config: Config) -> d
     ``ipr`` is a synchronous pyroute2 ``IPRoute`` (0.9); ``running`` is
     ``{"networks": {name: attrs}, "bonds": {name: attrs}}``.
     """
-    links, addresses, routes = read_kernel(ipr)
+    links, addresses, routes, rules = read_kernel(ipr)
     caps = build_capabilities(
         links,
         addresses,
@@ -43,6 +44,7 @@ def read_capabilities(ipr: Any, running: Mapping[str, Any], config: Config) -> d
         running,
         read_nameservers(config),
         config.is_fake_nic,
+        rules,
     )
     return with_ovs(caps, running, config)
 
@@ -78,18 +80,20 @@ def with_ovs(caps: dict, running: Mapping[str, Any], config: Config,
     return overlay(caps, state, running)
 
 
-def read_kernel(ipr: Any) -> tuple[list[dict], list[dict], list[dict]]:
-    """(links, addresses, routes) as plain dicts, from four dumps."""
+def read_kernel(ipr: Any) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+    """(links, addresses, routes, rules) as plain dicts, from five dumps:
+    routes of every table but the local one, IPv4 rules."""
     links = [link_to_dict(m) for m in ipr.get_links()]
     addresses = [addr_to_dict(m) for m in ipr.get_addr()]
     routes = []
     for family in (socket.AF_INET, socket.AF_INET6):
-        # Only the main table is reported. On a socket opened with
-        # strict_check=True the kernel filters the dump by table; otherwise
-        # pyroute2 filters it (same result, every table parsed).
-        dump = ipr.get_routes(family=family, table=RT_TABLE_MAIN)
-        routes += [route_to_dict(m) for m in dump]
-    return links, addresses, routes
+        routes += [
+            route_to_dict(m)
+            for m in ipr.get_routes(family=family)
+            if (m.get("RTA_TABLE") or m["table"]) != RT_TABLE_LOCAL
+        ]
+    rules = [rule_to_dict(m) for m in ipr.get_rules(family=socket.AF_INET)]
+    return links, addresses, routes, rules
 
 
 def read_nameservers(config: Config) -> list[str]:
@@ -123,10 +127,13 @@ _LINK_ATTRS = frozenset(
     {
         "IFLA_IFNAME", "IFLA_MASTER", "IFLA_LINK", "IFLA_LINK_NETNSID", "IFLA_MTU",
         "IFLA_ADDRESS", "IFLA_PERM_ADDRESS", "IFLA_OPERSTATE", "IFLA_PARENT_DEV_NAME",
-        "IFLA_LINKINFO", "IFLA_AF_SPEC",
+        "IFLA_LINKINFO", "IFLA_AF_SPEC", "IFLA_IFALIAS",
     }
 )  # fmt: skip
-_LINKINFO_ATTRS = frozenset({"IFLA_INFO_KIND", "IFLA_INFO_SLAVE_KIND"})
+_LINKINFO_ATTRS = frozenset({"IFLA_INFO_KIND", "IFLA_INFO_SLAVE_KIND", "IFLA_INFO_SLAVE_DATA"})
+_AD_INFO = {"IFLA_BOND_AD_INFO_AGGREGATOR": "bond_ad_info_aggregator",
+            "IFLA_BOND_AD_INFO_PARTNER_MAC": "bond_ad_info_partner_mac"}  # fmt: skip
+_BOND_SLAVE = frozenset({"IFLA_BOND_SLAVE_PERM_HWADDR", "IFLA_BOND_SLAVE_AD_AGGREGATOR_ID"})
 _INFO_DATA = frozenset({"IFLA_INFO_DATA"})
 _IPV6_CONF_KEYS = ("accept_ra", "autoconf", "disable_ipv6", "forwarding")
 
@@ -155,7 +162,20 @@ def _plain_info(data: Any, prefix: str = "IFLA_") -> dict[str, Any]:
 def _link_info_data(linkinfo: Any, kind: str | None) -> dict[str, Any]:
     if kind not in _INFO_KINDS:
         return {}
-    return _plain_info(_attrs(linkinfo, _INFO_DATA).get("IFLA_INFO_DATA"))
+    data = _attrs(linkinfo, _INFO_DATA).get("IFLA_INFO_DATA")
+    out = _plain_info(data)
+    if kind == "bond":  # 802.3ad's aggregator, as netlink.decode decodes it
+        ad_info = _attrs(data, frozenset({"IFLA_BOND_AD_INFO"})).get("IFLA_BOND_AD_INFO")
+        for name, value in _attrs(ad_info, frozenset(_AD_INFO)).items():
+            out[_AD_INFO[name]] = value
+    return out
+
+
+def _slave_info(linkinfo: Mapping[str, Any]) -> dict[str, Any]:
+    if linkinfo.get("IFLA_INFO_SLAVE_KIND") != "bond":
+        return {}
+    found = _attrs(linkinfo.get("IFLA_INFO_SLAVE_DATA"), _BOND_SLAVE)
+    return {name[len("IFLA_") :].lower(): value for name, value in found.items()}
 
 
 def _ipv6_conf(af_spec: Any) -> dict[str, int] | None:
@@ -191,12 +211,17 @@ def link_to_dict(msg: Any) -> dict[str, Any]:
         "flags": int(msg.get("flags", 0)),
         "ifi_type": int(msg.get("ifi_type", 0)),
         "parent_dev": a.get("IFLA_PARENT_DEV_NAME"),
+        "alias": a.get("IFLA_IFALIAS") or None,
         "info": _link_info_data(a.get("IFLA_LINKINFO"), kind),
+        "slave_info": _slave_info(linkinfo),
         "ipv6conf": _ipv6_conf(a.get("IFLA_AF_SPEC")),
     }
 
 
 _ADDR_ATTRS = frozenset({"IFA_LOCAL", "IFA_ADDRESS", "IFA_FLAGS"})
+_RULE_ATTRS = frozenset(
+    {"FRA_PRIORITY", "FRA_SRC", "FRA_DST", "FRA_TABLE", "FRA_IIFNAME", "FRA_OIFNAME"}
+)
 _ROUTE_ATTRS = frozenset(
     {"RTA_TABLE", "RTA_DST", "RTA_GATEWAY", "RTA_OIF", "RTA_PRIORITY", "RTA_MULTIPATH"}
 )
@@ -236,4 +261,22 @@ def route_to_dict(msg: Any) -> dict[str, Any]:
         "oif": a.get("RTA_OIF"),
         "priority": int(a.get("RTA_PRIORITY", 0)),
         "nexthops": nexthops,
+    }
+
+
+def rule_to_dict(msg: Any) -> dict[str, Any]:
+    """As :func:`netlink.decode.decode_rule`."""
+    a = _attrs(msg, _RULE_ATTRS)
+    return {
+        "family": 6 if msg["family"] == socket.AF_INET6 else 4,
+        "priority": int(a.get("FRA_PRIORITY") or 0),
+        "src": a.get("FRA_SRC"),
+        "src_len": int(msg.get("src_len", 0)),
+        "dst": a.get("FRA_DST"),
+        "dst_len": int(msg.get("dst_len", 0)),
+        "tos": int(msg.get("tos", 0)),
+        "table": int(a.get("FRA_TABLE") or msg.get("table", 0)),
+        "action": int(msg.get("action", 0)),
+        "iif": a.get("FRA_IIFNAME"),
+        "oif": a.get("FRA_OIFNAME"),
     }

@@ -1,4 +1,5 @@
-"""The live netinfo's state — links, addresses and main-table routes — and
+"""The live netinfo's state — links, addresses, routes (of every table but
+the local one) and IPv4 policy rules — and
 how a batch of netlink notifications changes it (pure, but for the dumps).
 
 A :class:`Batch` is a writable copy of a :class:`NetState`; frozen, it is the
@@ -36,9 +37,10 @@ from typing import NamedTuple
 from netlink import constants, decode
 from netlink.constants import NLMSG_ERROR
 from netlink.decode import Message, RouteMsg
-from shared.netinfo_report import IFA_F_SECONDARY, RT_TABLE_MAIN
+from shared.netinfo_report import IFA_F_SECONDARY
 
 NEWLINK, DELLINK, NEWADDR, DELADDR, NEWROUTE, DELROUTE = 16, 17, 20, 21, 24, 25
+NEWRULE, DELRULE = 32, 33
 NLM_F_REPLACE, RTM_F_CLONED, IFF_UP, IPV6_MIN_MTU = 0x100, 0x200, 0x1, 1280
 Ident = tuple  # (family, table, dst, dst_len, tos, src_len, priority): a route's identity
 
@@ -57,20 +59,22 @@ class NetState:
     links: Mapping[int, dict]  # ifindex → link
     addresses: Mapping[int, tuple[dict, ...]]  # ifindex → addresses, in the kernel's order
     routes: Mapping[Ident, tuple[Route, ...]]
+    rules: tuple[dict, ...] = ()  # IPv4 policy rules (decode.decode_rule)
 
     def route_list(self) -> list[dict]:
         return [r.route for rs in self.routes.values() for r in rs]
 
-    def inputs(self) -> tuple[list[dict], list[dict], list[dict]]:
-        """(links, addresses, routes) as :func:`build_capabilities` takes them."""
+    def inputs(self) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+        """(links, addresses, routes, rules) as :func:`build_capabilities` takes them."""
         return (list(self.links.values()), [a for x in self.addresses.values() for a in x],
-                [r.route for rs in self.routes.values() for r in rs])  # fmt: skip
+                [r.route for rs in self.routes.values() for r in rs],
+                list(self.rules))  # fmt: skip
 
 
 def route_entry(msg: RouteMsg) -> tuple[Ident, Route] | None:
     """A route message as (identity, entry); None for what the dump leaves out."""
     r = msg.route
-    if msg.rtm_flags & RTM_F_CLONED or r["table"] != RT_TABLE_MAIN:
+    if msg.rtm_flags & RTM_F_CLONED or r["table"] == constants.RT_TABLE_LOCAL:
         return None
     ident = (r["family"], r["table"], r["dst"], r["dst_len"], msg.tos, msg.src_len,
              r["priority"])  # fmt: skip
@@ -125,13 +129,14 @@ class Batch:
         self.base = state
         self.links, self.addresses = dict(state.links), dict(state.addresses)
         self.routes = dict(state.routes)
+        self.rules = state.rules
         self.changed = False
         self.dirty: set[int] = set()  # route families to dump again
         self.refresh: set[int] = set()  # links to read again
 
     def freeze(self, version: int) -> NetState:
         frozen = map(MappingProxyType, (self.links, self.addresses, self.routes))
-        return NetState(version, *frozen)
+        return NetState(version, *frozen, self.rules)
 
     def apply(self, msg: Message) -> None:
         kind = msg.type
@@ -149,6 +154,19 @@ class Batch:
                 self.del_route(*entry)
             else:
                 self.set_route(*entry, bool(msg.flags & NLM_F_REPLACE))
+        elif kind in (NEWRULE, DELRULE) and msg.family == socket.AF_INET:
+            (self.add_rule if kind == NEWRULE else self.del_rule)(msg.body)
+
+    def add_rule(self, rule: dict) -> None:
+        """Where the kernel puts it: after the rules of its priority or lower."""
+        at = next((i for i, r in enumerate(self.rules) if r["priority"] > rule["priority"]),
+                  len(self.rules))  # fmt: skip
+        self.rules, self.changed = self.rules[:at] + (rule,) + self.rules[at:], True
+
+    def del_rule(self, rule: dict) -> None:
+        at = next((i for i, r in enumerate(self.rules) if r == rule), None)
+        if at is not None:
+            self.rules, self.changed = self.rules[:at] + self.rules[at + 1 :], True
 
     def set_link(self, link: dict) -> None:
         index, old = link["index"], self.links.get(link["index"])
@@ -241,13 +259,13 @@ class Batch:
 
 def dump_routes(sock: socket.socket, family: int) -> list[tuple[Ident, Route]]:
     af = socket.AF_INET if family == 4 else socket.AF_INET6
-    dumped = decode.dump(sock, constants.RTM_GETROUTE, af, table=RT_TABLE_MAIN)
+    dumped = decode.dump(sock, constants.RTM_GETROUTE, af)  # every table (the local one skipped)
     found = (route_entry(m.body) for m in dumped)
     return [e for e in found if e is not None]
 
 
 def dump_state(sock: socket.socket, version: int, previous: NetState | None = None) -> NetState:
-    """Four dumps (as superd.netinfo.read_kernel) as a state. What equals
+    """Five dumps (as superd.netinfo.read_kernel) as a state. What equals
     ``previous`` is taken from it, the same objects: readers that key on
     identity (the report builder) see what really changed."""
     batch = Batch(NetState(0, {}, {}, {}))
@@ -268,4 +286,6 @@ def dump_state(sock: socket.socket, version: int, previous: NetState | None = No
             batch.addresses[index] = kept_addrs
     for family in (4, 6):
         batch.replace_routes(family, dump_routes(sock, family))
+    rules = tuple(m.body for m in decode.dump(sock, constants.RTM_GETRULE, socket.AF_INET))
+    batch.rules = previous.rules if previous is not None and previous.rules == rules else rules
     return batch.freeze(version)

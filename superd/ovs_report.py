@@ -7,8 +7,9 @@ southbound port, which tag, which bond interfaces — comes from OVSDB's
 state (the plain data of ``configurators.ovs_layout``). This module lays
 the second over the first, as the production agent reported OVS networks:
 
-* ``networks[net]``: ``switch: ovs``, ``ports`` = the southbound port (NIC,
-  bond, or ``<nic>.<tag>`` for a tagged network), ``stp`` of the bridge;
+* ``networks[net]``: ``switch: ovs``, ``ports`` and ``southbound`` = the
+  southbound port (NIC, bond, or ``<nic>.<tag>`` for a tagged network, with
+  ``vlanid`` the tag), ``stp`` of the bridge;
 * ``bridges[net]`` for a bridged network, ``vlans["<nic>.<tag>"]`` for a
   tagged one — devices that do not exist in the kernel but are what a
   legacy network of the same attributes would show;
@@ -29,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from configurators.ovs_layout import OvsNetwork, OvsState, bridge_name
-from shared.netinfo_report import empty_ip_info
+from shared.netinfo_report import empty_ip_info, southbound_iface, stp_text
 
 SHARED_ATTRS = (
     "mtu", "addr", "netmask", "ipv4addrs", "ipv6addrs", "gateway", "ipv6gateway",
@@ -76,6 +77,7 @@ def _bond(out: dict, name: str, ovs: OvsState) -> None:
         active_slave="",
         opts={"bond_mode": port["bond_mode"] or "active-backup", "lacp": port["lacp"] or "off"},
         switch="ovs",
+        speed=0,
     )
     out["bondings"][name] = entry
 
@@ -83,27 +85,31 @@ def _bond(out: dict, name: str, ovs: OvsState) -> None:
 def _network(out: dict, name: str, attrs: Mapping, ovs: OvsState) -> None:
     net = OvsNetwork.from_attrs(name, attrs, None)
     entry: dict[str, Any] = dict(out["networks"].get(name) or empty_ip_info(net.mtu))
+    entry.pop("vlanid", None)
     port = ovs["ports"].get(name)
     bridge = ovs["bridges"].get(net.bridge)
     bridged = bool(attrs.get("bridged", True))
     entry["switch"] = "ovs"
     if port is None or bridge is None or port["bridge"] != net.bridge:
         entry.update(ports=[], missing=True)
+        entry["southbound"] = None if bridged else southbound_iface(attrs)
         out["networks"][name] = entry
         return
     tag = port["tag"]
     southbound = net.southbound if net.southbound in bridge["ports"] else None
     lower = f"{southbound}.{tag}" if southbound and tag is not None else southbound
     entry["ports"] = [lower] if lower else []
+    entry["southbound"] = lower if bridged else lower or southbound_iface(attrs)
     shared = {key: entry[key] for key in SHARED_ATTRS if key in entry}
     if tag is not None:
         if southbound:
+            entry["vlanid"] = tag
             vlan = {**empty_ip_info(net.mtu), "iface": southbound, "vlanid": tag}
             if not bridged:
                 vlan.update(shared)
             out["vlans"][lower] = vlan
     if bridged:
-        entry["stp"] = bool(bridge["stp_enable"])
+        entry["stp"] = stp_text(bridge["stp_enable"])
         entry["iface"] = name
         out["bridges"][name] = {**shared, "ports": list(entry["ports"]),
                                 "stp": entry["stp"], "opts": {}}  # fmt: skip

@@ -81,6 +81,18 @@ def broken_entries(persistent: Mapping, running: Mapping, caps: Mapping) -> tupl
     return nets, bonds
 
 
+def stale_default_routes(wanted: Mapping, running: Mapping) -> dict:
+    """Running networks holding the default route that are not as wanted:
+    removed with the broken ones, first. A change interrupted while writing
+    its intent, as the default route moved, leaves two holders in the
+    running configuration, and no plan against it would be valid."""
+    return {
+        name: {"remove": True}
+        for name, attrs in running.get("networks", {}).items()
+        if attrs.get("defaultRoute") and wanted.get("networks", {}).get(name) != attrs
+    }
+
+
 def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> int:
     """Kernel and running configuration made to hold exactly ``wanted``'s
     networks and bonds; how many operations that took."""
@@ -90,10 +102,11 @@ def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> int:
     if dropped:
         log.info("%s: removed %s left from before", what, ", ".join(dropped))
     broken_nets, broken_bonds = broken_entries(wanted, running, core.read_caps(running))
+    broken_nets.update(stale_default_routes(wanted, running))
     operations = 0
     if broken_nets or broken_bonds:
         log.info(
-            "%s: re-creating %s missing from the kernel",
+            "%s: re-creating %s (missing from the kernel, or a stale default-route holder)",
             what, ", ".join(sorted(broken_nets) + sorted(broken_bonds)),
         )  # fmt: skip
         plan = core.plan(broken_nets, broken_bonds, OPTIONS)

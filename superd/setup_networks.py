@@ -14,6 +14,12 @@ is turned into an ordinary request, planned against the current state (what
 the transaction removed so far counted as gone) with the same pure pipeline,
 and applied; then the running configuration is restored exactly and the
 original error re-raised.
+
+A NIC a network takes over (a bridge port, or a bridgeless network's own
+device) loses the addresses it had; they are read before the change
+(:meth:`NetworkSetup.apply`) and given back after any rollback of it
+(:meth:`NetworkSetup.restore_taken`), which the running configuration alone
+could not do.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from configurators.registry import Configurators
 from persistence.unified import UnifiedPersistence
 from shared import faults
 from shared.errors import ErrorCode, NetError
+from shared.netmodel.ownership import named_devices
 from shared.netmodel.plan import Plan, plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
 from superd.applier import NetworkApplier
@@ -42,16 +49,23 @@ class NetworkSetup:
         persistence: UnifiedPersistence,
         configurators: Configurators,
         read_caps: ReadCaps,
+        read_owned: Callable[[], frozenset[str]] | None = None,
         *,
         close_caps: Callable[[], None] | None = None,
     ) -> None:
-        """``close_caps`` releases what ``read_caps`` holds (its socket)."""
+        """``read_owned``: the devices with netreload's mark (default: as the
+        configurators read them); ``close_caps`` releases what ``read_caps``
+        holds (its socket)."""
         self.persistence = persistence
         self.configurators = configurators
         self.read_caps = read_caps
         self._close_caps = close_caps
+        # the devices with netreload's mark, read after read_caps (same state)
+        self.read_owned = read_owned if read_owned is not None else configurators.owned_devices
         # (networks, bonds) whose removal the transaction applied so far
         self._removed: tuple[list[str], list[str]] = ([], [])
+        # addresses of the NICs the last change took over, as they were
+        self._taken: dict[str, list[str]] = {}
 
     def close(self) -> None:
         """Release the configurators' and the netinfo reader's sockets."""
@@ -69,8 +83,25 @@ class NetworkSetup:
 
     def plan(self, networks: object, bondings: object, options: object) -> Plan:
         running = self.running()
-        netinfo = NetinfoSnapshot.from_caps(self.read_caps(running.to_dict()))
+        caps = self.read_caps(running.to_dict())
+        netinfo = NetinfoSnapshot.from_caps(caps, self.read_owned())
         return plan_setup_networks(networks, bondings, options, netinfo, running)
+
+    def adopt_named_devices(self, *configs: Mapping) -> list[str]:
+        """The upgrade rule (``shared.netmodel.ownership``): mark the devices
+        the running configuration (and ``configs``: an interrupted
+        transaction's ``before``) names that exist unmarked."""
+        named: dict[str, str] = {}
+        for config in (self.persistence.running.snapshot(), *configs):
+            named.update(named_devices(config))
+        adopted = self.configurators.adopt(named)
+        if adopted:
+            log.warning(
+                "marked %d devices of the running configuration as netreload's (made"
+                " before devices were marked, or just before a crash): %s",
+                len(adopted), ", ".join(adopted),
+            )  # fmt: skip
+        return adopted
 
     def setup_networks(self, networks: object, bondings: object, options: object) -> Plan:
         plan = self.plan(networks, bondings, options)
@@ -81,6 +112,9 @@ class NetworkSetup:
         if plan.is_empty:
             return  # minimal change: an unchanged request writes nothing
         before = self.persistence.running.snapshot()
+        if not plan.options.get("_inRollback"):
+            taken = nics_taken(plan.operations)
+            self._taken = self.configurators.addresses_of(taken) if taken else {}
         self.configurators.begin()
         try:
             self._apply_operations(plan, before)
@@ -89,6 +123,7 @@ class NetworkSetup:
             log.warning("setupNetworks failed, rolling back: %s", error)
             self.configurators.rollback()
             self._roll_back_to(before)
+            self.restore_taken()
             if isinstance(error, NetError):
                 raise
             raise NetError(ErrorCode.FAILED_IFUP, f"setupNetworks failed: {error}") from error
@@ -114,6 +149,14 @@ class NetworkSetup:
         self.persistence.running.update(
             removed_networks=intent.removed_networks, removed_bonds=intent.removed_bonds
         )
+
+    def restore_taken(self) -> None:
+        """The last change was undone: its NICs get their addresses back."""
+        taken, self._taken = self._taken, {}
+        try:
+            self.configurators.restore_addresses(taken)
+        except NetError as error:
+            log.error("rollback: giving NICs their addresses back failed: %s", error)
 
     def _verify(self, plan: Plan) -> None:
         caps = self.read_caps(plan.running)
@@ -172,6 +215,17 @@ def _intent(operations: list[dict]) -> Intent:
         elif kind == "remove_bond" and name not in intent.bonds:
             intent.removed_bonds.append(name)
     return intent
+
+
+def nics_taken(operations: list[dict]) -> list[str]:
+    """The NICs added networks sit on untagged: bridge ports, or bridgeless
+    networks' own devices (a VLAN device is new; a bond keeps its
+    addresses)."""
+    return sorted({
+        op["attrs"]["nic"]
+        for op in operations
+        if op["op"] == "add_network" and op["attrs"].get("nic") and "vlan" not in op["attrs"]
+    })  # fmt: skip
 
 
 def rollback_request(before: Mapping, now: Mapping) -> tuple[dict, dict]:

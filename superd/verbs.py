@@ -15,8 +15,8 @@ A journal found at start-up (superd died inside a transaction) is undone by
 
 Only one network-changing verb (apply_plan, restore_nets, set_safe_config)
 runs at a time; another one arriving meanwhile is refused at once with
-RESOURCE_UNAVAILABLE (40). ping, netinfo and confirm_connectivity run
-concurrently with it.
+RESOURCE_UNAVAILABLE (40). ping, netinfo, network_stats and
+confirm_connectivity run concurrently with it.
 
 pyroute2 keeps its sockets per thread, so each NetworkSetup lives in one
 worker thread for its whole life: one for network changes, and — without a
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -45,9 +46,12 @@ from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
 from shared.memory import release_memory
+from shared.netmodel.ownership import owned_links
 from shared.netmodel.plan import Plan
-from shared.netmodel.plan_checks import check_plan_devices
+from shared.netmodel.plan_checks import check_plan_devices, check_plan_owned
+from shared.netmodel.snapshot import NetinfoSnapshot
 from shared.wire import VERBS, RawJson
+from superd import netstats
 from superd.cores import CoreWorker, LiveNetworkSetup
 from superd.event_hub import EventHub
 from superd.monitor import READ_OVS, LiveNetinfo
@@ -161,6 +165,7 @@ class Verbs:
         live netinfo, superd serves netinfo from it and ``hub`` (made with
         :meth:`running_networks` and :meth:`repair_networks`) its events."""
         factory = core_factory
+        self.config = config
         self.connectivity = ConnectivityMonitor()
         self.journal = TransactionJournal(config.run_dir)
         self._busy = threading.Lock()
@@ -168,6 +173,7 @@ class Verbs:
         # during a change
         self._view_lock = threading.Lock()
         self._frozen: tuple[int, dict, Any, Any] | None = None
+        self._owned_of: tuple[int, list[str]] | None = None  # (state version, marked devices)
         self._closing = False
         self.live = live
         self.hub = hub
@@ -191,6 +197,7 @@ class Verbs:
             "set_safe_config": self.set_safe_config,
             "restore_nets": self.restore_nets,
             "events": self.events,
+            "network_stats": self.network_stats,
         }
         assert set(self.table) == set(VERBS), "verb table out of step with shared.wire"
 
@@ -275,6 +282,7 @@ class Verbs:
         if debris:
             log.warning("removed %d files of writes cut short: %s", len(debris), ", ".join(debris))
         entry = self.journal.pending()
+        self._adopt(entry["before"] if entry is not None else None)
         if entry is None:
             return None
         before, verb = entry["before"], entry["verb"]
@@ -305,6 +313,24 @@ class Verbs:
             self.hub.emit([event])
         return event
 
+    def _adopt(self, before: Mapping | None) -> None:
+        """The upgrade rule (``shared.netmodel.ownership``), before recovery
+        and before serving: the devices netreload's running configuration
+        (or an interrupted transaction's ``before``) names get the mark."""
+        configs = [before] if isinstance(before, Mapping) else []
+        try:
+            self._writer.call(lambda core: core.adopt_named_devices(*configs))
+        except Exception as error:  # the rest of superd does not depend on it
+            log.error("marking the devices of the running configuration failed: %s", error)
+
+    def _owned(self, state: Any) -> list[str]:
+        """The marked devices of a live state, computed once per version."""
+        cached = self._owned_of
+        if cached is None or cached[0] != state.version:
+            cached = (state.version, sorted(owned_links(state.links.values())))
+            self._owned_of = cached
+        return cached[1]
+
     # -- concurrent verbs -------------------------------------------------
     def ping(self, args: dict) -> str:
         return "pong"
@@ -323,11 +349,13 @@ class Verbs:
             token, caps = self.live.report(running, generation, args.get("known"), state, ovs)
             if caps is None:  # the caller holds this very report
                 return {"token": token, "unchanged": True}
-            return {"token": token, "caps": RawJson(caps), "running": running}
+            owned = self._owned(state)
+            return {"token": token, "caps": RawJson(caps), "running": running, "owned": owned}
 
         def read(core: NetworkSetup) -> dict:
             running = core.persistence.running.snapshot()
-            return {"caps": core.read_caps(running), "running": running}
+            caps = core.read_caps(running)
+            return {"caps": caps, "running": running, "owned": sorted(core.read_owned())}
 
         return self._reader.call(read)
 
@@ -336,6 +364,13 @@ class Verbs:
         if self.hub is None:
             raise NetError(ErrorCode.RESOURCE_UNAVAILABLE, "events: superd has no live netinfo")
         return self.hub.log.wait(*wait_args(args))
+
+    def network_stats(self, args: dict) -> dict:
+        """Counters and state of every device (no lock: it reads only)."""
+        if self.live is not None and self.live.alive:
+            return self.live.network_statistics()
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
+            return netstats.collect(None, self.config.is_fake_nic, sock)
 
     def confirm_connectivity(self, args: dict) -> dict:
         self.connectivity.confirm()
@@ -399,6 +434,8 @@ class Verbs:
         check_plan_base(plan, before)
         caps = self._host_caps(core, before)
         check_plan_devices(plan.operations, caps.get("nics", {}), caps.get("bondings", {}))
+        netinfo = NetinfoSnapshot.from_caps(caps, core.read_owned())
+        check_plan_owned(plan.operations, before, netinfo)
         log.info("apply_plan: %d operations", len(plan.operations))
         if not plan.is_empty:
             with self._journaled("apply_plan", before):  # the commit: the journal's end
@@ -449,6 +486,7 @@ class Verbs:
             log.error("rollback after the connectivity check failed: %s", error)
             return str(error)
         core.persistence.replace_running(before.get("networks", {}), before.get("bonds", {}))
+        core.restore_taken()
         return None
 
     def _restore(self, core: NetworkSetup) -> dict:

@@ -6,8 +6,10 @@ root. A mismatch is an error, and the transaction rolls back.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 
+from shared.netinfo_report import stp_is_on
 from shared.netmodel import bond_options, ovs_bond_options
 from shared.netmodel.addresses import netmask_to_prefix
 from shared.netmodel.names import vlan_device_name
@@ -26,6 +28,18 @@ def _device(caps: Mapping, name: str) -> Mapping | None:
     return None
 
 
+def _holds(cidrs: list[str], cidr: str) -> bool:
+    """Whether ``cidr`` is among ``cidrs``, compared as addresses, not text
+    (``2001:0db8::0001/64`` is ``2001:db8::1/64``)."""
+    if cidr in cidrs:
+        return True
+    try:
+        wanted = ipaddress.ip_interface(cidr)
+        return any(ipaddress.ip_interface(c) == wanted for c in cidrs)
+    except ValueError:
+        return False
+
+
 def network_mismatches(name: str, attrs: Mapping, caps: Mapping) -> list[str]:
     problems: list[str] = []
     iface = _expected_iface(name, attrs)
@@ -41,7 +55,7 @@ def network_mismatches(name: str, attrs: Mapping, caps: Mapping) -> list[str]:
             problems.append(
                 f"network {name}: bridge ports {device.get('ports')} lack {expected_ports}"
             )
-        if bool(device.get("stp")) != bool(attrs.get("stp", False)):
+        if stp_is_on(device.get("stp")) != bool(attrs.get("stp", False)):
             problems.append(f"network {name}: stp is {device.get('stp')}")
     if "vlan" in attrs and lower:
         vlan = caps.get("vlans", {}).get(port)
@@ -56,7 +70,10 @@ def network_mismatches(name: str, attrs: Mapping, caps: Mapping) -> list[str]:
         if attrs.get("defaultRoute") and attrs.get("gateway"):
             if not device.get("ipv4defaultroute") or device.get("gateway") != attrs["gateway"]:
                 problems.append(f"network {name}: default route via {attrs['gateway']} missing")
-    if "ipv6addr" in attrs and attrs["ipv6addr"] not in device.get("ipv6addrs", []):
+        elif attrs.get("gateway") and device.get("gateway") != attrs["gateway"]:
+            # reported from the network's table, found through its rules
+            problems.append(f"network {name}: source routing via {attrs['gateway']} missing")
+    if "ipv6addr" in attrs and not _holds(device.get("ipv6addrs", []), attrs["ipv6addr"]):
         problems.append(f"network {name}: address {attrs['ipv6addr']} missing on {iface}")
     if bool(device.get("ipv6autoconf")) != bool(attrs.get("ipv6autoconf", False)):
         problems.append(f"network {name}: ipv6autoconf is {device.get('ipv6autoconf')}")

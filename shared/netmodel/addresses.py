@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from shared.errors import ErrorCode, NetError
 
@@ -55,17 +56,54 @@ def validate_ipv6_address(value: object, owner: str, what: str) -> str:
     return value
 
 
+def compressed_ipv6(value: str) -> str:
+    """An IPv6 address in its canonical text (RFC 5952: ``2001:db8::1``, as
+    the kernel reports it); anything else unchanged, for validation to judge."""
+    try:
+        return str(ipaddress.IPv6Address(value))
+    except ValueError:
+        return value
+
+
 def validate_ipv6_cidr(value: object, owner: str) -> str:
-    """``addr/prefixlen`` with prefixlen 0..128 (a bare address means /128)."""
+    """``addr/prefixlen`` with prefixlen 0..128 (a bare address means /128),
+    the address in canonical text: ``2001:0db8:0000::0001/64`` and
+    ``2001:db8::1/64`` are the same request."""
     if not isinstance(value, str):
         raise _bad(f"{owner}: ipv6addr {value!r} is not a string")
     address, slash, prefix = value.partition("/")
     validate_ipv6_address(address, owner, "ipv6addr")
+    address = compressed_ipv6(address)
     if not slash:
         return f"{address}/128"
     if not prefix.isdecimal() or not 0 <= int(prefix) <= 128:  # "²".isdigit() but not int
         raise _bad(f"{owner}: ipv6addr prefix {prefix!r} is out of range 0..128")
     return f"{address}/{int(prefix)}"
+
+
+# A scope identifier (RFC 4007) names the interface: the kernel's device name
+# characters (no '/', ':' or white space), at most 15 of them. It is written
+# into resolv.conf as it is, so nothing else may pass.
+_SCOPE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,14}", re.ASCII)
+
+
+def validate_nameserver(value: object, owner: str) -> str:
+    """An IPv4 or IPv6 address, the latter with an optional ``%interface``
+    scope on a link-local address (``fe80::1%eth0``) — nothing more: each
+    becomes a ``nameserver`` line of resolv.conf."""
+    if not isinstance(value, str) or not value.isascii():
+        raise _bad(f"{owner}: nameserver {value!r} is not an address")
+    address, percent, scope = value.partition("%")
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        raise _bad(f"{owner}: nameserver {value!r} is not an address") from None
+    if percent:
+        if not (parsed.version == 6 and parsed.is_link_local):
+            raise _bad(f"{owner}: nameserver {value!r}: only link-local IPv6 has a scope")
+        if not _SCOPE_ID.fullmatch(scope) or scope in (".", ".."):
+            raise _bad(f"{owner}: nameserver {value!r}: scope {scope!r} is not an interface name")
+    return value
 
 
 _LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")

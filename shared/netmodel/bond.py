@@ -26,7 +26,9 @@ class Bond(NetDevice):
     def validate(self) -> None:
         validate_bond_name(self.name)
         if not self.slaves:
-            raise NetError(ErrorCode.BAD_BONDING, f"bond {self.name}: it has no nics")
+            raise NetError(
+                ErrorCode.BAD_PARAMS, f"bond {self.name}: must specify nics for bonding"
+            )
         if len(set(self.slaves)) != len(self.slaves):
             raise NetError(
                 ErrorCode.BAD_BONDING, f"bond {self.name}: a nic is listed twice"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.device import NetDevice
@@ -17,6 +17,9 @@ class Bridge(NetDevice):
     port: NetDevice | None = None  # None: a nic-less bridge
     stp: bool = False
     forward_delay: int = DEFAULT_FORWARD_DELAY
+    # custom.bridge_opts as pyroute2 keywords ((br_…, value), sorted); a
+    # br_forward_delay here (1/100 s) wins over forward_delay
+    options: tuple[tuple[str, Any], ...] = ()
 
     kind: ClassVar[str] = "bridge"
 

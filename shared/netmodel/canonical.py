@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from configurators import registry
 from shared.errors import ErrorCode, NetError
 from shared.netmodel import addresses, bond_options, ovs_bond_options
+from shared.netmodel.bridge_options import canonical_bridge_opts
 from shared.netmodel.device import DEFAULT_MTU, MAX_MTU, MIN_MTU
-from shared.netmodel.values import to_bool, to_dict, to_int, to_str
+from shared.netmodel.values import to_bool, to_dict, to_int, to_str, to_truncated_int
 from shared.netmodel.vlan import MAX_VLAN_TAG
 from shared.wire import to_json
 
@@ -124,9 +125,24 @@ def canonicalize_network(
     for key in FREE_FORM_KEYS:
         if key in attrs:
             out[key] = _plain_json(attrs[key], f"{what}: {key}")
+    _canonicalize_bridge_opts(out, what)
     if "blockingdhcp" in attrs:
         out["blockingdhcp"] = to_bool(attrs["blockingdhcp"], f"{what}: blockingdhcp")
     return out
+
+
+def _canonicalize_bridge_opts(out: dict, what: str) -> None:
+    """``custom.bridge_opts``, the one custom property netreload applies: a
+    bridged legacy network's only (there is no Linux bridge to set them on
+    otherwise: the agent fails those with 21 too), every option known and
+    its value in range, kept sorted as the agent keeps it."""
+    custom = out.get("custom")
+    if not isinstance(custom, dict) or custom.get("bridge_opts") in (None, ""):
+        return
+    if not out["bridged"] or out["switch"] != "legacy":
+        raise _bad(f"{what}: bridge_opts needs a bridged network on the legacy switch")
+    text = canonical_bridge_opts(custom["bridge_opts"], what, out["stp"])
+    out["custom"] = {**custom, "bridge_opts": text}
 
 
 def free_form_bytes(networks: Iterable[Mapping | None]) -> int:
@@ -183,8 +199,8 @@ def _canonicalize_ipv6(attrs: Mapping, out: dict, what: str) -> None:
     if attrs.get("ipv6addr") not in (None, ""):
         out["ipv6addr"] = addresses.validate_ipv6_cidr(attrs["ipv6addr"], what)
     if attrs.get("ipv6gateway") not in (None, "", "::"):
-        out["ipv6gateway"] = to_str(
-            attrs["ipv6gateway"], f"{what}: ipv6gateway", ErrorCode.BAD_ADDR, 64
+        out["ipv6gateway"] = addresses.compressed_ipv6(
+            to_str(attrs["ipv6gateway"], f"{what}: ipv6gateway", ErrorCode.BAD_ADDR, 64)
         )
 
 
@@ -198,6 +214,8 @@ def canonicalize_bond(name: str, attrs: object) -> dict | None:
     nics = attrs.get("nics", [])
     if not isinstance(nics, list) or not all(isinstance(n, str) for n in nics):
         raise NetError(ErrorCode.BAD_BONDING, f"{what}: nics must be a list of names")
+    if not nics:  # the production agent's code: 21, missing or empty alike
+        raise _bad(f"{what}: must specify nics for bonding")
     if len(nics) > MAX_BOND_NICS:
         raise NetError(
             ErrorCode.BAD_BONDING, f"{what}: {len(nics)} nics, at most {MAX_BOND_NICS}"
@@ -222,15 +240,20 @@ def canonicalize_bond(name: str, attrs: object) -> dict | None:
     return out
 
 
-def canonicalize_options(options: object) -> dict:
+def canonicalize_options(options: object, strict: bool = False) -> dict:
+    """The options netreload knows, canonical. Other keys are left out, as
+    the production agent ignores them (an engine may send options of a
+    newer agent); ``strict`` (a plan superd checks, which frontd wrote
+    canonical): they are refused."""
     options = to_dict(options if options is not None else {}, "options")
-    _unknown_keys(options, frozenset(OPTION_DEFAULTS), "options")
+    if strict:
+        _unknown_keys(options, frozenset(OPTION_DEFAULTS), "options")
     out = dict(OPTION_DEFAULTS)
     for key in ("connectivityCheck", "commitOnSuccess", "_inRollback"):
         if key in options:
             out[key] = to_bool(options[key], f"options: {key}")
     if "connectivityTimeout" in options:
-        out["connectivityTimeout"] = to_int(
+        out["connectivityTimeout"] = to_truncated_int(
             options["connectivityTimeout"],
             "options: connectivityTimeout",
             0,

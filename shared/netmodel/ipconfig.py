@@ -105,10 +105,7 @@ class IpConfig:
         self.ipv4.validate(owner)
         self.ipv6.validate(owner)
         for server in self.nameservers:
-            try:
-                addresses.validate_ipv4_address(server, owner, "nameserver")
-            except NetError:
-                addresses.validate_ipv6_address(server, owner, "nameserver")
+            addresses.validate_nameserver(server, owner)
         if self.nameservers and not self.ipv4.default_route:
             raise NetError(
                 ErrorCode.BAD_PARAMS,

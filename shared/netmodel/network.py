@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
 from shared.netmodel.bridge import Bridge
+from shared.netmodel.bridge_options import bridge_opts_of
 from shared.netmodel.device import DEFAULT_MTU, NetDevice
 from shared.netmodel.ipconfig import IpConfig
 from shared.netmodel.names import validate_bridge_name, validate_network_name
@@ -115,6 +116,7 @@ def build_network(
             ip=ip,
             port=lower,
             stp=attrs.get("stp", False),
+            options=tuple(sorted(bridge_opts_of(attrs).items())),
         )
     elif lower is not None:
         top = _with_ip(lower, ip, mtu)

@@ -105,7 +105,7 @@ class Plan:
         check_final_state(operations, checked_running)
         return cls(
             operations=operations,
-            options=canonicalize_options(data.get("options", {})),
+            options=canonicalize_options(data.get("options", {}), strict=True),
             running=checked_running,
         )
 

@@ -25,10 +25,13 @@ from shared.netmodel.names import (
     validate_nic_name,
     vlan_device_name,
 )
+from shared.netmodel.ownership import check_unowned
+from shared.netmodel.snapshot import NetinfoSnapshot
 
 # frontd's own rule for NIC/bond sharing, applied to the plan's final state
 from shared.netmodel.validation import compute_lower_mtus, validate_sharing
 
+BOND_OPS = ("add_bond", "edit_bond", "remove_bond")
 PLAN_KEYS = frozenset({"version", "operations", "options", "running"})
 RUNNING_KEYS = frozenset({"networks", "bonds"})
 _NAMED_KEYS = frozenset({"op", "name", "attrs"})
@@ -210,3 +213,14 @@ def check_plan_devices(
             device = op["device"]
             if not (device in nics or device in bonds or device in new_bonds):
                 raise _bad(f"set_mtu {device}: not a NIC or a bond", ErrorCode.BAD_NIC)
+
+
+def check_plan_owned(operations: list[dict], running: Mapping, netinfo: NetinfoSnapshot) -> None:
+    """What frontd checked against the capabilities, again with superd's own
+    netinfo (``netinfo.owned``: the devices with netreload's mark): no plan
+    builds a network on a bridge or VLAN device another agent created, nor
+    defines, changes or removes such a bond (``shared.netmodel.ownership``).
+    ``running``: the running configuration the plan starts from."""
+    added = {op["name"]: op["attrs"] for op in operations if op["op"] == "add_network"}
+    bonds = [op["name"] for op in operations if op["op"] in BOND_OPS]
+    check_unowned(added, bonds, running, netinfo.device_kinds(), netinfo.owned)

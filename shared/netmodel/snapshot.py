@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shared.errors import ErrorCode, NetError
+from shared.netinfo_report import stp_is_on
 
 REPORT_SECTIONS = ("nics", "bondings", "bridges", "vlans", "networks")
 
@@ -21,9 +22,12 @@ class NetinfoSnapshot:
     vlans: Mapping[str, Mapping] = field(default_factory=dict)
     networks: Mapping[str, Mapping] = field(default_factory=dict)
     nameservers: tuple[str, ...] = ()
+    # devices carrying netreload's mark (shared.netmodel.ownership): not in
+    # the report, superd's netinfo answer gives them apart
+    owned: frozenset[str] = frozenset()
 
     @classmethod
-    def from_caps(cls, caps: object) -> NetinfoSnapshot:
+    def from_caps(cls, caps: object, owned: object = ()) -> NetinfoSnapshot:
         if not isinstance(caps, Mapping):
             raise NetError(ErrorCode.BAD_PARAMS, "netinfo report must be an object")
         sections = {}
@@ -42,7 +46,21 @@ class NetinfoSnapshot:
             raise NetError(
                 ErrorCode.BAD_PARAMS, "netinfo report: nameservers must be a list"
             )
-        return cls(nameservers=tuple(map(str, nameservers)), **sections)
+        if not isinstance(owned, (list, tuple, set, frozenset)):
+            raise NetError(ErrorCode.BAD_PARAMS, "netinfo: owned must be a list")
+        return cls(
+            nameservers=tuple(map(str, nameservers)),
+            owned=frozenset(map(str, owned)),
+            **sections,
+        )
+
+    def device_kinds(self) -> dict[str, str | None]:
+        """{device: "bridge" | "bond" | "vlan" | None (a NIC)} of the report."""
+        kinds: dict[str, str | None] = dict.fromkeys(self.nics)
+        for section, kind in ((self.vlans, "vlan"), (self.bondings, "bond"),
+                              (self.bridges, "bridge")):  # fmt: skip
+            kinds.update(dict.fromkeys(section, kind))
+        return kinds
 
     def device_mtu(self, name: str) -> int | None:
         for section in (self.nics, self.bondings, self.vlans, self.bridges):
@@ -100,7 +118,7 @@ def running_config_from_caps(caps: Mapping) -> RunningConfig:
         bridged = bool(net.get("bridged", True))
         attrs: dict = {"bridged": bridged, "mtu": int(net.get("mtu", 1500))}
         if bridged:
-            attrs["stp"] = bool(net.get("stp", False))
+            attrs["stp"] = stp_is_on(net.get("stp", False))
             ports = [p for p in net.get("ports", []) if not str(p).startswith("vnet")]
             lower = ports[0] if ports else None
         else:

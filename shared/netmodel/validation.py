@@ -18,6 +18,7 @@ from shared.netmodel.canonical import FREE_FORM_KEYS, free_form_bytes
 from shared.netmodel.device import DEFAULT_MTU
 from shared.netmodel.names import vlan_device_name
 from shared.netmodel.network import Network, build_network
+from shared.netmodel.ownership import check_unowned
 from shared.netmodel.request import Request
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
 
@@ -84,7 +85,10 @@ def validate_request(
     lower_mtus = compute_lower_mtus(nets, bonds)
     models: dict[str, Network] = {}
     for name, attrs in request.added_networks.items():
-        lower = attrs.get("nic") or attrs.get("bonding")
+        bond = attrs.get("bonding")
+        if bond is not None and bond not in bonds and bond not in netinfo.bondings:
+            raise NetError(ErrorCode.BAD_BONDING, f"network {name}: bond {bond} does not exist")
+        lower = attrs.get("nic") or bond
         model = build_network(
             name,
             attrs,
@@ -100,6 +104,13 @@ def validate_request(
     validate_sharing(nets)
     _validate_default_route(request, nets)
     _validate_bridge_names(request, netinfo, running)
+    check_unowned(
+        request.added_networks,
+        [*request.bonds],
+        running.to_dict(),
+        netinfo.device_kinds(),
+        netinfo.owned,
+    )
     _validate_free_form_total(request, nets)
     return FinalState(nets, bonds, lower_mtus, models)
 
@@ -238,22 +249,20 @@ def validate_sharing(nets: Mapping[str, Mapping]) -> None:
     switches: dict[str, set[str]] = defaultdict(set)
     for lower, users in by_lower.items():
         untagged = [n for n, a in users if a.get("vlan") is None]
-        if len(untagged) > 1:
-            code = (
-                ErrorCode.USED_BOND if "bonding" in users[0][1] else ErrorCode.USED_NIC
-            )
+        if len(untagged) > 1:  # the production agent's code: 21, on a NIC or a bond
             raise NetError(
-                code,
-                f"{lower} would carry more than one untagged network: "
-                f"{', '.join(untagged)}",
+                ErrorCode.BAD_PARAMS,
+                f"multiple networks cannot be defined on a single underlying device:"
+                f" {lower} would carry more than one untagged network: {', '.join(untagged)}",
             )
         seen: dict[int, str] = {}
         for name, attrs in users:
             tag = attrs.get("vlan")
             if tag is not None and tag in seen:
                 raise NetError(
-                    ErrorCode.BAD_VLAN,
-                    f"networks {seen[tag]} and {name} both use vlan {tag} on {lower}",
+                    ErrorCode.BAD_PARAMS,
+                    f"similar vlans cannot be defined on a single underlying device:"
+                    f" networks {seen[tag]} and {name} both use vlan {tag} on {lower}",
                 )
             if tag is not None:
                 seen[tag] = name

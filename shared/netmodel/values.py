@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from shared.errors import ErrorCode, NetError
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
@@ -30,11 +32,24 @@ def to_int(
     # isdecimal, not isdigit: "²" is a digit that int() refuses
     if isinstance(value, str) and value.strip().isdecimal() and len(value) < 12:
         value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():  # 1500.0: the agent's int() takes it
+        value = int(value)
     if not isinstance(value, int):
         raise NetError(code, f"{what}: {value!r} is not an integer")
     if not low <= value <= high:
         raise NetError(code, f"{what}: {value} is out of range {low}..{high}")
     return value
+
+
+def to_truncated_int(
+    value: object, what: str, low: int, high: int, code: ErrorCode = ErrorCode.BAD_PARAMS
+) -> int:
+    """``to_int``, and a number with a fraction cut to its integer part, as
+    the production agent's ``int()`` does (its own tests send a
+    ``connectivityTimeout`` of 0.1)."""
+    if isinstance(value, float) and math.isfinite(value) and low - 1 < value < high + 1:
+        value = int(value)
+    return to_int(value, what, low, high, code)
 
 
 def to_str(

@@ -19,6 +19,8 @@ from shared.errors import ErrorCode
 from shared.netmodel.canonical import canonicalize_bond
 
 BAD_PARAMS = ErrorCode.BAD_PARAMS  # 21: also what a bad network name gets
+# another agent's bridge on the host (libvirt's default network)
+FOREIGN_BRIDGE, FOREIGN_BRIDGE_ADDR = "virbr0", "192.168.122.1/24"
 
 
 def _bond_attrs() -> dict:
@@ -94,6 +96,12 @@ def remove_missing(plan: dict) -> None:
     plan["operations"].insert(0, {"op": "remove_network", "name": "net_gone", "attrs": attrs})
 
 
+def remove_foreign_bridge(plan: dict) -> None:
+    """Remove a network named like the foreign bridge, as if it were running."""
+    attrs = plan["running"]["networks"]["net_h"]
+    plan["operations"].insert(0, {"op": "remove_network", "name": FOREIGN_BRIDGE, "attrs": attrs})
+
+
 def untagged_on_base_nic(plan: dict) -> None:
     net_attr("nic", "veth_0")(plan)
 
@@ -161,6 +169,11 @@ HOSTILE_PLANS = [
     # frontd accepts a network "lo" (no NIC, bond or VLAN of that name):
     # the configurator refuses to take the device over as a bridge.
     ("net-named-lo", net_name("lo"), ErrorCode.FAILED_IFUP, "lo: exists and is not a bridge"),
+    # another agent's bridge: never taken over, never removed
+    ("net-on-foreign-bridge", net_name(FOREIGN_BRIDGE), ErrorCode.USED_BRIDGE,
+     f"Network already exists ({FOREIGN_BRIDGE})"),
+    ("remove-foreign-bridge", remove_foreign_bridge, BAD_PARAMS,
+     f"remove_network {FOREIGN_BRIDGE} does not fit"),
     ("vlan-name-too-long", lambda p: (net_attr("nic", "veth_123456789")(p),
                                       net_attr("vlan", 10)(p)), ErrorCode.BAD_VLAN,
      "vlan device name longer than 15"),
@@ -191,7 +204,7 @@ HOSTILE_PLANS = [
     ("running-lost-base", running_without_base, BAD_PARAMS, "does not follow from its operations"),
     ("remove-with-other-attrs", remove_base_with({"stp": True}), BAD_PARAMS, "stale plan"),
     ("remove-missing", remove_missing, BAD_PARAMS, "remove_network net_gone does not fit"),
-    ("second-untagged-on-nic", untagged_on_base_nic, ErrorCode.USED_NIC,
+    ("second-untagged-on-nic", untagged_on_base_nic, BAD_PARAMS,
      "more than one untagged network"),
     # repeated or reordered operations
     ("duplicate-add", twice, BAD_PARAMS, "add_network net_h: a second operation"),

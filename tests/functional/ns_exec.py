@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resolv-conf", default="/nonexistent/resolv.conf")
     parser.add_argument("calls", help="JSON list of calls")
     args = parser.parse_args(argv)
-    config = Config(resolv_conf=Path(args.resolv_conf))
+    config = Config(resolv_conf=Path(args.resolv_conf), fake_nics=("dummy_*", "veth_*"))
     configurator = Iproute2Configurator(config)
     results = []
     try:

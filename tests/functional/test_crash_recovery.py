@@ -8,11 +8,20 @@ sysctl, persistence document, journal), sends the change and waits for the
 process to die. The next trial's start-up is the recovery of the previous
 kill; right after READY=1 the test asserts:
 
-* kernel state (links with MTU/master/up, addresses, routes) and running
-  configuration are exactly OLD, or exactly NEW if the kill came after the
-  commit (the journal's removal) — and both the same one;
+* kernel state (links with MTU/master/up, addresses, routes of every table,
+  policy rules) and running configuration are exactly OLD, or exactly NEW
+  if the kill came after the commit (the journal's removal) — and both the
+  same one: each network with a gateway has its source-routing table and
+  rules of one state, and no rule is left looking up a table without a
+  default route (an orphan);
 * no journal is left, every persistence document parses;
-* no orphaned device: the namespace holds exactly the links of that state.
+* no orphaned device: the namespace holds exactly the links of that state;
+* another agent's bridge (``virbr0`` with an address, as libvirt makes it),
+  on the host from the start, is there after every recovery, unmarked,
+  with its address: a kill at any step never deletes nor takes over a
+  device netreload did not create. A kill between creating a device and
+  marking it as netreload's leaves one its running configuration names:
+  superd marks it at start-up, and the recovery removes it.
 
 k runs from 1 upwards in each direction until the change completes without
 being killed (every step is a kill point once: about 200 kills); the two
@@ -42,35 +51,50 @@ from tests.functional.conftest import HostNs
 from tests.functional.test_superd import Superd, error_of, make_plan
 
 NICS = 20
+FOREIGN, FOREIGN_ADDR = "virbr0", "192.168.122.1/24"  # another agent's bridge
 MIN_TRIALS = 190  # kills per round: every step of both directions
 SOAK_ROUNDS = 5
 SOAK = os.environ.get("NETRELOAD_SOAK") == "1"
 
 
-def _net(nic: int, address: str | None, bridged: bool = True, ipv6: str | None = None) -> dict:
+def _net(nic: int, address: str | None, bridged: bool = True, ipv6: str | None = None,
+         gateway: bool = False, default_route: bool = False) -> dict:  # fmt: skip
     attrs: dict[str, Any] = {"nic": f"veth_{nic}", "bridged": bridged}
     if address is not None:
         attrs.update(ipaddr=address, prefix=24)
+        if gateway or default_route:
+            attrs["gateway"] = address.rsplit(".", 1)[0] + ".254"
+        if default_route:
+            attrs["defaultRoute"] = True
     if ipv6 is not None:
         attrs["ipv6addr"] = ipv6
     return attrs
 
 
 # OLD: n00..n09. NEW: n00..n04 removed, n05..n09 re-addressed, m10..m19 added
-# (half of them with IPv4 and IPv6 addresses).
-OLD = {f"n{i:02}": _net(i, f"10.0.{i}.1", bridged=i % 3 != 0) for i in range(10)}
+# (half of them with IPv4 and IPv6 addresses). Gateways: source routing for
+# n00, n02, n07 in OLD and n05, n07, m13, m15 in NEW; the default route on
+# n05 in OLD, on m11 in NEW.
+OLD = {
+    f"n{i:02}": _net(i, f"10.0.{i}.1", bridged=i % 3 != 0, gateway=i in (0, 2, 7),
+                     default_route=i == 5)
+    for i in range(10)
+}  # fmt: skip
 NEW = {
-    **{f"n{i:02}": _net(i, f"10.1.{i}.1", bridged=i % 3 != 0) for i in range(5, 10)},
+    **{f"n{i:02}": _net(i, f"10.1.{i}.1", bridged=i % 3 != 0, gateway=i in (5, 7))
+       for i in range(5, 10)},
     **{
         f"m{i}": _net(
             i,
             f"10.2.{i}.1" if i % 2 else None,
             bridged=i % 4 != 1,
             ipv6=f"2001:db8:{i}::1/64" if i % 2 else None,
+            gateway=i in (13, 15),
+            default_route=i == 11,
         )
         for i in range(10, 20)
     },
-}
+}  # fmt: skip
 
 
 def request_towards(target: dict, current: dict) -> dict:
@@ -85,8 +109,9 @@ assert len(FORWARD) == len(BACKWARD) == 20
 
 
 def kernel_state(ns: str) -> dict:
-    """Links, addresses and routes, without what the kernel varies by itself
-    (ifindex, link-local addresses, carrier flags on routes, the local table)."""
+    """Links, addresses, routes and rules, without what the kernel varies by
+    itself (ifindex, link-local addresses, carrier flags on routes, the local
+    table, the order of rules of one priority)."""
 
     def ip(*args: str) -> Any:
         out = subprocess.run(["ip", "-n", ns, "-j", *args], check=True, capture_output=True)
@@ -113,7 +138,20 @@ def kernel_state(ns: str) -> dict:
         # address gets its entry only once duplicate detection is over
         and r.get("table") != "local"
     )
-    return {"links": links, "addrs": addrs, "routes": routes}
+    rules = sorted(
+        (r["priority"], f"{r.get('src', 'all')}/{r.get('srclen', '')}",
+         f"{r.get('dst', 'all')}/{r.get('dstlen', '')}", str(r["table"]))
+        for r in ip("-4", "rule", "show")
+    )  # fmt: skip
+    return {"links": links, "addrs": addrs, "routes": routes, "rules": rules}
+
+
+def orphan_rules(state: dict) -> list[tuple]:
+    """Rules looking up a table (not the kernel's own) without a default route."""
+    defaults = {table for (family, dst, _, _, table) in state["routes"]
+                if family == "-4" and dst == "default"}  # fmt: skip
+    return [rule for rule in state["rules"]
+            if rule[3] not in ("local", "main", "default") and rule[3] not in defaults]
 
 
 def documents(root: Path) -> dict[str, Any]:
@@ -166,7 +204,9 @@ class Sweep:
         journal = self.superd.root / "run" / "transaction.journal"
         assert not journal.exists(), "journal left behind after start-up"
         documents(self.superd.root)  # every document parses
+        assert_foreign_bridge_intact(self.ns)
         kernel, running = self.fingerprint()
+        assert orphan_rules(kernel) == []
         for name, (want_kernel, want_running) in self.states.items():
             if running == want_running:
                 assert kernel == want_kernel, f"running config is {name}, kernel is not:\n" + (
@@ -216,6 +256,22 @@ class Sweep:
         return killed
 
 
+def add_foreign_bridge(host: HostNs) -> None:
+    host.batch([f"link add {FOREIGN} type bridge", f"addr add {FOREIGN_ADDR} dev {FOREIGN}",
+                f"link set {FOREIGN} up"])  # fmt: skip
+
+
+def assert_foreign_bridge_intact(ns: str) -> None:
+    out = subprocess.run(["ip", "-n", ns, "-j", "-d", "addr", "show", "dev", FOREIGN],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, f"{FOREIGN}, another agent's bridge, was deleted"
+    (bridge,) = json.loads(out.stdout)
+    assert bridge["linkinfo"]["info_kind"] == "bridge" and "UP" in bridge["flags"]
+    assert "ifalias" not in bridge, f"{FOREIGN} was marked as netreload's"
+    addrs = [f"{a['local']}/{a['prefixlen']}" for a in bridge["addr_info"] if a["family"] == "inet"]
+    assert addrs == [FOREIGN_ADDR], f"{FOREIGN} lost its address"
+
+
 def _diff(want: dict, got: dict) -> str:
     lines = []
     for key in want:
@@ -236,6 +292,7 @@ def sweeps(make_host_ns: Callable[..., HostNs], tmp_path: Path) -> Iterator[list
             os.chmod(sock_dirs[-1], 0o755)
             (tmp_path / str(i)).mkdir()
             host = make_host_ns(NICS, prefix="nrc-")
+            add_foreign_bridge(host)
             daemons.append(Superd(host, tmp_path / str(i), sock_dirs[-1]))
         yield [Sweep(daemon) for daemon in daemons]
     finally:
@@ -263,6 +320,9 @@ def learn_states(sweep: Sweep) -> None:
                 if target == "NEW":
                     sweep.states["NEW"] = sweep.fingerprint()
             assert sweep.fingerprint() == sweep.states["OLD"], "the way back is not exact"
+            for name, sourced in (("OLD", 3), ("NEW", 4)):  # networks with a table
+                kernel = sweep.states[name][0]
+                assert len([r for r in kernel["rules"] if r[0] == 3200]) == 2 * sourced, name
         finally:
             conn.close()
     finally:

@@ -313,7 +313,7 @@ def test_default_route_and_nameservers_only_for_default_route_network(served: En
 
     # Same client, the network no longer holds the default route.
     result = served.dhcp("start", 4, default_route=False)
-    assert result["ok"]
+    assert result["ok"], result
     assert served.default_routes() == []
     assert served.nameservers() == []
     assert len(served.addresses(4)) == 1

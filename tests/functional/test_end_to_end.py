@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from demo.lab import MGMT_NET as NET
 from demo.lab import MGMT_NET_ATTRS as NET_ATTRS
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs
+from tests.functional.contract import assert_caps_contract
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -133,6 +135,57 @@ def test_network_capabilities_over_stomp(lab: Lab, engine: Engine) -> None:
     assert caps["bridges"][NET]["ports"] == ["veth_0"]
     assert {"veth_0", "veth_1"} <= set(caps["nics"])
     assert caps["nics"]["veth_1"]["ipv4addrs"] == [f"{HOST_CONTROL_IP}/24"]
+
+
+def test_engine_reads_the_agents_types_over_stomp(lab: Lab, engine: Engine) -> None:
+    """What the engine casts: mtu a string, stp 'on'/'off', southbound,
+    netConfigDirty a string, in both verbs' answers."""
+    apply_net(engine)
+    caps = assert_caps_contract(engine.result("Host.getNetworkCapabilities"), answer=True)
+    net, bridge = caps["networks"][NET], caps["bridges"][NET]
+    assert (net["mtu"], net["stp"], net["southbound"]) == ("1500", "off", "veth_0")
+    assert (bridge["mtu"], bridge["stp"]) == ("1500", "off")
+    assert caps["nics"]["veth_0"]["mtu"] == "1500" and caps["nics"]["veth_0"]["speed"] == 0
+    assert caps["netConfigDirty"] == "True"  # not committed yet
+    everything = engine.result("Host.getCapabilities")
+    network_part = {key: everything[key] for key in caps}
+    assert assert_caps_contract(network_part, answer=True)["networks"] == caps["networks"]
+    assert engine.result("Host.setSafeNetworkConfig") is True
+    assert engine.result("Host.getNetworkCapabilities")["netConfigDirty"] == "False"
+
+
+def test_engine_sets_and_reads_bridge_opts_over_stomp(lab: Lab, engine: Engine) -> None:
+    isle = {"custom": {"bridge_opts": "multicast_snooping=0 priority=100"}}
+    answer = engine.call("Host.setupNetworks", request({NET: NET_ATTRS, "isle": isle}), ping=PING)
+    assert answer.get("result") == {"code": 0, "message": "Done"}, answer
+    assert links(lab)["isle"]["linkinfo"]["info_data"]["priority"] == 100
+    caps = assert_caps_contract(engine.result("Host.getNetworkCapabilities"), answer=True)
+    opts = caps["bridges"]["isle"]["opts"]
+    assert (opts["multicast_snooping"], opts["priority"]) == ("0", "100")
+    assert caps["networks"]["isle"]["southbound"] is None  # a bridge without a NIC
+    before, running = kernel_state(lab), lab.running_config()
+    bad = {"custom": {"bridge_opts": "multicast_snooping=0 foo=0"}}
+    answer = engine.call("Host.setupNetworks", request({"isle": bad, NET: {"remove": True}}))
+    assert answer["error"]["code"] == 21 and "foo" in answer["error"]["message"], answer
+    assert kernel_state(lab) == before and lab.running_config() == running
+
+
+def test_capabilities_over_stomp_report_a_source_routed_networks_gateway(
+    lab: Lab, engine: Engine
+) -> None:
+    storage = {"bridged": True, "ipaddr": "203.0.113.5", "prefix": 24, "gateway": "203.0.113.1"}
+    answer = engine.call("Host.setupNetworks", request({NET: NET_ATTRS, "storage": storage}),
+                         ping=PING)  # fmt: skip
+    assert answer.get("result") == {"code": 0, "message": "Done"}, answer
+    nets = engine.result("Host.getNetworkCapabilities")["networks"]
+    assert (nets["storage"]["gateway"], nets["storage"]["ipv4defaultroute"]) == (
+        "203.0.113.1", False
+    )
+    assert (nets[NET]["gateway"], nets[NET]["ipv4defaultroute"]) == ("198.51.100.1", True)
+    table = str(zlib.adler32(b"storage"))
+    assert [r["table"] for r in lab.ip_json("-4", "rule", "show") if r["table"] == table] == [
+        table, table
+    ]
 
 
 def test_lost_connectivity_rolls_back(lab: Lab, engine: Engine) -> None:

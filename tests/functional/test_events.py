@@ -23,6 +23,7 @@ from demo.engine import Engine
 from demo.lab import MGMT_NET as NET
 from demo.lab import MGMT_NET_ATTRS as NET_ATTRS
 from demo.lab import Lab, run_ip
+from tests.functional.contract import assert_caps_contract
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -141,7 +142,7 @@ def test_a_nic_unplugged_is_reported_and_later_requests_still_work(lab: Lab) -> 
     unplug(lab, "veth_0")
     event = wait_event(engine, lambda e: e["kind"] == "nic_removed" and e["device"] == "veth_0")
     assert event["networks"] == [NET]
-    caps = engine.result("Host.getNetworkCapabilities")
+    caps = assert_caps_contract(engine.result("Host.getNetworkCapabilities"), answer=True)
     assert caps["networks"][NET]["missing_nics"] == ["veth_0"]
     assert "veth_0" not in caps["nics"]
     # Another network, then removing the one that lost its NIC: both work.

@@ -424,7 +424,7 @@ RAW_BODIES = {
         NET % ('"prefix":24,"custom":' + '{"a":' * 400 + "1" + "}" * 400), INVALID_REQUEST
     ),
     "2 MiB of custom properties": (
-        NET % ('"prefix":24,"custom":{"bridge_opts":"' + "x" * 2**21 + '"}'),
+        NET % ('"prefix":24,"custom":{"note":"' + "x" * 2**21 + '"}'),
         int(ErrorCode.BAD_PARAMS),
     ),
     "lists 5000 deep": ("[" * 5000 + "]" * 5000, INVALID_REQUEST),

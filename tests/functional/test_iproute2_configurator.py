@@ -15,6 +15,7 @@ import select
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -118,11 +119,11 @@ def default_routes(ns: str, family: str = "-4", table: str = "main") -> list[dic
 
 
 def source_rules(ns: str, subnet: str) -> list[dict]:
+    """The rules ``from <subnet>`` and ``to <subnet>``, in that order."""
     src, _, plen = subnet.partition("/")
-    return [
-        rule
-        for rule in ip_json(ns, "-4", "rule", "show")
-        if rule.get("src") == src and str(rule.get("srclen")) == plen
+    rules = ip_json(ns, "-4", "rule", "show")
+    return [r for r in rules if r.get("src") == src and str(r.get("srclen")) == plen] + [
+        r for r in rules if r.get("dst") == src and str(r.get("dstlen")) == plen
     ]
 
 
@@ -311,13 +312,37 @@ def test_gateway_without_default_route_goes_to_a_source_routing_table(host_ns):
     ns = host_ns.name
     _bridged_network(ns, {**STATIC_IP, "defaultRoute": False})
     assert default_routes(ns) == []
-    [rule] = source_rules(ns, "10.5.0.0/24")
-    table = str(rule["table"])
-    assert 1000 <= int(table) <= 250000
+    table = str(zlib.adler32(b"net1"))  # the production agent's table of device net1
+    assert [(r["table"], r["priority"]) for r in source_rules(ns, "10.5.0.0/24")] == [
+        (table, 3200), (table, 3200)
+    ]
     routes = ip_json(ns, "-4", "route", "show", "table", table)
-    assert {(r["dst"], r.get("gateway"), r["dev"]) for r in routes} == {
-        ("default", "10.5.0.1", "net1"),
-        ("10.5.0.0/24", None, "net1"),
+    assert {(r["dst"], r.get("gateway"), r["dev"], r.get("prefsrc")) for r in routes} == {
+        ("default", "10.5.0.1", "net1", None),
+        ("10.5.0.0/24", None, "net1", "10.5.0.2"),
+    }
+
+
+def test_default_route_network_has_no_table_of_its_own(host_ns):
+    ns = host_ns.name
+    _bridged_network(ns, {**STATIC_IP, "defaultRoute": False})
+    apply(ns, call("set_ip", "net1", ip=STATIC_IP, previous={**STATIC_IP, "defaultRoute": False}))
+    assert source_rules(ns, "10.5.0.0/24") == []
+    assert default_routes(ns, table=str(zlib.adler32(b"net1"))) == []
+    assert [r["gateway"] for r in default_routes(ns)] == ["10.5.0.1"]
+
+
+def test_a_new_address_moves_the_source_rules_to_its_subnet(host_ns):
+    ns = host_ns.name
+    old = {**STATIC_IP, "defaultRoute": False}
+    _bridged_network(ns, old)
+    new = {**old, "ipaddr": "10.6.0.2", "gateway": "10.6.0.1"}
+    apply(ns, call("set_ip", "net1", ip=new, previous=old))
+    assert source_rules(ns, "10.5.0.0/24") == []
+    assert len(source_rules(ns, "10.6.0.0/24")) == 2
+    routes = ip_json(ns, "-4", "route", "show", "table", str(zlib.adler32(b"net1")))
+    assert {(r["dst"], r.get("gateway")) for r in routes} == {
+        ("default", "10.6.0.1"), ("10.6.0.0/24", None)
     }
 
 
@@ -382,14 +407,14 @@ def test_losing_the_default_route_moves_the_gateway_to_source_routing(host_ns):
     demoted = {**STATIC_IP, "defaultRoute": False}
     apply(ns, call("set_ip", "net1", ip=demoted, previous=STATIC_IP))
     assert default_routes(ns) == []
-    assert len(source_rules(ns, "10.5.0.0/24")) == 1
+    assert len(source_rules(ns, "10.5.0.0/24")) == 2
 
 
 def test_clear_ip_removes_addresses_routes_and_rules(host_ns):
     ns = host_ns.name
     ip = {**STATIC_IP, "defaultRoute": False}
     _bridged_network(ns, ip)
-    [rule] = source_rules(ns, "10.5.0.0/24")
+    [rule, _] = source_rules(ns, "10.5.0.0/24")
     apply(ns, call("clear_ip", "net1", ip=ip))
     assert addresses(ns, "net1") == [] and addresses(ns, "net1", "inet6") == []
     assert default_routes(ns, "-6") == []
@@ -402,6 +427,7 @@ def test_clear_ip_of_a_default_route_network_removes_its_default_route(host_ns):
     _bridged_network(ns, STATIC_IP)
     apply(ns, call("clear_ip", "net1", ip=STATIC_IP))
     assert default_routes(ns) == [] and default_routes(ns, "-6") == []
+    assert source_rules(ns, "10.5.0.0/24") == []
 
 
 def test_clear_ip_after_the_bridge_is_gone_still_removes_the_rule(host_ns):

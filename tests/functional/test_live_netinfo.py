@@ -69,16 +69,18 @@ def _batch(ns: str, commands: list[str]) -> None:
                    capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
-def _raw(links: list[dict], addrs: list[dict], routes: list[dict]) -> dict:
+def _raw(links: list[dict], addrs: list[dict], routes: list[dict], rules: list[dict]) -> dict:
     """The monitor's state, comparable with a dump: addresses in kernel order
-    per device, routes as a set (their order is not reproduced)."""
+    per device, routes as a set (their order is not reproduced), rules in
+    kernel order."""
     by_dev: dict[str, list[str]] = {}
     for a in addrs:
         if a["flags"] & IFA_F_TENTATIVE and a["scope"] == RT_SCOPE_LINK:
             continue  # the kernel announces its own link-local ones after DAD only
         by_dev.setdefault(str(a["index"]), []).append(json.dumps(a, sort_keys=True))
     return {"links": {str(link["index"]): link for link in links}, "addresses": by_dev,
-            "routes": {json.dumps(r, sort_keys=True): True for r in routes}}  # fmt: skip
+            "routes": {json.dumps(r, sort_keys=True): True for r in routes},
+            "rules": [json.dumps(r, sort_keys=True) for r in rules]}  # fmt: skip
 
 
 def _difference(cached: Any, fresh: Any, path: str = "") -> list[str]:
@@ -175,7 +177,13 @@ OPERATION = st.one_of(
     st.builds("route {} 10.7.{}.0/24 dev {} src {}".format, _add_del, _n, _dev, _local4),
     st.builds("route add 10.6.{}.0/24 nexthop via {} nexthop via {}".format, _n, _gw4, _gw4),
     st.builds("route del 10.6.{}.0/24".format, _n),
-)
+    # source routing: rules, and routes in a table of their own
+    st.builds("rule {} {} 10.{}.0.0/24 lookup 100{} prio 3200".format,
+              _add_del, st.sampled_from(["from", "to"]), _n, _n),
+    st.builds("route {} default via {} table 100{}".format,
+              st.sampled_from(["add", "del", "replace"]), _gw4, _n),
+    st.builds("route {} 10.{}.0.0/24 dev {} table 100{}".format, _add_del, _n, _dev, _n),
+)  # fmt: skip
 
 
 def _reset(ns: str) -> None:
@@ -188,6 +196,7 @@ def _reset(ns: str) -> None:
     ])  # fmt: skip
     for nic in NICS:
         subprocess.run(["ip", "-n", ns, "-6", "route", "flush", "dev", nic], capture_output=True)
+    _batch(ns, ["rule del prio 3200"] * 6 + [f"route flush table 100{n}" for n in range(3)])
     _batch(ns, [
         "link add nrlbr0 type bridge", "link add nrlbr1 type bridge",
         "link set veth_0 master nrlbr0", "link set nrlbr0 up", "link set nrlbr1 up",
@@ -240,7 +249,7 @@ def test_netinfo_verb_is_served_from_the_cache(host: HostNs, tmp_path: Path) -> 
     _batch(host.name, ["link add nrlbr0 type bridge", "addr add 10.0.0.1/24 dev nrlbr0"])
     result = _in_ns(host.name, "verb-dumps", tmp_path)
     print(f"\n{result}")
-    assert result["monitor_dumps_at_start"] == 4  # links, addresses, IPv4 and IPv6 routes
+    assert result["monitor_dumps_at_start"] == 5  # links, addresses, IPv4/IPv6 routes, rules
     assert result["dumps_during_100_calls"] == {}, "netinfo asked the kernel"
     assert result["equal_to_a_fresh_read"]
 
@@ -305,7 +314,7 @@ class _CountingSocket:
     """The monitor's request socket, counting the dump requests it sends
     (NLM_F_DUMP in the netlink header) by message type."""
 
-    NAMES = {18: "links", 22: "addresses", 26: "routes"}
+    NAMES = {18: "links", 22: "addresses", 26: "routes", 34: "rules"}
 
     def __init__(self, counts: Counter[str]) -> None:
         import socket
@@ -401,7 +410,7 @@ def child_bench(config: Config) -> dict:
                 t = time.perf_counter()
                 read_capabilities(ipr, answer["running"], config)
                 fresh.append(time.perf_counter() - t)
-        links, addrs, routes = snap.inputs()
+        links, addrs, routes, _rules = snap.inputs()
         return {
             "state": f"{len(links)} links, {len(addrs)} addresses, {len(routes)} main routes",
             "monitor_start_s": round(start_s, 3),

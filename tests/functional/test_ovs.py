@@ -15,6 +15,7 @@ import pytest
 
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs, ip_json
+from tests.functional.contract import assert_caps_contract
 from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path, serving_the_peer
 from tests.functional.ovs_lab import OvsLab, why_no_ovs
 
@@ -74,9 +75,10 @@ def test_ovs_bridged_network_with_static_ip_on_a_nic(agent: Agent, ovs: OvsLab) 
     (link,) = ip_json(ns, "link", "show", "dev", "ovsnet")
     assert link["mtu"] == 1400 and "UP" in link["flags"]
     assert addresses(ns, "ovsnet") == {"192.0.2.10/24"}
-    caps = agent.caps()
+    caps = assert_caps_contract(agent.caps())
     net = caps["networks"]["ovsnet"]
     assert net["switch"] == "ovs" and net["ports"] == ["veth_0"]
+    assert (net["southbound"], net["mtu"], net["stp"]) == ("veth_0", "1400", "off")
     assert net["ipv4addrs"] == ["192.0.2.10/24"]
     assert caps["bridges"]["ovsnet"]["ports"] == ["veth_0"]
 
@@ -100,10 +102,12 @@ def test_three_vlan_networks_on_one_ovs_bond_of_two_nics(agent: Agent, ovs: OvsL
     assert "member veth_0" in shown and "member veth_1" in shown
     for tag in (10, 20, 30):
         assert addresses(agent.host.name, f"vnet{tag}") == {f"198.51.{tag}.1/24"}
-    caps = agent.caps()
+    caps = assert_caps_contract(agent.caps())
     assert caps["bondings"]["bond0"]["slaves"] == ["veth_0", "veth_1"]
     assert caps["bondings"]["bond0"]["switch"] == "ovs"
     assert caps["networks"]["vnet20"]["ports"] == ["bond0.20"]
+    assert (caps["networks"]["vnet20"]["southbound"], caps["networks"]["vnet20"]["vlanid"]) == (
+        "bond0.20", 20)  # fmt: skip
 
 
 def test_mixed_request_rolled_back_restores_ovsdb_and_kernel_exactly(
@@ -141,7 +145,7 @@ def test_mixed_request_applies_legacy_and_ovs_networks_together(agent: Agent, ov
     assert ovs.ports(bridge_of(ovs, "aovs")) == {"aovs", "veth_0"}
     (legacy,) = ip_json(agent.host.name, "-d", "link", "show", "dev", "blegacy")
     assert legacy["linkinfo"]["info_kind"] == "bridge"
-    caps = agent.caps()
+    caps = assert_caps_contract(agent.caps())
     assert caps["networks"]["aovs"]["switch"] == "ovs"
     assert caps["networks"]["blegacy"]["switch"] == "legacy"
 
@@ -167,8 +171,9 @@ def test_bridgeless_ovs_vlan_network_is_reported_on_its_vlan(agent: Agent, ovs: 
     assert result["code"] == 0, result
     assert ovs.ports(bridge_of(ovs, "storage")) == {"storage", "veth_1"}
     assert addresses(agent.host.name, "storage") == {"198.51.100.7/24"}
-    caps = agent.caps()
+    caps = assert_caps_contract(agent.caps())
     assert caps["networks"]["storage"]["iface"] == "veth_1.7"
+    assert caps["networks"]["storage"]["southbound"] == "veth_1.7"
     assert caps["networks"]["storage"]["bridged"] is False
     assert caps["vlans"]["veth_1.7"]["ipv4addrs"] == ["198.51.100.7/24"]
     assert "storage" not in caps["bridges"]
@@ -241,7 +246,7 @@ def test_dhcp_network_on_ovs_gets_its_lease_on_its_internal_port(
         assert lease["local"].startswith("10.67.0.") and lease["prefixlen"] == 24
         (route,) = ip_json(ns, "-4", "route", "show", "default")
         assert route["gateway"] == "10.67.0.1" and route["dev"] == "dynovs"
-        net = agent.caps()["networks"]["dynovs"]
+        net = assert_caps_contract(agent.caps())["networks"]["dynovs"]
         assert net["switch"] == "ovs" and net["dhcpv4"] is True
     finally:  # stop its DHCP client before the namespace goes
         agent.setup({"dynovs": {"remove": True}}, options={"connectivityCheck": False})

@@ -19,6 +19,7 @@ import pytest
 from shared.faults import KILL_ENV
 from shared.wire import encode_frame, recv_frame
 from tests.functional.conftest import HostNs, destroy_host_ns, ip_json
+from tests.functional.contract import assert_caps_contract
 from tests.functional.ovs_lab import OvsLab, why_no_ovs
 from tests.functional.test_superd import NO_CHECK, Superd, error_of, make_plan
 
@@ -117,7 +118,7 @@ def test_restore_nets_after_reboot_rebuilds_ovs_networks_and_drops_stale_ones(
         assert "stale" not in {link["ifname"] for link in ip_json(ns, "link", "show")}
         info = conn.result("netinfo")
         assert set(info["running"]["networks"]) == {"kept"}
-        assert info["caps"]["networks"]["kept"]["ports"] == ["veth_0.10"]
+        assert assert_caps_contract(info["caps"])["networks"]["kept"]["ports"] == ["veth_0.10"]
     finally:
         conn.close()
 

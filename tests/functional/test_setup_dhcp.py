@@ -10,6 +10,7 @@ import pytest
 
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs, ip_json
+from tests.functional.contract import assert_caps_contract
 from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path, serving_the_peer
 
 pytestmark = pytest.mark.skipif(dnsmasq_path() is None, reason="dnsmasq is not installed")
@@ -60,8 +61,9 @@ def test_async_dhcp_network_gets_its_lease_in_the_background(agent, dhcp_server)
 
 def test_dhcp_capabilities_report_dhcpv4(agent, dhcp_server) -> None:
     agent.setup({"dyn": {"nic": "veth_0", "bootproto": "dhcp", "blockingdhcp": True}})
-    net = agent.caps()["networks"]["dyn"]
+    net = assert_caps_contract(agent.caps())["networks"]["dyn"]
     assert net["dhcpv4"] is True and net["addr"].startswith("10.66.0.")
+    assert net["southbound"] == "veth_0" and net["mtu"] == "1500"
 
 
 def test_blockingdhcp_is_not_persisted(agent, dhcp_server) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs, ip_json
+from tests.functional.contract import assert_caps_contract
 
 
 @pytest.fixture
@@ -71,6 +72,22 @@ def test_bridged_network_gets_bridge_port_addresses_and_default_route(agent: Age
     route = default_route(ns)
     assert route["gateway"] == "192.0.2.1" and route["dev"] == "mgmt"
     assert "nameserver 192.0.2.53" in (agent.root / "resolv.conf").read_text()
+    net = assert_caps_contract(agent.caps())["networks"]["mgmt"]
+    assert (net["southbound"], net["stp"], net["mtu"]) == ("veth_0", "off", "1500")
+    assert net["ipv6addrs"] == ["2001:db8:1::10/64"]
+
+
+def test_ipv6_networks_report_in_the_agents_types(agent: Agent) -> None:
+    result = agent.setup({
+        "six": {"nic": "veth_0", "ipv6addr": "2001:db8:6::10/64", "ipv6gateway": "2001:db8:6::1",
+                "defaultRoute": True},
+        "auto": {"nic": "veth_1", "bridged": False, "ipv6autoconf": True},
+    })  # fmt: skip
+    assert result["code"] == 0, result
+    nets = assert_caps_contract(agent.caps())["networks"]
+    assert nets["six"]["ipv6addrs"] == ["2001:db8:6::10/64"]
+    assert nets["six"]["ipv6gateway"] == "2001:db8:6::1"
+    assert nets["auto"]["ipv6autoconf"] is True and nets["auto"]["southbound"] == "veth_1"
 
 
 def test_bridgeless_network_puts_address_on_the_nic(agent: Agent) -> None:
@@ -80,6 +97,8 @@ def test_bridgeless_network_puts_address_on_the_nic(agent: Agent) -> None:
     assert result["code"] == 0, result
     assert addresses(agent.host.name, "veth_1") == {"198.51.100.7/24"}
     assert "master" not in link(agent.host.name, "veth_1")
+    net = assert_caps_contract(agent.caps())["networks"]["storage"]
+    assert net["southbound"] == net["iface"] == net["interface"] == "veth_1"
 
 
 def test_network_mtu_reaches_bridge_and_nic(agent: Agent) -> None:
@@ -104,6 +123,7 @@ def test_nicless_bridge_is_created_without_ports(agent: Agent) -> None:
     assert addresses(agent.host.name, "isolated") == {"10.9.0.1/24"}
     ports = [x for x in ip_json(agent.host.name, "link", "show") if x.get("master") == "isolated"]
     assert ports == []
+    assert assert_caps_contract(agent.caps())["networks"]["isolated"]["southbound"] is None
 
 
 def test_removing_a_network_deletes_its_bridge_and_running_config(agent: Agent) -> None:

@@ -130,7 +130,7 @@ def test_engine_requests_are_answered_on_the_reply_destination(
         assert frame.headers["content-type"] == "application/json"
         assert int(frame.headers["content-length"]) == len(frame.body.encode())
         assert frame.headers["message-id"]
-        assert got.answer(caps)[0]["result"] == sample_caps()
+        assert got.answer(caps)[0]["result"] == {**sample_caps(), "netConfigDirty": "False"}
         error = got.answer(bad)[0]["error"]
         assert error["code"] == 26 and "vlan" in error["message"]
         assert "apply_plan" not in superd.verbs()

@@ -195,7 +195,7 @@ def make_plan(conn: Client, networks: dict, options: dict | None = None) -> dict
         networks,
         {},
         options or {},
-        NetinfoSnapshot.from_caps(info["caps"]),
+        NetinfoSnapshot.from_caps(info["caps"], *([info["owned"]] if "owned" in info else [])),
         RunningConfig.from_dict(info["running"]),
     )
     return plan.to_dict()
@@ -247,9 +247,10 @@ def test_socket_belongs_to_root_and_the_frontd_group(superd: Superd) -> None:
 
 def test_netinfo_reports_caps_and_running(client: Client) -> None:
     info = client.result("netinfo")
-    assert set(info) == {"token", "caps", "running"}
+    assert set(info) == {"token", "caps", "running", "owned"}
     assert {"veth_0", "veth_1"} <= set(info["caps"]["nics"])
     assert info["running"] == {"networks": {}, "bonds": {}}
+    assert info["owned"] == []  # devices with netreload's mark: none yet
 
 
 def test_netinfo_known_to_the_caller_is_answered_in_a_few_bytes(client: Client) -> None:

@@ -16,7 +16,10 @@ The tampered plans and the mutator live in ``hostile_plans.py``.
 
 Plans building on a device that is not a NIC (a bridge, a host device
 outside ``fake_nics``) are refused by superd with its own netinfo
-(``plan_checks.check_plan_devices``). A last test sends plans
+(``plan_checks.check_plan_devices``). The host also holds another agent's
+bridge (``virbr0`` with an address, as libvirt makes it): plans building a
+network on it or removing it are refused (``plan_checks.check_plan_owned``)
+and, like every case here, leave it as it was. A last test sends plans
 with one random hostile mutation each (30, or 1000 with ``NETRELOAD_SOAK=1``;
 ``NETRELOAD_SEED`` replays a run).
 """
@@ -44,7 +47,13 @@ from shared.errors import ErrorCode
 from shared.netmodel.plan import Plan
 from shared.wire import MAX_FRAME, encode_frame, recv_frame
 from tests.functional.conftest import create_host_ns, destroy_host_ns, ip_json
-from tests.functional.hostile_plans import HOSTILE_PLANS, mutate, net_attr
+from tests.functional.hostile_plans import (
+    FOREIGN_BRIDGE,
+    FOREIGN_BRIDGE_ADDR,
+    HOSTILE_PLANS,
+    mutate,
+    net_attr,
+)
 from tests.functional.test_superd import (
     FRONTD_USER,
     NO_CHECK,
@@ -110,6 +119,10 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Superd]:
         # A device of the host that is not a NIC in netinfo (not a fake_nics
         # name): netreload must never take it, whatever a plan says.
         host.batch([f"link add {FOREIGN} mtu 1400 type veth peer name {FOREIGN}p"])
+        # Another agent's bridge (libvirt's default network): never netreload's.
+        host.batch([f"link add {FOREIGN_BRIDGE} type bridge",
+                    f"addr add {FOREIGN_BRIDGE_ADDR} dev {FOREIGN_BRIDGE}",
+                    f"link set {FOREIGN_BRIDGE} up"])  # fmt: skip
         superd.start()
         conn = superd.connect()
         try:

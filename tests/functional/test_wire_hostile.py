@@ -194,7 +194,8 @@ BAD_BODIES = {
     "binary_with_nul": (b"\x80\x81" + bytes(range(256)), -32700),
     "invalid_utf8": (b'{"jsonrpc":"2.0","id":"\xff\xfe","method":"Host.ping2"}', -32700),
     "empty": (b"", -32700),
-    "batch": (b'[{"jsonrpc":"2.0","id":1,"method":"Host.ping2"}]', -32600),
+    "empty_batch": (b"[]", -32600),
+    "batch_too_large": (b"[%s]" % b",".join([b'{"jsonrpc":"2.0","method":"x"}'] * 33), -32600),
     "scalar": (b"42", -32600),
     "no_method": (b'{"jsonrpc":"2.0","id":"m"}', -32600),
     "unknown_method": (b'{"jsonrpc":"2.0","id":"u","method":"Host.format"}', -32601),
@@ -512,9 +513,7 @@ def test_clients_that_never_read_their_answers_are_dropped_and_memory_stays_boun
             with lock:
                 outcomes.append((sent, dropped))
 
-        threads = [
-            threading.Thread(target=never_read, args=(i,)) for i in range(SLOW_READERS)
-        ]
+        threads = [threading.Thread(target=never_read, args=(i,)) for i in range(SLOW_READERS)]
         for thread in threads:
             thread.start()
         latencies = []

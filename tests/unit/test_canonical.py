@@ -123,8 +123,38 @@ def test_options_defaults() -> None:
     }
 
 
-def test_options_unknown_key_rejected() -> None:
-    assert _code(canonicalize_options, {"reboot": True}) == ErrorCode.BAD_PARAMS
+def test_options_unknown_key_is_ignored() -> None:
+    assert canonicalize_options({"reboot": True}) == canonicalize_options({})
+
+
+@pytest.mark.parametrize(("sent", "taken"), [(0.1, 0), (2.9, 2), (7.0, 7), ("5", 5), (3, 3)])
+def test_options_connectivity_timeout_is_cut_to_an_integer(sent: object, taken: int) -> None:
+    assert canonicalize_options({"connectivityTimeout": sent})["connectivityTimeout"] == taken
+
+
+@pytest.mark.parametrize("sent", ["0.1", -0.5 - 1, 3601.5, 1e300, [1], True])
+def test_options_connectivity_timeout_out_of_reach_is_bad_params(sent: object) -> None:
+    assert _code(canonicalize_options, {"connectivityTimeout": sent}) == ErrorCode.BAD_PARAMS
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ["2001:0db8:0000:0000:0000:0000:0000:0001/64", "2001:DB8::1/64", "2001:db8:0::0:1/64"],
+)
+def test_ipv6_address_is_kept_in_canonical_text(sent: str) -> None:
+    attrs = canonicalize_network("n", {"nic": "veth_0", "ipv6addr": sent})
+    assert attrs["ipv6addr"] == "2001:db8::1/64"
+
+
+def test_ipv6_gateway_is_kept_in_canonical_text() -> None:
+    attrs = {"nic": "veth_0", "ipv6addr": "2001:db8::1/64", "ipv6gateway": "2001:0DB8::00fe"}
+    assert canonicalize_network("n", attrs)["ipv6gateway"] == "2001:db8::fe"
+
+
+@pytest.mark.parametrize(("key", "sent", "taken"), [("mtu", 9000.0, 9000), ("vlan", 5.0, 5)])
+def test_whole_floats_are_integers(key: str, sent: float, taken: int) -> None:
+    attrs = canonicalize_network("n", {"nic": "veth_0", key: sent})
+    assert attrs[key] == taken and type(attrs[key]) is int
 
 
 def test_options_connectivity_timeout_must_be_a_number() -> None:

@@ -24,7 +24,7 @@ def test_readme_examples_plan_successfully(example: str, capsys) -> None:
 def test_bad_example_prints_code_and_message(capsys) -> None:
     status = main(["plan", str(EXAMPLES / "bad-two-untagged.json"), "--netinfo", "sample"])
     error = json.loads(capsys.readouterr().err)
-    assert status == error["code"] == 24
+    assert status == error["code"] == 21
     assert "ens1f0" in error["message"]
 
 

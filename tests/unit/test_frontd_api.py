@@ -117,7 +117,7 @@ def test_request_invalid_against_running_config_is_rejected(sock_dir: Path) -> N
             )
         finally:
             client.close()
-        assert answer["error"]["code"] == ErrorCode.USED_NIC
+        assert answer["error"]["code"] == ErrorCode.BAD_PARAMS
         assert fake.plans() == []
 
 
@@ -199,10 +199,24 @@ def test_second_setup_while_one_runs_is_resource_unavailable(
     assert len(superd.plans()) == 1
 
 
-def test_network_capabilities_are_superd_caps(rpc: JsonRpcDispatcher) -> None:
+def test_network_capabilities_are_superd_caps_and_net_config_dirty(
+    rpc: JsonRpcDispatcher,
+) -> None:
     answer = rpc.handle_bytes(json.dumps({"jsonrpc": "2.0", "id": "1",
                                           "method": "Host.getNetworkCapabilities"}))
-    assert json.loads(answer)["result"] == sample_caps()
+    assert json.loads(answer)["result"] == {**sample_caps(), "netConfigDirty": "False"}
+
+
+def test_network_capabilities_follow_net_config_dirty(rpc: JsonRpcDispatcher) -> None:
+    def dirty() -> str:
+        answer = rpc.handle_bytes(json.dumps({"jsonrpc": "2.0", "id": "1",
+                                              "method": "Host.getNetworkCapabilities"}))
+        return json.loads(answer)["result"]["netConfigDirty"]
+
+    call(rpc, "Host.setupNetworks", setup(VM_NETWORK))
+    assert dirty() == "True"
+    call(rpc, "Host.setSafeNetworkConfig")
+    assert dirty() == "False"
 
 
 def test_capabilities_hold_the_network_report_and_host_identity(

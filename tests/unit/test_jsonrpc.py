@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from frontd.jsonrpc import JsonRpcDispatcher
+from frontd.jsonrpc import MAX_BATCH, JsonRpcDispatcher
 from shared.errors import ErrorCode, NetError
 
 
@@ -85,7 +85,6 @@ def test_invalid_utf8_is_a_parse_error(rpc: JsonRpcDispatcher) -> None:
     "body",
     [
         "[]",
-        json.dumps([{"jsonrpc": "2.0", "method": "Test.echo", "id": 1}]),
         '"Test.echo"',
         json.dumps({"method": "Test.echo", "id": 1}),
         json.dumps({"jsonrpc": "1.0", "method": "Test.echo", "id": 1}),
@@ -207,6 +206,117 @@ def test_requests_beyond_the_pending_limit_are_refused_at_once(verbs: Verbs) -> 
         slow.result(timeout=5)
         echo = rpc.submit(request("Test.echo", {"text": "a"}, "again").encode(), lambda d: None)
         echo.result(timeout=5)
+        assert verbs.calls == [("echo", "a", 1)]
+    finally:
+        verbs.release.set()
+        rpc.shutdown(wait=True)
+
+
+# -- batches ------------------------------------------------------------------------
+
+
+def batch(*requests: str) -> str:
+    """A batch framed as the production agent's client frames it."""
+    return "[" + ", ".join(requests) + "]"
+
+
+def notification(method: str, params: object) -> str:
+    return json.dumps({"jsonrpc": "2.0", "method": method, "params": params})
+
+
+def test_a_batch_of_one_is_answered_with_a_plain_response(rpc: JsonRpcDispatcher) -> None:
+    body = batch(request("Test.echo", {"text": "ab"}, "3d1c"))
+    assert rpc.handle(body) == {"jsonrpc": "2.0", "id": "3d1c", "result": "ab"}
+    assert json.loads(rpc.handle_bytes(body)) == {"jsonrpc": "2.0", "id": "3d1c", "result": "ab"}
+
+
+def test_a_batch_of_one_error_is_answered_with_a_plain_error(rpc: JsonRpcDispatcher) -> None:
+    answer = rpc.handle(batch(request("Test.refuse", request_id=5)))
+    assert answer["id"] == 5 and answer["error"]["code"] == 26
+
+
+def test_a_larger_batch_is_answered_with_an_array_in_order(rpc: JsonRpcDispatcher) -> None:
+    body = batch(
+        request("Test.echo", {"text": "a"}, 1),
+        request("Test.refuse", request_id=2),
+        request("Host.rebootNow", request_id=3),
+    )
+    answer = json.loads(rpc.handle_bytes(body))
+    assert [item["id"] for item in answer] == [1, 2, 3]
+    assert answer[0]["result"] == "a"
+    assert [item["error"]["code"] for item in answer[1:]] == [26, -32601]
+
+
+def test_notifications_in_a_batch_are_run_and_not_answered(
+    rpc: JsonRpcDispatcher, verbs: Verbs
+) -> None:
+    body = batch(notification("Test.echo", {"text": "n"}), request("Test.echo", {"text": "r"}, 7))
+    assert rpc.handle(body) == [{"jsonrpc": "2.0", "id": 7, "result": "r"}]
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_a_batch_of_notifications_only_gets_no_answer(rpc: JsonRpcDispatcher, count: int) -> None:
+    body = batch(*[notification("Test.echo", {"text": "n"})] * count)
+    assert rpc.handle(body) is None
+    assert rpc.handle_bytes(body) is None
+
+
+def test_an_empty_batch_is_one_invalid_request(rpc: JsonRpcDispatcher) -> None:
+    answer = json.loads(rpc.handle_bytes("[]"))
+    assert answer["id"] is None
+    assert answer["error"]["code"] == -32600 and "empty" in answer["error"]["message"]
+
+
+def test_a_batch_over_the_limit_is_refused_whole(rpc: JsonRpcDispatcher, verbs: Verbs) -> None:
+    body = batch(*[request("Test.echo", {"text": "a"}, i) for i in range(MAX_BATCH + 1)])
+    answer = rpc.handle(body)
+    assert answer["id"] is None and answer["error"]["code"] == -32600
+    assert f"at most {MAX_BATCH} requests" in answer["error"]["message"]
+    assert verbs.calls == []
+
+
+def test_a_batch_at_the_limit_is_answered(rpc: JsonRpcDispatcher) -> None:
+    body = batch(*[request("Test.echo", {"text": "a"}, i) for i in range(MAX_BATCH)])
+    assert [item["id"] for item in rpc.handle(body)] == list(range(MAX_BATCH))
+
+
+@pytest.mark.parametrize(
+    "bad", ["1", "[]", '{"jsonrpc": "2.0", "id": 9}', "[" + request("T") + "]"]
+)
+def test_an_invalid_request_in_a_batch_gets_its_own_error(rpc: JsonRpcDispatcher, bad: str) -> None:
+    answer = rpc.handle(batch(bad, request("Test.echo", {"text": "ok"}, "good")))
+    assert answer[0]["error"]["code"] == -32600
+    assert answer[1] == {"jsonrpc": "2.0", "id": "good", "result": "ok"}
+
+
+def test_an_unserializable_result_in_a_batch_is_an_internal_error(
+    rpc: JsonRpcDispatcher,
+) -> None:
+    body = batch(request("Test.unserializable", request_id=1), request("Test.echo", ["b"], 2))
+    answer = json.loads(rpc.handle_bytes(body))
+    assert answer[0]["error"]["code"] == 100
+    assert answer[1]["result"] == "b"
+
+
+def test_a_batch_holds_one_place_in_the_pending_limit(verbs: Verbs) -> None:
+    rpc = JsonRpcDispatcher({"Test.block": verbs.block, "Test.echo": verbs.echo}, max_pending=1)
+    replies: list[object] = []
+    try:
+        body = batch(request("Test.block", request_id="slow"), request("Test.echo", ["a"], "b"))
+        slow = rpc.submit(body.encode(), lambda d: replies.append(json.loads(d)))
+        late = batch(request("Test.echo", ["x"], "l1"), request("Test.echo", ["y"], "l2"))
+        rpc.submit(late.encode(), lambda d: replies.append(json.loads(d)))
+        busy = {"code": 40, "message": "Too many requests in progress, try again later"}
+        assert replies == [
+            [
+                {"jsonrpc": "2.0", "id": "l1", "error": busy},
+                {"jsonrpc": "2.0", "id": "l2", "error": busy},
+            ]
+        ]
+        assert verbs.calls == []  # the batch's echo waits for its block: one worker
+        verbs.release.set()
+        slow.result(timeout=5)
+        assert [item["id"] for item in replies[1]] == ["slow", "b"]
         assert verbs.calls == [("echo", "a", 1)]
     finally:
         verbs.release.set()

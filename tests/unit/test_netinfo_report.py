@@ -118,10 +118,23 @@ def test_nic_detection():
     ]
     nics = caps(links)["nics"]
     assert sorted(nics) == ["dummy_1", "ens5", "eth0", "veth_0"]
-    assert nics["eth0"]["permhwaddr"] == "52:54:00:00:00:01"
     assert nics["eth0"]["hwaddr"] == "02:00:00:00:00:02"
-    assert nics["veth_0"]["permhwaddr"] == nics["veth_0"]["hwaddr"]
     assert nics["veth_0"]["speed"] == 0
+
+
+def test_permhwaddr_only_on_bond_slaves_as_the_agent_reports():
+    links = [
+        LO,
+        link("bond0", 2, kind="bond", info={"bond_mode": 1}),
+        link("eth0", 3, parent_dev="0000:00:03.0", permaddr="52:54:00:00:00:01",
+             master=2, slave_kind="bond"),
+        link("veth_0", 4, kind="veth", master=2, slave_kind="bond"),
+        link("eth1", 5, parent_dev="0000:00:04.0", permaddr="52:54:00:00:00:02"),
+    ]  # fmt: skip
+    nics = caps(links)["nics"]
+    assert nics["eth0"]["permhwaddr"] == "52:54:00:00:00:01"
+    assert nics["veth_0"]["permhwaddr"] == nics["veth_0"]["hwaddr"]
+    assert "permhwaddr" not in nics["eth1"]
 
 
 def test_nic_detection_follows_fake_nic_globs():
@@ -140,6 +153,7 @@ def test_bridge_ports_stp_and_opts():
         "br_mcast_query_intvl": 12500,
         "br_gc_timer": 1234,  # changes all the time: left out
         "br_group_addr": "01:80:c2:00:00:00",
+        "br_group_fwd_mask": 0,
     }
     links = [
         LO,
@@ -151,7 +165,7 @@ def test_bridge_ports_stp_and_opts():
     report = caps(links)
     br0 = report["bridges"]["br0"]
     assert br0["ports"] == ["veth_0", "veth_1"]
-    assert br0["stp"] is True
+    assert br0["stp"] == "on"
     assert br0["opts"] == {
         "stp_state": "1",
         "forward_delay": "1500",
@@ -160,9 +174,10 @@ def test_bridge_ports_stp_and_opts():
         "multicast_last_member_count": "2",
         "multicast_query_interval": "12500",
         "group_addr": "01:80:c2:00:00:00",
+        "group_fwd_mask": "0x0",
     }
     assert report["bridges"]["br1"]["ports"] == []
-    assert report["bridges"]["br1"]["stp"] is False
+    assert report["bridges"]["br1"]["stp"] == "off"
     # ports of a bridge are still NICs
     assert sorted(report["nics"]) == ["veth_0", "veth_1"]
 
@@ -181,7 +196,7 @@ def test_vlan_fields():
     vlans = caps(links)["vlans"]
     assert vlans["veth_0.100"]["iface"] == "veth_0"
     assert vlans["veth_0.100"]["vlanid"] == 100
-    assert vlans["veth_0.100"]["mtu"] == 1400
+    assert vlans["veth_0.100"]["mtu"] == "1400"
     assert vlans["orphan.7"]["iface"] == ""
 
 
@@ -335,6 +350,23 @@ def test_default_route_and_gateways():
     assert nics["veth_0"]["ipv6gateway"] == "::"
 
 
+def test_gateway_from_a_table_a_rule_looks_up():
+    links = [LO] + [link(f"veth_{i}", i + 2, kind="veth") for i in range(3)]
+    routes = [
+        route(2, "10.0.0.254"),  # the main table's default route
+        route(3, "10.1.0.254", table=146342471),  # source routing, looked up below
+        route(4, "10.2.0.254", table=777),  # a table no rule looks up
+        route(2, "10.0.0.253", table=146342471),  # a table's, but main has one for veth_0
+    ]
+    rules = [{"table": 146342471, "priority": 3200, "src": "10.1.0.0", "src_len": 24},
+             {"table": 254, "priority": 32766}]  # fmt: skip
+    report = build_capabilities(links, (), routes, {"networks": {}, "bonds": {}}, [],
+                                fake("veth_*"), rules)  # fmt: skip
+    gateways = {n: (e["gateway"], e["ipv4defaultroute"]) for n, e in report["nics"].items()}
+    assert gateways == {"veth_0": ("10.0.0.254", True), "veth_1": ("10.1.0.254", False),
+                        "veth_2": ("", False)}  # fmt: skip
+
+
 def test_multipath_default_route():
     links = [LO, link("veth_0", 2, kind="veth"), link("veth_1", 3, kind="veth")]
     hops = [{"oif": 2, "gateway": "10.0.0.1"}, {"oif": 3, "gateway": "10.1.0.1"}]
@@ -363,9 +395,11 @@ def test_networks_bridged_bridgeless_and_vlan():
     assert net0["iface"] == "net0"
     assert net0["bridged"] is True
     assert net0["ports"] == ["veth_0"]
-    assert net0["stp"] is False
+    assert net0["stp"] == "off"
     assert net0["switch"] == "legacy"
-    assert net0["mtu"] == 9000
+    assert net0["mtu"] == "9000"
+    assert net0["southbound"] == "veth_0"
+    assert "vlanid" not in net0
     assert (net0["addr"], net0["gateway"], net0["ipv4defaultroute"]) == (
         "10.0.0.1",
         "10.0.0.254",
@@ -376,8 +410,8 @@ def test_networks_bridged_bridgeless_and_vlan():
     flat = report["networks"]["flat"]
     assert flat["iface"] == flat["interface"] == "veth_1.7"
     assert flat["bridged"] is False
-    assert flat["ports"] == []
-    assert "stp" not in flat
+    assert flat["southbound"] == "veth_1.7" and flat["vlanid"] == 7
+    assert "ports" not in flat and "stp" not in flat
     assert flat["ipv4addrs"] == ["10.7.0.1/24"]
 
 
@@ -397,8 +431,9 @@ def test_missing_network_is_reported_not_fatal():
     report = caps([LO], networks=networks)["networks"]
     assert report["gone"]["missing"] is True
     assert report["gone"]["iface"] == "gone"
-    assert report["gone"]["mtu"] == 1400
-    assert report["gone"]["stp"] is True
+    assert report["gone"]["mtu"] == "1400"
+    assert report["gone"]["stp"] == "on"
+    assert report["gone"]["southbound"] is None
     assert report["gone"]["ports"] == []
     assert report["gone"]["ipv4addrs"] == []
     assert report["gone2"]["missing"] is True
@@ -441,7 +476,7 @@ def test_builder_reuses_entries_whose_inputs_are_the_same_objects():
     second = _build(builder, links[:3] + [changed], addrs, nets)
     assert second["bridges"]["br0"] is first["bridges"]["br0"]
     assert second["networks"]["br0"] is first["networks"]["br0"]
-    assert second["bridges"]["br1"]["mtu"] == 9000 and second["networks"]["br1"]["mtu"] == 9000
+    assert second["bridges"]["br1"]["mtu"] == "9000" and second["networks"]["br1"]["mtu"] == "9000"
     assert second == _build(ReportBuilder(), links[:3] + [changed], addrs, nets)
 
 
@@ -468,3 +503,32 @@ def test_missing_nics_does_not_stick_to_a_reused_entry():
     back = _build(builder, [LO, bridge, link("veth_0", 4, master=5)], {}, nets)
     assert gone["networks"]["br0"]["missing_nics"] == ["veth_0"]
     assert "missing_nics" not in back["networks"]["br0"]
+
+
+def test_lacp_aggregator_and_partner_are_reported_as_the_agent_does() -> None:
+    info = {"bond_mode": 4, "bond_ad_info_aggregator": 2,
+            "bond_ad_info_partner_mac": "52:54:00:aa:bb:cc"}  # fmt: skip
+    slave = {"bond_slave_perm_hwaddr": "52:54:00:00:00:01", "bond_slave_ad_aggregator_id": 2}
+    links = [
+        LO,
+        link("bond0", 2, kind="bond", info=info),
+        link("veth_0", 3, kind="veth", master=2, slave_kind="bond", slave_info=slave),
+        link("bond1", 4, kind="bond", info={"bond_mode": 4}),  # no active aggregator
+    ]
+    report = caps(links)
+    bond0, bond1 = report["bondings"]["bond0"], report["bondings"]["bond1"]
+    assert (bond0["ad_aggregator_id"], bond0["ad_partner_mac"]) == ("2", "52:54:00:aa:bb:cc")
+    assert "ad_aggregator_id" not in bond1 and "ad_partner_mac" not in bond1
+    nic = report["nics"]["veth_0"]
+    assert (nic["ad_aggregator_id"], nic["permhwaddr"]) == ("2", "52:54:00:00:00:01")
+
+
+def test_a_dhcp_network_and_its_bridge_say_dhcp_before_the_lease_comes() -> None:
+    links = [LO, link("veth_0", 2, kind="veth", master=3), link("dyn", 3, kind="bridge")]
+    networks = {"dyn": {"bridged": True, "nic": "veth_0", "bootproto": "dhcp", "dhcpv6": True},
+                "static": {"bridged": True}}  # fmt: skip
+    report = caps(links + [link("static", 4, kind="bridge")], networks=networks)
+    for entry in (report["networks"]["dyn"], report["bridges"]["dyn"]):
+        assert (entry["dhcpv4"], entry["dhcpv6"], entry["ipv4addrs"]) == (True, True, [])
+    assert report["networks"]["static"]["dhcpv4"] is False
+    assert report["bridges"]["static"]["dhcpv4"] is False

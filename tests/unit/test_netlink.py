@@ -18,6 +18,7 @@ REQUESTS = [
     ("link", ("set",), {"index": 5, "master": 7}),
     ("link", ("set",), {"index": 5, "master": 0}),
     ("link", ("set",), {"index": 5, "mtu": 9000, "state": "up"}),
+    ("link", ("set",), {"index": 5, "ifalias": "netreload"}),
     ("link", ("add",), {"ifname": "br0", "kind": "bridge", "br_stp_state": 0,
                         "br_forward_delay": 0, "mtu": 1500}),
     ("link", ("add",), {"ifname": "br1", "kind": "bridge", "br_stp_state": 1,
@@ -86,3 +87,51 @@ def test_a_link_message_decodes_as_superd_netinfo_does() -> None:
 def test_a_truncated_message_is_refused() -> None:
     with pytest.raises(ValueError):
         list(decode.messages(constants.NLMSG.pack(64, constants.RTM_NEWLINK, 0, 1, 0)))
+
+
+def _decoded_both_ways(attrs: list) -> tuple[dict, dict]:
+    msg = ifinfmsg()
+    msg["index"], msg["flags"], msg["ifi_type"] = 9, 0x11043, 1
+    msg["attrs"] = attrs
+    msg["header"]["type"] = constants.RTM_NEWLINK
+    msg.encode()
+    (decoded,) = list(decode.messages(bytes(msg.data)))
+    reference = ifinfmsg(bytes(msg.data))
+    reference.decode()
+    return decoded.body, link_to_dict(reference)
+
+
+def test_a_bonds_8023ad_aggregator_decodes_as_superd_netinfo_does() -> None:
+    ours, pyroute2s = _decoded_both_ways([
+        ["IFLA_IFNAME", "bond0"],
+        ["IFLA_LINKINFO", {"attrs": [
+            ["IFLA_INFO_KIND", "bond"],
+            ["IFLA_INFO_DATA", {"attrs": [
+                ["IFLA_BOND_MODE", 4],
+                ["IFLA_BOND_AD_INFO", {"attrs": [["IFLA_BOND_AD_INFO_AGGREGATOR", 2],
+                                                 ["IFLA_BOND_AD_INFO_NUM_PORTS", 2],
+                                                 ["IFLA_BOND_AD_INFO_PARTNER_MAC",
+                                                  "52:54:00:aa:bb:cc"]]}],
+            ]}],
+        ]}],
+    ])  # fmt: skip
+    assert ours == pyroute2s
+    assert ours["info"] == {"bond_mode": 4, "bond_ad_info_aggregator": 2,
+                            "bond_ad_info_partner_mac": "52:54:00:aa:bb:cc"}  # fmt: skip
+
+
+def test_a_bond_slaves_permanent_address_decodes_as_superd_netinfo_does() -> None:
+    ours, pyroute2s = _decoded_both_ways([
+        ["IFLA_IFNAME", "eth0"], ["IFLA_MASTER", 3],
+        ["IFLA_LINKINFO", {"attrs": [
+            ["IFLA_INFO_SLAVE_KIND", "bond"],
+            ["IFLA_INFO_SLAVE_DATA", {"attrs": [["IFLA_BOND_SLAVE_STATE", 0],
+                                                ["IFLA_BOND_SLAVE_LINK_FAILURE_COUNT", 7],
+                                                ["IFLA_BOND_SLAVE_PERM_HWADDR",
+                                                 "52:54:00:00:00:01"],
+                                                ["IFLA_BOND_SLAVE_AD_AGGREGATOR_ID", 2]]}],
+        ]}],
+    ])  # fmt: skip
+    assert ours == pyroute2s
+    assert ours["slave_info"] == {"bond_slave_perm_hwaddr": "52:54:00:00:00:01",
+                                  "bond_slave_ad_aggregator_id": 2}  # fmt: skip

@@ -166,7 +166,7 @@ def _two_default_routes(p: dict) -> None:
         (lambda p: (_mtu("veth_1")(p), _mtu("veth_1")(p)), ErrorCode.BAD_PARAMS, "(duplicate)"),
         (_twice, ErrorCode.BAD_PARAMS, "add_network net_h: a second operation"),
         (_reversed_edit, ErrorCode.BAD_PARAMS, "(out of order)"),
-        (_second_untagged, ErrorCode.USED_NIC, "more than one untagged network"),
+        (_second_untagged, ErrorCode.BAD_PARAMS, "more than one untagged network"),
         (_slave_as_nic, ErrorCode.USED_NIC, "nic veth_1 is a slave of bond bond1"),
         (_two_default_routes, ErrorCode.BAD_PARAMS, "only one network may hold the default route"),
     ],
@@ -193,7 +193,7 @@ def test_added_bond_is_validated_in_full(host) -> None:
     plan = wire(plan_setup_networks({}, {"bond2": {"nics": ["veth_2"]}}, {}, host, RunningConfig()))
     for attrs in (plan["operations"][0]["attrs"], plan["running"]["bonds"]["bond2"]):
         attrs["nics"] = []
-    refused(plan, ErrorCode.BAD_BONDING, "bond bond2: it has no nics")
+    refused(plan, ErrorCode.BAD_PARAMS, "bond bond2: must specify nics for bonding")
 
 
 def test_loopback_is_never_a_nic_name() -> None:
@@ -234,3 +234,20 @@ def test_plan_devices_skips_removals(host) -> None:
     """A removed network's NIC may be gone from the host already."""
     removal = {"op": "remove_network", "name": "n", "attrs": {"nic": "gone0"}}
     check_plan_devices([removal], host.nics, host.bondings)
+
+
+@pytest.mark.parametrize(
+    ("bridge_opts", "text"),
+    [("multicast_snooping=0 foo=0", "unknown bridge option 'foo'"),
+     ("priority=70000", "out of 0..65535"),
+     ("priority=1 multicast_snooping=0", "not canonical")],  # unsorted: not frontd's form
+)  # fmt: skip
+def test_bridge_opts_frontd_would_refuse_are_refused_again(simple, bridge_opts, text) -> None:
+    both(simple, "custom", {"bridge_opts": bridge_opts})
+    refused(simple, ErrorCode.BAD_PARAMS, text)
+
+
+def test_a_plan_with_bridge_opts_frontd_computed_round_trips(host) -> None:
+    net = {"nic": "veth_1", "custom": {"bridge_opts": "priority=1 multicast_snooping=0"}}
+    plan = wire(plan_setup_networks({"net_h": net}, {}, {}, host, RunningConfig()))
+    assert Plan.from_dict(plan).to_dict() == plan

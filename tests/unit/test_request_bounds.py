@@ -24,8 +24,8 @@ from shared.wire import to_json
 
 def custom_of(size: int) -> dict:
     """A custom property whose JSON is exactly ``size`` bytes."""
-    value = {"bridge_opts": ""}
-    value["bridge_opts"] = "x" * (size - len(to_json(value)))
+    value = {"note": ""}
+    value["note"] = "x" * (size - len(to_json(value)))
     assert len(to_json(value)) == size
     return value
 

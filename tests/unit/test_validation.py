@@ -142,11 +142,39 @@ def test_invalid_nameserver_is_bad_address(host) -> None:
     assert reject(host, nets) == ErrorCode.BAD_ADDR
 
 
+@pytest.mark.parametrize(
+    "server",
+    [
+        "fe80::1%x options ndots:15",  # would become resolv.conf options
+        "fe80::1%eth0\nnameserver 203.0.113.66",  # would become a second line
+        "fe80::1%a/b",
+        "fe80::1%eth:0",
+        "fe80::1%",
+        "fe80::1%..",
+        "fe80::1%abcdefghijklmnop",  # 16 characters: longer than any device name
+        "2001:db8::53%eth0",  # a scope on a global address
+        "192.0.2.1%eth0",
+        "192.0.2.1 ",
+        "١.2.3.4",
+    ],
+)
+def test_nameserver_with_more_than_an_address_is_bad_address(host, server: str) -> None:
+    nets = {"n": {"nic": "veth_0", "defaultRoute": True, "nameservers": [server]}}
+    assert reject(host, nets) == ErrorCode.BAD_ADDR
+
+
+@pytest.mark.parametrize("server", ["192.0.2.53", "2001:db8::53", "fe80::1%veth_0", "fe80::1%2"])
+def test_nameserver_addresses_and_link_local_scopes_are_accepted(host, server: str) -> None:
+    nets = {"n": {"nic": "veth_0", "defaultRoute": True, "nameservers": [server]}}
+    assert accept(host, nets)
+
+
 # --- bonds ---------------------------------------------------------------
 
 
-def test_bond_without_nics_is_bad_bonding(host) -> None:
-    assert reject(host, {}, {"bond1": {"nics": []}}) == ErrorCode.BAD_BONDING
+@pytest.mark.parametrize("bond", [{"nics": []}, {}, {"options": "mode=1"}])
+def test_bond_without_nics_is_bad_params(host, bond) -> None:
+    assert reject(host, {}, {"bond1": bond}) == ErrorCode.BAD_PARAMS
 
 
 def test_bond_with_unknown_nic_is_bad_nic(host) -> None:
@@ -200,24 +228,24 @@ def test_removing_unknown_network_is_bad_bridge(host) -> None:
 # --- combinations on one NIC or bond --------------------------------------
 
 
-def test_two_untagged_networks_on_one_nic_is_used_nic(host) -> None:
+def test_two_untagged_networks_on_one_nic_is_bad_params(host) -> None:
     nets = {"a": {"nic": "veth_0"}, "b": {"nic": "veth_0", "bridged": False}}
-    assert reject(host, nets) == ErrorCode.USED_NIC
+    assert reject(host, nets) == ErrorCode.BAD_PARAMS
 
 
-def test_two_untagged_networks_on_one_bond_is_used_bond(host) -> None:
+def test_two_untagged_networks_on_one_bond_is_bad_params(host) -> None:
     nets = {"a": {"bonding": "bond1"}, "b": {"bonding": "bond1", "bridged": False}}
-    assert reject(host, nets, {"bond1": {"nics": ["veth_0"]}}) == ErrorCode.USED_BOND
+    assert reject(host, nets, {"bond1": {"nics": ["veth_0"]}}) == ErrorCode.BAD_PARAMS
 
 
-def test_untagged_network_against_running_one_is_used_nic(host) -> None:
+def test_untagged_network_against_running_one_is_bad_params(host) -> None:
     running = RunningConfig(networks={"a": {"nic": "veth_0", "bridged": True, "mtu": 1500}})
-    assert reject(host, {"b": {"nic": "veth_0"}}, running=running) == ErrorCode.USED_NIC
+    assert reject(host, {"b": {"nic": "veth_0"}}, running=running) == ErrorCode.BAD_PARAMS
 
 
-def test_same_vlan_twice_on_one_nic_is_bad_vlan(host) -> None:
+def test_same_vlan_twice_on_one_nic_is_bad_params(host) -> None:
     nets = {"a": {"nic": "veth_0", "vlan": 5}, "b": {"nic": "veth_0", "vlan": 5}}
-    assert reject(host, nets) == ErrorCode.BAD_VLAN
+    assert reject(host, nets) == ErrorCode.BAD_PARAMS
 
 
 def test_one_untagged_and_several_vlans_on_one_nic_accepted(host) -> None:

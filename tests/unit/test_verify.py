@@ -39,6 +39,14 @@ def test_missing_address_is_a_mismatch() -> None:
     assert "10.0.0.1/24" in problem
 
 
+def test_ipv6_address_is_compared_as_an_address_not_as_text() -> None:
+    expanded = {**ATTRS, "ipv6addr": "2001:0db8:0000:0000:0000:0000:0000:0001/64"}
+    add = [{"op": "add_network", "name": "n", "attrs": expanded}]
+    assert plan_mismatches(add, {}, {"bridges": {"n": bridge(ipv6addrs=["2001:db8::1/64"])}}) == []
+    (problem,) = plan_mismatches(add, {}, {"bridges": {"n": bridge(ipv6addrs=["2001:db8::2/64"])}})
+    assert "missing" in problem
+
+
 def test_wrong_port_is_a_mismatch() -> None:
     (problem,) = plan_mismatches(ADD, {}, {"bridges": {"n": bridge(ports=["veth_1"])}})
     assert "ports" in problem
@@ -49,6 +57,13 @@ def test_missing_default_route_is_a_mismatch() -> None:
             "attrs": {**ATTRS, "gateway": "10.0.0.254", "defaultRoute": True}}]  # fmt: skip
     (problem,) = plan_mismatches(ops, {}, {"bridges": {"n": bridge()}})
     assert "default route" in problem
+
+
+def test_missing_source_routing_is_a_mismatch() -> None:
+    ops = [{"op": "add_network", "name": "n", "attrs": {**ATTRS, "gateway": "10.0.0.254"}}]
+    (problem,) = plan_mismatches(ops, {}, {"bridges": {"n": bridge()}})
+    assert "source routing via 10.0.0.254" in problem
+    assert plan_mismatches(ops, {}, {"bridges": {"n": bridge(gateway="10.0.0.254")}}) == []
 
 
 def test_removed_bridge_still_present_is_a_mismatch() -> None:

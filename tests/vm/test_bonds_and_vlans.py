@@ -28,6 +28,7 @@ from conftest import ns_sysfs_read, vm_namespace
 
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs, ip_batch, ip_json
+from tests.functional.contract import assert_caps_contract
 
 ACTIVE_BACKUP = "mode=active-backup miimon=100"
 LACP = "mode=4 miimon=100 lacp_rate=fast"
@@ -163,7 +164,30 @@ def bonds(vm_kernel_modules, tmp_path_factory) -> Iterator[Scenario]:
                 },
             )
         )  # fmt: skip
+        s.seen["caps"] = agent.run("caps", timeout=REQUEST_TIMEOUT)
         yield s
+
+
+def test_capabilities_of_bonds_fit_the_agents_contract(bonds) -> None:
+    caps = assert_caps_contract(bonds.seen["caps"])
+    bond1 = caps["bondings"]["bond1"]
+    assert bond1["opts"]["mode"] == "4" and bond1["slaves"] == ["dummy_0", "dummy_1"]
+    assert isinstance(bond1["speed"], int) and bond1["switch"] == "legacy"
+    assert "permhwaddr" in caps["nics"]["dummy_0"]  # a bond slave
+    assert "permhwaddr" not in caps["nics"]["dummy_12"]  # bond9's, freed
+
+
+def test_lacp_aggregators_are_reported_only_for_8023ad_bonds(bonds) -> None:
+    """What the agent's tests assert of LACP (assertLACPConfigured and
+    assertNoLACPConfigured)."""
+    caps = bonds.seen["caps"]
+    for nic in ("dummy_0", "dummy_1"):  # bond1, mode 4
+        assert caps["nics"][nic]["ad_aggregator_id"].isdigit()
+    bond1 = caps["bondings"]["bond1"]
+    assert ("ad_aggregator_id" in bond1) == ("ad_partner_mac" in bond1)
+    assert "ad_aggregator_id" not in caps["bondings"]["bond2"]  # active-backup
+    assert "ad_partner_mac" not in caps["bondings"]["bond2"]
+    assert "ad_aggregator_id" not in caps["nics"]["dummy_2"]
 
 
 def test_lacp_bond_options_and_slaves_read_back_from_sysfs(bonds, ns_sysfs) -> None:
@@ -264,7 +288,19 @@ def vlans(vm_kernel_modules, tmp_path_factory) -> Iterator[Scenario]:
         )  # fmt: skip
         s.seen["mtus"] = mtus(s.ns, *MTU_FAMILY)
         ok(apply(agent, {"jumbo": {"remove": True}}))
+        s.seen["caps"] = agent.run("caps", timeout=REQUEST_TIMEOUT)
         yield s
+
+
+def test_capabilities_of_vlan_networks_fit_the_agents_contract(vlans) -> None:
+    caps = assert_caps_contract(vlans.seen["caps"])
+    nets = caps["networks"]
+    assert (nets["vbr"]["southbound"], nets["vbr"]["vlanid"]) == ("bond1.10", 10)
+    assert (nets["nicraw"]["southbound"], nets["nicraw"]["vlanid"]) == ("dummy_0.101", 101)
+    assert nets["untagged"]["southbound"] == "bond1" and "vlanid" not in nets["untagged"]
+    assert caps["vlans"]["bond1.20"]["vlanid"] == 20
+    assert caps["vlans"]["bond2.20"]["mtu"] == "1500"
+    assert caps["bondings"]["bond1"]["switch"] == "legacy"
 
 
 def test_bridged_vlan_network_on_a_nic(vlans) -> None:
@@ -373,12 +409,16 @@ def test_network_on_external_bond_keeps_its_previous_address(legacy) -> None:
     assert legacy.seen["slaves"] == ["dummy_0", "dummy_1"]
 
 
-def test_removing_network_breaks_the_external_bond_and_clears_it(legacy) -> None:
+def test_removing_network_leaves_the_external_bond_as_it_was(legacy) -> None:
+    """The production agent's legacy rule broke a bond it did not define
+    with its last network; netreload never deletes a device it did not
+    create (shared.netmodel.ownership): only the network's address goes."""
     ns = legacy.ns
-    assert "bond7" not in link_names(ns)
-    for nic in ("dummy_0", "dummy_1"):
-        assert is_free_and_up(ns, nic)
-        assert ipv4(ns, nic) == set()
+    entry = link(ns, "bond7")
+    assert entry["ifindex"] == legacy.seen["ifindex"] and is_up(entry)
+    assert "ifalias" not in entry
+    assert slaves(ns, "bond7") == ["dummy_0", "dummy_1"]
+    assert ipv4(ns, "bond7") == {"10.77.0.9/24"}
 
 
 def test_network_on_nic_replaces_its_previous_address(vm_netns, tmp_path) -> None:
@@ -469,3 +509,4 @@ def test_injected_failure_restores_the_options_of_an_edited_bond(settled, ns_sys
     assert ns_sysfs(ns, "bond1", "bonding/miimon") == "100"
     assert agent.kernel_state() == kernel_before
     assert agent.running() == running_before
+

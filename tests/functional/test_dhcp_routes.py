@@ -1,0 +1,178 @@
+"""A DHCP lease's routes on the real superd, against a real dnsmasq on the
+peer of veth_0 (10.66.0.1, the router).
+
+On a network without the default route, the lease's router is source
+routed like a static gateway (the network's table, rules ``from``/``to``
+its subnet) and reported as its ``gateway``; a lease that would take over
+part of the default route's traffic (a prefix shorter than /8, or a subnet
+overlapping the default-route network's) is refused: no address, no route.
+veth_1 carries the static default-route network.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.functional.conftest import ip_json
+from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path
+from tests.functional.test_source_routing import main_defaults, rules, setup, table
+from tests.functional.test_superd import (
+    Client,
+    Superd,
+    make_ns,  # noqa: F401 - fixture
+    sock_dir,  # noqa: F401 - fixture
+    superd,  # noqa: F401 - fixture
+    wait_until,
+)
+
+pytestmark = pytest.mark.skipif(dnsmasq_path() is None, reason="dnsmasq is not installed")
+
+DYN_TABLE = str(zlib.adler32(b"veth_0"))
+MGMT = {"nic": "veth_1", "bridged": False, "ipaddr": "192.0.2.10", "prefix": 24,
+        "gateway": "192.0.2.1", "defaultRoute": True}  # fmt: skip
+DYN = {"nic": "veth_0", "bridged": False, "bootproto": "dhcp"}
+
+
+def serve(superd: Superd, tmp_path: Path, netmask: str) -> Dnsmasq:  # noqa: F811
+    """dnsmasq on p_0 (10.66.0.1/24), leases .100-.150 with ``netmask``."""
+    subprocess.run(["ip", "-n", superd.host.peer, "addr", "add", "10.66.0.1/24", "dev", "p_0"],
+                   check=True, capture_output=True)  # fmt: skip
+    server = Dnsmasq(superd.host.peer, "p_0", tmp_path / "dnsmasq",
+                     [f"10.66.0.100,10.66.0.150,{netmask},2m"], ["option:router,10.66.0.1"])
+    return server.start()  # fmt: skip
+
+
+@pytest.fixture
+def conn(superd: Superd) -> Iterator[Client]:  # noqa: F811
+    client = superd.connect()
+    yield client
+    # the DHCP clients go before the namespace does
+    networks = client.result("netinfo")["running"]["networks"]
+    if networks:
+        setup(client, {name: {"remove": True} for name in networks})
+    client.close()
+
+
+def lease(ns: str) -> list[str]:
+    return [f"{a['local']}/{a['prefixlen']}"
+            for entry in ip_json(ns, "-4", "addr", "show", "dev", "veth_0")
+            for a in entry.get("addr_info", []) if a.get("dynamic")]  # fmt: skip
+
+
+def wait_acked(server: Dnsmasq, timeout: float = 20.0) -> None:
+    """Until dnsmasq acknowledged a lease, and the hook had time to run."""
+    deadline = time.monotonic() + timeout
+    while "DHCPACK" not in server.log():
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.1)
+    time.sleep(1.0)
+
+
+def routes_via_veth_0(ns: str) -> list[str]:
+    return [r["dst"] for r in ip_json(ns, "-4", "route", "show", "dev", "veth_0")]
+
+
+def test_lease_router_of_a_network_without_the_default_route_is_source_routed(
+    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+) -> None:
+    server = serve(superd, tmp_path, "255.255.255.0")
+    try:
+        setup(conn, {"mgmt": MGMT, "dyn": {**DYN, "blockingdhcp": True}})
+        ns = superd.host.name
+        [address] = lease(ns)
+        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == [
+            ("from 10.66.0.0/24", DYN_TABLE, 3200), ("to 10.66.0.0/24", DYN_TABLE, 3200)
+        ]
+        assert table(ns, int(DYN_TABLE)) == {
+            ("default", "10.66.0.1", "veth_0", None),
+            ("10.66.0.0/24", None, "veth_0", address.split("/")[0]),
+        }
+        assert main_defaults(ns) == [("192.0.2.1", "veth_1")]
+        net = conn.result("netinfo")["caps"]["networks"]["dyn"]
+        assert (net["gateway"], net["ipv4defaultroute"]) == ("10.66.0.1", False)
+    finally:
+        server.stop()
+
+
+def test_removing_a_dhcp_network_removes_its_table_and_rules(
+    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+) -> None:
+    server = serve(superd, tmp_path, "255.255.255.0")
+    try:
+        setup(conn, {"mgmt": MGMT, "dyn": {**DYN, "blockingdhcp": True}})
+        ns = superd.host.name
+        assert len([r for r in rules(ns) if r[1] == DYN_TABLE]) == 2
+        setup(conn, {"dyn": {"remove": True}})
+        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
+        assert table(ns, int(DYN_TABLE)) == set()
+    finally:
+        server.stop()
+
+
+def test_giving_up_the_default_route_moves_the_lease_router_to_source_routing(
+    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+) -> None:
+    server = serve(superd, tmp_path, "255.255.255.0")
+    try:
+        setup(conn, {"dyn": {**DYN, "blockingdhcp": True, "defaultRoute": True}})
+        ns = superd.host.name
+        assert main_defaults(ns) == [("10.66.0.1", "veth_0")]
+        setup(conn, {"mgmt": MGMT})  # takes the default route over
+        assert main_defaults(ns) == [("192.0.2.1", "veth_1")]
+        # dyn is re-sent without it: removed and added, its new client not blocking
+        wait_until(lambda: ("default", "10.66.0.1", "veth_0", None) in table(ns, int(DYN_TABLE)))
+        assert main_defaults(ns) == [("192.0.2.1", "veth_1")]
+        assert conn.result("netinfo")["caps"]["networks"]["dyn"]["gateway"] == "10.66.0.1"
+    finally:
+        server.stop()
+
+
+def test_a_lease_for_half_of_ipv4_on_a_storage_network_is_refused(
+    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+) -> None:
+    server = serve(superd, tmp_path, "128.0.0.0")
+    try:
+        setup(conn, {"mgmt": MGMT, "storage": DYN})
+        wait_acked(server)
+        ns = superd.host.name
+        assert lease(ns) == [] and routes_via_veth_0(ns) == []
+        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
+        # what the host sends to the other half of IPv4 still takes the default route
+        [route] = ip_json(ns, "-4", "route", "get", "200.1.1.1")
+        assert route["dev"] == "veth_1"
+    finally:
+        server.stop()
+
+
+def test_a_lease_overlapping_the_default_route_networks_subnet_is_refused(
+    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+) -> None:
+    server = serve(superd, tmp_path, "255.255.0.0")  # 10.66.0.0/16 ...
+    mgmt = {**MGMT, "ipaddr": "10.66.200.10", "gateway": "10.66.200.1"}  # ... holds 10.66.200.0/24
+    try:
+        setup(conn, {"mgmt": mgmt, "storage": DYN})
+        wait_acked(server)
+        ns = superd.host.name
+        assert lease(ns) == [] and routes_via_veth_0(ns) == []
+        [route] = ip_json(ns, "-4", "route", "get", "10.66.200.1")
+        assert route["dev"] == "veth_1"
+    finally:
+        server.stop()
+
+
+def test_the_default_route_network_takes_the_lease_it_is_given(
+    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+) -> None:
+    server = serve(superd, tmp_path, "255.255.0.0")
+    try:
+        setup(conn, {"dyn": {**DYN, "blockingdhcp": True, "defaultRoute": True}})
+        [address] = lease(superd.host.name)
+        assert address.endswith("/16")
+    finally:
+        server.stop()
