@@ -52,6 +52,7 @@ from shared.netmodel.plan_checks import check_plan_devices, check_plan_owned
 from shared.netmodel.snapshot import NetinfoSnapshot
 from shared.wire import VERBS, RawJson
 from superd import netstats
+from superd.connectivity import ConnectivityMonitor
 from superd.cores import CoreWorker, LiveNetworkSetup
 from superd.event_hub import EventHub
 from superd.monitor import READ_OVS, LiveNetinfo
@@ -67,39 +68,6 @@ ROLLBACK_OPTIONS = {"connectivityCheck": False, "_inRollback": True}
 DONE = {"code": 0, "message": "Done"}
 REPAIR_WAIT = 120.0  # seconds a restore action waits for a running change
 BIG_CHANGE = 100  # operations after which superd hands memory back
-
-
-class ConnectivityMonitor:
-    """When the engine was last heard from (confirm_connectivity)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._last: float | None = None
-        self._aborted = False
-
-    def confirm(self) -> float:
-        with self._cond:
-            self._last = time.monotonic()
-            self._cond.notify_all()
-            return self._last
-
-    def wait(self, since: float, timeout: float) -> bool:
-        """True when a confirmation at or after ``since`` arrives within
-        ``timeout`` seconds from now; False on timeout or :meth:`abort`."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._last is None or self._last < since:
-                remaining = deadline - time.monotonic()
-                if self._aborted or remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
-
-    def abort(self) -> None:
-        """Make every wait fail now (shutdown: roll back rather than hang)."""
-        with self._cond:
-            self._aborted = True
-            self._cond.notify_all()
 
 
 def plan_from_wire(args: Mapping) -> Plan:
