@@ -50,9 +50,9 @@ soak: venv debs-functional
 	NETRELOAD_SOAK=1 $(PYTEST) -s $(SOAK_TESTS)
 
 # The main job end to end in throw-away network namespaces (needs root; see
-# frontd/demo.py). It removes everything it created, also on failure or Ctrl-C.
+# demo/__main__.py). It removes everything it created, also on failure or Ctrl-C.
 demo: venv debs-demo
-	$(SUDO) $(PY) -m frontd.demo
+	$(SUDO) $(PY) -m demo
 
 # The benchmark suite (needs root; see benchmarks/README.md): tables on stdout,
 # JSON in benchmarks/results/. BENCH_ARGS=--quick for N = 10, 100 only.

@@ -1,6 +1,6 @@
 """The benchmarks' engine: stomp.py over STOMP 1.2 / mutual TLS, with timings.
 
-Like ``frontd.demo_support.Engine`` (same lab, same certificates, same
+Like ``demo.lab.Engine`` (same lab, same certificates, same
 stomp.py client in its own process inside the engine namespace), but the
 timing happens *in* the engine process, around the STOMP exchange itself,
 with ``time.perf_counter`` (CLOCK_MONOTONIC: comparable across processes, so
@@ -38,7 +38,7 @@ from typing import Any
 
 import stomp
 
-from frontd.demo_support import Engine, send_request, serve_engine
+from demo.engine import Engine, send_request, serve_engine
 from frontd.stomp_connection import DEFAULT_REPLY_TO, EVENTS
 
 CAPS = "Host.getNetworkCapabilities"
@@ -219,7 +219,7 @@ class BenchEngine(Engine):
     def __init__(self, netns: str, host: str, port: int, pki: Path, log: Path) -> None:
         import subprocess
 
-        from frontd.demo_support import SOURCE_ROOT
+        from demo.lab import SOURCE_ROOT
 
         self.log = log
         self._buffer = b""

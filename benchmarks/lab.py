@@ -1,4 +1,4 @@
-"""The benchmarks' lab: ``frontd.demo_support.Lab`` plus what measuring needs.
+"""The benchmarks' lab: ``demo.lab.Lab`` plus what measuring needs.
 
 * :class:`BenchLab` — the demo's lab (a host namespace with the veth NICs
   ``veth_0``/``veth_1``, an engine namespace with their peers, PKI, superd
@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.engine import BenchEngine
-from frontd.demo_support import HOST_CONTROL_IP, SOURCE_ROOT, STOMP_PORT, Lab, ip_json, run_ip
+from demo.lab import HOST_CONTROL_IP, SOURCE_ROOT, STOMP_PORT, Lab, ip_json, run_ip
 
 PREFIX = "nrb-"
 RUN_TMPFS = "/dev/shm"

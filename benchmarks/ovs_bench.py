@@ -33,7 +33,7 @@ from pathlib import Path
 from benchmarks import workload
 from benchmarks.lab import delete_namespace, make_namespace, run_ip
 from benchmarks.report import Row, median, table
-from frontd.demo_support import SOURCE_ROOT
+from demo.lab import SOURCE_ROOT
 from shared.netmodel.plan import plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
 from shared.wire import encode_frame, recv_frame

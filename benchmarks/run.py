@@ -31,7 +31,7 @@ from benchmarks import measure
 from benchmarks.lab import CREATED, BenchLab, delete_namespace, make_namespace
 from benchmarks.measure import Budget, BudgetExceeded
 from benchmarks.report import Row, fmt, median, table, write_json
-from frontd.demo_support import SOURCE_ROOT
+from demo.lab import SOURCE_ROOT
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FULL_SIZES = (10, 100, 1000)

@@ -1,11 +1,19 @@
-"""The interface every configurator implements.
+"""The contract every configurator implements (see docs/ARCHITECTURE.md).
 
-superd turns plan operations (add/remove network, add/edit/remove bond,
-set MTU) into the device-level calls below, bottom of the hierarchy first on
-the way up and top first on the way down; a configurator only has to know
-how to create, modify and delete each primitive it supports. Every call must
-be idempotent: creating what already exists as asked, or deleting what is
-already gone, is not an error — rollback relies on it.
+superd's applier hands each plan operation, whole, to the configurator that
+owns it (:mod:`configurators.registry` says which): a network with its stack
+of devices, a bond, the MTU of a lower device. How a configurator builds a
+network — device by device through netlink, as one OVSDB transaction, as a
+connection profile — is its own business. Every call must be idempotent:
+adding what already exists as asked, or removing what is already gone, is
+not an error — rollback relies on it (superd rolls back by feeding the
+pre-change running configuration back as an ordinary plan, each network and
+bond going to its owner again).
+
+Each configurator declares what it is: its ``name`` (the registry's key),
+the network ``switch`` value it serves, whether it keeps configuration
+across reboots on its own (``persistent``: then ``remove_unrecorded`` has
+work to do at restore), and the primitives it builds (``supports``).
 """
 
 from __future__ import annotations
@@ -15,16 +23,19 @@ from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from shared.netmodel.bond import Bond
-from shared.netmodel.bridge import Bridge
-from shared.netmodel.ipconfig import IpConfig
-from shared.netmodel.nic import Nic
-from shared.netmodel.vlan import Vlan
+from shared.netmodel.network import Network
 
 PRIMITIVES = frozenset({"nic", "bond", "bridge", "vlan", "ip"})
 
 
 class Configurator(ABC):
+    #: the registry's key for this configurator
     name: ClassVar[str]
+    #: the value of a network's or bond's ``switch`` it serves
+    switch: ClassVar[str] = "legacy"
+    #: whether it keeps configuration across reboots on its own (OVSDB, files)
+    persistent: ClassVar[bool] = False
+    #: the network primitives it builds
     supports: ClassVar[frozenset[str]] = PRIMITIVES
 
     # -- transaction -----------------------------------------------------
@@ -43,7 +54,8 @@ class Configurator(ABC):
 
     def flush(self) -> None:  # noqa: B027 - optional hook
         """Send what the configurator buffered (superd calls it before
-        verifying, and between operations of different configurators)."""
+        verifying, and before another configurator's operation, so that the
+        plan's order holds across configurators)."""
 
     def addresses_of(self, devices: Iterable[str]) -> dict[str, list[str]]:
         """The addresses (``addr/prefixlen``) each device holds now: what a
@@ -60,6 +72,8 @@ class Configurator(ABC):
         The names dropped."""
         return []
 
+    # -- the kernel devices of the default configurator (superd asks it
+    #    through configurators.registry.Configurators) ---------------------
     def owned_devices(self) -> frozenset[str]:
         """The kernel devices with netreload's mark (``shared.netmodel.ownership``)."""
         return frozenset()
@@ -69,14 +83,17 @@ class Configurator(ABC):
         running configuration) that exist with that kind unmarked; their names."""
         return []
 
-    # -- NICs ------------------------------------------------------------
+    # -- networks --------------------------------------------------------
     @abstractmethod
-    def setup_nic(self, nic: Nic) -> None:
-        """Bring the NIC up with ``nic.mtu`` (never lowers it below users)."""
+    def add_network(self, network: Network, lower_mtu: int | None, blocking_dhcp: bool) -> None:
+        """Build the network (its bond exists already: add_bond runs first)
+        with its IP configuration on the top device. ``lower_mtu`` is the
+        MTU its NIC or bond must carry for every network using it."""
 
     @abstractmethod
-    def release_nic(self, nic: Nic) -> None:
-        """The NIC no longer carries a network: flush its addresses, keep it up."""
+    def remove_network(self, network: Network, keep_bond: bool = True) -> None:
+        """Tear the network down, top first. ``keep_bond`` False: its bond
+        is not in the running configuration and goes with it."""
 
     # -- bonds -----------------------------------------------------------
     @abstractmethod
@@ -91,31 +108,7 @@ class Configurator(ABC):
     def delete_bond(self, bond: Bond) -> None:
         """Remove the bond; its slaves are released, up, without addresses."""
 
-    # -- VLANs -----------------------------------------------------------
-    @abstractmethod
-    def create_vlan(self, vlan: Vlan) -> None: ...
-
-    @abstractmethod
-    def delete_vlan(self, vlan: Vlan) -> None: ...
-
-    # -- bridges ---------------------------------------------------------
-    @abstractmethod
-    def create_bridge(self, bridge: Bridge) -> None:
-        """Create the bridge (stp, forward_delay, mtu) and enslave its port."""
-
-    @abstractmethod
-    def delete_bridge(self, bridge: Bridge) -> None: ...
-
-    # -- MTU and IP ------------------------------------------------------
+    # -- MTU -------------------------------------------------------------
     @abstractmethod
     def set_mtu(self, device: str, mtu: int) -> None:
         """Set a NIC's or bond's MTU (a bond's slaves follow)."""
-
-    @abstractmethod
-    def set_ip(self, device: str, ip: IpConfig, previous: IpConfig | None = None) -> None:
-        """Apply the IP configuration of a network's top device: addresses,
-        gateway/default route, IPv6 autoconf, DHCP clients, nameservers."""
-
-    @abstractmethod
-    def clear_ip(self, device: str, ip: IpConfig) -> None:
-        """Undo ``set_ip``: stop DHCP clients, remove addresses and routes."""

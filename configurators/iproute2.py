@@ -12,6 +12,8 @@ host's; tests run it under ``ip netns exec``). Kernel refusals become
 (29); a NIC, port, slave or lower device that does not exist is
 ``BAD_NIC`` (23).
 
+A network is built device by device (:mod:`configurators.device_stack`).
+
 Ownership (``shared.netmodel.ownership``): every bridge, VLAN device and
 bond created here gets netreload's mark (``IFLA_IFALIAS`` "netreload") in
 the request right after its creation. An existing one without the mark is
@@ -33,7 +35,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from configurators.base import Configurator
+from configurators.device_stack import DeviceStackConfigurator
 from configurators.iproute2_bond import BondApplier
 from configurators.iproute2_ip import IpApplier
 from configurators.iproute2_netlink import Kernel
@@ -65,8 +67,9 @@ def forward_delay_ticks(bridge: Bridge) -> int:
     return ticks
 
 
-class Iproute2Configurator(Configurator):
+class Iproute2Configurator(DeviceStackConfigurator):
     name = "iproute2"
+    switch = "legacy"
     #: seconds a blocking DHCP client waits for its lease
     dhcp_timeout: float = 60.0
 

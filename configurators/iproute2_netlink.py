@@ -20,7 +20,7 @@ from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from configurators import rtnl, rtnl_encode
+from netlink import constants, decode, encode
 from shared import faults
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.ownership import OWNER_ALIAS
@@ -86,7 +86,7 @@ def link_to_dict(msg: Any) -> dict[str, Any]:
 
 
 def _view(link: dict[str, Any]) -> dict[str, Any]:
-    """A :mod:`configurators.rtnl` link as :func:`link_to_dict` gives it."""
+    """A :mod:`netlink.decode` link as :func:`link_to_dict` gives it."""
     return {
         "name": link["name"],
         "index": link["index"],
@@ -105,8 +105,8 @@ class Kernel:
     """Reads as plain dicts, writes with errors mapped to ``NetError``.
 
     ``raw``: a NETLINK_ROUTE socket in ``ipr``'s namespace for the requests
-    :mod:`configurators.rtnl_encode` encodes and for link reads (decoded by
-    :mod:`configurators.rtnl`), several times cheaper than pyroute2's; None:
+    :mod:`netlink.encode` encodes and for link reads (decoded by
+    :mod:`netlink.decode`), several times cheaper than pyroute2's; None:
     everything through ``ipr``.
     """
 
@@ -135,6 +135,11 @@ class Kernel:
         if self._strict is not None:
             self._strict.close()
             self._strict = None
+
+    @property
+    def caching(self) -> bool:
+        """Whether the per-transaction caches are on (inside a transaction)."""
+        return self._caching
 
     def cache_addresses(self, enabled: bool) -> None:
         """Turn the per-transaction caches on (begin) or off (end)."""
@@ -193,12 +198,12 @@ class Kernel:
     ) -> Any:
         """``ipr.<method>(*args, **kwargs)``; an errno in ``tolerate`` (an
         object already gone, say) returns None instead of failing."""
-        message = rtnl_encode.encode(method, args, kwargs) if self.raw is not None else None
+        message = encode.encode(method, args, kwargs) if self.raw is not None else None
         self._forget(method, args, kwargs)
         faults.step(f"{device}: {what}")
         try:
             if message is not None:
-                return rtnl_encode.transact(self.raw, message)
+                return encode.transact(self.raw, message)
             return getattr(self.ipr, method)(*args, **kwargs)
         except NetlinkError as exc:
             if exc.code in tolerate:
@@ -228,7 +233,7 @@ class Kernel:
     def _read_device(self, name: str) -> dict[str, Any] | None:
         if self.raw is not None:
             try:
-                link = rtnl.get_link(self.raw, name=name)
+                link = decode.get_link(self.raw, name=name)
             except OSError as exc:
                 raise failure(name, "read link", exc) from None
             return _view(link) if link is not None else None
@@ -251,7 +256,7 @@ class Kernel:
     def links(self) -> list[dict[str, Any]]:
         if self.raw is not None:
             try:
-                dumped = rtnl.dump(self.raw, rtnl.RTM_GETLINK)
+                dumped = decode.dump(self.raw, constants.RTM_GETLINK)
                 return [_view(m.body) for m in dumped if m.family == socket.AF_UNSPEC]
             except OSError as exc:
                 raise failure("links", "dump links", exc) from None
@@ -364,9 +369,9 @@ class Kernel:
         """:meth:`routes` through a strict raw socket: the kernel sends that
         table only (pyroute2 would read every table and filter)."""
         if self._strict is None:
-            self._strict = rtnl.strict(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
+            self._strict = decode.strict(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
         try:
-            dumped = list(rtnl.dump(self._strict, rtnl.RTM_GETROUTE, family, table=table))
+            dumped = list(decode.dump(self._strict, constants.RTM_GETROUTE, family, table=table))
         except OSError as exc:
             raise failure(f"table {table}", "read routes", exc) from None
         out = []

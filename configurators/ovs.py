@@ -7,8 +7,8 @@ Works on whole networks and bonds rather than on devices (see
 difference as **one** OVSDB transaction, waits for ovs-vswitchd to apply it
 (``cur_cfg``), then configures IP on the new internal ports through the
 iproute2 configurator (``set_ip``/``clear_ip``). superd's applier flushes
-before any legacy operation and after the last one, so operations keep
-their plan order across configurators.
+before another configurator's operation and after the last one, so
+operations keep their plan order across configurators.
 
 Idempotent like every configurator: the edits are a difference of states,
 so asking for what OVSDB already holds writes nothing, and removing what is
@@ -29,11 +29,8 @@ from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netmodel import ovs_bond_options
 from shared.netmodel.bond import Bond
-from shared.netmodel.bridge import Bridge
 from shared.netmodel.ipconfig import IpConfig
 from shared.netmodel.network import Network
-from shared.netmodel.nic import Nic
-from shared.netmodel.vlan import Vlan
 
 log = logging.getLogger("netreload.ovs")
 
@@ -46,7 +43,9 @@ def open_db(config: Config) -> Any:
 
 class OvsConfigurator(Configurator):
     name = "ovs"
-    supports = frozenset({"nic", "bond", "network", "mtu"})
+    switch = "ovs"
+    persistent = True  # OVSDB keeps its bridges across reboots
+    supports = frozenset({"nic", "bond", "vlan", "ip"})  # a VLAN is a port tag
 
     def __init__(self, config: Config, iproute2: Any,
                  db_factory: Callable[[Config], Any] = open_db) -> None:  # fmt: skip
@@ -120,7 +119,7 @@ class OvsConfigurator(Configurator):
                 shown = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
                 raise NetError(ErrorCode.FAILED_IFUP, f"ovs-vswitchd: {shown}")
             kernel = self.iproute2.kernel
-            kernel.cache_addresses(kernel._caching)  # devices came and went
+            kernel.cache_addresses(kernel.caching)  # devices came and went: drop the caches
         kernel = self.iproute2.kernel
         for nic in sorted(up):
             kernel.ensure_up(kernel.require(nic, ErrorCode.BAD_NIC, "NIC"))
@@ -145,7 +144,7 @@ class OvsConfigurator(Configurator):
             self._up.add(net.southbound)
         self._ip[net.name] = (network.top.ip, blocking_dhcp)
 
-    def remove_network(self, network: Network) -> None:
+    def remove_network(self, network: Network, keep_bond: bool = True) -> None:
         net = layout.OvsNetwork.from_attrs(network.name, network.attrs, None)
         if net.name in self._ip:
             del self._ip[net.name]
@@ -175,10 +174,6 @@ class OvsConfigurator(Configurator):
             # the plan (its port is created with this MTU as mtu_request)
             self.iproute2.set_mtu(device, mtu)
 
-    def owns(self, device: str) -> bool:
-        """Whether ``device`` is a port of an OVS bridge (with pending edits)."""
-        return device in self.state()["ports"]
-
     # -- restore -------------------------------------------------------------
     def remove_unrecorded(self, running: Mapping) -> list[str]:
         """Drop the bridges netreload created that no running network or bond
@@ -206,34 +201,6 @@ class OvsConfigurator(Configurator):
             log.info("no OVSDB to clean up: %s", error)
             return False
         return True
-
-    # -- device-level calls: OVS networks are not built device by device ----
-    def _unsupported(self, what: str) -> NetError:
-        return NetError(ErrorCode.BAD_PARAMS, f"the OVS configurator does not {what}")
-
-    def setup_nic(self, nic: Nic) -> None:
-        raise self._unsupported("set NICs up outside a network")
-
-    def release_nic(self, nic: Nic) -> None:
-        raise self._unsupported("release NICs outside a network")
-
-    def create_vlan(self, vlan: Vlan) -> None:
-        raise self._unsupported("create VLAN devices (VLANs are port tags)")
-
-    def delete_vlan(self, vlan: Vlan) -> None:
-        raise self._unsupported("delete VLAN devices (VLANs are port tags)")
-
-    def create_bridge(self, bridge: Bridge) -> None:
-        raise self._unsupported("create Linux bridges")
-
-    def delete_bridge(self, bridge: Bridge) -> None:
-        raise self._unsupported("delete Linux bridges")
-
-    def set_ip(self, device: str, ip: IpConfig, previous: IpConfig | None = None) -> None:
-        self.iproute2.set_ip(device, ip, previous)
-
-    def clear_ip(self, device: str, ip: IpConfig) -> None:
-        self.iproute2.clear_ip(device, ip)
 
 
 def _has_ovs(running: Mapping) -> bool:

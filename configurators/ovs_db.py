@@ -126,7 +126,7 @@ def fetch_schema(remote: str, timeout: float) -> dict:
     connection = ovs.jsonrpc.Connection(stream)
     try:
         request = ovs.jsonrpc.Message.create_request("get_schema", [DB_NAME])
-        error, reply = _transact_block(connection, request, timeout)
+        error, reply = transact_block(connection, request, timeout)
         if error or reply is None or reply.error is not None:
             raise _fail(f"get_schema on {remote}: {_strerror(error) or reply and reply.error}")
         return reply.result
@@ -134,7 +134,7 @@ def fetch_schema(remote: str, timeout: float) -> dict:
         connection.close()
 
 
-def _transact_block(connection: Any, request: Any, timeout: float) -> tuple[int, Any]:
+def transact_block(connection: Any, request: Any, timeout: float) -> tuple[int, Any]:
     deadline = time.monotonic() + timeout
     error = connection.send(request)
     while not error:

@@ -78,9 +78,8 @@ LOCAL_METHODS = {
 class HostApi:
     """The verbs. ``superd`` is a ``SuperdClient`` (or anything with ``call``)."""
 
-    def __init__(self, superd: object, configurator: str = "iproute2") -> None:
+    def __init__(self, superd: object) -> None:
         self._superd_call: SuperdCall = superd.call  # type: ignore[attr-defined]
-        self._configurator = configurator
         self._network_lock = threading.Lock()
         self._notify: Notify | None = None
         self._events: EventLog | None = None
@@ -181,7 +180,6 @@ class HostApi:
             options if options is not None else {},
             NetinfoSnapshot.from_caps(caps, held.owned),
             RunningConfig.from_dict(running),
-            self._configurator,
         )
 
     def _netinfo(self) -> tuple[dict, dict]:

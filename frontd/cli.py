@@ -77,7 +77,6 @@ def cmd_plan(args: argparse.Namespace, config: Config) -> int:
             params["options"],
             NetinfoSnapshot.from_caps(caps),
             running_config_from_caps(caps),
-            config.net_configurator,
         )
     else:
         plan = Plan.from_dict(call_frontd(config.frontd_unix_socket, "Host.planNetworks", params))

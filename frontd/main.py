@@ -125,7 +125,7 @@ async def serve(
     allowed: AllowedClients | None = None,
 ) -> None:
     superd = SuperdClient(config.superd_socket)
-    api = HostApi(superd, config.net_configurator)
+    api = HostApi(superd)
     engine_rpc = JsonRpcDispatcher(api.table())
     local_rpc = JsonRpcDispatcher(api.table(local=True))
     stomp = StompServer(

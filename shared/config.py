@@ -11,12 +11,13 @@ import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from configurators import registry
 from shared.errors import ErrorCode, NetError
 
 DEFAULT_CONFIG_PATH = "/etc/netreload/netreload.conf"
 
-CONFIGURATORS = ("iproute2", "ovs", "nm", "ifcfg")
-PERSISTENCES = ("unified", "ifcfg")
+# What is implemented: the configurators come from configurators.registry.
+PERSISTENCES = ("unified",)
 OVS_DATAPATHS = ("system", "netdev")
 
 
@@ -76,6 +77,11 @@ def _choice(value: str, allowed: tuple[str, ...], key: str) -> str:
     return value
 
 
+def _configurator(value: str) -> str:
+    registry.check_default(value)  # registered, a default one, installed
+    return value
+
+
 def _positive(value: str, key: str) -> float:
     try:
         number = float(value)
@@ -113,11 +119,7 @@ def load_config(path: str | Path | None = None) -> Config:
     defaults = Config()
     fake = get("vars", "fake_nics", ",".join(defaults.fake_nics))
     return Config(
-        net_configurator=_choice(
-            get("vars", "net_configurator", defaults.net_configurator),
-            CONFIGURATORS,
-            "net_configurator",
-        ),
+        net_configurator=_configurator(get("vars", "net_configurator", defaults.net_configurator)),
         net_persistence=_choice(
             get("vars", "net_persistence", defaults.net_persistence),
             PERSISTENCES,

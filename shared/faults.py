@@ -1,4 +1,5 @@
-"""Test-only fault injection: stop superd at the k-th step of a transaction.
+"""Test-only fault injection: stop superd at the k-th step of a transaction,
+or fail a transaction before its k-th operation.
 
 A *step* is one durable write: a kernel request, a sysctl/sysfs file, a
 persistence document batch, the transaction journal. The product never sets
@@ -11,6 +12,10 @@ once.
   kills it, or kills its peer meanwhile).
 * ``NETRELOAD_TEST_STEP_LOG=path``: append ``<n> <label>`` for each step, so
   a test can learn how many steps a transaction has.
+* ``NETRELOAD_TEST_FAIL_AFTER_OPS=k``: a transaction fails (FAILED_IFUP)
+  before its operation k, as a kernel refusal would: it rolls back
+  (:func:`failure_point`; read at each transaction, so a test may set it
+  for one ``superd.oneshot`` run).
 
 Counting starts when a transaction journal is written (:func:`arm`):
 recovery at start-up, which writes without a journal of its own, is never
@@ -26,6 +31,7 @@ import threading
 KILL_ENV = "NETRELOAD_TEST_KILL_AT_STEP"
 PAUSE_ENV = "NETRELOAD_TEST_PAUSE_AT_STEP"
 LOG_ENV = "NETRELOAD_TEST_STEP_LOG"
+FAIL_AFTER_ENV = "NETRELOAD_TEST_FAIL_AFTER_OPS"
 
 
 def _int_env(name: str) -> int | None:
@@ -64,3 +70,8 @@ def step(label: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         if _count == _PAUSE_AT:
             os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def failure_point() -> int | None:
+    """The operation before which a transaction must fail, if a test asked."""
+    return _int_env(FAIL_AFTER_ENV)

@@ -1,39 +1,36 @@
-"""Plan operations → device-level configurator calls.
+"""Plan operations → the configurator that owns each network and bond.
 
-Networks are built bottom-up (NIC/bond, VLAN, bridge, then IP on the top
-device) and torn down top-down. MTUs of NICs and bonds come from the plan's
-expected final state, so adding a small-MTU network never shrinks a device
-that a bigger network still uses.
+One loop: each operation goes, whole, to the configurator its network's or
+bond's ``switch`` names (:meth:`configurators.registry.Configurators.for_switch`);
+how the configurator builds it (device by device, one OVSDB transaction …)
+is its business. MTUs of NICs and bonds come from the plan's expected final
+state, so adding a small-MTU network never shrinks a device that a bigger
+network still uses; a device's MTU goes to the owner of the networks or bond
+on it then.
 
-Routing: a network or bond with ``switch: ovs`` goes, whole, to the
-configurator's OVS configurator (``configurator.ovs``, see
-``configurators.mixed``); everything else, device by device, to the
-configurator itself. The OVS configurator buffers its OVSDB edits; they are
-flushed before any other operation and by :meth:`NetworkApplier.finish`, so
+A configurator may buffer (OVSDB edits): what it holds is flushed before
+another configurator's operation and by :meth:`NetworkApplier.finish`, so
 the plan's order holds across configurators.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 from configurators.base import Configurator
-from shared.errors import ErrorCode, NetError
+from configurators.registry import Configurators
 from shared.netmodel.bond import Bond
-from shared.netmodel.bridge import Bridge
 from shared.netmodel.network import Network, build_network
-from shared.netmodel.nic import Nic
 from shared.netmodel.validation import compute_lower_mtus
-from shared.netmodel.vlan import Vlan
 
 
 class NetworkApplier:
-    def __init__(self, configurator: Configurator, final_running: Mapping) -> None:
-        self.configurator = configurator
+    def __init__(self, configurators: Configurators, final_running: Mapping) -> None:
+        self.configurators = configurators
         self.bonds: Mapping[str, Mapping] = final_running.get("bonds", {})
         self.networks: Mapping[str, Mapping] = final_running.get("networks", {})
-        self.lower_mtus = compute_lower_mtus(final_running.get("networks", {}), self.bonds)
+        self.lower_mtus = compute_lower_mtus(self.networks, self.bonds)
+        self._last: Configurator | None = None  # the one that may hold buffered edits
 
     def model(self, name: str, attrs: Mapping, bonds: Mapping | None = None) -> Network:
         lower = attrs.get("nic") or attrs.get("bonding")
@@ -43,112 +40,66 @@ class NetworkApplier:
             attrs,
             self.lower_mtus.get(lower) if lower else None,
             bonds.get(attrs.get("bonding", "")),
-            self._name(attrs),
         )
 
-    def _name(self, attrs: Mapping) -> str:
-        return "ovs" if attrs.get("switch") == "ovs" else self.configurator.name
+    def owner(self, attrs: Mapping | None) -> Configurator:
+        """The configurator of a network or bond, once what another one
+        buffered is sent."""
+        switch = None if attrs is None else attrs.get("switch")
+        return self._use(self.configurators.for_switch(switch))
 
-    @property
-    def ovs(self) -> Configurator:
-        ovs = getattr(self.configurator, "ovs", None)
-        if ovs is None:
-            raise NetError(ErrorCode.BAD_PARAMS, "switch ovs: no OVS configurator here")
-        return ovs
-
-    def _legacy(self) -> Configurator:
-        """The default configurator, once what OVS buffered is sent."""
-        self.finish()
-        return self.configurator
-
-    def _for(self, attrs: Mapping | None) -> Configurator:
-        if attrs is not None and attrs.get("switch") == "ovs":
-            return self.ovs
-        return self._legacy()
+    def _use(self, configurator: Configurator) -> Configurator:
+        if self._last is not None and self._last is not configurator:
+            self._last.flush()
+        self._last = configurator
+        return configurator
 
     def finish(self) -> None:
-        """Send what a configurator buffered (after the last operation)."""
-        self.configurator.flush()
+        """Send what the configurators buffered (after the last operation)."""
+        for configurator in self.configurators:
+            configurator.flush()
+        self._last = None
 
     def apply(self, op: Mapping, previous_bonds: Mapping) -> None:
         kind, attrs = op["op"], op.get("attrs")
         if kind == "add_network":
             network = self.model(op["name"], attrs)
-            if network.switch == "ovs":
-                lower = network.lower_name
-                self.ovs.add_network(  # type: ignore[attr-defined]
-                    network, self.lower_mtus.get(lower) if lower else None,
-                    op.get("blockingdhcp", False),
-                )  # fmt: skip
-            else:
-                self._legacy()
-                self.add_network(network, op.get("blockingdhcp", False))
+            lower = network.lower_name
+            self.owner(attrs).add_network(
+                network, self.lower_mtus.get(lower) if lower else None,
+                op.get("blockingdhcp", False),
+            )  # fmt: skip
         elif kind == "remove_network":
             network = self.model(op["name"], attrs, previous_bonds)
-            if network.switch == "ovs":
-                self.ovs.remove_network(network)  # type: ignore[attr-defined]
-            else:
-                self._legacy()
-                self.remove_network(network)
+            bond = attrs.get("bonding")
+            self.owner(attrs).remove_network(network, keep_bond=bond is None or bond in self.bonds)
         elif kind == "add_bond":
-            self._for(attrs).create_bond(self.bond(op["name"], attrs))
+            self.owner(attrs).create_bond(self.bond(op["name"], attrs))
         elif kind == "edit_bond":
             old = previous_bonds.get(op["name"])
             old_bond = self.bond(op["name"], old) if old is not None else None
             if old is not None and old.get("switch") != attrs.get("switch"):
-                # from one switch to the other: a new bond
-                self._for(old).delete_bond(old_bond)
-                self._for(attrs).create_bond(self.bond(op["name"], attrs))
+                # from one configurator to another: a new bond
+                self.owner(old).delete_bond(old_bond)
+                self.owner(attrs).create_bond(self.bond(op["name"], attrs))
             else:
-                self._for(attrs).modify_bond(self.bond(op["name"], attrs), old_bond)
+                self.owner(attrs).modify_bond(self.bond(op["name"], attrs), old_bond)
         elif kind == "remove_bond":
-            self._for(attrs).delete_bond(self.bond(op["name"], attrs))
+            self.owner(attrs).delete_bond(self.bond(op["name"], attrs))
         elif kind == "set_mtu":
-            self._mtu_owner(op["device"]).set_mtu(op["device"], op["mtu"])
+            self._use(self._mtu_owner(op["device"])).set_mtu(op["device"], op["mtu"])
         else:  # Plan.from_dict admits no other operation
             raise AssertionError(f"unknown operation {kind}")
 
     def _mtu_owner(self, device: str) -> Configurator:
-        """OVS for a port of an OVS bridge: an OVS bond or a NIC under OVS
-        networks once the plan is applied; the default configurator else."""
-        if self.bonds.get(device, {}).get("switch") == "ovs":
-            return self.ovs
-        if any(a.get("nic") == device and a.get("switch") == "ovs"
-               for a in self.networks.values()):  # fmt: skip
-            return self.ovs
-        return self._legacy()
+        """The owner of the bond ``device``, or of the networks on the NIC
+        ``device`` (one switch per device: ``validate_sharing``), once the
+        plan is applied; the default configurator for a device no network
+        or bond will use."""
+        attrs = self.bonds.get(device)
+        if attrs is None:
+            attrs = next((a for a in self.networks.values() if a.get("nic") == device), None)
+        return self.configurators.for_switch(None if attrs is None else attrs.get("switch"))
 
     def bond(self, name: str, attrs: Mapping) -> Bond:
-        return Bond.from_attrs(
-            name, dict(attrs), self.lower_mtus.get(name, 1500), self._name(attrs)
-        )
-
-    def add_network(self, network: Network, blocking_dhcp: bool) -> None:
-        for device in network.devices:
-            if isinstance(device, Nic):
-                self.configurator.setup_nic(device)
-            elif isinstance(device, Vlan):
-                self.configurator.create_vlan(device)
-            elif isinstance(device, Bridge):
-                self.configurator.create_bridge(device)
-            # A bond exists already: add_bond runs before add_network.
-        ip = network.top.ip
-        if ip is not None:
-            if blocking_dhcp != ip.blocking_dhcp:
-                ip = replace(ip, blocking_dhcp=blocking_dhcp)
-            self.configurator.set_ip(network.top.name, ip)
-
-    def remove_network(self, network: Network) -> None:
-        if network.top.ip is not None:
-            self.configurator.clear_ip(network.top.name, network.top.ip)
-        for device in reversed(network.devices):
-            if isinstance(device, Bridge):
-                self.configurator.delete_bridge(device)
-            elif isinstance(device, Vlan):
-                self.configurator.delete_vlan(device)
-            elif isinstance(device, Bond) and device.name not in self.bonds:
-                # A bond the running configuration does not define lives
-                # only as long as its network (the production agent's
-                # legacy behaviour breaks it) if it is netreload's; the
-                # configurator leaves another agent's bond as it is.
-                self.configurator.delete_bond(device)
+        return Bond.from_attrs(name, dict(attrs), self.lower_mtus.get(name, 1500))

@@ -47,7 +47,7 @@ class CoreWorker:
     def close(self) -> None:
         """Wait for the running job, then close the core in its own thread."""
         with contextlib.suppress(Exception):
-            self._executor.submit(lambda: self._core.configurator.close()).result()
+            self._executor.submit(self._core.close).result()
         self._executor.shutdown(wait=True)
 
 
@@ -82,13 +82,18 @@ class LiveNetworkSetup(NetworkSetup):
 
     def __init__(self, core: NetworkSetup, live: LiveNetinfo) -> None:
         self.caps_source = LiveCaps(live, core.read_caps)
-        super().__init__(core.persistence, core.configurator, self.caps_source, self._owned)
+        super().__init__(core.persistence, core.configurators, self.caps_source, self._owned)
+        self._core = core
+
+    def close(self) -> None:
+        """The wrapped core's (its configurators and netinfo reader)."""
+        self._core.close()
 
     def _owned(self) -> frozenset[str]:
         """From the state the last ``read_caps`` read (a fresh dump inside a
         transaction becomes the cache), or the kernel when the monitor fails."""
         if not self.caps_source.live.alive:
-            return self.configurator.owned_devices()
+            return self.configurators.owned_devices()
         return owned_links(self.caps_source.live.snapshot().links.values())
 
     def apply(self, plan: Plan) -> None:

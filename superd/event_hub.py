@@ -33,14 +33,16 @@ VIRTUAL_DEVPATH = "/devices/virtual/"
 
 
 class EventHub:
-    def __init__(self, config: Config, live: LiveNetinfo) -> None:
+    def __init__(self, config: Config, live: LiveNetinfo, running: RunningView = dict,
+                 restore: Restore | None = None) -> None:  # fmt: skip
+        """``running``: the running configuration events name networks from;
+        ``restore``: the action that rebuilds networks an event broke."""
         self.config, self.live = config, live
-        # The running configuration events name networks from (set by Verbs).
-        self.running: RunningView = dict
+        self.running = running
         self.log = EventLog()
         self.policy = ev.parse_policy(config.extra.get("events", {}))
         self.nic_presence_from_netlink = True
-        self.restore: Restore | None = None
+        self.restore = restore
         # Held while superd changes the host (e.g. the hotplug watcher's).
         self.holds: list[Callable[[], contextlib.AbstractContextManager]] = []
         self._lock = threading.Lock()  # guards _baseline and _quiet

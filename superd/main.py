@@ -28,6 +28,7 @@ from shared.config import Config, load_config
 from shared.errors import NetError
 from shared.sd_notify import sd_notify
 from superd import hotplug
+from superd.compose import build_daemon
 from superd.event_hub import EventHub
 from superd.monitor import LiveNetinfo
 from superd.server import UnixServer
@@ -83,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         uids, group = access_policy(config)
         live = LiveNetinfo(config)
         live.start()
-        hub = EventHub(config, live)
-        verbs = Verbs(config, live=live, hub=hub)
+        verbs, hub = build_daemon(config, live)
         watcher = start_watching(hub, live)
         verbs.recover()  # an interrupted transaction is undone before anything is served
     except (NetError, OSError) as error:

@@ -3,7 +3,7 @@
 A background thread owns two netlink sockets of its own: an *event* socket
 bound to the link, IPv4/IPv6 address and route groups (never used for
 requests) and a *request* socket for dumps, both decoded by
-:mod:`configurators.rtnl`. It starts
+:mod:`netlink.decode`. It starts
 with one full dump (the plain dicts of :mod:`superd.netinfo`), then applies
 RTM_NEW/DEL LINK/ADDR/ROUTE/RULE events. What it reads without blocking is
 one batch, applied to a copy of the state and published by swapping a
@@ -36,7 +36,7 @@ from typing import Any
 
 from pyroute2 import netns as p2netns
 
-from configurators import rtnl
+from netlink import decode
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netinfo_report import ReportBuilder
@@ -265,7 +265,7 @@ class LiveNetinfo:
 
     def _dump_socket(self) -> socket.socket:
         """Strict: the kernel honours dump filters (by family)."""
-        return rtnl.strict(self._request_socket())
+        return decode.strict(self._request_socket())
 
     def _run(self) -> None:
         self._sock: socket.socket | None = None
@@ -348,7 +348,7 @@ class LiveNetinfo:
                     if (data := self._recv()) is None:
                         more = False
                         break
-                    for msg in rtnl.messages(data):
+                    for msg in decode.messages(data):
                         self.stats["events"] += 1
                         batch.apply(msg)
                 self._read_again(batch)
@@ -366,7 +366,7 @@ class LiveNetinfo:
         """What changed without an event. A request waits for the change
         being made (it holds RTNL) to end."""
         for index in sorted(batch.refresh):
-            link = rtnl.get_link(self._dumper, index)
+            link = decode.get_link(self._dumper, index)
             if link is not None:  # else gone: its DELLINK is queued
                 batch.set_link(link)
         for family in sorted(batch.dirty):

@@ -17,7 +17,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from configurators.rtnl import INFO_SKIPPED
+from netlink.decode import INFO_SKIPPED
 from shared.config import Config
 from shared.netinfo_report import build_capabilities, parse_resolv_conf
 
@@ -164,7 +164,7 @@ def _link_info_data(linkinfo: Any, kind: str | None) -> dict[str, Any]:
         return {}
     data = _attrs(linkinfo, _INFO_DATA).get("IFLA_INFO_DATA")
     out = _plain_info(data)
-    if kind == "bond":  # 802.3ad's aggregator, as configurators.rtnl decodes it
+    if kind == "bond":  # 802.3ad's aggregator, as netlink.decode decodes it
         ad_info = _attrs(data, frozenset({"IFLA_BOND_AD_INFO"})).get("IFLA_BOND_AD_INFO")
         for name, value in _attrs(ad_info, frozenset(_AD_INFO)).items():
             out[_AD_INFO[name]] = value
@@ -265,7 +265,7 @@ def route_to_dict(msg: Any) -> dict[str, Any]:
 
 
 def rule_to_dict(msg: Any) -> dict[str, Any]:
-    """As :func:`configurators.rtnl.decode_rule`."""
+    """As :func:`netlink.decode.decode_rule`."""
     a = _attrs(msg, _RULE_ATTRS)
     return {
         "family": 6 if msg["family"] == socket.AF_INET6 else 4,

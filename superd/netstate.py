@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple
 
-from configurators import rtnl
-from configurators.rtnl import NLMSG_ERROR, Message, RouteMsg
+from netlink import constants, decode
+from netlink.constants import NLMSG_ERROR
+from netlink.decode import Message, RouteMsg
 from shared.netinfo_report import IFA_F_SECONDARY
 
 NEWLINK, DELLINK, NEWADDR, DELADDR, NEWROUTE, DELROUTE = 16, 17, 20, 21, 24, 25
@@ -58,7 +59,7 @@ class NetState:
     links: Mapping[int, dict]  # ifindex → link
     addresses: Mapping[int, tuple[dict, ...]]  # ifindex → addresses, in the kernel's order
     routes: Mapping[Ident, tuple[Route, ...]]
-    rules: tuple[dict, ...] = ()  # IPv4 policy rules (rtnl.decode_rule)
+    rules: tuple[dict, ...] = ()  # IPv4 policy rules (decode.decode_rule)
 
     def route_list(self) -> list[dict]:
         return [r.route for rs in self.routes.values() for r in rs]
@@ -73,7 +74,7 @@ class NetState:
 def route_entry(msg: RouteMsg) -> tuple[Ident, Route] | None:
     """A route message as (identity, entry); None for what the dump leaves out."""
     r = msg.route
-    if msg.rtm_flags & RTM_F_CLONED or r["table"] == rtnl.RT_TABLE_LOCAL:
+    if msg.rtm_flags & RTM_F_CLONED or r["table"] == constants.RT_TABLE_LOCAL:
         return None
     ident = (r["family"], r["table"], r["dst"], r["dst_len"], msg.tos, msg.src_len,
              r["priority"])  # fmt: skip
@@ -258,7 +259,7 @@ class Batch:
 
 def dump_routes(sock: socket.socket, family: int) -> list[tuple[Ident, Route]]:
     af = socket.AF_INET if family == 4 else socket.AF_INET6
-    dumped = rtnl.dump(sock, rtnl.RTM_GETROUTE, af)  # every table (the local one skipped)
+    dumped = decode.dump(sock, constants.RTM_GETROUTE, af)  # every table (the local one skipped)
     found = (route_entry(m.body) for m in dumped)
     return [e for e in found if e is not None]
 
@@ -270,13 +271,13 @@ def dump_state(sock: socket.socket, version: int, previous: NetState | None = No
     batch = Batch(NetState(0, {}, {}, {}))
     old_links = previous.links if previous is not None else {}
     old_addrs = previous.addresses if previous is not None else {}
-    links = rtnl.dump(sock, rtnl.RTM_GETLINK)
+    links = decode.dump(sock, constants.RTM_GETLINK)
     for msg in links:
         if msg.family == socket.AF_UNSPEC:
             link, index = msg.body, msg.body["index"]
             kept = old_links.get(index)
             batch.links[index] = kept if kept == link else link
-    for msg in rtnl.dump(sock, rtnl.RTM_GETADDR):
+    for msg in decode.dump(sock, constants.RTM_GETADDR):
         addr = msg.body
         batch.addresses[addr["index"]] = batch.addresses.get(addr["index"], ()) + (addr,)
     for index, addrs in batch.addresses.items():
@@ -285,6 +286,6 @@ def dump_state(sock: socket.socket, version: int, previous: NetState | None = No
             batch.addresses[index] = kept_addrs
     for family in (4, 6):
         batch.replace_routes(family, dump_routes(sock, family))
-    rules = tuple(m.body for m in rtnl.dump(sock, rtnl.RTM_GETRULE, socket.AF_INET))
+    rules = tuple(m.body for m in decode.dump(sock, constants.RTM_GETRULE, socket.AF_INET))
     batch.rules = previous.rules if previous is not None and previous.rules == rules else rules
     return batch.freeze(version)

@@ -37,7 +37,18 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from configurators import rtnl
+from netlink import decode
+from netlink.constants import (
+    NLA,
+    NLA_TYPE_MASK,
+    NLM_F_DUMP,
+    NLM_F_REQUEST,
+    NLMSG,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    RTM_GETLINK,
+    S32,
+)
 from shared.netinfo_report import IsFakeNic, is_nic
 from shared.netmodel.names import IFNAMSIZ_MAX
 
@@ -67,20 +78,20 @@ class Counters(NamedTuple):
 def dump_counters(sock: socket.socket) -> dict[int, Counters]:
     """Every device's 64-bit counters by ifindex: one RTM_GETSTATS dump on
     ``sock`` (a NETLINK_ROUTE socket used for nothing else meanwhile)."""
-    seq = rtnl.next_seq()
+    seq = decode.next_seq()
     body = IF_STATS_MSG.pack(socket.AF_UNSPEC, 0, 0, 0, 1 << (IFLA_STATS_LINK_64 - 1))
-    flags = rtnl.NLM_F_REQUEST | rtnl.NLM_F_DUMP
-    sock.send(rtnl.NLMSG.pack(rtnl.NLMSG.size + len(body), RTM_GETSTATS, flags, seq, 0) + body)
+    flags = NLM_F_REQUEST | NLM_F_DUMP
+    sock.send(NLMSG.pack(NLMSG.size + len(body), RTM_GETSTATS, flags, seq, 0) + body)
     found: dict[int, Counters] = {}
     while True:
         data = sock.recv(1 << 20)
         for kind, msg_seq, payload in _messages(data):
             if msg_seq != seq:
                 continue  # a late answer to an abandoned request
-            if kind == rtnl.NLMSG_DONE:
+            if kind == NLMSG_DONE:
                 return found
-            if kind == rtnl.NLMSG_ERROR:
-                code = -rtnl.S32.unpack_from(payload)[0]
+            if kind == NLMSG_ERROR:
+                code = -S32.unpack_from(payload)[0]
                 raise OSError(code, "netlink RTM_GETSTATS dump failed")
             if kind == RTM_NEWSTATS and len(payload) >= IF_STATS_MSG.size:
                 index = IF_STATS_MSG.unpack_from(payload)[3]
@@ -91,21 +102,21 @@ def dump_counters(sock: socket.socket) -> dict[int, Counters]:
 
 def _messages(data: bytes) -> Iterable[tuple[int, int, bytes]]:
     offset = 0
-    while offset + rtnl.NLMSG.size <= len(data):
-        length, kind, _, seq, _ = rtnl.NLMSG.unpack_from(data, offset)
-        if length < rtnl.NLMSG.size or offset + length > len(data):
+    while offset + NLMSG.size <= len(data):
+        length, kind, _, seq, _ = NLMSG.unpack_from(data, offset)
+        if length < NLMSG.size or offset + length > len(data):
             raise ValueError(f"malformed netlink message ({length} bytes at {offset})")
-        yield kind, seq, data[offset + rtnl.NLMSG.size : offset + length]
+        yield kind, seq, data[offset + NLMSG.size : offset + length]
         offset += (length + 3) & ~3
 
 
 def _stats64(payload: bytes, offset: int) -> Counters | None:
-    while offset + rtnl.NLA.size <= len(payload):
-        length, kind = rtnl.NLA.unpack_from(payload, offset)
-        if length < rtnl.NLA.size:
+    while offset + NLA.size <= len(payload):
+        length, kind = NLA.unpack_from(payload, offset)
+        if length < NLA.size:
             return None
-        start = offset + rtnl.NLA.size
-        if kind & rtnl.NLA_TYPE_MASK == IFLA_STATS_LINK_64 and length - 4 >= STATS64.size:
+        start = offset + NLA.size
+        if kind & NLA_TYPE_MASK == IFLA_STATS_LINK_64 and length - 4 >= STATS64.size:
             _, _, rx, tx, rx_err, tx_err, rx_drop, tx_drop = STATS64.unpack_from(payload, start)
             return Counters(rx, tx, rx_drop, tx_drop, rx_err, tx_err)
         offset += (length + 3) & ~3
@@ -116,7 +127,7 @@ def collect(links: Iterable[Mapping] | None, is_fake_nic: IsFakeNic, sock: socke
     """The report: counters dumped on ``sock`` now, devices from ``links``
     (the live netinfo's cache) or, without it, from a link dump too."""
     if links is None:
-        links = [msg.body for msg in rtnl.dump(sock, rtnl.RTM_GETLINK)]
+        links = [msg.body for msg in decode.dump(sock, RTM_GETLINK)]
     return statistics(links, dump_counters(sock), is_fake_nic)
 
 

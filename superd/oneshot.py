@@ -4,6 +4,7 @@
 set-safe-config`` — the in-process core that superd serves; tests run it
 under ``ip netns exec`` so everything it touches stays in their namespace.
 Prints one JSON document; errors are ``{code, message}`` with exit status 1.
+The core is made by ``superd.compose``, as the daemon's.
 """
 
 from __future__ import annotations
@@ -13,41 +14,9 @@ import json
 import logging
 import sys
 
-from persistence.unified import UnifiedPersistence
-from shared.config import Config, load_config
-from shared.errors import ErrorCode, NetError
-from superd.setup_networks import NetworkSetup
-
-
-def make_configurator(config: Config):
-    """The default configurator, with the OVS one for ``switch: ovs``.
-
-    ``net_configurator = ovs`` has no configurator of its own for legacy
-    networks: iproute2 serves them (the OVS configurator uses it anyway for
-    IP configuration and NICs).
-    """
-    if config.net_configurator in ("iproute2", "ovs"):
-        from configurators.iproute2 import Iproute2Configurator
-        from configurators.mixed import MixedConfigurator
-        from configurators.ovs import OvsConfigurator
-
-        legacy = Iproute2Configurator(config)
-        return MixedConfigurator(legacy, lambda: OvsConfigurator(config, legacy))
-    raise NetError(
-        ErrorCode.BAD_PARAMS, f"configurator {config.net_configurator} is not available yet"
-    )
-
-
-def build_setup(config: Config) -> NetworkSetup:
-    from superd.netinfo import read_capabilities
-
-    configurator = make_configurator(config)
-    ipr = configurator.ipr
-    return NetworkSetup(
-        UnifiedPersistence(config),
-        configurator,
-        lambda running: read_capabilities(ipr, running, config),
-    )
+from shared.config import load_config
+from shared.errors import NetError
+from superd.compose import build_setup
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 result = {"code": 0, "message": "Done", "operations": len(plan.operations)}
         finally:
-            core.configurator.close()
+            core.close()
     except NetError as error:
         print(json.dumps(error.to_dict()))
         return 1

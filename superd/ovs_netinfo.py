@@ -20,7 +20,7 @@ from typing import Any
 import ovs.jsonrpc
 import ovs.stream
 
-from configurators.ovs_db import DB_NAME, TABLES, _transact_block
+from configurators.ovs_db import DB_NAME, TABLES, transact_block
 from configurators.ovs_layout import OvsState, empty_state
 from shared.config import Config
 
@@ -133,7 +133,7 @@ class OvsNetinfo:
             columns = ["_uuid", *(c for c in TABLES[table] if c != "error")]
             ops.append({"op": "select", "table": table, "where": [], "columns": columns})
         request = ovs.jsonrpc.Message.create_request("transact", ops)
-        error, reply = _transact_block(self._conn, request, self.timeout)
+        error, reply = transact_block(self._conn, request, self.timeout)
         if error or reply is None or reply.error is not None:
             raise OSError(error or 0, f"select failed ({error or (reply and reply.error)})")
         results = reply.result

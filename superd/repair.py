@@ -98,7 +98,7 @@ def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> int:
     networks and bonds; how many operations that took."""
     running = core.persistence.running.snapshot()
     # what a configurator kept on its own (OVSDB bridges) that running does not name
-    dropped = core.configurator.remove_unrecorded(running)
+    dropped = core.configurators.remove_unrecorded(running)
     if dropped:
         log.info("%s: removed %s left from before", what, ", ".join(dropped))
     broken_nets, broken_bonds = broken_entries(wanted, running, core.read_caps(running))

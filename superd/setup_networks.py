@@ -25,12 +25,12 @@ could not do.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from configurators.base import Configurator
+from configurators.registry import Configurators
 from persistence.unified import UnifiedPersistence
+from shared import faults
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.ownership import named_devices
 from shared.netmodel.plan import Plan, plan_setup_networks
@@ -40,10 +40,6 @@ from superd.verify import plan_mismatches
 
 log = logging.getLogger("netreload.setup")
 
-# Test-only fault injection: fail after this many applied operations. The
-# product never sets it; it can only make a transaction fail.
-FAIL_AFTER_ENV = "NETRELOAD_TEST_FAIL_AFTER_OPS"
-
 ReadCaps = Callable[[Mapping], dict]
 
 
@@ -51,19 +47,33 @@ class NetworkSetup:
     def __init__(
         self,
         persistence: UnifiedPersistence,
-        configurator: Configurator,
+        configurators: Configurators,
         read_caps: ReadCaps,
         read_owned: Callable[[], frozenset[str]] | None = None,
+        *,
+        close_caps: Callable[[], None] | None = None,
     ) -> None:
+        """``read_owned``: the devices with netreload's mark (default: as the
+        configurators read them); ``close_caps`` releases what ``read_caps``
+        holds (its socket)."""
         self.persistence = persistence
-        self.configurator = configurator
+        self.configurators = configurators
         self.read_caps = read_caps
+        self._close_caps = close_caps
         # the devices with netreload's mark, read after read_caps (same state)
-        self.read_owned = read_owned if read_owned is not None else configurator.owned_devices
+        self.read_owned = read_owned if read_owned is not None else configurators.owned_devices
         # (networks, bonds) whose removal the transaction applied so far
         self._removed: tuple[list[str], list[str]] = ([], [])
         # addresses of the NICs the last change took over, as they were
         self._taken: dict[str, list[str]] = {}
+
+    def close(self) -> None:
+        """Release the configurators' and the netinfo reader's sockets."""
+        try:
+            self.configurators.close()
+        finally:
+            if self._close_caps is not None:
+                self._close_caps()
 
     def running(self) -> RunningConfig:
         return RunningConfig.from_dict(self.persistence.running.snapshot())
@@ -75,9 +85,7 @@ class NetworkSetup:
         running = self.running()
         caps = self.read_caps(running.to_dict())
         netinfo = NetinfoSnapshot.from_caps(caps, self.read_owned())
-        return plan_setup_networks(
-            networks, bondings, options, netinfo, running, self.configurator.name
-        )
+        return plan_setup_networks(networks, bondings, options, netinfo, running)
 
     def adopt_named_devices(self, *configs: Mapping) -> list[str]:
         """The upgrade rule (``shared.netmodel.ownership``): mark the devices
@@ -86,7 +94,7 @@ class NetworkSetup:
         named: dict[str, str] = {}
         for config in (self.persistence.running.snapshot(), *configs):
             named.update(named_devices(config))
-        adopted = self.configurator.adopt(named)
+        adopted = self.configurators.adopt(named)
         if adopted:
             log.warning(
                 "marked %d devices of the running configuration as netreload's (made"
@@ -106,24 +114,24 @@ class NetworkSetup:
         before = self.persistence.running.snapshot()
         if not plan.options.get("_inRollback"):
             taken = nics_taken(plan.operations)
-            self._taken = self.configurator.addresses_of(taken) if taken else {}
-        self.configurator.begin()
+            self._taken = self.configurators.addresses_of(taken) if taken else {}
+        self.configurators.begin()
         try:
             self._apply_operations(plan, before)
             self._verify(plan)
         except Exception as error:
             log.warning("setupNetworks failed, rolling back: %s", error)
-            self.configurator.rollback()
+            self.configurators.rollback()
             self._roll_back_to(before)
             self.restore_taken()
             if isinstance(error, NetError):
                 raise
             raise NetError(ErrorCode.FAILED_IFUP, f"setupNetworks failed: {error}") from error
-        self.configurator.commit()
+        self.configurators.commit()
 
     def _apply_operations(self, plan: Plan, before: Mapping) -> None:
-        fail_after = _injected_failure_point()
-        applier = NetworkApplier(self.configurator, plan.running)
+        fail_after = faults.failure_point()
+        applier = NetworkApplier(self.configurators, plan.running)
         intent = _intent(plan.operations)
         # Every addition is recorded before the first kernel change, every
         # removal dropped after the last: one flush each way.
@@ -146,7 +154,7 @@ class NetworkSetup:
         """The last change was undone: its NICs get their addresses back."""
         taken, self._taken = self._taken, {}
         try:
-            self.configurator.restore_addresses(taken)
+            self.configurators.restore_addresses(taken)
         except NetError as error:
             log.error("rollback: giving NICs their addresses back failed: %s", error)
 
@@ -166,7 +174,7 @@ class NetworkSetup:
         networks, bondings = rollback_request(before, now)
         try:
             plan = self.plan(networks, bondings, {"connectivityCheck": False, "_inRollback": True})
-            applier = NetworkApplier(self.configurator, plan.running)
+            applier = NetworkApplier(self.configurators, plan.running)
             for op in plan.operations:
                 try:
                     applier.apply(op, now.get("bonds", {}))
@@ -237,7 +245,3 @@ def rollback_request(before: Mapping, now: Mapping) -> tuple[dict, dict]:
         diff(before.get("bonds", {}), now.get("bonds", {})),
     )
 
-
-def _injected_failure_point() -> int | None:
-    value = os.environ.get(FAIL_AFTER_ENV)
-    return int(value) if value and value.isascii() and value.isdigit() else None

@@ -52,6 +52,7 @@ from shared.netmodel.plan_checks import check_plan_devices, check_plan_owned
 from shared.netmodel.snapshot import NetinfoSnapshot
 from shared.wire import VERBS, RawJson
 from superd import netstats
+from superd.connectivity import ConnectivityMonitor
 from superd.cores import CoreWorker, LiveNetworkSetup
 from superd.event_hub import EventHub
 from superd.monitor import READ_OVS, LiveNetinfo
@@ -67,39 +68,6 @@ ROLLBACK_OPTIONS = {"connectivityCheck": False, "_inRollback": True}
 DONE = {"code": 0, "message": "Done"}
 REPAIR_WAIT = 120.0  # seconds a restore action waits for a running change
 BIG_CHANGE = 100  # operations after which superd hands memory back
-
-
-class ConnectivityMonitor:
-    """When the engine was last heard from (confirm_connectivity)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._last: float | None = None
-        self._aborted = False
-
-    def confirm(self) -> float:
-        with self._cond:
-            self._last = time.monotonic()
-            self._cond.notify_all()
-            return self._last
-
-    def wait(self, since: float, timeout: float) -> bool:
-        """True when a confirmation at or after ``since`` arrives within
-        ``timeout`` seconds from now; False on timeout or :meth:`abort`."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._last is None or self._last < since:
-                remaining = deadline - time.monotonic()
-                if self._aborted or remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
-
-    def abort(self) -> None:
-        """Make every wait fail now (shutdown: roll back rather than hang)."""
-        with self._cond:
-            self._aborted = True
-            self._cond.notify_all()
 
 
 def plan_from_wire(args: Mapping) -> Plan:
@@ -157,14 +125,13 @@ class Verbs:
     def __init__(
         self,
         config: Config,
-        core_factory: CoreFactory | None = None,
+        core_factory: CoreFactory,
         live: LiveNetinfo | None = None,
         hub: EventHub | None = None,
     ) -> None:
-        if core_factory is None:
-            from superd.oneshot import build_setup
-
-            core_factory = build_setup
+        """``core_factory`` makes a NetworkSetup (``superd.compose``); with a
+        live netinfo, superd serves netinfo from it and ``hub`` (made with
+        :meth:`running_networks` and :meth:`repair_networks`) its events."""
         factory = core_factory
         self.config = config
         self.connectivity = ConnectivityMonitor()
@@ -178,15 +145,11 @@ class Verbs:
         self._closing = False
         self.live = live
         self.hub = hub
-        if hub is not None:
-            hub.restore = self.repair_networks
         if live is not None:
             self._writer = CoreWorker("superd-net", lambda: LiveNetworkSetup(factory(config), live))
             self._reader: CoreWorker | None = None
             # The writer's store: its shared snapshot is safe from any thread.
             self._running_view = self._writer.call(lambda core: core.persistence.running)
-            if hub is not None:  # events name networks: from memory, not 1000 files
-                hub.running = lambda: self._running_view.shared_snapshot()[1]
         else:
             self._writer = CoreWorker("superd-net", lambda: factory(config))
             try:
@@ -205,6 +168,13 @@ class Verbs:
             "network_stats": self.network_stats,
         }
         assert set(self.table) == set(VERBS), "verb table out of step with shared.wire"
+
+    def running_networks(self) -> Mapping[str, Any]:
+        """The running configuration from memory (events name networks from
+        it: not 1000 files); empty without a live netinfo."""
+        if self.live is None:
+            return {}
+        return self._running_view.shared_snapshot()[1]
 
     def dispatch(self, verb: str, args: dict) -> Any:
         handler = self.table.get(verb)

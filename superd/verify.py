@@ -13,15 +13,12 @@ from shared.netinfo_report import stp_is_on
 from shared.netmodel import bond_options, ovs_bond_options
 from shared.netmodel.addresses import netmask_to_prefix
 from shared.netmodel.names import vlan_device_name
+from shared.netmodel.network import build_network
 
 
 def _expected_iface(name: str, attrs: Mapping) -> str:
-    lower = attrs.get("nic") or attrs.get("bonding")
-    if attrs.get("bridged", True):
-        return name
-    if "vlan" in attrs:
-        return vlan_device_name(lower, attrs["vlan"])
-    return lower
+    """The network's top device, as the model builds it."""
+    return build_network(name, attrs).iface
 
 
 def _device(caps: Mapping, name: str) -> Mapping | None:
@@ -109,6 +106,7 @@ def plan_mismatches(plan_ops: list[Mapping], running: Mapping, caps: Mapping) ->
     problems: list[str] = []
     nets = running.get("networks", {})
     added = {op["name"] for op in plan_ops if op["op"] == "add_network"}
+    used: set[str] | None = None  # the top devices of the running networks
     for op in plan_ops:
         kind = op["op"]
         if kind == "add_network":
@@ -119,7 +117,9 @@ def plan_mismatches(plan_ops: list[Mapping], running: Mapping, caps: Mapping) ->
             problems.append(f"bond {op['name']} still exists")
         elif kind == "remove_network" and op["name"] not in added:
             iface = _expected_iface(op["name"], op["attrs"])
-            still_used = any(_expected_iface(n, a) == iface for n, a in nets.items())
+            if used is None:
+                used = {_expected_iface(n, a) for n, a in nets.items()}
+            still_used = iface in used
             lower = op["attrs"].get("nic") or op["attrs"].get("bonding")
             if iface != lower and not still_used and _device(caps, iface) is not None:
                 problems.append(f"network {op['name']}: device {iface} still exists")

@@ -57,11 +57,10 @@ class Bond(NetDevice):
         return bond_options.parse_bond_options(self.options)
 
     @classmethod
-    def from_attrs(cls, name: str, attrs: dict, mtu: int, configurator: str) -> Bond:
+    def from_attrs(cls, name: str, attrs: dict, mtu: int) -> Bond:
         return cls(
             name=name,
             mtu=mtu,
-            configurator=configurator,
             slaves=tuple(attrs.get("nics", ())),
             options=attrs.get("options", ""),
             hwaddr=attrs.get("hwaddr"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from configurators import registry
 from shared.errors import ErrorCode, NetError
 from shared.netmodel import addresses, bond_options, ovs_bond_options
 from shared.netmodel.bridge_options import canonical_bridge_opts
@@ -33,7 +34,6 @@ OPTION_DEFAULTS: dict[str, object] = {
     "commitOnSuccess": False,
     "_inRollback": False,
 }
-SWITCHES = ("legacy", "ovs")
 MAX_CONNECTIVITY_TIMEOUT = 3600
 # Bounds on what a request may carry beyond device attributes. A network's
 # custom properties (ethtool_opts, bridge_opts) and host QoS are a few hundred
@@ -72,8 +72,9 @@ def _unknown_keys(attrs: Mapping, known: frozenset[str], what: str) -> None:
 
 def _switch(attrs: Mapping, what: str) -> str:
     switch = attrs.get("switch", "legacy")
-    if switch not in SWITCHES:
-        raise _bad(f"{what}: switch {switch!r} is not one of {', '.join(SWITCHES)}")
+    switches = registry.switches()
+    if switch not in switches:
+        raise _bad(f"{what}: switch {switch!r} is not one of {', '.join(switches)}")
     return switch
 
 

@@ -21,7 +21,6 @@ class NetDevice:
     name: str
     mtu: int = DEFAULT_MTU
     ip: IpConfig | None = None
-    configurator: str = "iproute2"
 
     kind: ClassVar[str] = "device"
     is_virtual: ClassVar[bool] = True

@@ -91,7 +91,6 @@ def build_network(
     attrs: Mapping,
     lower_mtu: int | None = None,
     bond_attrs: Mapping | None = None,
-    configurator: str = "iproute2",
 ) -> Network:
     """The device hierarchy of one network from its canonical attributes.
 
@@ -103,21 +102,18 @@ def build_network(
     lower_mtu = max(mtu, lower_mtu or 0)
     lower: NetDevice | None = None
     if "nic" in attrs:
-        lower = Nic(name=attrs["nic"], mtu=lower_mtu, configurator=configurator)
+        lower = Nic(name=attrs["nic"], mtu=lower_mtu)
     elif "bonding" in attrs:
-        lower = Bond.from_attrs(
-            attrs["bonding"], dict(bond_attrs or {}), lower_mtu, configurator
-        )
+        lower = Bond.from_attrs(attrs["bonding"], dict(bond_attrs or {}), lower_mtu)
     ip = IpConfig.from_attrs(dict(attrs))
     vlan = attrs.get("vlan")
     if vlan is not None and lower is not None:
-        lower = Vlan.on(lower, vlan, mtu, configurator=configurator)
+        lower = Vlan.on(lower, vlan, mtu)
     if attrs.get("bridged", True):
         top: NetDevice = Bridge(
             name=name,
             mtu=mtu,
             ip=ip,
-            configurator=configurator,
             port=lower,
             stp=attrs.get("stp", False),
             options=tuple(sorted(bridge_opts_of(attrs).items())),
@@ -126,7 +122,7 @@ def build_network(
         top = _with_ip(lower, ip, mtu)
     else:
         # Invalid (bridgeless without a lower device); validate() says why.
-        top = Nic(name=name, mtu=mtu, ip=ip, configurator=configurator)
+        top = Nic(name=name, mtu=mtu, ip=ip)
     return Network(name=name, attrs=attrs, top=top)
 
 

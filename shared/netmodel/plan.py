@@ -237,10 +237,9 @@ def plan_setup_networks(
     options: object,
     netinfo: NetinfoSnapshot,
     running: RunningConfig,
-    configurator: str = "iproute2",
 ) -> Plan:
     """The whole pure pipeline, request in, plan out (raises NetError)."""
     request = canonicalize_request(networks, bondings, options, netinfo.nameservers)
     request = hand_over_default_route(request, running)
-    final = validate_request(request, netinfo, running, configurator)
+    final = validate_request(request, netinfo, running)
     return compute_plan(request, final, netinfo, running)

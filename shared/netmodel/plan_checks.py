@@ -29,7 +29,7 @@ from shared.netmodel.ownership import check_unowned
 from shared.netmodel.snapshot import NetinfoSnapshot
 
 # frontd's own rule for NIC/bond sharing, applied to the plan's final state
-from shared.netmodel.validation import _validate_sharing, compute_lower_mtus
+from shared.netmodel.validation import compute_lower_mtus, validate_sharing
 
 BOND_OPS = ("add_bond", "edit_bond", "remove_bond")
 PLAN_KEYS = frozenset({"version", "operations", "options", "running"})
@@ -96,7 +96,7 @@ def check_network_devices(name: str, attrs: Mapping) -> None:
 def check_bond_devices(name: str, attrs: Mapping, added: bool) -> None:
     """Slave names always; an added or edited bond in full (as frontd did)."""
     if added:
-        Bond.from_attrs(name, dict(attrs), DEFAULT_MTU, "iproute2").validate()
+        Bond.from_attrs(name, dict(attrs), DEFAULT_MTU).validate()
         return
     for slave in attrs.get("nics", ()):
         validate_nic_name(slave)
@@ -164,7 +164,7 @@ def check_final_state(operations: list[dict], running: Mapping) -> None:
     added_nets = {op["name"] for op in operations if op["op"] == "add_network"}
     added_bonds = {op["name"] for op in operations if op["op"] in ("add_bond", "edit_bond")}
     lowers = {nets[n].get("nic") or nets[n].get("bonding") for n in added_nets if n in nets}
-    _validate_sharing(
+    validate_sharing(
         {n: a for n, a in nets.items() if (a.get("nic") or a.get("bonding")) in lowers}
     )
     if any(nets.get(n, {}).get("defaultRoute") for n in added_nets):

@@ -68,7 +68,6 @@ def validate_request(
     request: Request,
     netinfo: NetinfoSnapshot,
     running: RunningConfig,
-    configurator: str = "iproute2",
 ) -> FinalState:
     for name in request.removed_networks:
         if name not in running.networks:
@@ -95,17 +94,14 @@ def validate_request(
             attrs,
             lower_mtus.get(lower) if lower else None,
             _bond_description(attrs.get("bonding"), bonds, netinfo),
-            configurator,
         )
         model.validate()
         models[name] = model
     for name, attrs in request.added_bonds.items():
-        Bond.from_attrs(
-            name, attrs, lower_mtus.get(name, DEFAULT_MTU), configurator
-        ).validate()
+        Bond.from_attrs(name, attrs, lower_mtus.get(name, DEFAULT_MTU)).validate()
     _validate_bond_slaves(request, netinfo, running, nets, bonds)
     _validate_network_lowers(request, netinfo, nets, bonds)
-    _validate_sharing(nets)
+    validate_sharing(nets)
     _validate_default_route(request, nets)
     _validate_bridge_names(request, netinfo, running)
     check_unowned(
@@ -243,7 +239,7 @@ def _validate_network_lowers(
             )
 
 
-def _validate_sharing(nets: Mapping[str, Mapping]) -> None:
+def validate_sharing(nets: Mapping[str, Mapping]) -> None:
     """At most one untagged network and unique VLAN tags per NIC/bond."""
     by_lower: dict[str, list[tuple[str, Mapping]]] = defaultdict(list)
     for name, attrs in sorted(nets.items()):

@@ -11,7 +11,7 @@ for a single call. Its answer is a MESSAGE on the UUID queue: a plain
 response object for a batch of one, an array for a larger one.
 
 ``python -m tests.functional.batch_engine --connect HOST:PORT --pki DIR``
-speaks the line protocol of ``frontd.demo_support.serve_engine``: a command
+speaks the line protocol of ``demo.engine.serve_engine``: a command
 ``{"send": BODY, "wait": S}`` SENDs BODY (a string) and replies
 ``{"answer": <the parsed MESSAGE body>}`` or ``{"answer": null}`` if nothing
 came within S seconds.
@@ -31,15 +31,8 @@ from typing import Any
 
 import stomp
 
-from frontd.demo_support import (
-    HOST_CONTROL_IP,
-    SOURCE_ROOT,
-    STOMP_PORT,
-    Engine,
-    Lab,
-    connect_engine,
-    serve_engine,
-)
+from demo.engine import Engine, connect_engine, serve_engine
+from demo.lab import HOST_CONTROL_IP, SOURCE_ROOT, STOMP_PORT, Lab
 from frontd.stomp_connection import REQUESTS
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from frontd.demo_support import Lab
+from demo.lab import Lab
 from tests.functional.dnsmasq import dnsmasq_path, serving_the_peer
 
 pytestmark = [

@@ -1,6 +1,6 @@
 """End to end: the real daemons, driven by stomp.py playing the engine.
 
-Each test gets a ``frontd.demo_support.Lab`` (the same lab ``make demo``
+Each test gets a ``demo.lab.Lab`` (the same lab ``make demo``
 uses): an ``nre-*-host`` namespace with the NICs veth_0 and veth_1, an
 ``nre-*-engine`` namespace with their peers p_0 and p_1, the control path
 veth_1 192.0.2.10/24 ↔ p_1 192.0.2.1/24 set out of band, a test CA with host
@@ -28,20 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from frontd.demo_support import (
-    ENGINE_CONTROL_IP,
-    HOST_CONTROL_IP,
-    SOURCE_ROOT,
-    Engine,
-    EngineError,
-    Lab,
-)
-from frontd.demo_support import (
-    MGMT_NET as NET,
-)
-from frontd.demo_support import (
-    MGMT_NET_ATTRS as NET_ATTRS,
-)
+from demo.engine import Engine, EngineError
+from demo.lab import ENGINE_CONTROL_IP, HOST_CONTROL_IP, SOURCE_ROOT, Lab
+from demo.lab import MGMT_NET as NET
+from demo.lab import MGMT_NET_ATTRS as NET_ATTRS
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs
 from tests.functional.contract import assert_caps_contract

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from frontd.demo_support import MGMT_NET, MGMT_NET_ATTRS, EngineError, Lab, run_ip
+from demo.engine import EngineError
+from demo.lab import MGMT_NET, MGMT_NET_ATTRS, Lab, run_ip
 from frontd.stomp_connection import EVENTS, REQUESTS
 from tests.functional.wire_clients import (
     HOSTILE_IP,

@@ -1,6 +1,6 @@
 """The production agent's contract on the wire, on the real daemons.
 
-One ``frontd.demo_support.Lab`` for the module (superd and frontd in the
+One ``demo.lab.Lab`` for the module (superd and frontd in the
 host namespace); requests come from the engine namespace over STOMP 1.2 /
 mutual TLS, framed as the production agent's own client library frames them
 (``tests.functional.batch_engine``: a batch of one per call, a UUID reply
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from frontd.demo_support import HOST_CONTROL_IP, Lab, run_ip
+from demo.lab import HOST_CONTROL_IP, Lab, run_ip
 from frontd.jsonrpc import MAX_BATCH
 from tests.functional.batch_engine import BatchEngine, call, framed_batch
 

@@ -1,6 +1,6 @@
 """Host events end to end: the kernel changes, the engine hears of it.
 
-The lab of ``test_end_to_end`` (``frontd.demo_support.Lab``): superd and
+The lab of ``test_end_to_end`` (``demo.lab.Lab``): superd and
 frontd in an ``nrv-*-host`` namespace, stomp.py subscribed to
 ``jms.queue.events`` from the ``nrv-*-engine`` namespace over mutual TLS.
 Changes are made out of band with ``ip`` in the host namespace, the way an
@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from frontd.demo_support import MGMT_NET as NET
-from frontd.demo_support import MGMT_NET_ATTRS as NET_ATTRS
-from frontd.demo_support import Engine, Lab, run_ip
+from demo.engine import Engine
+from demo.lab import MGMT_NET as NET
+from demo.lab import MGMT_NET_ATTRS as NET_ATTRS
+from demo.lab import Lab, run_ip
 from tests.functional.contract import assert_caps_contract
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")

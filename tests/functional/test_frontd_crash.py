@@ -7,7 +7,7 @@ can no longer come — rolls it back on its own. The engine's request fails
 clearly (its connection to frontd is gone, no answer), and once frontd is
 back the engine sees the host as superd left it and can go on.
 
-The lab of ``test_end_to_end`` (``frontd.demo_support.Lab``). To kill
+The lab of ``test_end_to_end`` (``demo.lab.Lab``). To kill
 frontd *during* the kernel changes, superd is started with
 ``NETRELOAD_TEST_PAUSE_AT_STEP`` (``shared.faults``): it stops itself before
 its k-th write; the test kills frontd, then lets superd continue.
@@ -31,7 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from frontd.demo_support import Engine, Lab
+from demo.engine import Engine
+from demo.lab import Lab
 from shared.faults import KILL_ENV, PAUSE_ENV
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")

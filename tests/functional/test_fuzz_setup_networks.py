@@ -1,6 +1,6 @@
 """Property-based fuzzing of ``Host.setupNetworks`` through the real frontd.
 
-One ``frontd.demo_support.Lab`` per module: superd (root) and frontd
+One ``demo.lab.Lab`` per module: superd (root) and frontd
 (``nobody``) in a throw-away host namespace with veth_0…veth_3, a network
 ``base0`` on veth_0 set up and persisted before the first example. Requests
 go two ways into the same JSON-RPC dispatch: the engine's path (stomp.py in
@@ -44,7 +44,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from frontd.demo_support import Engine, Lab
+from demo.engine import Engine
+from demo.lab import Lab
 from frontd.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, MAX_MESSAGE, PARSE_ERROR
 from shared.errors import ErrorCode
 from tests.functional.fuzz_requests import (

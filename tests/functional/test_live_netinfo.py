@@ -342,11 +342,11 @@ def _ms(samples: list[float]) -> dict[str, float]:
 
 
 def _verbs(config: Config, counts: Counter[str]) -> tuple[Any, LiveNetinfo]:
-    from superd.verbs import Verbs
+    from superd.compose import build_verbs
 
     live = LiveNetinfo(config, socket_factory=lambda: _CountingSocket(counts))
     live.start()
-    return Verbs(config, live=live), live
+    return build_verbs(config, live), live
 
 
 def child_verb_dumps(config: Config) -> dict:

@@ -1,6 +1,6 @@
 """Load: a hundred engine clients polling capabilities while networks change.
 
-The lab of ``test_end_to_end`` (``frontd.demo_support.Lab``): superd and
+The lab of ``test_end_to_end`` (``demo.lab.Lab``): superd and
 frontd in an ``nrl-*-host`` namespace, the clients in the ``nrl-*-engine``
 one, over the control path with mutual TLS. The clients are one process
 (``tests.functional.load_clients``, asyncio): 100 pollers sending
@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from frontd.demo_support import HOST_CONTROL_IP, SOURCE_ROOT, STOMP_PORT, Lab
+from demo.lab import HOST_CONTROL_IP, SOURCE_ROOT, STOMP_PORT, Lab
 from tests.functional.load_workload import groups_of
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")

@@ -1,6 +1,6 @@
 """netreload never takes over, changes or deletes a device it did not create.
 
-The real daemons (``frontd.demo_support.Lab``: superd and frontd in a host
+The real daemons (``demo.lab.Lab``: superd and frontd in a host
 namespace, the engine over STOMP/TLS from its own namespace). The host
 holds what libvirt makes for its default network: a bridge ``virbr0`` with
 192.168.122.1/24, not netreload's. Every device netreload creates carries
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from frontd.demo_support import Engine, Lab
+from demo.engine import Engine
+from demo.lab import Lab
 from shared.faults import PAUSE_ENV
 from shared.netmodel.ownership import OWNER_ALIAS
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from frontd.demo_support import SOURCE_ROOT, STOMP_PORT, Lab
+from demo.lab import SOURCE_ROOT, STOMP_PORT, Lab
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 WAIT = 30.0

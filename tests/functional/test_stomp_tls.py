@@ -29,10 +29,11 @@ import pytest
 import stomp
 from stomp.exception import ConnectFailedException
 
+from demo.engine import Collector
+from demo.engine import connect_engine as engine
+from demo.engine import send_request as request
+from demo.pki import KEY_IDS, make_ca, make_leaf, make_pki
 from frontd.api import NET_CHANGED_EVENT, HostApi
-from frontd.demo_support import KEY_IDS, Collector, make_ca, make_leaf, make_pki
-from frontd.demo_support import connect_engine as engine
-from frontd.demo_support import send_request as request
 from frontd.jsonrpc import JsonRpcDispatcher
 from frontd.stomp import StompServer, server_tls_context
 from frontd.stomp_connection import DEFAULT_REPLY_TO, EVENTS
@@ -102,7 +103,7 @@ def frontd(pki: Path, superd: FakeSuperd) -> Iterator[Frontd]:
     server.stop()
 
 
-# -- the engine, played by stomp.py: frontd.demo_support's client ------------
+# -- the engine, played by stomp.py: demo.lab's client ------------
 
 
 def test_engine_requests_are_answered_on_the_reply_destination(

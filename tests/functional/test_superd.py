@@ -29,11 +29,11 @@ from typing import Any
 
 import pytest
 
+from shared.faults import FAIL_AFTER_ENV
 from shared.netmodel.plan import plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
 from shared.wire import MAX_FRAME, encode_frame, recv_frame
 from superd.server import MAX_CONNECTIONS
-from superd.setup_networks import FAIL_AFTER_ENV
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs, destroy_host_ns, ip_json
 

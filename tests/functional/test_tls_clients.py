@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from frontd.demo_support import HOST_CONTROL_IP, KEY_IDS, STOMP_PORT, Lab, make_leaf, openssl
+from demo.lab import HOST_CONTROL_IP, STOMP_PORT, Lab
+from demo.pki import KEY_IDS, make_leaf, openssl
 from tests.functional.wire_clients import CONNECT, enter_netns, send_frame
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")

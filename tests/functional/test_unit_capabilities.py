@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from frontd.demo_support import MGMT_NET, MGMT_NET_ATTRS, Lab
+from demo.lab import MGMT_NET, MGMT_NET_ATTRS, Lab
 from tests.functional.dnsmasq import dnsmasq_path, serving_the_peer
 
 pytestmark = [

@@ -1,6 +1,6 @@
 """Hostile bytes on frontd's STOMP port, against the real daemons.
 
-One ``frontd.demo_support.Lab`` for the module (superd and frontd in an
+One ``demo.lab.Lab`` for the module (superd and frontd in an
 ``nrw-*-host`` namespace, started with the open-files limit systemd gives a
 service that sets none: 1024). The well-behaved engine is stomp.py from the
 engine namespace's address 192.0.2.1; the hostile client is raw sockets from
@@ -43,7 +43,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from frontd.demo_support import Lab, run_ip, send_request
+from demo.engine import send_request
+from demo.lab import Lab, run_ip
 from frontd.stomp import COLLECT_AFTER
 from frontd.stomp_connection import (
     CONNECT_TIMEOUT,

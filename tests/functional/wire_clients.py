@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 
 import stomp
 
-from frontd.demo_support import HOST_CONTROL_IP, STOMP_PORT, Collector, Lab, send_request
+from demo.engine import Collector, send_request
+from demo.lab import HOST_CONTROL_IP, STOMP_PORT, Lab
 from frontd.stomp_connection import DEFAULT_REPLY_TO, REQUESTS
 from persistence.atomic import libc
 

@@ -1,6 +1,6 @@
 """Static code-safety rules over every Python file of the repository (ast, not grep).
 
-superd runs as root and must take data, never code (DESIGN.md): no object
+superd runs as root and must take data, never code (docs/ARCHITECTURE.md): no object
 deserializers that run code, no eval/exec, no shell, no call-by-name from
 data, and every subprocess it or frontd starts must be one whose arguments
 we have checked. Each rule is one test naming ``file:line`` of every breach;
@@ -26,7 +26,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SKIPPED_DIRS = frozenset({".venv", "build", ".git", "__pycache__"})
 # Code that runs as a daemon (superd, and frontd which feeds it) or in them.
-PRODUCT_DIRS = ("superd", "frontd", "configurators", "persistence", "shared")
+PRODUCT_DIRS = ("superd", "frontd", "configurators", "netlink", "persistence", "shared")
 
 CODE_DESERIALIZERS = frozenset(
     {"pickle", "_pickle", "cPickle", "marshal", "shelve", "dill", "cloudpickle", "jsonpickle"}
@@ -65,25 +65,6 @@ SUBPROCESS_ALLOWED: dict[tuple[str, str], str] = {
     ("configurators/dhcp.py", "DhcpClients._run_hook"):
         "runs our own hook by path with no arguments; env carries the validated "
         "device and a reason every caller passes as a literal",
-    ("frontd/demo.py", "run_demo"):
-        "demo tool run by hand: netreload's own CLI on a packaged example file",
-    ("frontd/demo_support.py", "openssl"):
-        "demo/test lab: openssl; every caller passes literal options and paths "
-        "under the lab's own PKI folder",
-    ("frontd/demo_support.py", "Engine.__init__"):
-        "demo/test lab: the lab's own namespace name, sys.executable, a literal "
-        "module and the lab's address and PKI folder",
-    ("frontd/demo_support.py", "run_ip"):
-        "demo/test lab: ip with arguments the lab composes from its own namespace "
-        "and device names, never from a request",
-    ("frontd/demo_support.py", "Lab._spawn"):
-        "demo/test lab: a literal daemon module under the lab's namespace and config",
-    ("frontd/demo_support.py", "Lab.cli"):
-        "demo/test lab: netreload's CLI with the test's literal arguments",
-    ("frontd/demo_support.py", "Lab.cli_popen"):
-        "demo/test lab: as Lab.cli, not waited for",
-    ("frontd/demo_support.py", "Lab.close"):
-        "demo/test lab: deletes the namespaces the lab created",
 }  # fmt: skip
 
 

@@ -70,3 +70,39 @@ def test_stomp_connection_cap_out_of_range_is_refused(tmp_path, value: str) -> N
     with pytest.raises(NetError) as info:
         load_config(path)
     assert "max_connections" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("net_configurator = nm", "'nm' is not implemented"),
+        ("net_configurator = ifcfg", "'ifcfg' is not implemented"),
+        ("net_configurator = ovs", "serves networks with switch 'ovs'"),
+        ("net_persistence = ifcfg", "net_persistence = 'ifcfg', expected one of unified"),
+    ],
+)
+def test_what_is_not_implemented_is_refused_when_the_configuration_is_read(
+    tmp_path: Path, line: str, says: str
+) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text(f"[vars]\n{line}\n")
+    with pytest.raises(NetError) as info:
+        load_config(conf)
+    assert info.value.code == ErrorCode.BAD_PARAMS and says in info.value.message
+
+
+def test_a_configurator_not_installed_is_refused_saying_what_is_missing(tmp_path: Path) -> None:
+    from configurators.base import Configurator
+    from configurators.registry import Entry, registered
+
+    def factory(config: Config, peers: object) -> Configurator:
+        raise AssertionError("never made while the configuration is read")
+
+    conf = tmp_path / "n.conf"
+    conf.write_text("[vars]\nnet_configurator = teamd\n")
+    entry = Entry("teamd", factory, switch="legacy", requires=("no_such_module_xyz",),
+                  default=True, hint="apt install netreload-teamd")  # fmt: skip
+    with registered(entry), pytest.raises(NetError) as info:
+        load_config(conf)
+    assert "no_such_module_xyz" in info.value.message
+    assert "apt install netreload-teamd" in info.value.message

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from configurators import rtnl
+from netlink import decode
+from netlink.constants import NLMSG, NLMSG_DONE, NLMSG_ERROR, S32
 from superd import netstats
 from superd.netstats import IFF_RUNNING, IFF_UP, Counters, dump_counters, statistics
 
@@ -126,26 +127,26 @@ class FakeNetlink:
         self.sent = data
 
     def recv(self, size: int) -> bytes:
-        seq = rtnl.NLMSG.unpack_from(self.sent)[3]
+        seq = NLMSG.unpack_from(self.sent)[3]
         out = b""
         for index, values in self.entries:
             body = netstats.IF_STATS_MSG.pack(socket.AF_UNSPEC, 0, 0, index, 1)
             stats = netstats.STATS64.pack(*values) + bytes(8 * 16)  # the rest of the struct
-            body += rtnl.nla(netstats.IFLA_STATS_LINK_64, stats)
-            out += rtnl.NLMSG.pack(rtnl.NLMSG.size + len(body), netstats.RTM_NEWSTATS, 2, seq, 0)
+            body += decode.nla(netstats.IFLA_STATS_LINK_64, stats)
+            out += NLMSG.pack(NLMSG.size + len(body), netstats.RTM_NEWSTATS, 2, seq, 0)
             out += body
         if self.error:
-            body = rtnl.S32.pack(-self.error) + bytes(16)
-            head = rtnl.NLMSG.pack(rtnl.NLMSG.size + len(body), rtnl.NLMSG_ERROR, 0, seq, 0)
+            body = S32.pack(-self.error) + bytes(16)
+            head = NLMSG.pack(NLMSG.size + len(body), NLMSG_ERROR, 0, seq, 0)
             return out + head + body
-        return out + rtnl.NLMSG.pack(rtnl.NLMSG.size + 4, rtnl.NLMSG_DONE, 2, seq, 0) + bytes(4)
+        return out + NLMSG.pack(NLMSG.size + 4, NLMSG_DONE, 2, seq, 0) + bytes(4)
 
 
 def test_the_dump_asks_for_64_bit_link_counters_only() -> None:
     sock = FakeNetlink([])
     dump_counters(sock)  # type: ignore[arg-type]
-    kind = rtnl.NLMSG.unpack_from(sock.sent)[1]
-    filter_mask = netstats.IF_STATS_MSG.unpack_from(sock.sent, rtnl.NLMSG.size)[4]
+    kind = NLMSG.unpack_from(sock.sent)[1]
+    filter_mask = netstats.IF_STATS_MSG.unpack_from(sock.sent, NLMSG.size)[4]
     assert (kind, filter_mask) == (netstats.RTM_GETSTATS, 1)
 
 

@@ -24,16 +24,34 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from configurators.rtnl import IFADDR, IFINFO, NLMSG, NLMSG_ERROR, messages, next_seq, nla
-
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
-RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR = 16, 17, 20, 21
-IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS = 3, 4, 10, 18, 20
-IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
-IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
-IFA_ADDRESS, IFA_LOCAL = 1, 2
-IFF_UP = 0x1
-U32 = struct.Struct("=I")
+from netlink.constants import (
+    BR_FORWARD_DELAY,
+    BR_STP_STATE,
+    IFA_ADDRESS,
+    IFA_LOCAL,
+    IFADDR,
+    IFALIAS,
+    IFF_UP,
+    IFINFO,
+    IFNAME,
+    INFO_DATA,
+    INFO_KIND,
+    LINKINFO,
+    MASTER,
+    MTU,
+    NLM_F_ACK,
+    NLM_F_CREATE,
+    NLM_F_EXCL,
+    NLM_F_REQUEST,
+    NLMSG,
+    NLMSG_ERROR,
+    RTM_DELADDR,
+    RTM_DELLINK,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    U32,
+)
+from netlink.decode import messages, next_seq, nla
 
 
 def _u32(kind: int, value: int) -> bytes:
@@ -56,13 +74,13 @@ def _link_set(kw: Mapping[str, Any]) -> bytes | None:
         flags, change = (IFF_UP if kw["state"] == "up" else 0), IFF_UP
     attrs = b""
     if "mtu" in kw:
-        attrs += _u32(IFLA_MTU, int(kw["mtu"]))
+        attrs += _u32(MTU, int(kw["mtu"]))
     if "master" in kw:
-        attrs += _u32(IFLA_MASTER, int(kw["master"]))
+        attrs += _u32(MASTER, int(kw["master"]))
     if "ifalias" in kw:
         if not isinstance(kw["ifalias"], str):
             return None
-        attrs += nla(IFLA_IFALIAS, kw["ifalias"].encode() + b"\0")
+        attrs += nla(IFALIAS, kw["ifalias"].encode() + b"\0")
     body = IFINFO.pack(0, 0, kw["index"], flags, change) + attrs
     return _message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, body)
 
@@ -74,13 +92,13 @@ def _link_add(kw: Mapping[str, Any]) -> bytes | None:
     if kw.get("state", "up") != "up":
         return None
     up = IFF_UP if "state" in kw else 0
-    attrs = nla(IFLA_IFNAME, kw["ifname"].encode() + b"\0")
+    attrs = nla(IFNAME, kw["ifname"].encode() + b"\0")
     if "mtu" in kw:
-        attrs += _u32(IFLA_MTU, int(kw["mtu"]))
-    bridge = {"br_stp_state": IFLA_BR_STP_STATE, "br_forward_delay": IFLA_BR_FORWARD_DELAY}
+        attrs += _u32(MTU, int(kw["mtu"]))
+    bridge = {"br_stp_state": BR_STP_STATE, "br_forward_delay": BR_FORWARD_DELAY}
     data = b"".join(_u32(bridge[key], int(value)) for key, value in kw.items() if key in bridge)
-    info = nla(IFLA_INFO_KIND, b"bridge\0") + (nla(IFLA_INFO_DATA, data) if data else b"")
-    body = IFINFO.pack(0, 0, 0, up, up) + attrs + nla(IFLA_LINKINFO, info)
+    info = nla(INFO_KIND, b"bridge\0") + (nla(INFO_DATA, data) if data else b"")
+    body = IFINFO.pack(0, 0, 0, up, up) + attrs + nla(LINKINFO, info)
     return _message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
 
 

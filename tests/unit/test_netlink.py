@@ -1,4 +1,4 @@
-"""The struct codecs of configurators.rtnl and rtnl_encode against pyroute2's own."""
+"""The struct codecs of netlink.decode and netlink.encode against pyroute2's own."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from pyroute2 import IPBatch
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
-from configurators import rtnl, rtnl_encode
+from netlink import constants, decode, encode
 from superd.netinfo import link_to_dict
 
 REQUESTS = [
@@ -46,7 +46,7 @@ def test_encoding_is_byte_for_byte_pyroute2s(method: str, args: tuple, kwargs: d
     batch = IPBatch()
     getattr(batch, method)(*args, **kwargs)
     expected = without_seq_and_pid(bytes(batch.batch))
-    assert rtnl_encode.encode(method, args, kwargs) == expected
+    assert encode.encode(method, args, kwargs) == expected
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_encoding_is_byte_for_byte_pyroute2s(method: str, args: tuple, kwargs: d
      ("link", ("set",), {"ifname": "br0", "state": "up"})],
 )  # fmt: skip
 def test_other_requests_are_left_to_pyroute2(method: str, args: tuple, kwargs: dict) -> None:
-    assert rtnl_encode.encode(method, args, kwargs) is None
+    assert encode.encode(method, args, kwargs) is None
 
 
 def test_a_link_message_decodes_as_superd_netinfo_does() -> None:
@@ -74,9 +74,9 @@ def test_a_link_message_decodes_as_superd_netinfo_does() -> None:
                                           ["IFLA_BR_GROUP_ADDR", "01:80:c2:00:00:00"]]}],
         ]}],
     ]  # fmt: skip
-    msg["header"]["type"] = rtnl.RTM_NEWLINK
+    msg["header"]["type"] = constants.RTM_NEWLINK
     msg.encode()
-    (decoded,) = list(rtnl.messages(bytes(msg.data)))
+    (decoded,) = list(decode.messages(bytes(msg.data)))
     reference = ifinfmsg(bytes(msg.data))
     reference.decode()
     assert decoded.body == link_to_dict(reference)
@@ -86,16 +86,16 @@ def test_a_link_message_decodes_as_superd_netinfo_does() -> None:
 
 def test_a_truncated_message_is_refused() -> None:
     with pytest.raises(ValueError):
-        list(rtnl.messages(rtnl.NLMSG.pack(64, rtnl.RTM_NEWLINK, 0, 1, 0)))
+        list(decode.messages(constants.NLMSG.pack(64, constants.RTM_NEWLINK, 0, 1, 0)))
 
 
 def _decoded_both_ways(attrs: list) -> tuple[dict, dict]:
     msg = ifinfmsg()
     msg["index"], msg["flags"], msg["ifi_type"] = 9, 0x11043, 1
     msg["attrs"] = attrs
-    msg["header"]["type"] = rtnl.RTM_NEWLINK
+    msg["header"]["type"] = constants.RTM_NEWLINK
     msg.encode()
-    (decoded,) = list(rtnl.messages(bytes(msg.data)))
+    (decoded,) = list(decode.messages(bytes(msg.data)))
     reference = ifinfmsg(bytes(msg.data))
     reference.decode()
     return decoded.body, link_to_dict(reference)

@@ -4,15 +4,20 @@ legacy operation and after the last one (plan order across configurators)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
+
 from configurators.base import Configurator
-from configurators.mixed import MixedConfigurator
+from configurators.device_stack import DeviceStackConfigurator
+from configurators.registry import Configurators, Entry, registered
+from shared.config import Config
 from shared.netmodel.canonical import canonicalize_network
 from superd.applier import NetworkApplier
 
 
-class Recorder(Configurator):
+class Recorder(DeviceStackConfigurator):
     """The default configurator: records (who, call, device name)."""
 
     name = "iproute2"
@@ -60,15 +65,24 @@ class Recorder(Configurator):
         self._note("clear_ip", device)
 
 
-class OvsRecorder:
+class OvsRecorder(Configurator):
+    name = "ovs"
+    switch = "ovs"
+
     def __init__(self, calls: list) -> None:
         self.calls = calls
 
     def add_network(self, network: Any, lower_mtu: Any, blocking: bool) -> None:
         self.calls.append(("ovs", "add_network", network.name))
 
-    def remove_network(self, network: Any) -> None:
+    def remove_network(self, network: Any, keep_bond: bool = True) -> None:
         self.calls.append(("ovs", "remove_network", network.name))
+
+    def create_bond(self, bond: Any) -> None: ...
+
+    def modify_bond(self, bond: Any, old: Any) -> None: ...
+
+    def delete_bond(self, bond: Any) -> None: ...
 
     def set_mtu(self, device: str, mtu: int) -> None:
         self.calls.append(("ovs", "set_mtu", device))
@@ -79,15 +93,33 @@ class OvsRecorder:
     def begin(self) -> None: ...
 
 
+@pytest.fixture
+def recorders() -> Iterator[Callable[..., Configurators]]:
+    """Configurators whose default (iproute2) and ovs record their calls;
+    the ovs one made on first use, noted in ``made``."""
+    seen: dict[str, list] = {}
+
+    def ovs(config: Config, peers: Configurators) -> Configurator:
+        seen["made"].append(1)
+        return OvsRecorder(seen["calls"])
+
+    def make(calls: list, made: list | None = None) -> Configurators:
+        seen["calls"], seen["made"] = calls, made if made is not None else []
+        return Configurators(Config(), {"iproute2": Recorder(calls)})
+
+    with registered(Entry("ovs", ovs, switch="ovs")):
+        yield make
+
+
 def attrs(**kwargs: Any) -> dict:
     out = canonicalize_network("x", kwargs)
     assert out is not None
     return out
 
 
-def test_ovs_edits_are_sent_before_a_legacy_operation_and_at_the_end() -> None:
+def test_ovs_edits_are_sent_before_a_legacy_operation_and_at_the_end(recorders) -> None:
     calls: list = []
-    mixed = MixedConfigurator(Recorder(calls), lambda: OvsRecorder(calls))
+    mixed = recorders(calls)
     networks = {
         "aovs": attrs(nic="eth0", vlan=10, switch="ovs"),
         "blegacy": attrs(nic="eth1", bridged=False),
@@ -109,11 +141,23 @@ def test_ovs_edits_are_sent_before_a_legacy_operation_and_at_the_end() -> None:
     ]
 
 
-def test_a_legacy_only_plan_never_makes_the_ovs_configurator() -> None:
+def test_a_legacy_only_plan_never_makes_the_ovs_configurator(recorders) -> None:
     made: list = []
-    mixed = MixedConfigurator(Recorder([]), lambda: made.append(1))
+    mixed = recorders([], made)
     net = attrs(nic="eth1")
     applier = NetworkApplier(mixed, {"networks": {"n": net}, "bonds": {}})
     applier.apply({"op": "add_network", "name": "n", "attrs": net}, {})
     applier.finish()
-    assert made == [] and not mixed.ovs_started
+    assert made == [] and not mixed.started("ovs")
+
+
+def test_the_applier_names_no_switch() -> None:
+    """Which configurator owns what is the registry's business."""
+    import ast
+    from pathlib import Path
+
+    import superd.applier
+
+    tree = ast.parse(Path(superd.applier.__file__).read_text(encoding="utf-8"))
+    literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+    assert not literals & {"legacy", "ovs"}

@@ -19,7 +19,6 @@ import errno
 import itertools
 import os
 import socket
-import struct
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -27,44 +26,81 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ifinfmsg.plugins.bond import bond as bond_nla
 from pyroute2.netlink.rtnl.ifinfmsg.plugins.vlan import vlan as vlan_nla
 
-NLMSG = struct.Struct("=IHHII")  # len, type, flags, seq, pid
-IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
-IFADDR = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
-RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, proto, scope, type, …
-FIBRULE = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, -, -, action, flags
-NLA = struct.Struct("=HH")
-RTNH = struct.Struct("=HBBi")  # len, flags, hops, ifindex
-U8, U16, U32, U64, S32 = (struct.Struct(f"={c}") for c in "BHIQi")
-BE16, BE32 = struct.Struct(">H"), struct.Struct(">I")
-
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
-RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
-RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
-RT_TABLE_LOCAL = 255
-NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
-
-# IFLA_*
-ADDRESS, IFNAME, MTU, LINK, MASTER, OPERSTATE, LINKINFO, IFALIAS = 1, 3, 4, 5, 10, 16, 18, 20
-AF_SPEC, LINK_NETNSID, PERM_ADDRESS, PARENT_DEV_NAME = 26, 37, 54, 56
-INFO_KIND, INFO_DATA, INFO_SLAVE_KIND, INFO_SLAVE_DATA = 1, 2, 4, 5
-# IFLA_BOND_AD_INFO (nested: IFLA_BOND_AD_INFO_AGGREGATOR, _PARTNER_MAC) and
-# IFLA_BOND_SLAVE_PERM_HWADDR / _AD_AGGREGATOR_ID: what the agent reports of
-# 802.3ad (ad_aggregator_id, ad_partner_mac) and of bond slaves (permhwaddr)
-BOND_AD_INFO, AD_INFO_AGGREGATOR, AD_INFO_PARTNER_MAC = 23, 1, 5
-BOND_SLAVE = {4: ("bond_slave_perm_hwaddr", "l2addr"), 6: ("bond_slave_ad_aggregator_id", "uint16")}
-INET6_CONF = 2  # IFLA_INET6_CONF
-DEVCONF = {"forwarding": 0, "accept_ra": 3, "autoconf": 5, "disable_ipv6": 26}
-OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
-# IFA_* / RTA_*
-IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_MULTIPATH, RTA_TABLE = (
-    1, 4, 5, 6, 7, 9, 15,
-)  # fmt: skip
-# FRA_*
-FRA_DST, FRA_SRC, FRA_IIFNAME, FRA_PRIORITY, FRA_TABLE, FRA_OIFNAME = 1, 2, 3, 6, 15, 17
+from netlink.constants import (
+    AD_INFO_AGGREGATOR,
+    AD_INFO_PARTNER_MAC,
+    ADDRESS,
+    AF_SPEC,
+    BE16,
+    BE32,
+    BOND_AD_INFO,
+    BOND_SLAVE,
+    DEVCONF,
+    FIBRULE,
+    FRA_DST,
+    FRA_IIFNAME,
+    FRA_OIFNAME,
+    FRA_PRIORITY,
+    FRA_SRC,
+    FRA_TABLE,
+    IFA_ADDRESS,
+    IFA_FLAGS,
+    IFA_LOCAL,
+    IFADDR,
+    IFALIAS,
+    IFINFO,
+    IFNAME,
+    INET6_CONF,
+    INFO_DATA,
+    INFO_KIND,
+    INFO_SLAVE_DATA,
+    INFO_SLAVE_KIND,
+    LINK,
+    LINK_NETNSID,
+    LINKINFO,
+    MASTER,
+    MTU,
+    NETLINK_GET_STRICT_CHK,
+    NLA,
+    NLA_TYPE_MASK,
+    NLM_F_DUMP,
+    NLM_F_REQUEST,
+    NLMSG,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    OPERSTATE,
+    OPERSTATES,
+    PARENT_DEV_NAME,
+    PERM_ADDRESS,
+    RT_TABLE_LOCAL,
+    RTA_DST,
+    RTA_GATEWAY,
+    RTA_MULTIPATH,
+    RTA_OIF,
+    RTA_PREFSRC,
+    RTA_PRIORITY,
+    RTA_TABLE,
+    RTM_DELADDR,
+    RTM_DELLINK,
+    RTM_DELROUTE,
+    RTM_DELRULE,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTM_GETROUTE,
+    RTM_GETRULE,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWROUTE,
+    RTM_NEWRULE,
+    RTMSG,
+    RTNH,
+    S32,
+    SOL_NETLINK,
+    U8,
+    U16,
+    U32,
+    U64,
+)
 
 
 class RouteMsg(NamedTuple):
@@ -390,7 +426,6 @@ _REQUEST_BODY = {
 }
 
 
-SOL_NETLINK, NETLINK_GET_STRICT_CHK = 270, 12
 
 
 def strict(sock: socket.socket) -> socket.socket:

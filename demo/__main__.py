@@ -22,21 +22,17 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from frontd.demo_support import (
+from demo.engine import Engine
+from demo.lab import (
     ENGINE_CONTROL_IP,
     HOST_CONTROL_IP,
     SOURCE_ROOT,
     STOMP_PORT,
-    Engine,
     Lab,
     netreload_command,
 )
-from frontd.demo_support import (
-    MGMT_NET as NET,
-)
-from frontd.demo_support import (
-    MGMT_NET_ATTRS as NET_ATTRS,
-)
+from demo.lab import MGMT_NET as NET
+from demo.lab import MGMT_NET_ATTRS as NET_ATTRS
 from frontd.render import render_caps
 
 SCRATCH_ATTRS = {"bridged": True, "ipaddr": "203.0.113.5", "prefix": 24}
