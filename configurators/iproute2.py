@@ -155,7 +155,7 @@ class Iproute2Configurator(DeviceStackConfigurator):
                 f"{vlan.name}: a VLAN device netreload did not create exists: not taken over",
             )
         if dev is not None and (
-            dev["link"] != lower["index"] or dev["data"].get("vlan_id") != vlan.tag
+            dev["link"] != lower["index"] or dev["info"].get("vlan_id") != vlan.tag
         ):
             self.kernel.delete_link(dev)  # tag and lower device are fixed at creation
             dev = None
@@ -236,7 +236,7 @@ class Iproute2Configurator(DeviceStackConfigurator):
         self.kernel.ensure_up(dev)
 
     def _bridge_options(self, dev: dict, stp: int, delay: int) -> None:
-        data = dev["data"]
+        data = dev["info"]
         stp_on = bool(data.get("br_stp_state"))
         if stp_on and not stp:
             # STP off first: while it is on, a delay under 2 s is refused
@@ -262,7 +262,7 @@ class Iproute2Configurator(DeviceStackConfigurator):
         replaced = self._replaced_opts.get(dev["name"])
         if not options and not replaced:
             return  # the common case: a bridge without options
-        data, replaced = dev["data"], self._replaced_opts.setdefault(dev["name"], {})
+        data, replaced = dev["info"], self._replaced_opts.setdefault(dev["name"], {})
         changes = {key: value for key, value in options.items() if data.get(key) != value}
         for key in set(replaced) - set(options):  # set by an earlier network's options
             if data.get(key) != replaced[key]:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from configurators.iproute2_netlink import Kernel, read_value, write_value
+from configurators.iproute2_netlink import IFF_UP, Kernel, read_value, write_value
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
 from shared.netmodel.bond_options import (
@@ -163,7 +163,7 @@ class BondApplier:
         self._options(dev, options)
         if (
             bond.hwaddr
-            and keeps_own_mac(options, dev["data"])
+            and keeps_own_mac(options, dev["info"])
             and (dev["address"] or "").lower() != bond.hwaddr.lower()
         ):
             self.kernel.set_link(dev, f"set address {bond.hwaddr}", address=bond.hwaddr)
@@ -204,8 +204,8 @@ class BondApplier:
         )
 
     def _options(self, dev: dict[str, Any], options: Mapping[str, str]) -> None:
-        changes = netlink_changes(options, dev["data"], self._ifindex_of)
-        files = self._sysfs_changes(dev["name"], options, dev["data"])
+        changes = netlink_changes(options, dev["info"], self._ifindex_of)
+        files = self._sysfs_changes(dev["name"], options, dev["info"])
         names = option_names(changes) | {_sysfs_option(f) for f in files}
         if not names:
             return
@@ -218,8 +218,8 @@ class BondApplier:
         if "bond_mode" in changes:
             self._set(dev, {"bond_mode": changes["bond_mode"]})
             dev.update(self.kernel.require(dev["name"]))
-            changes = netlink_changes(options, dev["data"], self._ifindex_of)
-            files = self._sysfs_changes(dev["name"], options, dev["data"])
+            changes = netlink_changes(options, dev["info"], self._ifindex_of)
+            files = self._sysfs_changes(dev["name"], options, dev["info"])
         if changes:
             self._set(dev, changes)
         for name, value in files.items():
@@ -263,7 +263,7 @@ class BondApplier:
                 continue
             self.kernel.ensure_down(current)
             self.kernel.set_link(current, f"enslave to {dev['name']}", master=dev["index"])
-            current["up"] = False
+            current["flags"] &= ~IFF_UP
             self.kernel.ensure_up(current)
 
     def _after_release(self, name: str) -> None:

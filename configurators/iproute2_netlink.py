@@ -66,7 +66,10 @@ def _linkinfo_data(data: Any) -> dict[str, Any]:
 
 
 def link_to_dict(msg: Any) -> dict[str, Any]:
-    """One RTM_NEWLINK message as a plain dict (see ``Kernel.device``)."""
+    """One RTM_NEWLINK message (pyroute2's) as a plain dict, in the shape
+    :func:`netlink.decode.decode_link` gives and live netinfo keeps (the
+    keys the configurator reads: name, index, kind, mtu, flags, master,
+    link, address, alias, info)."""
     info = msg.get("IFLA_LINKINFO")
     kind = info.get("IFLA_INFO_KIND") if info is not None else None
     data = info.get("IFLA_INFO_DATA") if info is not None else None
@@ -76,29 +79,22 @@ def link_to_dict(msg: Any) -> dict[str, Any]:
         "index": msg["index"],
         "kind": kind,
         "mtu": msg.get("IFLA_MTU"),
-        "up": bool(msg["flags"] & IFF_UP),
+        "flags": int(msg["flags"]),
         "master": master or None,
         "link": msg.get("IFLA_LINK"),
-        "address": msg.get("IFLA_ADDRESS"),
+        "address": msg.get("IFLA_ADDRESS") or "",
         "alias": msg.get("IFLA_IFALIAS") or None,
-        "data": _linkinfo_data(data),
+        "info": _linkinfo_data(data),
     }
 
 
-def _view(link: dict[str, Any]) -> dict[str, Any]:
-    """A :mod:`netlink.decode` link as :func:`link_to_dict` gives it."""
-    return {
-        "name": link["name"],
-        "index": link["index"],
-        "kind": link["kind"],
-        "mtu": link["mtu"],
-        "up": bool(link["flags"] & IFF_UP),
-        "master": link["master"],
-        "link": link["link"],
-        "address": link["address"] or None,
-        "alias": link["alias"],
-        "data": dict(link["info"]),
-    }
+def is_up(dev: dict[str, Any]) -> bool:
+    """Whether a link (either producer's dict) is administratively up."""
+    return bool(dev["flags"] & IFF_UP)
+
+
+def _set_up(dev: dict[str, Any], up: bool) -> None:
+    dev["flags"] = dev["flags"] | IFF_UP if up else dev["flags"] & ~IFF_UP
 
 
 class Kernel:
@@ -236,7 +232,7 @@ class Kernel:
                 link = decode.get_link(self.raw, name=name)
             except OSError as exc:
                 raise failure(name, "read link", exc) from None
-            return _view(link) if link is not None else None
+            return link
         try:
             msgs = self.ipr.link("get", ifname=name)
         except NetlinkError as exc:
@@ -257,7 +253,7 @@ class Kernel:
         if self.raw is not None:
             try:
                 dumped = decode.dump(self.raw, constants.RTM_GETLINK)
-                return [_view(m.body) for m in dumped if m.family == socket.AF_UNSPEC]
+                return [m.body for m in dumped if m.family == socket.AF_UNSPEC]
             except OSError as exc:
                 raise failure("links", "dump links", exc) from None
         try:
@@ -276,7 +272,7 @@ class Kernel:
             dev["alias"] = changes["ifalias"]
         if self._caching and set(changes) <= {"state", "ifalias"}:
             if "state" in changes:
-                dev["up"] = changes["state"] == "up"
+                _set_up(dev, changes["state"] == "up")
             self._devs[dev["name"]], self._dev_names[dev["index"]] = dev, dev["name"]
 
     # -- ownership (shared.netmodel.ownership) -----------------------------
@@ -300,14 +296,14 @@ class Kernel:
             dev["mtu"] = mtu
 
     def ensure_up(self, dev: dict[str, Any]) -> None:
-        if not dev["up"]:
+        if not is_up(dev):
             self.set_link(dev, "set up", state="up")
-            dev["up"] = True
+            _set_up(dev, True)
 
     def ensure_down(self, dev: dict[str, Any]) -> None:
-        if dev["up"]:
+        if is_up(dev):
             self.set_link(dev, "set down", state="down")
-            dev["up"] = False
+            _set_up(dev, False)
 
     def delete_link(self, dev: dict[str, Any]) -> None:
         self.request(
