@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    server.wake_on_signals()
     try:
         try:
             server.start()

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import select
+import signal
 import socket
 import stat
 import struct
@@ -81,6 +82,7 @@ class UnixServer:
         self._wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._wake_w: int | None = wake_w
         self._stopping = False
+        self._wakes_on_signals = False
         self._lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
 
@@ -151,6 +153,18 @@ class UnixServer:
             conn.setblocking(True)
             self._admit(conn)
 
+    def wake_on_signals(self) -> None:
+        """Main thread only: the C-level handler of every signal with a
+        Python handler writes to the wake pipe. The kernel may deliver
+        SIGTERM to any thread of superd (the netlink monitor, a connection);
+        then nothing interrupts the main thread's select() and the Python
+        handler, which runs only in the main thread, would wait for the next
+        connection: a stop request ignored until systemd's SIGKILL. Any byte
+        on the pipe ends :meth:`serve_forever`."""
+        assert self._wake_w is not None, "closed"
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        self._wakes_on_signals = True
+
     def stop(self) -> None:
         """Ask :meth:`serve_forever` to return; safe in a signal handler."""
         self._stopping = True
@@ -180,6 +194,9 @@ class UnixServer:
                 conn.shutdown(socket.SHUT_RD)
         for thread in live.values():
             thread.join(timeout)
+        if self._wakes_on_signals:
+            signal.set_wakeup_fd(-1)
+            self._wakes_on_signals = False
         wake_w, self._wake_w = self._wake_w, None  # a late signal must not write to a reused fd
         if wake_w is not None:
             os.close(wake_w)

@@ -6,8 +6,10 @@ SIGTERM. systemd is played by a datagram socket the test binds and names in
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -23,6 +25,7 @@ from demo.lab import SOURCE_ROOT, STOMP_PORT, Lab
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 WAIT = 30.0
+SYS_TGKILL = 234  # x86_64
 
 
 class NotifySocket:
@@ -97,6 +100,30 @@ def test_superd_says_stopping_on_sigterm(lab: Lab, notify: NotifySocket) -> None
     notify.wait_for(b"READY=1", lab.superd)
     lab.superd.send_signal(signal.SIGTERM)
     notify.wait_for(b"STOPPING=1", lab.superd)
+    assert lab.superd.wait(WAIT) == 0
+
+
+def _tgkill(pid: int, tid: int, signum: int) -> None:
+    """Send ``signum`` to one thread of ``pid`` (what the kernel may pick
+    for a signal sent to the whole process)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(SYS_TGKILL, pid, tid, signum) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill")
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="tgkill's number is x86_64's")
+def test_superd_stops_when_sigterm_lands_on_another_of_its_threads(
+    lab: Lab, notify: NotifySocket
+) -> None:
+    """The kernel delivers a process's SIGTERM to any thread not blocking
+    it; the main thread, idle in select(), must still wake and stop."""
+    lab.superd = spawn(lab, "superd.main", notify)
+    notify.wait_for(b"READY=1", lab.superd)
+    pid = lab.superd.pid  # ip netns exec execs python
+    others = [int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid]
+    assert others, "superd runs its netlink monitor in a thread of its own"
+    _tgkill(pid, others[0], signal.SIGTERM)
+    notify.wait_for(b"STOPPING=1", lab.superd, timeout=10.0)
     assert lab.superd.wait(WAIT) == 0
 
 
