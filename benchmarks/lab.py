@@ -79,15 +79,22 @@ class BenchLab(Lab):
         finally:
             shutil.rmtree(self.shm_root, ignore_errors=True)
 
-    def _spawn(self, module: str, name: str, env: dict[str, str] | None = None):
+    def _spawn(
+        self,
+        module: str,
+        name: str,
+        env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
+    ):
         if self.profile_dir is None:
-            return super()._spawn(module, name, env)
+            return super()._spawn(module, name, env, prefix)
         out = self.profile_dir / name
         out.mkdir(parents=True, exist_ok=True)
         out.chmod(0o777)  # frontd writes it after dropping to nobody
         with (self.logs / f"{name}.log").open("ab") as log:
             return subprocess.Popen(
-                ["ip", "netns", "exec", self.host_ns, sys.executable, "-m", "benchmarks.profiled",
+                ["ip", "netns", "exec", self.host_ns, *prefix, sys.executable, "-m",
+                 "benchmarks.profiled",
                  "--out", str(out), module, "--config", str(self.config_path)],
                 stdout=log, stderr=log, cwd=SOURCE_ROOT, env={**os.environ, **(env or {})},
             )  # fmt: skip
