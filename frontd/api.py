@@ -42,7 +42,7 @@ from shared.errors import ErrorCode, NetError
 from shared.event_log import EventLog, wait_args
 from shared.netmodel.plan import Plan, plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
-from shared.wire import RawJson, to_json
+from shared.wire import RawJson, restore_skipped, to_json
 
 log = logging.getLogger("netreload.frontd.api")
 
@@ -155,8 +155,11 @@ class HostApi:
 
     def restore_networks(self) -> dict:
         with self._exclusive("restoreNetworks"):
-            self._superd_call("restore_nets", timeout=RESTORE_TIMEOUT)
+            result = self._superd_call("restore_nets", timeout=RESTORE_TIMEOUT)
         self._emit(NET_CHANGED_EVENT)
+        skipped = restore_skipped(result)
+        if skipped is not None:
+            raise skipped
         return dict(DONE)
 
     def wait_events(

@@ -22,6 +22,7 @@ from shared.config import Config, load_config
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.plan import Plan, plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, running_config_from_caps
+from shared.wire import restore_skipped
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 # restore-nets --direct at boot: superd restarted by its service manager
@@ -111,6 +112,9 @@ def cmd_restore_nets(args: argparse.Namespace, config: Config) -> int:
         result = _restore_direct(config.superd_socket, args.retry_for)
     else:
         result = call_frontd(config.frontd_unix_socket, "Host.restoreNetworks")
+    skipped = restore_skipped(result)
+    if skipped is not None:  # the others were restored
+        raise skipped
     _print(args, result, "Persistent networks restored.")
     return 0
 

@@ -29,6 +29,8 @@ VERBS: dict[str, frozenset[str]] = {
     "apply_plan": frozenset({"plan"}),  # plan dict; connectivity check inside
     "confirm_connectivity": frozenset(),  # the engine was heard from
     "set_safe_config": frozenset(),
+    # → {"code", "message", "operations", "networks", "bonds", "skipped"}; see
+    # restore_skipped
     "restore_nets": frozenset(),
     "events": frozenset({"after", "epoch", "timeout"}),  # long poll → {"events": [...], ...}
     "network_stats": frozenset(),  # → superd.netstats' report
@@ -113,3 +115,24 @@ def check_request(message: dict) -> tuple[int, str, dict]:
     if not isinstance(args, dict) or set(args) - VERBS[verb]:
         raise NetError(ErrorCode.BAD_PARAMS, f"verb {verb}: unexpected arguments")
     return request_id, verb, args
+
+
+def restore_skipped(result: object) -> NetError | None:
+    """The failure to report for a ``restore_nets`` answer that left out
+    networks or bonds another agent's devices took the names of (the rest
+    was restored), or None."""
+    skipped = result.get("skipped") if isinstance(result, dict) else None
+    if not isinstance(skipped, dict) or not skipped:
+        return None
+    names = sorted(skipped)
+    first = skipped[names[0]]
+    code = first.get("code") if isinstance(first, dict) else None
+    details = "; ".join(
+        f"{name}: {entry.get('message') if isinstance(entry, dict) else entry}"
+        for name, entry in sorted(skipped.items())
+    )
+    known = isinstance(code, int) and code in {int(member) for member in ErrorCode}
+    return NetError(
+        code if known else ErrorCode.INTERNAL,
+        f"restored all but {', '.join(names)}: {details}",
+    )

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from shared.errors import NetError
+from shared.netmodel.ownership import taken_over
 from shared.netmodel.plan import Plan
+from shared.netmodel.snapshot import NetinfoSnapshot
 from superd.setup_networks import NetworkSetup
 from superd.verify import bond_mismatches, network_mismatches
 
@@ -93,15 +96,49 @@ def stale_default_routes(wanted: Mapping, running: Mapping) -> dict:
     }
 
 
-def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> int:
+class Rebuilt(NamedTuple):
+    #: how many operations the rebuild took
+    operations: int
+    #: what it left out: {"network NAME" / "bond NAME": the refusal}
+    skipped: dict[str, NetError]
+
+
+def without_taken_over(
+    core: NetworkSetup, wanted: Mapping, running: Mapping, caps: Mapping
+) -> tuple[dict, dict]:
+    """(``wanted`` minus the networks and bonds whose devices another agent
+    holds, those left out). One taken name must not keep the host from
+    the rest of its networks at boot; the left-out ones that are running
+    stay as they run."""
+    netinfo = NetinfoSnapshot.from_caps(caps, core.read_owned())
+    nets, bonds = taken_over(wanted, running, netinfo.device_kinds(), netinfo.owned)
+    if not nets and not bonds:
+        return dict(wanted), {}
+    kept: dict = {"networks": {}, "bonds": {}}
+    for key, skipped in (("networks", nets), ("bonds", bonds)):
+        for name, attrs in wanted.get(key, {}).items():
+            if name not in skipped:
+                kept[key][name] = attrs
+            elif name in running.get(key, {}):
+                kept[key][name] = running[key][name]
+    left_out = {f"network {n}": e for n, e in nets.items()}
+    left_out.update({f"bond {n}": e for n, e in bonds.items()})
+    return kept, left_out
+
+
+def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> Rebuilt:
     """Kernel and running configuration made to hold exactly ``wanted``'s
-    networks and bonds; how many operations that took."""
+    networks and bonds, but those whose devices another agent holds."""
     running = core.persistence.running.snapshot()
     # what a configurator kept on its own (OVSDB bridges) that running does not name
     dropped = core.configurators.remove_unrecorded(running)
     if dropped:
         log.info("%s: removed %s left from before", what, ", ".join(dropped))
-    broken_nets, broken_bonds = broken_entries(wanted, running, core.read_caps(running))
+    caps = core.read_caps(running)
+    wanted, skipped = without_taken_over(core, wanted, running, caps)
+    for name, error in skipped.items():
+        log.error("%s: %s left out: %s", what, name, error)
+    broken_nets, broken_bonds = broken_entries(wanted, running, caps)
     broken_nets.update(stale_default_routes(wanted, running))
     operations = 0
     if broken_nets or broken_bonds:
@@ -117,7 +154,7 @@ def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> int:
     plan = core.plan(networks, bondings, OPTIONS)
     log.info("%s: %d operations", what, len(plan.operations))
     core.apply(plan)
-    return operations + len(plan.operations)
+    return Rebuilt(operations + len(plan.operations), skipped)
 
 
 def recover_transaction(core: NetworkSetup, verb: str, before: Mapping) -> tuple[str, Mapping, int]:
@@ -125,11 +162,11 @@ def recover_transaction(core: NetworkSetup, verb: str, before: Mapping) -> tuple
     many operations that took) for the interrupted ``verb``."""
     if verb == "restore_nets":
         try:
-            wanted = core.persistence.restore_source()
-            return "completed", wanted, rebuild(core, wanted, "recovery")
+            operations = rebuild(core, core.persistence.restore_source(), "recovery").operations
+            return "completed", core.persistence.running.snapshot(), operations
         except (NetError, OSError, ValueError) as error:
             log.error("finishing the interrupted restore_nets failed (%s): undoing it", error)
-    operations = rebuild(core, before, "recovery")
+    operations = rebuild(core, before, "recovery").operations
     # exactly the document set the interrupted transaction started from
     core.persistence.replace_running(before.get("networks", {}), before.get("bonds", {}))
     return "rolled_back", before, operations

@@ -460,10 +460,13 @@ class Verbs:
     def _restore(self, core: NetworkSetup) -> dict:
         persistent = core.persistence.restore_source()
         with self._journaled("restore_nets", core.persistence.running.snapshot()):
-            operations = rebuild(core, persistent, "restore_nets")
+            rebuilt = rebuild(core, persistent, "restore_nets")
+        held = core.persistence.running.snapshot()
         return {
             **DONE,
-            "operations": operations,
-            "networks": sorted(persistent.get("networks", {})),
-            "bonds": sorted(persistent.get("bonds", {})),
+            "operations": rebuilt.operations,
+            "networks": sorted(held.get("networks", {})),
+            "bonds": sorted(held.get("bonds", {})),
+            # what another agent's devices kept out (frontd and the CLI fail on it)
+            "skipped": {name: error.to_dict() for name, error in rebuilt.skipped.items()},
         }

@@ -118,3 +118,32 @@ def check_unowned(
                 ErrorCode.USED_BOND,
                 f"bond {bond} exists and was not created by netreload: it is not changed",
             )
+
+
+def taken_over(
+    wanted: Mapping,
+    running: Mapping,
+    existing: Mapping[str, str | None],
+    owned: Collection[str],
+) -> tuple[dict[str, NetError], dict[str, NetError]]:
+    """The networks and bonds of ``wanted`` (``{"networks": …, "bonds": …}``)
+    that :func:`check_unowned` refuses one by one, as ({network: error},
+    {bond: error}); a network on such a bond is refused with the bond's
+    error. restore-nets builds every other one: another agent taking one
+    network's name at boot does not keep the host without the rest."""
+    bonds: dict[str, NetError] = {}
+    for name in sorted(wanted.get("bonds", {})):
+        try:
+            check_unowned({}, [name], running, existing, owned)
+        except NetError as error:
+            bonds[name] = error
+    networks: dict[str, NetError] = {}
+    for name, attrs in sorted(wanted.get("networks", {}).items()):
+        if attrs.get("bonding") in bonds:
+            networks[name] = bonds[attrs["bonding"]]
+            continue
+        try:
+            check_unowned({name: attrs}, [], running, existing, owned)
+        except NetError as error:
+            networks[name] = error
+    return networks, bonds

@@ -12,10 +12,11 @@ import pytest
 
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.canonical import canonicalize_bond, canonicalize_network
-from shared.netmodel.ownership import OWNER_ALIAS, named_devices, owned_links
+from shared.netmodel.ownership import OWNER_ALIAS, named_devices, owned_links, taken_over
 from shared.netmodel.plan import plan_setup_networks
 from shared.netmodel.plan_checks import check_plan_owned
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
+from shared.wire import restore_skipped
 
 
 @pytest.fixture
@@ -141,3 +142,49 @@ def test_netinfo_snapshot_takes_the_marked_devices_beside_the_report() -> None:
     assert snapshot.owned == {"br"} and snapshot.device_kinds() == {"br": "bridge"}
     with pytest.raises(NetError):
         NetinfoSnapshot.from_caps({}, "br")
+
+
+# -- restore-nets: one taken name leaves out that entry only -----------------
+
+EMPTY_RUNNING = {"networks": {}, "bonds": {}}
+
+
+def test_restore_leaves_out_a_network_whose_bridge_another_agent_made() -> None:
+    wanted = {"networks": {"virbr0": {"nic": "veth_0"}, "net2": {"nic": "veth_1"}}}
+    nets, bonds = taken_over(wanted, EMPTY_RUNNING, {"virbr0": "bridge"}, ())
+    assert sorted(nets) == ["virbr0"] and nets["virbr0"].code == ErrorCode.USED_BRIDGE
+    assert bonds == {}
+
+
+def test_restore_leaves_out_a_foreign_bond_and_the_networks_on_it() -> None:
+    wanted = {
+        "bonds": {"bond9": {"nics": ["veth_0"]}},
+        "networks": {"on9": {"bonding": "bond9"}, "net2": {"nic": "veth_1"}},
+    }
+    nets, bonds = taken_over(wanted, EMPTY_RUNNING, {"bond9": "bond"}, ())
+    assert sorted(bonds) == ["bond9"] and bonds["bond9"].code == ErrorCode.USED_BOND
+    assert sorted(nets) == ["on9"] and nets["on9"].code == ErrorCode.USED_BOND
+
+
+def test_restore_leaves_out_nothing_marked_or_running() -> None:
+    wanted = {"networks": {"virbr0": {"nic": "veth_0"}}, "bonds": {"bond9": {"nics": ["veth_1"]}}}
+    existing = {"virbr0": "bridge", "bond9": "bond"}
+    assert taken_over(wanted, EMPTY_RUNNING, existing, {"virbr0", "bond9"}) == ({}, {})
+    assert taken_over(wanted, wanted, existing, ()) == ({}, {})
+
+
+def test_a_restore_answer_with_left_out_entries_is_their_first_code() -> None:
+    error = restore_skipped({
+        "code": 0,
+        "skipped": {
+            "network virbr0": {"code": 28, "message": "Network already exists (virbr0)"},
+            "bond bond9": {"code": 31, "message": "bond bond9 exists"},
+        },
+    })
+    assert error is not None and error.code == ErrorCode.USED_BOND
+    assert "bond bond9" in error.message and "network virbr0" in error.message
+
+
+def test_a_restore_answer_without_left_out_entries_is_no_failure() -> None:
+    assert restore_skipped({"code": 0, "message": "Done", "skipped": {}}) is None
+    assert restore_skipped({"code": 0, "message": "Done"}) is None
