@@ -31,32 +31,16 @@ rates wrong. Speed and duplex are sysfs' (``/sys/class/net/<dev>/speed``,
 from __future__ import annotations
 
 import socket
-import struct
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
 from netlink import decode
-from netlink.constants import (
-    NLA,
-    NLA_TYPE_MASK,
-    NLM_F_DUMP,
-    NLM_F_REQUEST,
-    NLMSG,
-    NLMSG_DONE,
-    NLMSG_ERROR,
-    RTM_GETLINK,
-    S32,
-)
+from netlink.constants import RTM_GETLINK, RTM_GETSTATS
 from shared.netinfo_report import IsFakeNic, is_nic
 from shared.netmodel.names import IFNAMSIZ_MAX
 
-RTM_NEWSTATS, RTM_GETSTATS = 92, 94
-IF_STATS_MSG = struct.Struct("=BBHII")  # family, pad1, pad2, ifindex, filter_mask
-IFLA_STATS_LINK_64 = 1
-# struct rtnl_link_stats64, its first eight counters
-STATS64 = struct.Struct("=8Q")  # rx/tx packets, rx/tx bytes, rx/tx errors, rx/tx dropped
 IFF_UP, IFF_LOOPBACK, IFF_RUNNING = 0x1, 0x8, 0x40
 DEFAULT_SPEED = 1000  # what the agent reports when a device's speed is unknown
 BAD_SPEEDS = (2**16 - 1, 2**32 - 1)  # sysfs' "unknown"
@@ -78,49 +62,15 @@ class Counters(NamedTuple):
 def dump_counters(sock: socket.socket) -> dict[int, Counters]:
     """Every device's 64-bit counters by ifindex: one RTM_GETSTATS dump on
     ``sock`` (a NETLINK_ROUTE socket used for nothing else meanwhile)."""
-    seq = decode.next_seq()
-    body = IF_STATS_MSG.pack(socket.AF_UNSPEC, 0, 0, 0, 1 << (IFLA_STATS_LINK_64 - 1))
-    flags = NLM_F_REQUEST | NLM_F_DUMP
-    sock.send(NLMSG.pack(NLMSG.size + len(body), RTM_GETSTATS, flags, seq, 0) + body)
     found: dict[int, Counters] = {}
-    while True:
-        data = sock.recv(1 << 20)
-        for kind, msg_seq, payload in _messages(data):
-            if msg_seq != seq:
-                continue  # a late answer to an abandoned request
-            if kind == NLMSG_DONE:
-                return found
-            if kind == NLMSG_ERROR:
-                code = -S32.unpack_from(payload)[0]
-                raise OSError(code, "netlink RTM_GETSTATS dump failed")
-            if kind == RTM_NEWSTATS and len(payload) >= IF_STATS_MSG.size:
-                index = IF_STATS_MSG.unpack_from(payload)[3]
-                stats = _stats64(payload, IF_STATS_MSG.size)
-                if stats is not None:
-                    found[index] = stats
-
-
-def _messages(data: bytes) -> Iterable[tuple[int, int, bytes]]:
-    offset = 0
-    while offset + NLMSG.size <= len(data):
-        length, kind, _, seq, _ = NLMSG.unpack_from(data, offset)
-        if length < NLMSG.size or offset + length > len(data):
-            raise ValueError(f"malformed netlink message ({length} bytes at {offset})")
-        yield kind, seq, data[offset + NLMSG.size : offset + length]
-        offset += (length + 3) & ~3
-
-
-def _stats64(payload: bytes, offset: int) -> Counters | None:
-    while offset + NLA.size <= len(payload):
-        length, kind = NLA.unpack_from(payload, offset)
-        if length < NLA.size:
-            return None
-        start = offset + NLA.size
-        if kind & NLA_TYPE_MASK == IFLA_STATS_LINK_64 and length - 4 >= STATS64.size:
-            _, _, rx, tx, rx_err, tx_err, rx_drop, tx_drop = STATS64.unpack_from(payload, start)
-            return Counters(rx, tx, rx_drop, tx_drop, rx_err, tx_err)
-        offset += (length + 3) & ~3
-    return None
+    for msg in decode.dump(sock, RTM_GETSTATS):
+        stats = msg.body
+        if "rx" in stats:
+            found[stats["index"]] = Counters(
+                stats["rx"], stats["tx"], stats["rx_dropped"], stats["tx_dropped"],
+                stats["rx_errors"], stats["tx_errors"],
+            )  # fmt: skip
+    return found
 
 
 def collect(links: Iterable[Mapping] | None, is_fake_nic: IsFakeNic, sock: socket.socket) -> dict:

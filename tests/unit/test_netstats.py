@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from netlink import decode
+from netlink import constants, decode
 from netlink.constants import NLMSG, NLMSG_DONE, NLMSG_ERROR, S32
 from superd import netstats
 from superd.netstats import IFF_RUNNING, IFF_UP, Counters, dump_counters, statistics
@@ -130,10 +130,10 @@ class FakeNetlink:
         seq = NLMSG.unpack_from(self.sent)[3]
         out = b""
         for index, values in self.entries:
-            body = netstats.IF_STATS_MSG.pack(socket.AF_UNSPEC, 0, 0, index, 1)
-            stats = netstats.STATS64.pack(*values) + bytes(8 * 16)  # the rest of the struct
-            body += decode.nla(netstats.IFLA_STATS_LINK_64, stats)
-            out += NLMSG.pack(NLMSG.size + len(body), netstats.RTM_NEWSTATS, 2, seq, 0)
+            body = constants.IF_STATS_MSG.pack(socket.AF_UNSPEC, 0, 0, index, 1)
+            stats = constants.STATS64.pack(*values) + bytes(8 * 16)  # the rest of the struct
+            body += decode.nla(constants.IFLA_STATS_LINK_64, stats)
+            out += NLMSG.pack(NLMSG.size + len(body), constants.RTM_NEWSTATS, 2, seq, 0)
             out += body
         if self.error:
             body = S32.pack(-self.error) + bytes(16)
@@ -146,8 +146,8 @@ def test_the_dump_asks_for_64_bit_link_counters_only() -> None:
     sock = FakeNetlink([])
     dump_counters(sock)  # type: ignore[arg-type]
     kind = NLMSG.unpack_from(sock.sent)[1]
-    filter_mask = netstats.IF_STATS_MSG.unpack_from(sock.sent, NLMSG.size)[4]
-    assert (kind, filter_mask) == (netstats.RTM_GETSTATS, 1)
+    filter_mask = constants.IF_STATS_MSG.unpack_from(sock.sent, NLMSG.size)[4]
+    assert (kind, filter_mask) == (constants.RTM_GETSTATS, 1)
 
 
 def test_the_dump_reads_each_devices_counters() -> None:
