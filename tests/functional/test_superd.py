@@ -9,6 +9,7 @@ frames and asserts on the kernel read back with ``ip -j``.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import os
@@ -111,7 +112,11 @@ class Superd:
         if self.notified(b"READY=1", timeout):
             assert self.socket.exists()
             return
-        raise AssertionError(f"superd did not become ready; log:\n{self.log_text()}")
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGABRT)  # its threads' stacks to the log
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=30)
+        raise AssertionError(f"superd did not become ready; log:\n{self.log_text()[-20000:]}")
 
     def notified(self, state: bytes, timeout: float) -> bool:
         assert self.notify is not None
