@@ -37,6 +37,10 @@ PREFIX = "nrb-"
 RUN_TMPFS = "/dev/shm"
 CREATED: set[str] = set()  # scratch namespaces of this process, for the leftover check
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# After a namespace holding thousands of bridges is deleted the kernel
+# dismantles it for minutes, and `ip netns add` blocks meanwhile: every wait
+# for that is this patient.
+KERNEL_PATIENCE = 900.0
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -115,6 +119,7 @@ class BenchLab(Lab):
             for folder, mode in ((self.run_dir, 0o755), (self.lib_dir, 0o700)):
                 shutil.rmtree(folder)
                 folder.mkdir(mode=mode)
+            wait_for_kernel()
             self.create_host()
         self.start()
 
@@ -123,7 +128,7 @@ class BenchLab(Lab):
         thousand bridges takes the kernel a while to dismantle."""
         if _namespace_exists(self.host_ns):
             run_ip("netns", "del", self.host_ns)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + KERNEL_PATIENCE
         while any(link["ifname"].startswith("p_") for link in ip_json(self.engine_ns, "link")):
             if time.monotonic() > deadline:
                 raise RuntimeError("the veth peers did not go away with the host namespace")
@@ -164,10 +169,39 @@ def _namespace_exists(name: str) -> bool:
     return Path("/run/netns", name).exists()
 
 
+def _add_namespace(name: str) -> float:
+    """``ip netns add NAME``, however long the kernel makes it wait (it
+    blocks while a deleted namespace's devices are being dismantled); the
+    seconds it took."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["ip", "netns", "add", name], capture_output=True, text=True, timeout=KERNEL_PATIENCE
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"ip netns add {name}: {proc.stderr.strip()}")
+    waited = time.monotonic() - started
+    if waited > 5:
+        print(f"  (the kernel was busy dismantling a namespace: `ip netns add` waited "
+              f"{waited:.0f} s)", flush=True)  # fmt: skip
+    return waited
+
+
+def wait_for_kernel() -> float:
+    """Wait until a namespace can be created again (a deleted one with
+    thousands of devices is gone); the seconds waited."""
+    name = f"{PREFIX}probe-{secrets.token_hex(3)}"
+    CREATED.add(name)
+    try:
+        return _add_namespace(name)
+    finally:
+        delete_namespace(name)
+
+
 def make_namespace(tag: str) -> str:
     """A new namespace ``nrb-<tag>-<hex>`` with lo up (remember to delete it)."""
     name = f"{PREFIX}{tag}-{secrets.token_hex(3)}"
-    run_ip("netns", "add", name)
+    CREATED.add(name)
+    _add_namespace(name)
     CREATED.add(name)
     try:
         run_ip("-n", name, "link", "set", "lo", "up")
@@ -179,10 +213,10 @@ def make_namespace(tag: str) -> str:
 
 def delete_namespace(name: str) -> None:
     if _namespace_exists(name):
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=60)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=KERNEL_PATIENCE)
 
 
-def wait_gone(netns: str, device: str, timeout: float = 120.0) -> None:
+def wait_gone(netns: str, device: str, timeout: float = KERNEL_PATIENCE) -> None:
     """Wait until ``device`` left ``netns``."""
     deadline = time.monotonic() + timeout
     while any(link.get("ifname") == device for link in ip_json(netns, "link")):
