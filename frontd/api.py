@@ -108,7 +108,10 @@ class HostApi:
             check = plan.options.get("connectivityCheck", True)
             wait = float(plan.options.get("connectivityTimeout", 0)) if check else 0.0
             log.info("setupNetworks: %d operation(s)", len(plan.operations))
-            self._superd_call("apply_plan", {"plan": plan.to_dict()}, timeout=wait + APPLY_MARGIN)
+            # without the expected running configuration: superd derives it
+            self._superd_call(
+                "apply_plan", {"plan": plan.to_dict(running=False)}, timeout=wait + APPLY_MARGIN
+            )
             self._config_dirty = not plan.options.get("commitOnSuccess", False)
         self._emit(NET_CHANGED_EVENT)
         return dict(DONE)

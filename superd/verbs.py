@@ -82,12 +82,14 @@ def plan_from_wire(args: Mapping) -> Plan:
         raise NetError(ErrorCode.BAD_PARAMS, f"plan: malformed ({error})") from None
 
 
-def check_plan_base(plan: Plan, running: Mapping) -> None:
+def check_plan_base(plan: Plan, running: Mapping) -> Plan:
     """Refuse a plan computed against another running configuration.
 
     Replaying the operations on ``running`` must be possible (nothing removed
     that is not there with the same attributes, nothing added twice) and must
-    give the plan's expected running configuration.
+    give the plan's expected running configuration. A plan sent without one
+    (frontd's: the cost of a change must not be the size of the host) gets
+    the replay's, checked (:meth:`Plan.with_running`). The plan to apply.
     """
     nets = dict(running.get("networks", {}))
     bonds = dict(running.get("bonds", {}))
@@ -111,12 +113,15 @@ def check_plan_base(plan: Plan, running: Mapping) -> None:
                 f"plan: {kind} {name} does not fit the running configuration (stale plan)",
             )
     expected = plan.running
+    if expected is None:
+        return plan.with_running({"networks": nets, "bonds": bonds})
     if expected and (expected.get("networks") != nets or expected.get("bonds") != bonds):
         raise NetError(
             ErrorCode.BAD_PARAMS,
             "plan: its expected running configuration does not follow from its operations "
             "and the current one (stale plan)",
         )
+    return plan
 
 
 class Verbs:
@@ -399,7 +404,7 @@ class Verbs:
     def _transaction(self, core: NetworkSetup, plan: Plan) -> dict:
         started = time.monotonic()
         before = core.persistence.running.snapshot()
-        check_plan_base(plan, before)
+        plan = check_plan_base(plan, before)
         caps = self._host_caps(core, before)
         check_plan_devices(plan.operations, caps.get("nics", {}), caps.get("bondings", {}))
         netinfo = NetinfoSnapshot.from_caps(caps, core.read_owned())
