@@ -327,7 +327,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
     if any(not 1 <= n <= MAX_SIZE for n in args.sizes):
         parser.error(f"sizes must be between 1 and {MAX_SIZE}")
-    args.skip = {x.strip() for x in args.skip.split(",") if x.strip()}
+    args.skip = sorted({x.strip() for x in args.skip.split(",") if x.strip()})
     if args.budget is None:
         args.budget = QUICK_BUDGET if args.quick else FULL_BUDGET
     args.transports = ("stomp", "cli") if args.transport == "both" else (args.transport,)
