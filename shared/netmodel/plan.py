@@ -213,7 +213,9 @@ def compute_plan(
         options=dict(request.options),
         running={
             "networks": {
-                n: persisted_form(a) for n, a in sorted(final.networks.items())
+                # a running entry is in persisted form already: kept, not copied
+                n: persisted_form(a) if "blockingdhcp" in a else a
+                for n, a in sorted(final.networks.items())
             },
             "bonds": dict(sorted(final.bonds.items())),
         },
