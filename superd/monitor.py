@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
 import os
 import secrets
@@ -34,6 +33,7 @@ from concurrent.futures import Future
 from types import MappingProxyType
 from typing import Any
 
+import orjson
 from pyroute2 import netns as p2netns
 
 from netlink import decode
@@ -121,7 +121,9 @@ class LiveNetinfo:
         """The report of ``state`` (default: the current one), built once per
         (version, running, nameservers). Shared between callers: read-only."""
         state = self._state if state is None else state
-        running_key = json.dumps(running, sort_keys=True, default=str)
+        running_key = orjson.dumps(  # names the running configuration: a whole host's
+            running, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str
+        )
         ovs = ovs_state(running, self.config)
         return self._report(running, state, running_key, read_nameservers(self.config), ovs)[0]
 
@@ -156,6 +158,30 @@ class LiveNetinfo:
         ``running`` (its generation). The token names the report in this run
         (an equal token, an equal report): when ``known`` is that token, the
         JSON is None — the caller has it."""
+        token, entry = self._token_and_report(running, running_key, known, state, ovs)
+        if entry is None:
+            return token, None
+        if entry[1] is None:
+            entry[1] = to_json(entry[0])
+        return token, entry[1]
+
+    def report_dict(
+        self,
+        running: Mapping[str, Any],
+        running_key: object,
+        state: NetState | None = None,
+        ovs: dict | None | object = READ_OVS,
+    ) -> tuple[str, dict]:
+        """(token, the report as a dict — shared, read-only) as :meth:`report`
+        names it, not encoded: for a delta against an earlier one."""
+        token, entry = self._token_and_report(running, running_key, None, state, ovs)
+        assert entry is not None
+        return token, entry[0]
+
+    def _token_and_report(
+        self, running: Mapping[str, Any], running_key: object, known: object,
+        state: NetState | None, ovs: dict | None | object,
+    ) -> tuple[str, list | None]:  # fmt: skip
         state = self._state if state is None else state
         nameservers = read_nameservers(self.config)
         # OVS bridges and ports are OVSDB's, read fresh: they name the report too
@@ -166,10 +192,7 @@ class LiveNetinfo:
             token += f".{ovs_digest(ovs)}"
         if known == token:
             return token, None
-        entry = self._report(running, state, running_key, nameservers, ovs)
-        if entry[1] is None:
-            entry[1] = to_json(entry[0])
-        return token, entry[1]
+        return token, self._report(running, state, running_key, nameservers, ovs)
 
     def _report(self, running: Mapping[str, Any], state: NetState, running_key: object,
                 nameservers: list[str], ovs: dict | None = None) -> list:  # fmt: skip
