@@ -67,11 +67,17 @@ class LiveCaps:
         self.direct = 0  # > 0 inside a transaction
         # the devices of a small change being verified: read again instead of a full dump
         self.reread: frozenset[str] | None = None
+        # (generation, running) of the store: a report for that running
+        # configuration is built under the key the netinfo verb uses next
+        self.named: tuple[int, Mapping] | None = None
 
     def __call__(self, running: Mapping) -> dict:
         try:
             if self.direct and self.reread is not None:
-                return self.live.capabilities(running, self.live.refresh(self.reread))
+                state = self.live.refresh(self.reread)
+                if self.named is not None and self.named[1] == running:
+                    return self.live.report_dict(self.named[1], self.named[0], state)[1]
+                return self.live.capabilities(running, state)
             if self.direct:
                 return self.live.fresh_capabilities(running)
             self.live.sync()
@@ -115,10 +121,12 @@ class LiveNetworkSetup(NetworkSetup):
         host. A big one on a full dump (cheaper than its notifications)."""
         small = len(plan.operations) <= SMALL_CHANGE
         self.caps_source.reread = plan_devices(plan.operations) if small else None
+        # the report verified is the one the next netinfo answer serves: built once
+        self.caps_source.named = self.persistence.running.shared_snapshot()
         try:
             super()._verify(plan)
         finally:
-            self.caps_source.reread = None
+            self.caps_source.reread = self.caps_source.named = None
 
 
 SMALL_CHANGE = 32  # operations verified without a full dump
