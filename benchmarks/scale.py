@@ -43,8 +43,8 @@ def _one_request(index: int, remove: bool = False) -> dict:
     return {"networks": {name: attrs}, "bondings": {}, "options": {"connectivityCheck": False}}
 
 
-def _stomp(engine: BenchEngine, request: dict) -> float:
-    reply = engine.command({"call": "Host.setupNetworks", "params": request, "timeout": 120})
+def _stomp(engine: BenchEngine, request: dict, timeout: float = 120.0) -> float:
+    reply = engine.command({"call": "Host.setupNetworks", "params": request, "timeout": timeout})
     if "error" in reply:
         raise RuntimeError(f"setupNetworks: {reply['error']}")
     return reply["seconds"]
@@ -143,7 +143,7 @@ def memory_after_removal(
         "bondings": {},
         "options": {"connectivityCheck": False},
     }
-    removal = _stomp(engine, request)
+    removal = _stomp(engine, request, timeout=max(120.0, n * 0.6))
     time.sleep(1.0)  # the monitor's last notifications
     after = lab.memory()["superd"]
     idle_mib = idle["superd"]["VmRSS"] / 1024
