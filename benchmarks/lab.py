@@ -123,6 +123,20 @@ class BenchLab(Lab):
             self.create_host()
         self.start()
 
+    def stop_superd(self) -> int | None:
+        """Lab.stop_superd, waiting as long as the kernel keeps a superd
+        busy in the middle of thousands of deletions (even a SIGKILL waits
+        for the request under way)."""
+        proc = self.superd
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(KERNEL_PATIENCE)
+        return super().stop_superd()
+
     def destroy_host(self) -> None:
         """Lab.destroy_host with more patience: a namespace holding a
         thousand bridges takes the kernel a while to dismantle."""

@@ -183,8 +183,9 @@ class Runner:
             self.step("events", "event latency", n, measure.events, lab, engine, n,
                       args.events, self.budget)  # fmt: skip
             self.step("memory", "memory", n, measure.memory, lab, n, idle)
-            self.step("memory", "memory after removal", n, scale.memory_after_removal, lab,
-                      engine, n, idle, (caps or {}).get("answer_bytes", 0))  # fmt: skip
+            if "removal" not in args.skip:
+                self.step("memory", "memory after removal", n, scale.memory_after_removal, lab,
+                          engine, n, idle, (caps or {}).get("answer_bytes", 0))  # fmt: skip
 
         if "cli" in args.transports:
             estimate = self.setup_seconds.get(n) or self.estimate_setup(n)
@@ -317,7 +318,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"setupNetworks runs over STOMP for N > {BIG} (default 1: a shared 2-core machine)",
     )
     parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out "
-                        "(one, ovs)")  # fmt: skip
+                        "(one, ovs, removal)")  # fmt: skip
     parser.add_argument("--budget", type=float, help="seconds for the whole run")
     parser.add_argument("--no-json", action="store_true", help="do not write results/*.json")
     args = parser.parse_args(argv)  # fmt: skip
