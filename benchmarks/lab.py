@@ -20,6 +20,7 @@ a namespace this module created.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -31,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.engine import BenchEngine
-from demo.lab import HOST_CONTROL_IP, SOURCE_ROOT, STOMP_PORT, Lab, ip_json, run_ip
+from demo.lab import HOST_CONTROL_IP, SOURCE_ROOT, STOMP_PORT, Lab, run_ip
 
 PREFIX = "nrb-"
 RUN_TMPFS = "/dev/shm"
@@ -143,7 +144,7 @@ class BenchLab(Lab):
         if _namespace_exists(self.host_ns):
             run_ip("netns", "del", self.host_ns)
         deadline = time.monotonic() + KERNEL_PATIENCE
-        while any(link["ifname"].startswith("p_") for link in ip_json(self.engine_ns, "link")):
+        while any(link["ifname"].startswith("p_") for link in patient_links(self.engine_ns)):
             if time.monotonic() > deadline:
                 raise RuntimeError("the veth peers did not go away with the host namespace")
             time.sleep(0.1)
@@ -230,10 +231,20 @@ def delete_namespace(name: str) -> None:
         subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=KERNEL_PATIENCE)
 
 
+def patient_links(netns: str) -> list[dict]:
+    """``ip -n NETNS -j link``, however long the kernel makes it wait (a
+    link dump waits for the namespace being dismantled to release RTNL)."""
+    proc = subprocess.run(["ip", "-n", netns, "-j", "link"], capture_output=True, text=True,
+                          timeout=KERNEL_PATIENCE)  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"ip -n {netns} link: {proc.stderr.strip()}")
+    return json.loads(proc.stdout or "[]")
+
+
 def wait_gone(netns: str, device: str, timeout: float = KERNEL_PATIENCE) -> None:
     """Wait until ``device`` left ``netns``."""
     deadline = time.monotonic() + timeout
-    while any(link.get("ifname") == device for link in ip_json(netns, "link")):
+    while any(link.get("ifname") == device for link in patient_links(netns)):
         if time.monotonic() > deadline:
             raise RuntimeError(f"{device} is still in {netns} after {timeout:g} s")
         time.sleep(0.05)
