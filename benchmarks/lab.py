@@ -121,6 +121,7 @@ class BenchLab(Lab):
                 shutil.rmtree(folder)
                 folder.mkdir(mode=mode)
             wait_for_kernel()
+            wait_kernel_idle()
             self.create_host()
         self.start()
 
@@ -201,6 +202,34 @@ def _add_namespace(name: str) -> float:
     return waited
 
 
+def _netns_workers_busy() -> bool:
+    """Whether a kernel worker is dismantling a namespace now (its name
+    carries the work queue it runs: ``kworker/u8:2+netns``)."""
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if "+netns" in comm.read_text():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def wait_kernel_idle(timeout: float = KERNEL_PATIENCE) -> float:
+    """Wait until no namespace is being dismantled (seen idle twice, half a
+    second apart): a measurement started meanwhile would time the kernel's
+    clean-up (RTNL held for seconds at a time). The seconds waited."""
+    started = time.monotonic()
+    idle = 0
+    while idle < 2 and time.monotonic() - started < timeout:
+        idle = 0 if _netns_workers_busy() else idle + 1
+        time.sleep(0.5)
+    waited = time.monotonic() - started
+    if waited > 5:
+        print(f"  (waited {waited:.0f} s for the kernel to finish dismantling a namespace)",
+              flush=True)  # fmt: skip
+    return waited
+
+
 def wait_for_kernel() -> float:
     """Wait until a namespace can be created again (a deleted one with
     thousands of devices is gone); the seconds waited."""
@@ -270,6 +299,7 @@ def scratch_namespace(tag: str, sentinel: str) -> Iterator[str]:
     finally:
         delete_namespace(name)
         wait_gone(sentinel, peer)
+        wait_kernel_idle()
 
 
 class KernelWrites:

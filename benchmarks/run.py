@@ -28,7 +28,13 @@ from pathlib import Path
 from types import FrameType
 
 from benchmarks import measure, scale
-from benchmarks.lab import CREATED, BenchLab, delete_namespace, make_namespace
+from benchmarks.lab import (
+    CREATED,
+    BenchLab,
+    delete_namespace,
+    make_namespace,
+    wait_kernel_idle,
+)
 from benchmarks.measure import Budget, BudgetExceeded
 from benchmarks.report import Row, fmt, median, table, write_json
 from demo.lab import SOURCE_ROOT
@@ -142,6 +148,7 @@ class Runner:
                                 ("memory", "memory")):  # fmt: skip
                 self.skipped(bench, what, n, str(why))
             return
+        wait_kernel_idle()  # not the clean-up of the previous size's namespaces
         ref_runs = args.ref_runs if n <= BIG else min(args.ref_runs, 2)
         ref = measure.reference_setup(n, ref_runs, self.sentinel)
         self.raw.setdefault("setup_reference", {})[str(n)] = ref
