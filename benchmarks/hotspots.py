@@ -99,6 +99,12 @@ def pyspy_table(raw: Path, top: int) -> str:
     return "\n".join(out)
 
 
+def one_request(index: int, remove: bool = False) -> dict:
+    name = workload.net_name(index)
+    attrs = {"remove": True} if remove else workload.networks(index + 1)[name]
+    return {"networks": {name: attrs}, "bondings": {}, "options": {"connectivityCheck": False}}
+
+
 def find_pyspy() -> str | None:
     local = Path(sys.executable).parent / "py-spy"
     return str(local) if local.exists() else shutil.which("py-spy")
@@ -110,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tool", choices=("cprofile", "py-spy"), default="cprofile")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the setup")
+    parser.add_argument(
+        "--one", type=int, default=0, metavar="K",
+        help="py-spy: set up the N networks unprofiled, then profile K additions and removals "
+        "of ONE network on that host (what the engine does to a big host)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
@@ -130,6 +141,17 @@ def main(argv: list[str] | None = None) -> int:
         lab.fresh()
         engine = lab.bench_engine()
         pids = lab.daemon_pids()
+        request = workload.setup_request(args.n)
+        if args.one:
+            if not pyspy:
+                print("--one needs --tool py-spy", file=sys.stderr)
+                return 2
+            reply = engine.command(
+                {"call": "Host.setupNetworks", "params": request, "timeout": args.timeout}
+            )
+            if "error" in reply:
+                raise RuntimeError(f"setupNetworks: {reply['error']}")
+            print(f"setup of N={args.n}: {reply['seconds']:.2f} s (not profiled)", flush=True)
         if pyspy:
             for name, pid in pids.items():
                 samplers[name] = subprocess.Popen(
@@ -138,11 +160,14 @@ def main(argv: list[str] | None = None) -> int:
                     stdout=subprocess.DEVNULL, stderr=open(lab.logs / f"pyspy-{name}.log", "wb"),
                 )  # fmt: skip
             time.sleep(1.0)
-        request = workload.setup_request(args.n)
         cpu0 = lab.cpu_seconds()
-        for what in ("setup", "re-apply"):
+        steps = [(w, request) for w in ("setup", "re-apply")]
+        if args.one:
+            steps = [(f"{w} one network", r) for _ in range(args.one) for w, r in (
+                ("add", one_request(args.n)), ("remove", one_request(args.n, remove=True)))]
+        for what, params in steps:
             reply = engine.command(
-                {"call": "Host.setupNetworks", "params": request, "timeout": args.timeout}
+                {"call": "Host.setupNetworks", "params": params, "timeout": args.timeout}
             )
             if "error" in reply:
                 raise RuntimeError(f"setupNetworks: {reply['error']}")

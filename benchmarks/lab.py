@@ -20,6 +20,7 @@ a namespace this module created.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -31,12 +32,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.engine import BenchEngine
-from demo.lab import HOST_CONTROL_IP, SOURCE_ROOT, STOMP_PORT, Lab, ip_json, run_ip
+from demo.lab import HOST_CONTROL_IP, SOURCE_ROOT, STOMP_PORT, Lab, run_ip
 
 PREFIX = "nrb-"
 RUN_TMPFS = "/dev/shm"
 CREATED: set[str] = set()  # scratch namespaces of this process, for the leftover check
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# After a namespace holding thousands of bridges is deleted the kernel
+# dismantles it for minutes, and `ip netns add` blocks meanwhile: every wait
+# for that is this patient.
+KERNEL_PATIENCE = 900.0
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -115,16 +120,32 @@ class BenchLab(Lab):
             for folder, mode in ((self.run_dir, 0o755), (self.lib_dir, 0o700)):
                 shutil.rmtree(folder)
                 folder.mkdir(mode=mode)
+            wait_for_kernel()
+            wait_kernel_idle()
             self.create_host()
         self.start()
+
+    def stop_superd(self) -> int | None:
+        """Lab.stop_superd, waiting as long as the kernel keeps a superd
+        busy in the middle of thousands of deletions (even a SIGKILL waits
+        for the request under way)."""
+        proc = self.superd
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(KERNEL_PATIENCE)
+        return super().stop_superd()
 
     def destroy_host(self) -> None:
         """Lab.destroy_host with more patience: a namespace holding a
         thousand bridges takes the kernel a while to dismantle."""
         if _namespace_exists(self.host_ns):
             run_ip("netns", "del", self.host_ns)
-        deadline = time.monotonic() + 120
-        while any(link["ifname"].startswith("p_") for link in ip_json(self.engine_ns, "link")):
+        deadline = time.monotonic() + KERNEL_PATIENCE
+        while any(link["ifname"].startswith("p_") for link in patient_links(self.engine_ns)):
             if time.monotonic() > deadline:
                 raise RuntimeError("the veth peers did not go away with the host namespace")
             time.sleep(0.1)
@@ -164,10 +185,67 @@ def _namespace_exists(name: str) -> bool:
     return Path("/run/netns", name).exists()
 
 
+def _add_namespace(name: str) -> float:
+    """``ip netns add NAME``, however long the kernel makes it wait (it
+    blocks while a deleted namespace's devices are being dismantled); the
+    seconds it took."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["ip", "netns", "add", name], capture_output=True, text=True, timeout=KERNEL_PATIENCE
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"ip netns add {name}: {proc.stderr.strip()}")
+    waited = time.monotonic() - started
+    if waited > 5:
+        print(f"  (the kernel was busy dismantling a namespace: `ip netns add` waited "
+              f"{waited:.0f} s)", flush=True)  # fmt: skip
+    return waited
+
+
+def _netns_workers_busy() -> bool:
+    """Whether a kernel worker is dismantling a namespace now (its name
+    carries the work queue it runs: ``kworker/u8:2+netns``)."""
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if "+netns" in comm.read_text():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def wait_kernel_idle(timeout: float = KERNEL_PATIENCE) -> float:
+    """Wait until no namespace is being dismantled (seen idle twice, half a
+    second apart): a measurement started meanwhile would time the kernel's
+    clean-up (RTNL held for seconds at a time). The seconds waited."""
+    started = time.monotonic()
+    idle = 0
+    while idle < 2 and time.monotonic() - started < timeout:
+        idle = 0 if _netns_workers_busy() else idle + 1
+        time.sleep(0.5)
+    waited = time.monotonic() - started
+    if waited > 5:
+        print(f"  (waited {waited:.0f} s for the kernel to finish dismantling a namespace)",
+              flush=True)  # fmt: skip
+    return waited
+
+
+def wait_for_kernel() -> float:
+    """Wait until a namespace can be created again (a deleted one with
+    thousands of devices is gone); the seconds waited."""
+    name = f"{PREFIX}probe-{secrets.token_hex(3)}"
+    CREATED.add(name)
+    try:
+        return _add_namespace(name)
+    finally:
+        delete_namespace(name)
+
+
 def make_namespace(tag: str) -> str:
     """A new namespace ``nrb-<tag>-<hex>`` with lo up (remember to delete it)."""
     name = f"{PREFIX}{tag}-{secrets.token_hex(3)}"
-    run_ip("netns", "add", name)
+    CREATED.add(name)
+    _add_namespace(name)
     CREATED.add(name)
     try:
         run_ip("-n", name, "link", "set", "lo", "up")
@@ -179,13 +257,23 @@ def make_namespace(tag: str) -> str:
 
 def delete_namespace(name: str) -> None:
     if _namespace_exists(name):
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=60)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=KERNEL_PATIENCE)
 
 
-def wait_gone(netns: str, device: str, timeout: float = 120.0) -> None:
+def patient_links(netns: str) -> list[dict]:
+    """``ip -n NETNS -j link``, however long the kernel makes it wait (a
+    link dump waits for the namespace being dismantled to release RTNL)."""
+    proc = subprocess.run(["ip", "-n", netns, "-j", "link"], capture_output=True, text=True,
+                          timeout=KERNEL_PATIENCE)  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"ip -n {netns} link: {proc.stderr.strip()}")
+    return json.loads(proc.stdout or "[]")
+
+
+def wait_gone(netns: str, device: str, timeout: float = KERNEL_PATIENCE) -> None:
     """Wait until ``device`` left ``netns``."""
     deadline = time.monotonic() + timeout
-    while any(link.get("ifname") == device for link in ip_json(netns, "link")):
+    while any(link.get("ifname") == device for link in patient_links(netns)):
         if time.monotonic() > deadline:
             raise RuntimeError(f"{device} is still in {netns} after {timeout:g} s")
         time.sleep(0.05)
@@ -211,6 +299,7 @@ def scratch_namespace(tag: str, sentinel: str) -> Iterator[str]:
     finally:
         delete_namespace(name)
         wait_gone(sentinel, peer)
+        wait_kernel_idle()
 
 
 class KernelWrites:

@@ -40,6 +40,7 @@ from shared.wire import encode_frame, recv_frame
 from tests.functional.ovs_lab import OvsLab, why_no_ovs
 
 NIC = "veth0"
+MAX_N = 4094  # one VLAN tag per network
 
 
 def net_name(i: int) -> str:

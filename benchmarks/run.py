@@ -27,24 +27,34 @@ import traceback
 from pathlib import Path
 from types import FrameType
 
-from benchmarks import measure
-from benchmarks.lab import CREATED, BenchLab, delete_namespace, make_namespace
+from benchmarks import measure, scale
+from benchmarks.lab import (
+    CREATED,
+    BenchLab,
+    delete_namespace,
+    make_namespace,
+    wait_kernel_idle,
+)
 from benchmarks.measure import Budget, BudgetExceeded
 from benchmarks.report import Row, fmt, median, table, write_json
 from demo.lab import SOURCE_ROOT
 
 RESULTS = Path(__file__).resolve().parent / "results"
-FULL_SIZES = (10, 100, 1000)
+FULL_SIZES = (10, 100, 1000, 2000, 5000)
 QUICK_SIZES = (10, 100)
-FULL_BUDGET = 570.0  # s: `make bench` must end within 10 minutes
+MAX_SIZE = 5000
+FULL_BUDGET = 2400.0  # s: `make bench` (5,000 bridges take the kernel minutes to delete)
 QUICK_BUDGET = 110.0  # s: --quick within 2
-ORDER = ("setup", "reapply", "caps", "events", "memory", "ovs")
+BIG = 1000  # above this N: one setup run and two reference runs by default (2 cores, shared)
+ORDER = ("setup", "one", "reapply", "caps", "capscli", "events", "memory", "ovs")
 OVS_MIN_N = 100  # the OVS row runs for N = 100 and 1000 (and any larger size asked)
 TITLES = {
     "setup": "1. setupNetworks, end to end (nic-less bridges, static IPv4, connectivityCheck "
     "off) vs ip -batch",
     "reapply": "4. re-apply of the unchanged request (kernel notifications from ip monitor)",
     "caps": "2. getNetworkCapabilities over STOMP/TLS vs a fresh full ip dump",
+    "one": "7. ONE network added / removed on a host holding N vs the same on an empty host",
+    "capscli": "8. netreload --json caps, the whole process, vs three ip -j dumps",
     "events": "3. event latency: change made with ip → visible in getNetworkCapabilities",
     "memory": "5. daemon memory (/proc/PID/status) vs the same daemon idle",
     "ovs": "6. N OVS VLAN networks (userspace OVS), plan + superd apply_plan vs one ovs-vsctl "
@@ -89,6 +99,7 @@ class Runner:
         self.lab: BenchLab | None = None
         self.setup_seconds: dict[int, float] = {}
         self.sentinel = ""
+        self.empty_host: dict | None = None  # one network on the empty host (benchmark 7)
 
     def add(self, rows: list[Row] | Row) -> None:
         for row in rows if isinstance(rows, list) else [rows]:
@@ -137,14 +148,17 @@ class Runner:
                                 ("memory", "memory")):  # fmt: skip
                 self.skipped(bench, what, n, str(why))
             return
-        ref = measure.reference_setup(n, args.ref_runs, self.sentinel)
+        wait_kernel_idle()  # not the clean-up of the previous size's namespaces
+        ref_runs = args.ref_runs if n <= BIG else min(args.ref_runs, 2)
+        ref = measure.reference_setup(n, ref_runs, self.sentinel)
         self.raw.setdefault("setup_reference", {})[str(n)] = ref
         say(f"  [N={n}] ip -batch reference: {ref['median'] * 1000:.1f} ms "
             f"(median of {len(ref['samples'])})")  # fmt: skip
 
         if "stomp" in args.transports:
             runs: list[Row] = []
-            while len(runs) < args.setup_runs:
+            setup_runs = args.setup_runs if n <= BIG else min(args.setup_runs, args.big_runs)
+            while len(runs) < setup_runs:
                 if runs:  # another run only when the rest of this N still fits
                     took = max(r.value or 0.0 for r in runs)
                     if self.budget.remaining() < took * 3.5 + 25:
@@ -158,8 +172,8 @@ class Runner:
                     return
                 runs.append(row)
             row = median_row(runs)
-            if len(runs) < args.setup_runs:
-                row.note = f"{len(runs)} of {args.setup_runs} runs (time budget); " + row.note
+            if len(runs) < setup_runs:
+                row.note = f"{len(runs)} of {setup_runs} runs (time budget); " + row.note
             self.add(row)
             self.setup_seconds[n] = row.value or 0.0
             self.raw.setdefault("setup", {})[f"stomp-{n}"] = {
@@ -167,11 +181,18 @@ class Runner:
                 "runs": [r.detail for r in runs],
             }
             self.step("reapply", "re-apply", n, measure.reapply, lab, engine, n, ref, self.budget)
-            self.step("caps", "getNetworkCapabilities", n, measure.capabilities, lab, engine, n,
-                      args.calls, self.budget)  # fmt: skip
+            if self.empty_host is not None:
+                self.step("one", "one network", n, scale.one_network, lab, engine, n,
+                          self.empty_host)  # fmt: skip
+            caps = self.step("caps", "getNetworkCapabilities", n, measure.capabilities, lab,
+                             engine, n, args.calls, self.budget)  # fmt: skip
+            self.step("capscli", "netreload caps", n, scale.caps_cli, lab, n)
             self.step("events", "event latency", n, measure.events, lab, engine, n,
                       args.events, self.budget)  # fmt: skip
             self.step("memory", "memory", n, measure.memory, lab, n, idle)
+            if "removal" not in args.skip:
+                self.step("memory", "memory after removal", n, scale.memory_after_removal, lab,
+                          engine, n, idle, (caps or {}).get("answer_bytes", 0))  # fmt: skip
 
         if "cli" in args.transports:
             estimate = self.setup_seconds.get(n) or self.estimate_setup(n)
@@ -191,6 +212,10 @@ class Runner:
         """Benchmark 6 (``benchmarks.ovs_bench``): its own namespaces and OVS."""
         from benchmarks import ovs_bench
 
+        if n > ovs_bench.MAX_N:
+            why = f"skipped: one VLAN tag per network, at most {ovs_bench.MAX_N}"
+            self.skipped("ovs", "OVS VLAN networks", n, why)
+            return
         why = ovs_bench.available()
         if why:
             self.skipped("ovs", "OVS VLAN networks", n, f"skipped: {why}")
@@ -203,14 +228,24 @@ class Runner:
         say(f"\n== OVS, N = {n}")
         self.step("ovs", "OVS VLAN networks", n, ovs_bench.measure, n)
 
+    def measure_empty_host(self) -> None:
+        """Benchmark 7's reference: one network on the empty host, this run."""
+        assert self.lab is not None
+        self.lab.fresh()
+        engine = self.lab.bench_engine()
+        raw = self.step("one", "one network, empty host", 0, scale.empty_host, self.lab, engine)
+        self.empty_host = raw
+
     def run(self) -> None:
         self.lab = BenchLab()
         try:
             self.sentinel = make_namespace("sentinel")
+            if "stomp" in self.args.transports and "one" not in self.args.skip:
+                self.measure_empty_host()
             for n in self.args.sizes:
                 self.run_size(n)
             for n in self.args.sizes:
-                if n >= OVS_MIN_N:
+                if n >= OVS_MIN_N and "ovs" not in self.args.skip:
                     self.run_ovs(n)
         finally:
             # a second Ctrl-C or SIGTERM must not cut the clean-up short
@@ -267,7 +302,7 @@ def summary(rows: list[Row]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="N = 10, 100 (under 2 minutes)")
-    parser.add_argument("--sizes", help="comma-separated N (default 10,100,1000)")
+    parser.add_argument("--sizes", help="comma-separated N (default 10,100,1000,2000,5000)")
     parser.add_argument(
         "--transport",
         choices=("stomp", "cli", "both"),
@@ -283,6 +318,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=3,
         help="setupNetworks runs over STOMP, each on a fresh host (fewer when time is short)",
     )
+    parser.add_argument(
+        "--big-runs",
+        type=int,
+        default=1,
+        help=f"setupNetworks runs over STOMP for N > {BIG} (default 1: a shared 2-core machine)",
+    )
+    parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out "
+                        "(one, ovs, removal)")  # fmt: skip
     parser.add_argument("--budget", type=float, help="seconds for the whole run")
     parser.add_argument("--no-json", action="store_true", help="do not write results/*.json")
     args = parser.parse_args(argv)  # fmt: skip
@@ -290,8 +333,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     else:
         args.sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
-    if any(not 1 <= n <= 4096 for n in args.sizes):
-        parser.error("sizes must be between 1 and 4096")
+    if any(not 1 <= n <= MAX_SIZE for n in args.sizes):
+        parser.error(f"sizes must be between 1 and {MAX_SIZE}")
+    args.skip = sorted({x.strip() for x in args.skip.split(",") if x.strip()})
     if args.budget is None:
         args.budget = QUICK_BUDGET if args.quick else FULL_BUDGET
     args.transports = ("stomp", "cli") if args.transport == "both" else (args.transport,)

@@ -30,6 +30,7 @@ RTNH_F_ONLINK = 0x4
 MAIN_TABLE = 254
 SCOPE_UNIVERSE = 0
 SCOPE_LINK = 253
+ADDRESS_READS = 16  # devices read one by one in a transaction before one dump of all
 
 _SCALAR = (int, str, bool)
 # errnos of an object already gone: address, route, rule, device
@@ -110,9 +111,14 @@ class Kernel:
         self.ipr = ipr
         self.raw = raw
         # Inside a transaction superd is the only writer of static addresses,
-        # so one dump serves every device and our own writes keep it exact:
-        # without it, each device's read is a full dump (quadratic in N).
+        # so what was read stays exact with our own writes: each device is
+        # read once, by a dump of its own addresses (the kernel filters: a
+        # one-network change on a host of thousands reads one device), and
+        # past ADDRESS_READS devices one dump of all serves the rest (a big
+        # request: not thousands of round trips).
         self._addresses: dict[tuple[int, int], list[tuple[str, int]]] | None = None
+        self._addresses_of: set[int] = set()  # devices read (with _addresses not None)
+        self._all_addresses = False  # one dump of every device's read
         self._caching = False
         # sysctl files this transaction read or wrote (path → value): read
         # again, they would only say the same (superd is the only writer).
@@ -141,6 +147,7 @@ class Kernel:
         """Turn the per-transaction caches on (begin) or off (end)."""
         self._caching = enabled
         self._addresses = None
+        self._addresses_of, self._all_addresses = set(), False
         self._rules = None
         self._sysctls = {}
         self._devs, self._dev_names = {}, {}
@@ -172,8 +179,13 @@ class Kernel:
         if self._caching:
             self._sysctls[path] = value
 
+    def _holds_addresses(self, index: int) -> bool:
+        return self._addresses is not None and (
+            self._all_addresses or index in self._addresses_of
+        )
+
     def address_added(self, index: int, family: int, key: tuple[str, int]) -> None:
-        if self._addresses is not None:
+        if self._holds_addresses(index):
             entry = self._addresses.setdefault((index, family), [])
             if key not in entry:
                 entry.append(key)
@@ -316,13 +328,26 @@ class Kernel:
         IPv6 ones with global scope only (not link-local)."""
         if self._caching:
             if self._addresses is None:
-                self._addresses = self._read_addresses()
+                self._addresses = {}
+            if not self._holds_addresses(index):
+                if len(self._addresses_of) < ADDRESS_READS:
+                    self._addresses.update(self._read_addresses(index))
+                    self._addresses_of.add(index)
+                else:
+                    held = self._addresses
+                    self._addresses = self._read_addresses()
+                    for (device, _), _keys in held.items():  # ours: as exact, and newer
+                        for fam in (socket.AF_INET, socket.AF_INET6):
+                            self._addresses[(device, fam)] = held.get((device, fam), [])
+                    self._all_addresses = True
             return list(self._addresses.get((index, family), []))
         return self._read_addresses(index, family).get((index, family), [])
 
     def _read_addresses(
         self, index: int | None = None, family: int = socket.AF_UNSPEC
     ) -> dict[tuple[int, int], list[tuple[str, int]]]:
+        if self.raw is not None:
+            return self._raw_addresses(index, family)
         filters = {} if index is None else {"index": index}
         try:
             msgs = self.ipr.get_addr(family=family, **filters)
@@ -361,13 +386,43 @@ class Kernel:
             )
         return out
 
+    def _strict_socket(self) -> socket.socket:
+        if self._strict is None:
+            self._strict = decode.strict(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
+        return self._strict
+
+    def _raw_addresses(
+        self, index: int | None, family: int
+    ) -> dict[tuple[int, int], list[tuple[str, int]]]:
+        """:meth:`_read_addresses` through the strict raw socket: with
+        ``index``, the kernel sends that device's addresses only. Every
+        family asked for has an entry for ``index`` (empty: none)."""
+        families = (socket.AF_INET, socket.AF_INET6) if family == socket.AF_UNSPEC else (family,)
+        found: dict[tuple[int, int], list[tuple[str, int]]] = {}
+        if index is not None:
+            found.update({(index, fam): [] for fam in families})
+        try:
+            dumped = list(decode.dump(self._strict_socket(), constants.RTM_GETADDR, family,
+                                      index=index))  # fmt: skip
+        except OSError as exc:
+            raise failure(str(index), "read addresses", exc) from None
+        for msg in dumped:
+            addr = msg.body
+            fam = socket.AF_INET6 if addr["family"] == 6 else socket.AF_INET
+            if index is not None and addr["index"] != index or fam not in families:
+                continue  # a kernel that does not filter
+            if fam == socket.AF_INET6 and addr["scope"] != SCOPE_UNIVERSE:
+                continue
+            found.setdefault((addr["index"], fam), []).append((addr["address"], addr["prefixlen"]))
+        return found
+
     def _raw_routes(self, family: int, table: int) -> list[dict[str, Any]]:
         """:meth:`routes` through a strict raw socket: the kernel sends that
         table only (pyroute2 would read every table and filter)."""
-        if self._strict is None:
-            self._strict = decode.strict(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
         try:
-            dumped = list(decode.dump(self._strict, constants.RTM_GETROUTE, family, table=table))
+            dumped = list(
+                decode.dump(self._strict_socket(), constants.RTM_GETROUTE, family, table=table)
+            )
         except OSError as exc:
             raise failure(f"table {table}", "read routes", exc) from None
         out = []

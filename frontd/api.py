@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shared import netinfo_delta as delta
 from shared.errors import ErrorCode, NetError
 from shared.event_log import EventLog, wait_args
 from shared.netmodel.plan import Plan, plan_setup_networks
@@ -108,7 +109,10 @@ class HostApi:
             check = plan.options.get("connectivityCheck", True)
             wait = float(plan.options.get("connectivityTimeout", 0)) if check else 0.0
             log.info("setupNetworks: %d operation(s)", len(plan.operations))
-            self._superd_call("apply_plan", {"plan": plan.to_dict()}, timeout=wait + APPLY_MARGIN)
+            # without the expected running configuration: superd derives it
+            self._superd_call(
+                "apply_plan", {"plan": plan.to_dict(running=False)}, timeout=wait + APPLY_MARGIN
+            )
             self._config_dirty = not plan.options.get("commitOnSuccess", False)
         self._emit(NET_CHANGED_EVENT)
         return dict(DONE)
@@ -193,12 +197,23 @@ class HostApi:
         """superd's report, kept with its token: when nothing changed, superd
         answers only that (a few bytes instead of the whole host)."""
         held = self._netinfo_held
-        answer = self._superd_call("netinfo", {"known": held.token} if held else {})
+        answer = self._superd_call("netinfo", {"known": held.token, "delta": True} if held
+                                   else {"delta": True})  # fmt: skip
         if not isinstance(answer, dict):
             raise NetError(ErrorCode.INTERNAL, "superd's netinfo is not an object")
         token = answer.get("token")
         if answer.get("unchanged") is True and held is not None and token == held.token:
             return held
+        if "delta" in answer:  # what changed since the answer we hold
+            fresh = _patched(held, answer) if held is not None else None
+            if fresh is None:  # held changed meanwhile (another request): the whole of it
+                answer = self._superd_call("netinfo", {})
+                if not isinstance(answer, dict):
+                    raise NetError(ErrorCode.INTERNAL, "superd's netinfo is not an object")
+                token = answer.get("token")
+            else:
+                self._netinfo_held = fresh
+                return fresh
         caps, running = answer.get("caps"), answer.get("running", {})
         if not isinstance(caps, dict) or not isinstance(running, dict):
             raise NetError(ErrorCode.INTERNAL, "superd's netinfo lacks caps or running")
@@ -231,6 +246,23 @@ class _Netinfo:
     running: dict
     owned: list = field(default_factory=list)  # not in the report: the engine never sees it
     caps_json: dict[str, bytes] = field(default_factory=dict)  # netConfigDirty → JSON
+
+
+def _patched(held: _Netinfo, answer: dict) -> _Netinfo | None:
+    """``held`` with superd's delta applied; None when the delta is not
+    against ``held``."""
+    change = answer["delta"]
+    if answer.get("base") != held.token or not isinstance(change, dict):
+        return None
+    try:
+        return _Netinfo(
+            answer["token"],
+            delta.patch(held.caps, change["caps"]),
+            delta.patch(held.running, change["running"]),
+            delta.patch_names(held.owned, change["owned"]),
+        )
+    except (KeyError, ValueError, TypeError) as error:
+        raise NetError(ErrorCode.INTERNAL, f"superd's netinfo delta: {error}") from None
 
 
 def notify_time() -> int:

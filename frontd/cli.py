@@ -5,6 +5,11 @@ plans offline against a saved capabilities report (``--netinfo sample``:
 the sample host shipped with netreload); nothing is applied either way.
 Exit status 0 on success; on failure ``{"code", "message"}`` on stderr and
 the error code as exit status.
+
+A verb imports only what it uses (the planning pipeline and the human
+renderings are imported by the verbs that need them): ``caps --json`` on a
+host of thousands of networks is mostly the interpreter's start and the
+report's bytes.
 """
 
 from __future__ import annotations
@@ -13,16 +18,19 @@ import argparse
 import json
 import sys
 import time
-from importlib import resources
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
 
 from frontd.local_client import SuperdGone, call_frontd, call_superd
-from frontd.render import render_caps, render_plan
-from shared.config import Config, load_config
+from shared.config import load_config
 from shared.errors import ErrorCode, NetError
-from shared.netmodel.plan import Plan, plan_setup_networks
-from shared.netmodel.snapshot import NetinfoSnapshot, running_config_from_caps
 from shared.wire import restore_skipped
+
+if TYPE_CHECKING:
+    from shared.config import Config
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 # restore-nets --direct at boot: superd restarted by its service manager
@@ -46,6 +54,8 @@ def _read_json(path: str, what: str) -> object:
 
 
 def sample_host_report() -> dict:
+    from importlib import resources
+
     text = resources.files("shared").joinpath("data/sample_host.json").read_text()
     return json.loads(text)
 
@@ -60,11 +70,24 @@ def _request_params(path: str) -> dict:
     return {k: request.get(k, {}) for k in ("networks", "bondings", "options")}
 
 
-def _print(args: argparse.Namespace, data: object, human: str) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True) if args.json else human)
+def _print(args: argparse.Namespace, data: object, human: str | Callable[[], str]) -> None:
+    """``data`` as JSON (indented, keys sorted) with ``--json``, else the
+    human text (``human()`` when it is a function: rendered only then)."""
+    if args.json:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(
+            orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        )
+        sys.stdout.buffer.flush()
+    else:
+        print(human if isinstance(human, str) else human())
 
 
 def cmd_plan(args: argparse.Namespace, config: Config) -> int:
+    from frontd.render import render_plan
+    from shared.netmodel.plan import Plan, plan_setup_networks
+    from shared.netmodel.snapshot import NetinfoSnapshot, running_config_from_caps
+
     params = _request_params(args.request)
     if args.netinfo:
         caps = (
@@ -81,13 +104,19 @@ def cmd_plan(args: argparse.Namespace, config: Config) -> int:
         )
     else:
         plan = Plan.from_dict(call_frontd(config.frontd_unix_socket, "Host.planNetworks", params))
-    _print(args, plan.to_dict(), render_plan(plan))
+    _print(args, plan.to_dict(), lambda: render_plan(plan))
     return 0
 
 
 def cmd_caps(args: argparse.Namespace, config: Config) -> int:
     caps = call_frontd(config.frontd_unix_socket, "Host.getNetworkCapabilities")
-    _print(args, caps, render_caps(caps))
+
+    def human() -> str:
+        from frontd.render import render_caps
+
+        return render_caps(caps)
+
+    _print(args, caps, human)
     return 0
 
 

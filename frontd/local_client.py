@@ -8,6 +8,8 @@ import json
 import socket
 from pathlib import Path
 
+import orjson
+
 from shared.errors import ErrorCode, NetError
 from shared.wire import encode_frame, recv_frame
 
@@ -39,7 +41,10 @@ def call_frontd(
         ) from None
     if not line:
         raise NetError(ErrorCode.INTERNAL, "frontd closed the connection without an answer")
-    answer = json.loads(line)
+    try:
+        answer = orjson.loads(line)  # a whole host's report: orjson is many times faster
+    except orjson.JSONDecodeError as error:
+        raise NetError(ErrorCode.INTERNAL, f"frontd's answer is not JSON: {error}") from None
     if "error" in answer:
         error = answer["error"]
         raise NetError(_code(error.get("code")), str(error.get("message", "")))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from shared.netmodel.plan import Plan
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the caps rendering must not import the planning pipeline
+    from shared.netmodel.plan import Plan
 
 
 def _describe_attrs(attrs: dict) -> str:

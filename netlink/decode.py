@@ -463,17 +463,24 @@ def strict(sock: socket.socket) -> socket.socket:
 
 
 def dump(
-    sock: socket.socket, kind: int, family: int = socket.AF_UNSPEC, table: int | None = None
+    sock: socket.socket,
+    kind: int,
+    family: int = socket.AF_UNSPEC,
+    table: int | None = None,
+    index: int | None = None,
 ) -> Iterator[Message]:
     """Dump ``kind`` (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETRULE,
     RTM_GETSTATS) on ``sock`` (a
     NETLINK_ROUTE socket used for nothing else meanwhile). ``table``: only
-    that routing table's routes where the socket is :func:`strict` (others
-    may still come: callers filter)."""
+    that routing table's routes, ``index``: only that device's addresses,
+    where the socket is :func:`strict` (others may still come: callers
+    filter)."""
     seq = next_seq()
     if kind == RTM_GETROUTE and table is not None:
         body = RTMSG.pack(family, 0, 0, 0, table if table < 256 else 252, 0, 0, 0, 0)
         body += nla(RTA_TABLE, U32.pack(table))
+    elif kind == RTM_GETADDR and index is not None:
+        body = IFADDR.pack(family, 0, 0, 0, index)
     else:
         body = _REQUEST_BODY[kind](family)
     sock.send(NLMSG.pack(NLMSG.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)

@@ -23,9 +23,11 @@ _HEADER = struct.Struct(">I")
 # verb → the argument keys it takes (superd validates values again).
 VERBS: dict[str, frozenset[str]] = {
     "ping": frozenset(),
-    # → {"token", "caps", "running"}; {"token", "unchanged": true} when "known"
-    # names the report the caller already holds
-    "netinfo": frozenset({"known"}),
+    # → {"token", "caps", "running", "owned"}; {"token", "unchanged": true} when
+    # "known" names the report the caller already holds; with "delta": true,
+    # {"token", "base", "delta"} when "known" names superd's last answer
+    # (shared.netinfo_delta)
+    "netinfo": frozenset({"known", "delta"}),
     "apply_plan": frozenset({"plan"}),  # plan dict; connectivity check inside
     "confirm_connectivity": frozenset(),  # the engine was heard from
     "set_safe_config": frozenset(),

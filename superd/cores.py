@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from shared.errors import ErrorCode, NetError
-from shared.netmodel.ownership import owned_links
+from shared.netmodel.ownership import network_devices, owned_links
 from shared.netmodel.plan import Plan
 from superd.monitor import LiveNetinfo
 from superd.setup_networks import NetworkSetup
@@ -65,9 +65,19 @@ class LiveCaps:
         self.live = live
         self.fallback = fallback
         self.direct = 0  # > 0 inside a transaction
+        # the devices of a small change being verified: read again instead of a full dump
+        self.reread: frozenset[str] | None = None
+        # (generation, running) of the store: a report for that running
+        # configuration is built under the key the netinfo verb uses next
+        self.named: tuple[int, Mapping] | None = None
 
     def __call__(self, running: Mapping) -> dict:
         try:
+            if self.direct and self.reread is not None:
+                state = self.live.refresh(self.reread)
+                if self.named is not None and self.named[1] == running:
+                    return self.live.report_dict(self.named[1], self.named[0], state)[1]
+                return self.live.capabilities(running, state)
             if self.direct:
                 return self.live.fresh_capabilities(running)
             self.live.sync()
@@ -103,3 +113,37 @@ class LiveNetworkSetup(NetworkSetup):
                 super().apply(plan)
         finally:
             self.caps_source.direct -= 1
+
+    def _verify(self, plan: Plan) -> None:
+        """A small change is verified on the monitor's state once the
+        change's own notifications are applied and its devices read again
+        (:meth:`LiveNetinfo.refresh`): the cost of the change, not of the
+        host. A big one on a full dump (cheaper than its notifications)."""
+        small = len(plan.operations) <= SMALL_CHANGE
+        self.caps_source.reread = plan_devices(plan.operations) if small else None
+        # the report verified is the one the next netinfo answer serves: built once
+        self.caps_source.named = self.persistence.running.shared_snapshot()
+        try:
+            super()._verify(plan)
+        finally:
+            self.caps_source.reread = self.caps_source.named = None
+
+
+SMALL_CHANGE = 32  # operations verified without a full dump
+
+
+def plan_devices(operations: list[dict]) -> frozenset[str] | None:
+    """The kernel devices a plan's operations create, change or use."""
+    devices: set[str] = set()
+    for op in operations:
+        kind, attrs = op["op"], op.get("attrs", {})
+        if kind == "set_mtu":
+            devices.add(op["device"])
+        elif kind.endswith("_network"):
+            devices.add(op["name"])  # a bridge, or an OVS network's internal port
+            devices.update(network_devices(op["name"], attrs))
+            devices.update(d for d in (attrs.get("nic"), attrs.get("bonding")) if d)
+        else:
+            devices.add(op["name"])
+            devices.update(attrs.get("nics", ()))
+    return frozenset(devices)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
 import os
 import secrets
@@ -29,11 +28,12 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from types import MappingProxyType
 from typing import Any
 
+import orjson
 from pyroute2 import netns as p2netns
 
 from netlink import decode
@@ -76,6 +76,7 @@ class LiveNetinfo:
         self._state, self._changed_at = NetState(0, empty, empty, empty), time.monotonic()
         self._lock = threading.Lock()  # guards _requests and _caps
         self._requests: list[tuple[str, Future]] = []
+        self._reread: set[str] = set()  # links "refresh" requests name (under _lock)
         self._holds = 0  # > 0: notifications wait in the socket (see held())
         self._caps: OrderedDict[tuple, list] = OrderedDict()
         self.epoch = secrets.token_hex(4)  # tells this run's versions from another's
@@ -120,7 +121,9 @@ class LiveNetinfo:
         """The report of ``state`` (default: the current one), built once per
         (version, running, nameservers). Shared between callers: read-only."""
         state = self._state if state is None else state
-        running_key = json.dumps(running, sort_keys=True, default=str)
+        running_key = orjson.dumps(  # names the running configuration: a whole host's
+            running, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str
+        )
         ovs = ovs_state(running, self.config)
         return self._report(running, state, running_key, read_nameservers(self.config), ovs)[0]
 
@@ -155,6 +158,30 @@ class LiveNetinfo:
         ``running`` (its generation). The token names the report in this run
         (an equal token, an equal report): when ``known`` is that token, the
         JSON is None — the caller has it."""
+        token, entry = self._token_and_report(running, running_key, known, state, ovs)
+        if entry is None:
+            return token, None
+        if entry[1] is None:
+            entry[1] = to_json(entry[0])
+        return token, entry[1]
+
+    def report_dict(
+        self,
+        running: Mapping[str, Any],
+        running_key: object,
+        state: NetState | None = None,
+        ovs: dict | None | object = READ_OVS,
+    ) -> tuple[str, dict]:
+        """(token, the report as a dict — shared, read-only) as :meth:`report`
+        names it, not encoded: for a delta against an earlier one."""
+        token, entry = self._token_and_report(running, running_key, None, state, ovs)
+        assert entry is not None
+        return token, entry[0]
+
+    def _token_and_report(
+        self, running: Mapping[str, Any], running_key: object, known: object,
+        state: NetState | None, ovs: dict | None | object,
+    ) -> tuple[str, list | None]:  # fmt: skip
         state = self._state if state is None else state
         nameservers = read_nameservers(self.config)
         # OVS bridges and ports are OVSDB's, read fresh: they name the report too
@@ -165,10 +192,7 @@ class LiveNetinfo:
             token += f".{ovs_digest(ovs)}"
         if known == token:
             return token, None
-        entry = self._report(running, state, running_key, nameservers, ovs)
-        if entry[1] is None:
-            entry[1] = to_json(entry[0])
-        return token, entry[1]
+        return token, self._report(running, state, running_key, nameservers, ovs)
 
     def _report(self, running: Mapping[str, Any], state: NetState, running_key: object,
                 nameservers: list[str], ovs: dict | None = None) -> list:  # fmt: skip
@@ -197,6 +221,15 @@ class LiveNetinfo:
 
     def resync(self, timeout: float = 600.0) -> NetState:
         return self._post("resync").result(timeout)
+
+    def refresh(self, names: Iterable[str], timeout: float = 60.0) -> NetState:
+        """Every queued event applied, then the links named ``names`` read
+        again (what changes without an event: IPv6 sysctls): the state after
+        a small change of superd's own, exact for those devices, without a
+        full dump (whose cost grows with the host, not with the change)."""
+        with self._lock:
+            self._reread.update(names)
+        return self._post("refresh").result(timeout)
 
     def sync(self, timeout: float = 60.0) -> int:
         """Wait until every event queued before this call is applied — those
@@ -316,6 +349,7 @@ class LiveNetinfo:
                 pass
             with self._lock:  # taken before draining: see sync()
                 requests, self._requests = self._requests, []
+                reread, self._reread = self._reread, set()
             if any(kind == "stop" for kind, _ in requests):
                 for _, future in requests:
                     future.set_exception(NetError(ErrorCode.RESOURCE_UNAVAILABLE, "stopping"))
@@ -326,8 +360,10 @@ class LiveNetinfo:
                     reason = "asked" if waiting else "periodic or retry"
                     if self._resync(reason, waiting) and interval:
                         next_resync = time.monotonic() + interval
-                elif listening or any(kind == "sync" for kind, _ in requests):
+                elif listening or any(kind in ("sync", "refresh") for kind, _ in requests):
                     self._drain()
+                    if reread and not self._must_resync:
+                        self._read_links(reread)
             except Exception as error:  # a bug: never leave a stale cache behind
                 log.exception("netlink monitor: unexpected error, resyncing")
                 self._must_resync = True
@@ -337,6 +373,13 @@ class LiveNetinfo:
             for kind, future in requests:
                 if kind == "sync" and not future.done():
                     future.set_result(self.version)
+                elif kind == "refresh" and not future.done():
+                    if self._must_resync:  # the drain failed and so did its resync
+                        future.set_exception(
+                            NetError(ErrorCode.RESOURCE_UNAVAILABLE, "netlink monitor: resyncing")
+                        )
+                    else:
+                        future.set_result(self._state)
 
     def _drain(self) -> None:
         """Apply what is queued, one published batch per BATCH_DATAGRAMS."""
@@ -361,6 +404,21 @@ class LiveNetinfo:
             self.stats["batches"] += 1
             if batch.changed:
                 self._publish(batch.freeze(batch.base.version + 1))
+
+    def _read_links(self, names: set[str]) -> None:
+        """Read the links named ``names`` again (see :meth:`refresh`)."""
+        batch = Batch(self._state)
+        batch.refresh.update(
+            index for index, link in self._state.links.items() if link.get("name") in names
+        )
+        try:
+            self._read_again(batch)
+        except Exception as error:
+            self.stats["overruns"] += getattr(error, "errno", None) == errno.ENOBUFS
+            self._resync(repr(error), [])
+            return
+        if batch.changed:
+            self._publish(batch.freeze(batch.base.version + 1))
 
     def _read_again(self, batch: Batch) -> None:
         """What changed without an event. A request waits for the change

@@ -111,7 +111,9 @@ class NetworkSetup:
     def apply(self, plan: Plan) -> None:
         if plan.is_empty:
             return  # minimal change: an unchanged request writes nothing
-        before = self.persistence.running.snapshot()
+        # shared, read-only (a write replaces the store's snapshot, never
+        # changes it): a copy would cost the whole host on every change
+        before = self.persistence.running.shared_snapshot()[1]
         if not plan.options.get("_inRollback"):
             taken = nics_taken(plan.operations)
             self._taken = self.configurators.addresses_of(taken) if taken else {}

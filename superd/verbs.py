@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from persistence.journal import TransactionJournal
+from shared import netinfo_delta as delta
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
@@ -82,12 +83,14 @@ def plan_from_wire(args: Mapping) -> Plan:
         raise NetError(ErrorCode.BAD_PARAMS, f"plan: malformed ({error})") from None
 
 
-def check_plan_base(plan: Plan, running: Mapping) -> None:
+def check_plan_base(plan: Plan, running: Mapping) -> Plan:
     """Refuse a plan computed against another running configuration.
 
     Replaying the operations on ``running`` must be possible (nothing removed
     that is not there with the same attributes, nothing added twice) and must
-    give the plan's expected running configuration.
+    give the plan's expected running configuration. A plan sent without one
+    (frontd's: the cost of a change must not be the size of the host) gets
+    the replay's, checked (:meth:`Plan.with_running`). The plan to apply.
     """
     nets = dict(running.get("networks", {}))
     bonds = dict(running.get("bonds", {}))
@@ -111,12 +114,15 @@ def check_plan_base(plan: Plan, running: Mapping) -> None:
                 f"plan: {kind} {name} does not fit the running configuration (stale plan)",
             )
     expected = plan.running
+    if expected is None:
+        return plan.with_running({"networks": nets, "bonds": bonds})
     if expected and (expected.get("networks") != nets or expected.get("bonds") != bonds):
         raise NetError(
             ErrorCode.BAD_PARAMS,
             "plan: its expected running configuration does not follow from its operations "
             "and the current one (stale plan)",
         )
+    return plan
 
 
 class Verbs:
@@ -142,6 +148,9 @@ class Verbs:
         self._view_lock = threading.Lock()
         self._frozen: tuple[int, dict, Any, Any] | None = None
         self._owned_of: tuple[int, list[str]] | None = None  # (state version, marked devices)
+        # the last netinfo answer given to a caller taking deltas: (token, caps, running, owned)
+        self._sent: tuple[str, dict, dict, list[str]] | None = None
+        self._sent_lock = threading.Lock()
         self._closing = False
         self.live = live
         self.hub = hub
@@ -314,7 +323,10 @@ class Verbs:
                 else:
                     generation, running = self._running_view.shared_snapshot()
                     state, ovs = self.live.snapshot(), READ_OVS
-            token, caps = self.live.report(running, generation, args.get("known"), state, ovs)
+            known = args.get("known")
+            if args.get("delta") is True:
+                return self._netinfo_delta(known, generation, running, state, ovs)
+            token, caps = self.live.report(running, generation, known, state, ovs)
             if caps is None:  # the caller holds this very report
                 return {"token": token, "unchanged": True}
             owned = self._owned(state)
@@ -326,6 +338,24 @@ class Verbs:
             return {"caps": caps, "running": running, "owned": sorted(core.read_owned())}
 
         return self._reader.call(read)
+
+    def _netinfo_delta(self, known: object, generation: int, running: dict, state: Any,
+                       ovs: Any) -> dict:  # fmt: skip
+        """netinfo for a caller that takes deltas (frontd): the answer it
+        holds (``known``) unchanged, or — when ``known`` names the last
+        answer given — what changed since (:mod:`shared.netinfo_delta`),
+        else the whole of it, remembered as the base of the next delta."""
+        assert self.live is not None
+        token, caps = self.live.report_dict(running, generation, state, ovs)
+        if token == known:
+            return {"token": token, "unchanged": True}
+        owned = self._owned(state)
+        with self._sent_lock:
+            sent, self._sent = self._sent, (token, caps, running, owned)
+        if sent is not None and sent[0] == known:
+            return delta.answer(sent, (token, caps, running, owned))
+        _, encoded = self.live.report(running, generation, None, state, ovs)
+        return {"token": token, "caps": RawJson(encoded), "running": running, "owned": owned}
 
     def events(self, args: dict) -> dict:
         """Long poll of the event log (see ``superd.event_log``)."""
@@ -398,8 +428,8 @@ class Verbs:
 
     def _transaction(self, core: NetworkSetup, plan: Plan) -> dict:
         started = time.monotonic()
-        before = core.persistence.running.snapshot()
-        check_plan_base(plan, before)
+        before = core.persistence.running.shared_snapshot()[1]  # read-only: not copied
+        plan = check_plan_base(plan, before)
         caps = self._host_caps(core, before)
         check_plan_devices(plan.operations, caps.get("nics", {}), caps.get("bondings", {}))
         netinfo = NetinfoSnapshot.from_caps(caps, core.read_owned())

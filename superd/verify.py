@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-from shared.netinfo_report import stp_is_on
+from shared.netinfo_report import network_iface, stp_is_on
 from shared.netmodel import bond_options, ovs_bond_options
 from shared.netmodel.addresses import netmask_to_prefix
 from shared.netmodel.names import vlan_device_name
@@ -118,7 +118,8 @@ def plan_mismatches(plan_ops: list[Mapping], running: Mapping, caps: Mapping) ->
         elif kind == "remove_network" and op["name"] not in added:
             iface = _expected_iface(op["name"], op["attrs"])
             if used is None:
-                used = {_expected_iface(n, a) for n, a in nets.items()}
+                # the report's rule, without a model per network of the host
+                used = {network_iface(n, a) for n, a in nets.items()}
             still_used = iface in used
             lower = op["attrs"].get("nic") or op["attrs"].get("bonding")
             if iface != lower and not still_used and _device(caps, iface) is not None:

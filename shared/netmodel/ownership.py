@@ -89,7 +89,7 @@ def check_unowned(
     a VLAN device another running network has is netreload's.
     """
     running_nets = running.get("networks", {})
-    named = named_devices(running)
+    named: dict[str, str] | None = None  # the whole host's: only when needed
     for name, attrs in sorted(added_networks.items()):
         for device, kind in network_devices(name, attrs).items():
             if device not in existing or device in owned:
@@ -105,6 +105,8 @@ def check_unowned(
                     f"Network already exists ({name}): bridge {name} was not created by"
                     " netreload",
                 )
+            if kind == "vlan" and named is None:
+                named = named_devices(running)
             if kind == "vlan" and device not in named:
                 lower = attrs.get("nic") or attrs.get("bonding")
                 raise NetError(

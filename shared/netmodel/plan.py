@@ -56,19 +56,32 @@ OPERATIONS = (
 class Plan:
     operations: list[dict]
     options: dict
-    running: dict = field(default_factory=dict)  # expected running config after
+    # expected running config after; None in a plan received without it,
+    # until superd derives it from its own (:meth:`with_running`)
+    running: dict | None = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
         return not self.operations
 
-    def to_dict(self) -> dict:
-        return {
-            "version": PLAN_VERSION,
-            "operations": self.operations,
-            "options": self.options,
-            "running": self.running,
-        }
+    def to_dict(self, running: bool = True) -> dict:
+        """The plan as JSON data; ``running=False`` leaves out the expected
+        running configuration (the whole host's networks): superd derives it
+        from its own and the operations, so a one-network plan sent to it
+        stays the size of one network on a host of thousands."""
+        out = {"version": PLAN_VERSION, "operations": self.operations, "options": self.options}
+        if running and self.running is not None:
+            out["running"] = self.running
+        return out
+
+    def with_running(self, running: Mapping) -> Plan:
+        """This plan, received without its expected running configuration,
+        with ``running`` — superd's own configuration with the operations
+        replayed on it (``superd.verbs.check_plan_base``) — checked as
+        :meth:`from_dict` checks a received one (MTUs, final state)."""
+        check_mtus(self.operations, running)
+        check_final_state(self.operations, running)
+        return Plan(self.operations, self.options, dict(running))
 
     @classmethod
     def from_dict(cls, data: object) -> Plan:
@@ -77,7 +90,9 @@ class Plan:
         Each value is re-canonicalized; then the plan as a whole must be one
         frontd could have computed (``plan_checks``): known keys only, device
         names safe, operations in order and not repeated, MTUs only where
-        and as the plan's networks need them.
+        and as the plan's networks need them. A plan without ``running``
+        (``to_dict(running=False)``) comes back with ``running`` None: its
+        receiver completes it with :meth:`with_running`.
         """
         if not isinstance(data, Mapping) or data.get("version") != PLAN_VERSION:
             raise NetError(ErrorCode.BAD_PARAMS, "plan: not a version 1 plan")
@@ -85,6 +100,11 @@ class Plan:
         ops = data.get("operations")
         if not isinstance(ops, list):
             raise NetError(ErrorCode.BAD_PARAMS, "plan: operations must be a list")
+        operations = [_check_operation(op) for op in ops]
+        check_sequence(operations, OPERATIONS)
+        options = canonicalize_options(data.get("options", {}), strict=True)
+        if "running" not in data:  # superd derives it: with_running
+            return cls(operations=operations, options=options, running=None)
         running = check_mapping(data.get("running", {}), "plan: running")
         check_keys(running, RUNNING_KEYS, "plan: running")
         checked_running = {
@@ -97,17 +117,11 @@ class Plan:
                 for n, a in check_mapping(running.get("bonds", {}), "running bonds").items()
             },
         }
-        operations = [_check_operation(op) for op in ops]
-        check_sequence(operations, OPERATIONS)
         # Devices are checked in the operations only: the rest of the expected
         # running configuration must equal superd's own (check_plan_base).
         check_mtus(operations, checked_running)
         check_final_state(operations, checked_running)
-        return cls(
-            operations=operations,
-            options=canonicalize_options(data.get("options", {}), strict=True),
-            running=checked_running,
-        )
+        return cls(operations=operations, options=options, running=checked_running)
 
 
 def _recanonical_network(name: str, attrs: object) -> dict:
@@ -199,7 +213,9 @@ def compute_plan(
         options=dict(request.options),
         running={
             "networks": {
-                n: persisted_form(a) for n, a in sorted(final.networks.items())
+                # a running entry is in persisted form already: kept, not copied
+                n: persisted_form(a) if "blockingdhcp" in a else a
+                for n, a in sorted(final.networks.items())
             },
             "bonds": dict(sorted(final.bonds.items())),
         },

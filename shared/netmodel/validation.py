@@ -39,8 +39,10 @@ class FinalState:
 
 
 def final_state(request: Request, running: RunningConfig) -> tuple[dict, dict]:
-    nets = {n: dict(a) for n, a in running.networks.items()}
-    bonds = {n: dict(a) for n, a in running.bonds.items()}
+    # shallow: the running configuration's entries are shared, never changed
+    # (a copy of each would make every request cost the size of the host)
+    nets = dict(running.networks)
+    bonds = dict(running.bonds)
     for name, attrs in request.networks.items():
         if attrs is None:
             nets.pop(name, None)
@@ -101,7 +103,7 @@ def validate_request(
         Bond.from_attrs(name, attrs, lower_mtus.get(name, DEFAULT_MTU)).validate()
     _validate_bond_slaves(request, netinfo, running, nets, bonds)
     _validate_network_lowers(request, netinfo, nets, bonds)
-    validate_sharing(nets)
+    validate_sharing(_sharing_lowers(request, nets))
     _validate_default_route(request, nets)
     _validate_bridge_names(request, netinfo, running)
     check_unowned(
@@ -237,6 +239,17 @@ def _validate_network_lowers(
                 ErrorCode.USED_BOND,
                 f"Cannot delete bond {bond}: used by network(s) {', '.join(users)}",
             )
+
+
+def _sharing_lowers(request: Request, nets: Mapping[str, Mapping]) -> dict[str, Mapping]:
+    """The final networks on the NICs and bonds the request's additions use:
+    only there can the request break the sharing rules (the rest of the
+    host was checked when it was added)."""
+    lowers = {a.get("nic") or a.get("bonding") for a in request.added_networks.values()}
+    lowers.discard(None)
+    if not lowers:
+        return {}
+    return {n: a for n, a in nets.items() if (a.get("nic") or a.get("bonding")) in lowers}
 
 
 def validate_sharing(nets: Mapping[str, Mapping]) -> None:

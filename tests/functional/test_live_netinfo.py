@@ -272,6 +272,40 @@ def test_overrun_resyncs_to_the_kernel(host: HostNs, tmp_path: Path) -> None:
         assert len(live.capabilities(RUNNING)["bridges"]) == 100
 
 
+# -- 3b. refresh: a small change of superd's own, without a full dump -------
+
+
+def _autoconf(live: LiveNetinfo, name: str) -> int | None:
+    link = next(x for x in live.snapshot().links.values() if x["name"] == name)
+    return (link.get("ipv6conf") or {}).get("autoconf")
+
+
+def test_refresh_reads_the_named_links_again_without_a_full_dump(
+    host: HostNs, tmp_path: Path
+) -> None:
+    config = _config(tmp_path)
+    _batch(host.name, ["link add nrlbr0 type bridge", "link add nrlbr1 type bridge"])
+    with watching(host.name, config) as (live, _ipr):
+        live.sync()
+        resyncs = live.stats["resyncs"]
+        for name in ("nrlbr0", "nrlbr1"):  # an IPv6 sysctl: no netlink event at all
+            subprocess.run(["ip", "netns", "exec", host.name, "sysctl", "-qw",
+                            f"net.ipv6.conf.{name}.autoconf=0"], check=True)  # fmt: skip
+        live.refresh({"nrlbr0"})
+        assert _autoconf(live, "nrlbr0") == 0
+        assert _autoconf(live, "nrlbr1") == 1  # not named: not read again
+        assert live.stats["resyncs"] == resyncs
+
+
+def test_refresh_applies_the_queued_events_first(host: HostNs, tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    with watching(host.name, config) as (live, _ipr), live.held():
+        _batch(host.name, ["link add nrlbr0 type bridge", "addr add 10.0.0.1/24 dev nrlbr0"])
+        state = live.refresh({"nrlbr0"})
+        (index,) = [i for i, x in state.links.items() if x["name"] == "nrlbr0"]
+        assert [a["address"] for a in state.addresses[index]] == ["10.0.0.1"]
+
+
 # -- 4. latency at 1,000 bridges --------------------------------------------
 
 

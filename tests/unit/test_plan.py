@@ -147,3 +147,32 @@ def test_plan_from_wire_rejects_what_frontd_never_sends(host, mutate, code) -> N
     with pytest.raises(NetError) as info:
         Plan.from_dict(wire)
     assert info.value.code == code
+
+
+def test_plan_sent_without_running_leaves_out_the_hosts_networks(host) -> None:
+    running = running_with(host, {"a": {"nic": "veth_0", "vlan": 1}})
+    plan = plan_setup_networks({"b": {"nic": "veth_0", "vlan": 2}}, {}, {}, host, running)
+    wire = json.loads(json.dumps(plan.to_dict(running=False)))
+    assert "running" not in wire
+    received = Plan.from_dict(wire)
+    assert received.running is None
+    assert received.operations == plan.operations
+
+
+def test_plan_received_without_running_completed_with_the_derived_one(host) -> None:
+    plan = plan_setup_networks({"n": {"nic": "veth_0", "mtu": 9000}}, {}, {}, host, RunningConfig())
+    received = Plan.from_dict(json.loads(json.dumps(plan.to_dict(running=False))))
+    assert received.with_running(plan.running) == plan
+
+
+def test_plan_received_without_running_checks_its_mtus_on_the_derived_one(host) -> None:
+    plan = plan_setup_networks({"n": {"nic": "veth_0", "mtu": 9000}}, {}, {}, host, RunningConfig())
+    wire = json.loads(json.dumps(plan.to_dict(running=False)))
+    wire["operations"] = [
+        {**op, "mtu": 8000} if op["op"] == "set_mtu" else op for op in wire["operations"]
+    ]
+    received = Plan.from_dict(wire)
+    with pytest.raises(NetError) as info:
+        received.with_running(plan.running)
+    assert info.value.code == ErrorCode.BAD_PARAMS
+    assert "what its networks need" in info.value.message

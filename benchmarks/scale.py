@@ -1,0 +1,160 @@
+"""Benchmarks of scale: what one change costs on a big host, the CLI's caps.
+
+=====================  ==========================================  ===============================
+benchmark              netreload                                   reference
+=====================  ==========================================  ===============================
+one                    add ONE network to a host holding N, then   the same on an empty host,
+                       remove it; over STOMP/TLS and through the   measured in this run
+                       ``netreload setup-networks`` CLI (median)   (:func:`empty_host`)
+capscli                ``netreload caps --json`` as a whole        three ``ip -j`` dumps (links,
+                       process (interpreter start included)        addresses, routes), each its
+                                                                   own process (median)
+memory                 superd's VmRSS once the N networks are      superd idle (just started) plus
+(after removal)        removed again (one request)                 the report it answered at N
+=====================  ==========================================  ===============================
+
+Targets (issue 21): one-network changes ≤ 1.5× the empty host; ``caps
+--json`` ≤ 1× the three dumps at N ≥ 1000; superd ≤ 150 MiB after the N
+networks and, once they are removed, within 10 % of idle + the report's size.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from benchmarks import workload
+from benchmarks.engine import BenchEngine
+from benchmarks.lab import BenchLab
+from benchmarks.report import Row, median
+
+ONE_TARGET = 1.5
+CAPS_CLI_TARGET = 1.0
+CAPS_CLI_TARGET_N = 1000
+RSS_TARGET_MIB = 150.0
+RSS_BACK_SLACK = 1.10
+ONE_RUNS = 5  # add + remove pairs per transport
+
+
+def _one_request(index: int, remove: bool = False) -> dict:
+    name = workload.net_name(index)
+    attrs = {"remove": True} if remove else workload.networks(index + 1)[name]
+    return {"networks": {name: attrs}, "bondings": {}, "options": {"connectivityCheck": False}}
+
+
+def _stomp(engine: BenchEngine, request: dict, timeout: float = 120.0) -> float:
+    reply = engine.command({"call": "Host.setupNetworks", "params": request, "timeout": timeout})
+    if "error" in reply:
+        raise RuntimeError(f"setupNetworks: {reply['error']}")
+    return reply["seconds"]
+
+
+def _cli(lab: BenchLab, request: dict) -> float:
+    path = lab.root / "one-request.json"
+    path.write_text(json.dumps(request))
+    started = time.perf_counter()
+    proc = lab.cli("setup-networks", str(path), timeout=120)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"netreload setup-networks: {proc.stderr.strip()[:300]}")
+    return seconds
+
+
+def add_remove_one(lab: BenchLab, engine: BenchEngine, index: int, runs: int = ONE_RUNS) -> dict:
+    """``runs`` times: add network ``index`` then remove it, over STOMP and
+    through the CLI; every sample, in seconds."""
+    samples: dict[str, list[float]] = {
+        "add STOMP": [], "remove STOMP": [], "add CLI": [], "remove CLI": []
+    }  # fmt: skip
+    for _ in range(runs):
+        samples["add STOMP"].append(_stomp(engine, _one_request(index)))
+        samples["remove STOMP"].append(_stomp(engine, _one_request(index, remove=True)))
+    for _ in range(runs):
+        samples["add CLI"].append(_cli(lab, _one_request(index)))
+        samples["remove CLI"].append(_cli(lab, _one_request(index, remove=True)))
+    return samples
+
+
+def empty_host(lab: BenchLab, engine: BenchEngine) -> tuple[list[Row], dict]:
+    """The reference: one network added and removed on the empty host."""
+    samples = add_remove_one(lab, engine, 0)
+    rows = [
+        Row("one", f"{what} one network, empty host", 0, median(values), None, "s",
+            note=f"median of {len(values)}")
+        for what, values in samples.items()
+    ]  # fmt: skip
+    return rows, {"samples": samples, "median": {k: median(v) for k, v in samples.items()}}
+
+
+def one_network(
+    lab: BenchLab, engine: BenchEngine, n: int, reference: dict
+) -> tuple[list[Row], dict]:
+    """On the host holding the workload's N networks: network N added, removed."""
+    samples = add_remove_one(lab, engine, n)
+    rows = []
+    for what, values in samples.items():
+        value = median(values)
+        ref = reference["median"][what]
+        rows.append(Row("one", f"{what} one network", n, value, ref, "s", "empty host",
+                        target=f"≤ {ONE_TARGET:g}×", met=value / ref <= ONE_TARGET,
+                        note=f"median of {len(values)}"))  # fmt: skip
+    return rows, {"samples": samples}
+
+
+def three_dumps(ns: str) -> float:
+    """``ip -j link show``, ``ip -j address show``, ``ip -j route show``:
+    three processes, one after the other; their wall time."""
+    started = time.perf_counter()
+    for what in (("link", "show"), ("address", "show"), ("route", "show")):
+        subprocess.run(["ip", "-n", ns, "-j", *what], capture_output=True, timeout=60, check=True)
+    return time.perf_counter() - started
+
+
+def caps_cli(lab: BenchLab, n: int, runs: int = 7) -> tuple[list[Row], dict]:
+    """``netreload --json caps`` (the whole process) against the three dumps."""
+    samples, reference = [], []
+    size = 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = lab.cli("--json", "caps", timeout=120)
+        samples.append(time.perf_counter() - started)
+        if proc.returncode != 0:
+            raise RuntimeError(f"netreload caps: {proc.stderr.strip()[:300]}")
+        size = len(proc.stdout)
+        reference.append(three_dumps(lab.host_ns))
+    at_target = n >= CAPS_CLI_TARGET_N
+    value, ref = median(samples), median(reference)
+    row = Row("capscli", "netreload --json caps (whole process)", n, value, ref, "s",
+              "3 ip -j dumps", target=f"≤ {CAPS_CLI_TARGET:g}×" if at_target else "(N≥1000)",
+              met=value / ref <= CAPS_CLI_TARGET if at_target else None,
+              note=f"median of {runs}, output {size / 1024:.0f} KiB")  # fmt: skip
+    return [row], {"samples": samples, "reference": reference, "bytes": size}
+
+
+def memory_after_removal(
+    lab: BenchLab, engine: BenchEngine, n: int, idle: dict, report_bytes: int
+) -> tuple[list[Row], dict]:
+    """Remove the N networks (one request), then superd's VmRSS against
+    idle + the report's size at N."""
+    at_n = lab.memory()["superd"]["VmRSS"] / 1024
+    request = {
+        "networks": {workload.net_name(i): {"remove": True} for i in range(n)},
+        "bondings": {},
+        "options": {"connectivityCheck": False},
+    }
+    removal = _stomp(engine, request, timeout=max(120.0, n * 0.6))
+    time.sleep(1.0)  # the monitor's last notifications
+    after = lab.memory()["superd"]
+    idle_mib = idle["superd"]["VmRSS"] / 1024
+    allowed = idle_mib * RSS_BACK_SLACK + report_bytes / 2**20
+    rows = [
+        Row("memory", "superd VmRSS with the N networks", n, at_n, None, "MiB",
+            target=f"≤ {RSS_TARGET_MIB:g} MiB", met=at_n <= RSS_TARGET_MIB),
+        Row("memory", "superd VmRSS after removing them", n, after["VmRSS"] / 1024,
+            idle_mib + report_bytes / 2**20, "MiB", "idle + report",
+            target=f"≤ {allowed:.1f} MiB", met=after["VmRSS"] / 1024 <= allowed,
+            note=f"idle {idle_mib:.1f} MiB, report {report_bytes / 1024:.0f} KiB; "
+                 f"removal of the {n} took {removal:.2f} s"),
+    ]  # fmt: skip
+    return rows, {"at_n": at_n, "after": after, "removal_seconds": removal}

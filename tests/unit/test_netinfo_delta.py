@@ -1,0 +1,84 @@
+"""netinfo deltas (``shared.netinfo_delta``): superd sends frontd what
+changed since the answer frontd holds, frontd patches what it holds."""
+
+from __future__ import annotations
+
+import copy
+
+from frontd.api import HostApi
+from shared import netinfo_delta as delta
+
+
+def report(*bridges: str, nameservers: tuple[str, ...] = ("192.0.2.53",)) -> dict:
+    return {
+        "bridges": {b: {"mtu": "1500", "ports": []} for b in bridges},
+        "networks": {b: {"iface": b, "bridged": True} for b in bridges},
+        "nics": {"veth_0": {"mtu": "1500"}},
+        "nameservers": list(nameservers),
+    }
+
+
+def test_patching_the_diff_gives_the_newer_document() -> None:
+    old, new = report("a", "b", "c"), report("a", "c", "d", nameservers=("192.0.2.1",))
+    new["bridges"]["a"] = {"mtu": "9000", "ports": []}
+    assert delta.patch(old, delta.diff(old, new)) == new
+
+
+def test_the_diff_of_one_change_holds_that_change_only() -> None:
+    old = report(*(f"bn{i}" for i in range(1000)))
+    new = {**old, "bridges": {**old["bridges"], "bn1000": {"mtu": "1500", "ports": []}}}
+    assert delta.diff(old, new) == {
+        "sections": {"bridges": {"set": {"bn1000": {"mtu": "1500", "ports": []}}, "gone": []}}
+    }
+
+
+def test_patching_leaves_the_older_document_as_it_was() -> None:
+    old, new = report("a", "b"), report("b", "c")
+    kept = copy.deepcopy(old)
+    delta.patch(old, delta.diff(old, new))
+    assert old == kept
+
+
+def test_keys_that_come_and_go_are_sent_whole() -> None:
+    old, new = {"a": 1, "networks": {}}, {"networks": {}, "b": [1, 2]}
+    assert delta.patch(old, delta.diff(old, new)) == new
+
+
+def test_names_delta_round_trips() -> None:
+    assert delta.patch_names(["a", "b"], delta.diff_names(["a", "b"], ["b", "c"])) == ["b", "c"]
+
+
+class DeltaSuperd:
+    """superd's netinfo as a caller taking deltas sees it: the whole host
+    first, then what changed since the answer named by ``known``."""
+
+    def __init__(self) -> None:
+        self.state = ("t1", report("a"), {"networks": {}, "bonds": {}}, ["a"])
+        self.sent: tuple | None = None
+        self.answers: list[dict] = []
+
+    def call(self, verb: str, args: dict | None = None, timeout: float = 0) -> dict:
+        assert verb == "netinfo"
+        args = args or {}
+        token, caps, running, owned = self.state
+        if args.get("known") == token:
+            answer: dict = {"token": token, "unchanged": True}
+        elif args.get("delta") and self.sent is not None and args.get("known") == self.sent[0]:
+            answer = delta.answer(self.sent, self.state)
+        else:
+            answer = {"token": token, "caps": caps, "running": running, "owned": owned}
+        self.sent = self.state
+        self.answers.append(answer)
+        return copy.deepcopy(answer)
+
+
+def test_frontd_holds_the_host_from_superds_deltas() -> None:
+    superd = DeltaSuperd()
+    api = HostApi(superd)
+    assert api.get_capabilities()["bridges"] == report("a")["bridges"]
+    running = {"networks": {"b": {"bridged": True}}, "bonds": {}}
+    superd.state = ("t2", report("a", "b"), running, ["a", "b"])
+    caps, held_running = api._netinfo()
+    assert "delta" in superd.answers[-1]
+    assert caps == report("a", "b") and held_running == running
+    assert api._held_netinfo().owned == ["a", "b"]
