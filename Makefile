@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST := tests/tools/pytest_lane.sh $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: all venv debs debs-demo debs-functional debs-vm debs-bench lint test test-fast test-unit test-functional test-vm soak demo bench clean
+.PHONY: all venv nm-ifcfg debs debs-demo debs-functional debs-vm debs-bench lint test test-fast test-unit test-functional test-vm soak demo bench clean
 
 all: test
 
@@ -24,13 +24,19 @@ debs: debs-functional debs-vm
 debs-demo debs-functional debs-vm debs-bench: debs-%:
 	tests/tools/install_debian_packages.sh $*
 
+# NetworkManager 1.42 with the ifcfg-rh plugin (Debian's is built without):
+# built from Debian's source once per machine, outside the checkout, for the
+# ifcfg configurator's functional tests (a few minutes the first time).
+nm-ifcfg: debs-functional
+	tests/tools/build_nm_ifcfg.sh
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
 test-unit: venv
 	$(PYTEST) tests/unit -q
 
-test-functional: venv debs-functional
+test-functional: venv debs-functional nm-ifcfg
 	$(PYTEST) tests/functional -q
 
 test-vm: venv debs-vm

@@ -216,8 +216,19 @@ def _ovs(config: Config, configurators: Configurators) -> Configurator:
     return OvsConfigurator(config, configurators.get("iproute2"))
 
 
+def _ifcfg(config: Config, configurators: Configurators) -> Configurator:
+    from configurators.ifcfg import IfcfgConfigurator
+
+    # the kernel's devices (ownership marks, addresses given back): iproute2's
+    return IfcfgConfigurator(config, configurators.get("iproute2"))
+
+
 register(Entry("iproute2", _iproute2, switch="legacy", requires=("pyroute2",),
                default=True, hint="pip install pyroute2"))  # fmt: skip
 # OVS needs the ovs package only to talk to OVSDB: without it a switch-ovs
 # network fails with OVS_CONNECTION (32), as an unreachable OVSDB does.
 register(Entry("ovs", _ovs, switch="ovs"))
+# RHEL ifcfg files; [ifcfg] apply = nm talks D-Bus (dbus-python) only when
+# files change, and says what is missing then.
+register(Entry("ifcfg", _ifcfg, switch="legacy", requires=("pyroute2",), default=True,
+               hint="pip install pyroute2"))  # fmt: skip

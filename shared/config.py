@@ -19,6 +19,7 @@ DEFAULT_CONFIG_PATH = "/etc/netreload/netreload.conf"
 # What is implemented: the configurators come from configurators.registry.
 PERSISTENCES = ("unified",)
 OVS_DATAPATHS = ("system", "netdev")
+IFCFG_APPLY = ("nm", "initscripts")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,13 @@ class Config:
     ovs_db: str = "unix:/run/openvswitch/db.sock"
     ovs_datapath: str = "system"
     ovs_timeout: float = 30.0
+    # [ifcfg]: net_configurator = ifcfg writes RHEL ifcfg files in dir and
+    # applies them through NetworkManager's ifcfg-rh plugin (nm) or the
+    # network-scripts' ifup/ifdown (initscripts).
+    ifcfg_dir: Path = Path("/etc/sysconfig/network-scripts")
+    ifcfg_apply: str = "nm"
+    ifcfg_ifup: Path = Path("/usr/sbin/ifup")
+    ifcfg_ifdown: Path = Path("/usr/sbin/ifdown")
     extra: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def is_fake_nic(self, name: str) -> bool:
@@ -118,7 +126,7 @@ def load_config(path: str | Path | None = None) -> Config:
 
     defaults = Config()
     fake = get("vars", "fake_nics", ",".join(defaults.fake_nics))
-    return Config(
+    config = Config(
         net_configurator=_configurator(get("vars", "net_configurator", defaults.net_configurator)),
         net_persistence=_choice(
             get("vars", "net_persistence", defaults.net_persistence),
@@ -153,5 +161,19 @@ def load_config(path: str | Path | None = None) -> Config:
             get("ovs", "datapath", defaults.ovs_datapath), OVS_DATAPATHS, "[ovs] datapath"
         ),
         ovs_timeout=_positive(get("ovs", "timeout", defaults.ovs_timeout), "[ovs] timeout"),
+        ifcfg_dir=_absolute(get("ifcfg", "dir", defaults.ifcfg_dir), "[ifcfg] dir"),
+        ifcfg_apply=_choice(get("ifcfg", "apply", defaults.ifcfg_apply), IFCFG_APPLY,
+                            "[ifcfg] apply"),  # fmt: skip
+        ifcfg_ifup=_absolute(get("ifcfg", "ifup", defaults.ifcfg_ifup), "[ifcfg] ifup"),
+        ifcfg_ifdown=_absolute(get("ifcfg", "ifdown", defaults.ifcfg_ifdown), "[ifcfg] ifdown"),
         extra={s: dict(parser.items(s)) for s in parser.sections()},
     )
+    return config
+
+
+def _absolute(value: str, key: str) -> Path:
+    if not value.startswith("/"):
+        raise NetError(
+            ErrorCode.BAD_PARAMS, f"configuration: {key} = {value!r}, expected an absolute path"
+        )
+    return Path(value)

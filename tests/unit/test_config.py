@@ -17,7 +17,8 @@ def test_sample_configuration_matches_the_defaults() -> None:
     defaults = Config()
     for key in ("net_configurator", "net_persistence", "fake_nics", "run_dir", "lib_dir",
                 "resolv_conf", "superd_socket", "frontd_user", "frontd_unix_socket",
-                "stomp_listen", "tls_cert", "tls_key", "tls_ca"):  # fmt: skip
+                "stomp_listen", "tls_cert", "tls_key", "tls_ca", "ifcfg_dir", "ifcfg_apply",
+                "ifcfg_ifup", "ifcfg_ifdown"):  # fmt: skip
         assert getattr(loaded, key) == getattr(defaults, key), key
 
 
@@ -76,7 +77,6 @@ def test_stomp_connection_cap_out_of_range_is_refused(tmp_path, value: str) -> N
     ("line", "says"),
     [
         ("net_configurator = nm", "'nm' is not implemented"),
-        ("net_configurator = ifcfg", "'ifcfg' is not implemented"),
         ("net_configurator = ovs", "serves networks with switch 'ovs'"),
         ("net_persistence = ifcfg", "net_persistence = 'ifcfg', expected one of unified"),
     ],
@@ -86,6 +86,35 @@ def test_what_is_not_implemented_is_refused_when_the_configuration_is_read(
 ) -> None:
     conf = tmp_path / "n.conf"
     conf.write_text(f"[vars]\n{line}\n")
+    with pytest.raises(NetError) as info:
+        load_config(conf)
+    assert info.value.code == ErrorCode.BAD_PARAMS and says in info.value.message
+
+
+def test_the_ifcfg_configurator_and_its_keys_are_read(tmp_path: Path) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text(
+        "[vars]\nnet_configurator = ifcfg\n[ifcfg]\ndir = /srv/scripts\napply = initscripts\n"
+        "ifup = /opt/bin/ifup\nifdown = /opt/bin/ifdown\n"
+    )
+    config = load_config(conf)
+    assert (config.net_configurator, config.ifcfg_apply) == ("ifcfg", "initscripts")
+    assert (config.ifcfg_dir, config.ifcfg_ifup, config.ifcfg_ifdown) == (
+        Path("/srv/scripts"), Path("/opt/bin/ifup"), Path("/opt/bin/ifdown"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("apply = networkd", "[ifcfg] apply = 'networkd', expected one of nm, initscripts"),
+        ("dir = scripts", "[ifcfg] dir = 'scripts', expected an absolute path"),
+        ("ifup = ifup", "[ifcfg] ifup = 'ifup', expected an absolute path"),
+    ],
+)
+def test_bad_ifcfg_keys_are_refused(tmp_path: Path, line: str, says: str) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text(f"[vars]\nnet_configurator = ifcfg\n[ifcfg]\n{line}\n")
     with pytest.raises(NetError) as info:
         load_config(conf)
     assert info.value.code == ErrorCode.BAD_PARAMS and says in info.value.message
