@@ -8,12 +8,14 @@ PYTEST := tests/tools/pytest_lane.sh $(PY) -m pytest -p no:cacheprovider
 
 all: test
 
-$(VENV)/.installed: setup.cfg setup.py pyproject.toml
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml tests/tools/install_debian_packages.sh
+	# dbus-python (the nm extra) is built by pip: its headers first
+	tests/tools/install_debian_packages.sh venv
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# setuptools notes that an editable install imports from the checkout,
 	# which is what this virtualenv is for: that one notice is not shown.
-	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -e '.[test,ovs,events]'
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -e '.[test,ovs,events,nm]'
 	touch $@
 
 venv: $(VENV)/.installed
