@@ -29,7 +29,7 @@ NETWORK_KEYS = frozenset(
     {
         "BRIDGE", "MASTER", "SLAVE", "MTU", "BOOTPROTO", "IPADDR", "NETMASK", "PREFIX",
         "GATEWAY", "DEFROUTE", "IPV6INIT", "IPV6ADDR", "IPV6_DEFAULTGW", "IPV6_AUTOCONF",
-        "DHCPV6C", "DNS1", "DNS2", "DNS3", "ONBOOT", "NM_CONTROLLED", "HOTPLUG",
+        "DHCPV6C", "DNS1", "DNS2", "DNS3", "ONBOOT", "NM_CONTROLLED", "HOTPLUG", "IPV6_DISABLED",
     }
 )  # fmt: skip
 # The IP block of a network's top device.
@@ -37,6 +37,7 @@ IP_KEYS = frozenset(
     {
         "BOOTPROTO", "IPADDR", "NETMASK", "PREFIX", "GATEWAY", "DEFROUTE", "IPV6INIT",
         "IPV6ADDR", "IPV6_DEFAULTGW", "IPV6_AUTOCONF", "DHCPV6C", "DNS1", "DNS2", "DNS3",
+        "IPV6_DISABLED",
     }
 )  # fmt: skip
 MAX_NAMESERVERS = 3  # DNS1..DNS3, as the production agent wrote
@@ -135,6 +136,10 @@ def compose(
         fields["MTU"] = str(mtu)
     if bridge is None and master is None:
         fields.update(ip_fields(ip))
+        if nm_controlled and fields["IPV6INIT"] == "no":
+            # NetworkManager reads IPV6INIT=no alone as "leave IPv6 to the
+            # kernel" (autoconfiguration on); the initscripts turn it off
+            fields["IPV6_DISABLED"] = "yes"
     fields["ONBOOT"] = "yes"
     fields["NM_CONTROLLED"] = yes(nm_controlled)
     if base.get("TYPE") == "Bridge" or base.get("VLAN") == "yes":

@@ -62,6 +62,9 @@ class Config:
     ifcfg_apply: str = "nm"
     ifcfg_ifup: Path = Path("/usr/sbin/ifup")
     ifcfg_ifdown: Path = Path("/usr/sbin/ifdown")
+    # the same folder as NetworkManager sees it, when that differs (a
+    # private mount, as in the tests); unset: dir
+    ifcfg_nm_dir: Path | None = None
     extra: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def is_fake_nic(self, name: str) -> bool:
@@ -166,6 +169,9 @@ def load_config(path: str | Path | None = None) -> Config:
                             "[ifcfg] apply"),  # fmt: skip
         ifcfg_ifup=_absolute(get("ifcfg", "ifup", defaults.ifcfg_ifup), "[ifcfg] ifup"),
         ifcfg_ifdown=_absolute(get("ifcfg", "ifdown", defaults.ifcfg_ifdown), "[ifcfg] ifdown"),
+        ifcfg_nm_dir=(
+            _absolute(nm_dir, "[ifcfg] nm_dir") if (nm_dir := get("ifcfg", "nm_dir", "")) else None
+        ),
         extra={s: dict(parser.items(s)) for s in parser.sections()},
     )
     return config
