@@ -233,8 +233,10 @@ class IfcfgConfigurator(Configurator):
         self.files.stage(device, None)
 
     def _auto_flush(self) -> None:
-        if not self._in_transaction:
-            self.flush()  # outside a transaction (a rollback plan): at once
+        """Each operation is sent when it is done, as the iproute2
+        configurator's are: a failure after it finds it applied, and the
+        rollback takes it back (outside a transaction: committed at once)."""
+        self.flush()
 
     # -- bonds -------------------------------------------------------------
     def create_bond(self, bond: Bond) -> None:

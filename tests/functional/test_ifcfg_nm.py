@@ -66,3 +66,70 @@ def test_a_bridged_network_comes_up_from_its_files(
     assert addresses(host_ns, "net1") == ["10.9.0.2/24"]
     states = lab.device_states()
     assert states["net1"] == "connected" and states["veth_0"] == "connected"
+
+
+def profiles(lab: NmLab) -> list[str]:
+    """NetworkManager's profiles but the loopback one it makes by itself."""
+    return sorted(name for name in lab.connections() if name != "lo")
+
+
+def test_a_removed_network_leaves_no_file_no_profile_and_no_bridge(
+    agent: IfcfgAgent, lab: NmLab, host_ns: HostNs
+) -> None:
+    assert agent.setup({"net1": {"nic": "veth_0", **STATIC}})["code"] == 0
+    answer = agent.setup({"net1": {"remove": True}})
+    assert answer["code"] == 0, (answer, lab.log())
+    assert agent.files() == {}
+    assert profiles(lab) == []
+    assert link(host_ns, "net1") is None
+    assert "master" not in link(host_ns, "veth_0")
+
+
+def test_a_failure_midway_puts_files_and_kernel_back(
+    agent: IfcfgAgent, lab: NmLab, host_ns: HostNs
+) -> None:
+    assert agent.setup({"net0": {"nic": "veth_0", **STATIC}})["code"] == 0
+    files_before, kernel_before = agent.files(), agent.kernel_state()
+    profiles_before = profiles(lab)
+    answer = agent.setup(
+        {
+            "net0": {"nic": "veth_0", "ipaddr": "10.9.1.2", "netmask": "255.255.255.0"},
+            "net2": {"nic": "veth_1", "bridged": False, "ipaddr": "10.9.2.2", "prefix": 24},
+        },
+        env={"NETRELOAD_TEST_FAIL_AFTER_OPS": "2"},  # after net0's edit: remove, add
+    )
+    assert answer["code"] == 29, answer
+    assert agent.files() == files_before
+    assert agent.kernel_state() == kernel_before
+    assert profiles(lab) == profiles_before
+    assert addresses(host_ns, "net0") == ["10.9.0.2/24"]
+
+
+def test_a_failed_verification_puts_files_and_kernel_back(
+    agent: IfcfgAgent, lab: NmLab, host_ns: HostNs
+) -> None:
+    """NetworkManager cannot do what the files ask (a VLAN: this kernel
+    has no 8021q): the activation fails, the change is rolled back."""
+    kernel_before = agent.kernel_state()
+    answer = agent.setup({"net3": {"nic": "veth_1", "vlan": 5, **STATIC}})
+    assert answer["code"] != 0, answer
+    assert agent.files() == {}
+    assert profiles(lab) == []
+    assert agent.kernel_state() == kernel_before
+
+
+def test_restore_nets_removes_owned_files_the_persistent_configuration_lacks(
+    agent: IfcfgAgent, lab: NmLab, host_ns: HostNs
+) -> None:
+    assert agent.setup({"net1": {"nic": "veth_0", **STATIC}})["code"] == 0
+    assert agent.run("set-safe-config")["code"] == 0
+    assert agent.setup({"net2": {"nic": "veth_1"}})["code"] == 0
+    stale = agent.scripts / "ifcfg-dummy_9"  # ours, named by nothing (a crash, say)
+    stale.write_text((agent.scripts / "ifcfg-veth_0").read_text().replace("veth_0", "dummy_9"))
+    answer = agent.run("restore-nets")
+    assert answer["code"] == 0, (answer, lab.log())
+    assert sorted(agent.files()) == ["ifcfg-net1", "ifcfg-veth_0"]
+    assert link(host_ns, "net2") is None
+    assert link(host_ns, "veth_0")["master"] == "net1"
+    assert addresses(host_ns, "net1") == ["10.9.0.2/24"]
+    assert profiles(lab) == ["Bridge net1", "System veth_0"]

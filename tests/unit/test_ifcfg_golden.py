@@ -4,7 +4,8 @@ A case is a folder under golden/ifcfg/ holding request.json (networks and
 bonds, as the engine sends them), the ifcfg-* files expected in the folder
 after applying it with ``[ifcfg] apply = initscripts``, and ``commands``:
 the ifdown/ifup command lines run, in order. Removing everything the case
-added leaves no file and takes the devices down bridges first.
+added leaves no file, each device's last command an ifdown, bridges taken
+down first.
 Set NETRELOAD_GOLDEN_UPDATE=1 to rewrite the expected files (then review
 them against RHEL's ifcfg format).
 """
@@ -66,8 +67,9 @@ def test_removing_the_case_leaves_no_file_and_goes_down_top_first(
     written, recorder.commands = files(tmp_path / "network-scripts"), []
     remove(conf, request)
     assert files(tmp_path / "network-scripts") == {}
-    downs = [line.split()[1] for line in recorder.commands]
-    assert all(line.startswith("/sbin/ifdown ") for line in recorder.commands)
-    assert sorted(downs) == sorted(name.removeprefix("ifcfg-") for name in written)
-    kinds = ["TYPE=Bridge" in written[f"ifcfg-{d}"] for d in downs]
+    last = {line.split()[1]: line.split()[0] for line in recorder.commands}
+    assert last == {name.removeprefix("ifcfg-"): "/sbin/ifdown" for name in written}
+    downs = [line.split()[1] for line in recorder.commands if line.startswith("/sbin/ifdown ")]
+    first_downs = list(dict.fromkeys(downs))
+    kinds = ["TYPE=Bridge" in written[f"ifcfg-{d}"] for d in first_downs]
     assert kinds == sorted(kinds, reverse=True)  # bridges first

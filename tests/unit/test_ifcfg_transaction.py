@@ -82,11 +82,11 @@ def test_every_file_is_backed_up_before_the_first_write_absent_as_absent(
     edited = {"networks": {"mgmt": {"nic": "eth0", "bootproto": "dhcp"}, **VLAN["networks"]}}
     _, networks = model(edited)
     conf.begin()
-    for network in networks.values():
+    for network in networks.values():  # one operation each, sent at once
         conf.add_network(network, network.top.mtu, False)
-    conf.flush()
     expected = {"eth1": None, "eth1.10": None, "mgmt": old_mgmt, "net10": None}
-    assert journal_at_first_write == [expected]
+    assert conf.files.backups() == expected
+    assert journal_at_first_write == [{"mgmt": old_mgmt}]  # mgmt's operation came first
     conf.commit()
     assert conf.files.backups() == {}
 
@@ -95,9 +95,10 @@ def test_an_interrupted_write_is_undone_by_the_next_start(tmp_path: Path) -> Non
     conf, _ = configurator(tmp_path)
     apply(conf, MGMT)
     before = files(tmp_path / "network-scripts")
-    _, networks = model(VLAN)
     conf.begin()
-    conf.add_network(networks["net10"], 1500, False)
+    for device, fields in [("eth1", {"DEVICE": "eth1"}), ("net10", {"DEVICE": "net10"}),
+                           ("mgmt", {"DEVICE": "mgmt", "TYPE": "Bridge"})]:  # fmt: skip
+        conf.files.stage(device, fields)
     changes = conf.files.changes()
     for change in changes:
         conf.files._backup(change.device, change.old)  # noqa: SLF001
