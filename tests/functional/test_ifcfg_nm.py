@@ -133,3 +133,26 @@ def test_restore_nets_removes_owned_files_the_persistent_configuration_lacks(
     assert link(host_ns, "veth_0")["master"] == "net1"
     assert addresses(host_ns, "net1") == ["10.9.0.2/24"]
     assert profiles(lab) == ["Bridge net1", "System veth_0"]
+
+
+def test_default_route_ipv6_and_mtu_read_back_as_asked(
+    agent: IfcfgAgent, lab: NmLab, host_ns: HostNs
+) -> None:
+    answer = agent.setup(
+        {
+            "mgmt": {
+                "nic": "veth_0", **STATIC, "gateway": "10.9.0.1", "defaultRoute": True,
+                "ipv6addr": "2001:db8:9::2/64", "ipv6gateway": "2001:db8:9::1", "mtu": 1400,
+            }
+        }
+    )  # fmt: skip
+    assert answer["code"] == 0, (answer, lab.log())
+    assert addresses(host_ns, "mgmt") == ["10.9.0.2/24", "2001:db8:9::2/64"]
+    default4 = host_ns.ip_json("-4", "route", "show", "default")
+    assert [(r["gateway"], r["dev"]) for r in default4] == [("10.9.0.1", "mgmt")]
+    default6 = host_ns.ip_json("-6", "route", "show", "default")
+    assert [(r["gateway"], r["dev"]) for r in default6] == [("2001:db8:9::1", "mgmt")]
+    assert link(host_ns, "mgmt")["mtu"] == 1400 and link(host_ns, "veth_0")["mtu"] == 1400
+    settings = lab.connection("Bridge mgmt", "ipv4.method,ipv6.method,ipv4.gateway")
+    assert settings == {"ipv4.method": "manual", "ipv6.method": "manual",
+                        "ipv4.gateway": "10.9.0.1"}  # fmt: skip
