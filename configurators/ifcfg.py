@@ -151,14 +151,16 @@ class IfcfgConfigurator(Configurator):
             upper = chain[index + 1] if index + 1 < len(chain) else None
             bridge = upper.name if isinstance(upper, Bridge) else None
             ip = device.ip if upper is None else None
+            name = network.name if upper is None and not network.bridged else None
             if isinstance(device, Bridge):
                 self._stage(device.name, fields_of.bridge_base(device), device.mtu, bridge, ip)
             elif isinstance(device, Vlan):
-                self._stage(device.name, fields_of.vlan_base(device), device.mtu, bridge, ip)
+                base = fields_of.vlan_base(device)
+                self._stage(device.name, base, device.mtu, bridge, ip, name)
             elif isinstance(upper, Vlan):
                 self._keep_lower(device)  # shared by VLANs: only its MTU is this network's
             else:
-                self._stage(device.name, self._base(device), device.mtu, bridge, ip)
+                self._stage(device.name, self._base(device), device.mtu, bridge, ip, name)
         self._auto_flush()
 
     def remove_network(self, network: Network, keep_bond: bool = True) -> None:
@@ -207,19 +209,25 @@ class IfcfgConfigurator(Configurator):
         fields = self.files.fields(device) or {}
         return (
             "BRIDGE" in fields
+            or "NETRELOAD_NETWORK" in fields
             or "IPADDR" in fields
             or fields.get("BOOTPROTO") == "dhcp"
             or fields.get("IPV6INIT") == "yes"
         )
 
-    def _stage(self, device: str, base: Mapping[str, str], mtu: int | None,
-               bridge: str | None, ip: Any) -> None:  # fmt: skip
-        self.files.stage(
-            device,
-            fields_of.compose(
-                base, nm_controlled=self.nm_controlled, mtu=mtu, bridge=bridge, ip=ip
-            ),
+    def _stage(
+        self,
+        device: str,
+        base: Mapping[str, str],
+        mtu: int | None,
+        bridge: str | None,
+        ip: Any,
+        network: str | None = None,
+    ) -> None:
+        fields = fields_of.compose(
+            base, nm_controlled=self.nm_controlled, mtu=mtu, bridge=bridge, ip=ip, network=network
         )
+        self.files.stage(device, fields)
 
     def _remove(self, device: str) -> None:
         text = self.files.text(device)

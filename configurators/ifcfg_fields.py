@@ -30,6 +30,7 @@ NETWORK_KEYS = frozenset(
         "BRIDGE", "MASTER", "SLAVE", "MTU", "BOOTPROTO", "IPADDR", "NETMASK", "PREFIX",
         "GATEWAY", "DEFROUTE", "IPV6INIT", "IPV6ADDR", "IPV6_DEFAULTGW", "IPV6_AUTOCONF",
         "DHCPV6C", "DNS1", "DNS2", "DNS3", "ONBOOT", "NM_CONTROLLED", "HOTPLUG", "IPV6_DISABLED",
+        "NETRELOAD_NETWORK",
     }
 )  # fmt: skip
 # The IP block of a network's top device.
@@ -122,11 +123,16 @@ def compose(
     bridge: str | None = None,
     master: str | None = None,
     ip: IpConfig | None = None,
+    network: str | None = None,
 ) -> dict[str, str]:
     """A whole file's fields: ``base`` (:func:`bridge_base` …), then the
     network's part, then ``ONBOOT`` and ``NM_CONTROLLED``. A port (of a
     bridge) or slave (of a bond) has no IP block: its master carries it."""
     fields = {k: v for k, v in base.items() if k not in NETWORK_KEYS}
+    if network is not None:
+        # a bridgeless network's name is not its device's: said for the
+        # upgrade to unified persistence (both readers ignore the key)
+        fields["NETRELOAD_NETWORK"] = network
     if bridge is not None:
         fields["BRIDGE"] = bridge
     if master is not None:
