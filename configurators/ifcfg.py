@@ -33,6 +33,7 @@ from configurators import ifcfg_format as fmt
 from configurators.base import Configurator
 from configurators.ifcfg_apply import Applier, make_applier
 from configurators.ifcfg_files import Change, IfcfgFiles
+from configurators.ifcfg_upgrade import taken_over
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
@@ -295,13 +296,17 @@ class IfcfgConfigurator(Configurator):
     def remove_unrecorded(self, running: Mapping) -> list[str]:
         """restore-nets: our files of devices ``running`` does not name
         go (with their devices). When ifcfg is no longer the configurator
-        of legacy networks (the upgrade, flow 1), all of them go."""
+        of legacy networks (the upgrade, flow 1), all of them go, and the
+        production agent's files the upgrade took over with them."""
         self.recover()
         if self.config.net_configurator == self.name:
-            keep = _devices_named(running)
+            keep = devices_named(running)
+            dropped = [d for d in self.files.devices() if d not in keep]
         else:
-            keep = set()
-        dropped = [d for d in self.files.devices() if d not in keep]
+            vdsm = taken_over(self.config)  # the production agent's, once upgraded
+            self.files.take_vdsm = bool(vdsm)
+            found = self.files.devices((fmt.Origin.NETRELOAD, fmt.Origin.VDSM))
+            dropped = [d for d in found if self.files.fields(d) is not None or d in vdsm]
         for device in dropped:
             self.files.stage(device, None)
         if dropped:
@@ -334,7 +339,7 @@ def _lower_names(fields: Mapping[str, str]) -> set[str]:
     return {fields[k] for k in ("BRIDGE", "MASTER", "PHYSDEV") if k in fields}
 
 
-def _devices_named(running: Mapping) -> set[str]:
+def devices_named(running: Mapping) -> set[str]:
     """Every device a running configuration gives a file: bridges, VLANs
     and bonds, their NICs and slaves."""
     names = set(named_devices(running))
