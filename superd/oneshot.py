@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "caps":
                 result: object = core.capabilities()
             elif args.command == "restore-nets":
+                core.adopt_named_devices()  # as superd does when it starts
                 wanted = core.persistence.restore_source()
                 result = {"code": 0, "message": "Done",
                           "operations": rebuild(core, wanted, "restore_nets")}  # fmt: skip
