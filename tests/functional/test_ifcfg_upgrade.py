@@ -171,3 +171,49 @@ def test_flow_1_from_the_production_agents_files(
         assert marks["ovirtmgmt"] == marks["vmnet"] == "netreload"
     finally:
         lab.stop()
+
+
+def reboot(agent: IfcfgAgent, lab: NmLab, host: HostNs) -> None:
+    """What a reboot does to the lab: the kernel's devices and netreload's
+    running configuration (a tmpfs) gone, NetworkManager started again on
+    the files (ONBOOT=yes)."""
+    lab.stop_nm()
+    host.batch(["link del mgmt"])
+    for i in (0, 1):  # NICs as the kernel finds them at boot: new, down, no address
+        host.batch([f"link del veth_{i}",
+                    f"link add veth_{i} type veth peer name p_{i} netns {host.peer}"])  # fmt: skip
+        subprocess.run(["ip", "-n", host.peer, "link", "set", f"p_{i}", "up"], check=True)
+    shutil.rmtree(agent.root / "run" / "netconf")
+    lab.start_nm()
+
+
+def wait_for(predicate, timeout: float = 30.0) -> bool:  # noqa: ANN001
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
+def test_flow_2_the_files_bring_the_host_up_then_upgrade_and_restore(
+    agent: IfcfgAgent, lab: NmLab, host_ns: HostNs
+) -> None:
+    assert agent.setup(NETWORKS)["code"] == 0, lab.log()
+    assert agent.run("set-safe-config")["code"] == 0
+    running, persistent, before = agent.running(), persisted(agent), view(host_ns)
+    shutil.rmtree(agent.root / "lib" / "persistence")  # the host kept only its files
+
+    reboot(agent, lab, host_ns)
+    assert wait_for(lambda: view(host_ns) == before), (view(host_ns), lab.log())
+    # netreload-upgrade.service, then netreload-restore-nets.service
+    assert cli(agent, "upgrade-unified-persistence")["upgraded"] is True
+    agent.configurator = "iproute2"
+    agent.write_config()
+    answer = agent.run("restore-nets")
+    assert answer["code"] == 0, (answer, lab.log())
+    assert agent.files() == {} and ifcfg_profiles(lab) == []
+    assert view(host_ns) == before
+    assert agent.running() == running and persisted(agent) == persistent

@@ -187,7 +187,7 @@ def test_a_vlan_removed_keeps_the_bridge_port_of_a_network_on_the_same_nic(
 
 
 def test_parse_reads_back_what_render_writes() -> None:
-    fields = {"DEVICE": "bond0", "BONDING_OPTS": "mode=1 miimon=100", "X": "it's \"q\" $HOME"}
+    fields = {"DEVICE": "bond0", "BONDING_OPTS": "mode=1 miimon=100", "X": 'it\'s "q" $HOME'}
     text = fmt.render(fields)
     assert fmt.origin(text) is fmt.Origin.NETRELOAD
     assert fmt.parse(text) == fields
