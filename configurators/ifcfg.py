@@ -52,6 +52,16 @@ def journal_dir(config: Config) -> Path:
     return config.lib_dir / "ifcfg" / "transaction"
 
 
+def safe_dir(config: Config) -> Path:
+    """net_persistence = ifcfg: the files of the last safe configuration."""
+    return config.lib_dir / "ifcfg" / "safe"
+
+
+def make_files(config: Config) -> IfcfgFiles:
+    safe = safe_dir(config) if config.net_persistence == "ifcfg" else None
+    return IfcfgFiles(config.ifcfg_dir, journal_dir(config), safe=safe)
+
+
 class IfcfgConfigurator(Configurator):
     name = "ifcfg"
     switch = "legacy"
@@ -62,7 +72,7 @@ class IfcfgConfigurator(Configurator):
         self.config = config
         self.kernel = kernel
         self.nm_controlled = config.ifcfg_apply == "nm"
-        self.files = IfcfgFiles(config.ifcfg_dir, journal_dir(config))
+        self.files = make_files(config)
         self._applier = applier
         self._in_transaction = False
 

@@ -44,10 +44,14 @@ class Change:
 
 
 class IfcfgFiles:
-    def __init__(self, folder: Path, journal: Path, take_vdsm: bool = False) -> None:
+    def __init__(self, folder: Path, journal: Path, take_vdsm: bool = False,
+                 safe: Path | None = None) -> None:  # fmt: skip
         self.folder = Path(folder)
         self.journal = Path(journal)
         self.take_vdsm = take_vdsm
+        #: net_persistence = ifcfg: each file as it was at the last
+        #: setSafeNetworkConfig, for the files that differ from it now
+        self.safe = None if safe is None else Path(safe)
         self._staged: dict[str, str | None] = {}
 
     # -- reading ----------------------------------------------------------
@@ -155,29 +159,45 @@ class IfcfgFiles:
 
     def backups(self) -> dict[str, str | None]:
         """The journal: {device: text before the transaction, None = absent}."""
-        found: dict[str, str | None] = {}
-        if not self.journal.is_dir():
-            return found
-        for entry in self.journal.iterdir():
-            if entry.name.startswith("."):
-                continue  # a temporary file of an interrupted backup
-            if entry.name.endswith(ABSENT):
-                found[entry.name[: -len(ABSENT)]] = None
-            else:
-                found[entry.name] = entry.read_text(encoding="utf-8")
-        return {d: found[d] for d in sorted(found) if fmt.valid_device_name(d)}
+        return _read_backups(self.journal)
 
     def commit(self) -> None:
         """Forget the journal (one rename: a crash leaves it whole or gone)."""
         self._staged.clear()
         if not self.journal.exists():
             return
+        if self.safe is not None:
+            self._keep_safe(self.backups())
         done = self.journal.with_name(self.journal.name + ".done")
         shutil.rmtree(done, ignore_errors=True)
         faults.step(f"commit {self.journal}")
         os.replace(self.journal, done)
         fsync_dir(self.journal.parent)
         shutil.rmtree(done, ignore_errors=True)
+
+    # -- net_persistence = ifcfg: the files of the last safe configuration ---
+    def _keep_safe(self, before: dict[str, str | None]) -> None:
+        """A transaction ends: a file it changed first keeps its text from
+        before as the safe one; a file back to its safe text drops it."""
+        assert self.safe is not None
+        safe = self.safe_backups()
+        for device, old in before.items():
+            now = self.disk_text(device)
+            if device not in safe:
+                if now != old:
+                    _write_backup(self.safe, device, old)
+            elif now == safe[device]:
+                _drop_backup(self.safe, device)
+
+    def safe_backups(self) -> dict[str, str | None]:
+        """{device: its text at the last safe configuration, None = absent}."""
+        return _read_backups(self.safe) if self.safe is not None else {}
+
+    def drop_safe(self) -> None:
+        """setSafeNetworkConfig: the files now are the safe ones."""
+        if self.safe is not None and self.safe.exists():
+            shutil.rmtree(self.safe)
+            fsync_dir(self.safe.parent)
 
     def rollback_changes(self) -> list[Change]:
         """What :meth:`restore` would do: from the disk now to the journal."""
@@ -216,3 +236,33 @@ def iter_files(folder: Path) -> Iterator[tuple[str, str]]:
         device = fmt.device_of(path.name)
         if device is not None and path.is_file():
             yield device, path.read_text(encoding="utf-8", errors="replace")
+
+
+def _read_backups(folder: Path) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    if not folder.is_dir():
+        return found
+    for entry in folder.iterdir():
+        if entry.name.startswith("."):
+            continue  # a temporary file of an interrupted write
+        if entry.name.endswith(ABSENT):
+            found[entry.name[: -len(ABSENT)]] = None
+        else:
+            found[entry.name] = entry.read_text(encoding="utf-8")
+    return {d: found[d] for d in sorted(found) if fmt.valid_device_name(d)}
+
+
+def _write_backup(folder: Path, device: str, text: str | None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    if text is None:
+        (folder / (device + ABSENT)).touch()
+    else:
+        atomic_write_text(folder / device, text, MODE)
+    fsync_dir(folder)
+
+
+def _drop_backup(folder: Path, device: str) -> None:
+    for name in (device, device + ABSENT):
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).unlink()
+    fsync_dir(folder)

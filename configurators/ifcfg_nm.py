@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from configurators import ifcfg_format as fmt
-from configurators.nm_dbus import ACTIVATED, DEACTIVATED, NmClient
+from configurators.nm_dbus import ACTIVATED, ACTIVE, DEACTIVATED, NM, NM_PATH, PROPERTIES, NmClient
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 
@@ -72,14 +73,15 @@ class NmApplier:
                     f"{device}: NetworkManager has no profile for {fmt.file_name(device)}",
                 )
             device_path = self.client.device(device)
-            if device_path is not None:
-                if not self.client.managed(device_path):
-                    self.client.set_managed(device_path, True)
-                state = self.client.device_state(device_path)
-                active = str(state.get("ActiveConnection", "/"))
-                if active != "/" and self._active_profile(active) == profile:
-                    continue  # up with its file's profile already
-            pending[device] = self.client.activate(profile, device_path or "/")
+            if device_path is not None and not self.client.managed(device_path):
+                self.client.set_managed(device_path, True)
+            # activating a port activates its master: a profile active (or
+            # activating) already is awaited, not activated again (that
+            # would re-make the bridge and drop the ports just added)
+            active = self._active_by_profile().get(profile)
+            if active is None:
+                active = self.client.activate(profile, device_path or "/")
+            pending[device] = active
         failed = self.client.wait_active(pending, want=ACTIVATED, timeout=ACTIVATION_TIMEOUT)
         if failed:
             raise NetError(
@@ -87,6 +89,25 @@ class NmApplier:
                 "NetworkManager did not activate "
                 + ", ".join(f"{d} (state {s})" for d, s in sorted(failed.items())),
             )
+
+    def _active_by_profile(self) -> dict[str, str]:
+        """{profile path: active connection path} of what NetworkManager
+        has active or activating."""
+        found = {}
+        for active in self._property(NM_PATH, NM, "ActiveConnections") or []:
+            profile = self._property(str(active), ACTIVE, "Connection")
+            state = self._property(str(active), ACTIVE, "State")
+            if profile is not None and state is not None and int(state) <= ACTIVATED:
+                found[str(profile)] = str(active)
+        return found
+
+    def _property(self, path: str, interface: str, name: str) -> Any:
+        try:
+            return self.client.call(path, PROPERTIES, "Get", interface, name, signature="ss")
+        except NetError as error:
+            if error.code == ErrorCode.NM_CONNECTION:
+                raise
+            return None  # gone meanwhile
 
     def _profiles_by_file(self) -> dict[str, str]:
         """{device: profile path} of the profiles loaded from our folder."""
@@ -107,22 +128,6 @@ class NmApplier:
             return None
         active = str(self.client.device_state(device_path).get("ActiveConnection", "/"))
         return None if active == "/" else active
-
-    def _active_profile(self, active: str) -> str | None:
-        try:
-            props = self.client.call(
-                active,
-                "org.freedesktop.DBus.Properties",
-                "Get",
-                "org.freedesktop.NetworkManager.Connection.Active",
-                "Connection",
-                signature="ss",
-            )
-        except NetError as error:
-            if error.code == ErrorCode.NM_CONNECTION:
-                raise
-            return None
-        return str(props)
 
 
 def _filename_of(client: NmClient, profile_path: str) -> str:

@@ -180,7 +180,12 @@ def cmd_remove_net_persistence(args: argparse.Namespace, config: Config) -> int:
     # this runs before the network is up). Other configurators (OVSDB, NM
     # keyfiles) add their cleanup here.
     removed: list[str] = []
-    if config.net_configurator == "ifcfg":
+    if config.net_persistence == "ifcfg":
+        # the files are the persistent configuration: the safe ones go back
+        from persistence.ifcfg import restore_safe_files
+
+        removed = restore_safe_files(config)
+    elif config.net_configurator == "ifcfg":
         from configurators.ifcfg_boot import remove_unnamed_files
 
         removed = remove_unnamed_files(config)

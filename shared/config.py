@@ -17,7 +17,7 @@ from shared.errors import ErrorCode, NetError
 DEFAULT_CONFIG_PATH = "/etc/netreload/netreload.conf"
 
 # What is implemented: the configurators come from configurators.registry.
-PERSISTENCES = ("unified",)
+PERSISTENCES = ("unified", "ifcfg")
 OVS_DATAPATHS = ("system", "netdev")
 IFCFG_APPLY = ("nm", "initscripts")
 
@@ -174,6 +174,12 @@ def load_config(path: str | Path | None = None) -> Config:
         ),
         extra={s: dict(parser.items(s)) for s in parser.sections()},
     )
+    if config.net_persistence == "ifcfg" and config.net_configurator != "ifcfg":
+        raise NetError(
+            ErrorCode.BAD_PARAMS,
+            "configuration: net_persistence = 'ifcfg' needs net_configurator = ifcfg "
+            f"(not {config.net_configurator!r})",
+        )
     return config
 
 

@@ -53,6 +53,7 @@ class IfcfgAgent(Agent):
 
     bus: str = ""
     configurator: str = "ifcfg"
+    persistence: str = "unified"
 
     @property
     def scripts(self) -> Path:
@@ -62,7 +63,8 @@ class IfcfgAgent(Agent):
         (self.root / "run").mkdir(parents=True, exist_ok=True)
         (self.root / "lib").mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
-            f"[vars]\nnet_configurator = {self.configurator}\nnet_persistence = unified\n"
+            f"[vars]\nnet_configurator = {self.configurator}\n"
+            f"net_persistence = {self.persistence}\n"
             "fake_nics = veth_*,dummy_*\n"
             f"[paths]\nrun_dir = {self.root / 'run'}\nlib_dir = {self.root / 'lib'}\n"
             f"resolv_conf = {self.root / 'resolv.conf'}\n"

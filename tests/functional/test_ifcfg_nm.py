@@ -156,3 +156,25 @@ def test_default_route_ipv6_and_mtu_read_back_as_asked(
     settings = lab.connection("Bridge mgmt", "ipv4.method,ipv6.method,ipv4.gateway")
     assert settings == {"ipv4.method": "manual", "ipv6.method": "manual",
                         "ipv4.gateway": "10.9.0.1"}  # fmt: skip
+
+
+def test_ifcfg_persistence_restore_nets_brings_back_the_last_safe_configuration(
+    agent: IfcfgAgent, lab: NmLab, host_ns: HostNs
+) -> None:
+    agent.persistence = "ifcfg"
+    agent.write_config()
+    assert agent.setup({"net1": {"nic": "veth_0", **STATIC}})["code"] == 0
+    assert agent.run("set-safe-config")["code"] == 0
+    safe_files = agent.files()
+    edited = {"nic": "veth_0", "ipaddr": "10.9.7.2", "netmask": "255.255.255.0"}
+    assert agent.setup({"net1": edited, "net2": {"nic": "veth_1"}})["code"] == 0
+    assert addresses(host_ns, "net1") == ["10.9.7.2/24"]
+    safe = agent.root / "lib" / "ifcfg" / "safe"
+    assert sorted(p.name for p in safe.iterdir()) == ["net1", "net2.absent", "veth_1.absent"]
+
+    answer = agent.run("restore-nets")
+    assert answer["code"] == 0, (answer, lab.log())
+    assert agent.files() == safe_files
+    assert addresses(host_ns, "net1") == ["10.9.0.2/24"]
+    assert link(host_ns, "net2") is None
+    assert not safe.exists() or list(safe.iterdir()) == []

@@ -29,9 +29,12 @@ class Recorder:
         return (1, "injected failure") if line in self.fail else (0, "")
 
 
-def configurator(tmp: Path, apply: str = "initscripts") -> tuple[IfcfgConfigurator, Recorder]:
+def configurator(
+    tmp: Path, apply: str = "initscripts", persistence: str = "unified"
+) -> tuple[IfcfgConfigurator, Recorder]:
     config = Config(
         net_configurator="ifcfg",
+        net_persistence=persistence,
         lib_dir=tmp / "lib",
         run_dir=tmp / "run",
         ifcfg_dir=tmp / "network-scripts",

@@ -78,7 +78,7 @@ def test_stomp_connection_cap_out_of_range_is_refused(tmp_path, value: str) -> N
     [
         ("net_configurator = nm", "'nm' is not implemented"),
         ("net_configurator = ovs", "serves networks with switch 'ovs'"),
-        ("net_persistence = ifcfg", "net_persistence = 'ifcfg', expected one of unified"),
+        ("net_persistence = ifcfg", "net_persistence = 'ifcfg' needs net_configurator = ifcfg"),
     ],
 )
 def test_what_is_not_implemented_is_refused_when_the_configuration_is_read(
