@@ -210,7 +210,9 @@ class IfcfgFiles:
 
     def restore(self, changes: list[Change]) -> None:
         """Put the journal's files back (``changes`` from
-        :meth:`rollback_changes`), then forget it."""
+        :meth:`rollback_changes`), then forget it; the temporary files of a
+        write a crash interrupted go."""
+        self.remove_debris()
         for change in changes:
             path = self.path(change.device)
             if change.new is None:
@@ -222,6 +224,21 @@ class IfcfgFiles:
         if changes:
             fsync_dir(self.folder)
         self.commit()
+
+    def remove_debris(self) -> list[str]:
+        """``.ifcfg-<device>.<id>.tmp`` files (atomic writes a crash cut
+        short) in the folder, and temporary files of the backup folders."""
+        removed = []
+        for folder, prefix in ((self.folder, "." + fmt.PREFIX), (self.journal, "."),
+                               (self.safe, ".")):  # fmt: skip
+            if folder is None or not folder.is_dir():
+                continue
+            for entry in folder.iterdir():
+                if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
+                    with contextlib.suppress(FileNotFoundError):
+                        entry.unlink()
+                        removed.append(entry.name)
+        return removed
 
     def pending_journal(self) -> bool:
         """A transaction was interrupted (its journal is still there)."""

@@ -191,3 +191,18 @@ def test_parse_reads_back_what_render_writes() -> None:
     text = fmt.render(fields)
     assert fmt.origin(text) is fmt.Origin.NETRELOAD
     assert fmt.parse(text) == fields
+
+
+def test_recovery_removes_the_temporary_file_of_a_cut_short_write(tmp_path: Path) -> None:
+    conf, _ = configurator(tmp_path)
+    apply(conf, MGMT)
+    before = files(tmp_path / "network-scripts")
+    conf.begin()
+    conf.files.stage("mgmt", {"DEVICE": "mgmt", "TYPE": "Bridge"})
+    change = conf.files.changes()[0]
+    conf.files._backup(change.device, change.old)  # noqa: SLF001
+    (tmp_path / "network-scripts" / ".ifcfg-mgmt.k3j2h1.tmp").write_text("half")  # the kill
+    (tmp_path / "network-scripts" / ".other.tmp").write_text("not ours")
+    restarted, _ = configurator(tmp_path)
+    restarted.recover()
+    assert files(tmp_path / "network-scripts") == {**before, ".other.tmp": "not ours"}
