@@ -75,6 +75,7 @@ class IfcfgConfigurator(Configurator):
         self.files = make_files(config)
         self._applier = applier
         self._in_transaction = False
+        self._blocking: set[str] = set()  # devices of blockingdhcp networks
 
     @property
     def applier(self) -> Applier:
@@ -148,8 +149,10 @@ class IfcfgConfigurator(Configurator):
             if device not in up and _lower_names(fields) & remade:
                 up[device] = fields
         order = sorted(up, key=lambda d: (-DOWN_ORDER[fmt.kind_of(up[d])], d))
+        # a DHCP or autoconf network is up once its link is, unless blocking
+        waits = {d for d in order if fields_of.is_dynamic(up[d]) and d not in self._blocking}
         try:
-            self.applier.up(order)
+            self.applier.up(order, waits)
         except NetError:
             if not best_effort:
                 raise
@@ -158,6 +161,10 @@ class IfcfgConfigurator(Configurator):
     # -- networks ----------------------------------------------------------
     def add_network(self, network: Network, lower_mtu: int | None, blocking_dhcp: bool) -> None:
         chain = network.devices  # bottom first
+        if blocking_dhcp:
+            self._blocking.add(network.iface)
+        else:
+            self._blocking.discard(network.iface)
         for index, device in enumerate(chain):
             upper = chain[index + 1] if index + 1 < len(chain) else None
             bridge = upper.name if isinstance(upper, Bridge) else None

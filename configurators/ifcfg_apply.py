@@ -39,8 +39,10 @@ class Applier(Protocol):
     def reload(self, paths: list[Path]) -> None:
         """The files changed (written or removed)."""
 
-    def up(self, devices: list[str]) -> None:
-        """Bring the devices up, in this order (their files written)."""
+    def up(self, devices: list[str], link_only: set[str]) -> None:
+        """Bring the devices up, in this order (their files written); those
+        of ``link_only`` (a non-blocking DHCP or autoconf network) are up
+        once their link is, their addresses may come later."""
 
     def close(self) -> None: ...
 
@@ -70,8 +72,8 @@ class InitscriptsApplier:
     def reload(self, paths: list[Path]) -> None:
         """The scripts read the files at each ifup: nothing to reload."""
 
-    def up(self, devices: list[str]) -> None:
-        for device in devices:
+    def up(self, devices: list[str], link_only: set[str]) -> None:
+        for device in devices:  # ifup itself waits for DHCP as the host says
             status, output = self.run([self.ifup, _checked(device)], self.timeout)
             if status != 0:
                 raise NetError(

@@ -30,7 +30,7 @@ NETWORK_KEYS = frozenset(
         "BRIDGE", "MASTER", "SLAVE", "MTU", "BOOTPROTO", "IPADDR", "NETMASK", "PREFIX",
         "GATEWAY", "DEFROUTE", "IPV6INIT", "IPV6ADDR", "IPV6_DEFAULTGW", "IPV6_AUTOCONF",
         "DHCPV6C", "DNS1", "DNS2", "DNS3", "ONBOOT", "NM_CONTROLLED", "HOTPLUG", "IPV6_DISABLED",
-        "NETRELOAD_NETWORK",
+        "NETRELOAD_NETWORK", "IPV4_DHCP_TIMEOUT", "IPV6_DHCP_TIMEOUT", "IPV6_RA_TIMEOUT",
     }
 )  # fmt: skip
 # The IP block of a network's top device.
@@ -38,11 +38,14 @@ IP_KEYS = frozenset(
     {
         "BOOTPROTO", "IPADDR", "NETMASK", "PREFIX", "GATEWAY", "DEFROUTE", "IPV6INIT",
         "IPV6ADDR", "IPV6_DEFAULTGW", "IPV6_AUTOCONF", "DHCPV6C", "DNS1", "DNS2", "DNS3",
-        "IPV6_DISABLED",
+        "IPV6_DISABLED", "IPV4_DHCP_TIMEOUT", "IPV6_DHCP_TIMEOUT", "IPV6_RA_TIMEOUT",
     }
 )  # fmt: skip
+#: NetworkManager's "infinity" for a DHCP or router-advertisement wait
+NM_FOREVER = "2147483647"
 MAX_NAMESERVERS = 3  # DNS1..DNS3, as the production agent wrote
 CENTISECONDS = 100
+STP_DELAY_MIN, STP_DELAY_MAX = 2 * CENTISECONDS, 30 * CENTISECONDS
 
 
 def ip_fields(ip: IpConfig | None) -> dict[str, str]:
@@ -77,6 +80,8 @@ def ip_fields(ip: IpConfig | None) -> dict[str, str]:
 def bridge_base(bridge: Bridge) -> dict[str, str]:
     options = dict(bridge.options)
     delay = options.pop("br_forward_delay", bridge.forward_delay * CENTISECONDS)
+    if bridge.stp:  # the kernel (and NetworkManager) take 2..30 s with STP on
+        delay = min(max(delay, STP_DELAY_MIN), STP_DELAY_MAX)
     if options:
         raise NetError(
             ErrorCode.BAD_PARAMS,
@@ -142,15 +147,40 @@ def compose(
         fields["MTU"] = str(mtu)
     if bridge is None and master is None:
         fields.update(ip_fields(ip))
-        if nm_controlled and fields["IPV6INIT"] == "no":
-            # NetworkManager reads IPV6INIT=no alone as "leave IPv6 to the
-            # kernel" (autoconfiguration on); the initscripts turn it off
-            fields["IPV6_DISABLED"] = "yes"
+        if nm_controlled:
+            fields.update(nm_ip_fields(fields))
     fields["ONBOOT"] = "yes"
     fields["NM_CONTROLLED"] = yes(nm_controlled)
     if base.get("TYPE") == "Bridge" or base.get("VLAN") == "yes":
         fields["HOTPLUG"] = "no"  # no udev-triggered ifup of a half-made stack
     return fields
+
+
+def nm_ip_fields(fields: Mapping[str, str]) -> dict[str, str]:
+    """What NetworkManager needs said to behave as the production agent's
+    networks do: IPV6INIT=no alone reads as "leave IPv6 to the kernel"
+    (autoconfiguration on), so IPv6 is disabled outright; a DHCP client or
+    router solicitation goes on until answered, as the production agent's
+    non-blocking DHCP does, instead of failing the device after a timeout."""
+    extra = {}
+    if fields.get("IPV6INIT") == "no":
+        extra["IPV6_DISABLED"] = "yes"
+    if fields.get("BOOTPROTO") == "dhcp":
+        extra["IPV4_DHCP_TIMEOUT"] = NM_FOREVER
+    if fields.get("DHCPV6C") == "yes":
+        extra["IPV6_DHCP_TIMEOUT"] = NM_FOREVER
+    if fields.get("IPV6_AUTOCONF") == "yes":
+        extra["IPV6_RA_TIMEOUT"] = NM_FOREVER
+    return extra
+
+
+def is_dynamic(fields: Mapping[str, str]) -> bool:
+    """The device gets (some of) its IP configuration from the network."""
+    return (
+        fields.get("BOOTPROTO") == "dhcp"
+        or fields.get("DHCPV6C") == "yes"
+        or fields.get("IPV6_AUTOCONF") == "yes"
+    )
 
 
 def base_of(fields: Mapping[str, str]) -> dict[str, str]:

@@ -62,7 +62,7 @@ class NmApplier:
             if left:
                 log.warning("%s: still %s after deactivation", device, left[device])
 
-    def up(self, devices: list[str]) -> None:
+    def up(self, devices: list[str], link_only: set[str]) -> None:
         profiles = self._profiles_by_file()
         pending: dict[str, str] = {}
         for device in devices:
@@ -82,7 +82,9 @@ class NmApplier:
             if active is None:
                 active = self.client.activate(profile, device_path or "/")
             pending[device] = active
-        failed = self.client.wait_active(pending, want=ACTIVATED, timeout=ACTIVATION_TIMEOUT)
+        failed = self.client.wait_active(
+            pending, want=ACTIVATED, layer2=link_only, timeout=ACTIVATION_TIMEOUT
+        )
         if failed:
             raise NetError(
                 ErrorCode.FAILED_IFUP,

@@ -9,19 +9,36 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs, ip_json
 from tests.functional.contract import assert_caps_contract
+from tests.functional.ifcfg_lab import IfcfgAgent, ifcfg_nm_lab, why_no_ifcfg_nm
 
 
-@pytest.fixture
-def agent(host_ns: HostNs, tmp_path) -> Agent:
-    agent = Agent(host_ns, tmp_path)
-    agent.write_config()
-    return agent
+@pytest.fixture(params=["iproute2", "ifcfg"])
+def agent(request: pytest.FixtureRequest, host_ns: HostNs, tmp_path) -> Iterator[Agent]:
+    """The same behaviour from each configurator of legacy networks: iproute2
+    (netlink), ifcfg (files applied by NetworkManager's ifcfg-rh plugin)."""
+    if request.param == "iproute2":
+        agent = Agent(host_ns, tmp_path)
+        agent.write_config()
+        yield agent
+        return
+    if why_no_ifcfg_nm() is not None:
+        pytest.skip(str(why_no_ifcfg_nm()))
+    agent = IfcfgAgent(host_ns, tmp_path / "agent")
+    lab = ifcfg_nm_lab(host_ns, tmp_path / "nm", agent.scripts)
+    lab.start()
+    try:
+        agent.bus = lab.address
+        agent.write_config()
+        yield agent
+    finally:
+        lab.stop()
 
 
 def link(ns: str, name: str) -> dict:
@@ -71,13 +88,23 @@ def test_bridged_network_gets_bridge_port_addresses_and_default_route(agent: Age
     assert addresses(ns, "mgmt") == {"192.0.2.10/24", "2001:db8:1::10/64"}
     route = default_route(ns)
     assert route["gateway"] == "192.0.2.1" and route["dev"] == "mgmt"
-    assert "nameserver 192.0.2.53" in (agent.root / "resolv.conf").read_text()
+    if isinstance(agent, IfcfgAgent):  # DNS1..: the host's ifup or NetworkManager writes it
+        assert "DNS1=192.0.2.53" in agent.files()["ifcfg-mgmt"].splitlines()
+    else:
+        assert "nameserver 192.0.2.53" in (agent.root / "resolv.conf").read_text()
     net = assert_caps_contract(agent.caps())["networks"]["mgmt"]
     assert (net["southbound"], net["stp"], net["mtu"]) == ("veth_0", "off", "1500")
     assert net["ipv6addrs"] == ["2001:db8:1::10/64"]
 
 
-def test_ipv6_networks_report_in_the_agents_types(agent: Agent) -> None:
+def test_ipv6_networks_report_in_the_agents_types(
+    agent: Agent, request: pytest.FixtureRequest
+) -> None:
+    if isinstance(agent, IfcfgAgent):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "NetworkManager autoconfigures IPv6 in userspace (the kernel's accept_ra is 0): "
+            "the report, read from the kernel, says ipv6autoconf False"
+        )))  # fmt: skip
     result = agent.setup({
         "six": {"nic": "veth_0", "ipv6addr": "2001:db8:6::10/64", "ipv6gateway": "2001:db8:6::1",
                 "defaultRoute": True},
@@ -114,7 +141,8 @@ def test_nic_mtu_returns_to_default_when_network_goes(agent: Agent) -> None:
 
 
 def test_stp_is_read_back_from_the_kernel(agent: Agent) -> None:
-    assert agent.setup({"stpnet": {"nic": "veth_0", "stp": True}})["code"] == 0
+    result = agent.setup({"stpnet": {"nic": "veth_0", "stp": True}})
+    assert result["code"] == 0, result
     assert link(agent.host.name, "stpnet")["linkinfo"]["info_data"]["stp_state"] == 1
 
 
