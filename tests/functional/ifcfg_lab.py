@@ -13,8 +13,12 @@ paths all live in the test's temporary folder.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs
@@ -76,3 +80,20 @@ class IfcfgAgent(Agent):
         if not self.scripts.is_dir():
             return {}
         return {p.name: p.read_text() for p in sorted(self.scripts.iterdir())}
+
+
+@contextmanager
+def running_ifcfg_agent(host: HostNs, root: Path) -> Iterator[IfcfgAgent]:
+    """An IfcfgAgent with its NetworkManager running (the test is skipped
+    where the ifcfg-rh build is missing)."""
+    if why_no_ifcfg_nm() is not None:
+        pytest.skip(str(why_no_ifcfg_nm()))
+    agent = IfcfgAgent(host, root / "agent")
+    lab = ifcfg_nm_lab(host, root / "nm", agent.scripts)
+    lab.start()
+    try:
+        agent.bus = lab.address
+        agent.write_config()
+        yield agent
+    finally:
+        lab.stop()

@@ -12,6 +12,7 @@ from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs, ip_json
 from tests.functional.contract import assert_caps_contract
 from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path, serving_the_peer
+from tests.functional.ifcfg_lab import running_ifcfg_agent
 
 pytestmark = pytest.mark.skipif(dnsmasq_path() is None, reason="dnsmasq is not installed")
 
@@ -23,8 +24,14 @@ def dhcp_server(host_ns: HostNs, tmp_path) -> Iterator[Dnsmasq]:
         yield server
 
 
-@pytest.fixture
-def agent(host_ns: HostNs, tmp_path) -> Iterator[Agent]:
+@pytest.fixture(params=["iproute2", "ifcfg"])
+def agent(request: pytest.FixtureRequest, host_ns: HostNs, tmp_path) -> Iterator[Agent]:
+    """Each configurator of legacy networks: iproute2 (netreload's DHCP
+    clients), ifcfg (NetworkManager's, from BOOTPROTO=dhcp)."""
+    if request.param == "ifcfg":
+        with running_ifcfg_agent(host_ns, tmp_path) as agent:
+            yield agent
+        return
     agent = Agent(host_ns, tmp_path / "agent")
     agent.write_config()
     yield agent

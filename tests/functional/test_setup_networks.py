@@ -16,7 +16,7 @@ import pytest
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs, ip_json
 from tests.functional.contract import assert_caps_contract
-from tests.functional.ifcfg_lab import IfcfgAgent, ifcfg_nm_lab, why_no_ifcfg_nm
+from tests.functional.ifcfg_lab import IfcfgAgent, running_ifcfg_agent
 
 
 @pytest.fixture(params=["iproute2", "ifcfg"])
@@ -28,17 +28,8 @@ def agent(request: pytest.FixtureRequest, host_ns: HostNs, tmp_path) -> Iterator
         agent.write_config()
         yield agent
         return
-    if why_no_ifcfg_nm() is not None:
-        pytest.skip(str(why_no_ifcfg_nm()))
-    agent = IfcfgAgent(host_ns, tmp_path / "agent")
-    lab = ifcfg_nm_lab(host_ns, tmp_path / "nm", agent.scripts)
-    lab.start()
-    try:
-        agent.bus = lab.address
-        agent.write_config()
+    with running_ifcfg_agent(host_ns, tmp_path) as agent:
         yield agent
-    finally:
-        lab.stop()
 
 
 def link(ns: str, name: str) -> dict:
