@@ -262,11 +262,20 @@ class NmLab:
         self.stop()
 
     # -- read-backs ------------------------------------------------------------
-    def log(self) -> str:
+    def log(self, tail: int = 4000) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-4000:]
+            return self.log_path.read_text(errors="replace")[-tail:]
         except OSError:
             return ""
+
+    def audits(self) -> list[str]:
+        """NetworkManager's audit lines: one per change asked of it over
+        D-Bus (profile added, updated, deleted, activated, checkpoint …)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return []
+        return [line for line in text.splitlines() if "audit:" in line]
 
     def nmcli(self, *args: str, check: bool = True) -> str:
         proc = subprocess.run(
