@@ -55,6 +55,9 @@ log = logging.getLogger("netreload.nm")
 #: seconds NetworkManager waits before rolling a checkpoint back by itself:
 #: longer than any connectivity check (at most 3600 s) and activation
 CHECKPOINT_TIMEOUT = 3600 + 600
+CREATING = "creating"
+#: a profile dropped whatever its master
+ANY = "*"
 NAME_STATES = {1: "activating", 2: "activated", 3: "deactivating", 4: "deactivated"}
 
 
@@ -86,7 +89,11 @@ class NmConfigurator(Configurator):
 
     def _drop_pending(self) -> None:
         self._want: dict[str, WantedProfile] = {}
-        self._drop: dict[str, None] = {}
+        # device → the master its profile must have to be the one removed
+        # (ANY: whatever it is; None: none). A NIC's profile is another
+        # network's once that network took the NIC: removing a network
+        # whose bridge is gone must not take it away from it.
+        self._drop: dict[str, str | None] = {}
         self._kernel_mtu: dict[str, int] = {}
         self._nameservers: tuple[str, ...] | None = None
 
@@ -172,7 +179,10 @@ class NmConfigurator(Configurator):
             if isinstance(device, Bond):
                 continue  # not built by this configurator (refused when added)
             self._want.pop(device.name, None)
-            self._drop[device.name] = None
+            if device is network.top:
+                self._drop[device.name] = ANY
+            else:  # a bridge port
+                self._drop[device.name] = network.top.name
 
     def set_mtu(self, device: str, mtu: int) -> None:
         wanted = self._want.get(device)
@@ -222,14 +232,16 @@ class NmConfigurator(Configurator):
                     paths[name] = path
         if not paths:
             return
+        known = "".join(f"{path}\n" for path, _ in self._checkpoints)
+        # "creating": a crash before the path is written leaves a checkpoint
+        # recovery finds by its rollback timeout (netreload's own value)
+        atomic_write_text(self.checkpoint_file, known + CREATING + "\n")
         checkpoint = self.client.checkpoint_create(sorted(paths.values()), CHECKPOINT_TIMEOUT)
         self._checkpoints.append((checkpoint, frozenset(paths)))
-        atomic_write_text(
-            self.checkpoint_file, "".join(f"{path}\n" for path, _ in self._checkpoints)
-        )
+        atomic_write_text(self.checkpoint_file, known + f"{checkpoint}\n")
 
     def _deactivate_and_delete(
-        self, client: NmClient, drop: Mapping[str, None], held: Mapping[str, str | None]
+        self, client: NmClient, drop: Mapping[str, str | None], held: Mapping[str, str | None]
     ) -> None:
         active, paths = {}, {}
         for name in drop:
@@ -242,6 +254,9 @@ class NmConfigurator(Configurator):
             if settings.get("user", {}).get("data", {}).get(MARK_KEY) is None:
                 log.warning("%s: a NetworkManager profile netreload did not make: left", name)
                 continue
+            master = settings.get("connection", {}).get("master") or None
+            if drop[name] is not ANY and master != drop[name]:
+                continue  # another network's now (its port, or its own NIC)
             paths[name] = path
             device = client.device(name)
             if device is not None:
@@ -329,9 +344,17 @@ class NmConfigurator(Configurator):
             log.info("no NetworkManager to clean up: %s", error)
             return []
         try:
-            left = self.checkpoint_file.read_text().split()
+            lines = self.checkpoint_file.read_text().split()
         except FileNotFoundError:
-            left = []
+            lines = []
+        left = [line for line in lines if line.startswith("/")]
+        if CREATING in lines:  # its path never written: found by its timeout
+            left += [
+                path
+                for path in client.checkpoints()
+                if path not in left
+                and client.checkpoint_rollback_timeout(path) == CHECKPOINT_TIMEOUT
+            ]
         if left:
             log.warning("rolling back NetworkManager checkpoints left by a crash: %s", left)
             self._roll_back_checkpoints(left)
@@ -340,7 +363,7 @@ class NmConfigurator(Configurator):
         for name, attrs in running.get("networks", {}).items():
             if attrs.get("switch", "legacy") == "legacy":
                 wanted.update(d.name for d in build_network(name, attrs).devices)
-        stale = {n: None for n in sorted(client.owned_profiles()) if n not in wanted}
+        stale = {n: ANY for n in sorted(client.owned_profiles()) if n not in wanted}
         if stale:
             held = {name: client.by_uuid(profile_uuid(name)) for name in stale}
             for name, profile in client.owned_profiles().items():

@@ -122,7 +122,11 @@ def ipv4_settings(device: str, ip: IpConfig | None) -> dict[str, Any]:
         return {"method": "disabled"}
     settings: dict[str, Any] = {"ignore-auto-dns": True, "route-metric": 0}
     if v4.is_dhcp:
-        settings.update(method="auto", **{"dhcp-timeout": DHCP_FOREVER})
+        # blocking: activated only with a lease; otherwise the client keeps
+        # trying in the background, the network up meanwhile
+        settings.update(
+            method="auto", **{"dhcp-timeout": DHCP_FOREVER, "may-fail": not ip.blocking_dhcp}
+        )
     else:
         prefix = v4.prefixlen or 32
         settings.update(
