@@ -38,6 +38,7 @@ from configurators.nm_dbus import MARK_KEY, MARK_VALUE
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
 from shared.netmodel.bridge import Bridge
+from shared.netmodel.bridge_options_table import PROTOCOLS
 from shared.netmodel.ipconfig import IpConfig
 from shared.netmodel.network import Network
 from shared.netmodel.nic import Nic
@@ -66,6 +67,9 @@ def _seconds(value: int, option: str) -> int:
     return value // CENTISECONDS
 
 
+#: the kernel's multicast_router values as NetworkManager names them
+MULTICAST_ROUTER = {0: "disabled", 1: "auto", 2: "enabled"}
+
 #: netlink keyword (``shared.netmodel.bridge_options_table``) → (NetworkManager
 #: bridge property, converter of the netlink value)
 BRIDGE_OPTIONS: dict[str, tuple[str, Any]] = {
@@ -83,6 +87,9 @@ BRIDGE_OPTIONS: dict[str, tuple[str, Any]] = {
     "br_vlan_filtering": ("vlan-filtering", bool),
     "br_vlan_default_pvid": ("vlan-default-pvid", int),
     "br_vlan_stats_enabled": ("vlan-stats-enabled", bool),
+    "br_vlan_protocol": ("vlan-protocol", lambda v: PROTOCOLS[v]),
+    "br_mcast_router": ("multicast-router", lambda v: MULTICAST_ROUTER[v]),
+    "br_group_addr": ("group-address", lambda v: bytes.fromhex(v.replace(":", ""))),
 }
 
 

@@ -1,14 +1,17 @@
-"""The configurators the behaviour tests run against, as one pytest fixture.
+"""The configurators the behaviour tests run against.
 
-``agent`` (imported by a test module) is parametrized over ``iproute2`` and
-``nm``: for ``nm`` a private NetworkManager is started in the test's
-namespace (``nm_lab``) and the agent's configuration points ``[nm] bus`` at
-it; the lab is stopped at the end, also on failure. A host without
-NetworkManager or dbus-python skips the ``nm`` runs, saying why.
+``agent`` (assigned in a test module: ``agent = configurator_params.agent``)
+is parametrized over ``iproute2`` and ``nm``: for ``nm`` a private
+NetworkManager is started in the test's namespace (``nm_lab``) and the
+agent's configuration points ``[nm] bus`` at it; the lab is stopped at the
+end, also on failure. A host without NetworkManager or dbus-python skips
+the ``nm`` runs, saying why. :func:`configured_agent` is the same for a
+module whose fixture does more (a DHCP module removes its networks first).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,22 +24,29 @@ from tests.functional.nm_lab import NmLab, why_no_nm
 CONFIGURATORS = ("iproute2", "nm")
 
 
-@pytest.fixture(params=CONFIGURATORS)
-def agent(request: pytest.FixtureRequest, host_ns: HostNs, tmp_path: Path) -> Iterator[Agent]:
-    if request.param == "iproute2":
-        agent = Agent(host_ns, tmp_path)
+@contextlib.contextmanager
+def configured_agent(configurator: str, host: HostNs, root: Path) -> Iterator[Agent]:
+    """An agent whose ``[vars] net_configurator`` is ``configurator``."""
+    if configurator == "iproute2":
+        agent = Agent(host, root)
         agent.write_config()
         yield agent
         return
     why = why_no_nm()
     if why is not None:
         pytest.skip(why)
-    lab = NmLab(host_ns.name, tmp_path / "nm")
+    lab = NmLab(host.name, root / "nm")
     lab.start()
     try:
-        agent = Agent(host_ns, tmp_path, configurator="nm", nm_bus=lab.address)
+        agent = Agent(host, root, configurator="nm", nm_bus=lab.address)
         agent.nm = lab  # type: ignore[attr-defined]
         agent.write_config()
         yield agent
     finally:
         lab.stop()
+
+
+@pytest.fixture(params=CONFIGURATORS)
+def agent(request: pytest.FixtureRequest, host_ns: HostNs, tmp_path: Path) -> Iterator[Agent]:
+    with configured_agent(request.param, host_ns, tmp_path) as agent:
+        yield agent
