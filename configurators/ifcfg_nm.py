@@ -36,8 +36,9 @@ class NmApplier:
     def __init__(self, config: Config, client: NmClient | None = None) -> None:
         self.dir = config.ifcfg_dir
         self.nm_dir = config.ifcfg_nm_dir or config.ifcfg_dir
-        bus = config.extra.get("nm", {}).get("bus", "").strip()
-        self.client = client if client is not None else NmClient(bus, timeout=ACTIVATION_TIMEOUT)
+        self.client = (
+            client if client is not None else NmClient(config.nm_bus, timeout=ACTIVATION_TIMEOUT)
+        )
 
     def close(self) -> None:
         self.client.close()

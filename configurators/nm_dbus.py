@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from configurators.nm_types import from_dbus, import_dbus, to_dbus
+from shared import faults
 from shared.errors import ErrorCode, NetError
 
 NM = "org.freedesktop.NetworkManager"
@@ -76,6 +77,22 @@ _UNREACHABLE = frozenset(
         "org.freedesktop.DBus.Error.FileNotFound",
         "org.freedesktop.DBus.Error.Timeout",
         "org.freedesktop.DBus.Error.TimedOut",
+    }
+)
+#: the calls that change NetworkManager's state: a durable step each for
+#: the test-only fault injection (``shared.faults``: superd killed before one)
+_CHANGES = frozenset(
+    {
+        "AddConnection2",
+        "Update2",
+        "Delete",
+        "LoadConnections",
+        "ActivateConnection",
+        "DeactivateConnection",
+        "CheckpointCreate",
+        "CheckpointRollback",
+        "CheckpointDestroy",
+        "Set",
     }
 )
 _GONE = frozenset(
@@ -151,6 +168,8 @@ class NmClient:
         """``method`` of ``interface`` on ``path``; D-Bus errors become NetErrors."""
         if self.bus is None:
             raise NetError(ErrorCode.NM_CONNECTION, "NetworkManager: the client is closed")
+        if method in _CHANGES:
+            faults.step(f"NetworkManager {method}")
         try:
             return self.bus.call_blocking(
                 NM, path, interface, method, signature, args, timeout=timeout or self.timeout + 5
@@ -401,6 +420,15 @@ class NmClient:
         except NetError as error:
             if error.code == ErrorCode.NM_CONNECTION:
                 raise
+
+    def checkpoint_rollback_timeout(self, path: str) -> int | None:
+        """The checkpoint's ``RollbackTimeout`` (seconds); None when gone."""
+        try:
+            return int(self._get(path, NM + ".Checkpoint", "RollbackTimeout"))
+        except NetError as error:
+            if error.code == ErrorCode.NM_CONNECTION:
+                raise
+            return None
 
     def checkpoints(self) -> list[str]:
         return [str(p) for p in self._get(NM_PATH, NM, "Checkpoints")]

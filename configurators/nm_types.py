@@ -28,6 +28,7 @@ SIGNATURES: dict[tuple[str, str], str] = {
     ("bridge", "multicast-last-member-count"): "u",
     ("bridge", "multicast-startup-query-count"): "u",
     ("bridge", "multicast-router"): "s",
+    ("bridge", "group-address"): "ay",
     ("bridge", "vlan-default-pvid"): "u",
     ("bridge", "multicast-last-member-interval"): "t",
     ("bridge", "multicast-membership-interval"): "t",
@@ -92,6 +93,8 @@ def _typed(dbus: Any, value: Any, signature: str | None) -> Any:
         return dbus.Byte(value)
     if signature == "i":
         return dbus.Int32(value)
+    if signature == "ay":
+        return dbus.ByteArray(bytes(value))
     if signature == "au":
         return dbus.Array([dbus.UInt32(v) for v in value], signature="u")
     if signature == "aay":

@@ -54,7 +54,6 @@ class Entry:
         return [m for m in self.requires if importlib.util.find_spec(m) is None]
 
 
-
 _ENTRIES: dict[str, Entry] = {}
 
 
@@ -222,6 +221,14 @@ def _ifcfg(config: Config, configurators: Configurators) -> Configurator:
     # the kernel's devices (ownership marks, addresses given back): iproute2's
     return IfcfgConfigurator(config, configurators.get("iproute2"))
 
+def _nm(config: Config, configurators: Configurators) -> Configurator:
+    from configurators.iproute2 import Iproute2Configurator
+    from configurators.nm import NmConfigurator
+
+    # its own kernel access (device marks, a NIC's addresses, MTUs of devices
+    # without a profile), not the registry's iproute2 configurator
+    return NmConfigurator(config, Iproute2Configurator(config))
+
 
 register(Entry("iproute2", _iproute2, switch="legacy", requires=("pyroute2",),
                default=True, hint="pip install pyroute2"))  # fmt: skip
@@ -232,3 +239,7 @@ register(Entry("ovs", _ovs, switch="ovs"))
 # files change, and says what is missing then.
 register(Entry("ifcfg", _ifcfg, switch="legacy", requires=("pyroute2",), default=True,
                hint="pip install pyroute2"))  # fmt: skip
+
+register(Entry("nm", _nm, switch="legacy", requires=("dbus", "pyroute2"), default=True,
+               hint="pip install 'netreload[nm]' (dbus-python; Debian: libdbus-1-dev "
+                    "libglib2.0-dev pkg-config to build it)"))  # fmt: skip

@@ -65,6 +65,11 @@ class Config:
     # the same folder as NetworkManager sees it, when that differs (a
     # private mount, as in the tests); unset: dir
     ifcfg_nm_dir: Path | None = None
+    # [nm]: the D-Bus address of the bus NetworkManager is on (empty: the
+    # system bus, DBUS_SYSTEM_BUS_ADDRESS honoured) and how long to wait for
+    # it to activate or deactivate a profile
+    nm_bus: str = ""
+    nm_timeout: float = 30.0
     extra: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def is_fake_nic(self, name: str) -> bool:
@@ -142,13 +147,13 @@ def load_config(path: str | Path | None = None) -> Config:
         resolv_conf=Path(get("paths", "resolv_conf", defaults.resolv_conf)),
         superd_socket=Path(get("superd", "socket", defaults.superd_socket)),
         frontd_user=get("frontd", "user", defaults.frontd_user),
-        frontd_unix_socket=Path(
-            get("frontd", "unix_socket", defaults.frontd_unix_socket)
-        ),
+        frontd_unix_socket=Path(get("frontd", "unix_socket", defaults.frontd_unix_socket)),
         stomp_listen=get("frontd", "stomp_listen", defaults.stomp_listen),
         stomp_max_connections=_bounded_int(
             get("frontd", "max_connections", defaults.stomp_max_connections),
-            "[frontd] max_connections", 1, 4096,
+            "[frontd] max_connections",
+            1,
+            4096,
         ),  # fmt: skip
         tls_cert=Path(get("frontd", "tls_cert", defaults.tls_cert)),
         tls_key=Path(get("frontd", "tls_key", defaults.tls_key)),
@@ -172,6 +177,8 @@ def load_config(path: str | Path | None = None) -> Config:
         ifcfg_nm_dir=(
             _absolute(nm_dir, "[ifcfg] nm_dir") if (nm_dir := get("ifcfg", "nm_dir", "")) else None
         ),
+        nm_bus=get("nm", "bus", defaults.nm_bus),
+        nm_timeout=_positive(get("nm", "timeout", defaults.nm_timeout), "[nm] timeout"),
         extra={s: dict(parser.items(s)) for s in parser.sections()},
     )
     if config.net_persistence == "ifcfg" and config.net_configurator != "ifcfg":

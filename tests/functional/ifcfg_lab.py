@@ -93,6 +93,7 @@ def running_ifcfg_agent(host: HostNs, root: Path) -> Iterator[IfcfgAgent]:
     lab.start()
     try:
         agent.bus = lab.address
+        agent.nm = lab  # type: ignore[attr-defined]
         agent.write_config()
         yield agent
     finally:

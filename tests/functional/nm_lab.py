@@ -214,22 +214,42 @@ class NmLab:
         self._wait_started(timeout)
 
     def _wait_started(self, timeout: float) -> None:
+        """Until NetworkManager owns its bus name and says its start-up is
+        over (its ``Startup`` property false), asked with ``dbus-send``."""
         deadline = time.monotonic() + timeout
         while True:
             if self._nm is not None and self._nm.poll() is not None:
                 raise RuntimeError(f"NetworkManager lab: NetworkManager exited:\n{self.log()}")
-            proc = subprocess.run(
-                [self.nmcli_binary, "-t", "-f", "RUNNING,STARTUP", "general", "status"],
-                env={**self.env, **self.extra_env},
-                capture_output=True,
-                text=True,
-                timeout=10,
-            )
-            if proc.returncode == 0 and proc.stdout.strip().startswith("running:started"):
+            try:
+                startup = self._dbus_get("org.freedesktop.NetworkManager", "Startup")
+            except (subprocess.SubprocessError, OSError):
+                startup = None
+            if startup is not None and "boolean false" in startup:
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"NetworkManager lab: not started in {timeout} s:\n{self.log()}")
-            time.sleep(0.1)
+            time.sleep(0.05)
+
+    def _dbus_get(self, interface: str, prop: str) -> str | None:
+        """A property of NetworkManager's root object as dbus-send prints
+        it; None while NetworkManager is not on the bus."""
+        proc = subprocess.run(
+            [
+                "dbus-send",
+                f"--bus={self.address}",
+                "--print-reply",
+                "--reply-timeout=2000",
+                "--dest=org.freedesktop.NetworkManager",
+                "/org/freedesktop/NetworkManager",
+                "org.freedesktop.DBus.Properties.Get",
+                f"string:{interface}",
+                f"string:{prop}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return proc.stdout if proc.returncode == 0 else None
 
     def stop_nm(self) -> None:
         """Stop NetworkManager (SIGTERM, SIGKILL after 10 s); its mount
@@ -262,11 +282,20 @@ class NmLab:
         self.stop()
 
     # -- read-backs ------------------------------------------------------------
-    def log(self) -> str:
+    def log(self, tail: int = 4000) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-4000:]
+            return self.log_path.read_text(errors="replace")[-tail:]
         except OSError:
             return ""
+
+    def audits(self) -> list[str]:
+        """NetworkManager's audit lines: one per change asked of it over
+        D-Bus (profile added, updated, deleted, activated, checkpoint …)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return []
+        return [line for line in text.splitlines() if "audit:" in line]
 
     def nmcli(self, *args: str, check: bool = True) -> str:
         proc = subprocess.run(
@@ -301,36 +330,28 @@ class NmLab:
 
     def checkpoints(self) -> list[str]:
         """The checkpoints NetworkManager holds (their D-Bus paths)."""
-        out = subprocess.run(
-            [
-                "dbus-send",
-                f"--bus={self.address}",
-                "--print-reply",
-                "--dest=org.freedesktop.NetworkManager",
-                "/org/freedesktop/NetworkManager",
-                "org.freedesktop.DBus.Properties.Get",
-                "string:org.freedesktop.NetworkManager",
-                "string:Checkpoints",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
+        out = self._dbus_get("org.freedesktop.NetworkManager", "Checkpoints")
+        if out is None:
+            raise RuntimeError("NetworkManager lab: NetworkManager is not on the bus")
         return [line.split('"')[1] for line in out.splitlines() if "object path" in line]
 
 
 def _terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM (to its process group when it has one), SIGKILL after 10 s."""
     if proc.poll() is not None:
         return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM) if _own_group(proc) else proc.terminate()
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL) if _own_group(proc) else proc.kill()
-        proc.wait(10)
-    except ProcessLookupError:
-        pass
+    group = _own_group(proc)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    proc.wait(60)  # SIGKILLed: only a process stuck in the kernel is still there
 
 
 def _own_group(proc: subprocess.Popen) -> bool:

@@ -76,7 +76,6 @@ def test_stomp_connection_cap_out_of_range_is_refused(tmp_path, value: str) -> N
 @pytest.mark.parametrize(
     ("line", "says"),
     [
-        ("net_configurator = nm", "'nm' is not implemented"),
         ("net_configurator = ovs", "serves networks with switch 'ovs'"),
         ("net_persistence = ifcfg", "net_persistence = 'ifcfg' needs net_configurator = ifcfg"),
     ],
@@ -135,3 +134,43 @@ def test_a_configurator_not_installed_is_refused_saying_what_is_missing(tmp_path
         load_config(conf)
     assert "no_such_module_xyz" in info.value.message
     assert "apt install netreload-teamd" in info.value.message
+
+
+def test_nm_is_accepted_with_its_bus_and_timeout_when_dbus_python_is_installed(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("dbus")
+    conf = tmp_path / "n.conf"
+    conf.write_text(
+        "[vars]\nnet_configurator = nm\n[nm]\nbus = unix:path=/tmp/b.sock\ntimeout = 12\n"
+    )
+    config = load_config(conf)
+    assert (config.net_configurator, config.nm_bus, config.nm_timeout) == (
+        "nm",
+        "unix:path=/tmp/b.sock",
+        12.0,
+    )
+
+
+def test_nm_defaults_to_the_system_bus_and_30_seconds(tmp_path: Path) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text("[vars]\n")
+    config = load_config(conf)
+    assert (config.nm_bus, config.nm_timeout) == ("", 30.0)
+
+
+def test_nm_without_dbus_python_is_refused_saying_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "dbus" else real(name, *a)
+    )
+    conf = tmp_path / "n.conf"
+    conf.write_text("[vars]\nnet_configurator = nm\n")
+    with pytest.raises(NetError) as info:
+        load_config(conf)
+    assert info.value.code == ErrorCode.BAD_PARAMS
+    assert "dbus" in info.value.message and "libdbus-1-dev" in info.value.message
