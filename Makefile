@@ -4,16 +4,18 @@ PY := $(VENV)/bin/python
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST := tests/tools/pytest_lane.sh $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: all venv debs debs-demo debs-functional debs-vm debs-bench lint test test-fast test-unit test-functional test-vm soak demo bench clean
+.PHONY: all venv nm-ifcfg debs debs-demo debs-functional debs-vm debs-bench lint test test-fast test-unit test-functional test-vm soak demo bench clean
 
 all: test
 
-$(VENV)/.installed: setup.cfg setup.py pyproject.toml
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml tests/tools/install_debian_packages.sh
+	# dbus-python (the nm extra) is built by pip: its headers first
+	tests/tools/install_debian_packages.sh venv
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# setuptools notes that an editable install imports from the checkout,
 	# which is what this virtualenv is for: that one notice is not shown.
-	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -e '.[test,ovs,events]'
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -e '.[test,ovs,events,nm]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -24,13 +26,19 @@ debs: debs-functional debs-vm
 debs-demo debs-functional debs-vm debs-bench: debs-%:
 	tests/tools/install_debian_packages.sh $*
 
+# NetworkManager 1.42 with the ifcfg-rh plugin (Debian's is built without):
+# built from Debian's source once per machine, outside the checkout, for the
+# ifcfg configurator's functional tests (a few minutes the first time).
+nm-ifcfg: debs-functional
+	tests/tools/build_nm_ifcfg.sh
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
 test-unit: venv
 	$(PYTEST) tests/unit -q
 
-test-functional: venv debs-functional
+test-functional: venv debs-functional nm-ifcfg
 	$(PYTEST) tests/functional -q
 
 test-vm: venv debs-vm

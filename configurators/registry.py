@@ -54,7 +54,6 @@ class Entry:
         return [m for m in self.requires if importlib.util.find_spec(m) is None]
 
 
-
 _ENTRIES: dict[str, Entry] = {}
 
 
@@ -216,8 +215,31 @@ def _ovs(config: Config, configurators: Configurators) -> Configurator:
     return OvsConfigurator(config, configurators.get("iproute2"))
 
 
+def _ifcfg(config: Config, configurators: Configurators) -> Configurator:
+    from configurators.ifcfg import IfcfgConfigurator
+
+    # the kernel's devices (ownership marks, addresses given back): iproute2's
+    return IfcfgConfigurator(config, configurators.get("iproute2"))
+
+def _nm(config: Config, configurators: Configurators) -> Configurator:
+    from configurators.iproute2 import Iproute2Configurator
+    from configurators.nm import NmConfigurator
+
+    # its own kernel access (device marks, a NIC's addresses, MTUs of devices
+    # without a profile), not the registry's iproute2 configurator
+    return NmConfigurator(config, Iproute2Configurator(config))
+
+
 register(Entry("iproute2", _iproute2, switch="legacy", requires=("pyroute2",),
                default=True, hint="pip install pyroute2"))  # fmt: skip
 # OVS needs the ovs package only to talk to OVSDB: without it a switch-ovs
 # network fails with OVS_CONNECTION (32), as an unreachable OVSDB does.
 register(Entry("ovs", _ovs, switch="ovs"))
+# RHEL ifcfg files; [ifcfg] apply = nm talks D-Bus (dbus-python) only when
+# files change, and says what is missing then.
+register(Entry("ifcfg", _ifcfg, switch="legacy", requires=("pyroute2",), default=True,
+               hint="pip install pyroute2"))  # fmt: skip
+
+register(Entry("nm", _nm, switch="legacy", requires=("dbus", "pyroute2"), default=True,
+               hint="pip install 'netreload[nm]' (dbus-python; Debian: libdbus-1-dev "
+                    "libglib2.0-dev pkg-config to build it)"))  # fmt: skip

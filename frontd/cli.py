@@ -207,10 +207,38 @@ def cmd_events(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_remove_net_persistence(args: argparse.Namespace, config: Config) -> int:
     # The iproute2 configurator persists nothing of its own, and unified
-    # persistence is netreload's own: nothing to remove for them. Other
-    # configurators (ifcfg files, OVSDB, NM keyfiles) add their cleanup here.
+    # persistence is netreload's own: nothing to remove for them. The ifcfg
+    # configurator's files of devices the persistent configuration does not
+    # name go before the network service reads them (devices are not touched:
+    # this runs before the network is up). Other configurators (OVSDB, NM
+    # keyfiles) add their cleanup here.
     removed: list[str] = []
+    if config.net_persistence == "ifcfg":
+        # the files are the persistent configuration: the safe ones go back
+        from persistence.ifcfg import restore_safe_files
+
+        removed = restore_safe_files(config)
+    elif config.net_configurator == "ifcfg":
+        from configurators.ifcfg_boot import remove_unnamed_files
+
+        removed = remove_unnamed_files(config)
     _print(args, {"removed": removed}, f"Removed {len(removed)} configurator-persisted item(s).")
+    return 0
+
+
+def cmd_upgrade_unified_persistence(args: argparse.Namespace, config: Config) -> int:
+    """From ifcfg files (netreload's or the production agent's) to unified
+    persistence, once (configurators/ifcfg_upgrade.py)."""
+    from configurators.ifcfg_upgrade import upgrade
+
+    result = upgrade(config)
+    if result["upgraded"]:
+        networks = ", ".join(result["networks"]) or "none"
+        bonds = ", ".join(result["bonds"]) or "none"
+        summary = f"Upgraded to unified persistence: networks {networks}; bonds {bonds}."
+    else:
+        summary = "Already upgraded to unified persistence: nothing done."
+    _print(args, result, summary)
     return 0
 
 
@@ -223,6 +251,7 @@ COMMANDS = {
     "restore-nets": cmd_restore_nets,
     "remove-net-persistence": cmd_remove_net_persistence,
     "events": cmd_events,
+    "upgrade-unified-persistence": cmd_upgrade_unified_persistence,
 }
 
 
@@ -246,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --direct: ask again while superd is away, this long (default %(default)s)",
     )  # fmt: skip
     sub.add_parser("remove-net-persistence", help="boot: drop what configurators persisted")
+    sub.add_parser(
+        "upgrade-unified-persistence",
+        help="once: the networks of the ifcfg files become the unified persistence",
+    )
     events = sub.add_parser("events", help="follow network events (Ctrl-C to stop)")
     events.add_argument("--count", type=int, help="stop after this many events")
     events.add_argument("--timeout", type=float, help="stop after this many seconds")

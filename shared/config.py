@@ -17,8 +17,9 @@ from shared.errors import ErrorCode, NetError
 DEFAULT_CONFIG_PATH = "/etc/netreload/netreload.conf"
 
 # What is implemented: the configurators come from configurators.registry.
-PERSISTENCES = ("unified",)
+PERSISTENCES = ("unified", "ifcfg")
 OVS_DATAPATHS = ("system", "netdev")
+IFCFG_APPLY = ("nm", "initscripts")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,21 @@ class Config:
     ovs_db: str = "unix:/run/openvswitch/db.sock"
     ovs_datapath: str = "system"
     ovs_timeout: float = 30.0
+    # [ifcfg]: net_configurator = ifcfg writes RHEL ifcfg files in dir and
+    # applies them through NetworkManager's ifcfg-rh plugin (nm) or the
+    # network-scripts' ifup/ifdown (initscripts).
+    ifcfg_dir: Path = Path("/etc/sysconfig/network-scripts")
+    ifcfg_apply: str = "nm"
+    ifcfg_ifup: Path = Path("/usr/sbin/ifup")
+    ifcfg_ifdown: Path = Path("/usr/sbin/ifdown")
+    # the same folder as NetworkManager sees it, when that differs (a
+    # private mount, as in the tests); unset: dir
+    ifcfg_nm_dir: Path | None = None
+    # [nm]: the D-Bus address of the bus NetworkManager is on (empty: the
+    # system bus, DBUS_SYSTEM_BUS_ADDRESS honoured) and how long to wait for
+    # it to activate or deactivate a profile
+    nm_bus: str = ""
+    nm_timeout: float = 30.0
     extra: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def is_fake_nic(self, name: str) -> bool:
@@ -118,7 +134,7 @@ def load_config(path: str | Path | None = None) -> Config:
 
     defaults = Config()
     fake = get("vars", "fake_nics", ",".join(defaults.fake_nics))
-    return Config(
+    config = Config(
         net_configurator=_configurator(get("vars", "net_configurator", defaults.net_configurator)),
         net_persistence=_choice(
             get("vars", "net_persistence", defaults.net_persistence),
@@ -131,13 +147,13 @@ def load_config(path: str | Path | None = None) -> Config:
         resolv_conf=Path(get("paths", "resolv_conf", defaults.resolv_conf)),
         superd_socket=Path(get("superd", "socket", defaults.superd_socket)),
         frontd_user=get("frontd", "user", defaults.frontd_user),
-        frontd_unix_socket=Path(
-            get("frontd", "unix_socket", defaults.frontd_unix_socket)
-        ),
+        frontd_unix_socket=Path(get("frontd", "unix_socket", defaults.frontd_unix_socket)),
         stomp_listen=get("frontd", "stomp_listen", defaults.stomp_listen),
         stomp_max_connections=_bounded_int(
             get("frontd", "max_connections", defaults.stomp_max_connections),
-            "[frontd] max_connections", 1, 4096,
+            "[frontd] max_connections",
+            1,
+            4096,
         ),  # fmt: skip
         tls_cert=Path(get("frontd", "tls_cert", defaults.tls_cert)),
         tls_key=Path(get("frontd", "tls_key", defaults.tls_key)),
@@ -153,5 +169,30 @@ def load_config(path: str | Path | None = None) -> Config:
             get("ovs", "datapath", defaults.ovs_datapath), OVS_DATAPATHS, "[ovs] datapath"
         ),
         ovs_timeout=_positive(get("ovs", "timeout", defaults.ovs_timeout), "[ovs] timeout"),
+        ifcfg_dir=_absolute(get("ifcfg", "dir", defaults.ifcfg_dir), "[ifcfg] dir"),
+        ifcfg_apply=_choice(get("ifcfg", "apply", defaults.ifcfg_apply), IFCFG_APPLY,
+                            "[ifcfg] apply"),  # fmt: skip
+        ifcfg_ifup=_absolute(get("ifcfg", "ifup", defaults.ifcfg_ifup), "[ifcfg] ifup"),
+        ifcfg_ifdown=_absolute(get("ifcfg", "ifdown", defaults.ifcfg_ifdown), "[ifcfg] ifdown"),
+        ifcfg_nm_dir=(
+            _absolute(nm_dir, "[ifcfg] nm_dir") if (nm_dir := get("ifcfg", "nm_dir", "")) else None
+        ),
+        nm_bus=get("nm", "bus", defaults.nm_bus),
+        nm_timeout=_positive(get("nm", "timeout", defaults.nm_timeout), "[nm] timeout"),
         extra={s: dict(parser.items(s)) for s in parser.sections()},
     )
+    if config.net_persistence == "ifcfg" and config.net_configurator != "ifcfg":
+        raise NetError(
+            ErrorCode.BAD_PARAMS,
+            "configuration: net_persistence = 'ifcfg' needs net_configurator = ifcfg "
+            f"(not {config.net_configurator!r})",
+        )
+    return config
+
+
+def _absolute(value: str, key: str) -> Path:
+    if not value.startswith("/"):
+        raise NetError(
+            ErrorCode.BAD_PARAMS, f"configuration: {key} = {value!r}, expected an absolute path"
+        )
+    return Path(value)

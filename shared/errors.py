@@ -19,6 +19,9 @@ class ErrorCode(IntEnum):
     FAILED_IFUP = 29
     USED_BOND = 31
     OVS_CONNECTION = 32
+    # netreload's own, after the agent's OVS one: NetworkManager (the nm
+    # configurator's service) unreachable, nothing changed.
+    NM_CONNECTION = 33
     # Not a network error of the agent's list but the agent's generic
     # "resource unavailable" answer to a concurrent network verb.
     RESOURCE_UNAVAILABLE = 40

@@ -38,11 +38,21 @@ def build_setup(config: Config) -> NetworkSetup:
         configurators.close()
         raise
     return NetworkSetup(
-        UnifiedPersistence(config),
+        make_persistence(config),
         configurators,
         lambda running: read_capabilities(ipr, running, config),
         close_caps=ipr.close,
     )
+
+
+def make_persistence(config: Config) -> UnifiedPersistence:
+    """``net_persistence``: unified, or ifcfg (the ifcfg files and their
+    safe backups; the JSON running configuration kept all the same)."""
+    if config.net_persistence == "ifcfg":
+        from persistence.ifcfg import IfcfgPersistence
+
+        return IfcfgPersistence(config)
+    return UnifiedPersistence(config)
 
 
 def build_verbs(config: Config, live: LiveNetinfo | None = None) -> Verbs:

@@ -1,7 +1,7 @@
 """Run setupNetworks once in the current network namespace, without daemons.
 
 ``python -m superd.oneshot [--config C] setup REQUEST.json | caps |
-set-safe-config`` — the in-process core that superd serves; tests run it
+set-safe-config | restore-nets`` — the in-process core that superd serves; tests run it
 under ``ip netns exec`` so everything it touches stays in their namespace.
 Prints one JSON document; errors are ``{code, message}`` with exit status 1.
 The core is made by ``superd.compose``, as the daemon's.
@@ -17,6 +17,7 @@ import sys
 from shared.config import load_config
 from shared.errors import NetError
 from superd.compose import build_setup
+from superd.repair import rebuild
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     setup.add_argument("request")
     sub.add_parser("caps")
     sub.add_parser("set-safe-config")
+    sub.add_parser("restore-nets")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     try:
@@ -35,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.command == "caps":
                 result: object = core.capabilities()
+            elif args.command == "restore-nets":
+                core.adopt_named_devices()  # as superd does when it starts
+                wanted = core.persistence.restore_source()
+                result = {"code": 0, "message": "Done",
+                          "operations": rebuild(core, wanted, "restore_nets")}  # fmt: skip
             elif args.command == "set-safe-config":
                 core.persistence.set_safe_config()
                 result = {"code": 0, "message": "Done"}

@@ -21,6 +21,10 @@ from tests.functional.conftest import HostNs, ip_json
 class Agent:
     host: HostNs
     root: Path
+    #: ``[vars] net_configurator``; for ``nm``, ``nm_bus`` is the private bus
+    #: of the test's NetworkManager (``tests.functional.nm_lab``)
+    configurator: str = "iproute2"
+    nm_bus: str = ""
 
     @property
     def config_path(self) -> Path:
@@ -30,10 +34,11 @@ class Agent:
         (self.root / "run").mkdir(parents=True, exist_ok=True)
         (self.root / "lib").mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
-            "[vars]\nnet_configurator = iproute2\nnet_persistence = unified\n"
+            f"[vars]\nnet_configurator = {self.configurator}\nnet_persistence = unified\n"
             "fake_nics = veth_*,dummy_*\n"
             f"[paths]\nrun_dir = {self.root / 'run'}\nlib_dir = {self.root / 'lib'}\n"
             f"resolv_conf = {self.root / 'resolv.conf'}\n"
+            + (f"[nm]\nbus = {self.nm_bus}\ntimeout = 20\n" if self.nm_bus else "")
         )
 
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Any:

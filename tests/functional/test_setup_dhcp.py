@@ -1,5 +1,6 @@
 """DHCPv4 networks through setupNetworks, against a real dnsmasq in the peer
-namespace (the peer end of veth_0 is p_0)."""
+namespace (the peer end of veth_0 is p_0); each test once per configurator
+(``configurator_params``: iproute2's DHCP clients, NetworkManager's)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.functional.agent import Agent
+from tests.functional.configurator_params import CONFIGURATORS, configured_agent
 from tests.functional.conftest import HostNs, ip_json
 from tests.functional.contract import assert_caps_contract
 from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path, serving_the_peer
@@ -23,14 +25,13 @@ def dhcp_server(host_ns: HostNs, tmp_path) -> Iterator[Dnsmasq]:
         yield server
 
 
-@pytest.fixture
-def agent(host_ns: HostNs, tmp_path) -> Iterator[Agent]:
-    agent = Agent(host_ns, tmp_path / "agent")
-    agent.write_config()
-    yield agent
-    # Stop the DHCP clients netreload started before the namespace goes.
-    for name in list(agent.running().get("nets", {})):
-        agent.setup({name: {"remove": True}}, options={"connectivityCheck": False})
+@pytest.fixture(params=CONFIGURATORS)
+def agent(request: pytest.FixtureRequest, host_ns: HostNs, tmp_path) -> Iterator[Agent]:
+    with configured_agent(request.param, host_ns, tmp_path / "agent") as agent:
+        yield agent
+        # Stop the DHCP clients netreload started before the namespace goes.
+        for name in list(agent.running().get("nets", {})):
+            agent.setup({name: {"remove": True}}, options={"connectivityCheck": False})
 
 
 def dynamic_ipv4(ns: str, device: str) -> list[dict]:

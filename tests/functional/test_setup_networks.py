@@ -1,7 +1,10 @@
 """setupNetworks on a real kernel, in a namespace with veth NICs.
 
 Each test acts through ``superd.oneshot`` (the core superd serves) and
-asserts on the kernel read back with ``ip -j``.
+asserts on the kernel read back with ``ip -j``. Every test runs against each
+configurator (``configurator_params``: ``iproute2``, ``nm`` with a private
+NetworkManager, ``ifcfg`` with one built with the ifcfg-rh plugin): the same
+request must give the same kernel state.
 """
 
 from __future__ import annotations
@@ -12,16 +15,13 @@ import time
 
 import pytest
 
+from tests.functional import configurator_params
 from tests.functional.agent import Agent
-from tests.functional.conftest import HostNs, ip_json
+from tests.functional.conftest import ip_json
 from tests.functional.contract import assert_caps_contract
+from tests.functional.ifcfg_lab import IfcfgAgent
 
-
-@pytest.fixture
-def agent(host_ns: HostNs, tmp_path) -> Agent:
-    agent = Agent(host_ns, tmp_path)
-    agent.write_config()
-    return agent
+agent = configurator_params.agent  # every test, once per configurator
 
 
 def link(ns: str, name: str) -> dict:
@@ -71,13 +71,23 @@ def test_bridged_network_gets_bridge_port_addresses_and_default_route(agent: Age
     assert addresses(ns, "mgmt") == {"192.0.2.10/24", "2001:db8:1::10/64"}
     route = default_route(ns)
     assert route["gateway"] == "192.0.2.1" and route["dev"] == "mgmt"
-    assert "nameserver 192.0.2.53" in (agent.root / "resolv.conf").read_text()
+    if isinstance(agent, IfcfgAgent):  # DNS1..: the host's ifup or NetworkManager writes it
+        assert "DNS1=192.0.2.53" in agent.files()["ifcfg-mgmt"].splitlines()
+    else:
+        assert "nameserver 192.0.2.53" in (agent.root / "resolv.conf").read_text()
     net = assert_caps_contract(agent.caps())["networks"]["mgmt"]
     assert (net["southbound"], net["stp"], net["mtu"]) == ("veth_0", "off", "1500")
     assert net["ipv6addrs"] == ["2001:db8:1::10/64"]
 
 
-def test_ipv6_networks_report_in_the_agents_types(agent: Agent) -> None:
+def test_ipv6_networks_report_in_the_agents_types(
+    agent: Agent, request: pytest.FixtureRequest
+) -> None:
+    if isinstance(agent, IfcfgAgent):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "NetworkManager autoconfigures IPv6 in userspace (the kernel's accept_ra is 0): "
+            "the report, read from the kernel, says ipv6autoconf False"
+        )))  # fmt: skip
     result = agent.setup({
         "six": {"nic": "veth_0", "ipv6addr": "2001:db8:6::10/64", "ipv6gateway": "2001:db8:6::1",
                 "defaultRoute": True},
@@ -114,7 +124,8 @@ def test_nic_mtu_returns_to_default_when_network_goes(agent: Agent) -> None:
 
 
 def test_stp_is_read_back_from_the_kernel(agent: Agent) -> None:
-    assert agent.setup({"stpnet": {"nic": "veth_0", "stp": True}})["code"] == 0
+    result = agent.setup({"stpnet": {"nic": "veth_0", "stp": True}})
+    assert result["code"] == 0, result
     assert link(agent.host.name, "stpnet")["linkinfo"]["info_data"]["stp_state"] == 1
 
 
@@ -189,6 +200,8 @@ def test_unchanged_reapply_causes_no_netlink_events(agent: Agent) -> None:
     }  # fmt: skip
     assert agent.setup(request)["code"] == 0
     wait_for_dad(agent.host.name)  # the kernel's own link-local events are not ours
+    if agent.configurator in ("nm", "ifcfg"):
+        audits_before = agent.nm.audits()
     monitor = subprocess.Popen(
         ["ip", "-n", agent.host.name, "monitor", "link", "address", "route"],
         stdout=subprocess.PIPE,
@@ -203,4 +216,10 @@ def test_unchanged_reapply_causes_no_netlink_events(agent: Agent) -> None:
         monitor.send_signal(signal.SIGTERM)
         output, _ = monitor.communicate(timeout=10)
     assert result["code"] == 0
-    assert output.strip() == ""
+    if agent.configurator in ("nm", "ifcfg"):
+        # NetworkManager makes link changes of its own at any time: what
+        # matters is that netreload asked it for none (each change request
+        # is an "audit:" line of its log)
+        assert agent.nm.audits() == audits_before
+    else:
+        assert output.strip() == ""

@@ -2,13 +2,15 @@
 # Installs the Debian packages one or more lanes need; runs apt-get only when
 # something is missing, so repeated runs cost nothing.
 #
-# Usage: install_debian_packages.sh LANE...   (demo | functional | vm | bench)
+# Usage: install_debian_packages.sh LANE...   (venv | demo | functional | vm | bench)
+# venv: what pip needs to build the virtualenv's packages (dbus-python).
 # The demo needs only iproute2 and openssl; qemu and a distribution kernel
 # (~400 MB) come with the VM lane alone.
 set -euo pipefail
 declare -A lane_packages=(
+  [venv]="python3-venv python3-dev gcc libdbus-1-dev libglib2.0-dev pkg-config"
   [demo]="iproute2 openssl procps"
-  [functional]="iproute2 openssl procps dnsmasq-base isc-dhcp-client openvswitch-switch ethtool"
+  [functional]="iproute2 openssl procps dnsmasq-base isc-dhcp-client openvswitch-switch ethtool network-manager dbus"
   [vm]="iproute2 procps kmod qemu-system-x86 linux-image-amd64 busybox-static"
   [bench]="iproute2 openssl procps openvswitch-switch"
 )

@@ -65,6 +65,10 @@ SUBPROCESS_ALLOWED: dict[tuple[str, str], str] = {
     ("configurators/dhcp.py", "DhcpClients._run_hook"):
         "runs our own hook by path with no arguments; env carries the validated "
         "device and a reason every caller passes as a literal",
+    ("configurators/ifcfg_apply.py", "run_command"):
+        "argv is [configured absolute ifup/ifdown path, device] and the device "
+        "went through ifcfg_format.file_name (_checked: no '-' first, no '/'); "
+        "list argv, no shell",
 }  # fmt: skip
 
 

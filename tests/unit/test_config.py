@@ -17,7 +17,8 @@ def test_sample_configuration_matches_the_defaults() -> None:
     defaults = Config()
     for key in ("net_configurator", "net_persistence", "fake_nics", "run_dir", "lib_dir",
                 "resolv_conf", "superd_socket", "frontd_user", "frontd_unix_socket",
-                "stomp_listen", "tls_cert", "tls_key", "tls_ca"):  # fmt: skip
+                "stomp_listen", "tls_cert", "tls_key", "tls_ca", "ifcfg_dir", "ifcfg_apply",
+                "ifcfg_ifup", "ifcfg_ifdown"):  # fmt: skip
         assert getattr(loaded, key) == getattr(defaults, key), key
 
 
@@ -75,10 +76,8 @@ def test_stomp_connection_cap_out_of_range_is_refused(tmp_path, value: str) -> N
 @pytest.mark.parametrize(
     ("line", "says"),
     [
-        ("net_configurator = nm", "'nm' is not implemented"),
-        ("net_configurator = ifcfg", "'ifcfg' is not implemented"),
         ("net_configurator = ovs", "serves networks with switch 'ovs'"),
-        ("net_persistence = ifcfg", "net_persistence = 'ifcfg', expected one of unified"),
+        ("net_persistence = ifcfg", "net_persistence = 'ifcfg' needs net_configurator = ifcfg"),
     ],
 )
 def test_what_is_not_implemented_is_refused_when_the_configuration_is_read(
@@ -86,6 +85,35 @@ def test_what_is_not_implemented_is_refused_when_the_configuration_is_read(
 ) -> None:
     conf = tmp_path / "n.conf"
     conf.write_text(f"[vars]\n{line}\n")
+    with pytest.raises(NetError) as info:
+        load_config(conf)
+    assert info.value.code == ErrorCode.BAD_PARAMS and says in info.value.message
+
+
+def test_the_ifcfg_configurator_and_its_keys_are_read(tmp_path: Path) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text(
+        "[vars]\nnet_configurator = ifcfg\n[ifcfg]\ndir = /srv/scripts\napply = initscripts\n"
+        "ifup = /opt/bin/ifup\nifdown = /opt/bin/ifdown\n"
+    )
+    config = load_config(conf)
+    assert (config.net_configurator, config.ifcfg_apply) == ("ifcfg", "initscripts")
+    assert (config.ifcfg_dir, config.ifcfg_ifup, config.ifcfg_ifdown) == (
+        Path("/srv/scripts"), Path("/opt/bin/ifup"), Path("/opt/bin/ifdown"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("apply = networkd", "[ifcfg] apply = 'networkd', expected one of nm, initscripts"),
+        ("dir = scripts", "[ifcfg] dir = 'scripts', expected an absolute path"),
+        ("ifup = ifup", "[ifcfg] ifup = 'ifup', expected an absolute path"),
+    ],
+)
+def test_bad_ifcfg_keys_are_refused(tmp_path: Path, line: str, says: str) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text(f"[vars]\nnet_configurator = ifcfg\n[ifcfg]\n{line}\n")
     with pytest.raises(NetError) as info:
         load_config(conf)
     assert info.value.code == ErrorCode.BAD_PARAMS and says in info.value.message
@@ -106,3 +134,43 @@ def test_a_configurator_not_installed_is_refused_saying_what_is_missing(tmp_path
         load_config(conf)
     assert "no_such_module_xyz" in info.value.message
     assert "apt install netreload-teamd" in info.value.message
+
+
+def test_nm_is_accepted_with_its_bus_and_timeout_when_dbus_python_is_installed(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("dbus")
+    conf = tmp_path / "n.conf"
+    conf.write_text(
+        "[vars]\nnet_configurator = nm\n[nm]\nbus = unix:path=/tmp/b.sock\ntimeout = 12\n"
+    )
+    config = load_config(conf)
+    assert (config.net_configurator, config.nm_bus, config.nm_timeout) == (
+        "nm",
+        "unix:path=/tmp/b.sock",
+        12.0,
+    )
+
+
+def test_nm_defaults_to_the_system_bus_and_30_seconds(tmp_path: Path) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text("[vars]\n")
+    config = load_config(conf)
+    assert (config.nm_bus, config.nm_timeout) == ("", 30.0)
+
+
+def test_nm_without_dbus_python_is_refused_saying_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "dbus" else real(name, *a)
+    )
+    conf = tmp_path / "n.conf"
+    conf.write_text("[vars]\nnet_configurator = nm\n")
+    with pytest.raises(NetError) as info:
+        load_config(conf)
+    assert info.value.code == ErrorCode.BAD_PARAMS
+    assert "dbus" in info.value.message and "libdbus-1-dev" in info.value.message

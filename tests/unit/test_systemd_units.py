@@ -103,3 +103,20 @@ def test_state_folders_are_not_world_readable() -> None:
 
 def test_sample_configuration_counts_no_virtual_device_as_a_nic() -> None:
     assert load_config(INIT / "netreload.conf").fake_nics == ()
+
+
+def test_the_upgrade_runs_once_after_the_network_and_before_restore_nets() -> None:
+    upgrade = unit("netreload-upgrade.service")
+    after = upgrade["Unit"]["After"].split()
+    before = upgrade["Unit"]["Before"].split()
+    assert {"network.target", "network.service", "NetworkManager-wait-online.service"} <= set(after)
+    assert {"netreload-superd.service", "netreload-restore-nets.service"} <= set(before)
+    marker = upgrade["Unit"]["ConditionPathExists"]
+    defaults = load_config(INIT / "netreload.conf")
+    assert marker == "!" + str(defaults.lib_dir / "upgrade" / "unified-persistence")
+    assert service("netreload-upgrade.service")["ExecStart"].endswith(
+        " upgrade-unified-persistence"
+    )
+    # no cycle: restore-nets is before network-online.target, which the
+    # upgrade must not wait for
+    assert "network-online.target" not in after

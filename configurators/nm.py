@@ -1,0 +1,386 @@
+"""The NetworkManager configurator (``net_configurator = nm``), over D-Bus.
+
+Same shape as the OVS configurator: ``add_network`` / ``remove_network`` /
+``set_mtu`` only compute the profiles wanted (:mod:`configurators.nm_profiles`,
+pure: what NetworkManager cannot express is refused there, before anything
+is sent); :meth:`NmConfigurator.flush` sends the difference to
+NetworkManager (:mod:`configurators.nm_dbus`) in one go:
+
+1. inside a transaction, a checkpoint over the existing devices it is about
+   to touch (DELETE_NEW_CONNECTIONS; its path kept in
+   ``<run_dir>/nm.checkpoint`` for crash recovery);
+2. the NICs it uses set ``Managed``;
+3. profiles no longer wanted deactivated (awaited) and deleted;
+4. profiles wanted and not held as wanted added or updated **in memory**
+   with autoconnect blocked (``AddConnection2`` / ``Update2``), then
+   activated, the activations awaited together (LAYER2_READY is enough for
+   non-blocking DHCP); a failed activation is code 29;
+5. the bridges NetworkManager created get netreload's kernel mark; MTUs of
+   devices without a profile of netreload's, and resolv.conf, through the
+   kernel as the iproute2 configurator does them.
+
+Unchanged profiles are neither updated nor reactivated: re-applying what
+NetworkManager holds sends nothing (the objectified rollback relies on it).
+:meth:`commit` destroys the checkpoint; :meth:`rollback` rolls it back and
+waits until no device is activating, before superd's objectified rollback
+re-applies the previous running configuration (which then finds it held).
+A checkpoint left by a crash is rolled back by :meth:`remove_unrecorded`,
+which superd's recovery and restore-nets run first; it also deletes
+netreload's profiles (marked, :data:`configurators.nm_dbus.MARK_KEY`) that
+the running configuration does not name, and nothing else.
+
+The kernel side (netinfo, netreload's device mark, a NIC's addresses kept
+across a rollback) stays the iproute2 configurator's kernel access.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from configurators.base import Configurator
+from configurators.nm_dbus import DEACTIVATED, MARK_KEY, NmClient
+from configurators.nm_profiles import WantedProfile, network_profiles, profile_uuid, same_settings
+from persistence.atomic import atomic_remove, atomic_write_text
+from shared.config import Config
+from shared.errors import ErrorCode, NetError
+from shared.netmodel.bond import Bond
+from shared.netmodel.network import Network, build_network
+
+log = logging.getLogger("netreload.nm")
+
+#: seconds NetworkManager waits before rolling a checkpoint back by itself:
+#: longer than any connectivity check (at most 3600 s) and activation
+CHECKPOINT_TIMEOUT = 3600 + 600
+CREATING = "creating"
+#: a profile dropped whatever its master
+ANY = "*"
+NAME_STATES = {1: "activating", 2: "activated", 3: "deactivating", 4: "deactivated"}
+
+
+def open_client(config: Config) -> NmClient:
+    return NmClient(config.nm_bus, config.nm_timeout)
+
+
+class NmConfigurator(Configurator):
+    name = "nm"
+    switch = "legacy"
+    #: NetworkManager keeps netreload's profiles while superd restarts
+    #: (not across reboots: they are in memory): remove_unrecorded has work
+    persistent = True
+    supports = frozenset({"nic", "bridge", "ip"})
+
+    def __init__(
+        self,
+        config: Config,
+        kernel_side: Any,
+        client_factory: Callable[[Config], NmClient] = open_client,
+    ) -> None:
+        self.config = config
+        self.kernel_side = kernel_side  # an Iproute2Configurator: the kernel itself
+        self._factory = client_factory
+        self._client: NmClient | None = None
+        self._in_transaction = False
+        self._checkpoints: list[tuple[str, frozenset[str]]] = []
+        self._drop_pending()
+
+    def _drop_pending(self) -> None:
+        self._want: dict[str, WantedProfile] = {}
+        # device → the master its profile must have to be the one removed
+        # (ANY: whatever it is; None: none). A NIC's profile is another
+        # network's once that network took the NIC: removing a network
+        # whose bridge is gone must not take it away from it.
+        self._drop: dict[str, str | None] = {}
+        self._kernel_mtu: dict[str, int] = {}
+        self._nameservers: tuple[str, ...] | None = None
+
+    @property
+    def client(self) -> NmClient:
+        if self._client is None:
+            self._client = self._factory(self.config)
+        return self._client
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return Path(self.config.run_dir) / "nm.checkpoint"
+
+    @property
+    def kernel(self) -> Any:
+        return self.kernel_side.kernel
+
+    # -- transaction ---------------------------------------------------------
+    def begin(self) -> None:
+        self._drop_pending()
+        self._in_transaction = True
+        self.kernel_side.begin()
+
+    def commit(self) -> None:
+        self.flush()
+        self._in_transaction = False
+        for path, _devices in reversed(self._checkpoints):
+            self.client.checkpoint_destroy(path)
+        self._forget_checkpoints()
+        self.kernel_side.commit()
+
+    def rollback(self) -> None:
+        """Roll NetworkManager back to the checkpoints (newest first) and
+        wait until no device is activating; superd re-applies the previous
+        running configuration afterwards."""
+        self._drop_pending()
+        self._in_transaction = False
+        try:
+            self._roll_back_checkpoints([path for path, _ in self._checkpoints])
+        finally:
+            self._forget_checkpoints()
+            self.kernel_side.rollback()
+
+    def _roll_back_checkpoints(self, paths: list[str]) -> None:
+        client = self.client
+        for path in reversed(paths):
+            if path not in client.checkpoints():
+                continue  # NetworkManager rolled it back itself, or restarted
+            result = client.checkpoint_rollback(path)
+            failed = [device for device, code in result.items() if code]
+            if failed:
+                log.error("NetworkManager checkpoint rollback failed for %s", failed)
+            if not client.devices_settled(result):
+                log.error("NetworkManager: devices still activating after the rollback")
+
+    def _forget_checkpoints(self) -> None:
+        self._checkpoints = []
+        atomic_remove(self.checkpoint_file)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self.kernel_side.close()
+
+    # -- networks --------------------------------------------------------------
+    def add_network(self, network: Network, lower_mtu: int | None, blocking_dhcp: bool) -> None:
+        top = network.top
+        if top.ip is not None and top.ip.blocking_dhcp != blocking_dhcp:
+            network = replace(
+                network, top=replace(top, ip=replace(top.ip, blocking_dhcp=blocking_dhcp))
+            )
+        for profile in network_profiles(network):  # refuses what it cannot build
+            self._want[profile.device] = profile
+            self._drop.pop(profile.device, None)
+            self._kernel_mtu.pop(profile.device, None)
+        ip = network.top.ip
+        if ip is not None and ip.ipv4.default_route and ip.nameservers:
+            self._nameservers = ip.nameservers
+
+    def remove_network(self, network: Network, keep_bond: bool = True) -> None:
+        for device in reversed(network.devices):
+            if isinstance(device, Bond):
+                continue  # not built by this configurator (refused when added)
+            self._want.pop(device.name, None)
+            if device is network.top:
+                self._drop[device.name] = ANY
+            else:  # a bridge port
+                self._drop[device.name] = network.top.name
+
+    def set_mtu(self, device: str, mtu: int) -> None:
+        wanted = self._want.get(device)
+        if wanted is not None:
+            settings = {**wanted.settings, "802-3-ethernet": {"mtu": mtu}}
+            self._want[device] = replace(wanted, settings=settings)
+        else:
+            self._kernel_mtu[device] = mtu  # no profile of netreload's: the kernel's
+
+    # -- bonds: not built by this configurator yet ---------------------------------
+    def create_bond(self, bond: Bond) -> None:
+        raise NetError(
+            ErrorCode.BAD_BONDING,
+            f"bond {bond.name}: bonds are not built by the nm configurator yet",
+        )
+
+    def modify_bond(self, bond: Bond, old: Bond | None) -> None:
+        self.create_bond(bond)
+
+    def delete_bond(self, bond: Bond) -> None:
+        self.create_bond(bond)
+
+    # -- sending ---------------------------------------------------------------------
+    def flush(self) -> None:
+        if not (self._want or self._drop or self._kernel_mtu or self._nameservers):
+            return
+        want, drop, mtus, nameservers = self._want, self._drop, self._kernel_mtu, self._nameservers
+        self._drop_pending()
+        client = self.client
+        held = {name: client.by_uuid(profile_uuid(name)) for name in [*drop, *want]}
+        if self._in_transaction:
+            self._checkpoint([*drop, *want])
+        self._deactivate_and_delete(client, drop, held)
+        self._add_and_activate(client, want, held)
+        for device, mtu in mtus.items():
+            self.kernel_side.set_mtu(device, mtu)
+        if nameservers:
+            self.kernel_side.ip_applier._write_resolv_conf(nameservers)
+
+    def _checkpoint(self, names: Iterable[str]) -> None:
+        covered = frozenset().union(*(devices for _, devices in self._checkpoints))
+        paths = {}
+        for name in names:
+            if name not in covered:
+                path = self.client.device(name)
+                if path is not None:
+                    paths[name] = path
+        if not paths:
+            return
+        known = "".join(f"{path}\n" for path, _ in self._checkpoints)
+        # "creating": a crash before the path is written leaves a checkpoint
+        # recovery finds by its rollback timeout (netreload's own value)
+        atomic_write_text(self.checkpoint_file, known + CREATING + "\n")
+        checkpoint = self.client.checkpoint_create(sorted(paths.values()), CHECKPOINT_TIMEOUT)
+        self._checkpoints.append((checkpoint, frozenset(paths)))
+        atomic_write_text(self.checkpoint_file, known + f"{checkpoint}\n")
+
+    def _deactivate_and_delete(
+        self, client: NmClient, drop: Mapping[str, str | None], held: Mapping[str, str | None]
+    ) -> None:
+        active, paths = {}, {}
+        for name in drop:
+            path = held.get(name)
+            if path is None:
+                continue
+            settings = client.settings(path)
+            if settings is None:
+                continue
+            if settings.get("user", {}).get("data", {}).get(MARK_KEY) is None:
+                log.warning("%s: a NetworkManager profile netreload did not make: left", name)
+                continue
+            master = settings.get("connection", {}).get("master") or None
+            if drop[name] is not ANY and master != drop[name]:
+                continue  # another network's now (its port, or its own NIC)
+            paths[name] = path
+            device = client.device(name)
+            if device is not None:
+                state = client.device_state(device)
+                if state.get("ActiveConnection", "/") not in ("/", None):
+                    active[name] = state["ActiveConnection"]
+        for path in active.values():
+            client.deactivate(path)
+        left = client.wait_active(active, want=DEACTIVATED)
+        if left:
+            raise NetError(
+                ErrorCode.FAILED_IFUP,
+                f"NetworkManager did not deactivate {', '.join(sorted(left))}",
+            )
+        for path in paths.values():
+            client.delete_connection(path)
+
+    def _add_and_activate(
+        self, client: NmClient, want: Mapping[str, WantedProfile], held: Mapping[str, str | None]
+    ) -> None:
+        changed: dict[str, str] = {}
+        order = sorted(want.values(), key=lambda p: (not p.created, p.device))
+        for profile in order:
+            if not profile.created:
+                self._manage(client, profile.device)
+            path = held.get(profile.device)
+            settings = client.settings(path) if path is not None else None
+            if settings is None:
+                changed[profile.device] = client.add_connection(profile.settings)
+                continue
+            if settings.get("user", {}).get("data", {}).get(MARK_KEY) is None:
+                raise NetError(
+                    ErrorCode.USED_BRIDGE if profile.created else ErrorCode.USED_NIC,
+                    f"{profile.device}: a NetworkManager profile netreload did not "
+                    "make has its UUID: not taken over",
+                )
+            if same_settings(profile.settings, settings) and self._is_active(client, profile):
+                continue
+            client.update_connection(path, profile.settings)
+            changed[profile.device] = path
+        for profile in order:  # a port follows its bridge's reactivation
+            if profile.device not in changed and set(profile.after) & set(changed):
+                changed[profile.device] = held[profile.device] or ""
+        active = {name: client.activate(path) for name, path in changed.items()}
+        failed = client.wait_active(active, layer2=[p.device for p in want.values() if p.layer2])
+        if failed:
+            shown = ", ".join(
+                f"{name} ({NAME_STATES.get(state, state)})"
+                for name, state in sorted(failed.items())
+            )
+            raise NetError(ErrorCode.FAILED_IFUP, f"NetworkManager could not activate {shown}")
+        self.kernel.cache_addresses(self.kernel.caching)  # devices came and went
+        for profile in order:
+            if profile.created:
+                dev = self.kernel.device(profile.device)
+                if dev is not None and not self.kernel.owned(dev):
+                    self.kernel.mark(dev)
+            if profile.settings.get("ipv6", {}).get("method") in ("ignore", "auto"):
+                # IPv6 autoconf: the kernel's SLAAC, as with iproute2
+                self.kernel_side.ip_applier.set_autoconf(profile.device, True)
+
+    def _manage(self, client: NmClient, name: str) -> None:
+        device = client.device(name)
+        if device is None:
+            raise NetError(ErrorCode.BAD_NIC, f"NIC {name}: NetworkManager does not know it")
+        if not client.managed(device):
+            client.set_managed(device, True)
+
+    def _is_active(self, client: NmClient, profile: WantedProfile) -> bool:
+        device = client.device(profile.device)
+        if device is None:
+            return False
+        state = client.device_state(device)
+        return int(state.get("State", 0)) == 100  # NM_DEVICE_STATE_ACTIVATED
+
+    # -- restore ---------------------------------------------------------------------
+    def remove_unrecorded(self, running: Mapping) -> list[str]:
+        """Roll back a checkpoint a crash left, then delete netreload's
+        profiles for devices no running network uses. The names dropped."""
+        try:
+            client = self.client
+        except NetError as error:
+            if self.config.net_configurator == self.name:
+                raise
+            log.info("no NetworkManager to clean up: %s", error)
+            return []
+        try:
+            lines = self.checkpoint_file.read_text().split()
+        except FileNotFoundError:
+            lines = []
+        left = [line for line in lines if line.startswith("/")]
+        if CREATING in lines:  # its path never written: found by its timeout
+            left += [
+                path
+                for path in client.checkpoints()
+                if path not in left
+                and client.checkpoint_rollback_timeout(path) == CHECKPOINT_TIMEOUT
+            ]
+        if left:
+            log.warning("rolling back NetworkManager checkpoints left by a crash: %s", left)
+            self._roll_back_checkpoints(left)
+            atomic_remove(self.checkpoint_file)
+        wanted = set()
+        for name, attrs in running.get("networks", {}).items():
+            if attrs.get("switch", "legacy") == "legacy":
+                wanted.update(d.name for d in build_network(name, attrs).devices)
+        stale = {n: ANY for n in sorted(client.owned_profiles()) if n not in wanted}
+        if stale:
+            held = {name: client.by_uuid(profile_uuid(name)) for name in stale}
+            for name, profile in client.owned_profiles().items():
+                if name in stale and held.get(name) is None:
+                    held[name] = profile.path
+            self._deactivate_and_delete(client, stale, held)
+        return list(stale)
+
+    # -- the kernel's devices: as the iproute2 configurator sees them ---------------------
+    def owned_devices(self) -> frozenset[str]:
+        return self.kernel_side.owned_devices()
+
+    def adopt(self, named: Mapping[str, str]) -> list[str]:
+        return self.kernel_side.adopt(named)
+
+    def addresses_of(self, devices: Iterable[str]) -> dict[str, list[str]]:
+        return self.kernel_side.addresses_of(devices)
+
+    def restore_addresses(self, addresses: Mapping[str, list[str]]) -> None:
+        self.kernel_side.restore_addresses(addresses)

@@ -1,0 +1,304 @@
+"""superd with ``net_configurator = nm``: a real NetworkManager on a private
+bus in the test's namespace (``nm_lab``), superd as a daemon (``test_superd``'s
+``Superd``). Assertions read the kernel (``ip -j``) and NetworkManager
+(``nmcli`` on the private bus), never netreload's own client.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.faults import FAIL_AFTER_ENV, KILL_ENV, LOG_ENV
+from tests.functional.conftest import HostNs, destroy_host_ns
+from tests.functional.nm_lab import NmLab, why_no_nm
+from tests.functional.test_superd import (
+    NO_CHECK,
+    Superd,
+    bridge_net,
+    error_of,
+    is_bridge,
+    links,
+    make_plan,
+)
+
+pytestmark = pytest.mark.skipif(why_no_nm() is not None, reason=str(why_no_nm()))
+
+
+class NmSuperd(Superd):
+    """superd configured with ``net_configurator = nm`` on ``lab``'s bus."""
+
+    def __init__(self, host: HostNs, root: Path, sock_dir: Path, lab: NmLab) -> None:
+        super().__init__(host, root, sock_dir)
+        self.lab = lab
+        text = self.config.read_text().replace(
+            "net_configurator = iproute2", "net_configurator = nm"
+        )
+        self.config.write_text(text + f"[nm]\nbus = {lab.address}\ntimeout = 20\n")
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="nrs-sock-", dir="/tmp"))
+    os.chmod(path, 0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def make_ns(make_host_ns: Callable[..., HostNs]) -> Callable[[], HostNs]:
+    return lambda: make_host_ns(2, prefix="nrs-")
+
+
+@pytest.fixture
+def superd(make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path) -> Iterator[NmSuperd]:
+    host = make_ns()
+    lab = NmLab(host.name, tmp_path / "nm")
+    lab.start()
+    daemon = NmSuperd(host, tmp_path, sock_dir, lab)
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.kill()
+        lab.stop()
+
+
+def profiles(lab: NmLab) -> dict[str, tuple[str, str]]:
+    """NetworkManager's profiles but the loopback's: {id: (type, device)}."""
+    return {
+        name: (entry["type"], entry["device"])
+        for name, entry in lab.connections().items()
+        if entry["type"] != "loopback"
+    }
+
+
+def state(daemon: NmSuperd) -> tuple[dict, dict]:
+    return daemon.kernel_state(), profiles(daemon.lab)
+
+
+def test_profiles_are_in_memory_and_named_after_their_devices(superd: NmSuperd) -> None:
+    conn = superd.connect()
+    plan = make_plan(conn, {"net_a": bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24)}, NO_CHECK)
+    assert conn.result("apply_plan", plan=plan)["code"] == 0
+    conn.close()
+    lab = superd.lab
+    assert profiles(lab) == {"net_a": ("bridge", "net_a"), "veth_0": ("802-3-ethernet", "veth_0")}
+    bridge = lab.connection("net_a", "connection.autoconnect,connection.master,ipv4.addresses")
+    assert bridge["connection.autoconnect"] == "no"
+    assert bridge["ipv4.addresses"] == "192.0.2.5/24"
+    assert lab.connection("veth_0", "connection.master")["connection.master"] == "net_a"
+    assert list(lab.keyfiles.iterdir()) == []  # in memory only
+    assert lab.device_states()["veth_0"] == "connected"
+    assert links(superd.host.name)["veth_0"]["master"] == "net_a"
+    assert lab.checkpoints() == []  # destroyed on commit
+
+
+def test_created_bridge_carries_netreloads_mark(superd: NmSuperd) -> None:
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, {"net_a": bridge_net("veth_0")}, NO_CHECK))
+    conn.close()
+    assert links(superd.host.name)["net_a"].get("ifalias") == "netreload"
+
+
+def test_unconfirmed_connectivity_rolls_back_kernel_and_profiles(superd: NmSuperd) -> None:
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, {"old": bridge_net("veth_1")}, NO_CHECK))
+    before = state(superd)
+    plan = make_plan(
+        conn,
+        {"net_a": bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24), "old": {"remove": True}},
+        {"connectivityCheck": True, "connectivityTimeout": 2},
+    )
+    code, message = error_of(conn.call("apply_plan", plan=plan))
+    assert code == 10 and "connectivity" in message
+    assert state(superd) == before
+    assert superd.lab.checkpoints() == []
+    assert set(conn.result("netinfo")["running"]["networks"]) == {"old"}
+    conn.close()
+
+
+def test_failure_midway_restores_kernel_and_profiles(superd: NmSuperd) -> None:
+    conn = superd.connect()
+    conn.result(
+        "apply_plan",
+        plan=make_plan(
+            conn, {"old": bridge_net("veth_1", ipaddr="198.51.100.1", prefix=24)}, NO_CHECK
+        ),
+    )
+    conn.close()
+    before = state(superd)
+    superd.stop()
+    superd.env[FAIL_AFTER_ENV] = "2"  # fail before the third operation
+    superd.start()
+    conn = superd.connect()
+    try:
+        networks = {
+            "net_a": bridge_net("veth_0"),
+            "old": {"remove": True},
+            "net_c": {"ipaddr": "10.9.0.1", "prefix": 24},
+            "net_d": {},
+        }
+        code, message = error_of(conn.call("apply_plan", plan=make_plan(conn, networks, NO_CHECK)))
+        assert code == 29 and "injected" in message
+        assert set(conn.result("netinfo")["running"]["networks"]) == {"old"}
+    finally:
+        conn.close()
+    assert state(superd) == before
+    assert superd.lab.checkpoints() == []
+
+
+def test_failed_activation_is_29_and_changes_nothing(superd: NmSuperd) -> None:
+    """A blocking DHCP network with no DHCP server never activates."""
+    superd.config.write_text(superd.config.read_text().replace("timeout = 20", "timeout = 3"))
+    superd.stop()
+    superd.start()
+    before = state(superd)
+    conn = superd.connect()
+    try:
+        plan = make_plan(
+            conn, {"net_a": bridge_net("veth_0", bootproto="dhcp", blockingdhcp=True)}, NO_CHECK
+        )
+        code, message = error_of(conn.call("apply_plan", plan=plan))
+        assert code == 29 and "could not activate net_a" in message
+    finally:
+        conn.close()
+    assert state(superd) == before
+    assert superd.lab.checkpoints() == []
+
+
+def test_restore_nets_after_reboot_rebuilds_from_nothing(
+    superd: NmSuperd, make_ns: Callable[[], HostNs]
+) -> None:
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, {"net_a": bridge_net("veth_0")}, NO_CHECK))
+    conn.result("set_safe_config")
+    conn.result("apply_plan", plan=make_plan(conn, {"net_b": bridge_net("veth_1")}, NO_CHECK))
+    conn.close()
+    assert superd.stop() == 0
+    # "Reboot": NetworkManager stopped (its in-memory profiles gone), a fresh
+    # namespace with the same NICs, /run wiped, NetworkManager started there.
+    superd.lab.stop_nm()
+    destroy_host_ns(superd.host)
+    superd.host = make_ns()
+    superd.lab.netns = superd.host.name
+    shutil.rmtree(superd.root / "run" / "netconf")
+    superd.lab.start_nm()
+    assert profiles(superd.lab) == {}
+    superd.start()
+    ns = superd.host.name
+    conn = superd.connect()
+    try:
+        assert conn.result("restore_nets")["code"] == 0
+        assert is_bridge(ns, "net_a") and links(ns)["veth_0"]["master"] == "net_a"
+        assert "net_b" not in links(ns)
+        assert set(conn.result("netinfo")["running"]["networks"]) == {"net_a"}
+    finally:
+        conn.close()
+    assert profiles(superd.lab) == {
+        "net_a": ("bridge", "net_a"),
+        "veth_0": ("802-3-ethernet", "veth_0"),
+    }
+
+
+def test_restore_nets_drops_its_strays_and_leaves_the_administrators_profile(
+    superd: NmSuperd,
+) -> None:
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, {"net_a": bridge_net("veth_0")}, NO_CHECK))
+    conn.result("set_safe_config")
+    conn.result("apply_plan", plan=make_plan(conn, {"net_b": bridge_net("veth_1")}, NO_CHECK))
+    superd.lab.nmcli(
+        "connection",
+        "add",
+        "type",
+        "bridge",
+        "ifname",
+        "adminbr",
+        "con-name",
+        "adminbr",
+        "autoconnect",
+        "no",
+    )
+    # superd's running configuration forgets net_b (a crash before it was
+    # recorded, say): its profiles are strays NetworkManager still holds
+    superd.stop()
+    for kind in ("nets",):
+        (superd.root / "run" / "netconf" / kind / "net_b").unlink()
+    superd.start()
+    conn = superd.connect()
+    try:
+        assert conn.result("restore_nets")["code"] == 0
+    finally:
+        conn.close()
+    held = profiles(superd.lab)
+    assert "adminbr" in held
+    assert "net_b" not in held and "veth_1" not in held
+    assert {"net_a", "veth_0"} <= set(held)
+
+
+def test_superd_killed_at_each_step_leaves_old_or_new_state(superd: NmSuperd) -> None:
+    """A multi-network change (one network removed, one edited, two added),
+    superd SIGKILLed before each of its durable steps (NetworkManager
+    calls among them); the restarted superd recovers: the old state exactly,
+    no checkpoint left, no stray profile."""
+    conn = superd.connect()
+    old = {
+        "keep": bridge_net("veth_0", ipaddr="10.1.0.1", prefix=24),
+        "gone": bridge_net("veth_1", ipaddr="10.2.0.1", prefix=24),
+    }
+    conn.result("apply_plan", plan=make_plan(conn, old, NO_CHECK))
+    conn.close()
+    before = state(superd)
+    change = {
+        "keep": bridge_net("veth_0", ipaddr="10.1.0.2", prefix=24, mtu=1400),
+        "gone": {"remove": True},
+        "new1": {"ipaddr": "10.3.0.1", "prefix": 24},
+        "new2": bridge_net("veth_1", ipaddr="10.4.0.1", prefix=24),
+    }
+    revert = {**old, "new1": {"remove": True}, "new2": {"remove": True}}
+    log = superd.root / "steps.log"
+    superd.stop()
+    superd.env[LOG_ENV] = str(log)
+    superd.start()
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, change, NO_CHECK))
+    conn.close()
+    after = state(superd)
+    superd.stop()
+    del superd.env[LOG_ENV]
+    superd.start()
+    steps = log.read_text().splitlines()
+    assert any("NetworkManager" in line for line in steps)
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, revert, NO_CHECK))
+    conn.close()
+    assert state(superd) == before
+    for step in range(1, len(steps) + 1):
+        superd.stop()
+        superd.env[KILL_ENV] = str(step)
+        superd.start()
+        conn = superd.connect()
+        try:  # killed before it answers, unless the step was the last one
+            answer: object = conn.call("apply_plan", plan=make_plan(conn, change, NO_CHECK))
+        except (AssertionError, OSError) as error:
+            answer = error
+        conn.close()
+        superd.kill()
+        del superd.env[KILL_ENV]
+        superd.start()  # recovers before it is ready
+        now = state(superd)
+        assert now in (before, after), f"killed at step {steps[step - 1]}: {answer}"
+        assert superd.lab.checkpoints() == [], f"killed at step {step}"
+        if now == after:  # completed before the kill: back to before for the next round
+            conn = superd.connect()
+            conn.result("apply_plan", plan=make_plan(conn, revert, NO_CHECK))
+            conn.close()
+        assert state(superd) == before
