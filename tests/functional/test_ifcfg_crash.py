@@ -70,7 +70,10 @@ class IfcfgSweep:
         for name, fingerprint in self.states.items():
             if now == fingerprint:
                 return name
-        raise AssertionError(f"neither OLD nor NEW: {now}\nOLD/NEW: {self.states}")
+        raise AssertionError(
+            f"neither OLD nor NEW after {dict(self.outcomes)}: {now}\n"
+            f"superd's log:\n{self.superd.log_text()[-6000:]}"
+        )
 
     def trial(self, kill_at: int | None) -> tuple[str, bool]:
         self.superd.env.pop(KILL_ENV, None)
