@@ -53,8 +53,8 @@ test: lint test-unit test-functional test-vm
 # 30-60 min): five kill sweeps, 10x the fuzzed requests, longer abuse and load.
 SOAK_TESTS := tests/functional/test_crash_recovery.py tests/functional/test_fuzz_setup_networks.py \
 	tests/functional/test_wire_hostile.py tests/functional/test_superd_hostile.py \
-	tests/functional/test_load.py
-soak: venv debs-functional
+	tests/functional/test_load.py tests/functional/test_ifcfg_crash.py
+soak: venv debs-functional nm-ifcfg
 	NETRELOAD_SOAK=1 $(PYTEST) -s $(SOAK_TESTS)
 
 # The main job end to end in throw-away network namespaces (needs root; see
