@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from benchmarks import workload
-from benchmarks.lab import BenchLab
+from benchmarks.lab import BenchLab, wait_kernel_idle
 
 SOURCE = str(Path(__file__).resolve().parents[1]) + "/"
 
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         print("py-spy not found: .venv/bin/pip install py-spy", file=sys.stderr)
         return 2
 
+    wait_kernel_idle()  # not while a namespace of a previous run is being dismantled
     lab = BenchLab()
     if args.tool == "cprofile":
         lab.profile_dir = lab.root / "profile"
