@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from configurators.base import Configurator
+from configurators.iproute2_ip import AUTOCONF_SYSCTLS, IPV6_CONF
+from configurators.iproute2_netlink import read_value, write_value
 from configurators.nm_dbus import DEACTIVATED, MARK_KEY, NmClient
 from configurators.nm_profiles import WantedProfile, network_profiles, profile_uuid, same_settings
 from persistence.atomic import atomic_remove, atomic_write_text
@@ -314,9 +316,36 @@ class NmConfigurator(Configurator):
                 dev = self.kernel.device(profile.device)
                 if dev is not None and not self.kernel.owned(dev):
                     self.kernel.mark(dev)
+            self._as_the_kernel_has_it(profile)
             if profile.settings.get("ipv6", {}).get("method") in ("ignore", "auto"):
                 # IPv6 autoconf: the kernel's SLAAC, as with iproute2
                 self.kernel_side.ip_applier.set_autoconf(profile.device, True)
+
+    def _as_the_kernel_has_it(self, profile: WantedProfile) -> None:
+        """Put back what NetworkManager changes and the iproute2 configurator
+        leaves or sets otherwise, so that the report does not depend on the
+        configurator: a bridge's forward delay with STP off, and a bridge
+        port's IPv6 sysctls (NetworkManager turns accept_ra off on every
+        device it manages; a port keeps the namespace's default)."""
+        dev = self.kernel.device(profile.device)
+        if dev is None:
+            return
+        if profile.forward_delay is not None:
+            if dev["info"].get("br_forward_delay") != profile.forward_delay:
+                self.kernel.set_link(
+                    dev,
+                    f"set forward_delay {profile.forward_delay}",
+                    kind="bridge",
+                    br_forward_delay=profile.forward_delay,
+                )
+        if profile.settings["connection"].get("master"):
+            for name in AUTOCONF_SYSCTLS:
+                default = read_value(IPV6_CONF / "default" / name)
+                path = IPV6_CONF / profile.device / name
+                current = read_value(path)
+                if default is not None and current is not None and current != default:
+                    write_value(profile.device, path, default)
+                    self.kernel.wrote(path, default)
 
     def _manage(self, client: NmClient, name: str) -> None:
         device = client.device(name)
