@@ -203,6 +203,22 @@ class Runner:
         say(f"\n== OVS, N = {n}")
         self.step("ovs", "OVS VLAN networks", n, ovs_bench.measure, n)
 
+    def run_nm(self, n: int) -> None:
+        """Benchmark 7 (``benchmarks.nm_bench``): its own namespaces and NetworkManager."""
+        from benchmarks import nm_bench
+
+        why = nm_bench.available()
+        if why:
+            self.skipped("nm", "bridges through NetworkManager", n, f"skipped: {why}")
+            return
+        try:  # measured: about 2.3 s for both at N = 10 on 2 busy cores
+            self.budget.require(0.5 * n + 20, f"NetworkManager N={n}")
+        except BudgetExceeded as why:
+            self.skipped("nm", "bridges through NetworkManager", n, str(why))
+            return
+        say(f"\n== NetworkManager, N = {n}")
+        self.step("nm", "bridges through NetworkManager", n, nm_bench.measure, n)
+
     def run(self) -> None:
         self.lab = BenchLab()
         try:
@@ -212,6 +228,9 @@ class Runner:
             for n in self.args.sizes:
                 if n >= OVS_MIN_N:
                     self.run_ovs(n)
+            for n in self.args.sizes:
+                if n >= OVS_MIN_N:
+                    self.run_nm(n)
         finally:
             # a second Ctrl-C or SIGTERM must not cut the clean-up short
             for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -140,6 +140,8 @@ class NmConfigurator(Configurator):
             self.kernel_side.rollback()
 
     def _roll_back_checkpoints(self, paths: list[str]) -> None:
+        if not paths:
+            return  # nothing was sent: NetworkManager need not even be reachable
         client = self.client
         for path in reversed(paths):
             if path not in client.checkpoints():
