@@ -21,9 +21,9 @@ netreload's mark in the ``user`` setting (:data:`configurators.nm_dbus.MARK_KEY`
   writes resolv.conf itself, as with iproute2).
 
 What NetworkManager cannot express is refused here, before anything is
-sent: code 21 for a bridge option, 29… never; see :func:`network_profiles`.
-VLANs and bonds are not built by this configurator yet (refused with 21 and
-25, before any change).
+sent (:func:`network_profiles`): a bridge option it has no property for
+(21). VLANs and bonds are not built by this configurator yet (refused with
+21 and 25, before any change).
 """
 
 from __future__ import annotations
