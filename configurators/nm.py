@@ -230,7 +230,9 @@ class NmConfigurator(Configurator):
         covered = frozenset().union(*(devices for _, devices in self._checkpoints))
         paths = {}
         for name in names:
-            if name not in covered:
+            # a device the kernel does not have (a bridge to create) is not
+            # asked about: one D-Bus round trip less per new network
+            if name not in covered and self.kernel.device(name) is not None:
                 path = self.client.device(name)
                 if path is not None:
                     paths[name] = path
