@@ -236,6 +236,22 @@ class Runner:
         raw = self.step("one", "one network, empty host", 0, scale.empty_host, self.lab, engine)
         self.empty_host = raw
 
+    def run_nm(self, n: int) -> None:
+        """Benchmark 9 (``benchmarks.nm_bench``): its own namespaces and NetworkManager."""
+        from benchmarks import nm_bench
+
+        why = nm_bench.available()
+        if why:
+            self.skipped("nm", "bridges through NetworkManager", n, f"skipped: {why}")
+            return
+        try:  # measured: about 2.3 s for both at N = 10 on 2 busy cores
+            self.budget.require(0.5 * n + 20, f"NetworkManager N={n}")
+        except BudgetExceeded as why:
+            self.skipped("nm", "bridges through NetworkManager", n, str(why))
+            return
+        say(f"\n== NetworkManager, N = {n}")
+        self.step("nm", "bridges through NetworkManager", n, nm_bench.measure, n)
+
     def run(self) -> None:
         self.lab = BenchLab()
         try:
@@ -247,6 +263,9 @@ class Runner:
             for n in self.args.sizes:
                 if n >= OVS_MIN_N and "ovs" not in self.args.skip:
                     self.run_ovs(n)
+            for n in self.args.sizes:
+                if n >= OVS_MIN_N and "nm" not in self.args.skip:
+                    self.run_nm(n)
         finally:
             # a second Ctrl-C or SIGTERM must not cut the clean-up short
             for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -325,7 +344,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"setupNetworks runs over STOMP for N > {BIG} (default 1: a shared 2-core machine)",
     )
     parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out "
-                        "(one, ovs, removal)")  # fmt: skip
+                        "(one, ovs, nm, removal)")  # fmt: skip
     parser.add_argument("--budget", type=float, help="seconds for the whole run")
     parser.add_argument("--no-json", action="store_true", help="do not write results/*.json")
     args = parser.parse_args(argv)  # fmt: skip

@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from configurators.base import Configurator
+from configurators.iproute2_ip import AUTOCONF_SYSCTLS, IPV6_CONF
+from configurators.iproute2_netlink import read_value, write_value
 from configurators.nm_dbus import DEACTIVATED, MARK_KEY, NmClient
 from configurators.nm_profiles import WantedProfile, network_profiles, profile_uuid, same_settings
 from persistence.atomic import atomic_remove, atomic_write_text
@@ -138,6 +140,8 @@ class NmConfigurator(Configurator):
             self.kernel_side.rollback()
 
     def _roll_back_checkpoints(self, paths: list[str]) -> None:
+        if not paths:
+            return  # nothing was sent: NetworkManager need not even be reachable
         client = self.client
         for path in reversed(paths):
             if path not in client.checkpoints():
@@ -226,7 +230,9 @@ class NmConfigurator(Configurator):
         covered = frozenset().union(*(devices for _, devices in self._checkpoints))
         paths = {}
         for name in names:
-            if name not in covered:
+            # a device the kernel does not have (a bridge to create) is not
+            # asked about: one D-Bus round trip less per new network
+            if name not in covered and self.kernel.device(name) is not None:
                 path = self.client.device(name)
                 if path is not None:
                     paths[name] = path
@@ -314,9 +320,36 @@ class NmConfigurator(Configurator):
                 dev = self.kernel.device(profile.device)
                 if dev is not None and not self.kernel.owned(dev):
                     self.kernel.mark(dev)
+            self._as_the_kernel_has_it(profile)
             if profile.settings.get("ipv6", {}).get("method") in ("ignore", "auto"):
                 # IPv6 autoconf: the kernel's SLAAC, as with iproute2
                 self.kernel_side.ip_applier.set_autoconf(profile.device, True)
+
+    def _as_the_kernel_has_it(self, profile: WantedProfile) -> None:
+        """Put back what NetworkManager changes and the iproute2 configurator
+        leaves or sets otherwise, so that the report does not depend on the
+        configurator: a bridge's forward delay with STP off, and a bridge
+        port's IPv6 sysctls (NetworkManager turns accept_ra off on every
+        device it manages; a port keeps the namespace's default)."""
+        dev = self.kernel.device(profile.device)
+        if dev is None:
+            return
+        if profile.forward_delay is not None:
+            if dev["info"].get("br_forward_delay") != profile.forward_delay:
+                self.kernel.set_link(
+                    dev,
+                    f"set forward_delay {profile.forward_delay}",
+                    kind="bridge",
+                    br_forward_delay=profile.forward_delay,
+                )
+        if profile.settings["connection"].get("master"):
+            for name in AUTOCONF_SYSCTLS:
+                default = read_value(IPV6_CONF / "default" / name)
+                path = IPV6_CONF / profile.device / name
+                current = read_value(path)
+                if default is not None and current is not None and current != default:
+                    write_value(profile.device, path, default)
+                    self.kernel.wrote(path, default)
 
     def _manage(self, client: NmClient, name: str) -> None:
         device = client.device(name)
@@ -336,13 +369,9 @@ class NmConfigurator(Configurator):
     def remove_unrecorded(self, running: Mapping) -> list[str]:
         """Roll back a checkpoint a crash left, then delete netreload's
         profiles for devices no running network uses. The names dropped."""
-        try:
-            client = self.client
-        except NetError as error:
-            if self.config.net_configurator == self.name:
-                raise
-            log.info("no NetworkManager to clean up: %s", error)
-            return []
+        if self.config.net_configurator != self.name:
+            return []  # another default: NetworkManager is not asked anything
+        client = self.client
         try:
             lines = self.checkpoint_file.read_text().split()
         except FileNotFoundError:

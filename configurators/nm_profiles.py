@@ -21,9 +21,9 @@ netreload's mark in the ``user`` setting (:data:`configurators.nm_dbus.MARK_KEY`
   writes resolv.conf itself, as with iproute2).
 
 What NetworkManager cannot express is refused here, before anything is
-sent: code 21 for a bridge option, 29… never; see :func:`network_profiles`.
-VLANs and bonds are not built by this configurator yet (refused with 21 and
-25, before any change).
+sent (:func:`network_profiles`): a bridge option it has no property for
+(21). VLANs and bonds are not built by this configurator yet (refused with
+21 and 25, before any change).
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ class WantedProfile:
     created: bool = False
     #: devices whose profiles must be active first (a port's bridge)
     after: tuple[str, ...] = field(default=())
+    #: a bridge's forward delay (1/100 s) set through netlink once active
+    forward_delay: int | None = None
 
 
 def _connection(device: str, kind: str, **extra: Any) -> dict[str, Any]:
@@ -152,8 +154,7 @@ def ipv4_settings(device: str, ip: IpConfig | None) -> dict[str, Any]:
                 "dest": str(subnet.network_address),
                 "prefix": subnet.prefixlen,
                 "table": table,
-                "pref-src": v4.address,
-                "scope": 253,
+                "src": v4.address,
             },
             {"dest": "0.0.0.0", "prefix": 0, "next-hop": v4.gateway, "table": table},
         ]
@@ -211,9 +212,9 @@ def bridge_settings(bridge: Bridge) -> dict[str, Any]:
     options = dict(bridge.options)
     settings: dict[str, Any] = {"stp": bridge.stp}
     delay = options.pop("br_forward_delay", None)
-    seconds = bridge.forward_delay if delay is None else _seconds(delay, "forward_delay")
-    low, high = FORWARD_DELAY_RANGE
-    if bridge.stp or delay is not None:
+    if bridge.stp:  # NetworkManager sets none with STP off: see kernel_forward_delay
+        seconds = bridge.forward_delay if delay is None else _seconds(delay, "forward_delay")
+        low, high = FORWARD_DELAY_RANGE
         settings["forward-delay"] = min(max(seconds, low), high)
     for key, value in options.items():
         if key not in BRIDGE_OPTIONS:
@@ -225,6 +226,15 @@ def bridge_settings(bridge: Bridge) -> dict[str, Any]:
         prop, convert = BRIDGE_OPTIONS[key]
         settings[prop] = convert(value)
     return settings
+
+
+def kernel_forward_delay(bridge: Bridge) -> int | None:
+    """With STP off NetworkManager leaves the kernel's forward delay (15 s)
+    where the iproute2 configurator sets the network's (1/100 s): set
+    through netlink after activation, so that both report the same."""
+    if bridge.stp:
+        return None
+    return dict(bridge.options).get("br_forward_delay", bridge.forward_delay * CENTISECONDS)
 
 
 def network_profiles(network: Network) -> list[WantedProfile]:
@@ -245,6 +255,7 @@ def network_profiles(network: Network) -> list[WantedProfile]:
                 },
                 layer2=dynamic(ip),
                 created=True,
+                forward_delay=kernel_forward_delay(top),
             )
         ]
         port = top.port

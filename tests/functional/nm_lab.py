@@ -351,7 +351,10 @@ def _terminate(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
-    proc.wait(60)  # SIGKILLed: only a process stuck in the kernel is still there
+    try:  # SIGKILLed: only a process stuck in the kernel is still there
+        proc.wait(120)
+    except subprocess.TimeoutExpired:
+        pass  # it goes when the kernel is done; its namespace is deleted anyway
 
 
 def _own_group(proc: subprocess.Popen) -> bool:

@@ -302,3 +302,41 @@ def test_superd_killed_at_each_step_leaves_old_or_new_state(superd: NmSuperd) ->
             conn.result("apply_plan", plan=make_plan(conn, revert, NO_CHECK))
             conn.close()
         assert state(superd) == before
+
+
+def test_networkmanager_unreachable_is_33_and_changes_nothing(superd: NmSuperd) -> None:
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, {"old": bridge_net("veth_1")}, NO_CHECK))
+    before = superd.kernel_state()
+    running = conn.result("netinfo")["running"]
+    superd.lab.stop_nm()
+    try:
+        plan = make_plan(conn, {"net_a": bridge_net("veth_0"), "old": {"remove": True}}, NO_CHECK)
+        code, message = error_of(conn.call("apply_plan", plan=plan))
+        assert code == 33 and "NetworkManager" in message
+        assert conn.result("netinfo")["running"] == running
+    finally:
+        conn.close()
+    assert superd.kernel_state() == before
+
+
+def test_networkmanager_down_when_superd_starts_is_33_and_changes_nothing(
+    superd: NmSuperd,
+) -> None:
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, {"old": bridge_net("veth_1")}, NO_CHECK))
+    conn.close()
+    before = superd.kernel_state()
+    superd.lab.stop_nm()
+    superd.stop()
+    superd.start()  # serves without NetworkManager: netinfo is the kernel's
+    conn = superd.connect()
+    try:
+        running = conn.result("netinfo")["running"]
+        plan = make_plan(conn, {"net_a": bridge_net("veth_0"), "old": {"remove": True}}, NO_CHECK)
+        code, message = error_of(conn.call("apply_plan", plan=plan))
+        assert code == 33 and "NetworkManager" in message
+        assert conn.result("netinfo")["running"] == running
+    finally:
+        conn.close()
+    assert superd.kernel_state() == before

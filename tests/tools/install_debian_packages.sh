@@ -12,7 +12,7 @@ declare -A lane_packages=(
   [demo]="iproute2 openssl procps"
   [functional]="iproute2 openssl procps dnsmasq-base isc-dhcp-client openvswitch-switch ethtool network-manager dbus"
   [vm]="iproute2 procps kmod qemu-system-x86 linux-image-amd64 busybox-static"
-  [bench]="iproute2 openssl procps openvswitch-switch"
+  [bench]="iproute2 openssl procps openvswitch-switch network-manager dbus"
 )
 (($#)) || set -- functional vm
 packages=()
