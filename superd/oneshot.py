@@ -1,7 +1,7 @@
 """Run setupNetworks once in the current network namespace, without daemons.
 
 ``python -m superd.oneshot [--config C] setup REQUEST.json | caps |
-set-safe-config`` — the in-process core that superd serves; tests run it
+set-safe-config | restore-nets`` — the in-process core that superd serves; tests run it
 under ``ip netns exec`` so everything it touches stays in their namespace.
 Prints one JSON document; errors are ``{code, message}`` with exit status 1.
 The core is made by ``superd.compose``, as the daemon's.
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     setup.add_argument("request")
     sub.add_parser("caps")
     sub.add_parser("set-safe-config")
+    sub.add_parser("restore-nets")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     try:
@@ -38,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "set-safe-config":
                 core.persistence.set_safe_config()
                 result = {"code": 0, "message": "Done"}
+            elif args.command == "restore-nets":  # superd's verb, without its journal
+                from superd.repair import rebuild
+
+                operations = rebuild(core, core.persistence.restore_source(), "restore_nets")
+                result = {"code": 0, "message": "Done", "operations": operations}
             else:
                 with open(args.request) as handle:
                     request = json.load(handle)

@@ -117,7 +117,12 @@ def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> int:
     plan = core.plan(networks, bondings, OPTIONS)
     log.info("%s: %d operations", what, len(plan.operations))
     core.apply(plan)
-    return operations + len(plan.operations)
+    # an unchanged plan applies nothing: host QoS removed behind netreload's
+    # back (no device missing) is rebuilt here
+    shaped = core.sync_host_qos()
+    if shaped:
+        log.info("%s: host QoS rebuilt on %s", what, ", ".join(shaped))
+    return operations + len(plan.operations) + len(shaped)
 
 
 def recover_transaction(core: NetworkSetup, verb: str, before: Mapping) -> tuple[str, Mapping, int]:

@@ -9,7 +9,7 @@ set -euo pipefail
 declare -A lane_packages=(
   [demo]="iproute2 openssl procps"
   [functional]="iproute2 openssl procps dnsmasq-base isc-dhcp-client openvswitch-switch ethtool"
-  [vm]="iproute2 procps kmod qemu-system-x86 linux-image-amd64 busybox-static"
+  [vm]="iproute2 procps kmod qemu-system-x86 linux-image-amd64 busybox-static libteam-utils"
   [bench]="iproute2 openssl procps openvswitch-switch"
 )
 (($#)) || set -- functional vm

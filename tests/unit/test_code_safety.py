@@ -65,6 +65,10 @@ SUBPROCESS_ALLOWED: dict[tuple[str, str], str] = {
     ("configurators/dhcp.py", "DhcpClients._run_hook"):
         "runs our own hook by path with no arguments; env carries the validated "
         "device and a reason every caller passes as a literal",
+    ("configurators/iproute2_team.py", "TeamApplier._run"):
+        "argv from _start (teamd, fixed flags, paths under the configured run dir named "
+        "after validate_bond_name) and teamdctl (the bond through validate_bond_name, "
+        "literal subcommands, ports through validate_nic_name: never starting with '-')",
 }  # fmt: skip
 
 
