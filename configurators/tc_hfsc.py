@@ -150,11 +150,9 @@ class HfscApplier:
             d: read_tree(self.ipr, links[d]) if d in ours else None for d in present | ours
         }
         missing = sorted(set(wanted) - present)
-        if missing:
-            raise NetError(
-                ErrorCode.BAD_NIC, f"hostQos: no device {', '.join(missing)} to shape"
-            )
-        build, drop = devices_to_change(wanted, current)
+        if missing:  # a NIC gone (unplugged): its networks are reported missing
+            log.warning("hostQos: no device %s to shape", ", ".join(missing))
+        build, drop = devices_to_change({d: wanted[d] for d in present}, current)
         for device in drop:
             self._request(device, "delete root qdisc", "del", "hfsc", links[device],
                           handle=ROOT_HANDLE, parent=TC_H_ROOT)  # fmt: skip
