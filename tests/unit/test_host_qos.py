@@ -150,3 +150,14 @@ def test_the_default_class_is_no_untagged_networks_without_host_qos() -> None:
     assert reported_host_qos(net(), tree) is None
     assert reported_host_qos(net(vlan=11), tree) is None
     assert reported_host_qos(net(vlan=10), DeviceQos()) is None
+
+
+def test_a_configurator_that_cannot_shape_refuses_networks_asking_for_it() -> None:
+    from tests.unit.log_configurator import LogConfigurator
+
+    configurator = LogConfigurator(None, None)
+    shaped = {"a": net(vlan=10, qos=out(ls={"m2": 20})), "b": net(vlan=11)}
+    with pytest.raises(NetError) as caught:
+        configurator.sync_host_qos(shaped)
+    assert caught.value.code == ErrorCode.BAD_PARAMS and "hostQos of a" in caught.value.message
+    assert configurator.sync_host_qos({"b": net(vlan=11)}) == []
