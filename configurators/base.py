@@ -73,6 +73,12 @@ class Configurator(ABC):
         attributes, that this configurator cannot build as asked (a team's
         bonding options without a teamd equivalent: 25)."""
 
+    def repair_bonds(self, running: Mapping) -> list[str]:
+        """restore-nets and crash recovery, first: bring back what the
+        kernel alone does not show broken (a team device whose teamd is
+        gone); the bonds repaired."""
+        return []
+
     def sync_host_qos(self, networks: Mapping[str, Mapping]) -> list[str]:
         """Shape the NICs and bonds as the legacy networks of ``networks``
         (the whole running configuration after the change) ask in their

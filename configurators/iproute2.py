@@ -45,11 +45,13 @@ from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
 from shared.netmodel.bridge import Bridge
+from shared.netmodel.device import DEFAULT_MTU
 from shared.netmodel.host_qos import shaping
 from shared.netmodel.ipconfig import IpConfig
 from shared.netmodel.nic import Nic
 from shared.netmodel.ownership import OWNER_ALIAS, owned_links
 from shared.netmodel.team_runner import teamd_config
+from shared.netmodel.validation import compute_lower_mtus
 from shared.netmodel.vlan import Vlan
 
 log = logging.getLogger("netreload.iproute2")
@@ -151,6 +153,24 @@ class Iproute2Configurator(DeviceStackConfigurator):
 
     def delete_bond(self, bond: Bond) -> None:
         self.bond_applier.delete(bond)
+
+    def repair_bonds(self, running: Mapping) -> list[str]:
+        """Teams of ``running`` whose teamd is gone (killed, crashed: its
+        device may remain, without anyone driving it) are started again;
+        the devices on them go with the old device and are rebuilt by the
+        caller's plan."""
+        if not isinstance(self.bond_applier, TeamApplier):
+            return []
+        bonds = {n: a for n, a in (running.get("bonds") or {}).items()
+                 if a.get("switch", "legacy") == "legacy"}  # fmt: skip
+        mtus = compute_lower_mtus(running.get("networks") or {}, bonds)
+        repaired = []
+        for name, attrs in sorted(bonds.items()):
+            if self.bond_applier.teamd_pid(name) is None:
+                bond = Bond.from_attrs(name, dict(attrs), mtus.get(name, DEFAULT_MTU))
+                self.bond_applier.ensure(bond, None)
+                repaired.append(name)
+        return repaired
 
     def check_bonds(self, bonds: Mapping[str, Mapping]) -> None:
         if self.config.bonding_driver == "team":

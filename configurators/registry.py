@@ -199,6 +199,9 @@ class Configurators:
     def sync_host_qos(self, networks: Mapping[str, Mapping]) -> list[str]:
         return self.default.sync_host_qos(networks)
 
+    def repair_bonds(self, running: Mapping) -> list[str]:
+        return self.default.repair_bonds(running)
+
     def check_bonds(self, bonds: Mapping[str, Mapping]) -> None:
         """Each configurator checks the bonds it would build."""
         for switch in {attrs.get("switch", "legacy") for attrs in bonds.values()}:

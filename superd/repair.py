@@ -101,6 +101,11 @@ def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> int:
     dropped = core.configurators.remove_unrecorded(running)
     if dropped:
         log.info("%s: removed %s left from before", what, ", ".join(dropped))
+    # teams whose teamd is gone: started again first (what sat on them is
+    # then missing, and rebuilt below as any broken network)
+    repaired = core.configurators.repair_bonds(running)
+    if repaired:
+        log.info("%s: teamd restarted for %s", what, ", ".join(repaired))
     broken_nets, broken_bonds = broken_entries(wanted, running, core.read_caps(running))
     broken_nets.update(stale_default_routes(wanted, running))
     operations = 0

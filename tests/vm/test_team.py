@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_bonds_and_vlans import REQUEST_TIMEOUT, Scenario, apply, host, link, ok
+from test_bonds_and_vlans import REQUEST_TIMEOUT, Scenario, apply, host, link, link_names, ok
 
 from tests.functional.agent import Agent
 
@@ -132,6 +132,19 @@ def teams(vm_kernel_modules, tmp_path_factory) -> Iterator[Scenario]:
                 name: teamdctl(ns, name, "config", "dump") for name in ("bondrr", "bondlb")
             }
             s.seen["edited_ports"] = {name: ports_of(ns, name) for name in ("bondrr", "bondlb")}
+            # teamd of bondab killed: the device stays, nothing drives it
+            ok(agent.run("set-safe-config", timeout=REQUEST_TIMEOUT))
+            (killed,) = teamd_processes("bondab")
+            subprocess.run(["kill", "-KILL", str(killed)], check=True)
+            deadline = time.monotonic() + FAILOVER_WAIT
+            while teamd_processes("bondab") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            s.seen["killed"] = {"pid": killed, "device_left": "bondab" in link_names(ns)}
+            s.seen["restore"] = agent.run("restore-nets", timeout=REQUEST_TIMEOUT)
+            s.seen["restored"] = {
+                "pids": teamd_processes("bondab"), "ports": ports_of(ns, "bondab"),
+                "vlan": link(ns, "bondab.100"), "runner": teamdctl(ns, "bondab", "config", "dump"),
+            }  # fmt: skip
             yield s
         finally:
             stop_teamds(agent)
@@ -213,6 +226,20 @@ def test_removal_leaves_no_teamd_process_and_no_device(teams) -> None:
     for port in PORTS["bondgo"]:
         entry = link(teams.ns, port)
         assert "master" not in entry and "UP" in entry["flags"]
+
+
+def test_restore_nets_restarts_a_team_whose_teamd_was_killed(teams) -> None:
+    assert teams.seen["killed"]["device_left"]
+    assert teams.seen["restore"]["code"] == 0, teams.seen["restore"]
+    restored = teams.seen["restored"]
+    assert restored["pids"] and teams.seen["killed"]["pid"] not in restored["pids"]
+    assert restored["ports"] == PORTS["bondab"]
+    assert restored["runner"]["runner"]["name"] == "activebackup"
+
+
+def test_restore_nets_rebuilds_the_networks_on_a_restarted_team(teams) -> None:
+    vlan = teams.seen["restored"]["vlan"]
+    assert vlan["link"] == "bondab" and vlan["master"] == "tnet"
 
 
 # -- refusal and rollback ---------------------------------------------------------
