@@ -22,7 +22,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
+from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
+from shared.netmodel.host_qos import shaping
 from shared.netmodel.network import Network
 
 PRIMITIVES = frozenset({"nic", "bond", "bridge", "vlan", "ip"})
@@ -65,6 +67,35 @@ class Configurator(ABC):
 
     def restore_addresses(self, addresses: Mapping[str, list[str]]) -> None:  # noqa: B027
         """After a rollback: add back the addresses a device lost."""
+
+    def check_bonds(self, bonds: Mapping[str, Mapping]) -> None:  # noqa: B027 - optional hook
+        """Before any change: refuse (``NetError``) bonds, by canonical
+        attributes, that this configurator cannot build as asked (a team's
+        bonding options without a teamd equivalent: 25)."""
+
+    def repair_bonds(self, running: Mapping) -> list[str]:
+        """restore-nets and crash recovery, first: bring back what the
+        kernel alone does not show broken (a team device whose teamd is
+        gone); the bonds repaired."""
+        return []
+
+    def sync_host_qos(self, networks: Mapping[str, Mapping]) -> list[str]:
+        """Shape the NICs and bonds as the legacy networks of ``networks``
+        (the whole running configuration after the change) ask in their
+        ``hostQos``, and remove shaping no network asks for; the devices
+        changed. Asked of the default configurator after every
+        transaction's operations (a rollback's too). A configurator that
+        cannot shape refuses networks that ask for it."""
+        wanting = sorted(
+            name for name, attrs in networks.items()
+            if attrs.get("switch", "legacy") == "legacy" and shaping(attrs)
+        )  # fmt: skip
+        if wanting:
+            raise NetError(
+                ErrorCode.BAD_PARAMS,
+                f"hostQos of {', '.join(wanting)}: the {self.name} configurator does not apply it",
+            )
+        return []
 
     def remove_unrecorded(self, running: Mapping) -> list[str]:
         """restore-nets, before rebuilding: drop what the configurator

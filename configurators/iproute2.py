@@ -39,13 +39,19 @@ from configurators.device_stack import DeviceStackConfigurator
 from configurators.iproute2_bond import BondApplier
 from configurators.iproute2_ip import IpApplier
 from configurators.iproute2_netlink import Kernel
+from configurators.iproute2_team import TeamApplier
+from configurators.tc_hfsc import HfscApplier
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
 from shared.netmodel.bridge import Bridge
+from shared.netmodel.device import DEFAULT_MTU
+from shared.netmodel.host_qos import shaping
 from shared.netmodel.ipconfig import IpConfig
 from shared.netmodel.nic import Nic
 from shared.netmodel.ownership import OWNER_ALIAS, owned_links
+from shared.netmodel.team_runner import teamd_config
+from shared.netmodel.validation import compute_lower_mtus
 from shared.netmodel.vlan import Vlan
 
 log = logging.getLogger("netreload.iproute2")
@@ -82,11 +88,18 @@ class Iproute2Configurator(DeviceStackConfigurator):
         self._dhcp = dhcp
         self.kernel = Kernel(self.ipr, self._raw)
         self.ip_applier = IpApplier(self.kernel, config, self._dhcp_clients, self.dhcp_timeout)
-        self.bond_applier = BondApplier(self.kernel, self.ip_applier.flush)
+        self.bond_applier: BondApplier | TeamApplier = (
+            TeamApplier(self.kernel, config.run_dir, self.ip_applier.flush)
+            if config.bonding_driver == "team"
+            else BondApplier(self.kernel, self.ip_applier.flush)
+        )
         # bridge → {br_… keyword: the value it had before bridge_opts set it}:
         # a rollback re-adding a network whose bridge a failed change left
         # behind puts back what that change's options replaced
         self._replaced_opts: dict[str, dict[str, Any]] = {}
+        # whether trees of netreload's may exist: until a sync found none
+        # asked (a first sync of this process always looks)
+        self._shaped = True
 
     def _dhcp_clients(self) -> Any:
         if self._dhcp is None:
@@ -140,6 +153,29 @@ class Iproute2Configurator(DeviceStackConfigurator):
 
     def delete_bond(self, bond: Bond) -> None:
         self.bond_applier.delete(bond)
+
+    def repair_bonds(self, running: Mapping) -> list[str]:
+        """Teams of ``running`` whose teamd is gone (killed, crashed: its
+        device may remain, without anyone driving it) are started again;
+        the devices on them go with the old device and are rebuilt by the
+        caller's plan."""
+        if not isinstance(self.bond_applier, TeamApplier):
+            return []
+        bonds = {n: a for n, a in (running.get("bonds") or {}).items()
+                 if a.get("switch", "legacy") == "legacy"}  # fmt: skip
+        mtus = compute_lower_mtus(running.get("networks") or {}, bonds)
+        repaired = []
+        for name, attrs in sorted(bonds.items()):
+            if self.bond_applier.teamd_pid(name) is None:
+                bond = Bond.from_attrs(name, dict(attrs), mtus.get(name, DEFAULT_MTU))
+                self.bond_applier.ensure(bond, None)
+                repaired.append(name)
+        return repaired
+
+    def check_bonds(self, bonds: Mapping[str, Mapping]) -> None:
+        if self.config.bonding_driver == "team":
+            for name, attrs in sorted(bonds.items()):
+                teamd_config(name, attrs.get("options", ""), tuple(attrs.get("nics", ())))
 
     # -- VLANs -----------------------------------------------------------
     def create_vlan(self, vlan: Vlan) -> None:
@@ -317,6 +353,15 @@ class Iproute2Configurator(DeviceStackConfigurator):
             return
         self.kernel.delete_link(dev)
 
+    # -- host QoS --------------------------------------------------------
+    def sync_host_qos(self, networks: Mapping[str, Mapping]) -> list[str]:
+        if not any(shaping(attrs) for attrs in networks.values()) and not self._shaped:
+            return []  # nothing asked, nothing of ours seen: no tc dump
+        links = {link["name"]: link["index"] for link in self.kernel.links()}
+        changed = HfscApplier(self.ipr).sync(networks, links)
+        self._shaped = any(shaping(attrs) for attrs in networks.values())
+        return changed
+
     # -- ownership -------------------------------------------------------
     def owned_devices(self) -> frozenset[str]:
         return owned_links(self.kernel.links())
@@ -327,6 +372,8 @@ class Iproute2Configurator(DeviceStackConfigurator):
         devices of an older version, or created just before a crash."""
         adopted = []
         for name, kind in sorted(named.items()):
+            if kind == "bond" and self.config.bonding_driver == "team":
+                kind = "team"  # teamd made it; a crash may come before the mark
             dev = self.kernel.device(name)
             if dev is not None and dev["kind"] == kind and not self.kernel.owned(dev):
                 self.kernel.set_link(dev, "mark as netreload's", ifalias=OWNER_ALIAS)

@@ -165,6 +165,10 @@ class Kernel:
             return
         self._devs, self._dev_names = {}, {}
 
+    def forget_links(self) -> None:
+        """Another process changed links (teamd): read them afresh."""
+        self._devs, self._dev_names = {}, {}
+
     def sysctl(self, path: Path) -> str | None:
         """A sysctl file's value (:func:`read_value`), read once per transaction."""
         if path in self._sysctls:

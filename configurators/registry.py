@@ -195,6 +195,20 @@ class Configurators:
     def owned_devices(self) -> frozenset[str]:
         return self.default.owned_devices()
 
+    def sync_host_qos(self, networks: Mapping[str, Mapping]) -> list[str]:
+        return self.default.sync_host_qos(networks)
+
+    def repair_bonds(self, running: Mapping) -> list[str]:
+        return self.default.repair_bonds(running)
+
+    def check_bonds(self, bonds: Mapping[str, Mapping]) -> None:
+        """Each configurator checks the bonds it would build."""
+        for switch in {attrs.get("switch", "legacy") for attrs in bonds.values()}:
+            owner = self.for_switch(switch)
+            owner.check_bonds(
+                {n: a for n, a in bonds.items() if a.get("switch", "legacy") == switch}
+            )
+
     def adopt(self, named: Mapping[str, str]) -> list[str]:
         return self.default.adopt(named)
 

@@ -18,6 +18,10 @@ DEFAULT_CONFIG_PATH = "/etc/netreload/netreload.conf"
 
 # What is implemented: the configurators come from configurators.registry.
 PERSISTENCES = ("unified", "ifcfg")
+# What a legacy bond is: the kernel's bonding driver, or a team device
+# driven by teamd (libteam-utils), which only the iproute2 configurator drives.
+BONDING_DRIVERS = ("bonding", "team")
+TEAM_CONFIGURATORS = ("iproute2",)
 OVS_DATAPATHS = ("system", "netdev")
 IFCFG_APPLY = ("nm", "initscripts")
 
@@ -26,6 +30,7 @@ IFCFG_APPLY = ("nm", "initscripts")
 class Config:
     net_configurator: str = "iproute2"
     net_persistence: str = "unified"
+    bonding_driver: str = "bonding"
     # Devices counted as NICs although not backed by hardware (globs). None
     # by default: on a real host a veth belongs to a container or a VM, and
     # a request must not take it as a NIC. Test labs set "dummy_*,veth_*".
@@ -98,6 +103,18 @@ def _configurator(value: str) -> str:
     return value
 
 
+def _bonding_driver(value: str, configurator: str) -> str:
+    _choice(value, BONDING_DRIVERS, "bonding_driver")
+    if value == "team" and configurator not in TEAM_CONFIGURATORS:
+        raise NetError(
+            ErrorCode.BAD_PARAMS,
+            f"configuration: bonding_driver = team needs net_configurator ="
+            f" {' or '.join(TEAM_CONFIGURATORS)} (teamd is driven by the iproute2"
+            f" configurator only), not {configurator!r}",
+        )
+    return value
+
+
 def _positive(value: str, key: str) -> float:
     try:
         number = float(value)
@@ -134,8 +151,12 @@ def load_config(path: str | Path | None = None) -> Config:
 
     defaults = Config()
     fake = get("vars", "fake_nics", ",".join(defaults.fake_nics))
+    configurator = _configurator(get("vars", "net_configurator", defaults.net_configurator))
     config = Config(
-        net_configurator=_configurator(get("vars", "net_configurator", defaults.net_configurator)),
+        net_configurator=configurator,
+        bonding_driver=_bonding_driver(
+            get("vars", "bonding_driver", defaults.bonding_driver), configurator
+        ),
         net_persistence=_choice(
             get("vars", "net_persistence", defaults.net_persistence),
             PERSISTENCES,

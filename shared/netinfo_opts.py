@@ -7,6 +7,8 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from shared.errors import NetError
+from shared.netmodel.bond_options import canonical_bond_options
 from shared.netmodel.bond_options_table import BOND_OPTIONS, BondOption, ValueKind
 
 # IFLA_BR_* (without "br_") whose sysfs name is not derived by the rules in
@@ -84,3 +86,16 @@ def _default_text(opt: BondOption) -> str:
     if opt.kind is ValueKind.ENUM:
         return str(opt.values.get(opt.default, opt.default))
     return opt.default.lower()
+
+
+def team_opts(requested: str) -> dict[str, str]:
+    """A team's ``opts``: the bonding options it was asked for, canonical
+    (``mode`` a number, always there), as the capabilities report them."""
+    try:
+        opts = dict(
+            item.split("=", 1) for item in canonical_bond_options(requested).split() if "=" in item
+        )
+    except NetError:
+        opts = {}
+    opts.setdefault("mode", "0")
+    return opts

@@ -51,7 +51,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from shared.netinfo_opts import bond_opts, bridge_opts
+from shared.netinfo_opts import bond_opts, bridge_opts, team_opts
 from shared.source_routing import rule_tables
 
 IFF_LOOPBACK = 0x8
@@ -170,6 +170,10 @@ class ReportBuilder:
             elif link.get("kind") == "bond":  # refers to other devices by index: never kept
                 entry = _bond_entry(link, members, names, ip)
                 devices[name] = (None, None, None, "bondings", entry)
+            elif link.get("kind") == "team":  # a bond of bonding_driver = team
+                requested = ((running.get("bonds") or {}).get(name) or {}).get("options", "")
+                entry = _team_entry(link, members, ip, requested)
+                devices[name] = (None, None, None, "bondings", entry)
             else:
                 section, entry = _device_entry(link, members, names, ip, is_fake_nic)
                 if section == "bridges":
@@ -266,6 +270,22 @@ def _bond_entry(
     if aggregator is not None and partner:
         entry["ad_aggregator_id"] = str(aggregator)
         entry["ad_partner_mac"] = partner
+    return entry
+
+
+def _team_entry(
+    link: Mapping[str, Any], members: Mapping[int, list[str]], ip: _IpIndex, requested: str
+) -> dict:
+    """A team device as a bond: its ports as ``slaves``, the bonding options
+    it was asked for as ``opts`` (``mode`` a number, as for a bond), the
+    active port left to superd (teamd knows it, not rtnetlink)."""
+    entry = ip.device_info(link)
+    entry["hwaddr"] = link.get("address", "")
+    entry["slaves"] = sorted(members.get(link["index"], ()))
+    entry["active_slave"] = ""
+    entry["opts"] = team_opts(requested)
+    entry["switch"] = "legacy"
+    entry["speed"] = 0
     return entry
 
 

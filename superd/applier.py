@@ -59,6 +59,8 @@ class NetworkApplier:
         for configurator in self.configurators:
             configurator.flush()
         self._last = None
+        # the NICs' and bonds' HFSC trees, as the whole final state asks
+        self.configurators.sync_host_qos(self.networks)
 
     def apply(self, op: Mapping, previous_bonds: Mapping) -> None:
         kind, attrs = op["op"], op.get("attrs")

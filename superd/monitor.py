@@ -41,7 +41,7 @@ from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netinfo_report import ReportBuilder
 from shared.wire import to_json
-from superd import netstats
+from superd import netstats, qos_report, team_report
 from superd.netinfo import ovs_state, read_nameservers, with_ovs
 from superd.netstate import Batch, NetState, dump_routes, dump_state
 from superd.ovs_report import digest as ovs_digest
@@ -125,7 +125,24 @@ class LiveNetinfo:
             running, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str
         )
         ovs = ovs_state(running, self.config)
-        return self._report(running, state, running_key, read_nameservers(self.config), ovs)[0]
+        qos = self._qos_trees(running)
+        return self._report(running, state, running_key, read_nameservers(self.config), ovs,
+                            qos)[0]  # fmt: skip
+
+    def _qos_trees(self, running: Mapping[str, Any]) -> dict | None:
+        """What the report takes from outside rtnetlink, read now: the HFSC
+        trees of the shaped devices (tc changes send no link notification)
+        and the teams' active ports (teamd's); None when there is neither."""
+        extra: dict[str, Any] = {}
+        if qos_report.shaped_devices(running):
+            from pyroute2 import IPRoute
+
+            with IPRoute(netns=self.netns) if self.netns else IPRoute() as ipr:
+                extra["qos"] = qos_report.read_trees(running, ipr)
+        active = team_report.read_active_ports(running, self.config)
+        if active is not None:
+            extra["team"] = active
+        return extra or None
 
     def network_statistics(self) -> dict:
         """``Host.getNetworkStatistics``' report: the cached links, their
@@ -143,7 +160,8 @@ class LiveNetinfo:
         netinfo verb just served for ``running_key`` costs nothing."""
         nameservers = read_nameservers(self.config)
         ovs = ovs_state(running, self.config)
-        return self._report(running, self._state, running_key, nameservers, ovs)[0]
+        qos = self._qos_trees(running)
+        return self._report(running, self._state, running_key, nameservers, ovs, qos)[0]
 
     def report(
         self,
@@ -190,15 +208,20 @@ class LiveNetinfo:
         token = f"{self.epoch}.{state.version}.{running_key}.{','.join(nameservers)}"
         if ovs is not None:
             token += f".{ovs_digest(ovs)}"
+        qos = self._qos_trees(running)
+        if qos is not None:
+            token += f".q{_extra_digest(qos)}"
         if known == token:
             return token, None
-        return token, self._report(running, state, running_key, nameservers, ovs)
+        return token, self._report(running, state, running_key, nameservers, ovs, qos)
 
     def _report(self, running: Mapping[str, Any], state: NetState, running_key: object,
-                nameservers: list[str], ovs: dict | None = None) -> list:  # fmt: skip
+                nameservers: list[str], ovs: dict | None = None,
+                qos: dict | None = None) -> list:  # fmt: skip
         """[report, its JSON or None], cached by key; few entries: each is
         the whole host."""
-        key = (state.version, running_key, *nameservers, ovs_digest(ovs) if ovs else None)
+        key = (state.version, running_key, *nameservers, ovs_digest(ovs) if ovs else None,
+               _extra_digest(qos) if qos is not None else None)  # fmt: skip
         with self._lock:
             if (entry := self._caps.get(key)) is not None:
                 self._caps.move_to_end(key)
@@ -206,6 +229,10 @@ class LiveNetinfo:
         links, routes = state.links.values(), state.route_list()
         caps = self._builder.build(links, state.addresses, routes, running, nameservers,
                                    self.config.is_fake_nic, state.rules)  # fmt: skip
+        if qos is not None and qos.get("qos") is not None:
+            caps = qos_report.overlay(caps, qos["qos"], running)
+        if qos is not None and qos.get("team") is not None:
+            caps = team_report.overlay(caps, qos["team"])
         if ovs is not None:
             caps = with_ovs(caps, running, self.config, ovs)
         entry = [caps, None]
@@ -465,3 +492,9 @@ class LiveNetinfo:
         for future in waiting:
             future.set_result(state)
         return True
+
+
+def _extra_digest(extra: Mapping[str, Any]) -> str:
+    """A short name of what ``LiveNetinfo._qos_trees`` read."""
+    trees, teams = extra.get("qos"), extra.get("team") or {}
+    return f"{qos_report.digest(trees) if trees else ''}.{sorted(teams.items())}"

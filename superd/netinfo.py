@@ -20,6 +20,7 @@ from typing import Any
 from netlink.decode import INFO_SKIPPED
 from shared.config import Config
 from shared.netinfo_report import build_capabilities, parse_resolv_conf
+from superd import qos_report, team_report
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,12 @@ def read_capabilities(ipr: Any, running: Mapping[str, Any], config: Config) -> d
         config.is_fake_nic,
         rules,
     )
+    trees = qos_report.read_trees(running, ipr)
+    if trees is not None:
+        caps = qos_report.overlay(caps, trees, running)
+    active = team_report.read_active_ports(running, config)
+    if active is not None:
+        caps = team_report.overlay(caps, active)
     return with_ovs(caps, running, config)
 
 

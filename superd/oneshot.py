@@ -16,6 +16,7 @@ import sys
 
 from shared.config import load_config
 from shared.errors import NetError
+from shared.wire import restore_skipped
 from superd.compose import build_setup
 from superd.repair import rebuild
 
@@ -37,11 +38,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.command == "caps":
                 result: object = core.capabilities()
-            elif args.command == "restore-nets":
+            elif args.command == "restore-nets":  # superd's verb, without its journal
                 core.adopt_named_devices()  # as superd does when it starts
-                wanted = core.persistence.restore_source()
-                result = {"code": 0, "message": "Done",
-                          "operations": rebuild(core, wanted, "restore_nets")}  # fmt: skip
+                rebuilt = rebuild(core, core.persistence.restore_source(), "restore_nets")
+                skipped = restore_skipped(
+                    {"skipped": {name: e.to_dict() for name, e in rebuilt.skipped.items()}}
+                )
+                if skipped is not None:
+                    raise skipped
+                result = {"code": 0, "message": "Done", "operations": rebuilt.operations}
             elif args.command == "set-safe-config":
                 core.persistence.set_safe_config()
                 result = {"code": 0, "message": "Done"}

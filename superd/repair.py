@@ -134,6 +134,11 @@ def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> Rebuilt:
     dropped = core.configurators.remove_unrecorded(running)
     if dropped:
         log.info("%s: removed %s left from before", what, ", ".join(dropped))
+    # teams whose teamd is gone: started again first (what sat on them is
+    # then missing, and rebuilt below as any broken network)
+    repaired = core.configurators.repair_bonds(running)
+    if repaired:
+        log.info("%s: teamd restarted for %s", what, ", ".join(repaired))
     caps = core.read_caps(running)
     wanted, skipped = without_taken_over(core, wanted, running, caps)
     for name, error in skipped.items():
@@ -154,7 +159,12 @@ def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> Rebuilt:
     plan = core.plan(networks, bondings, OPTIONS)
     log.info("%s: %d operations", what, len(plan.operations))
     core.apply(plan)
-    return Rebuilt(operations + len(plan.operations), skipped)
+    # an unchanged plan applies nothing: host QoS removed behind netreload's
+    # back (no device missing) is rebuilt here
+    shaped = core.sync_host_qos()
+    if shaped:
+        log.info("%s: host QoS rebuilt on %s", what, ", ".join(shaped))
+    return Rebuilt(operations + len(plan.operations) + len(shaped), skipped)
 
 
 def recover_transaction(core: NetworkSetup, verb: str, before: Mapping) -> tuple[str, Mapping, int]:

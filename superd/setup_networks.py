@@ -103,6 +103,11 @@ class NetworkSetup:
             )  # fmt: skip
         return adopted
 
+    def sync_host_qos(self) -> list[str]:
+        """The kernel's HFSC trees brought to the running configuration's
+        hostQos (restore-nets: a tree lost while every device stayed)."""
+        return self.configurators.sync_host_qos(self.persistence.running.snapshot()["networks"])
+
     def setup_networks(self, networks: object, bondings: object, options: object) -> Plan:
         plan = self.plan(networks, bondings, options)
         self.apply(plan)
@@ -114,6 +119,11 @@ class NetworkSetup:
         # shared, read-only (a write replaces the store's snapshot, never
         # changes it): a copy would cost the whole host on every change
         before = self.persistence.running.shared_snapshot()[1]
+        # what a configurator cannot build as asked, refused before any change
+        self.configurators.check_bonds({
+            op["name"]: op["attrs"] for op in plan.operations
+            if op["op"] in ("add_bond", "edit_bond")
+        })  # fmt: skip
         if not plan.options.get("_inRollback"):
             taken = nics_taken(plan.operations)
             self._taken = self.configurators.addresses_of(taken) if taken else {}

@@ -12,9 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from configurators import registry
 from shared.errors import ErrorCode, NetError
-from shared.netmodel import addresses, bond_options, ovs_bond_options
+from shared.netmodel import addresses, bond_options, host_qos, ovs_bond_options
 from shared.netmodel.bridge_options import canonical_bridge_opts
 from shared.netmodel.device import DEFAULT_MTU, MAX_MTU, MIN_MTU
+from shared.netmodel.host_qos import canonical_host_qos
 from shared.netmodel.values import to_bool, to_dict, to_int, to_str, to_truncated_int
 from shared.netmodel.vlan import MAX_VLAN_TAG
 from shared.wire import to_json
@@ -128,6 +129,7 @@ def canonicalize_network(
         if key in attrs:
             out[key] = _plain_json(attrs[key], f"{what}: {key}")
     _canonicalize_bridge_opts(out, what)
+    _canonicalize_host_qos(out, what)
     if "blockingdhcp" in attrs:
         out["blockingdhcp"] = to_bool(attrs["blockingdhcp"], f"{what}: blockingdhcp")
     return out
@@ -145,6 +147,22 @@ def _canonicalize_bridge_opts(out: dict, what: str) -> None:
         raise _bad(f"{what}: bridge_opts needs a bridged network on the legacy switch")
     text = canonical_bridge_opts(custom["bridge_opts"], what, out["stp"])
     out["custom"] = {**custom, "bridge_opts": text}
+
+
+def _canonicalize_host_qos(out: dict, what: str) -> None:
+    """``hostQos`` checked curve by curve (``host_qos``); shaping needs a
+    NIC or bond under a legacy network (HFSC on that device)."""
+    if "hostQos" not in out:
+        return
+    out["hostQos"] = canonical_host_qos(out["hostQos"], what)
+    if not host_qos.shaping(out):
+        return
+    if not (out.get("nic") or out.get("bonding")):
+        raise _bad(f"{what}: hostQos needs a nic or a bonding to shape")
+    if out["switch"] != "legacy":
+        raise _bad(
+            f"{what}: hostQos is applied on legacy networks only, not on switch {out['switch']!r}"
+        )
 
 
 def free_form_bytes(networks: Iterable[Mapping | None]) -> int:

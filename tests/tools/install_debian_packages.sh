@@ -11,7 +11,7 @@ declare -A lane_packages=(
   [venv]="python3-venv python3-dev gcc libdbus-1-dev libglib2.0-dev pkg-config"
   [demo]="iproute2 openssl procps"
   [functional]="iproute2 openssl procps dnsmasq-base isc-dhcp-client openvswitch-switch ethtool network-manager dbus"
-  [vm]="iproute2 procps kmod qemu-system-x86 linux-image-amd64 busybox-static"
+  [vm]="iproute2 procps kmod qemu-system-x86 linux-image-amd64 busybox-static libteam-utils"
   [bench]="iproute2 openssl procps openvswitch-switch network-manager dbus"
 )
 (($#)) || set -- functional vm

@@ -69,6 +69,10 @@ SUBPROCESS_ALLOWED: dict[tuple[str, str], str] = {
         "argv is [configured absolute ifup/ifdown path, device] and the device "
         "went through ifcfg_format.file_name (_checked: no '-' first, no '/'); "
         "list argv, no shell",
+    ("configurators/iproute2_team.py", "TeamApplier._run"):
+        "argv from _start (teamd, fixed flags, paths under the configured run dir named "
+        "after validate_bond_name) and teamdctl (the bond through validate_bond_name, "
+        "literal subcommands, ports through validate_nic_name: never starting with '-')",
 }  # fmt: skip
 
 

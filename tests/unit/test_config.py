@@ -15,8 +15,8 @@ SAMPLE = Path(__file__).resolve().parents[2] / "init" / "netreload.conf"
 def test_sample_configuration_matches_the_defaults() -> None:
     loaded = load_config(SAMPLE)
     defaults = Config()
-    for key in ("net_configurator", "net_persistence", "fake_nics", "run_dir", "lib_dir",
-                "resolv_conf", "superd_socket", "frontd_user", "frontd_unix_socket",
+    for key in ("net_configurator", "net_persistence", "bonding_driver", "fake_nics", "run_dir",
+                "lib_dir", "resolv_conf", "superd_socket", "frontd_user", "frontd_unix_socket",
                 "stomp_listen", "tls_cert", "tls_key", "tls_ca", "ifcfg_dir", "ifcfg_apply",
                 "ifcfg_ifup", "ifcfg_ifdown"):  # fmt: skip
         assert getattr(loaded, key) == getattr(defaults, key), key
@@ -174,3 +174,35 @@ def test_nm_without_dbus_python_is_refused_saying_what_to_install(
         load_config(conf)
     assert info.value.code == ErrorCode.BAD_PARAMS
     assert "dbus" in info.value.message and "libdbus-1-dev" in info.value.message
+
+
+def test_bonding_driver_team_is_read(tmp_path: Path) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text("[vars]\nbonding_driver = team\n")
+    assert load_config(conf).bonding_driver == "team"
+
+
+def test_an_unknown_bonding_driver_is_refused(tmp_path: Path) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text("[vars]\nbonding_driver = ovs\n")
+    with pytest.raises(NetError) as info:
+        load_config(conf)
+    assert "bonding_driver = 'ovs', expected one of bonding, team" in info.value.message
+
+
+def test_team_with_another_configurator_than_iproute2_is_refused(tmp_path: Path) -> None:
+    from configurators.base import Configurator
+    from configurators.registry import Entry, registered
+
+    def factory(config: Config, peers: object) -> Configurator:
+        raise AssertionError("never made while the configuration is read")
+
+    conf = tmp_path / "n.conf"
+    conf.write_text("[vars]\nnet_configurator = othernm\nbonding_driver = team\n")
+    with registered(Entry("othernm", factory, switch="legacy", default=True)):
+        with pytest.raises(NetError) as info:
+            load_config(conf)
+        conf.write_text("[vars]\nnet_configurator = othernm\n")
+        assert load_config(conf).bonding_driver == "bonding"
+    assert info.value.code == ErrorCode.BAD_PARAMS
+    assert "bonding_driver = team needs net_configurator = iproute2" in info.value.message

@@ -532,3 +532,21 @@ def test_a_dhcp_network_and_its_bridge_say_dhcp_before_the_lease_comes() -> None
         assert (entry["dhcpv4"], entry["dhcpv6"], entry["ipv4addrs"]) == (True, True, [])
     assert report["networks"]["static"]["dhcpv4"] is False
     assert report["bridges"]["static"]["dhcpv4"] is False
+
+
+def test_a_team_is_reported_under_bondings_with_the_options_asked_for():
+    links = [
+        LO,
+        link("bond7", 2, kind="team", address="02:aa:00:00:00:07"),
+        link("dummy_1", 3, master=2, slave_kind="team"),
+        link("dummy_0", 4, master=2, slave_kind="team"),
+    ]
+    running = {"networks": {},
+               "bonds": {"bond7": {"nics": ["dummy_0", "dummy_1"],
+                                   "options": "lacp_rate=fast mode=802.3ad"}}}  # fmt: skip
+    report = build_capabilities(links, (), (), running, [], fake("dummy_*"))
+    team = report["bondings"]["bond7"]
+    assert team["slaves"] == ["dummy_0", "dummy_1"]
+    assert team["opts"] == {"mode": "4", "lacp_rate": "1"}
+    assert team["hwaddr"] == "02:aa:00:00:00:07" and team["switch"] == "legacy"
+    assert "bond7" not in report["nics"] and "dummy_0" in report["nics"]

@@ -32,6 +32,18 @@ VM_MODULES: dict[str, list[str]] = {
     "bonding": ["max_bonds=0"],
     "8021q": [],
     "dummy": ["numdummies=0"],
+    # host QoS: HFSC, its leaf qdisc, the VLAN filters
+    "sch_hfsc": [],
+    "sch_fq_codel": [],
+    "cls_basic": [],
+    "em_meta": [],
+    # bonding_driver = team (teamd loads a runner's mode module on demand;
+    # loaded here so that a missing one fails the lane loudly)
+    "team": [],
+    "team_mode_roundrobin": [],
+    "team_mode_activebackup": [],
+    "team_mode_loadbalance": [],
+    "team_mode_broadcast": [],
 }
 
 DEFAULT_DUMMY_NICS = 2

@@ -10,7 +10,8 @@
 # Usage: tests/vm/run_vm_lane.sh [pytest args...]
 # Exit status: pytest's (124 if the boot timed out).
 #
-# Needs (Debian): qemu-system-x86 linux-image-amd64 busybox-static, run as
+# Needs (Debian): qemu-system-x86 linux-image-amd64 busybox-static, and
+# libteam-utils (teamd, teamdctl: the guest runs the host's), run as
 # root (/boot/vmlinuz-* is mode 0600), virtme-ng in the virtualenv.
 #
 # Environment overrides:
@@ -77,7 +78,7 @@ else
 fi
 [[ -r $KERNEL ]] || die "cannot read $KERNEL (Debian installs it mode 0600: run as root)"
 kernel_has_modules "$KVER" || die "/lib/modules/$KVER/modules.dep missing: the guest could not load modules"
-for mod in bonding 8021q dummy; do
+for mod in bonding 8021q dummy sch_hfsc cls_basic em_meta team team_mode_activebackup; do
     modinfo -k "$KVER" -F filename "$mod" >/dev/null 2>&1 ||
         die "module $mod not in /lib/modules/$KVER"
 done
