@@ -30,6 +30,8 @@ log = logging.getLogger("netreload.ifcfg")
 
 #: seconds an activation (a DHCP lease included) may take
 ACTIVATION_TIMEOUT = 60.0
+#: activations asked again when NetworkManager ended one of its own accord
+RETRIES = 2
 
 
 class NmApplier:
@@ -86,6 +88,23 @@ class NmApplier:
         failed = self.client.wait_active(
             pending, want=ACTIVATED, layer2=link_only, timeout=ACTIVATION_TIMEOUT
         )
+        for _ in range(RETRIES):
+            if not failed:
+                break
+            # NetworkManager may have ended an activation to start the
+            # profile again itself (it also auto-activates the ONBOOT
+            # profiles just loaded, and a master re-activates its ports):
+            # a profile active again is awaited, one that is not activated
+            active = self._active_by_profile()
+            again = {}
+            for device in failed:
+                profile = profiles[device]
+                again[device] = active.get(profile) or self.client.activate(
+                    profile, self.client.device(device) or "/"
+                )
+            failed = self.client.wait_active(
+                again, want=ACTIVATED, layer2=link_only, timeout=ACTIVATION_TIMEOUT
+            )
         if failed:
             raise NetError(
                 ErrorCode.FAILED_IFUP,
