@@ -16,8 +16,9 @@ checkpoint destroyed, the answer back.
 
 Reference, in the same run, on a fresh namespace and NetworkManager: one
 script with dbus-python sending the same N ``AddConnection2`` (in memory,
-autoconnect blocked) and ``ActivateConnection`` calls, then polling each
-active connection until it is activated. Everything is removed afterwards.
+autoconnect blocked), then the N ``ActivateConnection`` calls (the order
+netreload sends them in), then polling each active connection until it is
+activated. Everything is removed afterwards.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ NM, PATH = "org.freedesktop.NetworkManager", "/org/freedesktop/NetworkManager"
 settings = dbus.Interface(bus.get_object(NM, PATH + "/Settings"), NM + ".Settings")
 manager = dbus.Interface(bus.get_object(NM, PATH), NM)
 started = time.perf_counter()
-active = []
+paths = []
 for i in range(n):
     name = f"bn{i}"
     profile = dbus.Dictionary({
@@ -141,7 +142,8 @@ for i in range(n):
     }, signature="sa{sv}")
     path, _ = settings.AddConnection2(profile, dbus.UInt32(0x2 | 0x20),
                                       dbus.Dictionary({}, signature="sv"))
-    active.append(manager.ActivateConnection(path, "/", "/"))
+    paths.append(path)
+active = [manager.ActivateConnection(path, "/", "/") for path in paths]
 props, state = "org.freedesktop.DBus.Properties", (NM + ".Connection.Active", "State")
 for path in active:
     while int(bus.call_blocking(NM, path, props, "Get", "ss", state)) != 2:

@@ -131,7 +131,7 @@ class NmLab:
         return {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.address}
 
     # -- life cycle ----------------------------------------------------------
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self.keyfiles.mkdir(exist_ok=True)
@@ -174,7 +174,7 @@ class NmLab:
         (self.root / "conf.d").mkdir(exist_ok=True)
         return config
 
-    def start_nm(self, timeout: float = 30.0) -> None:
+    def start_nm(self, timeout: float = 60.0) -> None:
         """Start NetworkManager (again: a simulated reboot keeps the bus
         and loses every in-memory profile) and wait until it has started."""
         config = self._write_nm_config()
