@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.functional.agent import Agent
-from tests.functional.configurator_params import CONFIGURATORS, configured_agent
+from tests.functional.configurator_params import configured_agent
 from tests.functional.conftest import HostNs, ip_json
 from tests.functional.contract import assert_caps_contract
 
@@ -20,10 +20,25 @@ OPTS = ("multicast_snooping=0 multicast_router=0 priority=100 group_fwd_mask=0x8
 FAIL_AFTER = "NETRELOAD_TEST_FAIL_AFTER_OPS"
 
 
-@pytest.fixture(params=CONFIGURATORS)
+# The ifcfg configurator writes no bridge option but the forward delay
+# (there is no ifcfg key for the others): it refuses them, tested below.
+@pytest.fixture(params=("iproute2", "nm"))
 def agent(request: pytest.FixtureRequest, host_ns: HostNs, tmp_path: Path) -> Iterator[Agent]:
     with configured_agent(request.param, host_ns, tmp_path / "agent") as agent:
         yield agent
+
+
+def test_ifcfg_refuses_bridge_opts_it_cannot_write_with_21_and_changes_nothing(
+    host_ns: HostNs, tmp_path: Path
+) -> None:
+    with configured_agent("ifcfg", host_ns, tmp_path / "agent") as agent:
+        assert agent.setup({"keep": net(None, nic="veth_1", ipaddr="10.31.0.1")})["code"] == 0
+        kernel_before, running_before = agent.kernel_state(), agent.running()
+        result = agent.setup({"brnet": net("priority=100")})
+        assert result["code"] == 21, result
+        assert "priority" in result["message"]
+        assert agent.kernel_state() == kernel_before
+        assert agent.running() == running_before
 
 
 def bridge_data(ns: str, name: str) -> dict:
