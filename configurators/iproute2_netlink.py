@@ -20,7 +20,7 @@ from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from netlink import constants, decode, encode
+from netlink import constants, encode, query
 from shared import faults
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.ownership import OWNER_ALIAS
@@ -245,7 +245,7 @@ class Kernel:
     def _read_device(self, name: str) -> dict[str, Any] | None:
         if self.raw is not None:
             try:
-                link = decode.get_link(self.raw, name=name)
+                link = query.get_link(self.raw, name=name)
             except OSError as exc:
                 raise failure(name, "read link", exc) from None
             return link
@@ -268,7 +268,7 @@ class Kernel:
     def links(self) -> list[dict[str, Any]]:
         if self.raw is not None:
             try:
-                dumped = decode.dump(self.raw, constants.RTM_GETLINK)
+                dumped = query.dump(self.raw, constants.RTM_GETLINK)
                 return [m.body for m in dumped if m.family == socket.AF_UNSPEC]
             except OSError as exc:
                 raise failure("links", "dump links", exc) from None
@@ -392,7 +392,7 @@ class Kernel:
 
     def _strict_socket(self) -> socket.socket:
         if self._strict is None:
-            self._strict = decode.strict(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
+            self._strict = query.strict(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
         return self._strict
 
     def _raw_addresses(
@@ -406,7 +406,7 @@ class Kernel:
         if index is not None:
             found.update({(index, fam): [] for fam in families})
         try:
-            dumped = list(decode.dump(self._strict_socket(), constants.RTM_GETADDR, family,
+            dumped = list(query.dump(self._strict_socket(), constants.RTM_GETADDR, family,
                                       index=index))  # fmt: skip
         except OSError as exc:
             raise failure(str(index), "read addresses", exc) from None
@@ -425,7 +425,7 @@ class Kernel:
         table only (pyroute2 would read every table and filter)."""
         try:
             dumped = list(
-                decode.dump(self._strict_socket(), constants.RTM_GETROUTE, family, table=table)
+                query.dump(self._strict_socket(), constants.RTM_GETROUTE, family, table=table)
             )
         except OSError as exc:
             raise failure(f"table {table}", "read routes", exc) from None

@@ -9,15 +9,12 @@ uses, with :mod:`struct`, and yields the same dicts as
 namespace). Linkinfo data of bridges, bonds and VLANs is decoded by the
 attribute tables pyroute2 declares, so both agree on names and types.
 
-:func:`dump` sends one dump request on a raw NETLINK_ROUTE socket and
-decodes the answer as it comes.
+:mod:`netlink.query` sends the requests (a dump, one link) on a raw
+NETLINK_ROUTE socket and decodes the answers with :func:`messages`.
 """
 
 from __future__ import annotations
 
-import errno
-import itertools
-import os
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -62,11 +59,8 @@ from netlink.constants import (
     LINKINFO,
     MASTER,
     MTU,
-    NETLINK_GET_STRICT_CHK,
     NLA,
     NLA_TYPE_MASK,
-    NLM_F_DUMP,
-    NLM_F_REQUEST,
     NLMSG,
     NLMSG_DONE,
     NLMSG_ERROR,
@@ -86,11 +80,6 @@ from netlink.constants import (
     RTM_DELLINK,
     RTM_DELROUTE,
     RTM_DELRULE,
-    RTM_GETADDR,
-    RTM_GETLINK,
-    RTM_GETROUTE,
-    RTM_GETRULE,
-    RTM_GETSTATS,
     RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWROUTE,
@@ -99,7 +88,6 @@ from netlink.constants import (
     RTMSG,
     RTNH,
     S32,
-    SOL_NETLINK,
     STATS64,
     U8,
     U16,
@@ -427,90 +415,3 @@ def messages(data: bytes) -> Iterator[Message]:
             family, decoded = decode(data, body, offset + length)
             yield Message(kind, flags, seq, family, decoded)
         offset += (length + 3) & ~3
-
-
-# -- dumps --------------------------------------------------------------------
-
-_seq = itertools.count(1)
-
-
-def next_seq() -> int:
-    """A request's sequence number (one counter for every request sent)."""
-    return next(_seq) & 0xFFFFFFFF
-
-
-def nla(kind: int, payload: bytes) -> bytes:
-    """One netlink attribute, padded to 4 bytes."""
-    length = NLA.size + len(payload)
-    return NLA.pack(length, kind) + payload + b"\0" * (-length & 3)
-
-
-_REQUEST_BODY = {
-    RTM_GETLINK: lambda family: IFINFO.pack(family, 0, 0, 0, 0),
-    RTM_GETADDR: lambda family: IFADDR.pack(family, 0, 0, 0, 0),
-    RTM_GETROUTE: lambda family: RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0),
-    RTM_GETRULE: lambda family: FIBRULE.pack(family, 0, 0, 0, 0, 0, 0, 0, 0),
-    # the 64-bit link counters only (about 200 bytes a device)
-    RTM_GETSTATS: lambda family: IF_STATS_MSG.pack(family, 0, 0, 0, 1 << (IFLA_STATS_LINK_64 - 1)),
-}
-
-
-
-def strict(sock: socket.socket) -> socket.socket:
-    """Ask the kernel to honour dump filters (a route dump of one table)."""
-    sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
-    return sock
-
-
-def dump(
-    sock: socket.socket,
-    kind: int,
-    family: int = socket.AF_UNSPEC,
-    table: int | None = None,
-    index: int | None = None,
-) -> Iterator[Message]:
-    """Dump ``kind`` (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETRULE,
-    RTM_GETSTATS) on ``sock`` (a
-    NETLINK_ROUTE socket used for nothing else meanwhile). ``table``: only
-    that routing table's routes, ``index``: only that device's addresses,
-    where the socket is :func:`strict` (others may still come: callers
-    filter)."""
-    seq = next_seq()
-    if kind == RTM_GETROUTE and table is not None:
-        body = RTMSG.pack(family, 0, 0, 0, table if table < 256 else 252, 0, 0, 0, 0)
-        body += nla(RTA_TABLE, U32.pack(table))
-    elif kind == RTM_GETADDR and index is not None:
-        body = IFADDR.pack(family, 0, 0, 0, index)
-    else:
-        body = _REQUEST_BODY[kind](family)
-    sock.send(NLMSG.pack(NLMSG.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
-    while True:
-        data = sock.recv(1 << 20)
-        for msg in messages(data):
-            if msg.seq != seq:
-                continue  # a late answer to an abandoned request
-            if msg.type == NLMSG_DONE:
-                return
-            if msg.type == NLMSG_ERROR:
-                raise OSError(msg.body, f"netlink dump {kind}: {os.strerror(msg.body)}")
-            yield msg
-
-
-def get_link(sock: socket.socket, index: int = 0, name: str | None = None) -> dict | None:
-    """One link by ifindex or name (RTM_GETLINK); None when there is none
-    (ENODEV)."""
-    seq = next_seq()
-    body = IFINFO.pack(socket.AF_UNSPEC, 0, index, 0, 0)
-    if name is not None:
-        body += nla(IFNAME, name.encode() + b"\0")
-    sock.send(NLMSG.pack(NLMSG.size + len(body), RTM_GETLINK, NLM_F_REQUEST, seq, 0) + body)
-    while True:
-        for msg in messages(sock.recv(1 << 20)):
-            if msg.seq != seq:
-                continue
-            if msg.type == NLMSG_ERROR:
-                if msg.body == errno.ENODEV:
-                    return None
-                raise OSError(msg.body, os.strerror(msg.body))
-            if msg.type == RTM_NEWLINK:
-                return msg.body

@@ -51,7 +51,8 @@ from netlink.constants import (
     RTM_NEWLINK,
     U32,
 )
-from netlink.decode import messages, next_seq, nla
+from netlink.decode import messages
+from netlink.query import next_seq, nla
 
 
 def _u32(kind: int, value: int) -> bytes:

@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 from pyroute2 import netns as p2netns
 
-from netlink import decode
+from netlink import decode, query
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netinfo_report import ReportBuilder
@@ -325,7 +325,7 @@ class LiveNetinfo:
 
     def _dump_socket(self) -> socket.socket:
         """Strict: the kernel honours dump filters (by family)."""
-        return decode.strict(self._request_socket())
+        return query.strict(self._request_socket())
 
     def _run(self) -> None:
         self._sock: socket.socket | None = None
@@ -451,7 +451,7 @@ class LiveNetinfo:
         """What changed without an event. A request waits for the change
         being made (it holds RTNL) to end."""
         for index in sorted(batch.refresh):
-            link = decode.get_link(self._dumper, index)
+            link = query.get_link(self._dumper, index)
             if link is not None:  # else gone: its DELLINK is queued
                 batch.set_link(link)
         for family in sorted(batch.dirty):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple
 
-from netlink import constants, decode
+from netlink import constants, query
 from netlink.constants import NLMSG_ERROR
 from netlink.decode import Message, RouteMsg
 from shared.netinfo_report import IFA_F_SECONDARY
@@ -259,7 +259,7 @@ class Batch:
 
 def dump_routes(sock: socket.socket, family: int) -> list[tuple[Ident, Route]]:
     af = socket.AF_INET if family == 4 else socket.AF_INET6
-    dumped = decode.dump(sock, constants.RTM_GETROUTE, af)  # every table (the local one skipped)
+    dumped = query.dump(sock, constants.RTM_GETROUTE, af)  # every table (the local one skipped)
     found = (route_entry(m.body) for m in dumped)
     return [e for e in found if e is not None]
 
@@ -271,13 +271,13 @@ def dump_state(sock: socket.socket, version: int, previous: NetState | None = No
     batch = Batch(NetState(0, {}, {}, {}))
     old_links = previous.links if previous is not None else {}
     old_addrs = previous.addresses if previous is not None else {}
-    links = decode.dump(sock, constants.RTM_GETLINK)
+    links = query.dump(sock, constants.RTM_GETLINK)
     for msg in links:
         if msg.family == socket.AF_UNSPEC:
             link, index = msg.body, msg.body["index"]
             kept = old_links.get(index)
             batch.links[index] = kept if kept == link else link
-    for msg in decode.dump(sock, constants.RTM_GETADDR):
+    for msg in query.dump(sock, constants.RTM_GETADDR):
         addr = msg.body
         batch.addresses[addr["index"]] = batch.addresses.get(addr["index"], ()) + (addr,)
     for index, addrs in batch.addresses.items():
@@ -286,6 +286,6 @@ def dump_state(sock: socket.socket, version: int, previous: NetState | None = No
             batch.addresses[index] = kept_addrs
     for family in (4, 6):
         batch.replace_routes(family, dump_routes(sock, family))
-    rules = tuple(m.body for m in decode.dump(sock, constants.RTM_GETRULE, socket.AF_INET))
+    rules = tuple(m.body for m in query.dump(sock, constants.RTM_GETRULE, socket.AF_INET))
     batch.rules = previous.rules if previous is not None and previous.rules == rules else rules
     return batch.freeze(version)

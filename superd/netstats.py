@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from netlink import decode
+from netlink import query
 from netlink.constants import RTM_GETLINK, RTM_GETSTATS
 from shared.netinfo_report import IsFakeNic, is_nic
 from shared.netmodel.names import IFNAMSIZ_MAX
@@ -63,7 +63,7 @@ def dump_counters(sock: socket.socket) -> dict[int, Counters]:
     """Every device's 64-bit counters by ifindex: one RTM_GETSTATS dump on
     ``sock`` (a NETLINK_ROUTE socket used for nothing else meanwhile)."""
     found: dict[int, Counters] = {}
-    for msg in decode.dump(sock, RTM_GETSTATS):
+    for msg in query.dump(sock, RTM_GETSTATS):
         stats = msg.body
         if "rx" in stats:
             found[stats["index"]] = Counters(
@@ -77,7 +77,7 @@ def collect(links: Iterable[Mapping] | None, is_fake_nic: IsFakeNic, sock: socke
     """The report: counters dumped on ``sock`` now, devices from ``links``
     (the live netinfo's cache) or, without it, from a link dump too."""
     if links is None:
-        links = [msg.body for msg in decode.dump(sock, RTM_GETLINK)]
+        links = [msg.body for msg in query.dump(sock, RTM_GETLINK)]
     return statistics(links, dump_counters(sock), is_fake_nic)
 
 

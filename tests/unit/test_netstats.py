@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from netlink import constants, decode
+from netlink import constants, query
 from netlink.constants import NLMSG, NLMSG_DONE, NLMSG_ERROR, S32
 from superd import netstats
 from superd.netstats import IFF_RUNNING, IFF_UP, Counters, dump_counters, statistics
@@ -132,7 +132,7 @@ class FakeNetlink:
         for index, values in self.entries:
             body = constants.IF_STATS_MSG.pack(socket.AF_UNSPEC, 0, 0, index, 1)
             stats = constants.STATS64.pack(*values) + bytes(8 * 16)  # the rest of the struct
-            body += decode.nla(constants.IFLA_STATS_LINK_64, stats)
+            body += query.nla(constants.IFLA_STATS_LINK_64, stats)
             out += NLMSG.pack(NLMSG.size + len(body), constants.RTM_NEWSTATS, 2, seq, 0)
             out += body
         if self.error:
