@@ -55,6 +55,20 @@ class IfcfgFiles:
         self._staged: dict[str, str | None] = {}
 
     # -- reading ----------------------------------------------------------
+    def _write(self, changes: list) -> None:
+        """Each change's text written (atomically) or its file removed, then
+        the folder synced once."""
+        for change in changes:
+            path = self.path(change.device)
+            if change.new is None:
+                faults.step(f"remove {path}")
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            else:
+                atomic_write_text(path, change.new, MODE)
+        if changes:
+            fsync_dir(self.folder)
+
     def path(self, device: str) -> Path:
         return self.folder / fmt.file_name(device)
 
@@ -132,16 +146,7 @@ class IfcfgFiles:
             self.journal.mkdir(parents=True, exist_ok=True)
         for change in changes:
             self._backup(change.device, change.old)
-        for change in changes:
-            path = self.path(change.device)
-            if change.new is None:
-                faults.step(f"remove {path}")
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-            else:
-                atomic_write_text(path, change.new, MODE)
-        if changes:
-            fsync_dir(self.folder)
+        self._write(changes)
         self._staged.clear()
 
     def _backup(self, device: str, old: str | None) -> None:
@@ -213,16 +218,7 @@ class IfcfgFiles:
         :meth:`rollback_changes`), then forget it; the temporary files of a
         write a crash interrupted go."""
         self.remove_debris()
-        for change in changes:
-            path = self.path(change.device)
-            if change.new is None:
-                faults.step(f"remove {path}")
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-            else:
-                atomic_write_text(path, change.new, MODE)
-        if changes:
-            fsync_dir(self.folder)
+        self._write(changes)
         self.commit()
 
     def remove_debris(self) -> list[str]:
