@@ -53,7 +53,8 @@ test: lint test-unit test-functional test-vm
 # 30-60 min): five kill sweeps, 10x the fuzzed requests, longer abuse and load.
 SOAK_TESTS := tests/functional/test_crash_recovery.py tests/functional/test_fuzz_setup_networks.py \
 	tests/functional/test_wire_hostile.py tests/functional/test_superd_hostile.py \
-	tests/functional/test_load.py tests/functional/test_ifcfg_crash.py
+	tests/functional/test_load.py tests/functional/test_ifcfg_crash.py \
+	tests/functional/test_live_netinfo.py
 soak: venv debs-functional nm-ifcfg
 	NETRELOAD_SOAK=1 $(PYTEST) -s $(SOAK_TESTS)
 

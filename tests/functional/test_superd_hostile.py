@@ -20,8 +20,8 @@ outside ``fake_nics``) are refused by superd with its own netinfo
 bridge (``virbr0`` with an address, as libvirt makes it): plans building a
 network on it or removing it are refused (``plan_checks.check_plan_owned``)
 and, like every case here, leave it as it was. A last test sends plans
-with one random hostile mutation each (30, or 1000 with ``NETRELOAD_SOAK=1``;
-``NETRELOAD_SEED`` replays a run).
+with one random hostile mutation each (200 from a fixed seed, or 1000 from
+a new seed with ``NETRELOAD_SOAK=1``; ``NETRELOAD_SEED`` replays a run).
 """
 
 from __future__ import annotations
@@ -342,14 +342,19 @@ def test_plan_building_on_a_device_that_is_not_a_nic_is_refused(
 # -- random hostile leaves (bigger counts with NETRELOAD_SOAK=1) -------------------
 
 SOAK = os.environ.get("NETRELOAD_SOAK") == "1"
-MUTATIONS = 1000 if SOAK else 30
+MUTATIONS = 1000 if SOAK else 200
+# The gating run replays one fixed sequence, so that it fails only on a
+# change; the soak run draws a new one each time to explore.
+FIXED_SEED = 20261206
 def test_random_hostile_plans_change_nothing_or_mean_the_same(
     daemon: Superd, conn: Client
 ) -> None:
     """Each plan gets one hostile mutation: it is refused with a specific code
     (never an internal error) and changes nothing, or it is accepted only when
     it meant the same as the original plan (``True`` for ``1``, say)."""
-    seed = int(os.environ.get("NETRELOAD_SEED", "0")) or random.randrange(1 << 30)
+    seed = int(os.environ.get("NETRELOAD_SEED", "0")) or (
+        random.randrange(1 << 30) if SOAK else FIXED_SEED
+    )
     rng = random.Random(seed)
     base = make_plan(conn, HOSTILE_NET, {"connectivityCheck": False, "connectivityTimeout": 1})
     before = host_state(daemon)
@@ -361,9 +366,10 @@ def test_random_hostile_plans_change_nothing_or_mean_the_same(
         answer = conn.call("apply_plan", plan=plan)
         if answer["ok"]:  # only a plan that does the same may be accepted
             accepted, original = Plan.from_dict(copy.deepcopy(plan)), Plan.from_dict(base)
-            assert (accepted.operations, accepted.running) == (
-                original.operations, original.running
-            ), context
+            # A plan sent without its running configuration asks superd to
+            # derive it from the operations: the same plan.
+            assert accepted.operations == original.operations, context
+            assert accepted.running in (None, original.running), context
             running = conn.result("netinfo")["running"]
             assert running["networks"]["net_h"] == base["running"]["networks"]["net_h"], context
             undo = make_plan(conn, {"net_h": {"remove": True}}, NO_CHECK)
