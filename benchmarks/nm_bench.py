@@ -23,18 +23,17 @@ activated. Everything is removed afterwards.
 
 from __future__ import annotations
 
-import argparse
-import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import workload
-from benchmarks.lab import delete_namespace, make_namespace, run_ip
+from benchmarks import paired, workload
+from benchmarks.lab import delete_namespace, make_namespace
 from benchmarks.ovs_bench import SuperdClient
-from benchmarks.report import Row, median, table
+from benchmarks.paired import check_addresses, paired_row
+from benchmarks.report import Row
 from demo.lab import SOURCE_ROOT
 from shared.netmodel.plan import plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
@@ -166,22 +165,16 @@ def reference_setup(n: int) -> float:
 
 
 def _check(host: NmHost, n: int) -> None:
-    out = run_ip("-n", host.ns, "-j", "-4", "addr", "show")
-    addrs = {a["ifname"] for a in json.loads(out) if a.get("addr_info")}
-    missing = [workload.net_name(i) for i in range(n) if workload.net_name(i) not in addrs]
-    if missing:
-        raise RuntimeError(f"{len(missing)} network(s) without their address, e.g. {missing[0]}")
+    check_addresses(host.ns, [workload.net_name(i) for i in range(n)])
 
 
 def measure(n: int, runs: int = 1) -> tuple[list[Row], dict]:
     """One row: netreload over NetworkManager against NetworkManager alone."""
     refs = [reference_setup(n) for _ in range(runs)]
     ours = [netreload_setup(n) for _ in range(runs)]
-    row = Row("nm", "bridges through NetworkManager (plan + superd apply_plan)", n,
-              median(ours), median(refs), "s",
-              reference_label="AddConnection2 + ActivateConnection over D-Bus",
-              note=f"netreload {', '.join(f'{s:.2f}' for s in ours)} s; reference "
-                   f"{', '.join(f'{s:.2f}' for s in refs)} s")  # fmt: skip
+    what = "bridges through NetworkManager (plan + superd apply_plan)"
+    reference = "AddConnection2 + ActivateConnection over D-Bus"
+    row = paired_row("nm", what, n, ours, refs, reference)
     return [row], {"netreload": ours, "reference": refs}
 
 
@@ -190,21 +183,7 @@ def available() -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.nm_bench")
-    parser.add_argument("--sizes", default="100,1000")
-    parser.add_argument("--runs", type=int, default=1)
-    args = parser.parse_args(argv)
-    why = available()
-    if why:
-        print(f"skipped: {why}")
-        return 0
-    rows = []
-    try:
-        for n in (int(x) for x in args.sizes.split(",")):
-            rows += measure(n, args.runs)[0]
-    finally:
-        print(table(rows) if rows else "nothing measured")
-    return 0
+    return paired.main("nm_bench", available, measure, argv)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ namespace; everything is removed afterwards.
 
 from __future__ import annotations
 
-import argparse
-import json
 import socket
 import subprocess
 import sys
@@ -30,9 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import workload
+from benchmarks import paired, workload
 from benchmarks.lab import delete_namespace, make_namespace, run_ip
-from benchmarks.report import Row, median, table
+from benchmarks.paired import check_addresses, paired_row
+from benchmarks.report import Row
 from demo.lab import SOURCE_ROOT
 from shared.netmodel.plan import plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
@@ -185,22 +184,15 @@ def reference_setup(n: int) -> float:
 
 
 def _check(host: OvsHost, n: int) -> None:
-    out = run_ip("-n", host.ns, "-j", "-4", "addr", "show")
-    addrs = {a["ifname"] for a in json.loads(out) if a.get("addr_info")}
-    missing = [net_name(i) for i in range(n) if net_name(i) not in addrs]
-    if missing:
-        raise RuntimeError(f"{len(missing)} network(s) without their address, e.g. {missing[0]}")
+    check_addresses(host.ns, [net_name(i) for i in range(n)])
 
 
 def measure(n: int, runs: int = 1) -> tuple[list[Row], dict]:
     """One row: netreload's median against the reference's median."""
     refs = [reference_setup(n) for _ in range(runs)]
     ours = [netreload_setup(n) for _ in range(runs)]
-    row = Row("ovs", "OVS VLAN networks (plan + superd apply_plan)", n,
-              median(ours), median(refs), "s",
-              reference_label="ovs-vsctl + ip -batch",
-              note=f"netreload {', '.join(f'{s:.2f}' for s in ours)} s; reference "
-                   f"{', '.join(f'{s:.2f}' for s in refs)} s")  # fmt: skip
+    what = "OVS VLAN networks (plan + superd apply_plan)"
+    row = paired_row("ovs", what, n, ours, refs, "ovs-vsctl + ip -batch")
     return [row], {"netreload": ours, "reference": refs}
 
 
@@ -209,21 +201,7 @@ def available() -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ovs_bench")
-    parser.add_argument("--sizes", default="100,1000")
-    parser.add_argument("--runs", type=int, default=1)
-    args = parser.parse_args(argv)
-    why = available()
-    if why:
-        print(f"skipped: {why}")
-        return 0
-    rows = []
-    try:
-        for n in (int(x) for x in args.sizes.split(",")):
-            rows += measure(n, args.runs)[0]
-    finally:
-        print(table(rows) if rows else "nothing measured")
-    return 0
+    return paired.main("ovs_bench", available, measure, argv)
 
 
 if __name__ == "__main__":
