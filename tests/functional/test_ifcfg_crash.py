@@ -100,10 +100,7 @@ class IfcfgSweep:
         answer = self.apply(target)
         killed = answer is None
         if killed:
-            assert self.superd.proc is not None
-            self.superd.proc.wait(timeout=60)
-            assert self.superd.proc.returncode == -9, self.superd.log_text()[-3000:]
-            self.superd.proc = None
+            self.superd.reap_killed()
         else:
             assert answer["ok"], error_of(answer)
             self.superd.stop()

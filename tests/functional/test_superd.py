@@ -145,6 +145,13 @@ class Superd:
         self.proc = None
         return code
 
+    def reap_killed(self, timeout: float = 60.0) -> None:
+        """Wait for a superd that a kill switch SIGKILLed; anything else fails."""
+        assert self.proc is not None
+        self.proc.wait(timeout=timeout)
+        assert self.proc.returncode == -9, self.log_text()[-3000:]
+        self.proc = None
+
     def kill(self) -> None:
         """Teardown: SIGTERM, then SIGKILL if it does not go."""
         if self.proc is not None and self.proc.poll() is None:
@@ -367,8 +374,9 @@ def test_second_change_during_a_running_one_is_refused(superd: Superd, client: C
     assert answers and answers[0]["ok"], answers
 
 
-def _connect_as(path: Path, user: str, groups: list[str]) -> dict:
-    """Fork, drop to ``user`` (supplementary ``groups``), ping superd; the answer."""
+def send_as(path: Path, user: str, groups: list[str], frame: bytes) -> dict:
+    """Fork, drop to ``user`` (supplementary ``groups``), send ``frame`` to
+    superd; its answer and, after a refusal, what came next (None: closed)."""
     entry = pwd.getpwnam(user)
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -387,7 +395,7 @@ def _connect_as(path: Path, user: str, groups: list[str]) -> dict:
                 os.write(write_end, json.dumps({"connect": type(error).__name__}).encode())
                 os._exit(0)
             try:
-                sock.sendall(encode_frame({"id": 1, "verb": "ping", "args": {}}))
+                sock.sendall(frame)
             except OSError:
                 pass  # already refused: the error frame is still there to read
             answer = recv_frame(sock)
@@ -405,6 +413,11 @@ def _connect_as(path: Path, user: str, groups: list[str]) -> dict:
     _, status = os.waitpid(pid, 0)
     assert status == 0 and data, "child failed"  # a failed child writes nothing
     return json.loads(data)
+
+
+def _connect_as(path: Path, user: str, groups: list[str]) -> dict:
+    """Ping superd as ``user``; its answer."""
+    return send_as(path, user, groups, encode_frame({"id": 1, "verb": "ping", "args": {}}))
 
 
 def test_other_uid_is_refused_even_with_socket_access(superd: Superd) -> None:

@@ -27,13 +27,10 @@ a new seed with ``NETRELOAD_SOAK=1``; ``NETRELOAD_SEED`` replays a run).
 from __future__ import annotations
 
 import copy
-import grp
 import json
 import os
-import pwd
 import random
 import shutil
-import socket
 import struct
 import tempfile
 import time
@@ -63,6 +60,7 @@ from tests.functional.test_superd import (
     bridge_net,
     error_of,
     make_plan,
+    send_as,
 )
 
 BASE = {"net_base": bridge_net("veth_0", ipaddr="192.0.2.1", prefix=24)}
@@ -167,50 +165,10 @@ def assert_error(answer: dict, code: ErrorCode, text: str) -> None:
 # -- peers that are not frontd ------------------------------------------------
 
 
-def _send_as(path: Path, user: str, groups: list[str], frame: bytes) -> dict:
-    """Fork, become ``user`` (with ``groups``), send ``frame``; what happened."""
-    entry = pwd.getpwnam(user)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never returns into pytest
-        status = 1
-        try:
-            os.close(read_end)
-            os.setgroups([grp.getgrnam(g).gr_gid for g in groups])
-            os.setgid(entry.pw_gid)
-            os.setuid(entry.pw_uid)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(10)
-            try:
-                sock.connect(str(path))
-            except OSError as error:
-                os.write(write_end, json.dumps({"connect": type(error).__name__}).encode())
-                os._exit(0)
-            try:
-                sock.sendall(frame)
-            except OSError:
-                pass  # refused before reading: the error frame is still there
-            answer = recv_frame(sock)
-            try:
-                after = recv_frame(sock)
-            except ConnectionResetError:
-                after = None
-            os.write(write_end, json.dumps({"answer": answer, "then": after}).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    assert status == 0 and data, "child failed"
-    return json.loads(data)
-
-
 def test_other_uid_cannot_apply_a_valid_plan(daemon: Superd, conn: Client, unchanged: None) -> None:
     plan = make_plan(conn, HOSTILE_NET, NO_CHECK)
     frame = encode_frame({"id": 5, "verb": "apply_plan", "args": {"plan": plan}})
-    refused = _send_as(daemon.socket, "nobody", [FRONTD_USER], frame)
+    refused = send_as(daemon.socket, "nobody", [FRONTD_USER], frame)
     assert refused["answer"]["id"] == 0, "refused before any request was read"
     assert_error(refused["answer"], ErrorCode.BAD_PARAMS, "permission denied: uid 65534")
     assert refused["then"] is None
@@ -218,7 +176,7 @@ def test_other_uid_cannot_apply_a_valid_plan(daemon: Superd, conn: Client, uncha
 
 def test_other_uid_outside_the_frontd_group_cannot_connect(daemon: Superd, unchanged: None) -> None:
     frame = encode_frame({"id": 1, "verb": "restore_nets", "args": {}})
-    assert _send_as(daemon.socket, "nobody", [], frame) == {"connect": "PermissionError"}
+    assert send_as(daemon.socket, "nobody", [], frame) == {"connect": "PermissionError"}
 
 
 # -- requests that are not requests --------------------------------------------
