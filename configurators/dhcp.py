@@ -125,6 +125,21 @@ _HOOK_GRACE = 5.0  # a killed client's hook finishing what it was doing
 _KILL_GRACE = 3.0
 _POLL = 0.1
 
+
+def _spawn(argv: list[str], log_path: Path, mode: str) -> subprocess.Popen:
+    """dhclient in its own session, output to ``log_path`` (a file, not a pipe
+    the daemon would keep open), with a fixed PATH and locale."""
+    with open(log_path, mode) as err:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
+            env={"PATH": _SBIN_PATH, "LC_ALL": "C"},
+            start_new_session=True,
+        )
+
+
 class DhcpClients:
     """Start, stop and look at dhclient processes, one per (device, family)."""
 
@@ -323,21 +338,13 @@ class DhcpClients:
         # a usable link-local address, possibly until the carrier comes)
         # before it daemonizes.  stdout/stderr go to a file, not a pipe, that
         # the daemon would keep open.
-        with open(files.log, "wb") as err:
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=err,
-                    stderr=err,
-                    env={"PATH": _SBIN_PATH, "LC_ALL": "C"},
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise NetError(
-                    ErrorCode.FAILED_IFUP,
-                    f"DHCPv{files.family} on {files.device}: cannot run dhclient: {exc}",
-                ) from exc
+        try:
+            proc = _spawn(argv, files.log, "wb")
+        except OSError as exc:
+            raise NetError(
+                ErrorCode.FAILED_IFUP,
+                f"DHCPv{files.family} on {files.device}: cannot run dhclient: {exc}",
+            ) from exc
         # Reap the launcher when it exits (once it daemonized), so that no
         # zombie is left in a long-running superd.
         threading.Thread(target=proc.wait, name=f"dhclient-{proc.pid}", daemon=True).start()
@@ -398,15 +405,7 @@ class DhcpClients:
         DHCPv6 Release waits for a Reply."""
         argv = self._dhclient_args(files, "-r")
         try:
-            with open(files.log, "ab") as err:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=err,
-                    stderr=err,
-                    env={"PATH": _SBIN_PATH, "LC_ALL": "C"},
-                    start_new_session=True,
-                )
+            proc = _spawn(argv, files.log, "ab")
         except OSError as exc:
             log.warning("DHCPv%d release on %s: %s", files.family, files.device, exc)
             return
