@@ -83,18 +83,26 @@ class IfcfgAgent(Agent):
 
 
 @contextmanager
+def serving(host: HostNs, root: Path, agent: IfcfgAgent) -> Iterator[NmLab]:
+    """The ifcfg-rh NetworkManager running for ``agent``, whose configuration
+    is written with the lab's bus; stopped afterwards."""
+    lab = ifcfg_nm_lab(host, root, agent.scripts)
+    lab.start()
+    try:
+        agent.bus = lab.address
+        agent.write_config()
+        yield lab
+    finally:
+        lab.stop()
+
+
+@contextmanager
 def running_ifcfg_agent(host: HostNs, root: Path) -> Iterator[IfcfgAgent]:
     """An IfcfgAgent with its NetworkManager running (the test is skipped
     where the ifcfg-rh build is missing)."""
     if why_no_ifcfg_nm() is not None:
         pytest.skip(str(why_no_ifcfg_nm()))
     agent = IfcfgAgent(host, root / "agent")
-    lab = ifcfg_nm_lab(host, root / "nm", agent.scripts)
-    lab.start()
-    try:
-        agent.bus = lab.address
+    with serving(host, root / "nm", agent) as lab:
         agent.nm = lab  # type: ignore[attr-defined]
-        agent.write_config()
         yield agent
-    finally:
-        lab.stop()

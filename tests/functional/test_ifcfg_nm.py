@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.functional.conftest import HostNs
-from tests.functional.ifcfg_lab import IfcfgAgent, ifcfg_nm_lab, why_no_ifcfg_nm
+from tests.functional.ifcfg_lab import IfcfgAgent, serving, why_no_ifcfg_nm
 from tests.functional.nm_lab import NmLab
 
 pytestmark = pytest.mark.skipif(why_no_ifcfg_nm() is not None, reason=str(why_no_ifcfg_nm()))
@@ -30,14 +30,8 @@ def agent(host_ns: HostNs, tmp_path: Path) -> IfcfgAgent:
 
 @pytest.fixture
 def lab(host_ns: HostNs, tmp_path: Path, agent: IfcfgAgent) -> Iterator[NmLab]:
-    lab = ifcfg_nm_lab(host_ns, tmp_path / "nm", agent.scripts)
-    lab.start()
-    agent.bus = lab.address
-    agent.write_config()
-    try:
+    with serving(host_ns, tmp_path / "nm", agent) as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 def link(host: HostNs, name: str) -> dict | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.functional.conftest import HostNs
-from tests.functional.ifcfg_lab import PLUGIN_DIR, IfcfgAgent, ifcfg_nm_lab, why_no_ifcfg_nm
+from tests.functional.ifcfg_lab import PLUGIN_DIR, IfcfgAgent, serving, why_no_ifcfg_nm
 from tests.functional.nm_lab import NmLab
 
 pytestmark = pytest.mark.skipif(why_no_ifcfg_nm() is not None, reason=str(why_no_ifcfg_nm()))
@@ -37,14 +37,8 @@ def agent(host_ns: HostNs, tmp_path: Path) -> IfcfgAgent:
 
 @pytest.fixture
 def lab(host_ns: HostNs, tmp_path: Path, agent: IfcfgAgent) -> Iterator[NmLab]:
-    lab = ifcfg_nm_lab(host_ns, tmp_path / "nm", agent.scripts)
-    lab.start()
-    agent.bus = lab.address
-    agent.write_config()
-    try:
+    with serving(host_ns, tmp_path / "nm", agent) as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 def cli(agent: IfcfgAgent, *args: str) -> dict:
@@ -147,11 +141,8 @@ def test_flow_1_from_the_production_agents_files(
 ) -> None:
     shutil.copytree(FIXTURE, agent.scripts)
     up_as_the_initscripts_did(host_ns)
-    lab = ifcfg_nm_lab(host_ns, tmp_path / "nm", agent.scripts)
-    lab.start()  # it reads the files: NM_CONTROLLED=no, so it leaves the devices alone
-    try:
-        agent.bus = lab.address
-        agent.write_config()
+    # NetworkManager reads the files: NM_CONTROLLED=no, so it leaves the devices alone.
+    with serving(host_ns, tmp_path / "nm", agent) as lab:
         before = view(host_ns)
         result = cli(agent, "upgrade-unified-persistence")
         assert result["networks"] == ["ovirtmgmt", "vmnet"]
@@ -169,8 +160,6 @@ def test_flow_1_from_the_production_agents_files(
         assert persisted(agent) == persistent
         marks = {link["ifname"]: link.get("ifalias") for link in host_ns.ip_json("link", "show")}
         assert marks["ovirtmgmt"] == marks["vmnet"] == "netreload"
-    finally:
-        lab.stop()
 
 
 def reboot(agent: IfcfgAgent, lab: NmLab, host: HostNs) -> None:
