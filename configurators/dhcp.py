@@ -126,7 +126,7 @@ _KILL_GRACE = 3.0
 _POLL = 0.1
 
 
-def _spawn(argv: list[str], log_path: Path, mode: str) -> subprocess.Popen:
+def _popen_dhclient(argv: list[str], log_path: Path, mode: str) -> subprocess.Popen:
     """dhclient in its own session, output to ``log_path`` (a file, not a pipe
     the daemon would keep open), with a fixed PATH and locale."""
     with open(log_path, mode) as err:
@@ -339,7 +339,7 @@ class DhcpClients:
         # before it daemonizes.  stdout/stderr go to a file, not a pipe, that
         # the daemon would keep open.
         try:
-            proc = _spawn(argv, files.log, "wb")
+            proc = _popen_dhclient(argv, files.log, "wb")
         except OSError as exc:
             raise NetError(
                 ErrorCode.FAILED_IFUP,
@@ -405,7 +405,7 @@ class DhcpClients:
         DHCPv6 Release waits for a Reply."""
         argv = self._dhclient_args(files, "-r")
         try:
-            proc = _spawn(argv, files.log, "ab")
+            proc = _popen_dhclient(argv, files.log, "ab")
         except OSError as exc:
             log.warning("DHCPv%d release on %s: %s", files.family, files.device, exc)
             return

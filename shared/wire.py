@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Mapping
 
 import orjson
 
@@ -124,17 +125,25 @@ def restore_skipped(result: object) -> NetError | None:
     networks or bonds another agent's devices took the names of (the rest
     was restored), or None."""
     skipped = result.get("skipped") if isinstance(result, dict) else None
-    if not isinstance(skipped, dict) or not skipped:
+    if not isinstance(skipped, dict):
+        return None
+    return left_out_error({name: _wire_error(entry) for name, entry in skipped.items()})
+
+
+def left_out_error(skipped: Mapping[str, NetError]) -> NetError | None:
+    """One failure naming every entry a restore left out, with the first
+    one's code; None when it left out nothing."""
+    if not skipped:
         return None
     names = sorted(skipped)
-    first = skipped[names[0]]
-    code = first.get("code") if isinstance(first, dict) else None
-    details = "; ".join(
-        f"{name}: {entry.get('message') if isinstance(entry, dict) else entry}"
-        for name, entry in sorted(skipped.items())
-    )
+    details = "; ".join(f"{name}: {skipped[name].message}" for name in names)
+    return NetError(skipped[names[0]].code, f"restored all but {', '.join(names)}: {details}")
+
+
+def _wire_error(entry: object) -> NetError:
+    """An error as superd sent it (an unknown code is an internal error)."""
+    if not isinstance(entry, dict):
+        return NetError(ErrorCode.INTERNAL, str(entry))
+    code = entry.get("code")
     known = isinstance(code, int) and code in {int(member) for member in ErrorCode}
-    return NetError(
-        code if known else ErrorCode.INTERNAL,
-        f"restored all but {', '.join(names)}: {details}",
-    )
+    return NetError(code if known else ErrorCode.INTERNAL, str(entry.get("message")))

@@ -16,7 +16,7 @@ import sys
 
 from shared.config import load_config
 from shared.errors import NetError
-from shared.wire import restore_skipped
+from shared.wire import left_out_error
 from superd.compose import build_setup
 from superd.repair import rebuild
 
@@ -41,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "restore-nets":  # superd's verb, without its journal
                 core.adopt_named_devices()  # as superd does when it starts
                 rebuilt = rebuild(core, core.persistence.restore_source(), "restore_nets")
-                skipped = restore_skipped(
-                    {"skipped": {name: e.to_dict() for name, e in rebuilt.skipped.items()}}
-                )
+                skipped = left_out_error(rebuilt.skipped)
                 if skipped is not None:
                     raise skipped
                 result = {"code": 0, "message": "Done", "operations": rebuilt.operations}

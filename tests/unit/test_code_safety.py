@@ -56,12 +56,11 @@ DYNAMIC_NAME_ALLOWED: dict[tuple[str, str], str] = {
 # Every subprocess call site in product code: (file, function) → why its
 # arguments are checked.
 SUBPROCESS_ALLOWED: dict[tuple[str, str], str] = {
-    ("configurators/dhcp.py", "DhcpClients._spawn"):
-        "argv from _dhclient_args: fixed flags, paths under the configured run dir, "
-        "device through validate_nic_name (in _files: no '-', '/', NUL), family "
-        "through _check_family; fixed env",
-    ("configurators/dhcp.py", "DhcpClients._release"):
-        "same argv builder as _spawn (_dhclient_args over a validated _Files)",
+    ("configurators/dhcp.py", "_popen_dhclient"):
+        "its two callers (DhcpClients._spawn, _release) pass argv from _dhclient_args: "
+        "fixed flags, paths under the configured run dir, device through "
+        "validate_nic_name (in _files: no '-', '/', NUL), family through "
+        "_check_family; fixed env",
     ("configurators/dhcp.py", "DhcpClients._run_hook"):
         "runs our own hook by path with no arguments; env carries the validated "
         "device and a reason every caller passes as a literal",
