@@ -15,6 +15,7 @@ import subprocess
 import time
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,13 +40,19 @@ MGMT = {"nic": "veth_1", "bridged": False, "ipaddr": "192.0.2.10", "prefix": 24,
 DYN = {"nic": "veth_0", "bridged": False, "bootproto": "dhcp"}
 
 
-def serve(superd: Superd, tmp_path: Path, netmask: str) -> Dnsmasq:  # noqa: F811
-    """dnsmasq on p_0 (10.66.0.1/24), leases .100-.150 with ``netmask``."""
+@contextmanager
+def serving(superd: Superd, tmp_path: Path, netmask: str) -> Iterator[Dnsmasq]:  # noqa: F811
+    """dnsmasq on p_0 (10.66.0.1/24), leases .100-.150 with ``netmask``;
+    stopped afterwards."""
     subprocess.run(["ip", "-n", superd.host.peer, "addr", "add", "10.66.0.1/24", "dev", "p_0"],
                    check=True, capture_output=True)  # fmt: skip
     server = Dnsmasq(superd.host.peer, "p_0", tmp_path / "dnsmasq",
                      [f"10.66.0.100,10.66.0.150,{netmask},2m"], ["option:router,10.66.0.1"])
-    return server.start()  # fmt: skip
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -81,8 +88,7 @@ def routes_via_veth_0(ns: str) -> list[str]:
 def test_lease_router_of_a_network_without_the_default_route_is_source_routed(
     superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
 ) -> None:
-    server = serve(superd, tmp_path, "255.255.255.0")
-    try:
+    with serving(superd, tmp_path, "255.255.255.0"):
         setup(conn, {"mgmt": MGMT, "dyn": {**DYN, "blockingdhcp": True}})
         ns = superd.host.name
         [address] = lease(ns)
@@ -96,30 +102,24 @@ def test_lease_router_of_a_network_without_the_default_route_is_source_routed(
         assert main_defaults(ns) == [("192.0.2.1", "veth_1")]
         net = conn.result("netinfo")["caps"]["networks"]["dyn"]
         assert (net["gateway"], net["ipv4defaultroute"]) == ("10.66.0.1", False)
-    finally:
-        server.stop()
 
 
 def test_removing_a_dhcp_network_removes_its_table_and_rules(
     superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
 ) -> None:
-    server = serve(superd, tmp_path, "255.255.255.0")
-    try:
+    with serving(superd, tmp_path, "255.255.255.0"):
         setup(conn, {"mgmt": MGMT, "dyn": {**DYN, "blockingdhcp": True}})
         ns = superd.host.name
         assert len([r for r in rules(ns) if r[1] == DYN_TABLE]) == 2
         setup(conn, {"dyn": {"remove": True}})
         assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
         assert table(ns, int(DYN_TABLE)) == set()
-    finally:
-        server.stop()
 
 
 def test_giving_up_the_default_route_moves_the_lease_router_to_source_routing(
     superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
 ) -> None:
-    server = serve(superd, tmp_path, "255.255.255.0")
-    try:
+    with serving(superd, tmp_path, "255.255.255.0"):
         setup(conn, {"dyn": {**DYN, "blockingdhcp": True, "defaultRoute": True}})
         ns = superd.host.name
         assert main_defaults(ns) == [("10.66.0.1", "veth_0")]
@@ -129,15 +129,12 @@ def test_giving_up_the_default_route_moves_the_lease_router_to_source_routing(
         wait_until(lambda: ("default", "10.66.0.1", "veth_0", None) in table(ns, int(DYN_TABLE)))
         assert main_defaults(ns) == [("192.0.2.1", "veth_1")]
         assert conn.result("netinfo")["caps"]["networks"]["dyn"]["gateway"] == "10.66.0.1"
-    finally:
-        server.stop()
 
 
 def test_a_lease_for_half_of_ipv4_on_a_storage_network_is_refused(
     superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
 ) -> None:
-    server = serve(superd, tmp_path, "128.0.0.0")
-    try:
+    with serving(superd, tmp_path, "128.0.0.0") as server:
         setup(conn, {"mgmt": MGMT, "storage": DYN})
         wait_acked(server)
         ns = superd.host.name
@@ -146,33 +143,25 @@ def test_a_lease_for_half_of_ipv4_on_a_storage_network_is_refused(
         # what the host sends to the other half of IPv4 still takes the default route
         [route] = ip_json(ns, "-4", "route", "get", "200.1.1.1")
         assert route["dev"] == "veth_1"
-    finally:
-        server.stop()
 
 
 def test_a_lease_overlapping_the_default_route_networks_subnet_is_refused(
     superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
 ) -> None:
-    server = serve(superd, tmp_path, "255.255.0.0")  # 10.66.0.0/16 ...
-    mgmt = {**MGMT, "ipaddr": "10.66.200.10", "gateway": "10.66.200.1"}  # ... holds 10.66.200.0/24
-    try:
+    mgmt = {**MGMT, "ipaddr": "10.66.200.10", "gateway": "10.66.200.1"}  # holds 10.66.200.0/24 ...
+    with serving(superd, tmp_path, "255.255.0.0") as server:  # ... inside 10.66.0.0/16
         setup(conn, {"mgmt": mgmt, "storage": DYN})
         wait_acked(server)
         ns = superd.host.name
         assert lease(ns) == [] and routes_via_veth_0(ns) == []
         [route] = ip_json(ns, "-4", "route", "get", "10.66.200.1")
         assert route["dev"] == "veth_1"
-    finally:
-        server.stop()
 
 
 def test_the_default_route_network_takes_the_lease_it_is_given(
     superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
 ) -> None:
-    server = serve(superd, tmp_path, "255.255.0.0")
-    try:
+    with serving(superd, tmp_path, "255.255.0.0"):
         setup(conn, {"dyn": {**DYN, "blockingdhcp": True, "defaultRoute": True}})
         [address] = lease(superd.host.name)
         assert address.endswith("/16")
-    finally:
-        server.stop()
