@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from shared.faults import FAIL_AFTER_ENV, KILL_ENV, LOG_ENV
+from shared.wire import encode_frame
 from tests.functional.conftest import HostNs, destroy_host_ns
 from tests.functional.nm_lab import NmLab, why_no_nm
 from tests.functional.test_superd import (
@@ -123,6 +126,104 @@ def test_unconfirmed_connectivity_rolls_back_kernel_and_profiles(superd: NmSuper
     assert superd.lab.checkpoints() == []
     assert set(conn.result("netinfo")["running"]["networks"]) == {"old"}
     conn.close()
+
+
+def test_checkpoint_is_kept_across_the_connectivity_wait_and_rolled_back(
+    superd: NmSuperd,
+) -> None:
+    """The checkpoint of the change outlives its commit: while superd waits
+    for confirm_connectivity NetworkManager still holds it, and lost
+    connectivity is rolled back through it (NetworkManager's own audit
+    says so), then verified: old kernel state and profiles, none left."""
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, {"old": bridge_net("veth_1")}, NO_CHECK))
+    before = state(superd)
+    plan = make_plan(
+        conn,
+        {"net_a": bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24), "old": {"remove": True}},
+        {"connectivityCheck": True, "connectivityTimeout": 8},
+    )
+    answers: list[dict] = []
+    waiting = threading.Thread(target=lambda: answers.append(conn.call("apply_plan", plan=plan)))
+    waiting.start()
+    lab = superd.lab
+    deadline = time.monotonic() + 8
+    while lab.device_states().get("net_a") != "connected" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2)  # applied, verified and committed: superd waits for the engine
+    held = lab.checkpoints()
+    waiting.join(60)
+    conn.close()
+    assert len(held) == 1 and answers
+    code, message = error_of(answers[0])
+    assert code == 10 and "connectivity" in message
+    rollbacks = [line for line in lab.audits() if 'op="checkpoint-rollback"' in line]
+    assert any(held[0] in line and 'result="success"' in line for line in rollbacks)
+    assert state(superd) == before
+    assert lab.checkpoints() == []
+
+
+def test_confirmed_connectivity_destroys_the_checkpoint_and_keeps_the_change(
+    superd: NmSuperd,
+) -> None:
+    conn = superd.connect()
+    plan = make_plan(
+        conn,
+        {"net_a": bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24)},
+        {"connectivityCheck": True, "connectivityTimeout": 60},
+    )
+    answers: list[dict] = []
+    applying = threading.Thread(target=lambda: answers.append(conn.call("apply_plan", plan=plan)))
+    applying.start()
+    lab = superd.lab
+    deadline = time.monotonic() + 30
+    while not lab.checkpoints() or lab.device_states().get("net_a") != "connected":
+        assert time.monotonic() < deadline, "the change was not applied"
+        time.sleep(0.1)
+    held = lab.checkpoints()
+    other = superd.connect()
+    try:
+        assert other.result("confirm_connectivity")["code"] == 0
+    finally:
+        other.close()
+    applying.join(30)
+    conn.close()
+    assert answers and answers[0]["ok"], answers
+    destroyed = [line for line in lab.audits() if 'op="checkpoint-destroy"' in line]
+    assert any(held[0] in line and 'result="success"' in line for line in destroyed)
+    assert lab.checkpoints() == []
+    assert profiles(lab) == {"net_a": ("bridge", "net_a"), "veth_0": ("802-3-ethernet", "veth_0")}
+    assert links(superd.host.name)["veth_0"]["master"] == "net_a"
+
+
+def test_superd_killed_during_the_connectivity_wait_recovers_through_the_checkpoint(
+    superd: NmSuperd,
+) -> None:
+    """Killed while the change's checkpoint is held: recovery rolls it back
+    (NetworkManager's audit says so) and rebuilds; old state, none left."""
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, {"old": bridge_net("veth_1")}, NO_CHECK))
+    before = state(superd)
+    plan = make_plan(
+        conn,
+        {"net_a": bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24), "old": {"remove": True}},
+        {"connectivityCheck": True, "connectivityTimeout": 60},
+    )
+    conn.sock.sendall(encode_frame({"id": 99, "verb": "apply_plan", "args": {"plan": plan}}))
+    lab = superd.lab
+    deadline = time.monotonic() + 30
+    while not lab.checkpoints() or lab.device_states().get("net_a") != "connected":
+        assert time.monotonic() < deadline, "the change was not applied"
+        time.sleep(0.1)
+    time.sleep(1)  # committed: superd waits for the engine
+    held = lab.checkpoints()
+    superd.kill()
+    conn.close()
+    superd.start()  # recovers before it is ready
+    rollbacks = [line for line in lab.audits() if 'op="checkpoint-rollback"' in line]
+    assert any(held[0] in line and 'result="success"' in line for line in rollbacks)
+    assert state(superd) == before
+    assert lab.checkpoints() == []
 
 
 def test_failure_midway_restores_kernel_and_profiles(superd: NmSuperd) -> None:
