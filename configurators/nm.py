@@ -135,9 +135,11 @@ class NmConfigurator(Configurator):
         self.kernel_side.commit()
 
     def confirm(self) -> None:
-        for path, _devices in reversed(self._checkpoints):
-            self.client.checkpoint_destroy(path)
-        self._forget_checkpoints()
+        try:
+            for path, _devices in reversed(self._checkpoints):
+                self.client.checkpoint_destroy(path)
+        finally:  # not rolled back by the next transaction's failure
+            self._forget_checkpoints()
 
     def undo_pending(self) -> None:
         """Lost connectivity: the checkpoints rolled back (newest first),
