@@ -346,26 +346,41 @@ def test_restore_nets_drops_its_strays_and_leaves_the_administrators_profile(
     assert {"net_a", "veth_0"} <= set(held)
 
 
-def test_superd_killed_at_each_step_leaves_old_or_new_state(superd: NmSuperd) -> None:
-    """A multi-network change (one network removed, one edited, two added),
-    superd SIGKILLed before each of its durable steps (NetworkManager
-    calls among them); the restarted superd recovers: the old state exactly,
-    no checkpoint left, no stray profile."""
-    conn = superd.connect()
+#: NETRELOAD_SOAK=1 (``make soak``): the kill sweep over a 20-network change
+SOAK = os.environ.get("NETRELOAD_SOAK") == "1"
+SWEEP_NETWORKS = int(os.environ.get("NETRELOAD_NM_SWEEP_NETWORKS", "20" if SOAK else "4"))
+
+
+def sweep_change(size: int) -> tuple[dict, dict, dict]:
+    """(the networks before, a change of ``size`` networks, its revert):
+    one network edited (address and MTU), one removed, one added on the
+    removed one's NIC, the others added as bridges without a NIC."""
     old = {
         "keep": bridge_net("veth_0", ipaddr="10.1.0.1", prefix=24),
         "gone": bridge_net("veth_1", ipaddr="10.2.0.1", prefix=24),
     }
-    conn.result("apply_plan", plan=make_plan(conn, old, NO_CHECK))
-    conn.close()
-    before = state(superd)
     change = {
         "keep": bridge_net("veth_0", ipaddr="10.1.0.2", prefix=24, mtu=1400),
         "gone": {"remove": True},
-        "new1": {"ipaddr": "10.3.0.1", "prefix": 24},
-        "new2": bridge_net("veth_1", ipaddr="10.4.0.1", prefix=24),
+        "new0": bridge_net("veth_1", ipaddr="10.4.0.1", prefix=24),
     }
-    revert = {**old, "new1": {"remove": True}, "new2": {"remove": True}}
+    for n in range(1, size - 2):
+        change[f"new{n}"] = {"ipaddr": f"10.3.{n}.1", "prefix": 24}
+    revert = {**old, **{name: {"remove": True} for name in change if name.startswith("new")}}
+    return old, change, revert
+
+
+def test_superd_killed_at_each_step_leaves_old_or_new_state(superd: NmSuperd) -> None:
+    """A change of SWEEP_NETWORKS networks (20 under NETRELOAD_SOAK=1; one
+    removed, one edited, the others added), superd SIGKILLed before each of
+    its durable steps (NetworkManager calls among them); the restarted
+    superd recovers: the old state exactly, no checkpoint left, no stray
+    profile."""
+    old, change, revert = sweep_change(SWEEP_NETWORKS)
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, old, NO_CHECK))
+    conn.close()
+    before = state(superd)
     log = superd.root / "steps.log"
     superd.stop()
     superd.env[LOG_ENV] = str(log)
@@ -383,6 +398,7 @@ def test_superd_killed_at_each_step_leaves_old_or_new_state(superd: NmSuperd) ->
     conn.result("apply_plan", plan=make_plan(conn, revert, NO_CHECK))
     conn.close()
     assert state(superd) == before
+    started = time.monotonic()
     for step in range(1, len(steps) + 1):
         superd.stop()
         superd.env[KILL_ENV] = str(step)
@@ -404,6 +420,10 @@ def test_superd_killed_at_each_step_leaves_old_or_new_state(superd: NmSuperd) ->
             conn.result("apply_plan", plan=make_plan(conn, revert, NO_CHECK))
             conn.close()
         assert state(superd) == before
+    print(
+        f"nm kill sweep: {len(change)} networks, {len(steps)} kills in "
+        f"{time.monotonic() - started:.0f} s"
+    )
 
 
 def test_networkmanager_unreachable_is_33_and_changes_nothing(superd: NmSuperd) -> None:
