@@ -50,11 +50,12 @@ test-fast: lint test-unit test-functional
 test: lint test-unit test-functional test-vm
 
 # The crash, fuzz, hostile-input and load tests with their big counts (about
-# 30-60 min): five kill sweeps, 10x the fuzzed requests, longer abuse and load.
+# 30-60 min): five kill sweeps, 10x the fuzzed requests, longer abuse and load,
+# the nm kill sweep over a 20-network change (the gating run sweeps 4).
 SOAK_TESTS := tests/functional/test_crash_recovery.py tests/functional/test_fuzz_setup_networks.py \
 	tests/functional/test_wire_hostile.py tests/functional/test_superd_hostile.py \
 	tests/functional/test_load.py tests/functional/test_ifcfg_crash.py \
-	tests/functional/test_live_netinfo.py
+	tests/functional/test_live_netinfo.py tests/functional/test_nm_superd.py
 soak: venv debs-functional nm-ifcfg
 	NETRELOAD_SOAK=1 $(PYTEST) -s $(SOAK_TESTS)
 

@@ -51,6 +51,21 @@ class Configurator(ABC):
         """Drop what the transaction buffered; kernel state is restored by
         superd feeding the pre-change running configuration back as a plan."""
 
+    def commit_pending(self) -> None:
+        """Make the transaction's changes current while a connectivity check
+        decides: :meth:`commit` here; a configurator that can undo them as a
+        whole (a NetworkManager checkpoint) keeps that until :meth:`confirm`
+        or :meth:`undo_pending`."""
+        self.commit()
+
+    def confirm(self) -> None:  # noqa: B027 - optional hook
+        """The connectivity check passed: what :meth:`commit_pending` kept to
+        undo the change is dropped; the change is final."""
+
+    def undo_pending(self) -> None:  # noqa: B027 - optional hook
+        """Connectivity lost: undo the change :meth:`commit_pending` kept
+        (superd's objectified rollback follows and verifies the kernel)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release sockets and connections."""
 

@@ -24,6 +24,10 @@ NetworkManager holds sends nothing (the objectified rollback relies on it).
 :meth:`commit` destroys the checkpoint; :meth:`rollback` rolls it back and
 waits until no device is activating, before superd's objectified rollback
 re-applies the previous running configuration (which then finds it held).
+A change with a connectivity check keeps its checkpoint across the wait
+(:meth:`commit_pending`): :meth:`confirm` destroys it, lost connectivity
+rolls it back (:meth:`undo_pending`) before the objectified rollback, and a
+crash during the wait leaves it to recovery.
 A checkpoint left by a crash is rolled back by :meth:`remove_unrecorded`,
 which superd's recovery and restore-nets run first; it also deletes
 netreload's profiles (marked, :data:`configurators.nm_dbus.MARK_KEY`) that
@@ -120,12 +124,30 @@ class NmConfigurator(Configurator):
         self.kernel_side.begin()
 
     def commit(self) -> None:
+        self.commit_pending()
+        self.confirm()
+
+    def commit_pending(self) -> None:
+        """Sent and verified; the checkpoints kept (and their file, for
+        crash recovery) across the connectivity wait."""
         self.flush()
         self._in_transaction = False
-        for path, _devices in reversed(self._checkpoints):
-            self.client.checkpoint_destroy(path)
-        self._forget_checkpoints()
         self.kernel_side.commit()
+
+    def confirm(self) -> None:
+        try:
+            for path, _devices in reversed(self._checkpoints):
+                self.client.checkpoint_destroy(path)
+        finally:  # not rolled back by the next transaction's failure
+            self._forget_checkpoints()
+
+    def undo_pending(self) -> None:
+        """Lost connectivity: the checkpoints rolled back (newest first),
+        awaited until no device is activating."""
+        try:
+            self._roll_back_checkpoints(*self._held_checkpoints())
+        finally:
+            self._forget_checkpoints()
 
     def rollback(self) -> None:
         """Roll NetworkManager back to the checkpoints (newest first) and
@@ -134,12 +156,20 @@ class NmConfigurator(Configurator):
         self._drop_pending()
         self._in_transaction = False
         try:
-            self._roll_back_checkpoints([path for path, _ in self._checkpoints])
+            self._roll_back_checkpoints(*self._held_checkpoints())
         finally:
             self._forget_checkpoints()
             self.kernel_side.rollback()
 
-    def _roll_back_checkpoints(self, paths: list[str]) -> None:
+    def _held_checkpoints(self) -> tuple[list[str], frozenset[str]]:
+        """The transaction's checkpoints (oldest first) and the devices they cover."""
+        paths = [path for path, _ in self._checkpoints]
+        return paths, frozenset().union(*(devices for _, devices in self._checkpoints))
+
+    def _roll_back_checkpoints(self, paths: list[str], names: Iterable[str] | None = None) -> None:
+        """Roll back, wait until no device is activating, and mark the
+        bridges brought back (``names``: the devices covered; None: those
+        of every profile of netreload's, after a crash)."""
         if not paths:
             return  # nothing was sent: NetworkManager need not even be reachable
         client = self.client
@@ -152,6 +182,21 @@ class NmConfigurator(Configurator):
                 log.error("NetworkManager checkpoint rollback failed for %s", failed)
             if not client.devices_settled(result):
                 log.error("NetworkManager: devices still activating after the rollback")
+        self._mark_restored(client, client.owned_profiles() if names is None else names)
+
+    def _mark_restored(self, client: NmClient, names: Iterable[str]) -> None:
+        """A bridge a rollback brought back (one the change had removed) is
+        a new kernel device without netreload's mark: given it when its
+        profile is netreload's, as when netreload had it created."""
+        self.kernel.cache_addresses(self.kernel.caching)  # devices came and went
+        for name in sorted(names):
+            dev = self.kernel.device(name)
+            if dev is None or dev.get("kind") != "bridge" or self.kernel.owned(dev):
+                continue
+            path = client.by_uuid(profile_uuid(name))
+            settings = client.settings(path) if path is not None else None
+            if settings is not None and settings.get("user", {}).get("data", {}).get(MARK_KEY):
+                self.kernel.mark(dev)
 
     def _forget_checkpoints(self) -> None:
         self._checkpoints = []

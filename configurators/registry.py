@@ -155,12 +155,32 @@ class Configurators:
         for configurator in self:
             configurator.begin()
 
-    def commit(self) -> None:
-        """Commit the others first, then the default (which they may use)."""
+    def commit(self, pending: bool = False) -> None:
+        """Commit the others first, then the default (which they may use).
+        ``pending``: a connectivity check follows (``commit_pending``), then
+        :meth:`confirm` or :meth:`undo_pending`."""
         self._in_transaction = False
-        for configurator in self._others():
-            configurator.commit()
-        self.default.commit()
+        for configurator in [*self._others(), self.default]:
+            if pending:
+                configurator.commit_pending()
+            else:
+                configurator.commit()
+
+    def confirm(self) -> None:
+        for configurator in [*self._others(), self.default]:
+            configurator.confirm()
+
+    def undo_pending(self) -> None:
+        """Undo each pending change, the default configurator's last; one
+        that fails does not stop the others (the first error is raised)."""
+        errors = []
+        for configurator in [*self._others(), self.default]:
+            try:
+                configurator.undo_pending()
+            except NetError as error:
+                errors.append(error)
+        if errors:
+            raise errors[0]
 
     def rollback(self) -> None:
         self._in_transaction = False

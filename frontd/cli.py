@@ -210,8 +210,9 @@ def cmd_remove_net_persistence(args: argparse.Namespace, config: Config) -> int:
     # persistence is netreload's own: nothing to remove for them. The ifcfg
     # configurator's files of devices the persistent configuration does not
     # name go before the network service reads them (devices are not touched:
-    # this runs before the network is up). Other configurators (OVSDB, NM
-    # keyfiles) add their cleanup here.
+    # this runs before the network is up); so do the NetworkManager keyfiles
+    # marked as netreload's (it writes its profiles in memory only). Other
+    # configurators (OVSDB) add their cleanup here.
     removed: list[str] = []
     if config.net_persistence == "ifcfg":
         # the files are the persistent configuration: the safe ones go back
@@ -222,6 +223,10 @@ def cmd_remove_net_persistence(args: argparse.Namespace, config: Config) -> int:
         from configurators.ifcfg_boot import remove_unnamed_files
 
         removed = remove_unnamed_files(config)
+    elif config.net_configurator == "nm":
+        from configurators.nm_boot import remove_marked_keyfiles
+
+        removed = remove_marked_keyfiles(config.nm_keyfile_dir)
     _print(args, {"removed": removed}, f"Removed {len(removed)} configurator-persisted item(s).")
     return 0
 

@@ -75,6 +75,9 @@ class Config:
     # it to activate or deactivate a profile
     nm_bus: str = ""
     nm_timeout: float = 30.0
+    # NetworkManager's keyfile folder: netreload's keyfiles found there are
+    # removed at boot (remove-net-persistence; netreload writes none itself)
+    nm_keyfile_dir: Path = Path("/etc/NetworkManager/system-connections")
     extra: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def is_fake_nic(self, name: str) -> bool:
@@ -200,6 +203,9 @@ def load_config(path: str | Path | None = None) -> Config:
         ),
         nm_bus=get("nm", "bus", defaults.nm_bus),
         nm_timeout=_positive(get("nm", "timeout", defaults.nm_timeout), "[nm] timeout"),
+        nm_keyfile_dir=_absolute(
+            get("nm", "keyfile_dir", defaults.nm_keyfile_dir), "[nm] keyfile_dir"
+        ),
         extra={s: dict(parser.items(s)) for s in parser.sections()},
     )
     if config.net_persistence == "ifcfg" and config.net_configurator != "ifcfg":

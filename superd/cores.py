@@ -106,11 +106,11 @@ class LiveNetworkSetup(NetworkSetup):
             return self.configurators.owned_devices()
         return owned_links(self.caps_source.live.snapshot().links.values())
 
-    def apply(self, plan: Plan) -> None:
+    def apply(self, plan: Plan, pending: bool = False) -> None:
         self.caps_source.direct += 1
         try:
             with self.caps_source.live.held():
-                super().apply(plan)
+                super().apply(plan, pending)
         finally:
             self.caps_source.direct -= 1
 

@@ -113,7 +113,10 @@ class NetworkSetup:
         self.apply(plan)
         return plan
 
-    def apply(self, plan: Plan) -> None:
+    def apply(self, plan: Plan, pending: bool = False) -> None:
+        """Apply, verify, commit; or roll back and raise. ``pending``: a
+        connectivity check follows, the configurators keep what undoes the
+        change as a whole until :meth:`confirm` or :meth:`undo_pending`."""
         if plan.is_empty:
             return  # minimal change: an unchanged request writes nothing
         # shared, read-only (a write replaces the store's snapshot, never
@@ -139,7 +142,20 @@ class NetworkSetup:
             if isinstance(error, NetError):
                 raise
             raise NetError(ErrorCode.FAILED_IFUP, f"setupNetworks failed: {error}") from error
-        self.configurators.commit()
+        self.configurators.commit(pending)
+
+    def confirm(self) -> None:
+        """The connectivity check passed: the pending change is final."""
+        self.configurators.confirm()
+
+    def undo_pending(self) -> None:
+        """Connectivity lost: the configurators undo the pending change as a
+        whole where they can (a NetworkManager checkpoint rolled back); the
+        objectified rollback follows."""
+        try:
+            self.configurators.undo_pending()
+        except NetError as error:
+            log.error("undoing the change through its configurators failed: %s", error)
 
     def _apply_operations(self, plan: Plan, before: Mapping) -> None:
         fail_after = faults.failure_point()

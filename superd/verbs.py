@@ -456,25 +456,34 @@ class Verbs:
     def _apply_and_confirm(
         self, core: NetworkSetup, plan: Plan, before: Mapping, started: float
     ) -> None:
-        with self._quiet():  # not the connectivity wait: the host lives on meanwhile
-            core.apply(plan)
         options = plan.options
-        if options["connectivityCheck"] and not options["_inRollback"]:
-            timeout = options["connectivityTimeout"]
-            log.info("apply_plan: waiting up to %ss for confirm_connectivity", timeout)
-            if not self.connectivity.wait(started, timeout):
-                log.warning("apply_plan: connectivity check failed, rolling back")
-                with self._quiet():
-                    failure = self._roll_back(core, before)
-                message = "connectivity check failed"
-                if failure:
-                    message += f"; rollback failed too, the new configuration stays: {failure}"
-                raise NetError(ErrorCode.LOST_CONNECTION, message)
+        check = options["connectivityCheck"] and not options["_inRollback"]
+        with self._quiet():  # not the connectivity wait: the host lives on meanwhile
+            # checked: the configurators keep what undoes the change as a
+            # whole (a NetworkManager checkpoint) across the wait
+            core.apply(plan, pending=check)
+        if not check:
+            return
+        timeout = options["connectivityTimeout"]
+        log.info("apply_plan: waiting up to %ss for confirm_connectivity", timeout)
+        if self.connectivity.wait(started, timeout):
+            core.confirm()
+            return
+        log.warning("apply_plan: connectivity check failed, rolling back")
+        with self._quiet():
+            failure = self._roll_back(core, before)
+        message = "connectivity check failed"
+        if failure:
+            message += f"; rollback failed too, the new configuration stays: {failure}"
+        raise NetError(ErrorCode.LOST_CONNECTION, message)
 
     @staticmethod
     def _roll_back(core: NetworkSetup, before: Mapping) -> str | None:
-        """Objectified rollback: the pre-change running configuration, as a
-        request, planned and applied like any other. None, or why it failed."""
+        """The configurators undo the change as a whole where they can (a
+        NetworkManager checkpoint), then the objectified rollback: the
+        pre-change running configuration, as a request, planned and applied
+        like any other, verified against the kernel. None, or why it failed."""
+        core.undo_pending()
         networks, bondings = rollback_request(before, core.persistence.running.snapshot())
         try:
             core.apply(core.plan(networks, bondings, ROLLBACK_OPTIONS))

@@ -24,15 +24,30 @@ from demo.lab import MGMT_NET as NET
 from demo.lab import MGMT_NET_ATTRS as NET_ATTRS
 from demo.lab import Lab, run_ip
 from tests.functional.contract import assert_caps_contract
+from tests.functional.nm_lab import NmLab, why_no_nm
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 NET_CHANGED = "|net|host_conn|no_id"
 
 
-def _lab(extra_config: str = "") -> Iterator[Lab]:
+def _lab(extra_config: str = "", configurator: str = "iproute2") -> Iterator[Lab]:
+    """The lab, its changes made by ``configurator``: for ``nm`` a private
+    NetworkManager in the host namespace (``nm_lab``), stopped after superd."""
     with Lab(prefix="nrv-", extra_config=extra_config) as the_lab:
+        nm = None
         try:
+            if configurator == "nm":
+                why = why_no_nm()
+                if why is not None:
+                    pytest.skip(why)
+                nm = NmLab(the_lab.host_ns, the_lab.root / "nm")
+                nm.start()
+                text = the_lab.config_path.read_text()
+                the_lab.config_path.write_text(
+                    text.replace("net_configurator = iproute2", "net_configurator = nm")
+                    + f"[nm]\nbus = {nm.address}\n"
+                )
             the_lab.start()
             yield the_lab
         finally:
@@ -40,6 +55,10 @@ def _lab(extra_config: str = "") -> Iterator[Lab]:
                 text = the_lab.log(name)
                 if text:
                     print(f"----- {name} log -----\n{text[-5000:]}")
+            if nm is not None:
+                the_lab.stop_frontd()
+                the_lab.stop_superd()
+                nm.stop()
 
 
 @pytest.fixture
@@ -47,9 +66,16 @@ def lab() -> Iterator[Lab]:
     yield from _lab()
 
 
-@pytest.fixture
-def restoring_lab() -> Iterator[Lab]:
-    yield from _lab("[events]\nnic_added = restore\n")
+#: the tests where netreload changes the host: the same events whichever
+#: configurator made the change
+@pytest.fixture(params=["iproute2", "nm"])
+def changing_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    yield from _lab(configurator=request.param)
+
+
+@pytest.fixture(params=["iproute2", "nm"])
+def restoring_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    yield from _lab("[events]\nnic_added = restore\n", configurator=request.param)
 
 
 def host_events(engine: Engine) -> list[dict]:
@@ -101,7 +127,8 @@ def test_a_nic_plugged_in_reaches_the_engine(lab: Lab) -> None:
     assert event["networks"] == [] and event["bonds"] == []
 
 
-def test_a_nic_set_down_names_the_network_it_carries(lab: Lab) -> None:
+def test_a_nic_set_down_names_the_network_it_carries(changing_lab: Lab) -> None:
+    lab = changing_lab
     engine = lab.engine()
     apply(engine, {NET: NET_ATTRS})
     lab.ip("link", "set", "veth_0", "down")
@@ -109,7 +136,10 @@ def test_a_nic_set_down_names_the_network_it_carries(lab: Lab) -> None:
     assert event["networks"] == [NET]
 
 
-def test_a_nic_losing_its_carrier_is_link_down_and_getting_it_back_link_up(lab: Lab) -> None:
+def test_a_nic_losing_its_carrier_is_link_down_and_getting_it_back_link_up(
+    changing_lab: Lab,
+) -> None:
+    lab = changing_lab
     engine = lab.engine()
     apply(engine, {NET: NET_ATTRS})
     run_ip("-n", lab.engine_ns, "link", "set", "p_0", "down")  # the switch port, say
@@ -126,7 +156,8 @@ def test_an_address_added_out_of_band_reaches_the_engine(lab: Lab) -> None:
                                        "address": "203.0.113.7/24"})  # fmt: skip
 
 
-def test_netreloads_own_changes_are_one_notification_without_details(lab: Lab) -> None:
+def test_netreloads_own_changes_are_one_notification_without_details(changing_lab: Lab) -> None:
+    lab = changing_lab
     engine = lab.engine()
     apply(engine, {"quiet": {"bridged": True, "ipaddr": "203.0.113.9", "prefix": 24}})
     lab.ip("addr", "add", "203.0.113.7/24", "dev", "veth_0")  # a marker after it
@@ -136,6 +167,9 @@ def test_netreloads_own_changes_are_one_notification_without_details(lab: Lab) -
                for n in engine.events())  # fmt: skip
 
 
+# iproute2 only: under nm the bridge without NIC or address it then adds never
+# activates (its IPv6 "link-local" waits for a carrier a bridge without ports
+# never has: 29), a limit of the nm profiles, not of events
 def test_a_nic_unplugged_is_reported_and_later_requests_still_work(lab: Lab) -> None:
     engine = lab.engine()
     apply(engine, {NET: NET_ATTRS})

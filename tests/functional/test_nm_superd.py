@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from shared.faults import FAIL_AFTER_ENV, KILL_ENV, LOG_ENV
+from shared.wire import encode_frame
 from tests.functional.conftest import HostNs, destroy_host_ns
 from tests.functional.nm_lab import NmLab, why_no_nm
 from tests.functional.test_superd import (
@@ -108,6 +111,15 @@ def test_created_bridge_carries_netreloads_mark(superd: NmSuperd) -> None:
     assert links(superd.host.name)["net_a"].get("ifalias") == "netreload"
 
 
+def wait_for_the_connectivity_wait(daemon: NmSuperd, timeout: float = 120) -> None:
+    """Until superd says it waits for confirm_connectivity (the change
+    applied, verified and committed)."""
+    deadline = time.monotonic() + timeout
+    while "for confirm_connectivity" not in daemon.log_text():
+        assert time.monotonic() < deadline, "superd did not get to the connectivity wait"
+        time.sleep(0.05)
+
+
 def test_unconfirmed_connectivity_rolls_back_kernel_and_profiles(superd: NmSuperd) -> None:
     conn = superd.connect()
     conn.result("apply_plan", plan=make_plan(conn, {"old": bridge_net("veth_1")}, NO_CHECK))
@@ -123,6 +135,96 @@ def test_unconfirmed_connectivity_rolls_back_kernel_and_profiles(superd: NmSuper
     assert superd.lab.checkpoints() == []
     assert set(conn.result("netinfo")["running"]["networks"]) == {"old"}
     conn.close()
+
+
+def test_checkpoint_is_kept_across_the_connectivity_wait_and_rolled_back(
+    superd: NmSuperd,
+) -> None:
+    """The checkpoint of the change outlives its commit: while superd waits
+    for confirm_connectivity NetworkManager still holds it, and lost
+    connectivity is rolled back through it (NetworkManager's own audit
+    says so), then verified: old kernel state and profiles, none left."""
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, {"old": bridge_net("veth_1")}, NO_CHECK))
+    before = state(superd)
+    plan = make_plan(
+        conn,
+        {"net_a": bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24), "old": {"remove": True}},
+        {"connectivityCheck": True, "connectivityTimeout": 20},
+    )
+    conn.sock.settimeout(180)  # a loaded machine: the rollback may take a while
+    answers: list[dict] = []
+    waiting = threading.Thread(target=lambda: answers.append(conn.call("apply_plan", plan=plan)))
+    waiting.start()
+    lab = superd.lab
+    wait_for_the_connectivity_wait(superd)
+    held = lab.checkpoints()
+    waiting.join(180)
+    conn.close()
+    assert len(held) == 1
+    assert answers, "no answer to apply_plan"
+    code, message = error_of(answers[0])
+    assert code == 10 and "connectivity" in message
+    rollbacks = [line for line in lab.audits() if 'op="checkpoint-rollback"' in line]
+    assert any(held[0] in line and 'result="success"' in line for line in rollbacks)
+    assert state(superd) == before
+    assert lab.checkpoints() == []
+
+
+def test_confirmed_connectivity_destroys_the_checkpoint_and_keeps_the_change(
+    superd: NmSuperd,
+) -> None:
+    conn = superd.connect()
+    plan = make_plan(
+        conn,
+        {"net_a": bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24)},
+        {"connectivityCheck": True, "connectivityTimeout": 60},
+    )
+    answers: list[dict] = []
+    applying = threading.Thread(target=lambda: answers.append(conn.call("apply_plan", plan=plan)))
+    applying.start()
+    lab = superd.lab
+    wait_for_the_connectivity_wait(superd)
+    held = lab.checkpoints()
+    other = superd.connect()
+    try:
+        assert other.result("confirm_connectivity")["code"] == 0
+    finally:
+        other.close()
+    applying.join(30)
+    conn.close()
+    assert answers and answers[0]["ok"], answers
+    destroyed = [line for line in lab.audits() if 'op="checkpoint-destroy"' in line]
+    assert any(held[0] in line and 'result="success"' in line for line in destroyed)
+    assert lab.checkpoints() == []
+    assert profiles(lab) == {"net_a": ("bridge", "net_a"), "veth_0": ("802-3-ethernet", "veth_0")}
+    assert links(superd.host.name)["veth_0"]["master"] == "net_a"
+
+
+def test_superd_killed_during_the_connectivity_wait_recovers_through_the_checkpoint(
+    superd: NmSuperd,
+) -> None:
+    """Killed while the change's checkpoint is held: recovery rolls it back
+    (NetworkManager's audit says so) and rebuilds; old state, none left."""
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, {"old": bridge_net("veth_1")}, NO_CHECK))
+    before = state(superd)
+    plan = make_plan(
+        conn,
+        {"net_a": bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24), "old": {"remove": True}},
+        {"connectivityCheck": True, "connectivityTimeout": 60},
+    )
+    conn.sock.sendall(encode_frame({"id": 99, "verb": "apply_plan", "args": {"plan": plan}}))
+    lab = superd.lab
+    wait_for_the_connectivity_wait(superd)
+    held = lab.checkpoints()
+    superd.kill()
+    conn.close()
+    superd.start()  # recovers before it is ready
+    rollbacks = [line for line in lab.audits() if 'op="checkpoint-rollback"' in line]
+    assert any(held[0] in line and 'result="success"' in line for line in rollbacks)
+    assert state(superd) == before
+    assert lab.checkpoints() == []
 
 
 def test_failure_midway_restores_kernel_and_profiles(superd: NmSuperd) -> None:
@@ -244,26 +346,41 @@ def test_restore_nets_drops_its_strays_and_leaves_the_administrators_profile(
     assert {"net_a", "veth_0"} <= set(held)
 
 
-def test_superd_killed_at_each_step_leaves_old_or_new_state(superd: NmSuperd) -> None:
-    """A multi-network change (one network removed, one edited, two added),
-    superd SIGKILLed before each of its durable steps (NetworkManager
-    calls among them); the restarted superd recovers: the old state exactly,
-    no checkpoint left, no stray profile."""
-    conn = superd.connect()
+#: NETRELOAD_SOAK=1 (``make soak``): the kill sweep over a 20-network change
+SOAK = os.environ.get("NETRELOAD_SOAK") == "1"
+SWEEP_NETWORKS = int(os.environ.get("NETRELOAD_NM_SWEEP_NETWORKS", "20" if SOAK else "4"))
+
+
+def sweep_change(size: int) -> tuple[dict, dict, dict]:
+    """(the networks before, a change of ``size`` networks, its revert):
+    one network edited (address and MTU), one removed, one added on the
+    removed one's NIC, the others added as bridges without a NIC."""
     old = {
         "keep": bridge_net("veth_0", ipaddr="10.1.0.1", prefix=24),
         "gone": bridge_net("veth_1", ipaddr="10.2.0.1", prefix=24),
     }
-    conn.result("apply_plan", plan=make_plan(conn, old, NO_CHECK))
-    conn.close()
-    before = state(superd)
     change = {
         "keep": bridge_net("veth_0", ipaddr="10.1.0.2", prefix=24, mtu=1400),
         "gone": {"remove": True},
-        "new1": {"ipaddr": "10.3.0.1", "prefix": 24},
-        "new2": bridge_net("veth_1", ipaddr="10.4.0.1", prefix=24),
+        "new0": bridge_net("veth_1", ipaddr="10.4.0.1", prefix=24),
     }
-    revert = {**old, "new1": {"remove": True}, "new2": {"remove": True}}
+    for n in range(1, size - 2):
+        change[f"new{n}"] = {"ipaddr": f"10.3.{n}.1", "prefix": 24}
+    revert = {**old, **{name: {"remove": True} for name in change if name.startswith("new")}}
+    return old, change, revert
+
+
+def test_superd_killed_at_each_step_leaves_old_or_new_state(superd: NmSuperd) -> None:
+    """A change of SWEEP_NETWORKS networks (20 under NETRELOAD_SOAK=1; one
+    removed, one edited, the others added), superd SIGKILLed before each of
+    its durable steps (NetworkManager calls among them); the restarted
+    superd recovers: the old state exactly, no checkpoint left, no stray
+    profile."""
+    old, change, revert = sweep_change(SWEEP_NETWORKS)
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, old, NO_CHECK))
+    conn.close()
+    before = state(superd)
     log = superd.root / "steps.log"
     superd.stop()
     superd.env[LOG_ENV] = str(log)
@@ -281,6 +398,7 @@ def test_superd_killed_at_each_step_leaves_old_or_new_state(superd: NmSuperd) ->
     conn.result("apply_plan", plan=make_plan(conn, revert, NO_CHECK))
     conn.close()
     assert state(superd) == before
+    started = time.monotonic()
     for step in range(1, len(steps) + 1):
         superd.stop()
         superd.env[KILL_ENV] = str(step)
@@ -302,6 +420,10 @@ def test_superd_killed_at_each_step_leaves_old_or_new_state(superd: NmSuperd) ->
             conn.result("apply_plan", plan=make_plan(conn, revert, NO_CHECK))
             conn.close()
         assert state(superd) == before
+    print(
+        f"nm kill sweep: {len(change)} networks, {len(steps)} kills in "
+        f"{time.monotonic() - started:.0f} s"
+    )
 
 
 def test_networkmanager_unreachable_is_33_and_changes_nothing(superd: NmSuperd) -> None:

@@ -1,11 +1,14 @@
-"""DHCPv4 networks through setupNetworks, against a real dnsmasq in the peer
-namespace (the peer end of veth_0 is p_0); each test once per configurator
-(``configurator_params``: iproute2's DHCP clients, NetworkManager's)."""
+"""DHCPv4 and DHCPv6 networks through setupNetworks, against a real dnsmasq
+in the peer namespace (the peer end of veth_0 is p_0); each test once per
+configurator (``configurator_params``: iproute2's DHCP clients,
+NetworkManager's)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +26,23 @@ def dhcp_server(host_ns: HostNs, tmp_path) -> Iterator[Dnsmasq]:
     with serving_the_peer(host_ns.peer, tmp_path / "dnsmasq", "10.66.0",
                           ["option:dns-server,10.66.0.53"]) as server:  # fmt: skip
         yield server
+
+
+@pytest.fixture
+def dhcpv6_server(host_ns: HostNs, tmp_path: Path) -> Iterator[Dnsmasq]:
+    """dnsmasq leasing fd66::100..1ff (no router advertisement: the client
+    asks by itself) and naming fd66::53 as DNS server, on p_0 (fd66::1/64)."""
+    subprocess.run(
+        ["ip", "-n", host_ns.peer, "addr", "add", "fd66::1/64", "dev", "p_0", "nodad"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = Dnsmasq(host_ns.peer, "p_0", tmp_path / "dnsmasq6", ["fd66::100,fd66::1ff,64,2m"],
+                     ["option6:dns-server,[fd66::53]"])  # fmt: skip
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(params=CONFIGURATORS)
@@ -77,3 +97,21 @@ def test_removing_a_dhcp_network_releases_its_address(agent, dhcp_server) -> Non
                          "blockingdhcp": True}})  # fmt: skip
     assert agent.setup({"dyn": {"remove": True}})["code"] == 0
     assert dynamic_ipv4(agent.host.name, "veth_0") == []
+
+
+def dynamic_ipv6(ns: str, device: str) -> list[dict]:
+    entries = ip_json(ns, "-6", "addr", "show", "dev", device, "scope", "global")
+    return [a for e in entries for a in e.get("addr_info", []) if a.get("dynamic")]
+
+
+def test_dhcpv6_network_gets_its_lease_in_the_background(agent, dhcpv6_server) -> None:
+    result = agent.setup({"dyn6": {"nic": "veth_0", "bridged": False, "dhcpv6": True}})
+    assert result["code"] == 0, result
+    deadline = time.monotonic() + 30
+    while not dynamic_ipv6(agent.host.name, "veth_0") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (lease,) = dynamic_ipv6(agent.host.name, "veth_0")
+    assert lease["local"].startswith("fd66::") and lease["prefixlen"] == 128
+    assert lease["local"] in dhcpv6_server.leases()
+    net = assert_caps_contract(agent.caps())["networks"]["dyn6"]
+    assert net["dhcpv6"] is True and f"{lease['local']}/128" in net["ipv6addrs"]

@@ -159,6 +159,20 @@ def test_nm_defaults_to_the_system_bus_and_30_seconds(tmp_path: Path) -> None:
     assert (config.nm_bus, config.nm_timeout) == ("", 30.0)
 
 
+def test_nm_keyfile_dir_defaults_to_networkmanagers_and_must_be_absolute(
+    tmp_path: Path,
+) -> None:
+    conf = tmp_path / "n.conf"
+    conf.write_text("[vars]\n")
+    assert load_config(conf).nm_keyfile_dir == Path("/etc/NetworkManager/system-connections")
+    conf.write_text("[nm]\nkeyfile_dir = /srv/keyfiles\n")
+    assert load_config(conf).nm_keyfile_dir == Path("/srv/keyfiles")
+    conf.write_text("[nm]\nkeyfile_dir = keyfiles\n")
+    with pytest.raises(NetError) as info:
+        load_config(conf)
+    assert info.value.code == ErrorCode.BAD_PARAMS
+
+
 def test_nm_without_dbus_python_is_refused_saying_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
