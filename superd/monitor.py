@@ -226,7 +226,7 @@ class LiveNetinfo:
             if (entry := self._caps.get(key)) is not None:
                 self._caps.move_to_end(key)
                 return entry
-        links, routes = state.links.values(), state.route_list()
+        links, routes = state.links.values(), state.default_routes()
         caps = self._builder.build(links, state.addresses, routes, running, nameservers,
                                    self.config.is_fake_nic, state.rules)  # fmt: skip
         if qos is not None and qos.get("qos") is not None:
@@ -450,6 +450,7 @@ class LiveNetinfo:
     def _read_again(self, batch: Batch) -> None:
         """What changed without an event. A request waits for the change
         being made (it holds RTNL) to end."""
+        batch.settle()
         for index in sorted(batch.refresh):
             link = query.get_link(self._dumper, index)
             if link is not None:  # else gone: its DELLINK is queued

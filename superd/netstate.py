@@ -30,7 +30,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -53,16 +53,30 @@ class Route(NamedTuple):
 
 @dataclass(frozen=True)
 class NetState:
-    """One immutable picture of the kernel. Treat every value as read-only."""
+    """One immutable picture of the kernel. Treat every value as read-only.
+
+    ``by_oif`` and ``by_src`` index the routes (the identities of those
+    through a device, of those with a preferred source address) and
+    ``defaults`` names the default routes (what the report reads): what a
+    change touches is found without a walk over every route of the host.
+    """
 
     version: int
     links: Mapping[int, dict]  # ifindex → link
     addresses: Mapping[int, tuple[dict, ...]]  # ifindex → addresses, in the kernel's order
     routes: Mapping[Ident, tuple[Route, ...]]
     rules: tuple[dict, ...] = ()  # IPv4 policy rules (decode.decode_rule)
+    by_oif: Mapping[int, frozenset[Ident]] = field(default_factory=dict)
+    by_src: Mapping[str, frozenset[Ident]] = field(default_factory=dict)
+    defaults: Mapping[Ident, None] = field(default_factory=dict)  # in the order of routes
 
     def route_list(self) -> list[dict]:
         return [r.route for rs in self.routes.values() for r in rs]
+
+    def default_routes(self) -> list[dict]:
+        """The routes of destination length 0 (every table): all the report
+        takes from the routes."""
+        return [r.route for ident in self.defaults for r in self.routes[ident]]
 
     def inputs(self) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
         """(links, addresses, routes, rules) as :func:`build_capabilities` takes them."""
@@ -129,14 +143,47 @@ class Batch:
         self.base = state
         self.links, self.addresses = dict(state.links), dict(state.addresses)
         self.routes = dict(state.routes)
+        self.by_oif, self.by_src = dict(state.by_oif), dict(state.by_src)
+        self.defaults = dict(state.defaults)
         self.rules = state.rules
         self.changed = False
         self.dirty: set[int] = set()  # route families to dump again
         self.refresh: set[int] = set()  # links to read again
+        self.removed_sources: set[str] = set()  # IPv4 addresses deleted (see settle())
+        # (ifindex, its IPv4 routes) when it lost its last IPv4 address (see settle())
+        self.emptied: list[tuple[int, dict[Ident, tuple[Route, ...]]]] = []
 
     def freeze(self, version: int) -> NetState:
         frozen = map(MappingProxyType, (self.links, self.addresses, self.routes))
-        return NetState(version, *frozen, self.rules)
+        return NetState(version, *frozen, self.rules, MappingProxyType(self.by_oif),
+                        MappingProxyType(self.by_src), MappingProxyType(self.defaults))  # fmt: skip
+
+    def settle(self) -> None:
+        """At the end of a batch, what deleting IPv4 addresses did without
+        a notification, after those it sent (the subnet route's):
+
+        * a device's last one gone, the kernel flushed the IPv4 routes all
+          of whose nexthops are on it (fib_disable_ip): those it had then
+          are dropped (a multipath one through it: the family dumped again);
+        * routes using a deleted address as their source (fib_sync_down_addr;
+          6.18 notifies their deletion, older kernels did not): the family
+          is dumped again only if one of those is still known.
+        """
+        for index, known in self.emptied:
+            for ident, entries in known.items():
+                if any(e.hops[3] for e in entries):
+                    self.dirty.add(4)
+                    continue
+                now = self.routes.get(ident, ())
+                kept = tuple(
+                    e for e in now if not (_oifs(e) == {index} and any(e is k for k in entries))
+                )
+                if len(kept) != len(now):
+                    self._put(ident, kept)
+        if any(self.by_src.get(address) for address in self.removed_sources):
+            self.dirty.add(4)
+        self.emptied.clear()
+        self.removed_sources.clear()
 
     def apply(self, msg: Message) -> None:
         kind = msg.type
@@ -177,15 +224,19 @@ class Batch:
             self.refresh.add(index)
         if old is not None and old["flags"] & IFF_UP and not link["flags"] & IFF_UP:
             # fib_sync_down_dev + fib_flush: IPv4 routes all of whose nexthops are there
-            self._drop_routes(lambda e: e.route["family"] == 4 and _oifs(e) == {index})
+            self._drop_routes(
+                lambda e: e.route["family"] == 4 and _oifs(e) == {index},
+                self.by_oif.get(index, ()),
+            )  # fmt: skip
 
     def del_link(self, index: int) -> None:
         self.changed |= self.links.pop(index, None) is not None
         self.changed |= self.addresses.pop(index, None) is not None
-        for ident, entries in self.routes.items():
-            if any(e.hops[3] and index in _oifs(e) for e in entries):
+        through = self.by_oif.get(index, frozenset())
+        for ident in through:
+            if any(e.hops[3] and index in _oifs(e) for e in self.routes[ident]):
                 self.dirty.add(ident[0])  # multipath: let the kernel say what is left
-        self._drop_routes(lambda e: e.route["oif"] == index and not e.hops[3])
+        self._drop_routes(lambda e: e.route["oif"] == index and not e.hops[3], through)
 
     def set_addr(self, addr: dict) -> None:
         addrs, key = self.addresses.get(addr["index"], ()), _addr_key(addr)
@@ -210,9 +261,16 @@ class Batch:
                 self.addresses[addr["index"]] = kept
             else:
                 del self.addresses[addr["index"]]
-        srcs = (e.prefsrc for es in self.routes.values() for e in es)
-        if addr["family"] == 4 and addr["address"] in srcs:
-            self.dirty.add(4)  # fib_sync_down_addr
+        if addr["family"] == 4:  # see settle()
+            self.removed_sources.add(addr["address"])
+            if len(kept) != len(addrs) and not any(a["family"] == 4 for a in kept):
+                through = self.by_oif.get(addr["index"], ())
+                self.emptied.append(
+                    (
+                        addr["index"],
+                        {ident: self.routes[ident] for ident in through if ident[0] == 4},
+                    )
+                )
 
     def set_route(self, ident: Ident, entry: Route, replace: bool) -> None:
         entries = self.routes.get(ident, ())
@@ -228,7 +286,7 @@ class Batch:
         else:  # the same route again: it keeps its place
             new = tuple(entry if e.hops == entry.hops else e for e in entries)
         if new != entries:
-            self.routes[ident], self.changed = new, True
+            self._put(ident, new)
 
     def del_route(self, ident: Ident, entry: Route) -> None:
         entries = self.routes.get(ident, ())
@@ -238,16 +296,28 @@ class Batch:
             return
         self._drop_routes(lambda e: e.hops == entry.hops, [ident])
 
-    def _drop_routes(self, doomed: Callable[[Route], bool], idents: Iterable = ()) -> None:
-        for ident in list(idents or self.routes):
+    def _drop_routes(self, doomed: Callable[[Route], bool], idents: Iterable[Ident]) -> None:
+        for ident in list(idents):
             entries = self.routes[ident]
             kept = tuple(e for e in entries if not doomed(e))
             if len(kept) != len(entries):
-                self.changed = True
-                if kept:
-                    self.routes[ident] = kept
-                else:
-                    del self.routes[ident]
+                self._put(ident, kept)
+
+    def _put(self, ident: Ident, entries: tuple[Route, ...]) -> None:
+        """The routes of ``ident`` are now ``entries`` (none: gone), the
+        indexes following."""
+        old = self.routes.get(ident, ())
+        if entries:
+            self.routes[ident] = entries
+        else:
+            self.routes.pop(ident, None)
+        self.changed = True
+        _reindex(self.by_oif, ident, _all_oifs(old), _all_oifs(entries))
+        _reindex(self.by_src, ident, _sources(old), _sources(entries))
+        if ident[3] == 0 and entries:
+            self.defaults.setdefault(ident)
+        elif ident[3] == 0:
+            self.defaults.pop(ident, None)
 
     def replace_routes(self, family: int, found: Iterable[tuple[Ident, Route]]) -> None:
         routes = {i: es for i, es in self.routes.items() if i[0] != family}
@@ -255,6 +325,40 @@ class Batch:
             routes[ident] = routes.get(ident, ()) + (entry,)
         if routes != self.routes:
             self.routes, self.changed = routes, True
+            self.by_oif, self.by_src, self.defaults = _index(routes)
+
+
+def _all_oifs(entries: Iterable[Route]) -> set[int]:
+    return {o for e in entries for o in _oifs(e)}
+
+
+def _sources(entries: Iterable[Route]) -> set[str]:
+    return {e.prefsrc for e in entries if e.prefsrc is not None}
+
+
+def _reindex(index: dict, ident: Ident, old: set, new: set) -> None:
+    for key in old - new:
+        kept = index[key] - {ident}
+        if kept:
+            index[key] = kept
+        else:
+            del index[key]
+    for key in new - old:
+        index[key] = index.get(key, frozenset()) | {ident}
+
+
+def _index(routes: Mapping[Ident, tuple[Route, ...]]) -> tuple[dict, dict, dict]:
+    """(by_oif, by_src, defaults) of ``routes``, from scratch."""
+    by_oif: dict[int, set[Ident]] = {}
+    by_src: dict[str, set[Ident]] = {}
+    for ident, entries in routes.items():
+        for oif in _all_oifs(entries):
+            by_oif.setdefault(oif, set()).add(ident)
+        for src in _sources(entries):
+            by_src.setdefault(src, set()).add(ident)
+    defaults = {ident: None for ident in routes if ident[3] == 0}
+    return ({k: frozenset(v) for k, v in by_oif.items()},
+            {k: frozenset(v) for k, v in by_src.items()}, defaults)  # fmt: skip
 
 
 def dump_routes(sock: socket.socket, family: int) -> list[tuple[Ident, Route]]:
