@@ -12,7 +12,10 @@ What the kernel changes without an event (checked on 6.18):
 * a link down or deleted flushes its IPv4 routes: emulated. AF_BRIDGE
   NEWLINK/DELLINK (bridge port notifications, a DELLINK when a port leaves)
   are ignored;
-* removing an IPv4 address flushes the routes using it as ``src``; an event
+* removing an IPv4 address flushes the routes using it as ``src`` (6.18
+  notifies it; older kernels did not: the routes are dumped again when one
+  survives the batch) and, the device's last one gone, the IPv4 routes
+  through the device (not notified: emulated, :meth:`Batch.settle`); an event
   that does not apply cleanly (an unknown deletion, IPv6 gateway routes
   merging into one multipath route, a replace among appended routes): that
   family's routes are dumped again;
@@ -29,85 +32,51 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import NamedTuple
 
 from netlink import constants, query
 from netlink.constants import NLMSG_ERROR
-from netlink.decode import Message, RouteMsg
+from netlink.decode import Message
 from shared.netinfo_report import IFA_F_SECONDARY
+from superd.netstate_routes import Hops, Ident, Route, RouteBatch, route_entry
 
 NEWLINK, DELLINK, NEWADDR, DELADDR, NEWROUTE, DELROUTE = 16, 17, 20, 21, 24, 25
 NEWRULE, DELRULE = 32, 33
-NLM_F_REPLACE, RTM_F_CLONED, IFF_UP, IPV6_MIN_MTU = 0x100, 0x200, 0x1, 1280
-Ident = tuple  # (family, table, dst, dst_len, tos, src_len, priority): a route's identity
-
-
-class Route(NamedTuple):
-    hops: tuple  # (type, oif, gateway, nexthops): tells apart routes appended to one Ident
-    route: dict
-    prefsrc: str | None
+NLM_F_REPLACE, IFF_UP, IPV6_MIN_MTU = 0x100, 0x1, 1280
+__all__ = ["Batch", "Ident", "NetState", "Route", "dump_routes", "dump_state"]
 
 
 @dataclass(frozen=True)
 class NetState:
     """One immutable picture of the kernel. Treat every value as read-only.
 
-    ``by_oif`` and ``by_src`` index the routes (the identities of those
-    through a device, of those with a preferred source address) and
-    ``defaults`` names the default routes (what the report reads): what a
-    change touches is found without a walk over every route of the host.
+    ``routes``, ``by_oif``, ``by_src`` and ``defaults``: see
+    :mod:`superd.netstate_routes`.
     """
 
     version: int
     links: Mapping[int, dict]  # ifindex → link
     addresses: Mapping[int, tuple[dict, ...]]  # ifindex → addresses, in the kernel's order
-    routes: Mapping[Ident, tuple[Route, ...]]
+    routes: Mapping[Ident, Mapping[Hops, Route]]
     rules: tuple[dict, ...] = ()  # IPv4 policy rules (decode.decode_rule)
-    by_oif: Mapping[int, frozenset[Ident]] = field(default_factory=dict)
-    by_src: Mapping[str, frozenset[Ident]] = field(default_factory=dict)
+    by_oif: Mapping[int, Mapping[Ident, frozenset[Hops]]] = field(default_factory=dict)
+    by_src: Mapping[str, Mapping[Ident, frozenset[Hops]]] = field(default_factory=dict)
     defaults: Mapping[Ident, None] = field(default_factory=dict)  # in the order of routes
 
     def route_list(self) -> list[dict]:
-        return [r.route for rs in self.routes.values() for r in rs]
+        return [r.route for rs in self.routes.values() for r in rs.values()]
 
     def default_routes(self) -> list[dict]:
         """The routes of destination length 0 (every table): all the report
         takes from the routes."""
-        return [r.route for ident in self.defaults for r in self.routes[ident]]
+        return [r.route for ident in self.defaults for r in self.routes[ident].values()]
 
     def inputs(self) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
         """(links, addresses, routes, rules) as :func:`build_capabilities` takes them."""
         return (list(self.links.values()), [a for x in self.addresses.values() for a in x],
-                [r.route for rs in self.routes.values() for r in rs],
-                list(self.rules))  # fmt: skip
-
-
-def route_entry(msg: RouteMsg) -> tuple[Ident, Route] | None:
-    """A route message as (identity, entry); None for what the dump leaves out."""
-    r = msg.route
-    if msg.rtm_flags & RTM_F_CLONED or r["table"] == constants.RT_TABLE_LOCAL:
-        return None
-    ident = (r["family"], r["table"], r["dst"], r["dst_len"], msg.tos, msg.src_len,
-             r["priority"])  # fmt: skip
-    hops = (
-        r["type"],
-        r["oif"],
-        r["gateway"],
-        tuple((h["oif"], h["gateway"]) for h in r["nexthops"]),
-    )
-    return ident, Route(hops, r, msg.prefsrc)
-
-
-def _oifs(entry: Route) -> set[int]:
-    return {o for o in (entry.route["oif"], *(h[0] for h in entry.hops[3])) if o is not None}
-
-
-def _via(entry: Route) -> bool:
-    """Through a gateway (or several)."""
-    return bool(entry.hops[2] or entry.hops[3])
+                self.route_list(), list(self.rules))  # fmt: skip
 
 
 def _v6_scope(address: str) -> int:
@@ -136,22 +105,20 @@ def _addr_key(a: Mapping) -> tuple:
     return (a["family"], a["address"], a["prefixlen"])
 
 
-class Batch:
+class Batch(RouteBatch):
     """A writable copy of a state: events applied, then frozen as the next one."""
 
     def __init__(self, state: NetState) -> None:
         self.base = state
         self.links, self.addresses = dict(state.links), dict(state.addresses)
-        self.routes = dict(state.routes)
-        self.by_oif, self.by_src = dict(state.by_oif), dict(state.by_src)
-        self.defaults = dict(state.defaults)
+        self._init_routes(state.routes, state.by_oif, state.by_src, state.defaults)
         self.rules = state.rules
         self.changed = False
         self.dirty: set[int] = set()  # route families to dump again
         self.refresh: set[int] = set()  # links to read again
         self.removed_sources: set[str] = set()  # IPv4 addresses deleted (see settle())
         # (ifindex, its IPv4 routes) when it lost its last IPv4 address (see settle())
-        self.emptied: list[tuple[int, dict[Ident, tuple[Route, ...]]]] = []
+        self.emptied: list[tuple[int, dict[Ident, dict[Hops, Route]]]] = []
 
     def freeze(self, version: int) -> NetState:
         frozen = map(MappingProxyType, (self.links, self.addresses, self.routes))
@@ -169,17 +136,14 @@ class Batch:
           6.18 notifies their deletion, older kernels did not): the family
           is dumped again only if one of those is still known.
         """
-        for index, known in self.emptied:
+        for _index, known in self.emptied:
             for ident, entries in known.items():
-                if any(e.hops[3] for e in entries):
+                if any(hops[3] for hops in entries):
                     self.dirty.add(4)
                     continue
-                now = self.routes.get(ident, ())
-                kept = tuple(
-                    e for e in now if not (_oifs(e) == {index} and any(e is k for k in entries))
-                )
-                if len(kept) != len(now):
-                    self._put(ident, kept)
+                for hops, entry in entries.items():
+                    if self.entry(ident, hops) is entry:  # not one added since
+                        self._remove(ident, hops)
         if any(self.by_src.get(address) for address in self.removed_sources):
             self.dirty.add(4)
         self.emptied.clear()
@@ -223,20 +187,12 @@ class Batch:
         if old is not None and (old["mtu"] < IPV6_MIN_MTU) != (link["mtu"] < IPV6_MIN_MTU):
             self.refresh.add(index)
         if old is not None and old["flags"] & IFF_UP and not link["flags"] & IFF_UP:
-            # fib_sync_down_dev + fib_flush: IPv4 routes all of whose nexthops are there
-            self._drop_routes(
-                lambda e: e.route["family"] == 4 and _oifs(e) == {index},
-                self.by_oif.get(index, ()),
-            )  # fmt: skip
+            self.drop_down(index)
 
     def del_link(self, index: int) -> None:
         self.changed |= self.links.pop(index, None) is not None
         self.changed |= self.addresses.pop(index, None) is not None
-        through = self.by_oif.get(index, frozenset())
-        for ident in through:
-            if any(e.hops[3] and index in _oifs(e) for e in self.routes[ident]):
-                self.dirty.add(ident[0])  # multipath: let the kernel say what is left
-        self._drop_routes(lambda e: e.route["oif"] == index and not e.hops[3], through)
+        self.drop_through(index)
 
     def set_addr(self, addr: dict) -> None:
         addrs, key = self.addresses.get(addr["index"], ()), _addr_key(addr)
@@ -264,101 +220,9 @@ class Batch:
         if addr["family"] == 4:  # see settle()
             self.removed_sources.add(addr["address"])
             if len(kept) != len(addrs) and not any(a["family"] == 4 for a in kept):
-                through = self.by_oif.get(addr["index"], ())
-                self.emptied.append(
-                    (
-                        addr["index"],
-                        {ident: self.routes[ident] for ident in through if ident[0] == 4},
-                    )
-                )
-
-    def set_route(self, ident: Ident, entry: Route, replace: bool) -> None:
-        entries = self.routes.get(ident, ())
-        others = tuple(e for e in entries if e.hops != entry.hops)
-        if replace:
-            if len(entries) > 1:
-                self.dirty.add(ident[0])  # which of the appended ones was replaced?
-            new: tuple[Route, ...] = (entry,)
-        elif len(others) == len(entries):
-            if ident[0] == 6 and _via(entry) and any(_via(e) for e in others):
-                self.dirty.add(6)  # IPv6 gateway routes merge into one multipath route
-            new = entries + (entry,)
-        else:  # the same route again: it keeps its place
-            new = tuple(entry if e.hops == entry.hops else e for e in entries)
-        if new != entries:
-            self._put(ident, new)
-
-    def del_route(self, ident: Ident, entry: Route) -> None:
-        entries = self.routes.get(ident, ())
-        if not any(e.hops == entry.hops for e in entries):
-            if any(oif in self.links for oif in _oifs(entry)):  # else: its link is gone
-                self.dirty.add(ident[0])
-            return
-        self._drop_routes(lambda e: e.hops == entry.hops, [ident])
-
-    def _drop_routes(self, doomed: Callable[[Route], bool], idents: Iterable[Ident]) -> None:
-        for ident in list(idents):
-            entries = self.routes[ident]
-            kept = tuple(e for e in entries if not doomed(e))
-            if len(kept) != len(entries):
-                self._put(ident, kept)
-
-    def _put(self, ident: Ident, entries: tuple[Route, ...]) -> None:
-        """The routes of ``ident`` are now ``entries`` (none: gone), the
-        indexes following."""
-        old = self.routes.get(ident, ())
-        if entries:
-            self.routes[ident] = entries
-        else:
-            self.routes.pop(ident, None)
-        self.changed = True
-        _reindex(self.by_oif, ident, _all_oifs(old), _all_oifs(entries))
-        _reindex(self.by_src, ident, _sources(old), _sources(entries))
-        if ident[3] == 0 and entries:
-            self.defaults.setdefault(ident)
-        elif ident[3] == 0:
-            self.defaults.pop(ident, None)
-
-    def replace_routes(self, family: int, found: Iterable[tuple[Ident, Route]]) -> None:
-        routes = {i: es for i, es in self.routes.items() if i[0] != family}
-        for ident, entry in found:
-            routes[ident] = routes.get(ident, ()) + (entry,)
-        if routes != self.routes:
-            self.routes, self.changed = routes, True
-            self.by_oif, self.by_src, self.defaults = _index(routes)
-
-
-def _all_oifs(entries: Iterable[Route]) -> set[int]:
-    return {o for e in entries for o in _oifs(e)}
-
-
-def _sources(entries: Iterable[Route]) -> set[str]:
-    return {e.prefsrc for e in entries if e.prefsrc is not None}
-
-
-def _reindex(index: dict, ident: Ident, old: set, new: set) -> None:
-    for key in old - new:
-        kept = index[key] - {ident}
-        if kept:
-            index[key] = kept
-        else:
-            del index[key]
-    for key in new - old:
-        index[key] = index.get(key, frozenset()) | {ident}
-
-
-def _index(routes: Mapping[Ident, tuple[Route, ...]]) -> tuple[dict, dict, dict]:
-    """(by_oif, by_src, defaults) of ``routes``, from scratch."""
-    by_oif: dict[int, set[Ident]] = {}
-    by_src: dict[str, set[Ident]] = {}
-    for ident, entries in routes.items():
-        for oif in _all_oifs(entries):
-            by_oif.setdefault(oif, set()).add(ident)
-        for src in _sources(entries):
-            by_src.setdefault(src, set()).add(ident)
-    defaults = {ident: None for ident in routes if ident[3] == 0}
-    return ({k: frozenset(v) for k, v in by_oif.items()},
-            {k: frozenset(v) for k, v in by_src.items()}, defaults)  # fmt: skip
+                known = {ident: {h: self.routes[ident][h] for h in hopses}
+                         for ident, hopses in self.through(addr["index"], 4)}  # fmt: skip
+                self.emptied.append((addr["index"], known))
 
 
 def dump_routes(sock: socket.socket, family: int) -> list[tuple[Ident, Route]]:
