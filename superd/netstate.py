@@ -64,6 +64,9 @@ class NetState:
     by_oif: Mapping[int, Mapping[Ident, frozenset[Hops]]] = field(default_factory=dict)
     by_src: Mapping[str, Mapping[Ident, frozenset[Hops]]] = field(default_factory=dict)
     defaults: Mapping[Ident, None] = field(default_factory=dict)  # in the order of routes
+    # the ifindexes whose link or addresses differ from the previous
+    # version's (None: not known, a full dump)
+    touched: frozenset[int] | None = None
 
     def route_list(self) -> list[dict]:
         return [r.route for rs in self.routes.values() for r in rs.values()]
@@ -116,14 +119,17 @@ class Batch(RouteBatch):
         self.changed = False
         self.dirty: set[int] = set()  # route families to dump again
         self.refresh: set[int] = set()  # links to read again
+        self.touched: set[int] = set()  # ifindexes whose link or addresses changed
         self.removed_sources: set[str] = set()  # IPv4 addresses deleted (see settle())
         # (ifindex, its IPv4 routes) when it lost its last IPv4 address (see settle())
         self.emptied: list[tuple[int, dict[Ident, dict[Hops, Route]]]] = []
 
-    def freeze(self, version: int) -> NetState:
+    def freeze(self, version: int, touched_known: bool = True) -> NetState:
         frozen = map(MappingProxyType, (self.links, self.addresses, self.routes))
+        touched = frozenset(self.touched) if touched_known else None
         return NetState(version, *frozen, self.rules, MappingProxyType(self.by_oif),
-                        MappingProxyType(self.by_src), MappingProxyType(self.defaults))  # fmt: skip
+                        MappingProxyType(self.by_src), MappingProxyType(self.defaults),
+                        touched)  # fmt: skip
 
     def settle(self) -> None:
         """At the end of a batch, what deleting IPv4 addresses did without
@@ -184,6 +190,7 @@ class Batch(RouteBatch):
         if old == link:
             return
         self.links[index], self.changed = link, True
+        self.touched.add(index)
         if old is not None and (old["mtu"] < IPV6_MIN_MTU) != (link["mtu"] < IPV6_MIN_MTU):
             self.refresh.add(index)
         if old is not None and old["flags"] & IFF_UP and not link["flags"] & IFF_UP:
@@ -192,6 +199,7 @@ class Batch(RouteBatch):
     def del_link(self, index: int) -> None:
         self.changed |= self.links.pop(index, None) is not None
         self.changed |= self.addresses.pop(index, None) is not None
+        self.touched.add(index)
         self.drop_through(index)
 
     def set_addr(self, addr: dict) -> None:
@@ -207,12 +215,14 @@ class Batch(RouteBatch):
             at = _insert_at(addrs, addr)
             addrs = addrs[:at] + (addr,) + addrs[at:]
         self.addresses[addr["index"]], self.changed = addrs, True
+        self.touched.add(addr["index"])
 
     def del_addr(self, addr: dict) -> None:
         addrs, key = self.addresses.get(addr["index"], ()), _addr_key(addr)
         kept = tuple(a for a in addrs if _addr_key(a) != key)
         if len(kept) != len(addrs):
             self.changed = True
+            self.touched.add(addr["index"])
             if kept:
                 self.addresses[addr["index"]] = kept
             else:
@@ -245,6 +255,8 @@ def dump_state(sock: socket.socket, version: int, previous: NetState | None = No
             link, index = msg.body, msg.body["index"]
             kept = old_links.get(index)
             batch.links[index] = kept if kept == link else link
+            if kept != link:
+                batch.touched.add(index)
     for msg in query.dump(sock, constants.RTM_GETADDR):
         addr = msg.body
         batch.addresses[addr["index"]] = batch.addresses.get(addr["index"], ()) + (addr,)
@@ -252,8 +264,13 @@ def dump_state(sock: socket.socket, version: int, previous: NetState | None = No
         kept_addrs = old_addrs.get(index)
         if kept_addrs == addrs:
             batch.addresses[index] = kept_addrs
+        else:
+            batch.touched.add(index)
+    batch.touched |= (old_links.keys() - batch.links.keys()) | (
+        old_addrs.keys() - batch.addresses.keys()
+    )
     for family in (4, 6):
         batch.replace_routes(family, dump_routes(sock, family))
     rules = tuple(m.body for m in query.dump(sock, constants.RTM_GETRULE, socket.AF_INET))
     batch.rules = previous.rules if previous is not None and previous.rules == rules else rules
-    return batch.freeze(version)
+    return batch.freeze(version, touched_known=previous is not None)
