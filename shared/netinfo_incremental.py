@@ -151,7 +151,7 @@ class IncrementalBuilder:
                 changed is None
                 or last is None
                 or len(changed) > MANY
-                or last.is_fake_nic is not is_fake_nic
+                or last.is_fake_nic != is_fake_nic  # a bound method: a new object each time
                 or last.looked_up != looked_up
                 or (last.running.get("bonds") or {}) != (running.get("bonds") or {})
             ):
