@@ -25,7 +25,11 @@ Delta = dict[str, Any]
 
 
 def _is_section(value: object) -> bool:
-    return isinstance(value, Mapping) and all(isinstance(v, Mapping) for v in value.values())
+    # ``type(v) is dict`` first: an ABC isinstance check costs ten times
+    # more, and a report holds thousands of entries
+    return isinstance(value, Mapping) and all(
+        type(v) is dict or isinstance(v, Mapping) for v in value.values()
+    )
 
 
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> Delta:

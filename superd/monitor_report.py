@@ -22,6 +22,7 @@ from superd import netstats, qos_report, team_report
 from superd.netinfo import ovs_state, read_nameservers, with_ovs
 from superd.netstate import NetState
 from superd.ovs_report import digest as ovs_digest
+from superd.ovs_report import has_ovs
 
 READ_OVS = object()  # report(): read OVSDB's state now
 CACHED_REPORTS = 1  # each is the whole host; the builder shares entries anyway
@@ -43,6 +44,7 @@ class ReportCache:
         self._caps: OrderedDict[tuple, list] = OrderedDict()
         self._builder = IncrementalBuilder()  # one build at a time: safe to share
         self._touched_log: dict[int, frozenset[int] | None] = {}
+        self._facts: tuple[Mapping, tuple[bool, bool]] | None = None
 
     def _touched(self, state: NetState) -> None:
         """Remember which ifindexes ``state`` touched (monitor thread)."""
@@ -68,7 +70,7 @@ class ReportCache:
         running_key = orjson.dumps(  # names the running configuration: a whole host's
             running, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str
         )
-        ovs = ovs_state(running, self.config)
+        ovs = self.ovs_state(running)
         qos = self._qos_trees(running)
         return self._report(running, state, running_key, read_nameservers(self.config), ovs,
                             qos)[0]  # fmt: skip
@@ -78,7 +80,7 @@ class ReportCache:
         trees of the shaped devices (tc changes send no link notification)
         and the teams' active ports (teamd's); None when there is neither."""
         extra: dict[str, Any] = {}
-        if qos_report.shaped_devices(running):
+        if self._running_facts(running)[0]:
             from pyroute2 import IPRoute
 
             with IPRoute(netns=self.netns) if self.netns else IPRoute() as ipr:
@@ -97,13 +99,25 @@ class ReportCache:
 
     def ovs_state(self, running: Mapping[str, Any]) -> dict | None:
         """OVSDB's bridges and ports, if ``running`` has OVS networks."""
+        if not self._running_facts(running)[1]:
+            return None
         return ovs_state(running, self.config)
+
+    def _running_facts(self, running: Mapping[str, Any]) -> tuple[bool, bool]:
+        """(a network asks for shaping, a network or bond is OVS's) of
+        ``running``, computed once per running configuration (a walk over
+        every network, asked several times per change)."""
+        memo = self._facts
+        if memo is None or memo[0] is not running:
+            memo = (running, (bool(qos_report.shaped_devices(running)), has_ovs(running)))
+            self._facts = memo
+        return memo[1]
 
     def current_report(self, running: Mapping[str, Any], running_key: object) -> dict:
         """The current report as a dict (shared, read-only): the one the
         netinfo verb just served for ``running_key`` costs nothing."""
         nameservers = read_nameservers(self.config)
-        ovs = ovs_state(running, self.config)
+        ovs = self.ovs_state(running)
         qos = self._qos_trees(running)
         return self._report(running, self._state, running_key, nameservers, ovs, qos)[0]
 
