@@ -186,7 +186,7 @@ class Runner:
             self.step("reapply", "re-apply", n, measure.reapply, lab, engine, n, ref, self.budget)
             if self.empty_host is not None:
                 self.step("one", "one network", n, scale.one_network, lab, engine, n,
-                          self.empty_host)  # fmt: skip
+                          self.empty_host, args.one_runs)  # fmt: skip
             caps = self.step("caps", "getNetworkCapabilities", n, measure.capabilities, lab,
                              engine, n, args.calls, self.budget)  # fmt: skip
             self.step("capscli", "netreload caps", n, scale.caps_cli, lab, n)
@@ -236,7 +236,8 @@ class Runner:
         assert self.lab is not None
         self.lab.fresh()
         engine = self.lab.bench_engine()
-        raw = self.step("one", "one network, empty host", 0, scale.empty_host, self.lab, engine)
+        raw = self.step("one", "one network, empty host", 0, scale.empty_host, self.lab, engine,
+                        self.args.one_runs)  # fmt: skip
         self.empty_host = raw
 
     def run_nm(self, n: int) -> None:
@@ -334,6 +335,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=50, help="getNetworkCapabilities calls")
     parser.add_argument("--events", type=int, default=10, help="event latency samples")
     parser.add_argument("--ref-runs", type=int, default=3, help="ip -batch reference runs")
+    parser.add_argument("--one-runs", type=int, default=scale.ONE_RUNS,
+                        help=f"benchmark 7: add/remove pairs per transport (default "
+                        f"{scale.ONE_RUNS}; more on a busy machine)")  # fmt: skip
     parser.add_argument(
         "--setup-runs",
         type=int,

@@ -76,9 +76,11 @@ def add_remove_one(lab: BenchLab, engine: BenchEngine, index: int, runs: int = O
     return samples
 
 
-def empty_host(lab: BenchLab, engine: BenchEngine) -> tuple[list[Row], dict]:
+def empty_host(
+    lab: BenchLab, engine: BenchEngine, runs: int = ONE_RUNS
+) -> tuple[list[Row], dict]:
     """The reference: one network added and removed on the empty host."""
-    samples = add_remove_one(lab, engine, 0)
+    samples = add_remove_one(lab, engine, 0, runs)
     rows = [
         Row("one", f"{what} one network, empty host", 0, median(values), None, "s",
             note=f"median of {len(values)}")
@@ -88,10 +90,10 @@ def empty_host(lab: BenchLab, engine: BenchEngine) -> tuple[list[Row], dict]:
 
 
 def one_network(
-    lab: BenchLab, engine: BenchEngine, n: int, reference: dict
+    lab: BenchLab, engine: BenchEngine, n: int, reference: dict, runs: int = ONE_RUNS
 ) -> tuple[list[Row], dict]:
     """On the host holding the workload's N networks: network N added, removed."""
-    samples = add_remove_one(lab, engine, n)
+    samples = add_remove_one(lab, engine, n, runs)
     rows = []
     for what, values in samples.items():
         value = median(values)
