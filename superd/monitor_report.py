@@ -7,6 +7,7 @@ the states in between touched.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import threading
 from collections import OrderedDict
@@ -17,6 +18,7 @@ import orjson
 
 from shared.config import Config
 from shared.netinfo_incremental import IncrementalBuilder
+from shared.netmodel.ownership import OWNER_ALIAS
 from shared.wire import to_json
 from superd import netstats, qos_report, team_report
 from superd.netinfo import ovs_state, read_nameservers, with_ovs
@@ -45,11 +47,38 @@ class ReportCache:
         self._builder = IncrementalBuilder()  # one build at a time: safe to share
         self._touched_log: dict[int, frozenset[int] | None] = {}
         self._facts: tuple[Mapping, tuple[bool, bool]] | None = None
+        self._owned_memo: tuple[int, dict[int, str], list[str], frozenset[str]] | None = None
 
     def _touched(self, state: NetState) -> None:
         """Remember which ifindexes ``state`` touched (monitor thread)."""
         self._touched_log[state.version] = state.touched
         self._touched_log.pop(state.version - TOUCHED_KEPT, None)
+
+    def owned(self, state: NetState) -> tuple[list[str], frozenset[str]]:
+        """The devices of ``state`` carrying netreload's mark, sorted and as
+        a set; from the last answer and the ifindexes touched since when
+        known (a walk over every device otherwise)."""
+        memo = self._owned_memo
+        if memo is not None and memo[0] == state.version:
+            return memo[2], memo[3]
+        changed = self.changed_between(memo[0], state.version) if memo is not None else None
+        if memo is None or changed is None:
+            marked = {i: x["name"] for i, x in state.links.items() if x.get("alias") == OWNER_ALIAS}
+            names = sorted(marked.values())
+        else:
+            marked, names = dict(memo[1]), list(memo[2])
+            for index in changed:
+                link = state.links.get(index) or {}
+                name = link["name"] if link.get("alias") == OWNER_ALIAS else None
+                if marked.get(index) != name:
+                    if index in marked:
+                        names.remove(marked.pop(index))
+                    if name is not None:
+                        marked[index] = name
+                        bisect.insort(names, name)
+        memo = (state.version, marked, names, frozenset(names))
+        self._owned_memo = memo
+        return memo[2], memo[3]
 
     def changed_between(self, old: int, new: int) -> Collection[int] | None:
         """The ifindexes whose link or addresses may differ between the
