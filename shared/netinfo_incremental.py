@@ -45,6 +45,8 @@ from shared.source_routing import rule_tables
 
 SECTIONS = ("bridges", "bondings", "vlans", "nics")
 MANY = 64  # changed devices above which a full build is as cheap
+HISTORY = 32  # reports whose changes are remembered (see changes_between)
+Changes = dict[str, set[str]]  # section → names whose entry may differ
 
 
 class _Last:
@@ -124,6 +126,32 @@ class IncrementalBuilder:
         self._last: _Last | None = None
         self._lock = threading.Lock()
         self.full_builds = 0  # how many builds walked the whole host
+        # (report, what may differ from the report before it; None: a full build)
+        self._history: list[tuple[dict, Changes | None]] = []
+
+    def changes_between(self, old: dict, new: dict) -> Changes | None:
+        """Per section (``networks`` and the device sections), the names
+        whose entries may differ between two reports this builder made
+        (an entry named may also be equal); None when not known. For a
+        delta between them at the cost of the change."""
+        with self._lock:
+            history = list(self._history)
+        where = {id(report): i for i, (report, _) in enumerate(history)}
+        if id(old) not in where or id(new) not in where:
+            return None
+        low, high = sorted((where[id(old)], where[id(new)]))
+        out: Changes = {section: set() for section in ("networks", *SECTIONS)}
+        for _, changes in history[low + 1 : high + 1]:
+            if changes is None:
+                return None
+            for section, names in changes.items():
+                out[section] |= names
+        return out
+
+    def _record(self, report: dict, changes: Changes | None) -> dict:
+        self._history.append((report, changes))
+        del self._history[:-HISTORY]
+        return report
 
     def build(
         self,
@@ -161,7 +189,7 @@ class IncrementalBuilder:
                 ip = _IpIndex(addresses, routes, looked_up)
                 self._last = _Last(links, running, ip, looked_up, is_fake_nic, report)
                 self._last.version = version
-                return report
+                return self._record(report, None)
             last.version = version
             try:
                 return self._update(last, links, addresses, routes, running, nameservers, changed)
@@ -218,6 +246,12 @@ class IncrementalBuilder:
         for name in names:
             todo |= last.by_iface.get(name, set()) | last.by_lower.get(name, set())
         networks = self._networks(last, running, todo, ip)
+        devices = names | rebuilt.keys()
+        for name in last.dynamic:  # marked: the network and its top device
+            attrs = running["networks"][name]
+            devices.add(network_iface(name, attrs))
+        changes: Changes = {section: devices for section in SECTIONS}
+        changes["networks"] = todo | last.dynamic.keys()
         _mark_missing_nics({}, sections["bondings"], {"bonds": running.get("bonds") or {}},
                            last.by_name)  # fmt: skip
         _mark_dhcp(list(last.dynamic), networks, sections, running)
@@ -228,7 +262,7 @@ class IncrementalBuilder:
             "supportsIPv6": last.ipv6 > 0,
         }
         last.report = report
-        return report
+        return self._record(report, changes)
 
     def _entry(self, link: dict, last: _Last, ip: _IpIndex,
                running: Mapping[str, Any]) -> tuple[str | None, dict]:  # fmt: skip

@@ -80,6 +80,11 @@ class ReportCache:
         self._owned_memo = memo
         return memo[2], memo[3]
 
+    def report_changes(self, old: dict, new: dict) -> dict[str, set[str]] | None:
+        """Per section, the names whose entries may differ between two
+        reports (:meth:`IncrementalBuilder.changes_between`)."""
+        return self._builder.changes_between(old, new)
+
     def changed_between(self, old: int, new: int) -> Collection[int] | None:
         """The ifindexes whose link or addresses may differ between the
         states of versions ``old`` and ``new``; None when not known."""

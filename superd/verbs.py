@@ -348,7 +348,8 @@ class Verbs:
         with self._sent_lock:
             sent, self._sent = self._sent, (token, caps, running, owned)
         if sent is not None and sent[0] == known:
-            return delta.answer(sent, (token, caps, running, owned))
+            hint = self.live.report_changes(sent[1], caps)  # what the builder rebuilt
+            return delta.answer(sent, (token, caps, running, owned), hint)
         _, encoded = self.live.report(running, generation, None, state, ovs)
         return {"token": token, "caps": RawJson(encoded), "running": running, "owned": owned}
 

@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared import netinfo_delta as delta
 from shared.netinfo_incremental import IncrementalBuilder
 from shared.netinfo_report import IFA_F_PERMANENT, ReportBuilder
 from tests.unit.test_netinfo_report import addr, fake, link
@@ -159,12 +160,19 @@ OPERATION = st.one_of(
 def test_incremental_builds_equal_full_builds(batches: list[list[tuple]]) -> None:
     host = Host()
     builder = IncrementalBuilder()
-    host.build(builder)
+    reports = [host.build(builder)]
     for batch in batches:
         for op in batch:
             host.apply(op)
         host.next_version()
-        assert host.build(builder) == host.build(ReportBuilder(), incremental=False), batch
+        reports.append(host.build(builder))
+        assert reports[-1] == host.build(ReportBuilder(), incremental=False), batch
+    # the builder's hint gives the delta a full comparison gives, from any
+    # earlier report (when it knows one)
+    for old in (reports[0], reports[-2]):
+        hint = builder.changes_between(old, reports[-1])
+        if hint is not None:
+            assert delta.patch(old, delta.diff(old, reports[-1], hint)) == reports[-1]
 
 
 class Config:
@@ -190,6 +198,22 @@ def test_a_change_of_one_device_is_not_a_full_build() -> None:
     assert builder.full_builds == 1
     assert report == host.build(ReportBuilder(), incremental=False)
     assert "new0" in report["networks"] and "new0" in report["bridges"]
+
+
+def test_the_delta_hint_names_only_what_changed() -> None:
+    host = Host()
+    for i in range(50):
+        host.apply(("add_bridge", f"br{i}", ""))
+        host.apply(("network", f"br{i}", "veth9"))
+    host.next_version()
+    builder = IncrementalBuilder()
+    old = host.build(builder)
+    host.apply(("addr", "br7", "10.7.0.1"))
+    host.next_version()
+    new = host.build(builder)
+    hint = builder.changes_between(old, new)
+    assert hint is not None and hint["networks"] == {"br7"} and "br7" in hint["bridges"]
+    assert delta.diff(old, new, hint) == delta.diff(old, new)
 
 
 def test_an_unknown_change_is_a_full_build() -> None:
