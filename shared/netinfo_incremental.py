@@ -44,7 +44,7 @@ from shared.netinfo_report import (
 from shared.source_routing import rule_tables
 
 SECTIONS = ("bridges", "bondings", "vlans", "nics")
-MANY = 64  # changed devices above which a full build is as cheap
+MANY = 64  # changed devices (or a quarter of them all) above which a full build is as cheap
 HISTORY = 32  # reports whose changes are remembered (see changes_between)
 Changes = dict[str, set[str]]  # section → names whose entry may differ
 
@@ -178,7 +178,7 @@ class IncrementalBuilder:
             if (
                 changed is None
                 or last is None
-                or len(changed) > MANY
+                or len(changed) > max(MANY, len(links) // 4)
                 or last.is_fake_nic != is_fake_nic  # a bound method: a new object each time
                 or last.looked_up != looked_up
                 or (last.running.get("bonds") or {}) != (running.get("bonds") or {})

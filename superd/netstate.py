@@ -109,11 +109,15 @@ def _addr_key(a: Mapping) -> tuple:
 
 
 class Batch(RouteBatch):
-    """A writable copy of a state: events applied, then frozen as the next one."""
+    """A writable copy of a state: events applied, then frozen as the next
+    one. Each mapping is copied before its first write only: a batch that
+    changes no address copies no addresses (a copy is the size of the host)."""
 
     def __init__(self, state: NetState) -> None:
         self.base = state
-        self.links, self.addresses = dict(state.links), dict(state.addresses)
+        self.links: Mapping[int, dict] = state.links
+        self.addresses: Mapping[int, tuple[dict, ...]] = state.addresses
+        self._mine: set[str] = set()  # the mappings copied
         self._init_routes(state.routes, state.by_oif, state.by_src, state.defaults)
         self.rules = state.rules
         self.changed = False
@@ -125,11 +129,27 @@ class Batch(RouteBatch):
         self.emptied: list[tuple[int, dict[Ident, dict[Hops, Route]]]] = []
 
     def freeze(self, version: int, touched_known: bool = True) -> NetState:
-        frozen = map(MappingProxyType, (self.links, self.addresses, self.routes))
+        def frozen(name: str, value: Mapping) -> Mapping:
+            return MappingProxyType(value) if name in self._mine else value
+
         touched = frozenset(self.touched) if touched_known else None
-        return NetState(version, *frozen, self.rules, MappingProxyType(self.by_oif),
-                        MappingProxyType(self.by_src), MappingProxyType(self.defaults),
+        return NetState(version, frozen("links", self.links),
+                        frozen("addresses", self.addresses), frozen("routes", self.routes),
+                        self.rules, frozen("by_oif", self.by_oif),
+                        frozen("by_src", self.by_src), frozen("defaults", self.defaults),
                         touched)  # fmt: skip
+
+    def _links(self) -> dict[int, dict]:
+        """``links``, writable."""
+        if "links" not in self._mine:
+            self.links, _ = dict(self.links), self._mine.add("links")
+        return self.links  # type: ignore[return-value]
+
+    def _addresses(self) -> dict[int, tuple[dict, ...]]:
+        """``addresses``, writable."""
+        if "addresses" not in self._mine:
+            self.addresses, _ = dict(self.addresses), self._mine.add("addresses")
+        return self.addresses  # type: ignore[return-value]
 
     def settle(self) -> None:
         """At the end of a batch, what deleting IPv4 addresses did without
@@ -189,7 +209,7 @@ class Batch(RouteBatch):
         index, old = link["index"], self.links.get(link["index"])
         if old == link:
             return
-        self.links[index], self.changed = link, True
+        self._links()[index], self.changed = link, True
         self.touched.add(index)
         if old is not None and (old["mtu"] < IPV6_MIN_MTU) != (link["mtu"] < IPV6_MIN_MTU):
             self.refresh.add(index)
@@ -197,8 +217,10 @@ class Batch(RouteBatch):
             self.drop_down(index)
 
     def del_link(self, index: int) -> None:
-        self.changed |= self.links.pop(index, None) is not None
-        self.changed |= self.addresses.pop(index, None) is not None
+        if index in self.links:
+            self.changed |= self._links().pop(index, None) is not None
+        if index in self.addresses:
+            self.changed |= self._addresses().pop(index, None) is not None
         self.touched.add(index)
         self.drop_through(index)
 
@@ -214,7 +236,7 @@ class Batch(RouteBatch):
         if at is None:
             at = _insert_at(addrs, addr)
             addrs = addrs[:at] + (addr,) + addrs[at:]
-        self.addresses[addr["index"]], self.changed = addrs, True
+        self._addresses()[addr["index"]], self.changed = addrs, True
         self.touched.add(addr["index"])
 
     def del_addr(self, addr: dict) -> None:
@@ -224,9 +246,9 @@ class Batch(RouteBatch):
             self.changed = True
             self.touched.add(addr["index"])
             if kept:
-                self.addresses[addr["index"]] = kept
+                self._addresses()[addr["index"]] = kept
             else:
-                del self.addresses[addr["index"]]
+                del self._addresses()[addr["index"]]
         if addr["family"] == 4:  # see settle()
             self.removed_sources.add(addr["address"])
             if len(kept) != len(addrs) and not any(a["family"] == 4 for a in kept):
@@ -254,16 +276,16 @@ def dump_state(sock: socket.socket, version: int, previous: NetState | None = No
         if msg.family == socket.AF_UNSPEC:
             link, index = msg.body, msg.body["index"]
             kept = old_links.get(index)
-            batch.links[index] = kept if kept == link else link
+            batch._links()[index] = kept if kept == link else link
             if kept != link:
                 batch.touched.add(index)
     for msg in query.dump(sock, constants.RTM_GETADDR):
         addr = msg.body
-        batch.addresses[addr["index"]] = batch.addresses.get(addr["index"], ()) + (addr,)
+        batch._addresses()[addr["index"]] = batch.addresses.get(addr["index"], ()) + (addr,)
     for index, addrs in batch.addresses.items():
         kept_addrs = old_addrs.get(index)
         if kept_addrs == addrs:
-            batch.addresses[index] = kept_addrs
+            batch._addresses()[index] = kept_addrs
         else:
             batch.touched.add(index)
     batch.touched |= (old_links.keys() - batch.links.keys()) | (

@@ -65,9 +65,10 @@ class RouteBatch:
     """The route half of :class:`superd.netstate.Batch` (which provides
     ``links``, ``changed`` and ``dirty``, the route families to dump again)."""
 
-    links: dict[int, dict]
+    links: Mapping[int, dict]
     changed: bool
     dirty: set[int]
+    _mine: set[str]  # the mappings this batch copied (the Batch's)
 
     def _init_routes(
         self,
@@ -76,11 +77,19 @@ class RouteBatch:
         by_src: Mapping[str, Mapping],
         defaults: Mapping[Ident, None],
     ) -> None:
-        self.routes: dict[Ident, Mapping[Hops, Route]] = dict(routes)
-        self.by_oif: Index = dict(by_oif)
-        self.by_src: Index = dict(by_src)
-        self.defaults: dict[Ident, None] = dict(defaults)
-        self._mine: set[Ident] = set()  # identities whose mapping this batch copied
+        # the state's own until the first write (see _own_routes)
+        self.routes: dict[Ident, Mapping[Hops, Route]] = routes  # type: ignore[assignment]
+        self.by_oif: Index = by_oif  # type: ignore[assignment]
+        self.by_src: Index = by_src  # type: ignore[assignment]
+        self.defaults: dict[Ident, None] = defaults  # type: ignore[assignment]
+        self._idents: set[Ident] = set()  # identities whose mapping this batch copied
+
+    def _own_routes(self) -> None:
+        """The route mappings copied before the batch's first route change."""
+        if "routes" not in self._mine:
+            self._mine.update(("routes", "by_oif", "by_src", "defaults"))
+            self.routes, self.by_oif = dict(self.routes), dict(self.by_oif)
+            self.by_src, self.defaults = dict(self.by_src), dict(self.defaults)
 
     def through(self, index: int, family: int | None = None) -> list[tuple[Ident, frozenset]]:
         """(identity, nexthops) of the routes through device ``index``."""
@@ -145,14 +154,16 @@ class RouteBatch:
             fresh[ident][entry.hops] = entry
         if routes != self.routes:
             self.routes, self.changed = routes, True
-            self._mine = {i for i in self._mine if i[0] != family} | set(fresh)
+            self._idents = {i for i in self._idents if i[0] != family} | set(fresh)
             self.by_oif, self.by_src, self.defaults = index_routes(routes)
+            self._mine.update(("routes", "by_oif", "by_src", "defaults"))
 
     def _entries(self, ident: Ident) -> dict[Hops, Route]:
         """The routes of ``ident``, writable (copied once per batch)."""
-        if ident not in self._mine:
+        self._own_routes()
+        if ident not in self._idents:
             self.routes[ident] = dict(self.routes.get(ident, {}))
-            self._mine.add(ident)
+            self._idents.add(ident)
         return self.routes[ident]  # type: ignore[return-value]
 
     def _add(self, ident: Ident, entry: Route) -> None:
@@ -178,7 +189,7 @@ class RouteBatch:
         self._unindex(ident, old)
         if not entries:
             del self.routes[ident]
-            self._mine.discard(ident)
+            self._idents.discard(ident)
             self.defaults.pop(ident, None)
 
     def _unindex(self, ident: Ident, entry: Route) -> None:
