@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         help="py-spy: set up the N networks unprofiled, then profile K additions and removals "
         "of ONE network on that host (what the engine does to a big host)",
     )  # fmt: skip
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="py-spy: copy its raw (collapsed-stack) samples there")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
@@ -194,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
             print("\nsuperd log (resyncs, warnings):\n  " + "\n  ".join(notable[-20:]))
         for name in ("superd", "frontd"):
             print(f"\n=== {name} ===")
+            if pyspy and args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(lab.root / f"{name}.pyspy.txt", args.keep / f"{name}.pyspy.txt")
             if pyspy:
                 print(pyspy_table(lab.root / f"{name}.pyspy.txt", args.top))
             else:

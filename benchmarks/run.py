@@ -113,7 +113,10 @@ class Runner:
         self.add(Row(benchmark, what, n, None, None, "s", note=why))
 
     def step(self, benchmark: str, what: str, n: int, function, *args):
-        """Run one measurement; a failure becomes a FAILED row, not the end."""
+        """Run one measurement; a failure becomes a FAILED row, not the end.
+        A benchmark ``--skip`` names is not run (no row)."""
+        if benchmark in self.args.skip:
+            return None
         try:
             rows, raw = function(*args)
         except BudgetExceeded as why:
@@ -183,7 +186,7 @@ class Runner:
             self.step("reapply", "re-apply", n, measure.reapply, lab, engine, n, ref, self.budget)
             if self.empty_host is not None:
                 self.step("one", "one network", n, scale.one_network, lab, engine, n,
-                          self.empty_host)  # fmt: skip
+                          self.empty_host, args.one_runs)  # fmt: skip
             caps = self.step("caps", "getNetworkCapabilities", n, measure.capabilities, lab,
                              engine, n, args.calls, self.budget)  # fmt: skip
             self.step("capscli", "netreload caps", n, scale.caps_cli, lab, n)
@@ -233,7 +236,8 @@ class Runner:
         assert self.lab is not None
         self.lab.fresh()
         engine = self.lab.bench_engine()
-        raw = self.step("one", "one network, empty host", 0, scale.empty_host, self.lab, engine)
+        raw = self.step("one", "one network, empty host", 0, scale.empty_host, self.lab, engine,
+                        self.args.one_runs)  # fmt: skip
         self.empty_host = raw
 
     def run_nm(self, n: int) -> None:
@@ -331,6 +335,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=50, help="getNetworkCapabilities calls")
     parser.add_argument("--events", type=int, default=10, help="event latency samples")
     parser.add_argument("--ref-runs", type=int, default=3, help="ip -batch reference runs")
+    parser.add_argument("--one-runs", type=int, default=scale.ONE_RUNS,
+                        help=f"benchmark 7: add/remove pairs per transport (default "
+                        f"{scale.ONE_RUNS}; more on a busy machine)")  # fmt: skip
     parser.add_argument(
         "--setup-runs",
         type=int,
@@ -344,7 +351,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"setupNetworks runs over STOMP for N > {BIG} (default 1: a shared 2-core machine)",
     )
     parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out "
-                        "(one, ovs, nm, removal)")  # fmt: skip
+                        "(one, reapply, caps, capscli, events, memory, removal, ovs, nm; "
+                        "setup builds the host: never left out)")  # fmt: skip
     parser.add_argument("--budget", type=float, help="seconds for the whole run")
     parser.add_argument("--no-json", action="store_true", help="do not write results/*.json")
     args = parser.parse_args(argv)  # fmt: skip

@@ -61,45 +61,61 @@ def _cli(lab: BenchLab, request: dict) -> float:
     return seconds
 
 
-def add_remove_one(lab: BenchLab, engine: BenchEngine, index: int, runs: int = ONE_RUNS) -> dict:
+def add_remove_one(
+    lab: BenchLab, engine: BenchEngine, index: int, runs: int = ONE_RUNS
+) -> tuple[dict, dict]:
     """``runs`` times: add network ``index`` then remove it, over STOMP and
-    through the CLI; every sample, in seconds."""
+    through the CLI; every sample, in seconds, and the daemons' CPU seconds
+    per STOMP pair."""
     samples: dict[str, list[float]] = {
         "add STOMP": [], "remove STOMP": [], "add CLI": [], "remove CLI": []
     }  # fmt: skip
+    cpu0 = lab.cpu_seconds()
     for _ in range(runs):
         samples["add STOMP"].append(_stomp(engine, _one_request(index)))
         samples["remove STOMP"].append(_stomp(engine, _one_request(index, remove=True)))
+    # the daemons' CPU per add + remove pair over STOMP (less noisy than
+    # the wall clock on a shared machine)
+    cpu = {daemon: round((seconds - cpu0[daemon]) / runs, 4)
+           for daemon, seconds in lab.cpu_seconds().items()}  # fmt: skip
     for _ in range(runs):
         samples["add CLI"].append(_cli(lab, _one_request(index)))
         samples["remove CLI"].append(_cli(lab, _one_request(index, remove=True)))
-    return samples
+    return samples, cpu
 
 
-def empty_host(lab: BenchLab, engine: BenchEngine) -> tuple[list[Row], dict]:
+def empty_host(
+    lab: BenchLab, engine: BenchEngine, runs: int = ONE_RUNS
+) -> tuple[list[Row], dict]:
     """The reference: one network added and removed on the empty host."""
-    samples = add_remove_one(lab, engine, 0)
+    samples, cpu = add_remove_one(lab, engine, 0, runs)
     rows = [
         Row("one", f"{what} one network, empty host", 0, median(values), None, "s",
-            note=f"median of {len(values)}")
+            note=f"median of {len(values)}; daemons' CPU per STOMP pair {_cpu(cpu)}")
         for what, values in samples.items()
     ]  # fmt: skip
-    return rows, {"samples": samples, "median": {k: median(v) for k, v in samples.items()}}
+    return rows, {"samples": samples, "median": {k: median(v) for k, v in samples.items()},
+                  "cpu_per_pair": cpu}  # fmt: skip
 
 
 def one_network(
-    lab: BenchLab, engine: BenchEngine, n: int, reference: dict
+    lab: BenchLab, engine: BenchEngine, n: int, reference: dict, runs: int = ONE_RUNS
 ) -> tuple[list[Row], dict]:
     """On the host holding the workload's N networks: network N added, removed."""
-    samples = add_remove_one(lab, engine, n)
+    samples, cpu = add_remove_one(lab, engine, n, runs)
     rows = []
     for what, values in samples.items():
         value = median(values)
         ref = reference["median"][what]
         rows.append(Row("one", f"{what} one network", n, value, ref, "s", "empty host",
                         target=f"≤ {ONE_TARGET:g}×", met=value / ref <= ONE_TARGET,
-                        note=f"median of {len(values)}"))  # fmt: skip
-    return rows, {"samples": samples}
+                        note=f"median of {len(values)}; daemons' CPU per STOMP pair "
+                             f"{_cpu(cpu)}"))  # fmt: skip
+    return rows, {"samples": samples, "cpu_per_pair": cpu}
+
+
+def _cpu(seconds: dict[str, float]) -> str:
+    return ", ".join(f"{daemon} {s * 1000:.1f} ms" for daemon, s in seconds.items())
 
 
 def three_dumps(ns: str) -> float:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from shared.errors import ErrorCode, NetError
-from shared.netmodel.ownership import network_devices, owned_links
+from shared.netmodel.ownership import network_devices
 from shared.netmodel.plan import Plan
 from superd.monitor import LiveNetinfo
 from superd.setup_networks import NetworkSetup
@@ -104,7 +104,8 @@ class LiveNetworkSetup(NetworkSetup):
         transaction becomes the cache), or the kernel when the monitor fails."""
         if not self.caps_source.live.alive:
             return self.configurators.owned_devices()
-        return owned_links(self.caps_source.live.snapshot().links.values())
+        live = self.caps_source.live
+        return live.owned(live.snapshot())[1]
 
     def apply(self, plan: Plan, pending: bool = False) -> None:
         self.caps_source.direct += 1

@@ -62,6 +62,8 @@ class EventHub:
             state.addresses,
             self.config.is_fake_nic,
             self.nic_presence_from_netlink,
+            # what changed between the two: the cost of the change, not of the host
+            self.live.changed_between(old.version, state.version),
         )
         if found:
             self._emit(found)

@@ -142,12 +142,15 @@ def state_events(
     new_addrs: Mapping[int, Iterable[Mapping[str, Any]]],
     is_fake_nic: IsFakeNic,
     nic_presence: bool = True,
+    touched: Iterable[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Events between two states, in ifindex order, before :func:`with_usage`.
     ``nic_presence``: report NICs appearing and vanishing (False when uevents
-    report them)."""
+    report them). ``touched``: the ifindexes that may differ between them
+    (the live netinfo knows; None: any, every device is compared)."""
     events: list[dict[str, Any]] = []
-    for index in sorted(set(old_links) | set(new_links)):
+    indexes = set(old_links) | set(new_links) if touched is None else touched
+    for index in sorted(indexes):
         old, new = old_links.get(index), new_links.get(index)
         if old is new and old_addrs.get(index) is new_addrs.get(index):
             continue  # a state copies what did not change: same objects

@@ -27,37 +27,29 @@ import select
 import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from types import MappingProxyType
 from typing import Any
 
-import orjson
 from pyroute2 import netns as p2netns
 
 from netlink import decode, query
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
-from shared.netinfo_report import ReportBuilder
-from shared.wire import to_json
-from superd import netstats, qos_report, team_report
-from superd.netinfo import ovs_state, read_nameservers, with_ovs
+from superd.monitor_report import READ_OVS, ReportCache
 from superd.netstate import Batch, NetState, dump_routes, dump_state
-from superd.ovs_report import digest as ovs_digest
 
 log = logging.getLogger("netreload.superd.monitor")
-
-READ_OVS = object()  # report(): read OVSDB's state now
+__all__ = ["READ_OVS", "LiveNetinfo"]
 
 SO_RCVBUFFORCE = 33  # not in Python's socket module
 # RTMGRP_LINK, IPV4_IFADDR/ROUTE/RULE, IPV6_IFADDR/ROUTE
 GROUPS = 0x1 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400
 MAX_DATAGRAM, BATCH_DATAGRAMS = 1 << 20, 256
-CACHED_REPORTS = 1  # each is the whole host; the builder shares entries anyway
 
 
-class LiveNetinfo:
+class LiveNetinfo(ReportCache):
     """The monitor: :meth:`start`, then :meth:`snapshot` / :meth:`capabilities`.
 
     ``netns``: watch that named namespace instead of the current one (pyroute2
@@ -74,13 +66,12 @@ class LiveNetinfo:
         self._cond = threading.Condition()  # guards _state and _changed_at
         empty: Mapping = MappingProxyType({})
         self._state, self._changed_at = NetState(0, empty, empty, empty), time.monotonic()
-        self._lock = threading.Lock()  # guards _requests and _caps
+        self._lock = threading.Lock()  # guards _requests, _reread and _holds
         self._requests: list[tuple[str, Future]] = []
         self._reread: set[str] = set()  # links "refresh" requests name (under _lock)
         self._holds = 0  # > 0: notifications wait in the socket (see held())
-        self._caps: OrderedDict[tuple, list] = OrderedDict()
         self.epoch = secrets.token_hex(4)  # tells this run's versions from another's
-        self._builder = ReportBuilder()  # replaces its memo whole: safe to share
+        self._init_reports()
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._error: BaseException | None = None
@@ -116,131 +107,6 @@ class LiveNetinfo:
     @property
     def version(self) -> int:
         return self._state.version
-
-    def capabilities(self, running: Mapping[str, Any], state: NetState | None = None) -> dict:
-        """The report of ``state`` (default: the current one), built once per
-        (version, running, nameservers). Shared between callers: read-only."""
-        state = self._state if state is None else state
-        running_key = orjson.dumps(  # names the running configuration: a whole host's
-            running, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str
-        )
-        ovs = ovs_state(running, self.config)
-        qos = self._qos_trees(running)
-        return self._report(running, state, running_key, read_nameservers(self.config), ovs,
-                            qos)[0]  # fmt: skip
-
-    def _qos_trees(self, running: Mapping[str, Any]) -> dict | None:
-        """What the report takes from outside rtnetlink, read now: the HFSC
-        trees of the shaped devices (tc changes send no link notification)
-        and the teams' active ports (teamd's); None when there is neither."""
-        extra: dict[str, Any] = {}
-        if qos_report.shaped_devices(running):
-            from pyroute2 import IPRoute
-
-            with IPRoute(netns=self.netns) if self.netns else IPRoute() as ipr:
-                extra["qos"] = qos_report.read_trees(running, ipr)
-        active = team_report.read_active_ports(running, self.config)
-        if active is not None:
-            extra["team"] = active
-        return extra or None
-
-    def network_statistics(self) -> dict:
-        """``Host.getNetworkStatistics``' report: the cached links, their
-        counters dumped now on a socket of the caller's (:mod:`superd.netstats`)."""
-        state = self._state
-        with contextlib.closing(self._request_socket()) as sock:
-            return netstats.collect(state.links.values(), self.config.is_fake_nic, sock)
-
-    def ovs_state(self, running: Mapping[str, Any]) -> dict | None:
-        """OVSDB's bridges and ports, if ``running`` has OVS networks."""
-        return ovs_state(running, self.config)
-
-    def current_report(self, running: Mapping[str, Any], running_key: object) -> dict:
-        """The current report as a dict (shared, read-only): the one the
-        netinfo verb just served for ``running_key`` costs nothing."""
-        nameservers = read_nameservers(self.config)
-        ovs = ovs_state(running, self.config)
-        qos = self._qos_trees(running)
-        return self._report(running, self._state, running_key, nameservers, ovs, qos)[0]
-
-    def report(
-        self,
-        running: Mapping[str, Any],
-        running_key: object,
-        known: object = None,
-        state: NetState | None = None,
-        ovs: dict | None | object = READ_OVS,
-    ) -> tuple[str, bytes | None]:
-        """(token, the report of ``state`` — default: the current one — as
-        compact JSON), the JSON encoded once per report. ``running_key`` names
-        ``running`` (its generation). The token names the report in this run
-        (an equal token, an equal report): when ``known`` is that token, the
-        JSON is None — the caller has it."""
-        token, entry = self._token_and_report(running, running_key, known, state, ovs)
-        if entry is None:
-            return token, None
-        if entry[1] is None:
-            entry[1] = to_json(entry[0])
-        return token, entry[1]
-
-    def report_dict(
-        self,
-        running: Mapping[str, Any],
-        running_key: object,
-        state: NetState | None = None,
-        ovs: dict | None | object = READ_OVS,
-    ) -> tuple[str, dict]:
-        """(token, the report as a dict — shared, read-only) as :meth:`report`
-        names it, not encoded: for a delta against an earlier one."""
-        token, entry = self._token_and_report(running, running_key, None, state, ovs)
-        assert entry is not None
-        return token, entry[0]
-
-    def _token_and_report(
-        self, running: Mapping[str, Any], running_key: object, known: object,
-        state: NetState | None, ovs: dict | None | object,
-    ) -> tuple[str, list | None]:  # fmt: skip
-        state = self._state if state is None else state
-        nameservers = read_nameservers(self.config)
-        # OVS bridges and ports are OVSDB's, read fresh: they name the report too
-        if ovs is READ_OVS:
-            ovs = self.ovs_state(running)
-        token = f"{self.epoch}.{state.version}.{running_key}.{','.join(nameservers)}"
-        if ovs is not None:
-            token += f".{ovs_digest(ovs)}"
-        qos = self._qos_trees(running)
-        if qos is not None:
-            token += f".q{_extra_digest(qos)}"
-        if known == token:
-            return token, None
-        return token, self._report(running, state, running_key, nameservers, ovs, qos)
-
-    def _report(self, running: Mapping[str, Any], state: NetState, running_key: object,
-                nameservers: list[str], ovs: dict | None = None,
-                qos: dict | None = None) -> list:  # fmt: skip
-        """[report, its JSON or None], cached by key; few entries: each is
-        the whole host."""
-        key = (state.version, running_key, *nameservers, ovs_digest(ovs) if ovs else None,
-               _extra_digest(qos) if qos is not None else None)  # fmt: skip
-        with self._lock:
-            if (entry := self._caps.get(key)) is not None:
-                self._caps.move_to_end(key)
-                return entry
-        links, routes = state.links.values(), state.route_list()
-        caps = self._builder.build(links, state.addresses, routes, running, nameservers,
-                                   self.config.is_fake_nic, state.rules)  # fmt: skip
-        if qos is not None and qos.get("qos") is not None:
-            caps = qos_report.overlay(caps, qos["qos"], running)
-        if qos is not None and qos.get("team") is not None:
-            caps = team_report.overlay(caps, qos["team"])
-        if ovs is not None:
-            caps = with_ovs(caps, running, self.config, ovs)
-        entry = [caps, None]
-        with self._lock:
-            entry = self._caps.setdefault(key, entry)
-            while len(self._caps) > CACHED_REPORTS:
-                self._caps.popitem(last=False)
-        return entry
 
     def fresh_capabilities(self, running: Mapping[str, Any], timeout: float = 600.0) -> dict:
         """From a full dump done now, which also becomes the cache."""
@@ -310,6 +176,7 @@ class LiveNetinfo:
         return future
 
     def _publish(self, state: NetState) -> None:
+        self._touched(state)
         with self._cond:
             self._state, self._changed_at = state, time.monotonic()
             self._cond.notify_all()
@@ -450,6 +317,7 @@ class LiveNetinfo:
     def _read_again(self, batch: Batch) -> None:
         """What changed without an event. A request waits for the change
         being made (it holds RTNL) to end."""
+        batch.settle()
         for index in sorted(batch.refresh):
             link = query.get_link(self._dumper, index)
             if link is not None:  # else gone: its DELLINK is queued
@@ -492,9 +360,3 @@ class LiveNetinfo:
         for future in waiting:
             future.set_result(state)
         return True
-
-
-def _extra_digest(extra: Mapping[str, Any]) -> str:
-    """A short name of what ``LiveNetinfo._qos_trees`` read."""
-    trees, teams = extra.get("qos"), extra.get("team") or {}
-    return f"{qos_report.digest(trees) if trees else ''}.{sorted(teams.items())}"

@@ -12,7 +12,10 @@ What the kernel changes without an event (checked on 6.18):
 * a link down or deleted flushes its IPv4 routes: emulated. AF_BRIDGE
   NEWLINK/DELLINK (bridge port notifications, a DELLINK when a port leaves)
   are ignored;
-* removing an IPv4 address flushes the routes using it as ``src``; an event
+* removing an IPv4 address flushes the routes using it as ``src`` (6.18
+  notifies it; older kernels did not: the routes are dumped again when one
+  survives the batch) and, the device's last one gone, the IPv4 routes
+  through the device (not notified: emulated, :meth:`Batch.settle`); an event
   that does not apply cleanly (an unknown deletion, IPv6 gateway routes
   merging into one multipath route, a replace among appended routes): that
   family's routes are dumped again;
@@ -29,71 +32,54 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import NamedTuple
 
 from netlink import constants, query
 from netlink.constants import NLMSG_ERROR
-from netlink.decode import Message, RouteMsg
+from netlink.decode import Message
 from shared.netinfo_report import IFA_F_SECONDARY
+from superd.netstate_routes import Hops, Ident, Route, RouteBatch, route_entry
 
 NEWLINK, DELLINK, NEWADDR, DELADDR, NEWROUTE, DELROUTE = 16, 17, 20, 21, 24, 25
 NEWRULE, DELRULE = 32, 33
-NLM_F_REPLACE, RTM_F_CLONED, IFF_UP, IPV6_MIN_MTU = 0x100, 0x200, 0x1, 1280
-Ident = tuple  # (family, table, dst, dst_len, tos, src_len, priority): a route's identity
-
-
-class Route(NamedTuple):
-    hops: tuple  # (type, oif, gateway, nexthops): tells apart routes appended to one Ident
-    route: dict
-    prefsrc: str | None
+NLM_F_REPLACE, IFF_UP, IPV6_MIN_MTU = 0x100, 0x1, 1280
+__all__ = ["Batch", "Ident", "NetState", "Route", "dump_routes", "dump_state"]
 
 
 @dataclass(frozen=True)
 class NetState:
-    """One immutable picture of the kernel. Treat every value as read-only."""
+    """One immutable picture of the kernel. Treat every value as read-only.
+
+    ``routes``, ``by_oif``, ``by_src`` and ``defaults``: see
+    :mod:`superd.netstate_routes`.
+    """
 
     version: int
     links: Mapping[int, dict]  # ifindex → link
     addresses: Mapping[int, tuple[dict, ...]]  # ifindex → addresses, in the kernel's order
-    routes: Mapping[Ident, tuple[Route, ...]]
+    routes: Mapping[Ident, Mapping[Hops, Route]]
     rules: tuple[dict, ...] = ()  # IPv4 policy rules (decode.decode_rule)
+    by_oif: Mapping[int, Mapping[Ident, frozenset[Hops]]] = field(default_factory=dict)
+    by_src: Mapping[str, Mapping[Ident, frozenset[Hops]]] = field(default_factory=dict)
+    defaults: Mapping[Ident, None] = field(default_factory=dict)  # in the order of routes
+    # the ifindexes whose link or addresses differ from the previous
+    # version's (None: not known, a full dump)
+    touched: frozenset[int] | None = None
 
     def route_list(self) -> list[dict]:
-        return [r.route for rs in self.routes.values() for r in rs]
+        return [r.route for rs in self.routes.values() for r in rs.values()]
+
+    def default_routes(self) -> list[dict]:
+        """The routes of destination length 0 (every table): all the report
+        takes from the routes."""
+        return [r.route for ident in self.defaults for r in self.routes[ident].values()]
 
     def inputs(self) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
         """(links, addresses, routes, rules) as :func:`build_capabilities` takes them."""
         return (list(self.links.values()), [a for x in self.addresses.values() for a in x],
-                [r.route for rs in self.routes.values() for r in rs],
-                list(self.rules))  # fmt: skip
-
-
-def route_entry(msg: RouteMsg) -> tuple[Ident, Route] | None:
-    """A route message as (identity, entry); None for what the dump leaves out."""
-    r = msg.route
-    if msg.rtm_flags & RTM_F_CLONED or r["table"] == constants.RT_TABLE_LOCAL:
-        return None
-    ident = (r["family"], r["table"], r["dst"], r["dst_len"], msg.tos, msg.src_len,
-             r["priority"])  # fmt: skip
-    hops = (
-        r["type"],
-        r["oif"],
-        r["gateway"],
-        tuple((h["oif"], h["gateway"]) for h in r["nexthops"]),
-    )
-    return ident, Route(hops, r, msg.prefsrc)
-
-
-def _oifs(entry: Route) -> set[int]:
-    return {o for o in (entry.route["oif"], *(h[0] for h in entry.hops[3])) if o is not None}
-
-
-def _via(entry: Route) -> bool:
-    """Through a gateway (or several)."""
-    return bool(entry.hops[2] or entry.hops[3])
+                self.route_list(), list(self.rules))  # fmt: skip
 
 
 def _v6_scope(address: str) -> int:
@@ -122,21 +108,72 @@ def _addr_key(a: Mapping) -> tuple:
     return (a["family"], a["address"], a["prefixlen"])
 
 
-class Batch:
-    """A writable copy of a state: events applied, then frozen as the next one."""
+class Batch(RouteBatch):
+    """A writable copy of a state: events applied, then frozen as the next
+    one. Each mapping is copied before its first write only: a batch that
+    changes no address copies no addresses (a copy is the size of the host)."""
 
     def __init__(self, state: NetState) -> None:
         self.base = state
-        self.links, self.addresses = dict(state.links), dict(state.addresses)
-        self.routes = dict(state.routes)
+        self.links: Mapping[int, dict] = state.links
+        self.addresses: Mapping[int, tuple[dict, ...]] = state.addresses
+        self._mine: set[str] = set()  # the mappings copied
+        self._init_routes(state.routes, state.by_oif, state.by_src, state.defaults)
         self.rules = state.rules
         self.changed = False
         self.dirty: set[int] = set()  # route families to dump again
         self.refresh: set[int] = set()  # links to read again
+        self.touched: set[int] = set()  # ifindexes whose link or addresses changed
+        self.removed_sources: set[str] = set()  # IPv4 addresses deleted (see settle())
+        # (ifindex, its IPv4 routes) when it lost its last IPv4 address (see settle())
+        self.emptied: list[tuple[int, dict[Ident, dict[Hops, Route]]]] = []
 
-    def freeze(self, version: int) -> NetState:
-        frozen = map(MappingProxyType, (self.links, self.addresses, self.routes))
-        return NetState(version, *frozen, self.rules)
+    def freeze(self, version: int, touched_known: bool = True) -> NetState:
+        def frozen(name: str, value: Mapping) -> Mapping:
+            return MappingProxyType(value) if name in self._mine else value
+
+        touched = frozenset(self.touched) if touched_known else None
+        return NetState(version, frozen("links", self.links),
+                        frozen("addresses", self.addresses), frozen("routes", self.routes),
+                        self.rules, frozen("by_oif", self.by_oif),
+                        frozen("by_src", self.by_src), frozen("defaults", self.defaults),
+                        touched)  # fmt: skip
+
+    def _links(self) -> dict[int, dict]:
+        """``links``, writable."""
+        if "links" not in self._mine:
+            self.links, _ = dict(self.links), self._mine.add("links")
+        return self.links  # type: ignore[return-value]
+
+    def _addresses(self) -> dict[int, tuple[dict, ...]]:
+        """``addresses``, writable."""
+        if "addresses" not in self._mine:
+            self.addresses, _ = dict(self.addresses), self._mine.add("addresses")
+        return self.addresses  # type: ignore[return-value]
+
+    def settle(self) -> None:
+        """At the end of a batch, what deleting IPv4 addresses did without
+        a notification, after those it sent (the subnet route's):
+
+        * a device's last one gone, the kernel flushed the IPv4 routes all
+          of whose nexthops are on it (fib_disable_ip): those it had then
+          are dropped (a multipath one through it: the family dumped again);
+        * routes using a deleted address as their source (fib_sync_down_addr;
+          6.18 notifies their deletion, older kernels did not): the family
+          is dumped again only if one of those is still known.
+        """
+        for _index, known in self.emptied:
+            for ident, entries in known.items():
+                if any(hops[3] for hops in entries):
+                    self.dirty.add(4)
+                    continue
+                for hops, entry in entries.items():
+                    if self.entry(ident, hops) is entry:  # not one added since
+                        self._remove(ident, hops)
+        if any(self.by_src.get(address) for address in self.removed_sources):
+            self.dirty.add(4)
+        self.emptied.clear()
+        self.removed_sources.clear()
 
     def apply(self, msg: Message) -> None:
         kind = msg.type
@@ -172,20 +209,20 @@ class Batch:
         index, old = link["index"], self.links.get(link["index"])
         if old == link:
             return
-        self.links[index], self.changed = link, True
+        self._links()[index], self.changed = link, True
+        self.touched.add(index)
         if old is not None and (old["mtu"] < IPV6_MIN_MTU) != (link["mtu"] < IPV6_MIN_MTU):
             self.refresh.add(index)
         if old is not None and old["flags"] & IFF_UP and not link["flags"] & IFF_UP:
-            # fib_sync_down_dev + fib_flush: IPv4 routes all of whose nexthops are there
-            self._drop_routes(lambda e: e.route["family"] == 4 and _oifs(e) == {index})
+            self.drop_down(index)
 
     def del_link(self, index: int) -> None:
-        self.changed |= self.links.pop(index, None) is not None
-        self.changed |= self.addresses.pop(index, None) is not None
-        for ident, entries in self.routes.items():
-            if any(e.hops[3] and index in _oifs(e) for e in entries):
-                self.dirty.add(ident[0])  # multipath: let the kernel say what is left
-        self._drop_routes(lambda e: e.route["oif"] == index and not e.hops[3])
+        if index in self.links:
+            self.changed |= self._links().pop(index, None) is not None
+        if index in self.addresses:
+            self.changed |= self._addresses().pop(index, None) is not None
+        self.touched.add(index)
+        self.drop_through(index)
 
     def set_addr(self, addr: dict) -> None:
         addrs, key = self.addresses.get(addr["index"], ()), _addr_key(addr)
@@ -199,62 +236,25 @@ class Batch:
         if at is None:
             at = _insert_at(addrs, addr)
             addrs = addrs[:at] + (addr,) + addrs[at:]
-        self.addresses[addr["index"]], self.changed = addrs, True
+        self._addresses()[addr["index"]], self.changed = addrs, True
+        self.touched.add(addr["index"])
 
     def del_addr(self, addr: dict) -> None:
         addrs, key = self.addresses.get(addr["index"], ()), _addr_key(addr)
         kept = tuple(a for a in addrs if _addr_key(a) != key)
         if len(kept) != len(addrs):
             self.changed = True
+            self.touched.add(addr["index"])
             if kept:
-                self.addresses[addr["index"]] = kept
+                self._addresses()[addr["index"]] = kept
             else:
-                del self.addresses[addr["index"]]
-        srcs = (e.prefsrc for es in self.routes.values() for e in es)
-        if addr["family"] == 4 and addr["address"] in srcs:
-            self.dirty.add(4)  # fib_sync_down_addr
-
-    def set_route(self, ident: Ident, entry: Route, replace: bool) -> None:
-        entries = self.routes.get(ident, ())
-        others = tuple(e for e in entries if e.hops != entry.hops)
-        if replace:
-            if len(entries) > 1:
-                self.dirty.add(ident[0])  # which of the appended ones was replaced?
-            new: tuple[Route, ...] = (entry,)
-        elif len(others) == len(entries):
-            if ident[0] == 6 and _via(entry) and any(_via(e) for e in others):
-                self.dirty.add(6)  # IPv6 gateway routes merge into one multipath route
-            new = entries + (entry,)
-        else:  # the same route again: it keeps its place
-            new = tuple(entry if e.hops == entry.hops else e for e in entries)
-        if new != entries:
-            self.routes[ident], self.changed = new, True
-
-    def del_route(self, ident: Ident, entry: Route) -> None:
-        entries = self.routes.get(ident, ())
-        if not any(e.hops == entry.hops for e in entries):
-            if any(oif in self.links for oif in _oifs(entry)):  # else: its link is gone
-                self.dirty.add(ident[0])
-            return
-        self._drop_routes(lambda e: e.hops == entry.hops, [ident])
-
-    def _drop_routes(self, doomed: Callable[[Route], bool], idents: Iterable = ()) -> None:
-        for ident in list(idents or self.routes):
-            entries = self.routes[ident]
-            kept = tuple(e for e in entries if not doomed(e))
-            if len(kept) != len(entries):
-                self.changed = True
-                if kept:
-                    self.routes[ident] = kept
-                else:
-                    del self.routes[ident]
-
-    def replace_routes(self, family: int, found: Iterable[tuple[Ident, Route]]) -> None:
-        routes = {i: es for i, es in self.routes.items() if i[0] != family}
-        for ident, entry in found:
-            routes[ident] = routes.get(ident, ()) + (entry,)
-        if routes != self.routes:
-            self.routes, self.changed = routes, True
+                del self._addresses()[addr["index"]]
+        if addr["family"] == 4:  # see settle()
+            self.removed_sources.add(addr["address"])
+            if len(kept) != len(addrs) and not any(a["family"] == 4 for a in kept):
+                known = {ident: {h: self.routes[ident][h] for h in hopses}
+                         for ident, hopses in self.through(addr["index"], 4)}  # fmt: skip
+                self.emptied.append((addr["index"], known))
 
 
 def dump_routes(sock: socket.socket, family: int) -> list[tuple[Ident, Route]]:
@@ -276,16 +276,23 @@ def dump_state(sock: socket.socket, version: int, previous: NetState | None = No
         if msg.family == socket.AF_UNSPEC:
             link, index = msg.body, msg.body["index"]
             kept = old_links.get(index)
-            batch.links[index] = kept if kept == link else link
+            batch._links()[index] = kept if kept == link else link
+            if kept != link:
+                batch.touched.add(index)
     for msg in query.dump(sock, constants.RTM_GETADDR):
         addr = msg.body
-        batch.addresses[addr["index"]] = batch.addresses.get(addr["index"], ()) + (addr,)
+        batch._addresses()[addr["index"]] = batch.addresses.get(addr["index"], ()) + (addr,)
     for index, addrs in batch.addresses.items():
         kept_addrs = old_addrs.get(index)
         if kept_addrs == addrs:
-            batch.addresses[index] = kept_addrs
+            batch._addresses()[index] = kept_addrs
+        else:
+            batch.touched.add(index)
+    batch.touched |= (old_links.keys() - batch.links.keys()) | (
+        old_addrs.keys() - batch.addresses.keys()
+    )
     for family in (4, 6):
         batch.replace_routes(family, dump_routes(sock, family))
     rules = tuple(m.body for m in query.dump(sock, constants.RTM_GETRULE, socket.AF_INET))
     batch.rules = previous.rules if previous is not None and previous.rules == rules else rules
-    return batch.freeze(version)
+    return batch.freeze(version, touched_known=previous is not None)

@@ -47,7 +47,6 @@ from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
 from shared.memory import release_memory
-from shared.netmodel.ownership import owned_links
 from shared.netmodel.plan import Plan
 from shared.netmodel.plan_checks import check_plan_devices, check_plan_owned
 from shared.netmodel.snapshot import NetinfoSnapshot
@@ -147,7 +146,6 @@ class Verbs:
         # during a change
         self._view_lock = threading.Lock()
         self._frozen: tuple[int, dict, Any, Any] | None = None
-        self._owned_of: tuple[int, list[str]] | None = None  # (state version, marked devices)
         # the last netinfo answer given to a caller taking deltas: (token, caps, running, owned)
         self._sent: tuple[str, dict, dict, list[str]] | None = None
         self._sent_lock = threading.Lock()
@@ -301,12 +299,9 @@ class Verbs:
             log.error("marking the devices of the running configuration failed: %s", error)
 
     def _owned(self, state: Any) -> list[str]:
-        """The marked devices of a live state, computed once per version."""
-        cached = self._owned_of
-        if cached is None or cached[0] != state.version:
-            cached = (state.version, sorted(owned_links(state.links.values())))
-            self._owned_of = cached
-        return cached[1]
+        """The marked devices of a live state (``LiveNetinfo.owned``)."""
+        assert self.live is not None
+        return self.live.owned(state)[0]
 
     # -- concurrent verbs -------------------------------------------------
     def ping(self, args: dict) -> str:
@@ -353,7 +348,8 @@ class Verbs:
         with self._sent_lock:
             sent, self._sent = self._sent, (token, caps, running, owned)
         if sent is not None and sent[0] == known:
-            return delta.answer(sent, (token, caps, running, owned))
+            hint = self.live.report_changes(sent[1], caps)  # what the builder rebuilt
+            return delta.answer(sent, (token, caps, running, owned), hint)
         _, encoded = self.live.report(running, generation, None, state, ovs)
         return {"token": token, "caps": RawJson(encoded), "running": running, "owned": owned}
 

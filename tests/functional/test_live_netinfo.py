@@ -312,6 +312,30 @@ def test_refresh_applies_the_queued_events_first(host: HostNs, tmp_path: Path) -
         assert [a["address"] for a in state.addresses[index]] == ["10.0.0.1"]
 
 
+def test_address_removal_dumps_no_routes_when_the_kernel_tells_what_went(
+    host: HostNs, tmp_path: Path
+) -> None:
+    """Deleting an IPv4 address takes its subnet route and the routes using
+    it as their source, notified (6.18; older kernels flushed the second
+    kind silently: the monitor dumps the routes again when one of them
+    survives the batch); a device's last address gone, the routes through
+    it are flushed silently (emulated): no dump, the cost of the host."""
+    config = _config(tmp_path)
+    _batch(host.name, [
+        "link add nrlbr0 type bridge", "link set nrlbr0 up", "addr add 10.0.0.1/24 dev nrlbr0",
+        "link add nrlbr1 type bridge", "link set nrlbr1 up", "addr add 10.1.0.1/24 dev nrlbr1",
+        "route add 10.7.0.0/24 dev nrlbr0 src 10.1.0.1",
+    ])  # fmt: skip
+    with watching(host.name, config) as (live, ipr):
+        live.sync()
+        dumps = live.stats["route_dumps"]
+        for address, device in (("10.0.0.1/24", "nrlbr0"), ("10.1.0.1/24", "nrlbr1")):
+            with live.held():  # the notifications of one change applied as one batch
+                _batch(host.name, [f"addr del {address} dev {device}"])
+            assert_converges(live, ipr, config)
+        assert live.stats["route_dumps"] == dumps
+
+
 # -- 4. latency at 1,000 bridges --------------------------------------------
 
 

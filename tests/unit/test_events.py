@@ -53,6 +53,15 @@ def test_a_nic_appearing_is_nic_added_with_its_ifindex() -> None:
     assert diff([], [link(3, "eth0")]) == [{"kind": "nic_added", "device": "eth0", "ifindex": 3}]
 
 
+def test_only_the_touched_devices_are_compared_when_the_monitor_says_which() -> None:
+    """The live netinfo names the ifindexes a batch touched: a device it
+    does not name is not looked at (a thousand others would cost a walk)."""
+    old = [link(3, "eth0"), link(4, "br0", kind="bridge")]
+    new = [link(3, "eth1"), link(5, "br1", kind="bridge")]
+    assert diff(old, new, touched={3}) == []  # a rename: no event
+    assert diff(old, new, touched={4}) == [{"kind": "device_removed", "device": "br0"}]
+
+
 def test_nic_presence_is_left_to_uevents_when_asked() -> None:
     assert diff([link(3, "eth0")], [], nic_presence=False) == []
 

@@ -1,0 +1,241 @@
+"""The live netinfo's reports (:class:`superd.monitor.LiveNetinfo`'s half
+that builds, names and caches them): one report per (kernel state, running
+configuration, nameservers, OVSDB and teamd/tc state), built incrementally
+from the last one (:mod:`shared.netinfo_incremental`) with the ifindexes
+the states in between touched.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import orjson
+
+from shared.config import Config
+from shared.netinfo_incremental import IncrementalBuilder
+from shared.netmodel.ownership import OWNER_ALIAS
+from shared.wire import to_json
+from superd import netstats, qos_report, team_report
+from superd.netinfo import ovs_state, read_nameservers, with_ovs
+from superd.netstate import NetState
+from superd.ovs_report import digest as ovs_digest
+from superd.ovs_report import has_ovs
+
+READ_OVS = object()  # report(): read OVSDB's state now
+CACHED_REPORTS = 1  # each is the whole host; the builder shares entries anyway
+TOUCHED_KEPT = 256  # versions whose touched ifindexes are remembered
+
+
+class ReportCache:
+    """The report half of the monitor; the monitor provides ``config``,
+    ``netns``, ``epoch``, ``_state`` and ``_request_socket``, and calls
+    :meth:`_init_reports` and, with each state it publishes, :meth:`_touched`."""
+
+    config: Config
+    netns: str | None
+    epoch: str
+    _state: NetState
+
+    def _init_reports(self) -> None:
+        self._caps_lock = threading.Lock()  # guards _caps
+        self._caps: OrderedDict[tuple, list] = OrderedDict()
+        self._builder = IncrementalBuilder()  # one build at a time: safe to share
+        self._touched_log: dict[int, frozenset[int] | None] = {}
+        self._facts: tuple[Mapping, tuple[bool, bool]] | None = None
+        self._owned_memo: tuple[int, dict[int, str], list[str], frozenset[str]] | None = None
+
+    def _touched(self, state: NetState) -> None:
+        """Remember which ifindexes ``state`` touched (monitor thread)."""
+        self._touched_log[state.version] = state.touched
+        self._touched_log.pop(state.version - TOUCHED_KEPT, None)
+
+    def owned(self, state: NetState) -> tuple[list[str], frozenset[str]]:
+        """The devices of ``state`` carrying netreload's mark, sorted and as
+        a set; from the last answer and the ifindexes touched since when
+        known (a walk over every device otherwise)."""
+        memo = self._owned_memo
+        if memo is not None and memo[0] == state.version:
+            return memo[2], memo[3]
+        changed = self.changed_between(memo[0], state.version) if memo is not None else None
+        if memo is None or changed is None:
+            marked = {i: x["name"] for i, x in state.links.items() if x.get("alias") == OWNER_ALIAS}
+            names = sorted(marked.values())
+        else:
+            marked, names = dict(memo[1]), list(memo[2])
+            for index in changed:
+                link = state.links.get(index) or {}
+                name = link["name"] if link.get("alias") == OWNER_ALIAS else None
+                if marked.get(index) != name:
+                    if index in marked:
+                        names.remove(marked.pop(index))
+                    if name is not None:
+                        marked[index] = name
+                        bisect.insort(names, name)
+        memo = (state.version, marked, names, frozenset(names))
+        self._owned_memo = memo
+        return memo[2], memo[3]
+
+    def report_changes(self, old: dict, new: dict) -> dict[str, set[str]] | None:
+        """Per section, the names whose entries may differ between two
+        reports (:meth:`IncrementalBuilder.changes_between`)."""
+        return self._builder.changes_between(old, new)
+
+    def changed_between(self, old: int, new: int) -> Collection[int] | None:
+        """The ifindexes whose link or addresses may differ between the
+        states of versions ``old`` and ``new``; None when not known."""
+        low, high = sorted((old, new))
+        out: set[int] = set()
+        for version in range(low + 1, high + 1):
+            touched = self._touched_log.get(version)
+            if touched is None:
+                return None
+            out |= touched
+        return out
+
+    def capabilities(self, running: Mapping[str, Any], state: NetState | None = None) -> dict:
+        """The report of ``state`` (default: the current one), built once per
+        (version, running, nameservers). Shared between callers: read-only."""
+        state = self._state if state is None else state
+        running_key = orjson.dumps(  # names the running configuration: a whole host's
+            running, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str
+        )
+        ovs = self.ovs_state(running)
+        qos = self._qos_trees(running)
+        return self._report(running, state, running_key, read_nameservers(self.config), ovs,
+                            qos)[0]  # fmt: skip
+
+    def _qos_trees(self, running: Mapping[str, Any]) -> dict | None:
+        """What the report takes from outside rtnetlink, read now: the HFSC
+        trees of the shaped devices (tc changes send no link notification)
+        and the teams' active ports (teamd's); None when there is neither."""
+        extra: dict[str, Any] = {}
+        if self._running_facts(running)[0]:
+            from pyroute2 import IPRoute
+
+            with IPRoute(netns=self.netns) if self.netns else IPRoute() as ipr:
+                extra["qos"] = qos_report.read_trees(running, ipr)
+        active = team_report.read_active_ports(running, self.config)
+        if active is not None:
+            extra["team"] = active
+        return extra or None
+
+    def network_statistics(self) -> dict:
+        """``Host.getNetworkStatistics``' report: the cached links, their
+        counters dumped now on a socket of the caller's (:mod:`superd.netstats`)."""
+        state = self._state
+        with contextlib.closing(self._request_socket()) as sock:
+            return netstats.collect(state.links.values(), self.config.is_fake_nic, sock)
+
+    def ovs_state(self, running: Mapping[str, Any]) -> dict | None:
+        """OVSDB's bridges and ports, if ``running`` has OVS networks."""
+        if not self._running_facts(running)[1]:
+            return None
+        return ovs_state(running, self.config)
+
+    def _running_facts(self, running: Mapping[str, Any]) -> tuple[bool, bool]:
+        """(a network asks for shaping, a network or bond is OVS's) of
+        ``running``, computed once per running configuration (a walk over
+        every network, asked several times per change)."""
+        memo = self._facts
+        if memo is None or memo[0] is not running:
+            memo = (running, (bool(qos_report.shaped_devices(running)), has_ovs(running)))
+            self._facts = memo
+        return memo[1]
+
+    def current_report(self, running: Mapping[str, Any], running_key: object) -> dict:
+        """The current report as a dict (shared, read-only): the one the
+        netinfo verb just served for ``running_key`` costs nothing."""
+        nameservers = read_nameservers(self.config)
+        ovs = self.ovs_state(running)
+        qos = self._qos_trees(running)
+        return self._report(running, self._state, running_key, nameservers, ovs, qos)[0]
+
+    def report(
+        self,
+        running: Mapping[str, Any],
+        running_key: object,
+        known: object = None,
+        state: NetState | None = None,
+        ovs: dict | None | object = READ_OVS,
+    ) -> tuple[str, bytes | None]:
+        """(token, the report of ``state`` — default: the current one — as
+        compact JSON), the JSON encoded once per report. ``running_key`` names
+        ``running`` (its generation). The token names the report in this run
+        (an equal token, an equal report): when ``known`` is that token, the
+        JSON is None — the caller has it."""
+        token, entry = self._token_and_report(running, running_key, known, state, ovs)
+        if entry is None:
+            return token, None
+        if entry[1] is None:
+            entry[1] = to_json(entry[0])
+        return token, entry[1]
+
+    def report_dict(
+        self,
+        running: Mapping[str, Any],
+        running_key: object,
+        state: NetState | None = None,
+        ovs: dict | None | object = READ_OVS,
+    ) -> tuple[str, dict]:
+        """(token, the report as a dict — shared, read-only) as :meth:`report`
+        names it, not encoded: for a delta against an earlier one."""
+        token, entry = self._token_and_report(running, running_key, None, state, ovs)
+        assert entry is not None
+        return token, entry[0]
+
+    def _token_and_report(
+        self, running: Mapping[str, Any], running_key: object, known: object,
+        state: NetState | None, ovs: dict | None | object,
+    ) -> tuple[str, list | None]:  # fmt: skip
+        state = self._state if state is None else state
+        nameservers = read_nameservers(self.config)
+        # OVS bridges and ports are OVSDB's, read fresh: they name the report too
+        if ovs is READ_OVS:
+            ovs = self.ovs_state(running)
+        token = f"{self.epoch}.{state.version}.{running_key}.{','.join(nameservers)}"
+        if ovs is not None:
+            token += f".{ovs_digest(ovs)}"
+        qos = self._qos_trees(running)
+        if qos is not None:
+            token += f".q{_extra_digest(qos)}"
+        if known == token:
+            return token, None
+        return token, self._report(running, state, running_key, nameservers, ovs, qos)
+
+    def _report(self, running: Mapping[str, Any], state: NetState, running_key: object,
+                nameservers: list[str], ovs: dict | None = None,
+                qos: dict | None = None) -> list:  # fmt: skip
+        """[report, its JSON or None], cached by key; few entries: each is
+        the whole host."""
+        key = (state.version, running_key, *nameservers, ovs_digest(ovs) if ovs else None,
+               _extra_digest(qos) if qos is not None else None)  # fmt: skip
+        with self._caps_lock:
+            if (entry := self._caps.get(key)) is not None:
+                self._caps.move_to_end(key)
+                return entry
+        caps = self._builder.build(state.links, state.addresses, state.default_routes(), running,
+                                   nameservers, self.config.is_fake_nic, state.rules,
+                                   state.version, self.changed_between)  # fmt: skip
+        if qos is not None and qos.get("qos") is not None:
+            caps = qos_report.overlay(caps, qos["qos"], running)
+        if qos is not None and qos.get("team") is not None:
+            caps = team_report.overlay(caps, qos["team"])
+        if ovs is not None:
+            caps = with_ovs(caps, running, self.config, ovs)
+        entry = [caps, None]
+        with self._caps_lock:
+            entry = self._caps.setdefault(key, entry)
+            while len(self._caps) > CACHED_REPORTS:
+                self._caps.popitem(last=False)
+        return entry
+
+
+def _extra_digest(extra: Mapping[str, Any]) -> str:
+    """A short name of what ``LiveNetinfo._qos_trees`` read."""
+    trees, teams = extra.get("qos"), extra.get("team") or {}
+    return f"{qos_report.digest(trees) if trees else ''}.{sorted(teams.items())}"
