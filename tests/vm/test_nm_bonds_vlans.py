@@ -32,6 +32,7 @@ from test_bonds_and_vlans import (
     is_up,
     link,
     link_names,
+    mtus,
     slaves,
     vlan_of,
 )
@@ -43,6 +44,8 @@ from tests.functional.nm_lab import NmLab, why_no_nm
 pytestmark = pytest.mark.skipif(why_no_nm() is not None, reason=str(why_no_nm()))
 
 NICS = 9
+MTU_FAMILY = ("bond1", "veth_0", "veth_1", "bond1.30", "onbond", "veth_6", "veth_6.101",
+              "veth_6.100", "nicvbr")  # fmt: skip
 
 
 def profiles(lab: NmLab) -> dict[str, tuple[str, str]]:
@@ -68,8 +71,9 @@ def nm(vm_kernel_modules, tmp_path_factory) -> Iterator[Scenario]:
     """Request 1: bond1 (active-backup) carrying the bridged network
     ``onbond``; bond2 (802.3ad) carrying a bridged VLAN network ``vbr`` and
     a bridgeless one ``vnobr``; bond3 without networks; two VLAN networks
-    on veth_6. Request 2: bond1's miimon changed, bond2's veth_3 swapped
-    for veth_7, bond3 removed."""
+    on veth_6, one of them and one on bond1 with an MTU of 9000. Request 2:
+    bond1's miimon changed, bond2's veth_3 swapped for veth_7, bond3
+    removed, the 9000 VLAN network on veth_6 removed."""
     host = create_host_ns(NICS, prefix="nrvm-nm-")
     root = tmp_path_factory.mktemp("nm")
     lab = NmLab(host.name, root / "nm")
@@ -91,7 +95,8 @@ def nm(vm_kernel_modules, tmp_path_factory) -> Iterator[Scenario]:
                     "nicvbr": {"nic": "veth_6", "vlan": 100, "ipaddr": "10.100.0.1",
                                "prefix": 24},
                     "nicraw": {"nic": "veth_6", "vlan": 101, "bridged": False,
-                               "ipaddr": "10.101.0.1", "prefix": 24},
+                               "ipaddr": "10.101.0.1", "prefix": 24, "mtu": 9000},
+                    "jumbo": {"bonding": "bond1", "vlan": 30, "bridged": False, "mtu": 9000},
                 },
                 {
                     "bond1": {"nics": ["veth_0", "veth_1"], "options": ACTIVE_BACKUP},
@@ -104,11 +109,13 @@ def nm(vm_kernel_modules, tmp_path_factory) -> Iterator[Scenario]:
         s.seen["bond2"] = {f: ns_sysfs_read(host.name, "bond2", f"bonding/{f}")
                            for f in ("mode", "miimon", "lacp_rate")}  # fmt: skip
         s.seen["ifindex"] = {name: link(host.name, name)["ifindex"] for name in ("bond1",)}
+        s.seen["mtus"] = mtus(host.name, *MTU_FAMILY)
+        s.seen["veth_6.101"] = (link(host.name, "veth_6.101"), ipv4(host.name, "veth_6.101"))
         ok_nm(
             agent,
             apply(
                 agent,
-                {},
+                {"nicraw": {"remove": True}},
                 {
                     "bond1": {"nics": ["veth_0", "veth_1"],
                               "options": "mode=active-backup miimon=250"},
@@ -152,11 +159,11 @@ def test_vlan_networks_on_a_bond(nm) -> None:
 
 def test_vlan_networks_on_a_nic(nm) -> None:
     ns = nm.ns
-    bridged, bridgeless = link(ns, "veth_6.100"), link(ns, "veth_6.101")
+    bridged, (bridgeless, bridgeless_ipv4) = link(ns, "veth_6.100"), nm.seen["veth_6.101"]
     assert vlan_of(bridged) == ("veth_6", 100) and bridged["master"] == "nicvbr"
     assert vlan_of(bridgeless) == ("veth_6", 101) and is_up(bridgeless)
     assert ipv4(ns, "nicvbr") == {"10.100.0.1/24"}
-    assert ipv4(ns, "veth_6.101") == {"10.101.0.1/24"}
+    assert bridgeless_ipv4 == {"10.101.0.1/24"}
     assert "veth_6" not in nm.seen["profiles"]  # the NIC itself: no profile
 
 
@@ -189,6 +196,31 @@ def test_bond_removal_leaves_no_device_and_no_profile(nm) -> None:
     assert "bond3" not in nm.agent.running()["bonds"]
 
 
+def test_bond_and_its_slaves_carry_the_largest_vlan_mtu(nm) -> None:
+    seen = nm.seen["mtus"]
+    assert {name: seen[name] for name in ("bond1", "veth_0", "veth_1", "bond1.30")} == {
+        "bond1": 9000,
+        "veth_0": 9000,
+        "veth_1": 9000,
+        "bond1.30": 9000,
+    }
+    assert seen["onbond"] == 1500
+
+
+def test_nic_under_a_jumbo_vlan_carries_its_mtu(nm) -> None:
+    seen = nm.seen["mtus"]
+    assert (seen["veth_6"], seen["veth_6.101"]) == (9000, 9000)
+    assert (seen["veth_6.100"], seen["nicvbr"]) == (1500, 1500)
+
+
+def test_vlan_network_removal_leaves_no_device_no_profile_and_the_nic_back_at_1500(nm) -> None:
+    ns = nm.ns
+    assert "veth_6.101" not in link_names(ns)
+    assert "veth_6.101" not in profiles(nm.agent.nm)
+    assert link(ns, "veth_6")["mtu"] == 1500 and is_up(link(ns, "veth_6"))
+    assert link(ns, "veth_6.100")["master"] == "nicvbr"  # the other VLAN network stays
+
+
 def test_bond_option_networkmanager_cannot_express_is_25_and_changes_nothing(nm) -> None:
     before, running = state(nm.agent), nm.agent.running()
     result = apply(
@@ -205,7 +237,7 @@ def test_failure_injected_midway_restores_kernel_and_profiles(nm) -> None:
     before, running = state(nm.agent), nm.agent.running()
     result = apply(
         nm.agent,
-        {"vc": {"bonding": "bond1", "vlan": 30, "bridged": False}},
+        {"vc": {"bonding": "bond1", "vlan": 31, "bridged": False}},
         {"bond1": {"nics": ["veth_0", "veth_1"], "options": "mode=active-backup miimon=300"},
          "bond4": {"nics": ["veth_8"], "options": ACTIVE_BACKUP}},
         env={"NETRELOAD_TEST_FAIL_AFTER_OPS": "2"},
@@ -222,6 +254,7 @@ def test_failed_activation_after_bond_changes_rolls_them_back(nm) -> None:
     blocking DHCP network on bond4 that never gets a lease: 29, and the
     checkpoint brings the previous kernel and profiles back."""
     before, running = state(nm.agent), nm.agent.running()
+    seen = len(nm.agent.nm.audits())
     result = apply(
         nm.agent,
         {"dhcpnet": {"bonding": "bond4", "bridged": False, "bootproto": "dhcp",
@@ -230,6 +263,9 @@ def test_failed_activation_after_bond_changes_rolls_them_back(nm) -> None:
          "bond4": {"nics": ["veth_8"], "options": ACTIVE_BACKUP}},
     )  # fmt: skip
     assert result["code"] == 29 and "could not activate" in result["message"], result
+    asked = nm.agent.nm.audits()[seen:]  # NetworkManager did change bond1, then rolled back
+    assert any('op="connection-update"' in line and 'name="bond1"' in line for line in asked)
+    assert any('op="checkpoint-rollback"' in line for line in asked)
     assert ns_sysfs_read(nm.ns, "bond1", "bonding/miimon") == "250"
     assert "bond4" not in link_names(nm.ns)
     assert state(nm.agent) == before
