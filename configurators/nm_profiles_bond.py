@@ -187,11 +187,15 @@ def with_role(
     settings = dict(profile.settings)
     for name in ("ipv4", "ipv6"):
         settings[name] = {k: v for k, v in held.get(name, {}).items() if k in ROLE_IP_KEYS}
-    plain = settings["ipv4"].get("method") == "disabled" and settings["ipv6"].get("method") in (
-        "link-local",
-        None,
+    ipv4, ipv6 = settings["ipv4"], settings["ipv6"]
+    plain = ipv4.get("method") == "disabled" and ipv6.get("method") in ("link-local", None)
+    # an address that comes later (non-blocking DHCP, DHCPv6, autoconf):
+    # its reactivation is awaited up to LAYER2_READY, as when it was added
+    layer2 = bool(
+        (ipv4.get("method") == "auto" and ipv4.get("may-fail", True))
+        or ipv6.get("method") in ("auto", "dhcp", "ignore")
     )
-    return replace(profile, settings=settings, inherit_role=False, plain=plain)
+    return replace(profile, settings=settings, inherit_role=False, plain=plain, layer2=layer2)
 
 
 def keep_role(new: WantedProfile, old: WantedProfile | None) -> WantedProfile:

@@ -131,3 +131,21 @@ def test_a_bond_edited_with_its_network_removed_takes_the_role_the_removal_gave(
     assert not merged.inherit_role and merged.plain
     assert merged.settings["bond"]["options"]["mode"] == "802.3ad"
     assert "master" not in merged.settings["connection"]
+
+
+@pytest.mark.parametrize(
+    ("ipv4", "layer2"),
+    [
+        ({"method": "auto", "may-fail": True}, True),  # non-blocking DHCP: no lease awaited
+        ({"method": "auto", "may-fail": False}, False),  # blocking DHCP
+        ({"method": "manual", "address-data": [{"address": "192.0.2.1", "prefix": 24}]}, False),
+    ],
+)
+def test_a_bond_edited_alone_awaits_what_its_held_ip_configuration_needs(
+    ipv4: dict, layer2: bool
+) -> None:
+    (profile, *_) = bond_profiles(bond())
+    held = {"connection": {"id": "bond0"}, "ipv4": ipv4, "ipv6": {"method": "link-local"}}
+    kept = with_role(profile, held)
+    assert kept.layer2 is layer2 and not kept.plain
+    assert kept.settings["ipv4"] == ipv4
