@@ -1,9 +1,12 @@
 """The NetworkManager configurator (``net_configurator = nm``), over D-Bus.
 
 Same shape as the OVS configurator: ``add_network`` / ``remove_network`` /
-``set_mtu`` only compute the profiles wanted (:mod:`configurators.nm_profiles`,
-pure: what NetworkManager cannot express is refused there, before anything
-is sent); :meth:`NmConfigurator.flush` sends the difference to
+``create_bond`` / ``modify_bond`` / ``delete_bond`` / ``set_mtu`` only
+compute the profiles wanted (:mod:`configurators.nm_profiles`, bonds and
+VLANs :mod:`configurators.nm_profiles_bond`; pure: what NetworkManager
+cannot express is refused there, before anything is sent; a bond's options
+already by :meth:`NmConfigurator.check_bonds`, before the transaction);
+:meth:`NmConfigurator.flush` sends the difference to
 NetworkManager (:mod:`configurators.nm_dbus`) in one go:
 
 1. inside a transaction, a checkpoint over the existing devices it is about
@@ -15,9 +18,11 @@ NetworkManager (:mod:`configurators.nm_dbus`) in one go:
    with autoconnect blocked (``AddConnection2`` / ``Update2``), then
    activated, the activations awaited together (LAYER2_READY is enough for
    non-blocking DHCP); a failed activation is code 29;
-5. the bridges NetworkManager created get netreload's kernel mark; MTUs of
-   devices without a profile of netreload's, and resolv.conf, through the
-   kernel as the iproute2 configurator does them.
+5. the bridges, bonds and VLANs NetworkManager created get netreload's
+   kernel mark; MTUs of devices without a profile of netreload's (set
+   before activation: a NIC under a VLAN), a NIC a bond let go (up, no
+   address), and resolv.conf, through the kernel as the iproute2
+   configurator does them.
 
 Unchanged profiles are neither updated nor reactivated: re-applying what
 NetworkManager holds sends nothing (the objectified rollback relies on it).
