@@ -1,9 +1,12 @@
 """The NetworkManager configurator (``net_configurator = nm``), over D-Bus.
 
 Same shape as the OVS configurator: ``add_network`` / ``remove_network`` /
-``set_mtu`` only compute the profiles wanted (:mod:`configurators.nm_profiles`,
-pure: what NetworkManager cannot express is refused there, before anything
-is sent); :meth:`NmConfigurator.flush` sends the difference to
+``create_bond`` / ``modify_bond`` / ``delete_bond`` / ``set_mtu`` only
+compute the profiles wanted (:mod:`configurators.nm_profiles`, bonds and
+VLANs :mod:`configurators.nm_profiles_bond`; pure: what NetworkManager
+cannot express is refused there, before anything is sent; a bond's options
+already by :meth:`NmConfigurator.check_bonds`, before the transaction);
+:meth:`NmConfigurator.flush` sends the difference to
 NetworkManager (:mod:`configurators.nm_dbus`) in one go:
 
 1. inside a transaction, a checkpoint over the existing devices it is about
@@ -15,9 +18,11 @@ NetworkManager (:mod:`configurators.nm_dbus`) in one go:
    with autoconnect blocked (``AddConnection2`` / ``Update2``), then
    activated, the activations awaited together (LAYER2_READY is enough for
    non-blocking DHCP); a failed activation is code 29;
-5. the bridges NetworkManager created get netreload's kernel mark; MTUs of
-   devices without a profile of netreload's, and resolv.conf, through the
-   kernel as the iproute2 configurator does them.
+5. the bridges, bonds and VLANs NetworkManager created get netreload's
+   kernel mark; MTUs of devices without a profile of netreload's (set
+   before activation: a NIC under a VLAN), a NIC a bond let go (up, no
+   address), and resolv.conf, through the kernel as the iproute2
+   configurator does them.
 
 Unchanged profiles are neither updated nor reactivated: re-applying what
 NetworkManager holds sends nothing (the objectified rollback relies on it).
@@ -49,11 +54,20 @@ from configurators.base import Configurator
 from configurators.iproute2_ip import AUTOCONF_SYSCTLS, IPV6_CONF
 from configurators.iproute2_netlink import read_value, write_value
 from configurators.nm_dbus import DEACTIVATED, MARK_KEY, NmClient
-from configurators.nm_profiles import WantedProfile, network_profiles, profile_uuid, same_settings
+from configurators.nm_profiles import (
+    WantedProfile,
+    activation_order,
+    network_profiles,
+    profile_uuid,
+    same_settings,
+)
+from configurators.nm_profiles_bond import bond_profiles, keep_role, with_role
+from configurators.nm_profiles_bond import check_bonds as nm_check_bonds
 from persistence.atomic import atomic_remove, atomic_write_text
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
+from shared.netmodel.bridge import Bridge
 from shared.netmodel.network import Network, build_network
 
 log = logging.getLogger("netreload.nm")
@@ -77,7 +91,7 @@ class NmConfigurator(Configurator):
     #: NetworkManager keeps netreload's profiles while superd restarts
     #: (not across reboots: they are in memory): remove_unrecorded has work
     persistent = True
-    supports = frozenset({"nic", "bridge", "ip"})
+    supports = frozenset({"nic", "bond", "bridge", "vlan", "ip"})
 
     def __init__(
         self,
@@ -102,6 +116,8 @@ class NmConfigurator(Configurator):
         self._drop: dict[str, str | None] = {}
         self._kernel_mtu: dict[str, int] = {}
         self._nameservers: tuple[str, ...] | None = None
+        # NICs a bond let go: up, without addresses, once their profile is gone
+        self._released: set[str] = set()
 
     @property
     def client(self) -> NmClient:
@@ -216,58 +232,91 @@ class NmConfigurator(Configurator):
                 network, top=replace(top, ip=replace(top.ip, blocking_dhcp=blocking_dhcp))
             )
         for profile in network_profiles(network):  # refuses what it cannot build
-            self._want[profile.device] = profile
-            self._drop.pop(profile.device, None)
-            self._kernel_mtu.pop(profile.device, None)
+            self._put(profile)
         ip = network.top.ip
         if ip is not None and ip.ipv4.default_route and ip.nameservers:
             self._nameservers = ip.nameservers
 
+    def _put(self, profile: WantedProfile) -> None:
+        if profile.inherit_role:  # a bond: the role a network gave it in this transaction
+            profile = keep_role(profile, self._want.get(profile.device))
+        self._want[profile.device] = profile
+        self._drop.pop(profile.device, None)
+        self._kernel_mtu.pop(profile.device, None)
+        self._released.discard(profile.device)
+
     def remove_network(self, network: Network, keep_bond: bool = True) -> None:
-        for device in reversed(network.devices):
+        top = network.top
+        port = top.port if isinstance(top, Bridge) else None
+        for device in (top, port):
             if isinstance(device, Bond):
-                continue  # not built by this configurator (refused when added)
-            self._want.pop(device.name, None)
-            if device is network.top:
-                self._drop[device.name] = ANY
-            else:  # a bridge port
-                self._drop[device.name] = network.top.name
+                if keep_bond and device.slaves:  # the bond stays, without the role
+                    self._put(bond_profiles(device, role=True)[0])
+            elif device is not None:
+                self._want.pop(device.name, None)
+                # a port: dropped only while the bridge still holds it
+                self._drop[device.name] = ANY if device is top else top.name
+        lower = next((d for d in network.devices if isinstance(d, Bond)), None)
+        if lower is not None and not keep_bond:
+            self.delete_bond(lower)
 
     def set_mtu(self, device: str, mtu: int) -> None:
         wanted = self._want.get(device)
         if wanted is not None:
-            settings = {**wanted.settings, "802-3-ethernet": {"mtu": mtu}}
+            ethernet = {**wanted.settings.get("802-3-ethernet", {}), "mtu": mtu}
+            settings = {**wanted.settings, "802-3-ethernet": ethernet}
             self._want[device] = replace(wanted, settings=settings)
         else:
             self._kernel_mtu[device] = mtu  # no profile of netreload's: the kernel's
 
-    # -- bonds: not built by this configurator yet ---------------------------------
+    # -- bonds ------------------------------------------------------------------------
+    def check_bonds(self, bonds: Mapping[str, Mapping]) -> None:
+        nm_check_bonds(bonds)  # 25 for an option NetworkManager has no key for
+
     def create_bond(self, bond: Bond) -> None:
-        raise NetError(
-            ErrorCode.BAD_BONDING,
-            f"bond {bond.name}: bonds are not built by the nm configurator yet",
-        )
+        self.modify_bond(bond, None)
 
     def modify_bond(self, bond: Bond, old: Bond | None) -> None:
-        self.create_bond(bond)
+        """The bond's profile (keeping its role) and its slaves'; a slave
+        it no longer has loses its profile and is left up."""
+        for profile in bond_profiles(bond):
+            self._put(profile)
+        for nic in sorted(set(old.slaves if old else ()) - set(bond.slaves)):
+            self._release(nic, bond.name)
 
     def delete_bond(self, bond: Bond) -> None:
-        self.create_bond(bond)
+        self._want.pop(bond.name, None)
+        self._drop[bond.name] = ANY
+        for nic in bond.slaves:
+            self._release(nic, bond.name)
+
+    def _release(self, nic: str, bond: str) -> None:
+        self._want.pop(nic, None)
+        self._drop[nic] = bond  # only while it is that bond's
+        self._released.add(nic)
 
     # -- sending ---------------------------------------------------------------------
     def flush(self) -> None:
         if not (self._want or self._drop or self._kernel_mtu or self._nameservers):
             return
         want, drop, mtus, nameservers = self._want, self._drop, self._kernel_mtu, self._nameservers
+        released = self._released
         self._drop_pending()
         client = self.client
         held = {name: client.by_uuid(profile_uuid(name)) for name in [*drop, *want]}
         if self._in_transaction:
             self._checkpoint([*drop, *want])
         self._deactivate_and_delete(client, drop, held)
-        self._add_and_activate(client, want, held)
+        self.kernel.cache_addresses(self.kernel.caching)  # devices went
+        for nic in sorted(released):  # as the iproute2 configurator leaves it
+            dev = self.kernel.device(nic)
+            if dev is not None:
+                self.kernel_side.ip_applier.flush(dev)
+                self.kernel.ensure_up(dev)
+        # before activation: a VLAN never gets above its NIC's MTU
         for device, mtu in mtus.items():
             self.kernel_side.set_mtu(device, mtu)
+        self._add_and_activate(client, want, held)
         if nameservers:
             self.kernel_side.ip_applier._write_resolv_conf(nameservers)
 
@@ -329,12 +378,23 @@ class NmConfigurator(Configurator):
         self, client: NmClient, want: Mapping[str, WantedProfile], held: Mapping[str, str | None]
     ) -> None:
         changed: dict[str, str] = {}
-        order = sorted(want.values(), key=lambda p: (not p.created, p.device))
-        for profile in order:
+        held_settings = {}
+        for profile in want.values():
             if not profile.created:
                 self._manage(client, profile.device)
+            if profile.parent_nic is not None:  # a VLAN's NIC: managed and up, no profile
+                self._manage(client, profile.parent_nic)
+                self.kernel.ensure_up(
+                    self.kernel.require(profile.parent_nic, ErrorCode.BAD_NIC, "VLAN lower device")
+                )
             path = held.get(profile.device)
-            settings = client.settings(path) if path is not None else None
+            held_settings[profile.device] = client.settings(path) if path is not None else None
+        order = activation_order(
+            with_role(profile, held_settings[profile.device]) for profile in want.values()
+        )
+        for profile in order:
+            path = held.get(profile.device)
+            settings = held_settings[profile.device]
             if settings is None:
                 changed[profile.device] = client.add_connection(profile.settings)
                 continue
@@ -351,8 +411,10 @@ class NmConfigurator(Configurator):
         for profile in order:  # a port follows its bridge's reactivation
             if profile.device not in changed and set(profile.after) & set(changed):
                 changed[profile.device] = held[profile.device] or ""
-        active = {name: client.activate(path) for name, path in changed.items()}
-        failed = client.wait_active(active, layer2=[p.device for p in want.values() if p.layer2])
+        active = {
+            p.device: client.activate(changed[p.device]) for p in order if p.device in changed
+        }
+        failed = client.wait_active(active, layer2=[p.device for p in order if p.layer2])
         if failed:
             shown = ", ".join(
                 f"{name} ({NAME_STATES.get(state, state)})"
@@ -387,7 +449,7 @@ class NmConfigurator(Configurator):
                     kind="bridge",
                     br_forward_delay=profile.forward_delay,
                 )
-        if profile.settings["connection"].get("master"):
+        if profile.settings["connection"].get("master") or profile.plain:
             for name in AUTOCONF_SYSCTLS:
                 default = read_value(IPV6_CONF / "default" / name)
                 path = IPV6_CONF / profile.device / name
@@ -437,6 +499,9 @@ class NmConfigurator(Configurator):
         for name, attrs in running.get("networks", {}).items():
             if attrs.get("switch", "legacy") == "legacy":
                 wanted.update(d.name for d in build_network(name, attrs).devices)
+        for name, attrs in running.get("bonds", {}).items():
+            if attrs.get("switch", "legacy") == "legacy":
+                wanted.update([name, *attrs.get("nics", ())])
         stale = {n: ANY for n in sorted(client.owned_profiles()) if n not in wanted}
         if stale:
             held = {name: client.by_uuid(profile_uuid(name)) for name in stale}

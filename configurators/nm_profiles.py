@@ -20,17 +20,18 @@ netreload's mark in the ``user`` setting (:data:`configurators.nm_dbus.MARK_KEY`
   the two rules at priority 3200); no DNS from NetworkManager (netreload
   writes resolv.conf itself, as with iproute2).
 
+Bonds, their slaves and VLANs: :mod:`configurators.nm_profiles_bond`.
+
 What NetworkManager cannot express is refused here, before anything is
 sent (:func:`network_profiles`): a bridge option it has no property for
-(21). VLANs and bonds are not built by this configurator yet (refused with
-21 and 25, before any change).
+(21), a bonding option it has no key for (25).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +109,13 @@ class WantedProfile:
     after: tuple[str, ...] = field(default=())
     #: a bridge's forward delay (1/100 s) set through netlink once active
     forward_delay: int | None = None
+    #: a bond changed without its network: keeps the role (bridge port, IP)
+    #: of the profile NetworkManager holds (``nm_profiles_bond.with_role``)
+    inherit_role: bool = False
+    #: a device without IP of its own: IPv6 sysctls left as the kernel's
+    plain: bool = False
+    #: the NIC under a VLAN: set Managed and up, no profile of its own
+    parent_nic: str | None = None
 
 
 def _connection(device: str, kind: str, **extra: Any) -> dict[str, Any]:
@@ -258,33 +266,46 @@ def network_profiles(network: Network) -> list[WantedProfile]:
                 forward_delay=kernel_forward_delay(top),
             )
         ]
-        port = top.port
-        if port is None:
+        if top.port is None:
             return profiles
-        _refuse_unbuilt(network, port)
-        profiles.insert(
-            0,
+        return [*_device_profiles(network, top.port, top.name, None), *profiles]
+    return _device_profiles(network, top, None, ip)
+
+
+def _device_profiles(
+    network: Network, device: Any, master: str | None, ip: IpConfig | None
+) -> list[WantedProfile]:
+    """The profiles of a bridge's port (``master``) or of a bridgeless
+    network's device (``ip``): a NIC, a VLAN or a bond."""
+    from configurators.nm_profiles_bond import bond_profiles, vlan_profile
+
+    if isinstance(device, Vlan):
+        return [vlan_profile(device, master, ip)]
+    if isinstance(device, Bond):
+        return bond_profiles(device, master, ip, role=True)
+    if not isinstance(device, Nic):
+        raise NetError(ErrorCode.BAD_PARAMS, f"network {network.name}: {device.name} unsupported")
+    if master is not None:
+        return [
             WantedProfile(
-                port.name,
+                device.name,
                 {
                     "connection": _connection(
-                        port.name, "802-3-ethernet", master=top.name, **{"slave-type": "bridge"}
+                        device.name, "802-3-ethernet", master=master, **{"slave-type": "bridge"}
                     ),
-                    "802-3-ethernet": {"mtu": port.mtu},
+                    "802-3-ethernet": {"mtu": device.mtu},
                     "user": _mark(),
                 },
-                after=(top.name,),
-            ),
-        )
-        return profiles
-    _refuse_unbuilt(network, top)
+                after=(master,),
+            )
+        ]
     return [
         WantedProfile(
-            top.name,
+            device.name,
             {
-                "connection": _connection(top.name, "802-3-ethernet"),
-                "802-3-ethernet": {"mtu": top.mtu},
-                **_ip(top.name, ip),
+                "connection": _connection(device.name, "802-3-ethernet"),
+                "802-3-ethernet": {"mtu": device.mtu},
+                **_ip(device.name, ip),
                 "user": _mark(),
             },
             layer2=dynamic(ip),
@@ -300,19 +321,25 @@ def dynamic(ip: IpConfig | None) -> bool:
     return (ip.has_dhcp and not ip.blocking_dhcp) or ip.ipv6.autoconf or ip.ipv6.dhcpv6
 
 
-def _refuse_unbuilt(network: Network, device: Any) -> None:
-    if isinstance(device, Vlan):
-        raise NetError(
-            ErrorCode.BAD_PARAMS,
-            f"network {network.name}: VLANs are not built by the nm configurator yet",
-        )
-    if isinstance(device, Bond):
-        raise NetError(
-            ErrorCode.BAD_BONDING,
-            f"network {network.name}: bonds are not built by the nm configurator yet",
-        )
-    if not isinstance(device, Nic):
-        raise NetError(ErrorCode.BAD_PARAMS, f"network {network.name}: {device.name} unsupported")
+def activation_order(profiles: Iterable[WantedProfile]) -> list[WantedProfile]:
+    """Masters before their ports (a bridge before its port, a bond before
+    its slaves: a port activated first would activate its master itself,
+    and the master's own activation then cut the port's), a VLAN's parent
+    before it; by name otherwise."""
+    by_name = {p.device: p for p in profiles}
+    depth: dict[str, int] = {}
+
+    def of(name: str, seen: frozenset[str]) -> int:
+        if name not in depth:
+            settings = by_name[name].settings
+            above = (settings["connection"].get("master"), settings.get("vlan", {}).get("parent"))
+            depth[name] = 1 + max(
+                (of(n, seen | {name}) for n in above if n in by_name and n not in seen),
+                default=-1,
+            )
+        return depth[name]
+
+    return sorted(by_name.values(), key=lambda p: (of(p.device, frozenset()), p.device))
 
 
 def same_settings(

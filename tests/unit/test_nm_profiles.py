@@ -102,12 +102,3 @@ def test_bridge_opts_networkmanager_cannot_express_are_21(opts: str) -> None:
     with pytest.raises(NetError) as info:
         profiles("b", {"nic": "eth0", "custom": {"bridge_opts": opts}})
     assert info.value.code == ErrorCode.BAD_PARAMS
-
-
-def test_vlans_and_bonds_are_refused_before_anything_is_sent() -> None:
-    with pytest.raises(NetError) as info:
-        profiles("v", {"nic": "eth0", "vlan": 10})
-    assert info.value.code == ErrorCode.BAD_PARAMS
-    with pytest.raises(NetError) as info:
-        profiles("b", {"bonding": "bond0"})
-    assert info.value.code == ErrorCode.BAD_BONDING

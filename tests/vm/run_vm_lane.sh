@@ -8,6 +8,8 @@
 # under one of those), so the project's virtualenv is used as it is.
 #
 # Usage: tests/vm/run_vm_lane.sh [pytest args...]
+#   (arguments naming tests/... run those only, e.g.
+#   tests/vm/run_vm_lane.sh tests/vm/test_nm_bonds_vlans.py -x)
 # Exit status: pytest's (124 if the boot timed out).
 #
 # Needs (Debian): qemu-system-x86 linux-image-amd64 busybox-static, and
@@ -109,7 +111,13 @@ fi
 # ---- the command run in the guest ----
 guest_cmd="cd $(shq "$REPO") && exec env NETRELOAD_VM_LANE=1"
 guest_cmd+=" NETRELOAD_HOST_KERNEL=$(shq "$HOST_KERNEL") PYTHONDONTWRITEBYTECODE=1"
-guest_cmd+=" $(shq "$PYTHON") -m pytest tests/vm -p no:cacheprovider -q"
+# the whole folder, unless the arguments name tests (a path, a file::test)
+selected=0
+for arg in "$@"; do
+    [[ $arg == tests/* ]] && selected=1
+done
+guest_cmd+=" $(shq "$PYTHON") -m pytest -p no:cacheprovider -q"
+((selected)) || guest_cmd+=" tests/vm"
 for arg in "$@"; do
     guest_cmd+=" $(shq "$arg")"
 done
