@@ -53,6 +53,7 @@ from typing import Any
 from configurators.base import Configurator
 from configurators.iproute2_ip import AUTOCONF_SYSCTLS, IPV6_CONF
 from configurators.iproute2_netlink import read_value, write_value
+from configurators.nm_checkpoint import Checkpoints, roll_back
 from configurators.nm_dbus import DEACTIVATED, MARK_KEY, NmClient
 from configurators.nm_profiles import (
     WantedProfile,
@@ -63,7 +64,6 @@ from configurators.nm_profiles import (
 )
 from configurators.nm_profiles_bond import bond_profiles, keep_role, with_role
 from configurators.nm_profiles_bond import check_bonds as nm_check_bonds
-from persistence.atomic import atomic_remove, atomic_write_text
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
@@ -72,10 +72,6 @@ from shared.netmodel.network import Network, build_network
 
 log = logging.getLogger("netreload.nm")
 
-#: seconds NetworkManager waits before rolling a checkpoint back by itself:
-#: longer than any connectivity check (at most 3600 s) and activation
-CHECKPOINT_TIMEOUT = 3600 + 600
-CREATING = "creating"
 #: a profile dropped whatever its master
 ANY = "*"
 NAME_STATES = {1: "activating", 2: "activated", 3: "deactivating", 4: "deactivated"}
@@ -104,7 +100,7 @@ class NmConfigurator(Configurator):
         self._factory = client_factory
         self._client: NmClient | None = None
         self._in_transaction = False
-        self._checkpoints: list[tuple[str, frozenset[str]]] = []
+        self.checkpoints = Checkpoints(Path(config.run_dir) / "nm.checkpoint")
         self._drop_pending()
 
     def _drop_pending(self) -> None:
@@ -124,10 +120,6 @@ class NmConfigurator(Configurator):
         if self._client is None:
             self._client = self._factory(self.config)
         return self._client
-
-    @property
-    def checkpoint_file(self) -> Path:
-        return Path(self.config.run_dir) / "nm.checkpoint"
 
     @property
     def kernel(self) -> Any:
@@ -151,19 +143,18 @@ class NmConfigurator(Configurator):
         self.kernel_side.commit()
 
     def confirm(self) -> None:
-        try:
-            for path, _devices in reversed(self._checkpoints):
-                self.client.checkpoint_destroy(path)
-        finally:  # not rolled back by the next transaction's failure
-            self._forget_checkpoints()
+        if self.checkpoints.paths:
+            self.checkpoints.destroy(self.client)
+        else:
+            self.checkpoints.forget()
 
     def undo_pending(self) -> None:
         """Lost connectivity: the checkpoints rolled back (newest first),
         awaited until no device is activating."""
         try:
-            self._roll_back_checkpoints(*self._held_checkpoints())
+            self._roll_back(self.checkpoints.paths, self.checkpoints.covered)
         finally:
-            self._forget_checkpoints()
+            self.checkpoints.forget()
 
     def rollback(self) -> None:
         """Roll NetworkManager back to the checkpoints (newest first) and
@@ -172,32 +163,19 @@ class NmConfigurator(Configurator):
         self._drop_pending()
         self._in_transaction = False
         try:
-            self._roll_back_checkpoints(*self._held_checkpoints())
+            self._roll_back(self.checkpoints.paths, self.checkpoints.covered)
         finally:
-            self._forget_checkpoints()
+            self.checkpoints.forget()
             self.kernel_side.rollback()
 
-    def _held_checkpoints(self) -> tuple[list[str], frozenset[str]]:
-        """The transaction's checkpoints (oldest first) and the devices they cover."""
-        paths = [path for path, _ in self._checkpoints]
-        return paths, frozenset().union(*(devices for _, devices in self._checkpoints))
-
-    def _roll_back_checkpoints(self, paths: list[str], names: Iterable[str] | None = None) -> None:
-        """Roll back, wait until no device is activating, and mark the
-        bridges brought back (``names``: the devices covered; None: those
-        of every profile of netreload's, after a crash)."""
+    def _roll_back(self, paths: list[str], names: Iterable[str] | None = None) -> None:
+        """Roll the checkpoints back and mark the bridges brought back
+        (``names``: the devices covered; None: those of every profile of
+        netreload's, after a crash)."""
         if not paths:
             return  # nothing was sent: NetworkManager need not even be reachable
         client = self.client
-        for path in reversed(paths):
-            if path not in client.checkpoints():
-                continue  # NetworkManager rolled it back itself, or restarted
-            result = client.checkpoint_rollback(path)
-            failed = [device for device, code in result.items() if code]
-            if failed:
-                log.error("NetworkManager checkpoint rollback failed for %s", failed)
-            if not client.devices_settled(result):
-                log.error("NetworkManager: devices still activating after the rollback")
+        roll_back(client, paths)
         self._mark_restored(client, client.owned_profiles() if names is None else names)
 
     def _mark_restored(self, client: NmClient, names: Iterable[str]) -> None:
@@ -213,10 +191,6 @@ class NmConfigurator(Configurator):
             settings = client.settings(path) if path is not None else None
             if settings is not None and settings.get("user", {}).get("data", {}).get(MARK_KEY):
                 self.kernel.mark(dev)
-
-    def _forget_checkpoints(self) -> None:
-        self._checkpoints = []
-        atomic_remove(self.checkpoint_file)
 
     def close(self) -> None:
         if self._client is not None:
@@ -321,7 +295,7 @@ class NmConfigurator(Configurator):
             self.kernel_side.ip_applier._write_resolv_conf(nameservers)
 
     def _checkpoint(self, names: Iterable[str]) -> None:
-        covered = frozenset().union(*(devices for _, devices in self._checkpoints))
+        covered = self.checkpoints.covered
         paths = {}
         for name in names:
             # a device the kernel does not have (a bridge to create) is not
@@ -330,15 +304,8 @@ class NmConfigurator(Configurator):
                 path = self.client.device(name)
                 if path is not None:
                     paths[name] = path
-        if not paths:
-            return
-        known = "".join(f"{path}\n" for path, _ in self._checkpoints)
-        # "creating": a crash before the path is written leaves a checkpoint
-        # recovery finds by its rollback timeout (netreload's own value)
-        atomic_write_text(self.checkpoint_file, known + CREATING + "\n")
-        checkpoint = self.client.checkpoint_create(sorted(paths.values()), CHECKPOINT_TIMEOUT)
-        self._checkpoints.append((checkpoint, frozenset(paths)))
-        atomic_write_text(self.checkpoint_file, known + f"{checkpoint}\n")
+        if paths:
+            self.checkpoints.create(self.client, paths)
 
     def _deactivate_and_delete(
         self, client: NmClient, drop: Mapping[str, str | None], held: Mapping[str, str | None]
@@ -479,22 +446,11 @@ class NmConfigurator(Configurator):
         if self.config.net_configurator != self.name:
             return []  # another default: NetworkManager is not asked anything
         client = self.client
-        try:
-            lines = self.checkpoint_file.read_text().split()
-        except FileNotFoundError:
-            lines = []
-        left = [line for line in lines if line.startswith("/")]
-        if CREATING in lines:  # its path never written: found by its timeout
-            left += [
-                path
-                for path in client.checkpoints()
-                if path not in left
-                and client.checkpoint_rollback_timeout(path) == CHECKPOINT_TIMEOUT
-            ]
+        left = self.checkpoints.left_by_a_crash(client)
         if left:
             log.warning("rolling back NetworkManager checkpoints left by a crash: %s", left)
-            self._roll_back_checkpoints(left)
-            atomic_remove(self.checkpoint_file)
+            self._roll_back(left)
+            self.checkpoints.forget()
         wanted = set()
         for name, attrs in running.get("networks", {}).items():
             if attrs.get("switch", "legacy") == "legacy":

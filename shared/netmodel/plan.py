@@ -77,7 +77,7 @@ class Plan:
     def with_running(self, running: Mapping) -> Plan:
         """This plan, received without its expected running configuration,
         with ``running`` — superd's own configuration with the operations
-        replayed on it (``superd.verbs.check_plan_base``) — checked as
+        replayed on it (``superd.plan_intake.check_plan_base``) — checked as
         :meth:`from_dict` checks a received one (MTUs, final state)."""
         check_mtus(self.operations, running)
         check_final_state(self.operations, running)

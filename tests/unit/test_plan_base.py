@@ -1,5 +1,5 @@
 """superd's check of a received plan against its own running configuration
-(``superd.verbs.check_plan_base``), for plans sent with and without the
+(``superd.plan_intake.check_plan_base``), for plans sent with and without the
 expected running configuration."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.plan import Plan, plan_setup_networks
 from shared.netmodel.snapshot import RunningConfig
-from superd.verbs import check_plan_base
+from superd.plan_intake import check_plan_base
 
 
 def received(plan: Plan, running: bool) -> Plan:

@@ -1,0 +1,64 @@
+"""What superd does with a plan it receives, before applying it: the plan
+re-validated from the wire (:meth:`Plan.from_dict`), then checked against
+the running configuration it would change (a stale plan is refused)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from shared.errors import ErrorCode, NetError
+from shared.netmodel.plan import Plan
+
+
+def plan_from_wire(args: Mapping) -> Plan:
+    """The plan argument, re-validated; anything malformed is BAD_PARAMS."""
+    if "plan" not in args:
+        raise NetError(ErrorCode.BAD_PARAMS, "apply_plan: missing argument plan")
+    try:
+        return Plan.from_dict(args["plan"])
+    except NetError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise NetError(ErrorCode.BAD_PARAMS, f"plan: malformed ({error})") from None
+
+
+def check_plan_base(plan: Plan, running: Mapping) -> Plan:
+    """Refuse a plan computed against another running configuration.
+
+    Replaying the operations on ``running`` must be possible (nothing removed
+    that is not there with the same attributes, nothing added twice) and must
+    give the plan's expected running configuration. A plan sent without one
+    (frontd's: the cost of a change must not be the size of the host) gets
+    the replay's, checked (:meth:`Plan.with_running`). The plan to apply.
+    """
+    nets = dict(running.get("networks", {}))
+    bonds = dict(running.get("bonds", {}))
+    for op in plan.operations:
+        kind, name = op["op"], op.get("name")
+        if kind == "remove_network":
+            ok = nets.pop(name, None) == op["attrs"]
+        elif kind == "add_network":
+            ok = name not in nets
+            nets[name] = op["attrs"]
+        elif kind == "remove_bond":
+            ok = bonds.pop(name, None) == op["attrs"]
+        elif kind in ("add_bond", "edit_bond"):
+            ok = (name in bonds) == (kind == "edit_bond")
+            bonds[name] = op["attrs"]
+        else:
+            ok = True  # set_mtu: a device, not configuration
+        if not ok:
+            raise NetError(
+                ErrorCode.BAD_PARAMS,
+                f"plan: {kind} {name} does not fit the running configuration (stale plan)",
+            )
+    expected = plan.running
+    if expected is None:
+        return plan.with_running({"networks": nets, "bonds": bonds})
+    if expected and (expected.get("networks") != nets or expected.get("bonds") != bonds):
+        raise NetError(
+            ErrorCode.BAD_PARAMS,
+            "plan: its expected running configuration does not follow from its operations "
+            "and the current one (stale plan)",
+        )
+    return plan
