@@ -261,7 +261,9 @@ def network_profiles(network: Network) -> list[WantedProfile]:
                     **_ip(top.name, ip),
                     "user": _mark(),
                 },
-                layer2=dynamic(ip),
+                # a bridge without a port has no carrier: its IPv6
+                # link-local address (all there is without IPv4) never comes
+                layer2=dynamic(ip) or (top.port is None and _no_ipv4(ip)),
                 created=True,
                 forward_delay=kernel_forward_delay(top),
             )
@@ -311,6 +313,10 @@ def _device_profiles(
             layer2=dynamic(ip),
         )
     ]
+
+
+def _no_ipv4(ip: IpConfig | None) -> bool:
+    return ipv4_settings("", ip)["method"] == "disabled"
 
 
 def dynamic(ip: IpConfig | None) -> bool:

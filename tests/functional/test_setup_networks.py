@@ -137,6 +137,15 @@ def test_nicless_bridge_is_created_without_ports(agent: Agent) -> None:
     assert assert_caps_contract(agent.caps())["networks"]["isolated"]["southbound"] is None
 
 
+def test_nicless_bridge_without_an_address_is_created_up(agent: Agent) -> None:
+    # an isolated VM network: nothing to configure beyond the bridge itself
+    assert agent.setup({"isolated": {"bridged": True}})["code"] == 0
+    bridge = link(agent.host.name, "isolated")
+    assert bridge["linkinfo"]["info_kind"] == "bridge" and "UP" in bridge["flags"]
+    assert addresses(agent.host.name, "isolated") == set()
+    assert "isolated" in assert_caps_contract(agent.caps())["networks"]
+
+
 def test_removing_a_network_deletes_its_bridge_and_running_config(agent: Agent) -> None:
     agent.setup({"gone": {"nic": "veth_0", "ipaddr": "10.1.0.1", "prefix": 24}})
     assert agent.setup({"gone": {"remove": True}})["code"] == 0
