@@ -167,16 +167,20 @@ class Configurators:
                 configurator.commit()
 
     def confirm(self) -> None:
-        for configurator in [*self._others(), self.default]:
-            configurator.confirm()
+        """Each configurator drops what it kept to undo the change."""
+        self._each(lambda configurator: configurator.confirm())
 
     def undo_pending(self) -> None:
-        """Undo each pending change, the default configurator's last; one
-        that fails does not stop the others (the first error is raised)."""
+        """Undo each pending change, the default configurator's last."""
+        self._each(lambda configurator: configurator.undo_pending())
+
+    def _each(self, step: Callable[[Configurator], None]) -> None:
+        """``step`` on each configurator, the default's last; one that fails
+        does not stop the others (the first error is raised)."""
         errors = []
         for configurator in [*self._others(), self.default]:
             try:
-                configurator.undo_pending()
+                step(configurator)
             except NetError as error:
                 errors.append(error)
         if errors:

@@ -145,8 +145,14 @@ class NetworkSetup:
         self.configurators.commit(pending)
 
     def confirm(self) -> None:
-        """The connectivity check passed: the pending change is final."""
-        self.configurators.confirm()
+        """The connectivity check passed: the pending change is final. It is
+        in place and the engine reached the host, so a configurator failing
+        to drop its undo (NetworkManager unreachable for a moment) is logged,
+        not turned into a failed request."""
+        try:
+            self.configurators.confirm()
+        except NetError as error:
+            log.error("confirming the change to its configurators failed: %s", error)
 
     def undo_pending(self) -> None:
         """Connectivity lost: the configurators undo the pending change as a
