@@ -82,6 +82,13 @@ class OvsLab:
         self._kill("ovs-vswitchd")
         self._kill("ovsdb-server")
 
+    def __enter__(self) -> OvsLab:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def _kill(self, daemon: str) -> None:
         pidfile = self.dirs["run"] / f"{daemon}.pid"
         try:

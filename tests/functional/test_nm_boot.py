@@ -28,12 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def lab(host_ns: HostNs, tmp_path: Path) -> Iterator[NmLab]:
-    lab = NmLab(host_ns.name, tmp_path / "nm")
-    lab.start()
-    try:
+    with NmLab(host_ns.name, tmp_path / "nm") as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 def on_disk_bridge(lab: NmLab, name: str, marked: bool) -> None:

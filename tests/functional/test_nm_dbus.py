@@ -26,12 +26,8 @@ pytestmark = pytest.mark.skipif(why_no_nm() is not None, reason=str(why_no_nm())
 
 @pytest.fixture
 def lab(host_ns: HostNs, tmp_path: Path) -> Iterator[NmLab]:
-    lab = NmLab(host_ns.name, tmp_path / "nm")
-    lab.start()
-    try:
+    with NmLab(host_ns.name, tmp_path / "nm") as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 @pytest.fixture

@@ -24,12 +24,8 @@ pytestmark = pytest.mark.skipif(why_no_ovs() is not None, reason=why_no_ovs() or
 
 @pytest.fixture
 def ovs(host_ns: HostNs, tmp_path: Path) -> Iterator[OvsLab]:
-    lab = OvsLab(host_ns.name, tmp_path / "ovs")
-    lab.start()
-    try:
+    with OvsLab(host_ns.name, tmp_path / "ovs") as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 def ovs_config(agent: Agent, lab: OvsLab) -> None:
