@@ -15,7 +15,14 @@ $(VENV)/.installed: setup.cfg setup.py pyproject.toml tests/tools/install_debian
 	$(PY) -m pip install -q --upgrade pip
 	# setuptools notes that an editable install imports from the checkout,
 	# which is what this virtualenv is for: that one notice is not shown.
-	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -e '.[test,ovs,events,nm]'
+	# The compat mode puts the checkout on sys.path with a plain .pth line:
+	# the default mode's import finder costs every process it starts ~10 ms
+	# (the CLI's whole start is measured: benchmarks/README.md, round 3). An
+	# installed (non-editable) package has neither. Where setuptools no
+	# longer offers compat, the default mode.
+	PYTHONWARNINGS="ignore:Editable installation,ignore::UserWarning" $(PY) -m pip install -q \
+		-e '.[test,ovs,events,nm]' --config-settings editable_mode=compat \
+		|| $(PY) -m pip install -q -e '.[test,ovs,events,nm]'
 	touch $@
 
 venv: $(VENV)/.installed

@@ -227,7 +227,7 @@ class Iproute2Configurator(DeviceStackConfigurator):
         delay = options.pop("br_forward_delay", delay)
         dev = self.kernel.device(bridge.name)
         if dev is None:
-            self.kernel.request(
+            echoed = self.kernel.request(
                 bridge.name,
                 "create bridge",
                 "link",
@@ -240,8 +240,9 @@ class Iproute2Configurator(DeviceStackConfigurator):
                 # Up at once: a request less; no router advertisement can
                 # come in before autoconf is set below, there is no port yet.
                 state="up",
+                echo=True,  # the new bridge comes back: no request to read it
             )
-            dev = self.kernel.require(bridge.name)
+            dev = self.kernel.created(echoed, bridge.name) or self.kernel.require(bridge.name)
             self.kernel.mark(dev)
             self.ip_applier.created(bridge.name)
         elif dev["kind"] != "bridge":

@@ -31,6 +31,7 @@ MAIN_TABLE = 254
 SCOPE_UNIVERSE = 0
 SCOPE_LINK = 253
 ADDRESS_READS = 16  # devices read one by one in a transaction before one dump of all
+LINK_READS = 16  # the same for links (a big request: not thousands of round trips)
 
 _SCALAR = (int, str, bool)
 # errnos of an object already gone: address, route, rule, device
@@ -127,6 +128,13 @@ class Kernel:
         # writes (by name; their ifindex → name): one read per device.
         self._devs: dict[str, dict[str, Any]] = {}
         self._dev_names: dict[int, str] = {}
+        # Past LINK_READS reads, one dump of every link: _devs then holds
+        # every device (_all_links) but those created since and not read
+        # yet (_unread), and a name in neither does not exist.
+        self._link_reads = 0
+        self._dumped_links = False
+        self._all_links = False
+        self._unread: set[str] = set()
         # IPv4 rules, read once per transaction and kept in step with our
         # own rule writes (a thousand source-routed networks: one dump)
         self._rules: list[dict[str, Any]] | None = None
@@ -150,24 +158,49 @@ class Kernel:
         self._addresses_of, self._all_addresses = set(), False
         self._rules = None
         self._sysctls = {}
-        self._devs, self._dev_names = {}, {}
+        self.forget_links()
+        self._link_reads, self._dumped_links = 0, False
 
     def _forget(self, method: str, args: tuple, kwargs: dict[str, Any]) -> None:
         """A link write: what we hold may be stale. Setting a device up or
-        down changes that device only; anything else (a new device, a
+        down changes that device only; so does creating one without a
+        master (only the new device is unknown); anything else (a
         deletion, an MTU or a master) can change others too (a bridge
         follows its ports' MTU, a bond sets the NICs it releases down)."""
-        if method != "link" or not self._devs or (args and args[0] in ("get", "dump")):
+        if method != "link" or (args and args[0] in ("get", "dump")):
+            return
+        if args and args[0] == "add" and "master" not in kwargs and kwargs.get("ifname"):
+            name = kwargs["ifname"]
+            dev = self._devs.pop(name, None)
+            if dev is not None:
+                self._dev_names.pop(dev["index"], None)
+            if self._all_links:
+                self._unread.add(name)
+            return
+        if not self._devs:
             return
         if args and args[0] == "set" and set(kwargs) <= {"index", "ifname", "state", "ifalias"}:
             name = kwargs.get("ifname") or self._dev_names.get(kwargs.get("index", -1))
             self._devs.pop(name, None)
+            if name is not None and self._all_links:
+                self._unread.add(name)
             return
-        self._devs, self._dev_names = {}, {}
+        self.forget_links()
 
     def forget_links(self) -> None:
         """Another process changed links (teamd): read them afresh."""
         self._devs, self._dev_names = {}, {}
+        self._all_links, self._unread = False, set()
+
+    def created(self, dev: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
+        """The link the kernel echoed for its creation (``request(...,
+        echo=True)``), held as if read; None when it echoed nothing."""
+        if dev is None or dev.get("name") != name:
+            return None
+        if self._caching:
+            self._devs[name], self._dev_names[dev["index"]] = dev, name
+            self._unread.discard(name)
+        return dev
 
     def sysctl(self, path: Path) -> str | None:
         """A sysctl file's value (:func:`read_value`), read once per transaction."""
@@ -206,17 +239,21 @@ class Kernel:
         method: str,
         *args: Any,
         tolerate: tuple[int, ...] = (),
+        echo: bool = False,
         **kwargs: Any,
     ) -> Any:
         """``ipr.<method>(*args, **kwargs)``; an errno in ``tolerate`` (an
-        object already gone, say) returns None instead of failing."""
+        object already gone, say) returns None instead of failing.
+        ``echo``: the link the kernel sends back (encoded requests only;
+        :func:`netlink.encode.transact`), else None."""
         message = encode.encode(method, args, kwargs) if self.raw is not None else None
         self._forget(method, args, kwargs)
         faults.step(f"{device}: {what}")
         try:
             if message is not None:
-                return encode.transact(self.raw, message)
-            return getattr(self.ipr, method)(*args, **kwargs)
+                return encode.transact(self.raw, message, echo=echo)
+            result = getattr(self.ipr, method)(*args, **kwargs)
+            return None if echo else result
         except NetlinkError as exc:
             if exc.code in tolerate:
                 return None
@@ -237,10 +274,25 @@ class Kernel:
         comes back for the same device until a link write changes it."""
         if name in self._devs:
             return self._devs[name]
+        if self._all_links and name not in self._unread:
+            return None  # the dump did not have it, nor did we create it since
+        if self._caching and not self._dumped_links and self._link_reads >= LINK_READS:
+            self._read_all_links()  # once per transaction: a removal invalidates it
+            return self.device(name)
         dev = self._read_device(name)
-        if dev is not None and self._caching:
-            self._devs[name], self._dev_names[dev["index"]] = dev, name
+        if self._caching:
+            self._link_reads += 1
+            self._unread.discard(name)
+            if dev is not None:
+                self._devs[name], self._dev_names[dev["index"]] = dev, name
         return dev
+
+    def _read_all_links(self) -> None:
+        """One dump for every device read from now on in this transaction."""
+        links = self.links()
+        self._devs = {dev["name"]: dev for dev in links}
+        self._dev_names = {dev["index"]: dev["name"] for dev in links}
+        self._all_links, self._unread, self._dumped_links = True, set(), True
 
     def _read_device(self, name: str) -> dict[str, Any] | None:
         if self.raw is not None:

@@ -18,6 +18,9 @@ Host.getCapabilities             the report merged into minimal host caps
 Host.confirmConnectivity         ``true``
 Host.ping2                       ``true``
 Host.planNetworks (local only)   the plan as a dict (dry run)
+Host.getNetworkCapabilitiesText  the getNetworkCapabilities result as the text
+  (local)                        ``netreload --json caps`` prints (indented,
+                                 keys sorted), encoded once per report
 Host.restoreNetworks (local)     ``{"code": 0, "message": "Done"}``
 Host.waitEvents (local)          ``{"epoch", "next", "events", "lost"}``:
                                  long poll of the events frontd relayed
@@ -43,7 +46,7 @@ from shared.errors import ErrorCode, NetError
 from shared.event_log import EventLog, wait_args
 from shared.netmodel.plan import Plan, plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
-from shared.wire import RawJson, restore_skipped, to_json
+from shared.wire import RawJson, restore_skipped, to_json, to_json_text
 
 log = logging.getLogger("netreload.frontd.api")
 
@@ -71,6 +74,7 @@ ENGINE_METHODS = {
 LOCAL_METHODS = {
     **ENGINE_METHODS,
     "Host.planNetworks": "plan_networks",
+    "Host.getNetworkCapabilitiesText": "get_network_capabilities_text",
     "Host.restoreNetworks": "restore_networks",
     "Host.waitEvents": "wait_events",
 }
@@ -156,6 +160,20 @@ class HostApi:
         self, networks: object = None, bondings: object = None, options: object = None
     ) -> dict:
         return self._plan(networks, bondings, options).to_dict()
+
+    def get_network_capabilities_text(self) -> str:
+        """The getNetworkCapabilities result as ``netreload --json caps``
+        prints it. Rendered here, once per report (and flag): the CLI then
+        neither imports a JSON encoder nor decodes and re-encodes the
+        megabytes of a host of thousands of networks."""
+        held = self._held_netinfo()
+        dirty = str(self._config_dirty)
+        encoded = held.caps_text.get(dirty)
+        if encoded is None:
+            text = to_json_text({**held.caps, "netConfigDirty": dirty})
+            encoded = RawJson(to_json(text))  # the JSON string of that text
+            held.caps_text[dirty] = encoded
+        return encoded  # type: ignore[return-value]  # JSON of the text
 
     def restore_networks(self) -> dict:
         with self._exclusive("restoreNetworks"):
@@ -246,6 +264,7 @@ class _Netinfo:
     running: dict
     owned: list = field(default_factory=list)  # not in the report: the engine never sees it
     caps_json: dict[str, bytes] = field(default_factory=dict)  # netConfigDirty → JSON
+    caps_text: dict[str, bytes] = field(default_factory=dict)  # … → JSON of the CLI's text
 
 
 def _patched(held: _Netinfo, answer: dict) -> _Netinfo | None:

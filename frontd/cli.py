@@ -7,29 +7,28 @@ Exit status 0 on success; on failure ``{"code", "message"}`` on stderr and
 the error code as exit status.
 
 A verb imports only what it uses (the planning pipeline and the human
-renderings are imported by the verbs that need them): ``caps --json`` on a
-host of thousands of networks is mostly the interpreter's start and the
-report's bytes.
+renderings are imported by the verbs that need them). ``[--config FILE]
+--json caps``, what monitoring runs on hosts of thousands of networks, is
+recognized before argparse and the whole configuration are imported
+(:func:`caps_json_config`): it reads frontd's socket from the file and
+prints the text frontd renders once per report.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-import orjson
 
 from frontd.local_client import SuperdGone, call_frontd, call_superd
-from shared.config import load_config
 from shared.errors import ErrorCode, NetError
-from shared.wire import restore_skipped
 
+TYPE_CHECKING = False  # typing's import is a few ms of every start
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from pathlib import Path
+
     from shared.config import Config
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
@@ -74,13 +73,17 @@ def _print(args: argparse.Namespace, data: object, human: str | Callable[[], str
     """``data`` as JSON (indented, keys sorted) with ``--json``, else the
     human text (``human()`` when it is a function: rendered only then)."""
     if args.json:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(
-            orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-        )
-        sys.stdout.buffer.flush()
+        from shared.wire import to_json_text
+
+        _write(to_json_text(data))
     else:
         print(human if isinstance(human, str) else human())
+
+
+def _write(text: str) -> None:
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode() + b"\n")
+    sys.stdout.buffer.flush()
 
 
 def cmd_plan(args: argparse.Namespace, config: Config) -> int:
@@ -108,7 +111,19 @@ def cmd_plan(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def print_caps_json(frontd_socket: str | Path) -> int:
+    """``--json caps``: frontd renders the text, once per report; here it is
+    neither decoded into objects nor encoded again."""
+    text = call_frontd(frontd_socket, "Host.getNetworkCapabilitiesText", text=True)
+    if not isinstance(text, str):
+        raise NetError(ErrorCode.INTERNAL, "frontd's capabilities text is not a string")
+    _write(text)
+    return 0
+
+
 def cmd_caps(args: argparse.Namespace, config: Config) -> int:
+    if args.json:
+        return print_caps_json(config.frontd_unix_socket)
     caps = call_frontd(config.frontd_unix_socket, "Host.getNetworkCapabilities")
 
     def human() -> str:
@@ -141,6 +156,8 @@ def cmd_restore_nets(args: argparse.Namespace, config: Config) -> int:
         result = _restore_direct(config.superd_socket, args.retry_for)
     else:
         result = call_frontd(config.frontd_unix_socket, "Host.restoreNetworks")
+    from shared.wire import restore_skipped
+
     skipped = restore_skipped(result)
     if skipped is not None:  # the others were restored
         raise skipped
@@ -261,6 +278,8 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(prog="netreload", description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="configuration file (default /etc/netreload/...)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -292,9 +311,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def caps_json_config(argv: list[str]) -> tuple[str | None] | None:
+    """``(config file or None,)`` when ``argv`` asks for ``--json caps`` and
+    nothing else, in a form argparse reads the same way (``--config FILE``
+    or ``--config=FILE`` before the verb, ``--json`` before or after it);
+    None for anything else (abbreviations, ``-h``, repeats…): argparse
+    then reads it."""
+    config: str | None = None
+    seen_config = seen_json = seen_caps = False
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--json":
+            seen_json = True
+        elif arg == "caps" and not seen_caps:
+            seen_caps = True
+        elif seen_caps or seen_config:
+            return None
+        elif arg == "--config" and index + 1 < len(argv) and not argv[index + 1].startswith("-"):
+            config, seen_config = argv[index + 1], True
+            index += 1
+        elif arg.startswith("--config="):
+            config, seen_config = arg[len("--config="):], True
+        else:
+            return None
+        index += 1
+    return (config,) if seen_caps and seen_json else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
     try:
+        fast = caps_json_config(argv)
+        if fast is not None:
+            from shared.config_socket import frontd_unix_socket
+
+            return print_caps_json(frontd_unix_socket(fast[0]))
+        args = build_parser().parse_args(argv)
+        from shared.config import load_config
+
         return COMMANDS[args.command](args, load_config(args.config))
     except NetError as error:
         print(json.dumps(error.to_dict()), file=sys.stderr)

@@ -51,6 +51,7 @@ RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_MULTIPATH, RTA_TAB
 FRA_DST, FRA_SRC, FRA_IIFNAME, FRA_PRIORITY, FRA_TABLE, FRA_OIFNAME = 1, 2, 3, 6, 15, 17
 # NLM_F_* of requests that create, IFF_* of ifinfomsg flags
 NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x4, 0x200, 0x400
+NLM_F_ECHO = 0x8  # send the object created back to the requester
 IFF_UP = 0x1
 # IFLA_BR_* (bridge INFO_DATA)
 BR_FORWARD_DELAY, BR_STP_STATE = 1, 5

@@ -41,6 +41,7 @@ from netlink.constants import (
     MTU,
     NLM_F_ACK,
     NLM_F_CREATE,
+    NLM_F_ECHO,
     NLM_F_EXCL,
     NLM_F_REQUEST,
     NLMSG,
@@ -142,16 +143,29 @@ def encode(method: str, args: tuple, kwargs: Mapping[str, Any]) -> bytes | None:
     return None
 
 
-def transact(sock: socket.socket, message: bytes) -> None:
+def transact(sock: socket.socket, message: bytes, echo: bool = False) -> Any:
     """Send ``message`` (from :func:`encode`) and wait for its ack; a
-    failure is OSError with the kernel's errno."""
+    failure is OSError with the kernel's errno.
+
+    ``echo``: ask the kernel to send the object it created or changed back
+    (``NLM_F_ECHO``, links since Linux 6.3) and return the last one it
+    sent before the ack, decoded as a dump decodes it (None: a kernel that
+    does not echo). Creating a link then needs no request to read it."""
     seq = next_seq()
     data = bytearray(message)
     struct.pack_into("=I", data, 8, seq)
+    if echo:
+        flags = struct.unpack_from("=H", data, 6)[0]
+        struct.pack_into("=H", data, 6, flags | NLM_F_ECHO)
     sock.send(data)
+    echoed = None
     while True:
         for msg in messages(sock.recv(65536)):
-            if msg.seq == seq and msg.type == NLMSG_ERROR:
+            if msg.seq != seq:
+                continue
+            if msg.type == NLMSG_ERROR:
                 if msg.body:
                     raise OSError(msg.body, os.strerror(msg.body))
-                return
+                return echoed
+            if echo and msg.type == RTM_NEWLINK:
+                echoed = msg.body

@@ -6,15 +6,12 @@ overridable so that tests and the demo never touch the real system.
 
 from __future__ import annotations
 
-import configparser
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from configurators import registry
+from shared.config_socket import DEFAULT_FRONTD_UNIX_SOCKET, read_config_file
 from shared.errors import ErrorCode, NetError
-
-DEFAULT_CONFIG_PATH = "/etc/netreload/netreload.conf"
 
 # What is implemented: the configurators come from configurators.registry.
 PERSISTENCES = ("unified", "ifcfg")
@@ -42,7 +39,7 @@ class Config:
     frontd_user: str = "netreload"
     # In a folder of the [frontd] user's own (tmpfiles.d), as frontd runs as
     # that user from the start under systemd.
-    frontd_unix_socket: Path = Path("/run/netreload/frontd/frontd.sock")
+    frontd_unix_socket: Path = Path(DEFAULT_FRONTD_UNIX_SOCKET)
     stomp_listen: str = "0.0.0.0:54321"
     stomp_max_connections: int = 64
     tls_cert: Path = Path("/etc/netreload/pki/host.crt")
@@ -102,6 +99,8 @@ def _choice(value: str, allowed: tuple[str, ...], key: str) -> str:
 
 
 def _configurator(value: str) -> str:
+    from configurators import registry  # importlib.util and more: not at every CLI start
+
     registry.check_default(value)  # registered, a default one, installed
     return value
 
@@ -141,13 +140,9 @@ def _bounded_int(value: str, key: str, lowest: int, highest: int) -> int:
 
 def load_config(path: str | Path | None = None) -> Config:
     """Read ``path`` (or the default one if it exists) into a Config."""
-    parser = configparser.ConfigParser(interpolation=None)
-    if path is None:
-        path = DEFAULT_CONFIG_PATH
-        if not Path(path).exists():
-            return Config()
-    if not parser.read(path):
-        raise NetError(ErrorCode.BAD_PARAMS, f"configuration file not readable: {path}")
+    parser = read_config_file(path)
+    if parser is None:
+        return Config()
 
     def get(section: str, key: str, default: object) -> str:
         return parser.get(section, key, fallback=str(default)).strip()

@@ -51,6 +51,11 @@ def to_json(value: object) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
+def to_json_text(value: object) -> str:
+    """JSON for people (``netreload --json``): indented by two, keys sorted."""
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+
+
 def dumps(message: dict) -> bytes:
     """Compact JSON of ``message``, whose values may be :class:`RawJson` at
     the top level."""

@@ -4,8 +4,28 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 from shared.errors import ErrorCode, NetError
+
+# Addresses are parsed once: a request of a thousand networks had its
+# addresses parsed several times each (canonical form, model, validation,
+# in frontd and again in superd), most of its planning time. The parsed
+# objects are immutable; a text that does not parse raises each time.
+PARSED = 8192
+_NETMASKS = tuple(str(ipaddress.IPv4Network(f"0.0.0.0/{p}").netmask) for p in range(33))
+
+
+@lru_cache(maxsize=PARSED)
+def ipv4(text: str) -> ipaddress.IPv4Address:
+    """``ipaddress.IPv4Address(text)``, remembered (ValueError as it raises)."""
+    return ipaddress.IPv4Address(text)
+
+
+@lru_cache(maxsize=PARSED)
+def ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``ipaddress.ip_address(text)``, remembered."""
+    return ipaddress.ip_address(text)
 
 
 def _bad(message: str) -> NetError:
@@ -19,9 +39,10 @@ def prefix_to_netmask(prefix: object, owner: str) -> str:
         raise _bad(f"{owner}: prefix {prefix!r} is not a number") from None
     if isinstance(prefix, bool) or not 0 <= value <= 32:
         raise _bad(f"{owner}: prefix {prefix!r} is out of range 0..32")
-    return str(ipaddress.IPv4Network(f"0.0.0.0/{value}").netmask)
+    return _NETMASKS[value]
 
 
+@lru_cache(maxsize=256)
 def netmask_to_prefix(netmask: str) -> int:
     return ipaddress.IPv4Network(f"0.0.0.0/{netmask}").prefixlen
 
@@ -30,7 +51,7 @@ def validate_ipv4_address(value: object, owner: str, what: str) -> str:
     if not isinstance(value, str):
         raise _bad(f"{owner}: {what} {value!r} is not an IPv4 address")
     try:
-        ipaddress.IPv4Address(value)
+        ipv4(value)
     except ValueError:
         raise _bad(f"{owner}: {what} {value!r} is not an IPv4 address") from None
     return value
@@ -39,7 +60,7 @@ def validate_ipv4_address(value: object, owner: str, what: str) -> str:
 def validate_netmask(value: object, owner: str) -> str:
     """A dotted netmask whose one bits are contiguous."""
     validate_ipv4_address(value, owner, "netmask")
-    bits = int(ipaddress.IPv4Address(value))
+    bits = int(ipv4(value))  # type: ignore[arg-type]
     inverted = ~bits & 0xFFFFFFFF
     if inverted & (inverted + 1):
         raise _bad(f"{owner}: netmask {value!r} is not contiguous")
@@ -113,7 +134,7 @@ def require_unicast(value: str, owner: str, what: str) -> None:
     """A host's own address or its gateway (``value`` already validated, an
     optional ``/prefix`` allowed): not unspecified, multicast or the limited
     broadcast, which the kernel refuses or superd's verification misses."""
-    address = ipaddress.ip_address(value.partition("/")[0])
+    address = ip_address(value.partition("/")[0])
     if address.is_unspecified or address.is_multicast or address == _LIMITED_BROADCAST:
         raise _bad(f"{owner}: {what} {value} is not a unicast address")
 

@@ -211,15 +211,19 @@ def compute_plan(
     return Plan(
         operations=removes + bond_ops + mtu_ops + adds,
         options=dict(request.options),
-        running={
-            "networks": {
-                # a running entry is in persisted form already: kept, not copied
-                n: persisted_form(a) if "blockingdhcp" in a else a
-                for n, a in sorted(final.networks.items())
-            },
-            "bonds": dict(sorted(final.bonds.items())),
-        },
+        running={"networks": _persisted(final.networks, request), "bonds": dict(final.bonds)},
     )
+
+
+def _persisted(networks: Mapping[str, Mapping], request: Request) -> dict:
+    """The final networks in persisted form. A running entry is in that form
+    already (kept, not copied): only the request's additions may carry
+    ``blockingdhcp``."""
+    out = dict(networks)
+    for name, attrs in request.networks.items():
+        if attrs is not None and "blockingdhcp" in attrs and name in out:
+            out[name] = persisted_form(out[name])
+    return out
 
 
 def _mtu_operations(

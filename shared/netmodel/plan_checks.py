@@ -136,11 +136,12 @@ def check_mtus(operations: list[dict], running: Mapping) -> None:
     superd checks against its own): no plan may set ``lo``, another NIC or a
     bridge, nor give a NIC an MTU no network on it asked for.
     """
+    mtu_ops = [op for op in operations if op["op"] == "set_mtu"]
+    if not mtu_ops:  # most plans: no walk over the host's networks
+        return
     touched = touched_devices(operations)
     targets = compute_lower_mtus(running.get("networks", {}), running.get("bonds", {}))
-    for op in operations:
-        if op["op"] != "set_mtu":
-            continue
+    for op in mtu_ops:
         device = op["device"]
         if device not in touched:
             raise _bad(f"set_mtu {device}: no operation of the plan uses that device")
@@ -164,9 +165,11 @@ def check_final_state(operations: list[dict], running: Mapping) -> None:
     added_nets = {op["name"] for op in operations if op["op"] == "add_network"}
     added_bonds = {op["name"] for op in operations if op["op"] in ("add_bond", "edit_bond")}
     lowers = {nets[n].get("nic") or nets[n].get("bonding") for n in added_nets if n in nets}
-    validate_sharing(
-        {n: a for n, a in nets.items() if (a.get("nic") or a.get("bonding")) in lowers}
-    )
+    lowers.discard(None)  # a network on no NIC or bond shares nothing (validate_sharing)
+    if lowers:
+        validate_sharing(
+            {n: a for n, a in nets.items() if (a.get("nic") or a.get("bonding")) in lowers}
+        )
     if any(nets.get(n, {}).get("defaultRoute") for n in added_nets):
         holders = sorted(n for n, a in nets.items() if a.get("defaultRoute"))
         if len(holders) > 1:
@@ -180,7 +183,7 @@ def check_final_state(operations: list[dict], running: Mapping) -> None:
                     ErrorCode.USED_NIC,
                 )
             owner.setdefault(slave, bond)
-    for name, attrs in sorted(nets.items()):
+    for name, attrs in sorted(nets.items()) if owner else ():  # no bond, no slave to take
         nic = attrs.get("nic")
         if nic in owner and (name in added_nets or owner[nic] in added_bonds):
             raise _bad(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from shared.errors import ErrorCode, NetError
@@ -36,7 +36,7 @@ class NetinfoSnapshot:
             values = value.values() if isinstance(value, Mapping) else None
             # plain dicts (a decoded report) checked at C speed: thousands of entries
             if values is None or not (
-                all(type(v) is dict for v in values) or all(isinstance(v, Mapping) for v in values)
+                set(map(type, values)) <= {dict} or all(isinstance(v, Mapping) for v in values)
             ):
                 raise NetError(
                     ErrorCode.BAD_PARAMS,
@@ -56,13 +56,11 @@ class NetinfoSnapshot:
             **sections,
         )
 
-    def device_kinds(self) -> dict[str, str | None]:
-        """{device: "bridge" | "bond" | "vlan" | None (a NIC)} of the report."""
-        kinds: dict[str, str | None] = dict.fromkeys(self.nics)
-        for section, kind in ((self.vlans, "vlan"), (self.bondings, "bond"),
-                              (self.bridges, "bridge")):  # fmt: skip
-            kinds.update(dict.fromkeys(section, kind))
-        return kinds
+    def device_kinds(self) -> Mapping[str, str | None]:
+        """{device: "bridge" | "bond" | "vlan" | None (a NIC)} of the report:
+        a view looking names up in the sections (a request's few devices),
+        not a copy of the host's thousands."""
+        return _DeviceKinds(self)
 
     def device_mtu(self, name: str) -> int | None:
         for section in (self.nics, self.bondings, self.vlans, self.bridges):
@@ -88,6 +86,34 @@ class NetinfoSnapshot:
             name in section
             for section in (self.nics, self.bondings, self.bridges, self.vlans)
         )
+
+
+class _DeviceKinds(Mapping):
+    """NetinfoSnapshot.device_kinds: a device in several sections has the
+    kind of the last of nics, vlans, bondings, bridges."""
+
+    def __init__(self, snapshot: NetinfoSnapshot) -> None:
+        self._sections: list[tuple[Mapping, str | None]] = [
+            (snapshot.bridges, "bridge"), (snapshot.bondings, "bond"),
+            (snapshot.vlans, "vlan"), (snapshot.nics, None),
+        ]  # fmt: skip
+
+    def __getitem__(self, device: str) -> str | None:
+        for section, kind in self._sections:
+            if device in section:
+                return kind
+        raise KeyError(device)
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for section, _kind in reversed(self._sections):
+            for device in section:
+                if device not in seen:
+                    seen.add(device)
+                    yield device
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,53 @@ def compute_lower_mtus(nets: Mapping[str, Mapping], bonds: Mapping) -> dict[str,
     return mtus
 
 
+@dataclass(frozen=True)
+class _HostScan:
+    """What validation needs of the whole final state, in one pass over it:
+    the networks on the lowers the request touches, the default route's
+    holders. (Separate walks, one per check, made a one-network request on
+    a host of thousands cost several times the whole host.)"""
+
+    users: dict[str, dict[str, Mapping]]  # touched lower → {network: attrs}
+    default_route: list[str]
+
+
+def _scan(nets: Mapping[str, Mapping], lowers: set[str]) -> _HostScan:
+    users: dict[str, dict[str, Mapping]] = {lower: {} for lower in lowers}
+    holders = []
+    for name, attrs in nets.items():
+        lower = attrs.get("nic") or attrs.get("bonding")
+        if lower in users:
+            users[lower][name] = attrs
+        if attrs.get("defaultRoute"):
+            holders.append(name)
+    return _HostScan(users, holders)
+
+
+def _touched_lowers(request: Request, running: RunningConfig) -> set[str]:
+    """The NICs and bonds whose networks the request may change: those of
+    the networks it adds, edits or removes, and the bonds it names."""
+    lowers = set(request.bonds)
+    for name, attrs in request.networks.items():
+        for each in (attrs, running.networks.get(name)):
+            lower = each and (each.get("nic") or each.get("bonding"))
+            if lower:
+                lowers.add(lower)
+    return lowers
+
+
+def _lower_mtus(scan: _HostScan, bonds: Mapping) -> dict[str, int]:
+    """compute_lower_mtus for the touched lowers only (what the plan's MTU
+    operations and the models of the request look up)."""
+    mtus: dict[str, int] = {}
+    for lower, users in scan.users.items():
+        if lower in bonds:
+            mtus[lower] = DEFAULT_MTU
+        for attrs in users.values():
+            mtus[lower] = max(mtus.get(lower, 0), attrs.get("mtu", DEFAULT_MTU))
+    return mtus
+
+
 def validate_request(
     request: Request,
     netinfo: NetinfoSnapshot,
@@ -84,7 +131,8 @@ def validate_request(
                 f"Cannot delete bond {name!r}: it does not exist in the system",
             )
     nets, bonds = final_state(request, running)
-    lower_mtus = compute_lower_mtus(nets, bonds)
+    scan = _scan(nets, _touched_lowers(request, running))
+    lower_mtus = _lower_mtus(scan, bonds)  # of the touched lowers: all the plan looks up
     models: dict[str, Network] = {}
     for name, attrs in request.added_networks.items():
         bond = attrs.get("bonding")
@@ -102,9 +150,9 @@ def validate_request(
     for name, attrs in request.added_bonds.items():
         Bond.from_attrs(name, attrs, lower_mtus.get(name, DEFAULT_MTU)).validate()
     _validate_bond_slaves(request, netinfo, running, nets, bonds)
-    _validate_network_lowers(request, netinfo, nets, bonds)
-    validate_sharing(_sharing_lowers(request, nets))
-    _validate_default_route(request, nets)
+    _validate_network_lowers(request, netinfo, scan, bonds)
+    validate_sharing(_sharing_lowers(request, scan))
+    _validate_default_route(request, scan)
     _validate_bridge_names(request, netinfo, running)
     check_unowned(
         request.added_networks,
@@ -167,12 +215,11 @@ def _validate_bond_slaves(
     external = _external_slaves(netinfo, request, bonds)
     removed_vlans = {
         vlan_device_name(a.get("nic") or a.get("bonding"), a["vlan"])
-        for n, a in running.networks.items()
-        if (n in request.networks)
-        and "vlan" in a
-        and (a.get("nic") or a.get("bonding"))
+        for a in (running.networks.get(n) for n in request.networks)
+        if a is not None and "vlan" in a and (a.get("nic") or a.get("bonding"))
     }
-    nic_users = {a["nic"]: n for n, a in nets.items() if "nic" in a}
+    # the whole host's NIC users: only for the slaves of bonds the request adds
+    nic_users = {a["nic"]: n for n, a in nets.items() if "nic" in a} if request.added_bonds else {}
     slave_owner: dict[str, str] = {}
     for bond, attrs in sorted(bonds.items()):
         for slave in attrs.get("nics", ()):
@@ -205,7 +252,7 @@ def _validate_bond_slaves(
 
 
 def _validate_network_lowers(
-    request: Request, netinfo: NetinfoSnapshot, nets: Mapping, bonds: Mapping
+    request: Request, netinfo: NetinfoSnapshot, scan: _HostScan, bonds: Mapping
 ) -> None:
     external = _external_slaves(netinfo, request, bonds)
     slaves = {s: b for b, a in bonds.items() for s in a.get("nics", ())}
@@ -232,8 +279,8 @@ def _validate_network_lowers(
                     f"network {name}: switch {attrs['switch']} differs from bond "
                     f"{bond}'s switch {bond_switch}",
                 )
-    for bond in request.removed_bonds:
-        users = sorted(n for n, a in nets.items() if a.get("bonding") == bond)
+    for bond in request.removed_bonds:  # a bond the request names is a touched lower
+        users = sorted(n for n, a in scan.users[bond].items() if a.get("bonding") == bond)
         if users:
             raise NetError(
                 ErrorCode.USED_BOND,
@@ -241,15 +288,13 @@ def _validate_network_lowers(
             )
 
 
-def _sharing_lowers(request: Request, nets: Mapping[str, Mapping]) -> dict[str, Mapping]:
+def _sharing_lowers(request: Request, scan: _HostScan) -> dict[str, Mapping]:
     """The final networks on the NICs and bonds the request's additions use:
     only there can the request break the sharing rules (the rest of the
     host was checked when it was added)."""
     lowers = {a.get("nic") or a.get("bonding") for a in request.added_networks.values()}
     lowers.discard(None)
-    if not lowers:
-        return {}
-    return {n: a for n, a in nets.items() if (a.get("nic") or a.get("bonding")) in lowers}
+    return {n: a for lower in lowers for n, a in scan.users[lower].items()}
 
 
 def validate_sharing(nets: Mapping[str, Mapping]) -> None:
@@ -287,14 +332,14 @@ def validate_sharing(nets: Mapping[str, Mapping]) -> None:
             )
 
 
-def _validate_default_route(request: Request, nets: Mapping[str, Mapping]) -> None:
+def _validate_default_route(request: Request, scan: _HostScan) -> None:
     asked = sorted(n for n, a in request.added_networks.items() if a["defaultRoute"])
     if len(asked) > 1:
         raise NetError(
             ErrorCode.BAD_PARAMS,
             f"only one network may hold the default route, got {', '.join(asked)}",
         )
-    holders = sorted(n for n, a in nets.items() if a.get("defaultRoute"))
+    holders = sorted(scan.default_route)
     if len(holders) > 1:
         raise NetError(
             ErrorCode.BAD_PARAMS,

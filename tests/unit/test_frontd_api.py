@@ -260,6 +260,26 @@ def test_plan_networks_is_a_dry_run(api: HostApi, superd: FakeSuperd) -> None:
     assert superd.verbs() == ["netinfo", "restore_nets"]
 
 
+def test_capabilities_text_is_the_report_indented_with_keys_sorted(
+    api: HostApi, superd: FakeSuperd
+) -> None:
+    local = JsonRpcDispatcher(api.table(local=True))
+    message = {"jsonrpc": "2.0", "id": "1", "method": "Host.getNetworkCapabilitiesText"}
+    try:
+        text = json.loads(local.handle_bytes(json.dumps(message)))["result"]
+        again = json.loads(local.handle_bytes(json.dumps(message)))["result"]
+    finally:
+        local.shutdown(wait=True)
+    expected = {**sample_caps(), "netConfigDirty": "False"}
+    assert text == json.dumps(expected, indent=2, sort_keys=True, ensure_ascii=False)
+    assert again == text
+
+
+def test_capabilities_text_is_local_only(rpc: JsonRpcDispatcher, superd: FakeSuperd) -> None:
+    assert call(rpc, "Host.getNetworkCapabilitiesText")["error"]["code"] == -32601
+    assert superd.verbs() == []
+
+
 def test_unknown_setup_parameter_is_invalid_params(rpc: JsonRpcDispatcher) -> None:
     params = {**setup(VM_NETWORK), "force": True}
     assert call(rpc, "Host.setupNetworks", params)["error"]["code"] == -32602

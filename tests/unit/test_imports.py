@@ -99,7 +99,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_import_graph_is_read() -> None:
     graph = import_graph()
     assert "superd.applier" in graph["superd.setup_networks"]
-    assert "configurators.registry" in graph["shared.config"]
+    assert "shared.config_socket" in graph["shared.config"]
 
 
 def test_no_module_import_cycle() -> None:
