@@ -71,6 +71,19 @@ REPAIR_WAIT = 120.0  # seconds a restore action waits for a running change
 BIG_CHANGE = 100  # operations after which superd hands memory back
 
 
+def plan_names(plan: Plan) -> dict[str, list[str]]:
+    """The networks and bonds a plan's transaction may change in the running
+    configuration: those its operations name (intent, removals, and their
+    rollback)."""
+    names: dict[str, list[str]] = {"networks": [], "bonds": []}
+    for op in plan.operations:
+        if op["op"] in ("add_network", "remove_network"):
+            names["networks"].append(op["name"])
+        elif op["op"] in ("add_bond", "edit_bond", "remove_bond"):
+            names["bonds"].append(op["name"])
+    return names
+
+
 class Verbs:
     """The verb table and the state the verbs share."""
 
@@ -185,10 +198,12 @@ class Verbs:
                 self._frozen = None
 
     @contextlib.contextmanager
-    def _journaled(self, verb: str, before: Mapping) -> Iterator[None]:
+    def _journaled(self, verb: str, before: Mapping,
+                   names: Mapping[str, list[str]] | None = None) -> Iterator[None]:  # fmt: skip
         """The transaction's journal on disk while it runs: ended however it
-        ends in-process, left behind only if the process dies."""
-        self.journal.begin(verb, before)
+        ends in-process, left behind only if the process dies. ``names``:
+        the only networks and bonds it may change (journaled alone)."""
+        self.journal.begin(verb, before, names)
         try:
             yield
         finally:
@@ -203,7 +218,10 @@ class Verbs:
         debris = self._writer.call(lambda core: core.persistence.running.remove_debris())
         if debris:
             log.warning("removed %d files of writes cut short: %s", len(debris), ", ".join(debris))
-        entry = self.journal.pending()
+        # a journal of changes only is completed with the running configuration on disk
+        entry = self.journal.pending(
+            self._writer.call(lambda core: core.persistence.running.shared_snapshot()[1])
+        )
         self._adopt(entry["before"] if entry is not None else None)
         if entry is None:
             return None
@@ -379,7 +397,8 @@ class Verbs:
         check_plan_owned(plan.operations, before, netinfo)
         log.info("apply_plan: %d operations", len(plan.operations))
         if not plan.is_empty:
-            with self._journaled("apply_plan", before):  # the commit: the journal's end
+            # the commit: the journal's end; it holds what the plan's names were
+            with self._journaled("apply_plan", before, plan_names(plan)):
                 self._apply_and_confirm(core, plan, before, started)
         if plan.options["commitOnSuccess"]:
             core.persistence.set_safe_config()
