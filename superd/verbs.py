@@ -49,11 +49,11 @@ from shared.event_log import wait_args
 from shared.memory import release_memory
 from shared.netmodel.plan import Plan
 from shared.netmodel.plan_checks import check_plan_devices, check_plan_owned
-from shared.netmodel.snapshot import NetinfoSnapshot
+from shared.netmodel.snapshot import REPORT_SECTIONS, NetinfoSnapshot
 from shared.wire import VERBS, RawJson
 from superd import netstats
 from superd.connectivity import ConnectivityMonitor
-from superd.cores import CoreWorker, LiveNetworkSetup
+from superd.cores import CoreWorker, LiveNetworkSetup, plan_devices
 from superd.event_hub import EventHub
 from superd.monitor import READ_OVS, LiveNetinfo
 from superd.plan_intake import check_plan_base, plan_from_wire
@@ -82,6 +82,23 @@ def plan_names(plan: Plan) -> dict[str, list[str]]:
         elif op["op"] in ("add_bond", "edit_bond", "remove_bond"):
             names["bonds"].append(op["name"])
     return names
+
+
+def plan_netinfo(plan: Plan, caps: Mapping, owned: frozenset[str]) -> NetinfoSnapshot:
+    """superd's netinfo as the ownership check reads it, restricted to the
+    devices the plan's operations name (all that check looks up): the cost
+    of the plan, not of the host's report."""
+    devices = plan_devices(plan.operations)
+    if devices is None:
+        return NetinfoSnapshot.from_caps(caps, owned)
+    restricted = {
+        section: {name: entries[name] for name in devices if name in entries}
+        for section in REPORT_SECTIONS
+        if isinstance(entries := caps.get(section, {}), Mapping)
+    }
+    return NetinfoSnapshot.from_caps(
+        {**restricted, "nameservers": caps.get("nameservers", [])}, owned & devices
+    )
 
 
 class Verbs:
@@ -393,8 +410,7 @@ class Verbs:
         plan = check_plan_base(plan, before)
         caps = self._host_caps(core, before)
         check_plan_devices(plan.operations, caps.get("nics", {}), caps.get("bondings", {}))
-        netinfo = NetinfoSnapshot.from_caps(caps, core.read_owned())
-        check_plan_owned(plan.operations, before, netinfo)
+        check_plan_owned(plan.operations, before, plan_netinfo(plan, caps, core.read_owned()))
         log.info("apply_plan: %d operations", len(plan.operations))
         if not plan.is_empty:
             # the commit: the journal's end; it holds what the plan's names were
