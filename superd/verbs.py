@@ -124,7 +124,8 @@ class Verbs:
         self._view_lock = threading.Lock()
         self._frozen: tuple[int, dict, Any, Any] | None = None
         # the last netinfo answer given to a caller taking deltas: (token, caps, running, owned)
-        self._sent: tuple[str, dict, dict, list[str]] | None = None
+        # (the answer: token, caps, running, owned; the running configuration's generation)
+        self._sent: tuple[tuple[str, dict, dict, frozenset[str]], int] | None = None
         self._sent_lock = threading.Lock()
         self._closing = False
         self.live = live
@@ -326,12 +327,15 @@ class Verbs:
         token, caps = self.live.report_dict(running, generation, state, ovs)
         if token == known:
             return {"token": token, "unchanged": True}
-        owned = self._owned(state)
+        owned, owned_set = self.live.owned(state)
+        now = (token, caps, running, owned_set)
         with self._sent_lock:
-            sent, self._sent = self._sent, (token, caps, running, owned)
-        if sent is not None and sent[0] == known:
-            hint = self.live.report_changes(sent[1], caps)  # what the builder rebuilt
-            return delta.answer(sent, (token, caps, running, owned), hint)
+            sent, self._sent = self._sent, (now, generation)
+        if sent is not None and sent[0][0] == known:
+            # what the builder rebuilt, what the store wrote: the rest is the same
+            hint = self.live.report_changes(sent[0][1], caps)
+            written = self._running_view.changed_between(sent[1], generation)
+            return delta.answer(sent[0], now, hint, written)
         _, encoded = self.live.report(running, generation, None, state, ovs)
         return {"token": token, "caps": RawJson(encoded), "running": running, "owned": owned}
 
