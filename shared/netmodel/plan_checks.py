@@ -136,6 +136,8 @@ def check_mtus(operations: list[dict], running: Mapping) -> None:
     superd checks against its own): no plan may set ``lo``, another NIC or a
     bridge, nor give a NIC an MTU no network on it asked for.
     """
+    if not any(op["op"] == "set_mtu" for op in operations):
+        return  # no MTU to judge: the host's networks are not walked
     touched = touched_devices(operations)
     targets = compute_lower_mtus(running.get("networks", {}), running.get("bonds", {}))
     for op in operations:
@@ -163,10 +165,14 @@ def check_final_state(operations: list[dict], running: Mapping) -> None:
     nets, bonds = running.get("networks", {}), running.get("bonds", {})
     added_nets = {op["name"] for op in operations if op["op"] == "add_network"}
     added_bonds = {op["name"] for op in operations if op["op"] in ("add_bond", "edit_bond")}
+    # (a network without NIC or bond shares nothing: validate_sharing skips it,
+    # and a host of nic-less networks is not walked for one more)
     lowers = {nets[n].get("nic") or nets[n].get("bonding") for n in added_nets if n in nets}
-    validate_sharing(
-        {n: a for n, a in nets.items() if (a.get("nic") or a.get("bonding")) in lowers}
-    )
+    lowers -= {None, ""}
+    if lowers:
+        validate_sharing(
+            {n: a for n, a in nets.items() if (a.get("nic") or a.get("bonding")) in lowers}
+        )
     if any(nets.get(n, {}).get("defaultRoute") for n in added_nets):
         holders = sorted(n for n, a in nets.items() if a.get("defaultRoute"))
         if len(holders) > 1:
@@ -180,7 +186,10 @@ def check_final_state(operations: list[dict], running: Mapping) -> None:
                     ErrorCode.USED_NIC,
                 )
             owner.setdefault(slave, bond)
-    for name, attrs in sorted(nets.items()):
+    # only an added network, or any on a NIC of an added bond, can break the rule
+    judged = sorted(nets) if owner and added_bonds else sorted(added_nets & nets.keys())
+    for name in judged if owner else ():
+        attrs = nets[name]
         nic = attrs.get("nic")
         if nic in owner and (name in added_nets or owner[nic] in added_bonds):
             raise _bad(
