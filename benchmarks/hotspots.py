@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         help="py-spy: set up the N networks unprofiled, then profile K additions and removals "
         "of ONE network on that host (what the engine does to a big host)",
     )  # fmt: skip
+    parser.add_argument("--gil", action="store_true",
+                        help="py-spy: sample only the thread holding the GIL (Python's CPU; "
+                        "a thread waiting for the GIL or the kernel is not counted)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="py-spy: copy its raw (collapsed-stack) samples there")
     args = parser.parse_args(argv)
@@ -159,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, pid in pids.items():
                 samplers[name] = subprocess.Popen(
                     [pyspy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
-                     "--nonblocking", "--output", str(lab.root / f"{name}.pyspy.txt")],
+                     "--nonblocking", "--output", str(lab.root / f"{name}.pyspy.txt"),
+                     *(["--gil"] if args.gil else [])],
                     stdout=subprocess.DEVNULL, stderr=open(lab.logs / f"pyspy-{name}.log", "wb"),
                 )  # fmt: skip
             time.sleep(1.0)

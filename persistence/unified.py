@@ -51,6 +51,7 @@ from shared.netmodel.names import validate_bond_name, validate_network_name
 
 log = logging.getLogger(__name__)
 
+LOGGED_WRITES = 64  # writes whose changed names are remembered (changed_between)
 NETS = "nets"
 BONDS = "bonds"
 # Request-time options, never part of the configuration to restore.
@@ -242,6 +243,9 @@ class ConfigStore(ConfigView):
         self._generation = 0  # bumped after every write
         self._cached: tuple[int, Snapshot] | None = None
         self._next: Snapshot | None = None
+        self._next_names: dict[str, set[str]] | None = None
+        # generation → the names its write changed (None: not known)
+        self._log: dict[int, dict[str, set[str]] | None] = {}
         self._cache_lock = threading.Lock()
 
     def shared_snapshot(self) -> tuple[int, Snapshot]:
@@ -262,18 +266,44 @@ class ConfigStore(ConfigView):
         object's own writes are all there is)."""
         return orjson.loads(orjson.dumps(self.shared_snapshot()[1]))
 
+    def changed_between(self, old: int, new: int) -> dict[str, set[str]] | None:
+        """``{"networks": names, "bonds": names}`` whose documents may differ
+        between the snapshots of generations ``old`` and ``new`` (the others
+        are equal); None when not known (a write that failed, a whole
+        replace, a generation too old)."""
+        low, high = sorted((old, new))
+        out: dict[str, set[str]] = {"networks": set(), "bonds": set()}
+        with self._cache_lock:
+            for generation in range(low + 1, high + 1):
+                names = self._log.get(generation)
+                if names is None:
+                    return None
+                for key, changed in names.items():
+                    out[key] |= changed
+        return out
+
     def _changed(self) -> None:
         with self._cache_lock:
             self._generation += 1
             after, self._next = self._next, None
+            names, self._next_names = self._next_names, None
             self._cached = (self._generation, after) if after is not None else None
+            self._log[self._generation] = names if after is not None else None
+            self._log.pop(self._generation - LOGGED_WRITES, None)
 
     def _written(self, planned: dict[str, dict[str, str]], doomed: Iterable[tuple[str, str]],
-                 base: Snapshot | None) -> None:  # fmt: skip
+                 base: Snapshot | None, exact: bool = True) -> None:  # fmt: skip
         """What the tree holds after a successful write of ``planned`` and
-        removal of ``doomed`` over ``base`` (None: unknown)."""
+        removal of ``doomed`` over ``base`` (None: unknown); ``exact``: only
+        those names changed (see :meth:`changed_between`)."""
         if base is None:
             return
+        doomed = list(doomed)
+        if exact:
+            self._next_names = {
+                key: set(planned[kind]) | {name for k, name in doomed if k == kind}
+                for kind, key in ((NETS, "networks"), (BONDS, "bonds"))
+            }
         after = {"networks": dict(base["networks"]), "bonds": dict(base["bonds"])}
         for kind, key in ((NETS, "networks"), (BONDS, "bonds")):
             for name, text in planned[kind].items():
@@ -353,7 +383,7 @@ class ConfigStore(ConfigView):
         if writes:
             atomic_write_many(writes)
         atomic_remove_many(doomed)
-        self._written(planned, (), {"networks": {}, "bonds": {}})
+        self._written(planned, (), {"networks": {}, "bonds": {}}, exact=False)
 
     def _write(self, kind: str, name: str, text: str) -> None:
         atomic_write_text(ensure_dir(self._path / kind) / name, text)

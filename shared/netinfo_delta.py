@@ -100,9 +100,13 @@ def patch(old: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _as_set(names: Collection[str]) -> set[str] | frozenset[str]:
+    return names if isinstance(names, set | frozenset) else set(names)
+
+
 def diff_names(old: Collection[str], new: Collection[str]) -> dict[str, list[str]]:
     """``{"add": [...], "remove": [...]}`` between two sets of names."""
-    old_set, new_set = set(old), set(new)
+    old_set, new_set = _as_set(old), _as_set(new)
     return {"add": sorted(new_set - old_set), "remove": sorted(old_set - new_set)}
 
 
@@ -116,16 +120,20 @@ Answer = tuple[str, Mapping[str, Any], Mapping[str, Any], Collection[str]]
 
 
 def answer(
-    sent: Answer, now: Answer, caps_hint: Mapping[str, Collection[str]] | None = None
+    sent: Answer,
+    now: Answer,
+    caps_hint: Mapping[str, Collection[str]] | None = None,
+    running_hint: Mapping[str, Collection[str]] | None = None,
 ) -> dict[str, Any]:
     """superd's delta answer: from ``sent`` (token, caps, running, owned),
-    the answer the caller holds, to ``now`` (``caps_hint``: see :func:`diff`)."""
+    the answer the caller holds, to ``now`` (``caps_hint``, ``running_hint``:
+    see :func:`diff`)."""
     return {
         "token": now[0],
         "base": sent[0],
         "delta": {
             "caps": diff(sent[1], now[1], caps_hint),
-            "running": diff(sent[2], now[2]),
+            "running": diff(sent[2], now[2], running_hint),
             "owned": diff_names(sent[3], now[3]),
         },
     }

@@ -302,10 +302,11 @@ class LiveNetinfo(ReportCache):
     def _read_links(self, names: set[str]) -> None:
         """Read the links named ``names`` again (see :meth:`refresh`)."""
         batch = Batch(self._state)
-        batch.refresh.update(
-            index for index, link in self._state.links.items() if link.get("name") in names
-        )
         try:
+            for name in sorted(names):  # asked by name: no walk over the host's links
+                link = query.get_link(self._dumper, name=name)
+                if link is not None and link["index"] in batch.links:  # else: not known yet
+                    batch.set_link(link)
             self._read_again(batch)
         except Exception as error:
             self.stats["overruns"] += getattr(error, "errno", None) == errno.ENOBUFS

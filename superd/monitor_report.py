@@ -18,13 +18,13 @@ import orjson
 
 from shared.config import Config
 from shared.netinfo_incremental import IncrementalBuilder
+from shared.netmodel.host_qos import shaping
 from shared.netmodel.ownership import OWNER_ALIAS
 from shared.wire import to_json
 from superd import netstats, qos_report, team_report
 from superd.netinfo import ovs_state, read_nameservers, with_ovs
 from superd.netstate import NetState
 from superd.ovs_report import digest as ovs_digest
-from superd.ovs_report import has_ovs
 
 READ_OVS = object()  # report(): read OVSDB's state now
 CACHED_REPORTS = 1  # each is the whole host; the builder shares entries anyway
@@ -47,6 +47,8 @@ class ReportCache:
         self._builder = IncrementalBuilder()  # one build at a time: safe to share
         self._touched_log: dict[int, frozenset[int] | None] = {}
         self._facts: tuple[Mapping, tuple[bool, bool]] | None = None
+        self._facts_lock = threading.Lock()  # guards _net_facts
+        self._net_facts = _NetworkFacts()
         self._owned_memo: tuple[int, dict[int, str], list[str], frozenset[str]] | None = None
 
     def _touched(self, state: NetState) -> None:
@@ -65,18 +67,28 @@ class ReportCache:
         if memo is None or changed is None:
             marked = {i: x["name"] for i, x in state.links.items() if x.get("alias") == OWNER_ALIAS}
             names = sorted(marked.values())
+            memo = (state.version, marked, names, frozenset(names))
         else:
-            marked, names = dict(memo[1]), list(memo[2])
+            updates = {}  # ifindex → its marked name now (None: not marked)
             for index in changed:
                 link = state.links.get(index) or {}
                 name = link["name"] if link.get("alias") == OWNER_ALIAS else None
-                if marked.get(index) != name:
+                if memo[1].get(index) != name:
+                    updates[index] = name
+            if not updates:  # the marks did not change: shared, not copied
+                memo = (state.version, *memo[1:])
+            else:
+                marked, names, owned = dict(memo[1]), list(memo[2]), set(memo[3])
+                for index, name in updates.items():
                     if index in marked:
-                        names.remove(marked.pop(index))
+                        old = marked.pop(index)
+                        names.remove(old)
+                        owned.discard(old)
                     if name is not None:
                         marked[index] = name
                         bisect.insort(names, name)
-        memo = (state.version, marked, names, frozenset(names))
+                        owned.add(name)
+                memo = (state.version, marked, names, frozenset(owned))
         self._owned_memo = memo
         return memo[2], memo[3]
 
@@ -139,11 +151,16 @@ class ReportCache:
 
     def _running_facts(self, running: Mapping[str, Any]) -> tuple[bool, bool]:
         """(a network asks for shaping, a network or bond is OVS's) of
-        ``running``, computed once per running configuration (a walk over
-        every network, asked several times per change)."""
+        ``running``, computed once per running configuration (asked several
+        times per change), from the last one's: only the networks whose
+        attributes are not the same objects are judged again."""
         memo = self._facts
-        if memo is None or memo[0] is not running:
-            memo = (running, (bool(qos_report.shaped_devices(running)), has_ovs(running)))
+        if memo is not None and memo[0] is running:
+            return memo[1]
+        with self._facts_lock:
+            facts = self._net_facts.update(running.get("networks") or {})
+            ovs_bond = any(a.get("switch") == "ovs" for a in (running.get("bonds") or {}).values())
+            memo = (running, (facts[0], facts[1] or ovs_bond))
             self._facts = memo
         return memo[1]
 
@@ -233,6 +250,36 @@ class ReportCache:
             while len(self._caps) > CACHED_REPORTS:
                 self._caps.popitem(last=False)
         return entry
+
+
+class _NetworkFacts:
+    """Which networks of the last running configuration ask for shaping
+    (``qos_report.shaped_devices``' rule) and which are OVS's, updated from
+    one configuration to the next by identity of their attributes (the
+    running store shares those of the networks a write did not change)."""
+
+    def __init__(self) -> None:
+        self.networks: Mapping[str, Any] = {}
+        self.shaped: set[str] = set()
+        self.ovs: set[str] = set()
+
+    def update(self, networks: Mapping[str, Any]) -> tuple[bool, bool]:
+        old = self.networks
+        if networks is not old:
+            changed = [name for name, attrs in networks.items() if old.get(name) is not attrs]
+            for name in changed:
+                attrs = networks[name]
+                lower = attrs.get("nic") or attrs.get("bonding")
+                legacy = attrs.get("switch", "legacy") == "legacy"
+                (self.shaped.add if shaping(attrs) and legacy and lower else self.shaped.discard)(
+                    name
+                )
+                (self.ovs.add if attrs.get("switch") == "ovs" else self.ovs.discard)(name)
+            for name in old.keys() - networks.keys():
+                self.shaped.discard(name)
+                self.ovs.discard(name)
+            self.networks = networks
+        return bool(self.shaped), bool(self.ovs)
 
 
 def _extra_digest(extra: Mapping[str, Any]) -> str:

@@ -40,7 +40,7 @@ from netlink import constants, query
 from netlink.constants import NLMSG_ERROR
 from netlink.decode import Message
 from shared.netinfo_report import IFA_F_SECONDARY
-from superd.netstate_routes import Hops, Ident, Route, RouteBatch, route_entry
+from superd.netstate_routes import Hops, Ident, Route, RouteBatch, route_entry, writable
 
 NEWLINK, DELLINK, NEWADDR, DELADDR, NEWROUTE, DELROUTE = 16, 17, 20, 21, 24, 25
 NEWRULE, DELRULE = 32, 33
@@ -142,13 +142,13 @@ class Batch(RouteBatch):
     def _links(self) -> dict[int, dict]:
         """``links``, writable."""
         if "links" not in self._mine:
-            self.links, _ = dict(self.links), self._mine.add("links")
+            self.links, _ = writable(self.links), self._mine.add("links")
         return self.links  # type: ignore[return-value]
 
     def _addresses(self) -> dict[int, tuple[dict, ...]]:
         """``addresses``, writable."""
         if "addresses" not in self._mine:
-            self.addresses, _ = dict(self.addresses), self._mine.add("addresses")
+            self.addresses, _ = writable(self.addresses), self._mine.add("addresses")
         return self.addresses  # type: ignore[return-value]
 
     def settle(self) -> None:

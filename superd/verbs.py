@@ -49,11 +49,11 @@ from shared.event_log import wait_args
 from shared.memory import release_memory
 from shared.netmodel.plan import Plan
 from shared.netmodel.plan_checks import check_plan_devices, check_plan_owned
-from shared.netmodel.snapshot import NetinfoSnapshot
+from shared.netmodel.snapshot import REPORT_SECTIONS, NetinfoSnapshot
 from shared.wire import VERBS, RawJson
 from superd import netstats
 from superd.connectivity import ConnectivityMonitor
-from superd.cores import CoreWorker, LiveNetworkSetup
+from superd.cores import CoreWorker, LiveNetworkSetup, plan_devices
 from superd.event_hub import EventHub
 from superd.monitor import READ_OVS, LiveNetinfo
 from superd.plan_intake import check_plan_base, plan_from_wire
@@ -69,6 +69,36 @@ ROLLBACK_OPTIONS = {"connectivityCheck": False, "_inRollback": True}
 DONE = {"code": 0, "message": "Done"}
 REPAIR_WAIT = 120.0  # seconds a restore action waits for a running change
 BIG_CHANGE = 100  # operations after which superd hands memory back
+
+
+def plan_names(plan: Plan) -> dict[str, list[str]]:
+    """The networks and bonds a plan's transaction may change in the running
+    configuration: those its operations name (intent, removals, and their
+    rollback)."""
+    names: dict[str, list[str]] = {"networks": [], "bonds": []}
+    for op in plan.operations:
+        if op["op"] in ("add_network", "remove_network"):
+            names["networks"].append(op["name"])
+        elif op["op"] in ("add_bond", "edit_bond", "remove_bond"):
+            names["bonds"].append(op["name"])
+    return names
+
+
+def plan_netinfo(plan: Plan, caps: Mapping, owned: frozenset[str]) -> NetinfoSnapshot:
+    """superd's netinfo as the ownership check reads it, restricted to the
+    devices the plan's operations name (all that check looks up): the cost
+    of the plan, not of the host's report."""
+    devices = plan_devices(plan.operations)
+    if devices is None:
+        return NetinfoSnapshot.from_caps(caps, owned)
+    restricted = {
+        section: {name: entries[name] for name in devices if name in entries}
+        for section in REPORT_SECTIONS
+        if isinstance(entries := caps.get(section, {}), Mapping)
+    }
+    return NetinfoSnapshot.from_caps(
+        {**restricted, "nameservers": caps.get("nameservers", [])}, owned & devices
+    )
 
 
 class Verbs:
@@ -94,7 +124,8 @@ class Verbs:
         self._view_lock = threading.Lock()
         self._frozen: tuple[int, dict, Any, Any] | None = None
         # the last netinfo answer given to a caller taking deltas: (token, caps, running, owned)
-        self._sent: tuple[str, dict, dict, list[str]] | None = None
+        # (the answer: token, caps, running, owned; the running configuration's generation)
+        self._sent: tuple[tuple[str, dict, dict, frozenset[str]], int] | None = None
         self._sent_lock = threading.Lock()
         self._closing = False
         self.live = live
@@ -185,10 +216,12 @@ class Verbs:
                 self._frozen = None
 
     @contextlib.contextmanager
-    def _journaled(self, verb: str, before: Mapping) -> Iterator[None]:
+    def _journaled(self, verb: str, before: Mapping,
+                   names: Mapping[str, list[str]] | None = None) -> Iterator[None]:  # fmt: skip
         """The transaction's journal on disk while it runs: ended however it
-        ends in-process, left behind only if the process dies."""
-        self.journal.begin(verb, before)
+        ends in-process, left behind only if the process dies. ``names``:
+        the only networks and bonds it may change (journaled alone)."""
+        self.journal.begin(verb, before, names)
         try:
             yield
         finally:
@@ -203,7 +236,10 @@ class Verbs:
         debris = self._writer.call(lambda core: core.persistence.running.remove_debris())
         if debris:
             log.warning("removed %d files of writes cut short: %s", len(debris), ", ".join(debris))
-        entry = self.journal.pending()
+        # a journal of changes only is completed with the running configuration on disk
+        entry = self.journal.pending(
+            self._writer.call(lambda core: core.persistence.running.shared_snapshot()[1])
+        )
         self._adopt(entry["before"] if entry is not None else None)
         if entry is None:
             return None
@@ -291,12 +327,15 @@ class Verbs:
         token, caps = self.live.report_dict(running, generation, state, ovs)
         if token == known:
             return {"token": token, "unchanged": True}
-        owned = self._owned(state)
+        owned, owned_set = self.live.owned(state)
+        now = (token, caps, running, owned_set)
         with self._sent_lock:
-            sent, self._sent = self._sent, (token, caps, running, owned)
-        if sent is not None and sent[0] == known:
-            hint = self.live.report_changes(sent[1], caps)  # what the builder rebuilt
-            return delta.answer(sent, (token, caps, running, owned), hint)
+            sent, self._sent = self._sent, (now, generation)
+        if sent is not None and sent[0][0] == known:
+            # what the builder rebuilt, what the store wrote: the rest is the same
+            hint = self.live.report_changes(sent[0][1], caps)
+            written = self._running_view.changed_between(sent[1], generation)
+            return delta.answer(sent[0], now, hint, written)
         _, encoded = self.live.report(running, generation, None, state, ovs)
         return {"token": token, "caps": RawJson(encoded), "running": running, "owned": owned}
 
@@ -375,11 +414,11 @@ class Verbs:
         plan = check_plan_base(plan, before)
         caps = self._host_caps(core, before)
         check_plan_devices(plan.operations, caps.get("nics", {}), caps.get("bondings", {}))
-        netinfo = NetinfoSnapshot.from_caps(caps, core.read_owned())
-        check_plan_owned(plan.operations, before, netinfo)
+        check_plan_owned(plan.operations, before, plan_netinfo(plan, caps, core.read_owned()))
         log.info("apply_plan: %d operations", len(plan.operations))
         if not plan.is_empty:
-            with self._journaled("apply_plan", before):  # the commit: the journal's end
+            # the commit: the journal's end; it holds what the plan's names were
+            with self._journaled("apply_plan", before, plan_names(plan)):
                 self._apply_and_confirm(core, plan, before, started)
         if plan.options["commitOnSuccess"]:
             core.persistence.set_safe_config()

@@ -165,7 +165,7 @@ def check_final_state(operations: list[dict], running: Mapping) -> None:
     added_nets = {op["name"] for op in operations if op["op"] == "add_network"}
     added_bonds = {op["name"] for op in operations if op["op"] in ("add_bond", "edit_bond")}
     lowers = {nets[n].get("nic") or nets[n].get("bonding") for n in added_nets if n in nets}
-    lowers.discard(None)  # a network on no NIC or bond shares nothing (validate_sharing)
+    lowers -= {None, ""}  # a network on no NIC or bond shares nothing
     if lowers:
         validate_sharing(
             {n: a for n, a in nets.items() if (a.get("nic") or a.get("bonding")) in lowers}
@@ -183,7 +183,10 @@ def check_final_state(operations: list[dict], running: Mapping) -> None:
                     ErrorCode.USED_NIC,
                 )
             owner.setdefault(slave, bond)
-    for name, attrs in sorted(nets.items()) if owner else ():  # no bond, no slave to take
+    # only an added network, or any on a NIC of an added bond, can break the rule
+    judged = sorted(nets) if owner and added_bonds else sorted(added_nets & nets.keys())
+    for name in judged if owner else ():
+        attrs = nets[name]
         nic = attrs.get("nic")
         if nic in owner and (name in added_nets or owner[nic] in added_bonds):
             raise _bad(

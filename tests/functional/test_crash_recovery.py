@@ -45,6 +45,7 @@ from typing import Any
 
 import pytest
 
+from persistence.journal import before_from
 from shared.faults import KILL_ENV, LOG_ENV
 from shared.wire import encode_frame, recv_frame
 from tests.functional.conftest import HostNs
@@ -220,14 +221,13 @@ class Sweep:
         journal's ``before`` (a change was interrupted), else the running
         configuration."""
         journal = self.superd.root / "run" / "transaction.journal"
-        if journal.exists():
-            nets = json.loads(journal.read_text())["before"]["networks"]
-        else:
-            nets = {
-                name: doc
-                for name, doc in running_docs(self.superd.root)["nets"].items()
-                if not name.startswith(".")
-            }
+        tree = self.superd.root / "run" / "netconf" / "nets"
+        nets = {  # a temporary file of a write cut short is not a document
+            p.name: json.loads(p.read_text()) for p in tree.glob("*") if not p.name.startswith(".")
+        }
+        if journal.exists():  # its ``before``, or its changes over what is on disk
+            entry = json.loads(journal.read_text())
+            nets = before_from(entry, {"networks": nets, "bonds": {}})["networks"]
         return next(name for name, (_, running) in self.states.items() if running["nets"] == nets)
 
     def trial(self, kill_at: int | None) -> bool:

@@ -173,9 +173,16 @@ def _state_is(sweep: IfcfgSweep, name: str) -> bool:
     decides (a journal's ``before``, else the running configuration)."""
     import json
 
+    from persistence.journal import before_from
+
     journal = sweep.superd.root / "run" / "transaction.journal"
-    if journal.exists():
-        nets = json.loads(journal.read_text())["before"]["networks"]
+    if journal.exists():  # its ``before``, or its changes over what is on disk
+        tree = sweep.superd.root / "run" / "netconf" / "nets"
+        on_disk = {  # a temporary file of a write cut short is not a document
+            p.name: json.loads(p.read_text()) for p in tree.glob("*") if not p.name.startswith(".")
+        }
+        entry = json.loads(journal.read_text())
+        nets = before_from(entry, {"networks": on_disk, "bonds": {}})["networks"]
     else:
         nets = running_docs(sweep.superd.root)["nets"]
     return nets == sweep.states[name][2]["nets"]

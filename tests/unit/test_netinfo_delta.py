@@ -82,3 +82,15 @@ def test_frontd_holds_the_host_from_superds_deltas() -> None:
     assert "delta" in superd.answers[-1]
     assert caps == report("a", "b") and held_running == running
     assert api._held_netinfo().owned == ["a", "b"]
+
+
+def test_running_diff_with_the_stores_hint_compares_only_the_names_written() -> None:
+    old = {"networks": {"a": {"mtu": 1500}, "b": {"mtu": 1500}}, "bonds": {}}
+    new = {"networks": {"a": {"mtu": 9000}, "b": {"mtu": 9000}, "c": {}}, "bonds": {}}
+    sent = ("t1", {}, old, frozenset({"x"}))
+    now = ("t2", {}, new, frozenset({"x", "y"}))
+    out = delta.answer(sent, now, None, {"networks": {"a", "c"}, "bonds": set()})["delta"]
+    # b is not named: the store says it was not written (its entry is not compared)
+    assert out["running"] == {"sections": {"networks": {"set": {"a": {"mtu": 9000}, "c": {}},
+                                                        "gone": []}}}
+    assert out["owned"] == {"add": ["y"], "remove": []}

@@ -454,3 +454,19 @@ def test_a_failed_write_makes_the_next_snapshot_read_the_files(store, monkeypatc
     with pytest.raises(OSError):
         store.update(NEW["networks"])
     assert store.snapshot() == OLD
+
+
+def test_store_names_what_its_writes_changed_between_generations(store: ConfigStore) -> None:
+    store.update({"a": NET1, "b": NET1})
+    first = store.shared_snapshot()[0]
+    store.update({"c": NET1}, removed_networks=["a"])
+    store.update(bonds={"bond0": {"nics": ["eth1"]}})
+    last = store.shared_snapshot()[0]
+    assert store.changed_between(first, last) == {"networks": {"a", "c"}, "bonds": {"bond0"}}
+
+
+def test_store_does_not_name_the_changes_of_a_whole_replace(store: ConfigStore) -> None:
+    store.update({"a": NET1})
+    first = store.shared_snapshot()[0]
+    store.replace({"b": NET1}, {})
+    assert store.changed_between(first, store.shared_snapshot()[0]) is None
