@@ -55,6 +55,7 @@ from configurators.iproute2_ip import AUTOCONF_SYSCTLS, IPV6_CONF
 from configurators.iproute2_netlink import read_value, write_value
 from configurators.nm_checkpoint import Checkpoints, roll_back
 from configurators.nm_dbus import DEACTIVATED, MARK_KEY, NmClient
+from configurators.nm_lease_rules import route_table, sync_sent
 from configurators.nm_profiles import (
     WantedProfile,
     activation_order,
@@ -114,6 +115,9 @@ class NmConfigurator(Configurator):
         self._nameservers: tuple[str, ...] | None = None
         # NICs a bond let go: up, without addresses, once their profile is gone
         self._released: set[str] = set()
+        # ipv4.route-table of the profiles held when sending (a DHCP
+        # network's own table: configurators.nm_lease_rules)
+        self._held_tables: dict[str, int] = {}
 
     @property
     def client(self) -> NmClient:
@@ -291,6 +295,9 @@ class NmConfigurator(Configurator):
         for device, mtu in mtus.items():
             self.kernel_side.set_mtu(device, mtu)
         self._add_and_activate(client, want, held)
+        # a DHCP network's source-routing rules (nm_lease_rules)
+        sync_sent(self.kernel, {n: route_table(p.settings) for n, p in want.items()},
+                  self._held_tables)  # fmt: skip
         if nameservers:
             self.kernel_side.ip_applier._write_resolv_conf(nameservers)
 
@@ -318,6 +325,7 @@ class NmConfigurator(Configurator):
             settings = client.settings(path)
             if settings is None:
                 continue
+            self._held_tables[name] = route_table(settings)
             if settings.get("user", {}).get("data", {}).get(MARK_KEY) is None:
                 log.warning("%s: a NetworkManager profile netreload did not make: left", name)
                 continue
@@ -356,6 +364,7 @@ class NmConfigurator(Configurator):
                 )
             path = held.get(profile.device)
             held_settings[profile.device] = client.settings(path) if path is not None else None
+            self._held_tables[profile.device] = route_table(held_settings[profile.device])
         order = activation_order(
             with_role(profile, held_settings[profile.device]) for profile in want.values()
         )
