@@ -19,10 +19,11 @@ NetworkManager (:mod:`configurators.nm_dbus`) in one go:
    activated, the activations awaited together (LAYER2_READY is enough for
    non-blocking DHCP); a failed activation is code 29;
 5. the bridges, bonds and VLANs NetworkManager created get netreload's
-   kernel mark; MTUs of devices without a profile of netreload's (set
+   kernel mark; MTUs of devices whose profile is not in the change (set
    before activation: a NIC under a VLAN), a NIC a bond let go (up, no
    address), and resolv.conf, through the kernel as the iproute2
-   configurator does them.
+   configurator does them (its held profile follows: ``nm_mtu``); the
+   rules of a DHCP lease's table (``nm_lease_rules``).
 
 Unchanged profiles are neither updated nor reactivated: re-applying what
 NetworkManager holds sends nothing (the objectified rollback relies on it).
@@ -56,6 +57,7 @@ from configurators.iproute2_netlink import read_value, write_value
 from configurators.nm_checkpoint import Checkpoints, roll_back
 from configurators.nm_dbus import DEACTIVATED, MARK_KEY, NmClient
 from configurators.nm_lease_rules import route_table, sync_sent
+from configurators.nm_mtu import stale_profiles
 from configurators.nm_profiles import (
     WantedProfile,
     activation_order,
@@ -240,10 +242,15 @@ class NmConfigurator(Configurator):
 
     def set_mtu(self, device: str, mtu: int) -> None:
         wanted = self._want.get(device)
-        if wanted is not None:
-            ethernet = {**wanted.settings.get("802-3-ethernet", {}), "mtu": mtu}
-            settings = {**wanted.settings, "802-3-ethernet": ethernet}
-            self._want[device] = replace(wanted, settings=settings)
+        if wanted is not None:  # and its slaves', a bond's
+            for name, profile in list(self._want.items()):
+                connection = profile.settings["connection"]
+                if name == device or (
+                    connection.get("master") == device and connection.get("slave-type") == "bond"
+                ):
+                    ethernet = {**profile.settings.get("802-3-ethernet", {}), "mtu": mtu}
+                    settings = {**profile.settings, "802-3-ethernet": ethernet}
+                    self._want[name] = replace(profile, settings=settings)
         else:
             self._kernel_mtu[device] = mtu  # no profile of netreload's: the kernel's
 
@@ -282,8 +289,9 @@ class NmConfigurator(Configurator):
         self._drop_pending()
         client = self.client
         held = {name: client.by_uuid(profile_uuid(name)) for name in [*drop, *want]}
+        mtu_profiles = stale_profiles(client, self.kernel, mtus, held) if mtus else {}
         if self._in_transaction:
-            self._checkpoint([*drop, *want])
+            self._checkpoint([*drop, *want, *mtu_profiles])
         self._deactivate_and_delete(client, drop, held)
         self.kernel.cache_addresses(self.kernel.caching)  # devices went
         for nic in sorted(released):  # as the iproute2 configurator leaves it
@@ -294,6 +302,8 @@ class NmConfigurator(Configurator):
         # before activation: a VLAN never gets above its NIC's MTU
         for device, mtu in mtus.items():
             self.kernel_side.set_mtu(device, mtu)
+        for path, settings in mtu_profiles.values():  # in memory, not reactivated
+            client.update_connection(path, settings)
         self._add_and_activate(client, want, held)
         # a DHCP network's source-routing rules (nm_lease_rules)
         sync_sent(self.kernel, {n: route_table(p.settings) for n, p in want.items()},

@@ -56,37 +56,43 @@ class MainDefault:
     addresses: tuple[tuple[str, int], ...] = field(default=())
 
 
-def plausible(device: str, address: str, prefixlen: int, main: MainDefault) -> bool:
-    """Whether a lease on ``device`` (a network without the default route)
-    may be routed: not wider than /:data:`MIN_LEASE_PREFIX`, not holding the
-    default gateway nor overlapping the default-route device's subnets."""
+def refusal(device: str, address: str, prefixlen: int, main: MainDefault) -> str | None:
+    """Why a lease on ``device`` (a network without the default route) may
+    not be routed, or None: wider than /:data:`MIN_LEASE_PREFIX`, holding
+    the default gateway or overlapping the default-route device's subnets."""
+    lease = f"{device}: lease {address}/{prefixlen}"
     if prefixlen < MIN_LEASE_PREFIX:
-        log.warning("%s: lease %s/%d: prefix shorter than /%d, no rules",
-                    device, address, prefixlen, MIN_LEASE_PREFIX)  # fmt: skip
-        return False
+        return f"{lease}: prefix shorter than /{MIN_LEASE_PREFIX}, no rules"
     if main.device is None or main.device == device:
-        return True
+        return None
     subnet = ipaddress.IPv4Network(f"{address}/{prefixlen}", strict=False)
     if main.gateway and ipaddress.IPv4Address(main.gateway) in subnet:
-        log.warning("%s: lease %s/%d holds the default gateway, no rules",
-                    device, address, prefixlen)  # fmt: skip
-        return False
+        return f"{lease} holds the default gateway, no rules"
     for other, plen in main.addresses:
         if subnet.overlaps(ipaddress.IPv4Network(f"{other}/{plen}", strict=False)):
-            log.warning("%s: lease %s/%d overlaps %s/%d of %s, no rules",
-                        device, address, prefixlen, other, plen, main.device)  # fmt: skip
-            return False
-    return True
+            return f"{lease} overlaps {other}/{plen} of {main.device}, no rules"
+    return None
 
 
-def lease_rules(device: str, leases: Iterable[tuple[str, int]], main: MainDefault) -> set[Rule]:
-    """The rules the leases ((address, prefixlen)) of ``device`` call for."""
+def lease_rules(
+    device: str,
+    leases: Iterable[tuple[str, int]],
+    main: MainDefault,
+    refused: set[str] | None = None,
+) -> set[Rule]:
+    """The rules the leases ((address, prefixlen)) of ``device`` call for;
+    why a lease gets none is logged, or added to ``refused`` if given."""
     rules: set[Rule] = set()
     for address, prefixlen in leases:
-        if plausible(device, address, prefixlen, main):
+        why = refusal(device, address, prefixlen, main)
+        if why is None:
             subnet = ipaddress.IPv4Network(f"{address}/{prefixlen}", strict=False)
             net = str(subnet.network_address)
             rules |= {("from", net, prefixlen), ("to", net, prefixlen)}
+        elif refused is None:
+            log.warning("%s", why)
+        else:
+            refused.add(why)
     return rules
 
 
@@ -176,6 +182,7 @@ class LeaseRulesListener:
         self._factory = ipr_factory
         self._ipr: Any = None
         self._mine: set[int] = set()  # tables it gave rules to
+        self._refused: set[str] = set()  # the leases given none, as logged
 
     def _socket(self) -> Any:
         if self._ipr is None:
@@ -188,7 +195,12 @@ class LeaseRulesListener:
         return self._ipr
 
     def on_state(self, state: Any) -> None:
-        for table, (add, delete) in changes(state, self._mine).items():
+        refused: set[str] = set()
+        found = changes(state, self._mine, refused)
+        for why in sorted(refused - self._refused):  # once per lease, not per state
+            log.warning("%s", why)
+        self._refused = refused
+        for table, (add, delete) in found.items():
             for rule in delete:
                 self._write("del", rule, table)
             for rule in add:
@@ -212,10 +224,13 @@ class LeaseRulesListener:
             self._ipr = None
 
 
-def changes(state: Any, mine: set[int]) -> dict[int, tuple[list[Rule], list[Rule]]]:
+def changes(
+    state: Any, mine: set[int], refused: set[str] | None = None
+) -> dict[int, tuple[list[Rule], list[Rule]]]:
     """{table: (rules to add, rules to delete)} for a monitor state
     (:class:`superd.netstate.NetState`); ``mine``: the tables given rules
-    before, whose rules go when their lease does."""
+    before, whose rules go when their lease does; ``refused``: collects
+    why a lease gets none."""
     by_index = {index: link["name"] for index, link in state.links.items()}
     tables_through: dict[int, set[int]] = {}  # table → devices of its default routes
     main = MainDefault()
@@ -238,7 +253,7 @@ def changes(state: Any, mine: set[int]) -> dict[int, tuple[list[Rule], list[Rule
         if not leases:
             continue
         seen.add(table)
-        wanted = lease_rules(name, leases, main)
+        wanted = lease_rules(name, leases, main, refused)
         have = set(table_rules(state.rules, table))
         if wanted != have:
             out[table] = (sorted(wanted - have), sorted(have - wanted))

@@ -74,7 +74,8 @@ def superd(
 
 
 #: what only the dhclient hook does: refusing a lease (NetworkManager's
-#: client takes it; netreload then adds no rules for it)
+#: client takes it; netreload then adds no rules for it: the tests that it
+#: steers no traffic run under both)
 hook_only = pytest.mark.parametrize("superd", ["iproute2"], indirect=True)
 
 
@@ -201,6 +202,31 @@ def test_a_lease_for_half_of_ipv4_on_a_storage_network_is_refused(
         assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
         # what the host sends to the other half of IPv4 still takes the default route
         [route] = ip_json(ns, "-4", "route", "get", "200.1.1.1")
+        assert route["dev"] == "veth_1"
+
+
+def test_a_lease_for_half_of_ipv4_on_a_storage_network_steers_no_traffic(
+    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+) -> None:
+    with serving(superd, tmp_path, "128.0.0.0") as server:
+        setup(conn, {"mgmt": MGMT, "storage": DYN})
+        wait_acked(server)
+        ns = superd.host.name
+        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
+        [route] = ip_json(ns, "-4", "route", "get", "200.1.1.1")
+        assert route["dev"] == "veth_1"
+
+
+def test_a_lease_overlapping_the_default_route_networks_subnet_steers_no_traffic(
+    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+) -> None:
+    mgmt = {**MGMT, "ipaddr": "10.66.200.10", "gateway": "10.66.200.1"}
+    with serving(superd, tmp_path, "255.255.0.0") as server:
+        setup(conn, {"mgmt": mgmt, "storage": DYN})
+        wait_acked(server)
+        ns = superd.host.name
+        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
+        [route] = ip_json(ns, "-4", "route", "get", "10.66.200.1")
         assert route["dev"] == "veth_1"
 
 
