@@ -19,10 +19,11 @@ NetworkManager (:mod:`configurators.nm_dbus`) in one go:
    activated, the activations awaited together (LAYER2_READY is enough for
    non-blocking DHCP); a failed activation is code 29;
 5. the bridges, bonds and VLANs NetworkManager created get netreload's
-   kernel mark; MTUs of devices without a profile of netreload's (set
+   kernel mark; MTUs of devices whose profile is not in the change (set
    before activation: a NIC under a VLAN), a NIC a bond let go (up, no
    address), and resolv.conf, through the kernel as the iproute2
-   configurator does them.
+   configurator does them (its held profile follows: ``nm_mtu``); the
+   rules of a DHCP lease's table (``nm_lease_rules``).
 
 Unchanged profiles are neither updated nor reactivated: re-applying what
 NetworkManager holds sends nothing (the objectified rollback relies on it).
@@ -55,6 +56,8 @@ from configurators.iproute2_ip import AUTOCONF_SYSCTLS, IPV6_CONF
 from configurators.iproute2_netlink import read_value, write_value
 from configurators.nm_checkpoint import Checkpoints, roll_back
 from configurators.nm_dbus import DEACTIVATED, MARK_KEY, NmClient
+from configurators.nm_lease_rules import route_table, sync_sent
+from configurators.nm_mtu import stale_profiles
 from configurators.nm_profiles import (
     WantedProfile,
     activation_order,
@@ -114,6 +117,9 @@ class NmConfigurator(Configurator):
         self._nameservers: tuple[str, ...] | None = None
         # NICs a bond let go: up, without addresses, once their profile is gone
         self._released: set[str] = set()
+        # ipv4.route-table of the profiles held when sending (a DHCP
+        # network's own table: configurators.nm_lease_rules)
+        self._held_tables: dict[str, int] = {}
 
     @property
     def client(self) -> NmClient:
@@ -236,10 +242,15 @@ class NmConfigurator(Configurator):
 
     def set_mtu(self, device: str, mtu: int) -> None:
         wanted = self._want.get(device)
-        if wanted is not None:
-            ethernet = {**wanted.settings.get("802-3-ethernet", {}), "mtu": mtu}
-            settings = {**wanted.settings, "802-3-ethernet": ethernet}
-            self._want[device] = replace(wanted, settings=settings)
+        if wanted is not None:  # and its slaves', a bond's
+            for name, profile in list(self._want.items()):
+                connection = profile.settings["connection"]
+                if name == device or (
+                    connection.get("master") == device and connection.get("slave-type") == "bond"
+                ):
+                    ethernet = {**profile.settings.get("802-3-ethernet", {}), "mtu": mtu}
+                    settings = {**profile.settings, "802-3-ethernet": ethernet}
+                    self._want[name] = replace(profile, settings=settings)
         else:
             self._kernel_mtu[device] = mtu  # no profile of netreload's: the kernel's
 
@@ -278,8 +289,9 @@ class NmConfigurator(Configurator):
         self._drop_pending()
         client = self.client
         held = {name: client.by_uuid(profile_uuid(name)) for name in [*drop, *want]}
+        mtu_profiles = stale_profiles(client, self.kernel, mtus, held) if mtus else {}
         if self._in_transaction:
-            self._checkpoint([*drop, *want])
+            self._checkpoint([*drop, *want, *mtu_profiles])
         self._deactivate_and_delete(client, drop, held)
         self.kernel.cache_addresses(self.kernel.caching)  # devices went
         for nic in sorted(released):  # as the iproute2 configurator leaves it
@@ -290,7 +302,12 @@ class NmConfigurator(Configurator):
         # before activation: a VLAN never gets above its NIC's MTU
         for device, mtu in mtus.items():
             self.kernel_side.set_mtu(device, mtu)
+        for path, settings in mtu_profiles.values():  # in memory, not reactivated
+            client.update_connection(path, settings)
         self._add_and_activate(client, want, held)
+        # a DHCP network's source-routing rules (nm_lease_rules)
+        sync_sent(self.kernel, {n: route_table(p.settings) for n, p in want.items()},
+                  self._held_tables)  # fmt: skip
         if nameservers:
             self.kernel_side.ip_applier._write_resolv_conf(nameservers)
 
@@ -318,6 +335,7 @@ class NmConfigurator(Configurator):
             settings = client.settings(path)
             if settings is None:
                 continue
+            self._held_tables[name] = route_table(settings)
             if settings.get("user", {}).get("data", {}).get(MARK_KEY) is None:
                 log.warning("%s: a NetworkManager profile netreload did not make: left", name)
                 continue
@@ -356,6 +374,7 @@ class NmConfigurator(Configurator):
                 )
             path = held.get(profile.device)
             held_settings[profile.device] = client.settings(path) if path is not None else None
+            self._held_tables[profile.device] = route_table(held_settings[profile.device])
         order = activation_order(
             with_role(profile, held_settings[profile.device]) for profile in want.values()
         )

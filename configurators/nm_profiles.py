@@ -17,7 +17,10 @@ netreload's mark in the ``user`` setting (:data:`configurators.nm_dbus.MARK_KEY`
   as ``gateway`` (metric 0, as the iproute2 configurator's), every other
   network ``never-default`` and, with a static gateway, source routed as
   :mod:`shared.source_routing` says (its table's subnet and default routes,
-  the two rules at priority 3200); no DNS from NetworkManager (netreload
+  the two rules at priority 3200); a DHCP network's lease routes in the
+  main table (default-route network) or in its own table (``route-table``;
+  the rules, naming the lease's subnet, by
+  :mod:`configurators.nm_lease_rules` once it is there); no DNS from NetworkManager (netreload
   writes resolv.conf itself, as with iproute2).
 
 Bonds, their slaves and VLANs: :mod:`configurators.nm_profiles_bond`.
@@ -149,12 +152,20 @@ def ipv4_settings(device: str, ip: IpConfig | None) -> dict[str, Any]:
         settings.update(
             method="manual", **{"address-data": [{"address": v4.address, "prefix": prefix}]}
         )
+    if v4.is_dhcp:
+        # the lease's routes (subnet, default via its router) in the main
+        # table for the default-route network, in the network's own table
+        # otherwise: the rules looking it up name the lease's subnet, added
+        # once it is known (configurators.nm_lease_rules)
+        settings["route-table"] = 0 if v4.default_route else source_table(device)
+        settings["never-default"] = False
+        return settings
     if v4.default_route:
-        if v4.gateway and not v4.is_dhcp:
+        if v4.gateway:
             settings["gateway"] = v4.gateway
         return settings
     settings["never-default"] = True
-    if v4.gateway and v4.address and not v4.is_dhcp:
+    if v4.gateway and v4.address:
         subnet = ipaddress.IPv4Network(f"{v4.address}/{v4.prefixlen}", strict=False)
         table = source_table(device)
         settings["route-data"] = [
@@ -352,10 +363,13 @@ def same_settings(
     wanted: Mapping[str, Mapping[str, Any]], held: Mapping[str, Mapping[str, Any]]
 ) -> bool:
     """Whether a held profile already has every wanted key's value (the
-    keys NetworkManager fills in with defaults are not compared)."""
+    keys NetworkManager fills in with defaults are not compared; a key it
+    does not show holds its default, which a wanted 0 / False is)."""
     for name, setting in wanted.items():
         have = held.get(name, {})
         for key, value in setting.items():
+            if key not in have and value is not None and not value and _normal(value) == 0:
+                continue
             if _normal(have.get(key)) != _normal(value):
                 return False
     return True

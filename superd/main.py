@@ -57,6 +57,10 @@ def start_watching(hub: EventHub, live: LiveNetinfo) -> hotplug.HotplugWatcher |
     """Feed the event hub: the monitor's states, and uevents if pyudev is
     there (else NIC presence comes from netlink). The watcher, if any."""
     live.listeners.append(hub.on_state)
+    if live.config.net_configurator == "nm":  # a later lease's source-routing rules
+        from configurators.nm_lease_rules import LeaseRulesListener
+
+        live.listeners.append(LeaseRulesListener().on_state)
     if not hotplug.available():
         log.warning("pyudev missing: NIC hotplug read from netlink only")
         return None

@@ -7,6 +7,11 @@ its subnet) and reported as its ``gateway``; a lease that would take over
 part of the default route's traffic (a prefix shorter than /8, or a subnet
 overlapping the default-route network's) is refused: no address, no route.
 veth_1 carries the static default-route network.
+
+The behaviour tests run under ``iproute2`` (the dhclient hook) and ``nm``
+(NetworkManager's DHCP client, the network's profile routing into the
+network's table, netreload adding the rules once the lease is there); the
+refused leases are the hook's only (see the README's nm section).
 """
 
 from __future__ import annotations
@@ -14,21 +19,22 @@ from __future__ import annotations
 import subprocess
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.functional.conftest import ip_json
+from tests.functional.conftest import HostNs, ip_json
 from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path
+from tests.functional.nm_lab import NmLab, why_no_nm
+from tests.functional.test_nm_superd import NmSuperd
 from tests.functional.test_source_routing import main_defaults, rules, setup, table
 from tests.functional.test_superd import (
     Client,
     Superd,
     make_ns,  # noqa: F401 - fixture
     sock_dir,  # noqa: F401 - fixture
-    superd,  # noqa: F401 - fixture
     wait_until,
 )
 
@@ -38,6 +44,39 @@ DYN_TABLE = str(zlib.adler32(b"veth_0"))
 MGMT = {"nic": "veth_1", "bridged": False, "ipaddr": "192.0.2.10", "prefix": 24,
         "gateway": "192.0.2.1", "defaultRoute": True}  # fmt: skip
 DYN = {"nic": "veth_0", "bridged": False, "bootproto": "dhcp"}
+DYN_RULES = [("from 10.66.0.0/24", DYN_TABLE, 3200), ("to 10.66.0.0/24", DYN_TABLE, 3200)]
+
+
+@pytest.fixture(params=["iproute2", "nm"])
+def superd(
+    request: pytest.FixtureRequest, make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path  # noqa: F811
+) -> Iterator[Superd]:
+    """superd with ``net_configurator`` the parameter (nm: a private
+    NetworkManager in the namespace, as ``test_nm_superd``'s)."""
+    why = why_no_nm() if request.param == "nm" else None
+    if why is not None:
+        pytest.skip(why)
+    host = make_ns()
+    lab = None
+    if request.param == "nm":
+        lab = NmLab(host.name, tmp_path / "nm")
+        lab.start()
+        daemon: Superd = NmSuperd(host, tmp_path, sock_dir, lab)
+    else:
+        daemon = Superd(host, tmp_path, sock_dir)
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.kill()
+        if lab is not None:
+            lab.stop()
+
+
+#: what only the dhclient hook does: refusing a lease (NetworkManager's
+#: client takes it; netreload then adds no rules for it: the tests that it
+#: steers no traffic run under both)
+hook_only = pytest.mark.parametrize("superd", ["iproute2"], indirect=True)
 
 
 @contextmanager
@@ -81,6 +120,13 @@ def wait_acked(server: Dnsmasq, timeout: float = 20.0) -> None:
     time.sleep(1.0)
 
 
+def lease_table(ns: str) -> set[tuple]:
+    """The lease's table as :func:`table` reads it, its default route
+    without its preferred source (NetworkManager gives it the lease's
+    address, the hook none: the same source either way)."""
+    return {r[:3] if r[0] == "default" else r for r in table(ns, int(DYN_TABLE))}
+
+
 def routes_via_veth_0(ns: str) -> list[str]:
     return [r["dst"] for r in ip_json(ns, "-4", "route", "show", "dev", "veth_0")]
 
@@ -92,11 +138,9 @@ def test_lease_router_of_a_network_without_the_default_route_is_source_routed(
         setup(conn, {"mgmt": MGMT, "dyn": {**DYN, "blockingdhcp": True}})
         ns = superd.host.name
         [address] = lease(ns)
-        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == [
-            ("from 10.66.0.0/24", DYN_TABLE, 3200), ("to 10.66.0.0/24", DYN_TABLE, 3200)
-        ]
-        assert table(ns, int(DYN_TABLE)) == {
-            ("default", "10.66.0.1", "veth_0", None),
+        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == DYN_RULES
+        assert lease_table(ns) == {
+            ("default", "10.66.0.1", "veth_0"),
             ("10.66.0.0/24", None, "veth_0", address.split("/")[0]),
         }
         assert main_defaults(ns) == [("192.0.2.1", "veth_1")]
@@ -126,11 +170,27 @@ def test_giving_up_the_default_route_moves_the_lease_router_to_source_routing(
         setup(conn, {"mgmt": MGMT})  # takes the default route over
         assert main_defaults(ns) == [("192.0.2.1", "veth_1")]
         # dyn is re-sent without it: removed and added, its new client not blocking
-        wait_until(lambda: ("default", "10.66.0.1", "veth_0", None) in table(ns, int(DYN_TABLE)))
+        wait_until(lambda: ("default", "10.66.0.1", "veth_0") in lease_table(ns))
+        # and the rules looking it up, for the lease that came after the change
+        wait_until(lambda: [r for r in rules(ns) if r[1] == DYN_TABLE] == DYN_RULES)
         assert main_defaults(ns) == [("192.0.2.1", "veth_1")]
         assert conn.result("netinfo")["caps"]["networks"]["dyn"]["gateway"] == "10.66.0.1"
 
 
+def test_taking_the_default_route_removes_the_lease_table_and_rules(
+    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+) -> None:
+    with serving(superd, tmp_path, "255.255.255.0"):
+        setup(conn, {"mgmt": MGMT, "dyn": {**DYN, "blockingdhcp": True}})
+        ns = superd.host.name
+        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == DYN_RULES
+        setup(conn, {"dyn": {**DYN, "blockingdhcp": True, "defaultRoute": True}})
+        assert main_defaults(ns) == [("10.66.0.1", "veth_0")]
+        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
+        assert table(ns, int(DYN_TABLE)) == set()
+
+
+@hook_only
 def test_a_lease_for_half_of_ipv4_on_a_storage_network_is_refused(
     superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
 ) -> None:
@@ -145,6 +205,32 @@ def test_a_lease_for_half_of_ipv4_on_a_storage_network_is_refused(
         assert route["dev"] == "veth_1"
 
 
+def test_a_lease_for_half_of_ipv4_on_a_storage_network_steers_no_traffic(
+    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+) -> None:
+    with serving(superd, tmp_path, "128.0.0.0") as server:
+        setup(conn, {"mgmt": MGMT, "storage": DYN})
+        wait_acked(server)
+        ns = superd.host.name
+        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
+        [route] = ip_json(ns, "-4", "route", "get", "200.1.1.1")
+        assert route["dev"] == "veth_1"
+
+
+def test_a_lease_overlapping_the_default_route_networks_subnet_steers_no_traffic(
+    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+) -> None:
+    mgmt = {**MGMT, "ipaddr": "10.66.200.10", "gateway": "10.66.200.1"}
+    with serving(superd, tmp_path, "255.255.0.0") as server:
+        setup(conn, {"mgmt": mgmt, "storage": DYN})
+        wait_acked(server)
+        ns = superd.host.name
+        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
+        [route] = ip_json(ns, "-4", "route", "get", "10.66.200.1")
+        assert route["dev"] == "veth_1"
+
+
+@hook_only
 def test_a_lease_overlapping_the_default_route_networks_subnet_is_refused(
     superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from configurators.nm_profiles import network_profiles, profile_uuid
+from configurators.nm_profiles import network_profiles, profile_uuid, same_settings
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.network import build_network
 from shared.source_routing import RULE_PRIORITY, source_table
@@ -102,3 +102,26 @@ def test_bridge_opts_networkmanager_cannot_express_are_21(opts: str) -> None:
     with pytest.raises(NetError) as info:
         profiles("b", {"nic": "eth0", "custom": {"bridge_opts": opts}})
     assert info.value.code == ErrorCode.BAD_PARAMS
+
+
+def test_a_dhcp_network_without_the_default_route_routes_its_lease_in_its_own_table() -> None:
+    v4 = profiles("dyn", {"nic": "eth1", "bridged": False, "bootproto": "dhcp"})["eth1"].settings[
+        "ipv4"
+    ]
+    assert (v4["method"], v4["route-table"], v4["never-default"]) == (
+        "auto", source_table("eth1"), False
+    )  # fmt: skip
+    assert "routing-rules" not in v4  # the lease's subnet is not known yet
+
+
+def test_the_default_route_dhcp_network_routes_its_lease_in_the_main_table() -> None:
+    v4 = profiles(
+        "dyn", {"nic": "eth1", "bridged": False, "bootproto": "dhcp", "defaultRoute": True}
+    )["eth1"].settings["ipv4"]
+    assert (v4["route-table"], v4["never-default"]) == (0, False)
+
+
+def test_a_wanted_zero_matches_a_key_networkmanager_does_not_show() -> None:
+    wanted = {"ipv4": {"method": "auto", "route-table": 0, "never-default": False}}
+    assert same_settings(wanted, {"ipv4": {"method": "auto"}})
+    assert not same_settings(wanted, {"ipv4": {"method": "auto", "route-table": 7}})
