@@ -20,7 +20,7 @@ $(VENV)/.installed: setup.cfg setup.py pyproject.toml tests/tools/install_debian
 	# (the CLI's whole start is measured: benchmarks/README.md, round 3). An
 	# installed (non-editable) package has neither. Where setuptools no
 	# longer offers compat, the default mode.
-	PYTHONWARNINGS="ignore:Editable installation,ignore::UserWarning" $(PY) -m pip install -q \
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q \
 		-e '.[test,ovs,events,nm]' --config-settings editable_mode=compat \
 		|| $(PY) -m pip install -q -e '.[test,ovs,events,nm]'
 	touch $@

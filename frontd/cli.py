@@ -20,7 +20,7 @@ import json
 import sys
 import time
 
-from frontd.local_client import SuperdGone, call_frontd, call_superd
+from frontd.local_client import SuperdGone, call_frontd, call_frontd_text, call_superd
 from shared.errors import ErrorCode, NetError
 
 TYPE_CHECKING = False  # typing's import is a few ms of every start
@@ -114,10 +114,10 @@ def cmd_plan(args: argparse.Namespace, config: Config) -> int:
 def print_caps_json(frontd_socket: str | Path) -> int:
     """``--json caps``: frontd renders the text, once per report; here it is
     neither decoded into objects nor encoded again."""
-    text = call_frontd(frontd_socket, "Host.getNetworkCapabilitiesText", text=True)
-    if not isinstance(text, str):
-        raise NetError(ErrorCode.INTERNAL, "frontd's capabilities text is not a string")
-    _write(text)
+    text = call_frontd_text(frontd_socket, "Host.getNetworkCapabilitiesText")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text + b"\n")
+    sys.stdout.buffer.flush()
     return 0
 
 

@@ -67,3 +67,77 @@ def test_frontd_away_is_a_clear_error_on_the_fast_path(tmp_path: Path, capsys) -
     error = json.loads(capsys.readouterr().err)
     assert status == error["code"] == 100
     assert "cannot talk to frontd" in error["message"]
+
+
+# -- the text answer ------------------------------------------------------------
+
+TEXTS = [
+    '{\n  "a": "b"\n}',
+    'quote " backslash \\ both \\" tab \t cr \r ff \f bs \b',
+    "ends with a backslash \\",
+    "not ASCII: é ☃ 𝄞",
+    "a control character \x01 is a \\u escape",
+    'looks like an escape: \\n \\" \\\\u0041',
+    "",
+]
+
+
+def answer_with(sock_dir: Path, make_line) -> str:
+    """A one-shot frontd on a UNIX socket answering ``make_line(id)``."""
+    import socket
+    import threading
+
+    path = str(sock_dir / "frontd.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            request = json.loads(conn.makefile("rb").readline())
+            conn.sendall(make_line(request["id"]))
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return path
+
+
+@pytest.fixture
+def sock_dir():
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="nr-") as name:  # a short socket path
+        yield Path(name)
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_text_answer_is_the_string_frontd_sent(sock_dir: Path, text: str) -> None:
+    import orjson
+
+    from frontd.local_client import call_frontd_text
+
+    path = answer_with(
+        sock_dir, lambda rid: b'{"jsonrpc":"2.0","id":%d,"result":%s}\n' % (rid, orjson.dumps(text))
+    )
+    assert call_frontd_text(path, "Host.getNetworkCapabilitiesText", timeout=10) == text.encode()
+
+
+def test_text_answer_of_another_shape_is_decoded_whole(sock_dir: Path) -> None:
+    from frontd.local_client import call_frontd_text
+
+    path = answer_with(
+        sock_dir, lambda rid: b'{"jsonrpc":"2.0","id":%d,"result":"a","x":"b"}\n' % rid
+    )
+    assert call_frontd_text(path, "Host.getNetworkCapabilitiesText", timeout=10) == b"a"
+
+
+def test_text_answer_that_is_an_error_raises_its_code(sock_dir: Path) -> None:
+    from frontd.local_client import call_frontd_text
+    from shared.errors import NetError
+
+    path = answer_with(sock_dir, lambda rid: b'{"jsonrpc":"2.0","id":%d,"error":'
+                       b'{"code":40,"message":"busy"}}\n' % rid)  # fmt: skip
+    with pytest.raises(NetError) as raised:
+        call_frontd_text(path, "Host.getNetworkCapabilitiesText", timeout=10)
+    assert int(raised.value.code) == 40 and raised.value.message == "busy"
