@@ -178,10 +178,10 @@ class LeaseRulesListener:
     """superd's netlink monitor listener (``LiveNetinfo.listeners``): keeps
     the rules of every device holding a DHCP lease whose routes are in the
     device's own table (a NetworkManager profile with ``route-table``), as
-    each new kernel state shows them; the tables it gave rules to lose them
-    with the lease (unless a static address took over: NetworkManager's
-    rules then). Called in the monitor thread: it only writes when the
-    state differs from what it calls for."""
+    each new kernel state shows them; the tables it saw routing a lease
+    lose their rules with the lease (unless a static address took over:
+    NetworkManager's rules then). Called in the monitor thread: it only
+    writes when the state differs from what it calls for."""
 
     def __init__(self, ipr_factory: Any = None) -> None:
         self._factory = ipr_factory
@@ -210,8 +210,6 @@ class LeaseRulesListener:
                 self._write("del", rule, table)
             for rule in add:
                 self._write("add", rule, table)
-            if not add:
-                self._mine.discard(table)
 
     def _write(self, how: str, rule: Rule, table: int) -> None:
         try:
