@@ -307,7 +307,7 @@ class NmConfigurator(Configurator):
         self._add_and_activate(client, want, held)
         # a DHCP network's source-routing rules (nm_lease_rules)
         sync_sent(self.kernel, {n: route_table(p.settings) for n, p in want.items()},
-                  self._held_tables)  # fmt: skip
+                  self._held_tables, [n for n in drop if held.get(n) is None])  # fmt: skip
         if nameservers:
             self.kernel_side.ip_applier._write_resolv_conf(nameservers)
 

@@ -150,12 +150,17 @@ def route_table(settings: Mapping[str, Mapping[str, Any]] | None) -> int:
     return int((settings or {}).get("ipv4", {}).get("route-table") or 0)
 
 
-def sync_sent(kernel: Any, wanted: Mapping[str, int], held: Mapping[str, int]) -> None:
+def sync_sent(
+    kernel: Any, wanted: Mapping[str, int], held: Mapping[str, int], gone: Iterable[str] = ()
+) -> None:
     """After a change: the rules of the devices whose profile (``wanted``)
-    routes a lease in a table of its own, and of those whose profile did
-    (``held``: the ``route-table`` of the profiles held before)."""
-    for name in sorted({*wanted, *held}):
-        if wanted.get(name) or held.get(name):
+    routes a lease in a table of its own, of those whose profile did
+    (``held``: the ``route-table`` of the profiles held before), and of
+    those dropped without a profile any more (``gone``: a checkpoint
+    rollback deleted it; no profile, no rules NetworkManager would keep)."""
+    gone = set(gone) - set(wanted)
+    for name in sorted({*wanted, *held, *gone}):
+        if wanted.get(name) or held.get(name) or name in gone:
             sync_device(kernel, name, leased=bool(wanted.get(name)))
 
 
@@ -173,15 +178,15 @@ class LeaseRulesListener:
     """superd's netlink monitor listener (``LiveNetinfo.listeners``): keeps
     the rules of every device holding a DHCP lease whose routes are in the
     device's own table (a NetworkManager profile with ``route-table``), as
-    each new kernel state shows them; the tables it gave rules to lose them
-    with the lease (unless a static address took over: NetworkManager's
-    rules then). Called in the monitor thread: it only writes when the
-    state differs from what it calls for."""
+    each new kernel state shows them; the tables it saw routing a lease
+    lose their rules with the lease (unless a static address took over:
+    NetworkManager's rules then). Called in the monitor thread: it only
+    writes when the state differs from what it calls for."""
 
     def __init__(self, ipr_factory: Any = None) -> None:
         self._factory = ipr_factory
         self._ipr: Any = None
-        self._mine: set[int] = set()  # tables it gave rules to
+        self._mine: set[int] = set()  # tables seen routing a lease
         self._refused: set[str] = set()  # the leases given none, as logged
 
     def _socket(self) -> Any:
@@ -205,10 +210,6 @@ class LeaseRulesListener:
                 self._write("del", rule, table)
             for rule in add:
                 self._write("add", rule, table)
-            if add:
-                self._mine.add(table)
-            elif delete:
-                self._mine.discard(table)
 
     def _write(self, how: str, rule: Rule, table: int) -> None:
         try:
@@ -228,41 +229,41 @@ def changes(
     state: Any, mine: set[int], refused: set[str] | None = None
 ) -> dict[int, tuple[list[Rule], list[Rule]]]:
     """{table: (rules to add, rules to delete)} for a monitor state
-    (:class:`superd.netstate.NetState`); ``mine``: the tables given rules
-    before, whose rules go when their lease does; ``refused``: collects
-    why a lease gets none."""
+    (:class:`superd.netstate.NetState`); ``mine``: the tables seen routing
+    a lease before, whose rules go when their lease does (updated: the
+    tables routing a lease now added, those left alone dropped);
+    ``refused``: collects why a lease gets none."""
     by_index = {index: link["name"] for index, link in state.links.items()}
-    tables_through: dict[int, set[int]] = {}  # table → devices of its default routes
     main = MainDefault()
     for ident in state.defaults:
-        if ident[0] != 4:
-            continue
-        for entry in state.routes[ident].values():
-            oif = entry.route.get("oif")
-            if ident[1] == MAIN_TABLE and main.device is None and oif in by_index:
-                main = MainDefault(entry.route.get("gateway"), by_index[oif], _v4(state, oif))
-            elif oif is not None:
-                tables_through.setdefault(ident[1], set()).add(oif)
+        if ident[:2] == (4, MAIN_TABLE):
+            for entry in state.routes[ident].values():
+                oif = entry.route.get("oif")
+                if main.device is None and oif in by_index:
+                    main = MainDefault(entry.route.get("gateway"), by_index[oif], _v4(state, oif))
     out: dict[int, tuple[list[Rule], list[Rule]]] = {}
     seen: set[int] = set()
     for index, name in by_index.items():
         table = source_table(name)
-        if index not in tables_through.get(table, ()):
-            continue
+        if not any(ident[:2] == (4, table) for ident in state.by_oif.get(index, {})):
+            continue  # no route through it in its table
         leases = _v4(state, index, dynamic=True)
         if not leases:
             continue
         seen.add(table)
+        mine.add(table)  # its rules go with the lease, whoever added them
         wanted = lease_rules(name, leases, main, refused)
         have = set(table_rules(state.rules, table))
         if wanted != have:
             out[table] = (sorted(wanted - have), sorted(have - wanted))
-    for table in mine - seen:
+    for table in sorted(mine - seen):
         static = any(source_table(name) == table and _v4(state, index, permanent=True)
                      for index, name in by_index.items())  # fmt: skip
         have = sorted(table_rules(state.rules, table))
         if not static and have:
             out[table] = ([], have)
+        else:
+            mine.discard(table)
     return out
 
 

@@ -55,7 +55,9 @@ def access_policy(config: Config) -> tuple[frozenset[int], int | None]:
 
 def start_watching(hub: EventHub, live: LiveNetinfo) -> hotplug.HotplugWatcher | None:
     """Feed the event hub: the monitor's states, and uevents if pyudev is
-    there (else NIC presence comes from netlink). The watcher, if any."""
+    there (else NIC presence comes from netlink). The watcher, if any.
+    Under ``net_configurator = nm`` the monitor's states also feed the
+    source-routing rules of DHCP leases (``configurators.nm_lease_rules``)."""
     live.listeners.append(hub.on_state)
     if live.config.net_configurator == "nm":  # a later lease's source-routing rules
         from configurators.nm_lease_rules import LeaseRulesListener

@@ -33,7 +33,9 @@ from tests.functional.test_source_routing import main_defaults, rules, setup, ta
 from tests.functional.test_superd import (
     Client,
     Superd,
+    error_of,
     make_ns,  # noqa: F401 - fixture
+    make_plan,
     sock_dir,  # noqa: F401 - fixture
     wait_until,
 )
@@ -203,6 +205,20 @@ def test_a_lease_for_half_of_ipv4_on_a_storage_network_is_refused(
         # what the host sends to the other half of IPv4 still takes the default route
         [route] = ip_json(ns, "-4", "route", "get", "200.1.1.1")
         assert route["dev"] == "veth_1"
+
+
+def test_a_dhcp_network_rolled_back_for_lost_connectivity_leaves_no_table_or_rules(
+    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+) -> None:
+    with serving(superd, tmp_path, "255.255.255.0"):
+        setup(conn, {"mgmt": MGMT})
+        options = {"connectivityCheck": True, "connectivityTimeout": 2}
+        plan = make_plan(conn, {"dyn": {**DYN, "blockingdhcp": True}}, options)
+        code, _ = error_of(conn.call("apply_plan", plan=plan))
+        assert code == 10
+        ns = superd.host.name
+        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
+        assert table(ns, int(DYN_TABLE)) == set()
 
 
 def test_a_lease_for_half_of_ipv4_on_a_storage_network_steers_no_traffic(

@@ -36,11 +36,14 @@ def state(addr_flags: int, rules: tuple = (), table_default: bool = True) -> Sim
     main = (4, 254, None, 0, 0, 0, 0)
     defaults = {main: None}
     routes = {main: {0: SimpleNamespace(route={"oif": 1, "gateway": "192.0.2.1"})}}
+    by_oif: dict = {1: {main: frozenset()}}
     if table_default:
         ident = (4, table, None, 0, 0, 0, 0)
         defaults[ident] = None
         routes[ident] = {0: SimpleNamespace(route={"oif": 2, "gateway": "10.66.0.1"})}
+        by_oif[2] = {ident: frozenset()}
     return SimpleNamespace(
+        by_oif=by_oif,
         links={1: {"name": "eth0"}, 2: {"name": "eth1"}},
         addresses={
             1: ({"family": 4, "scope": 0, "address": "192.0.2.10", "prefixlen": 24,
@@ -71,4 +74,14 @@ def test_the_rules_given_go_when_the_lease_does() -> None:
             "priority": 3200}  # fmt: skip
     gone = state(0, rules=(rule,), table_default=False)
     assert changes(gone, {table}) == {table: ([], [("from", "10.66.0.0", 24)])}
-    assert changes(gone, set()) == {}  # not given by the listener: left alone
+    assert changes(gone, set()) == {}  # never seen routing a lease: left alone
+
+
+def test_a_table_seen_routing_a_lease_is_remembered_with_its_rules_in_place() -> None:
+    table = source_table("eth1")
+    both = tuple(
+        {"src": s, "src_len": 24, "dst": d, "dst_len": 24, "table": table, "priority": 3200}
+        for s, d in (("10.66.0.0", None), (None, "10.66.0.0"))
+    )
+    mine: set[int] = set()
+    assert changes(state(0, rules=both), mine) == {} and mine == {table}

@@ -221,6 +221,30 @@ def test_vlan_network_removal_leaves_no_device_no_profile_and_the_nic_back_at_15
     assert link(ns, "veth_6.100")["master"] == "nicvbr"  # the other VLAN network stays
 
 
+def profile_mtus(agent: Agent, *names: str) -> dict[str, str]:
+    return {
+        name: agent.nm.nmcli("-g", "802-3-ethernet.mtu", "connection", "show", "id", name).strip()  # type: ignore[attr-defined]
+        for name in names
+    }
+
+
+def test_a_bonds_mtu_set_by_a_vlan_network_alone_is_in_its_and_its_slaves_profiles(nm) -> None:
+    """bond2's profile is not sent when a VLAN network with a bigger MTU is
+    added on it, nor when it goes: its MTU, and its slaves', follow in
+    their profiles all the same (a reactivation would bring the old one
+    back otherwise); the state is as before afterwards."""
+    before, running = state(nm.agent), nm.agent.running()
+    family = ("bond2", "veth_2", "veth_7")
+    big = {"bonding": "bond2", "vlan": 40, "bridged": False, "mtu": 9000}
+    ok_nm(nm.agent, apply(nm.agent, {"big": big}, {}))
+    assert mtus(nm.ns, *family) == dict.fromkeys(family, 9000)
+    assert profile_mtus(nm.agent, *family) == dict.fromkeys(family, "9000")
+    ok_nm(nm.agent, apply(nm.agent, {"big": {"remove": True}}, {}))
+    assert mtus(nm.ns, *family) == dict.fromkeys(family, 1500)
+    assert profile_mtus(nm.agent, *family) == dict.fromkeys(family, "1500")
+    assert state(nm.agent) == before and nm.agent.running() == running
+
+
 def test_bond_option_networkmanager_cannot_express_is_25_and_changes_nothing(nm) -> None:
     before, running = state(nm.agent), nm.agent.running()
     result = apply(
