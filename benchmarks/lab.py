@@ -61,6 +61,14 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def proc_cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of ``pid`` (all its threads), in seconds: its own code
+    (Python) apart from the kernel's work on its behalf (netlink requests)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
 def proc_cmdline(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").decode().split("\0")
 
@@ -175,6 +183,10 @@ class BenchLab(Lab):
 
     def cpu_seconds(self) -> dict[str, float]:
         return {name: proc_cpu_seconds(pid) for name, pid in self.daemon_pids().items()}
+
+    def cpu_split(self) -> dict[str, tuple[float, float]]:
+        """{daemon: (user, system) CPU seconds}."""
+        return {name: proc_cpu_split(pid) for name, pid in self.daemon_pids().items()}
 
     def running_network_count(self) -> int:
         folder = self.run_dir / "netconf" / "nets"

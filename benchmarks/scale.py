@@ -70,14 +70,19 @@ def add_remove_one(
     samples: dict[str, list[float]] = {
         "add STOMP": [], "remove STOMP": [], "add CLI": [], "remove CLI": []
     }  # fmt: skip
-    cpu0 = lab.cpu_seconds()
+    split0 = lab.cpu_split()
     for _ in range(runs):
         samples["add STOMP"].append(_stomp(engine, _one_request(index)))
         samples["remove STOMP"].append(_stomp(engine, _one_request(index, remove=True)))
     # the daemons' CPU per add + remove pair over STOMP (less noisy than
-    # the wall clock on a shared machine)
-    cpu = {daemon: round((seconds - cpu0[daemon]) / runs, 4)
-           for daemon, seconds in lab.cpu_seconds().items()}  # fmt: skip
+    # the wall clock on a shared machine), and superd's split: user time
+    # (its Python) and system time (the kernel's work for its requests)
+    split = lab.cpu_split()
+    cpu = {daemon: round((sum(split[daemon]) - sum(split0[daemon])) / runs, 4)
+           for daemon in split}  # fmt: skip
+    for daemon, label in (("superd", "superd user"), ("superd", "superd sys")):
+        part = 0 if label.endswith("user") else 1
+        cpu[label] = round((split[daemon][part] - split0[daemon][part]) / runs, 4)
     for _ in range(runs):
         samples["add CLI"].append(_cli(lab, _one_request(index)))
         samples["remove CLI"].append(_cli(lab, _one_request(index, remove=True)))

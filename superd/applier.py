@@ -29,8 +29,17 @@ class NetworkApplier:
         self.configurators = configurators
         self.bonds: Mapping[str, Mapping] = final_running.get("bonds", {})
         self.networks: Mapping[str, Mapping] = final_running.get("networks", {})
-        self.lower_mtus = compute_lower_mtus(self.networks, self.bonds)
+        self._lower_mtus: dict[str, int] | None = None
         self._last: Configurator | None = None  # the one that may hold buffered edits
+
+    @property
+    def lower_mtus(self) -> dict[str, int]:
+        """The MTU each NIC and bond needs in the final state, computed at the
+        first operation that has one (a walk over every network: a plan of
+        nic-less networks never pays it)."""
+        if self._lower_mtus is None:
+            self._lower_mtus = compute_lower_mtus(self.networks, self.bonds)
+        return self._lower_mtus
 
     def model(self, name: str, attrs: Mapping, bonds: Mapping | None = None) -> Network:
         lower = attrs.get("nic") or attrs.get("bonding")
