@@ -6,8 +6,10 @@ bus in the test's namespace (``nm_lab``), superd as a daemon (``test_superd``'s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -218,7 +220,9 @@ def test_superd_killed_during_the_connectivity_wait_recovers_through_the_checkpo
     lab = superd.lab
     wait_for_the_connectivity_wait(superd)
     held = lab.checkpoints()
-    superd.kill()
+    assert superd.proc is not None
+    superd.proc.kill()  # a crash: SIGKILL (SIGTERM is superd's own rollback)
+    superd.reap_killed()
     conn.close()
     superd.start()  # recovers before it is ready
     rollbacks = [line for line in lab.audits() if 'op="checkpoint-rollback"' in line]
@@ -370,6 +374,86 @@ def sweep_change(size: int) -> tuple[dict, dict, dict]:
     return old, change, revert
 
 
+#: a request: (networks, bondings)
+Request = tuple[dict, dict]
+
+
+def send(daemon: NmSuperd, request: Request) -> None:
+    conn = daemon.connect()
+    try:
+        networks, bondings = request
+        conn.result("apply_plan", plan=make_plan(conn, networks, NO_CHECK, bondings))
+    finally:
+        conn.close()
+
+
+def kill_at_each_step(
+    daemon: NmSuperd,
+    change: Request,
+    revert: Request,
+    state: Callable[[NmSuperd], object] = state,
+    pick: Callable[[list[str]], list[int]] | None = None,
+    killed: Callable[[str], None] | None = None,
+) -> tuple[int, float]:
+    """The kill sweep of ``change`` from the state ``daemon`` is in (and
+    back by ``revert``): superd SIGKILLed before each durable step of the
+    change in turn (NetworkManager calls among them; ``pick``: the step
+    numbers, 1-based, chosen from the step labels), restarted (its recovery
+    runs before it is ready): each time the state is the old one or the new
+    one, and NetworkManager holds no checkpoint. ``killed(step label)`` is
+    called after each kill, before the restart. (kills, seconds)."""
+    before = state(daemon)
+    log = daemon.root / "steps.log"
+    log.unlink(missing_ok=True)
+    daemon.stop()
+    daemon.env[LOG_ENV] = str(log)
+    daemon.start()
+    send(daemon, change)
+    after = state(daemon)
+    daemon.stop()
+    del daemon.env[LOG_ENV]
+    daemon.start()
+    steps = log.read_text().splitlines()
+    assert any("NetworkManager" in line for line in steps)
+    send(daemon, revert)
+    assert state(daemon) == before
+    chosen = list(range(1, len(steps) + 1)) if pick is None else pick(steps)
+    started = time.monotonic()
+    trial = daemon.root / "trial-steps.log"
+    for step in chosen:
+        daemon.stop()
+        trial.unlink(missing_ok=True)
+        daemon.env.update({KILL_ENV: str(step), LOG_ENV: str(trial)})
+        daemon.start()
+        conn = daemon.connect()
+        networks, bondings = change
+        try:  # killed before it answers
+            answer = conn.call("apply_plan", plan=make_plan(conn, networks, NO_CHECK, bondings))
+        except (AssertionError, OSError):
+            answer = None
+        conn.close()
+        if answer is not None and daemon.proc is not None and daemon.proc.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                daemon.proc.wait(timeout=10)  # a step after the answer
+            assert daemon.proc.poll() is not None, (
+                f"the change ended without step {step} ({steps[step - 1]}): {answer}; "
+                f"this time:\n{trial.read_text() if trial.exists() else ''}"
+                f"the first time:\n{log.read_text()}"
+            )
+        daemon.reap_killed()
+        if killed is not None:
+            killed(steps[step - 1])
+        del daemon.env[KILL_ENV], daemon.env[LOG_ENV]
+        daemon.start()  # recovers before it is ready
+        now = state(daemon)
+        assert now in (before, after), f"killed at step {steps[step - 1]}"
+        assert daemon.lab.checkpoints() == [], f"killed at step {steps[step - 1]}"
+        if now == after:  # completed before the kill: back to before for the next round
+            send(daemon, revert)
+        assert state(daemon) == before
+    return len(chosen), time.monotonic() - started
+
+
 def test_superd_killed_at_each_step_leaves_old_or_new_state(superd: NmSuperd) -> None:
     """A change of SWEEP_NETWORKS networks (20 under NETRELOAD_SOAK=1; one
     removed, one edited, the others added), superd SIGKILLed before each of
@@ -377,53 +461,9 @@ def test_superd_killed_at_each_step_leaves_old_or_new_state(superd: NmSuperd) ->
     superd recovers: the old state exactly, no checkpoint left, no stray
     profile."""
     old, change, revert = sweep_change(SWEEP_NETWORKS)
-    conn = superd.connect()
-    conn.result("apply_plan", plan=make_plan(conn, old, NO_CHECK))
-    conn.close()
-    before = state(superd)
-    log = superd.root / "steps.log"
-    superd.stop()
-    superd.env[LOG_ENV] = str(log)
-    superd.start()
-    conn = superd.connect()
-    conn.result("apply_plan", plan=make_plan(conn, change, NO_CHECK))
-    conn.close()
-    after = state(superd)
-    superd.stop()
-    del superd.env[LOG_ENV]
-    superd.start()
-    steps = log.read_text().splitlines()
-    assert any("NetworkManager" in line for line in steps)
-    conn = superd.connect()
-    conn.result("apply_plan", plan=make_plan(conn, revert, NO_CHECK))
-    conn.close()
-    assert state(superd) == before
-    started = time.monotonic()
-    for step in range(1, len(steps) + 1):
-        superd.stop()
-        superd.env[KILL_ENV] = str(step)
-        superd.start()
-        conn = superd.connect()
-        try:  # killed before it answers, unless the step was the last one
-            answer: object = conn.call("apply_plan", plan=make_plan(conn, change, NO_CHECK))
-        except (AssertionError, OSError) as error:
-            answer = error
-        conn.close()
-        superd.kill()
-        del superd.env[KILL_ENV]
-        superd.start()  # recovers before it is ready
-        now = state(superd)
-        assert now in (before, after), f"killed at step {steps[step - 1]}: {answer}"
-        assert superd.lab.checkpoints() == [], f"killed at step {step}"
-        if now == after:  # completed before the kill: back to before for the next round
-            conn = superd.connect()
-            conn.result("apply_plan", plan=make_plan(conn, revert, NO_CHECK))
-            conn.close()
-        assert state(superd) == before
-    print(
-        f"nm kill sweep: {len(change)} networks, {len(steps)} kills in "
-        f"{time.monotonic() - started:.0f} s"
-    )
+    send(superd, (old, {}))
+    kills, seconds = kill_at_each_step(superd, (change, {}), (revert, {}))
+    print(f"nm kill sweep: {len(change)} networks, {kills} kills in {seconds:.0f} s")
 
 
 def test_networkmanager_unreachable_is_33_and_changes_nothing(superd: NmSuperd) -> None:

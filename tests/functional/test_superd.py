@@ -209,12 +209,14 @@ def client(superd: Superd) -> Iterator[Client]:
     conn.close()
 
 
-def make_plan(conn: Client, networks: dict, options: dict | None = None) -> dict:
+def make_plan(
+    conn: Client, networks: dict, options: dict | None = None, bondings: dict | None = None
+) -> dict:
     """What frontd would send: a plan against the netinfo superd reports."""
     info = conn.result("netinfo")
     plan = plan_setup_networks(
         networks,
-        {},
+        bondings or {},
         options or {},
         NetinfoSnapshot.from_caps(info["caps"], *([info["owned"]] if "owned" in info else [])),
         RunningConfig.from_dict(info["running"]),
