@@ -30,7 +30,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from configurators.iproute2_netlink import IFF_UP, Kernel, read_value, write_value
+from configurators.iproute2_netlink import Kernel
+from configurators.iproute2_reads import IFF_UP, read_value, write_value
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
 from shared.netmodel.bond_options import (

@@ -25,7 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from configurators.iproute2_netlink import GONE, Kernel, failure, write_value
+from configurators.iproute2_netlink import Kernel
+from configurators.iproute2_reads import GONE, failure, write_value
 from configurators.iproute2_routes import RouteApplier, StaticV4, static_v4
 from persistence.atomic import atomic_write_text
 from shared.config import Config

@@ -20,79 +20,28 @@ from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from configurators.iproute2_reads import (
+    IFF_UP,
+    addresses_of,
+    failure,
+    is_up,
+    link_to_dict,
+    raw_addresses,
+    raw_routes,
+    read_value,
+    routes_of,
+    rules_of,
+)
 from netlink import constants, encode, query
 from shared import faults
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.ownership import OWNER_ALIAS
 
-IFF_UP = 0x1
 RTNH_F_ONLINK = 0x4
 MAIN_TABLE = 254
-SCOPE_UNIVERSE = 0
 SCOPE_LINK = 253
 ADDRESS_READS = 16  # devices read one by one in a transaction before one dump of all
 LINK_READS = 16  # the same for links (a big request: not thousands of round trips)
-
-_SCALAR = (int, str, bool)
-# errnos of an object already gone: address, route, rule, device
-GONE = (errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENOENT, errno.ENODEV)
-
-
-def kernel_message(exc: BaseException) -> str:
-    """The kernel's text for a failed request (``strerror`` of its errno)."""
-    if isinstance(exc, NetlinkError):
-        return str(exc.args[1]) if len(exc.args) > 1 else str(exc)
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc)
-
-
-def failure(device: str, what: str, exc: BaseException) -> NetError:
-    return NetError(ErrorCode.FAILED_IFUP, f"{device}: {what}: {kernel_message(exc)}")
-
-
-def _linkinfo_data(data: Any) -> dict[str, Any]:
-    """``IFLA_INFO_DATA`` as ``{"bond_mode": 1, "br_stp_state": 0, ...}``:
-    the pyroute2 keyword of each attribute, scalars and lists of scalars."""
-    out: dict[str, Any] = {}
-    if data is None or isinstance(data, (str, bytes)):
-        return out
-    for name, value in data.get("attrs", ()):
-        if not name.startswith("IFLA_") or name in out:
-            continue
-        if isinstance(value, _SCALAR):
-            out[name[len("IFLA_") :].lower()] = value
-        elif isinstance(value, (list, tuple)) and all(isinstance(v, _SCALAR) for v in value):
-            out[name[len("IFLA_") :].lower()] = list(value)
-    return out
-
-
-def link_to_dict(msg: Any) -> dict[str, Any]:
-    """One RTM_NEWLINK message (pyroute2's) as a plain dict, in the shape
-    :func:`netlink.decode.decode_link` gives and live netinfo keeps (the
-    keys the configurator reads: name, index, kind, mtu, flags, master,
-    link, address, alias, info)."""
-    info = msg.get("IFLA_LINKINFO")
-    kind = info.get("IFLA_INFO_KIND") if info is not None else None
-    data = info.get("IFLA_INFO_DATA") if info is not None else None
-    master = msg.get("IFLA_MASTER")
-    return {
-        "name": msg.get("IFLA_IFNAME"),
-        "index": msg["index"],
-        "kind": kind,
-        "mtu": msg.get("IFLA_MTU"),
-        "flags": int(msg["flags"]),
-        "master": master or None,
-        "link": msg.get("IFLA_LINK"),
-        "address": msg.get("IFLA_ADDRESS") or "",
-        "alias": msg.get("IFLA_IFALIAS") or None,
-        "info": _linkinfo_data(data),
-    }
-
-
-def is_up(dev: dict[str, Any]) -> bool:
-    """Whether a link (either producer's dict) is administratively up."""
-    return bool(dev["flags"] & IFF_UP)
 
 
 def _set_up(dev: dict[str, Any], up: bool) -> None:
@@ -403,98 +352,29 @@ class Kernel:
         self, index: int | None = None, family: int = socket.AF_UNSPEC
     ) -> dict[tuple[int, int], list[tuple[str, int]]]:
         if self.raw is not None:
-            return self._raw_addresses(index, family)
+            return raw_addresses(self._strict_socket(), index, family)
         filters = {} if index is None else {"index": index}
         try:
             msgs = self.ipr.get_addr(family=family, **filters)
         except NetlinkError as exc:
             raise failure(str(index), "read addresses", exc) from None
-        found: dict[tuple[int, int], list[tuple[str, int]]] = {}
-        for m in msgs:
-            if m["family"] == socket.AF_INET6 and m["scope"] != SCOPE_UNIVERSE:
-                continue
-            key = (m.get("IFA_LOCAL") or m.get("IFA_ADDRESS"), m["prefixlen"])
-            found.setdefault((m["index"], m["family"]), []).append(key)
-        return found
+        return addresses_of(msgs)
 
     def routes(self, family: int, table: int) -> list[dict[str, Any]]:
         """Unicast routes of ``table`` as ``{dst, dst_len, gateway, oif,
         priority, prefsrc}``."""
         if self.raw is not None:
-            return self._raw_routes(family, table)
+            return raw_routes(self._strict_socket(), family, table)
         try:
             msgs = self.ipr.route("dump", family=family, table=table)
         except NetlinkError as exc:
             raise failure(f"table {table}", "read routes", exc) from None
-        out = []
-        for m in msgs:
-            if (m.get("RTA_TABLE") or m["table"]) != table or m["type"] != 1:
-                continue
-            out.append(
-                {
-                    "dst": m.get("RTA_DST"),
-                    "dst_len": m["dst_len"],
-                    "gateway": m.get("RTA_GATEWAY"),
-                    "oif": m.get("RTA_OIF"),
-                    "priority": m.get("RTA_PRIORITY") or 0,
-                    "prefsrc": m.get("RTA_PREFSRC"),
-                }
-            )
-        return out
+        return routes_of(msgs, table)
 
     def _strict_socket(self) -> socket.socket:
         if self._strict is None:
             self._strict = query.strict(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
         return self._strict
-
-    def _raw_addresses(
-        self, index: int | None, family: int
-    ) -> dict[tuple[int, int], list[tuple[str, int]]]:
-        """:meth:`_read_addresses` through the strict raw socket: with
-        ``index``, the kernel sends that device's addresses only. Every
-        family asked for has an entry for ``index`` (empty: none)."""
-        families = (socket.AF_INET, socket.AF_INET6) if family == socket.AF_UNSPEC else (family,)
-        found: dict[tuple[int, int], list[tuple[str, int]]] = {}
-        if index is not None:
-            found.update({(index, fam): [] for fam in families})
-        try:
-            dumped = list(query.dump(self._strict_socket(), constants.RTM_GETADDR, family,
-                                      index=index))  # fmt: skip
-        except OSError as exc:
-            raise failure(str(index), "read addresses", exc) from None
-        for msg in dumped:
-            addr = msg.body
-            fam = socket.AF_INET6 if addr["family"] == 6 else socket.AF_INET
-            if index is not None and addr["index"] != index or fam not in families:
-                continue  # a kernel that does not filter
-            if fam == socket.AF_INET6 and addr["scope"] != SCOPE_UNIVERSE:
-                continue
-            found.setdefault((addr["index"], fam), []).append((addr["address"], addr["prefixlen"]))
-        return found
-
-    def _raw_routes(self, family: int, table: int) -> list[dict[str, Any]]:
-        """:meth:`routes` through a strict raw socket: the kernel sends that
-        table only (pyroute2 would read every table and filter)."""
-        try:
-            dumped = list(
-                query.dump(self._strict_socket(), constants.RTM_GETROUTE, family, table=table)
-            )
-        except OSError as exc:
-            raise failure(f"table {table}", "read routes", exc) from None
-        out = []
-        for msg in dumped:
-            route = msg.body.route
-            if route["table"] != table or route["type"] != 1:
-                continue
-            out.append({
-                "dst": route["dst"],
-                "dst_len": route["dst_len"],
-                "gateway": route["gateway"],
-                "oif": route["oif"],
-                "priority": route["priority"],
-                "prefsrc": msg.body.prefsrc,
-            })  # fmt: skip
-        return out
 
     def rules(self, family: int) -> list[dict[str, Any]]:
         """Policy rules as ``{src, src_len, dst, dst_len, table, priority}``
@@ -505,17 +385,7 @@ class Kernel:
             msgs = self.ipr.get_rules(family=family)
         except NetlinkError as exc:
             raise failure("rules", "read rules", exc) from None
-        rules = [
-            {
-                "src": m.get("FRA_SRC"),
-                "src_len": m["src_len"],
-                "dst": m.get("FRA_DST"),
-                "dst_len": m["dst_len"],
-                "table": m.get("FRA_TABLE") or m["table"],
-                "priority": m.get("FRA_PRIORITY") or 0,
-            }
-            for m in msgs
-        ]
+        rules = rules_of(msgs)
         if self._caching and family == socket.AF_INET:
             self._rules = rules
         return list(rules)
@@ -532,24 +402,3 @@ class Kernel:
     def rule_removed(self, rule: dict[str, Any]) -> None:
         if self._rules is not None and rule in self._rules:
             self._rules.remove(rule)
-
-
-# -- files of the current namespace (sysctl, sysfs) ------------------------
-
-
-def read_value(path: Path) -> str | None:
-    """The stripped text of a sysctl/sysfs file, None if it does not exist."""
-    try:
-        return path.read_text(encoding="ascii", errors="replace").strip()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise failure(path.parent.name, f"read {path}", exc) from None
-
-
-def write_value(device: str, path: Path, value: str) -> None:
-    faults.step(f"{device}: write {value} to {path}")
-    try:
-        path.write_text(f"{value}\n", encoding="ascii")
-    except OSError as exc:
-        raise failure(device, f"write {value} to {path}", exc) from None

@@ -20,13 +20,8 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from configurators.iproute2_netlink import (
-    GONE,
-    MAIN_TABLE,
-    RTNH_F_ONLINK,
-    SCOPE_LINK,
-    Kernel,
-)
+from configurators.iproute2_netlink import MAIN_TABLE, RTNH_F_ONLINK, SCOPE_LINK, Kernel
+from configurators.iproute2_reads import GONE
 from shared.netmodel.ipconfig import IpConfig
 from shared.source_routing import RULE_PRIORITY, source_table
 

@@ -53,7 +53,7 @@ from typing import Any
 
 from configurators.base import Configurator
 from configurators.iproute2_ip import AUTOCONF_SYSCTLS, IPV6_CONF
-from configurators.iproute2_netlink import read_value, write_value
+from configurators.iproute2_reads import read_value, write_value
 from configurators.nm_checkpoint import Checkpoints, roll_back
 from configurators.nm_dbus import DEACTIVATED, MARK_KEY, NmClient
 from configurators.nm_lease_rules import route_table, sync_sent

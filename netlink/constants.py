@@ -12,6 +12,7 @@ IFADDR = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, proto, scope, type, …
 FIBRULE = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, -, -, action, flags
 IF_STATS_MSG = struct.Struct("=BBHII")  # family, pad1, pad2, ifindex, filter_mask
+TCMSG = struct.Struct("=BxxxiIII")  # family, ifindex, handle, parent, info
 # struct rtnl_link_stats64, its first eight counters
 STATS64 = struct.Struct("=8Q")  # rx/tx packets, rx/tx bytes, rx/tx errors, rx/tx dropped
 NLA = struct.Struct("=HH")
@@ -25,6 +26,8 @@ RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
+RTM_NEWQDISC, RTM_GETQDISC = 36, 38
+TCA_KIND = 1
 RTM_NEWSTATS, RTM_GETSTATS = 92, 94
 IFLA_STATS_LINK_64 = 1
 RT_TABLE_LOCAL = 255

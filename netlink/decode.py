@@ -82,6 +82,7 @@ from netlink.constants import (
     RTM_DELRULE,
     RTM_NEWADDR,
     RTM_NEWLINK,
+    RTM_NEWQDISC,
     RTM_NEWROUTE,
     RTM_NEWRULE,
     RTM_NEWSTATS,
@@ -89,6 +90,8 @@ from netlink.constants import (
     RTNH,
     S32,
     STATS64,
+    TCA_KIND,
+    TCMSG,
     U8,
     U16,
     U32,
@@ -361,6 +364,15 @@ def decode_rule(data: bytes, offset: int, end: int) -> tuple[int, dict]:
     }
 
 
+def decode_qdisc(data: bytes, offset: int, end: int) -> tuple[int, dict]:
+    """A queueing discipline as ``{index, handle, parent, kind}`` (what
+    tells whose root qdisc a device has)."""
+    family, index, handle, parent, _ = TCMSG.unpack_from(data, offset)
+    a = _attrs(data, offset + TCMSG.size, end)
+    kind = _asciiz(data, a[TCA_KIND]) if TCA_KIND in a else None
+    return family, {"index": index, "handle": handle, "parent": parent, "kind": kind}
+
+
 def decode_stats(data: bytes, offset: int, end: int) -> tuple[int, dict]:
     """A device's 64-bit counters (RTM_NEWSTATS asked for
     IFLA_STATS_LINK_64 only) as ``{index, rx, tx, rx_errors, tx_errors,
@@ -392,6 +404,7 @@ _DECODERS = {
     RTM_NEWRULE: decode_rule,
     RTM_DELRULE: decode_rule,
     RTM_NEWSTATS: decode_stats,
+    RTM_NEWQDISC: decode_qdisc,
 }
 
 

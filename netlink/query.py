@@ -28,12 +28,14 @@ from netlink.constants import (
     RTA_TABLE,
     RTM_GETADDR,
     RTM_GETLINK,
+    RTM_GETQDISC,
     RTM_GETROUTE,
     RTM_GETRULE,
     RTM_GETSTATS,
     RTM_NEWLINK,
     RTMSG,
     SOL_NETLINK,
+    TCMSG,
     U32,
 )
 from netlink.decode import Message, messages
@@ -59,6 +61,7 @@ _REQUEST_BODY = {
     RTM_GETRULE: lambda family: FIBRULE.pack(family, 0, 0, 0, 0, 0, 0, 0, 0),
     # the 64-bit link counters only (about 200 bytes a device)
     RTM_GETSTATS: lambda family: IF_STATS_MSG.pack(family, 0, 0, 0, 1 << (IFLA_STATS_LINK_64 - 1)),
+    RTM_GETQDISC: lambda family: TCMSG.pack(family, 0, 0, 0, 0),
 }
 
 
@@ -76,7 +79,7 @@ def dump(
     index: int | None = None,
 ) -> Iterator[Message]:
     """Dump ``kind`` (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETRULE,
-    RTM_GETSTATS) on ``sock`` (a
+    RTM_GETSTATS, RTM_GETQDISC) on ``sock`` (a
     NETLINK_ROUTE socket used for nothing else meanwhile). ``table``: only
     that routing table's routes, ``index``: only that device's addresses,
     where the socket is :func:`strict` (others may still come: callers
