@@ -6,6 +6,9 @@ benchmark              netreload                                   reference
 one                    add ONE network to a host holding N, then   the same on an empty host,
                        remove it; over STOMP/TLS and through the   measured in this run
                        ``netreload setup-networks`` CLI (median)   (:func:`empty_host`)
+one (kernel)           ``ip -batch`` adding one bridge with an     the same in a fresh, empty
+                       address (then ``ip link del``) in the       namespace (:func:`kernel_one`):
+                       namespace holding the N networks            the kernel's own growth with N
 capscli                ``netreload caps --json`` as a whole        three ``ip -j`` dumps (links,
                        process (interpreter start included)        addresses, routes), each its
                                                                    own process (median)
@@ -26,7 +29,7 @@ import time
 
 from benchmarks import workload
 from benchmarks.engine import BenchEngine
-from benchmarks.lab import BenchLab
+from benchmarks.lab import BenchLab, delete_namespace, make_namespace
 from benchmarks.report import Row, median
 
 ONE_TARGET = 1.5
@@ -92,11 +95,14 @@ def add_remove_one(
 def empty_host(
     lab: BenchLab, engine: BenchEngine, runs: int = ONE_RUNS
 ) -> tuple[list[Row], dict]:
-    """The reference: one network added and removed on the empty host."""
+    """The reference: one network added and removed on the empty host, and
+    the kernel's own part (:func:`kernel_one`) in a fresh, empty namespace."""
     samples, cpu = add_remove_one(lab, engine, 0, runs)
+    samples.update(kernel_empty(runs))
     rows = [
-        Row("one", f"{what} one network, empty host", 0, median(values), None, "s",
-            note=f"median of {len(values)}; daemons' CPU per STOMP pair {_cpu(cpu)}")
+        Row("one", f"{_label(what)}, empty host", 0, median(values), None, "s",
+            note=f"median of {len(values)}"
+                 + ("" if "kernel" in what else f"; daemons' CPU per STOMP pair {_cpu(cpu)}"))
         for what, values in samples.items()
     ]  # fmt: skip
     return rows, {"samples": samples, "median": {k: median(v) for k, v in samples.items()},
@@ -106,17 +112,78 @@ def empty_host(
 def one_network(
     lab: BenchLab, engine: BenchEngine, n: int, reference: dict, runs: int = ONE_RUNS
 ) -> tuple[list[Row], dict]:
-    """On the host holding the workload's N networks: network N added, removed."""
+    """On the host holding the workload's N networks: network N added, removed;
+    then the kernel's own part (:func:`kernel_one`) in that namespace. Each
+    netreload row's note gives the kernel's growth beside its own ratio."""
     samples, cpu = add_remove_one(lab, engine, n, runs)
+    samples.update(kernel_one(lab.host_ns, n + 1, runs))
+    growth = {
+        what: median(samples[f"{what} kernel"]) / reference["median"][f"{what} kernel"]
+        for what in ("add", "remove")
+        if reference["median"].get(f"{what} kernel")
+    }
     rows = []
     for what, values in samples.items():
         value = median(values)
-        ref = reference["median"][what]
-        rows.append(Row("one", f"{what} one network", n, value, ref, "s", "empty host",
-                        target=f"≤ {ONE_TARGET:g}×", met=value / ref <= ONE_TARGET,
-                        note=f"median of {len(values)}; daemons' CPU per STOMP pair "
-                             f"{_cpu(cpu)}"))  # fmt: skip
-    return rows, {"samples": samples, "cpu_per_pair": cpu}
+        ref = reference["median"].get(what)
+        kernel = "kernel" in what
+        note = f"median of {len(values)}"
+        if not kernel:
+            action = what.split()[0]
+            if action in growth:
+                note += f"; the kernel alone {growth[action]:.2f}× (ip -batch)"
+            note += f"; daemons' CPU per STOMP pair {_cpu(cpu)}"
+        rows.append(Row("one", _label(what), n, value, ref, "s",
+                        "empty namespace" if kernel else "empty host",
+                        target="—" if kernel else f"≤ {ONE_TARGET:g}×",
+                        met=None if kernel or not ref else value / ref <= ONE_TARGET,
+                        note=note))  # fmt: skip
+    return rows, {"samples": samples, "cpu_per_pair": cpu, "kernel_growth": growth}
+
+
+def _label(what: str) -> str:
+    action, transport = what.split()
+    if transport == "kernel":
+        return f"{action} one bridge + address, ip -batch (the kernel alone)"
+    return f"{what} one network"
+
+
+KERNEL_DEVICE = "nrk0"  # not a network name: superd leaves it alone
+
+
+def _ip_seconds(*args: str, input_text: str | None = None) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(["ip", *args], input=input_text, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args[:4])}: {proc.stderr.strip()[:300]}")
+    return seconds
+
+
+def kernel_one(ns: str, index: int, runs: int = ONE_RUNS) -> dict[str, list[float]]:
+    """The kernel's own part of benchmark 7, in namespace ``ns``: ``runs``
+    times one ``ip -batch`` process adding a bridge with the workload's
+    address ``index`` and setting it up (what netreload's iproute2
+    configurator asks of the kernel, minus the sysctl writes), then one
+    ``ip link del`` process removing it; the wall time of each process."""
+    script = (f"link add {KERNEL_DEVICE} mtu 1500 type bridge stp_state 0 forward_delay 0\n"
+              f"addr add {workload.net_address(index)}/{workload.PREFIX_LEN} dev {KERNEL_DEVICE}\n"
+              f"link set {KERNEL_DEVICE} up\n")  # fmt: skip
+    samples: dict[str, list[float]] = {"add kernel": [], "remove kernel": []}
+    for _ in range(runs):
+        samples["add kernel"].append(_ip_seconds("-n", ns, "-batch", "-", input_text=script))
+        samples["remove kernel"].append(_ip_seconds("-n", ns, "link", "del", KERNEL_DEVICE))
+    return samples
+
+
+def kernel_empty(runs: int = ONE_RUNS) -> dict[str, list[float]]:
+    """:func:`kernel_one` in a fresh namespace holding nothing but ``lo``."""
+    ns = make_namespace("kone")
+    try:
+        return kernel_one(ns, 0, runs)
+    finally:
+        delete_namespace(ns)
 
 
 def _cpu(seconds: dict[str, float]) -> str:
