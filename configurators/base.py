@@ -94,13 +94,19 @@ class Configurator(ABC):
         gone); the bonds repaired."""
         return []
 
-    def sync_host_qos(self, networks: Mapping[str, Mapping]) -> list[str]:
+    def sync_host_qos(
+        self, networks: Mapping[str, Mapping], shapes: bool | None = None
+    ) -> list[str]:
         """Shape the NICs and bonds as the legacy networks of ``networks``
         (the whole running configuration after the change) ask in their
         ``hostQos``, and remove shaping no network asks for; the devices
         changed. Asked of the default configurator after every
         transaction's operations (a rollback's too). A configurator that
-        cannot shape refuses networks that ask for it."""
+        cannot shape refuses networks that ask for it. ``shapes`` False:
+        the caller knows no network of ``networks`` asks for shaping (no
+        walk over them); None: not known."""
+        if shapes is False:
+            return []
         wanting = sorted(
             name for name, attrs in networks.items()
             if attrs.get("switch", "legacy") == "legacy" and shaping(attrs)

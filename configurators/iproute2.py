@@ -355,8 +355,12 @@ class Iproute2Configurator(DeviceStackConfigurator):
         self.kernel.delete_link(dev)
 
     # -- host QoS --------------------------------------------------------
-    def sync_host_qos(self, networks: Mapping[str, Mapping]) -> list[str]:
-        if not any(shaping(attrs) for attrs in networks.values()) and not self._shaped:
+    def sync_host_qos(
+        self, networks: Mapping[str, Mapping], shapes: bool | None = None
+    ) -> list[str]:
+        if shapes is None:
+            shapes = any(shaping(attrs) for attrs in networks.values())
+        if not shapes and not self._shaped:
             return []  # nothing asked, nothing of ours seen: no tc dump
         links = {link["name"]: link["index"] for link in self.kernel.links()}
         changed = HfscApplier(self.ipr, self.kernel.raw).sync(networks, links)

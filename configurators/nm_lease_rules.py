@@ -188,6 +188,8 @@ class LeaseRulesListener:
         self._ipr: Any = None
         self._mine: set[int] = set()  # tables seen routing a lease
         self._refused: set[str] = set()  # the leases given none, as logged
+        self._last: Any = None  # the previous state and its main default
+        self._main = MainDefault()
 
     def _socket(self) -> Any:
         if self._ipr is None:
@@ -200,16 +202,44 @@ class LeaseRulesListener:
         return self._ipr
 
     def on_state(self, state: Any) -> None:
+        main = main_of(state)
+        devices = self._devices(state, main)
+        self._last, self._main = state, main
         refused: set[str] = set()
-        found = changes(state, self._mine, refused)
+        found = changes(state, self._mine, refused, devices, main)
         for why in sorted(refused - self._refused):  # once per lease, not per state
             log.warning("%s", why)
-        self._refused = refused
+        self._refused = refused if devices is None else self._refused | refused
         for table, (add, delete) in found.items():
             for rule in delete:
                 self._write("del", rule, table)
             for rule in add:
                 self._write("add", rule, table)
+
+    def _devices(self, state: Any, main: MainDefault) -> dict[int, str] | None:
+        """{ifindex: name} of the devices whose rules ``state`` may call
+        for anew (a monitor batch touches a few on a host of thousands):
+        those whose link or addresses the batch changed (``state.touched``),
+        whose routes it changed (nothing else decides a device's rules but
+        the rules and the main table's default route); None (every device)
+        after a full dump, for a first state, when the rules or the main
+        table's default route changed."""
+        last = self._last
+        if last is None or state.touched is None or main != self._main:
+            return None
+        if state.rules is not last.rules and state.rules != last.rules:
+            return None
+        indexes = set(state.touched)
+        if state.by_oif is not last.by_oif:  # routes changed: whose (inner maps are copied)
+            old = last.by_oif
+            indexes.update(i for i, inner in state.by_oif.items() if old.get(i) is not inner)
+            indexes.update(old.keys() - state.by_oif.keys())
+        devices = {}
+        for index in indexes:
+            link = state.links.get(index) or last.links.get(index)
+            if link is not None:
+                devices[index] = link["name"]
+        return devices
 
     def _write(self, how: str, rule: Rule, table: int) -> None:
         try:
@@ -225,22 +255,41 @@ class LeaseRulesListener:
             self._ipr = None
 
 
+def main_of(state: Any) -> MainDefault:
+    """The main table's default route in a monitor state (its few default
+    routes are indexed: no walk over the devices)."""
+    for ident in state.defaults:
+        if ident[:2] == (4, MAIN_TABLE):
+            for entry in state.routes[ident].values():
+                oif = entry.route.get("oif")
+                link = state.links.get(oif)
+                if link is not None:
+                    return MainDefault(entry.route.get("gateway"), link["name"], _v4(state, oif))
+    return MainDefault()
+
+
 def changes(
-    state: Any, mine: set[int], refused: set[str] | None = None
+    state: Any,
+    mine: set[int],
+    refused: set[str] | None = None,
+    devices: Mapping[int, str] | None = None,
+    main: MainDefault | None = None,
 ) -> dict[int, tuple[list[Rule], list[Rule]]]:
     """{table: (rules to add, rules to delete)} for a monitor state
     (:class:`superd.netstate.NetState`); ``mine``: the tables seen routing
     a lease before, whose rules go when their lease does (updated: the
     tables routing a lease now added, those left alone dropped);
-    ``refused``: collects why a lease gets none."""
-    by_index = {index: link["name"] for index, link in state.links.items()}
-    main = MainDefault()
-    for ident in state.defaults:
-        if ident[:2] == (4, MAIN_TABLE):
-            for entry in state.routes[ident].values():
-                oif = entry.route.get("oif")
-                if main.device is None and oif in by_index:
-                    main = MainDefault(entry.route.get("gateway"), by_index[oif], _v4(state, oif))
+    ``refused``: collects why a lease gets none. ``devices`` ({ifindex:
+    name}): look at these only (what a batch may have changed, the tables
+    of ``mine`` among them); None: every link. ``main``: the state's
+    :func:`main_of`, if known."""
+    if devices is None:
+        by_index: Mapping[int, str] = {index: link["name"] for index, link in state.links.items()}
+        tables = None
+    else:
+        by_index = devices
+        tables = {source_table(name) for name in devices.values()}
+    main = main_of(state) if main is None else main
     out: dict[int, tuple[list[Rule], list[Rule]]] = {}
     seen: set[int] = set()
     for index, name in by_index.items():
@@ -257,6 +306,8 @@ def changes(
         if wanted != have:
             out[table] = (sorted(wanted - have), sorted(have - wanted))
     for table in sorted(mine - seen):
+        if tables is not None and table not in tables:
+            continue  # its device not looked at: as it was
         static = any(source_table(name) == table and _v4(state, index, permanent=True)
                      for index, name in by_index.items())  # fmt: skip
         have = sorted(table_rules(state.rules, table))

@@ -219,8 +219,13 @@ class Configurators:
     def owned_devices(self) -> frozenset[str]:
         return self.default.owned_devices()
 
-    def sync_host_qos(self, networks: Mapping[str, Mapping]) -> list[str]:
-        return self.default.sync_host_qos(networks)
+    def sync_host_qos(
+        self, networks: Mapping[str, Mapping], shapes: bool | None = None
+    ) -> list[str]:
+        """The default configurator's :meth:`Configurator.sync_host_qos`;
+        ``shapes`` False when the caller knows that no network of
+        ``networks`` asks for shaping (the configurator then walks none)."""
+        return self.default.sync_host_qos(networks, shapes)
 
     def repair_bonds(self, running: Mapping) -> list[str]:
         return self.default.repair_bonds(running)

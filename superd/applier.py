@@ -25,8 +25,11 @@ from shared.netmodel.validation import compute_lower_mtus
 
 
 class NetworkApplier:
-    def __init__(self, configurators: Configurators, final_running: Mapping) -> None:
+    def __init__(
+        self, configurators: Configurators, final_running: Mapping, shapes: bool | None = None
+    ) -> None:
         self.configurators = configurators
+        self.shapes = shapes  # the final state asks for shaping; None: not known
         self.bonds: Mapping[str, Mapping] = final_running.get("bonds", {})
         self.networks: Mapping[str, Mapping] = final_running.get("networks", {})
         self._lower_mtus: dict[str, int] | None = None
@@ -69,7 +72,7 @@ class NetworkApplier:
             configurator.flush()
         self._last = None
         # the NICs' and bonds' HFSC trees, as the whole final state asks
-        self.configurators.sync_host_qos(self.networks)
+        self.configurators.sync_host_qos(self.networks, self.shapes)
 
     def apply(self, op: Mapping, previous_bonds: Mapping) -> None:
         kind, attrs = op["op"], op.get("attrs")

@@ -149,6 +149,11 @@ class ReportCache:
             return None
         return ovs_state(running, self.config)
 
+    def running_shapes(self, running: Mapping[str, Any]) -> bool:
+        """Whether a network of ``running`` asks for shaping (known from the
+        report built for it: no walk over the networks)."""
+        return self._running_facts(running)[0]
+
     def _running_facts(self, running: Mapping[str, Any]) -> tuple[bool, bool]:
         """(a network asks for shaping, a network or bond is OVS's) of
         ``running``, computed once per running configuration (asked several

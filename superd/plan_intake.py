@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shared.errors import ErrorCode, NetError
+from shared.netmodel.host_qos import shaping
 from shared.netmodel.plan import Plan
 
 
@@ -62,3 +63,15 @@ def check_plan_base(plan: Plan, running: Mapping) -> Plan:
             "and the current one (stale plan)",
         )
     return plan
+
+
+def final_shapes(plan: Plan, running_shapes: bool) -> bool:
+    """Whether the plan's final state may ask for shaping, from whether the
+    running configuration does (``LiveNetinfo.running_shapes``, tracked from
+    one configuration to the next) and the networks the plan adds: without
+    QoS on the host, a change costs no walk over its networks. True when the
+    running configuration shapes (a removal may end it: the configurator
+    looks then)."""
+    return running_shapes or any(
+        op["op"] == "add_network" and shaping(op["attrs"]) for op in plan.operations
+    )

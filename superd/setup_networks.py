@@ -165,7 +165,7 @@ class NetworkSetup:
 
     def _apply_operations(self, plan: Plan, before: Mapping) -> None:
         fail_after = faults.failure_point()
-        applier = NetworkApplier(self.configurators, plan.running)
+        applier = NetworkApplier(self.configurators, plan.running, plan.shapes)
         intent = _intent(plan.operations)
         # Every addition is recorded before the first kernel change, every
         # removal dropped after the last: one flush each way.

@@ -56,7 +56,7 @@ from superd.connectivity import ConnectivityMonitor
 from superd.cores import CoreWorker, LiveNetworkSetup, plan_devices
 from superd.event_hub import EventHub
 from superd.monitor import READ_OVS, LiveNetinfo
-from superd.plan_intake import check_plan_base, plan_from_wire
+from superd.plan_intake import check_plan_base, final_shapes, plan_from_wire
 from superd.repair import rebuild, recover_transaction, repair_plan
 from superd.setup_networks import NetworkSetup, rollback_request
 
@@ -412,6 +412,8 @@ class Verbs:
         started = time.monotonic()
         before = core.persistence.running.shared_snapshot()[1]  # read-only: not copied
         plan = check_plan_base(plan, before)
+        if self.live is not None:
+            plan = plan.with_shapes(final_shapes(plan, self.live.running_shapes(before)))
         caps = self._host_caps(core, before)
         check_plan_devices(plan.operations, caps.get("nics", {}), caps.get("bondings", {}))
         check_plan_owned(plan.operations, before, plan_netinfo(plan, caps, core.read_owned()))

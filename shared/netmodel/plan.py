@@ -9,7 +9,7 @@ removal followed by an addition, as in the production agent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.canonical import (
@@ -59,6 +59,10 @@ class Plan:
     # expected running config after; None in a plan received without it,
     # until superd derives it from its own (:meth:`with_running`)
     running: dict | None = field(default_factory=dict)
+    # superd's own knowledge, never sent: whether the expected running
+    # configuration asks for shaping (``superd.plan_intake.final_shapes``);
+    # None when not known (the configurator then looks at every network)
+    shapes: bool | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -82,6 +86,10 @@ class Plan:
         check_mtus(self.operations, running)
         check_final_state(self.operations, running)
         return Plan(self.operations, self.options, dict(running))
+
+    def with_shapes(self, shapes: bool) -> Plan:
+        """This plan, knowing whether its final state asks for shaping."""
+        return replace(self, shapes=shapes)
 
     @classmethod
     def from_dict(cls, data: object) -> Plan:
