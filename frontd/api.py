@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from frontd.jsonrpc import RawTail
 from shared import netinfo_delta as delta
 from shared.errors import ErrorCode, NetError
 from shared.event_log import EventLog, wait_args
@@ -161,18 +162,28 @@ class HostApi:
     ) -> dict:
         return self._plan(networks, bondings, options).to_dict()
 
-    def get_network_capabilities_text(self) -> str:
+    def get_network_capabilities_text(self, raw: object = False) -> str:
         """The getNetworkCapabilities result as ``netreload --json caps``
         prints it. Rendered here, once per report (and flag): the CLI then
         neither imports a JSON encoder nor decodes and re-encodes the
-        megabytes of a host of thousands of networks."""
+        megabytes of a host of thousands of networks. ``raw``: the text's
+        UTF-8 bytes follow the answer's line (:class:`frontd.jsonrpc.RawTail`)
+        instead of being a JSON string in it, for a client that reads them as
+        they are (no escaping here, no JSON decoding there)."""
+        if not isinstance(raw, bool):
+            raise NetError(ErrorCode.BAD_PARAMS, "getNetworkCapabilitiesText: raw is not a boolean")
         held = self._held_netinfo()
         dirty = str(self._config_dirty)
-        encoded = held.caps_text.get(dirty)
+        text = held.caps_text.get(dirty)
+        if text is None:
+            text = to_json_text({**held.caps, "netConfigDirty": dirty}).encode()
+            held.caps_text[dirty] = text
+        if raw:
+            return RawTail(text)  # type: ignore[return-value]  # sent after the answer
+        encoded = held.caps_text.get(f"json-{dirty}")
         if encoded is None:
-            text = to_json_text({**held.caps, "netConfigDirty": dirty})
-            encoded = RawJson(to_json(text))  # the JSON string of that text
-            held.caps_text[dirty] = encoded
+            encoded = RawJson(to_json(text.decode()))  # the JSON string of that text
+            held.caps_text[f"json-{dirty}"] = encoded
         return encoded  # type: ignore[return-value]  # JSON of the text
 
     def restore_networks(self) -> dict:
@@ -264,7 +275,8 @@ class _Netinfo:
     running: dict
     owned: list = field(default_factory=list)  # not in the report: the engine never sees it
     caps_json: dict[str, bytes] = field(default_factory=dict)  # netConfigDirty → JSON
-    caps_text: dict[str, bytes] = field(default_factory=dict)  # … → JSON of the CLI's text
+    # netConfigDirty → the CLI's text (UTF-8); "json-" + it → that text as JSON
+    caps_text: dict[str, bytes] = field(default_factory=dict)
 
 
 def _patched(held: _Netinfo, answer: dict) -> _Netinfo | None:

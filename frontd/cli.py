@@ -9,18 +9,17 @@ the error code as exit status.
 A verb imports only what it uses (the planning pipeline and the human
 renderings are imported by the verbs that need them). ``[--config FILE]
 --json caps``, what monitoring runs on hosts of thousands of networks, is
-recognized before argparse and the whole configuration are imported
-(:func:`caps_json_config`): it reads frontd's socket from the file and
-prints the text frontd renders once per report.
+recognized before argparse is imported (:func:`caps_json_config`) and
+reads no more of the configuration file than frontd's socket; it prints the
+text frontd renders once per report.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
-from frontd.local_client import SuperdGone, call_frontd, call_frontd_text, call_superd
+from frontd.local_client import SuperdGone, call_frontd, call_frontd_raw, call_superd
 from shared.errors import ErrorCode, NetError
 
 TYPE_CHECKING = False  # typing's import is a few ms of every start
@@ -39,6 +38,8 @@ RETRY_PAUSE = 1.0
 
 
 def _read_json(path: str, what: str) -> object:
+    import json  # imported by the verbs that use it: not on ``--json caps``' path
+
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_REQUEST_BYTES + 1)
@@ -53,6 +54,7 @@ def _read_json(path: str, what: str) -> object:
 
 
 def sample_host_report() -> dict:
+    import json
     from importlib import resources
 
     text = resources.files("shared").joinpath("data/sample_host.json").read_text()
@@ -112,9 +114,10 @@ def cmd_plan(args: argparse.Namespace, config: Config) -> int:
 
 
 def print_caps_json(frontd_socket: str | Path) -> int:
-    """``--json caps``: frontd renders the text, once per report; here it is
-    neither decoded into objects nor encoded again."""
-    text = call_frontd_text(frontd_socket, "Host.getNetworkCapabilitiesText")
+    """``--json caps``: frontd renders the text, once per report, and sends it
+    after its answer's line: here it is neither decoded (not even from a JSON
+    string) nor encoded again, and no JSON module is imported."""
+    text = call_frontd_raw(frontd_socket, "Host.getNetworkCapabilitiesText")
     sys.stdout.flush()
     sys.stdout.buffer.write(text + b"\n")
     sys.stdout.buffer.flush()
@@ -214,7 +217,7 @@ def cmd_events(args: argparse.Namespace, config: Config) -> int:
             assert isinstance(answer, dict)
             after, epoch = answer["next"], answer["epoch"]
             for event in answer["events"][: None if args.count is None else args.count - seen]:
-                print(json.dumps(event, sort_keys=True) if args.json else render_event(event))
+                print(_dumps(event) if args.json else render_event(event))
                 seen += 1
             sys.stdout.flush()
     except KeyboardInterrupt:
@@ -353,8 +356,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return COMMANDS[args.command](args, load_config(args.config))
     except NetError as error:
-        print(json.dumps(error.to_dict()), file=sys.stderr)
+        print(_dumps(error.to_dict()), file=sys.stderr)
         return int(error.code)
+
+
+def _dumps(value: object) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
 
 
 if __name__ == "__main__":

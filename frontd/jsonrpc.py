@@ -68,6 +68,13 @@ Reply = Callable[[bytes], None]
 Response = dict | list[dict]
 
 
+class RawTail(bytes):
+    """A result sent after its answer instead of in it (frontd's local socket
+    only, for a client that asked for it): the answer's result is
+    ``{"bytes": N}`` and the N bytes follow the answer's line as they are,
+    neither escaped into a JSON string nor decoded from one."""
+
+
 def error_response(request_id: object, code: int, message: str) -> dict:
     return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
 
@@ -162,7 +169,7 @@ class JsonRpcDispatcher:
         if response is None:
             return None
         if isinstance(response, list):
-            return b"[" + b",".join(_encode_response(item) for item in response) + b"]"
+            return b"[" + b",".join(_encode_response(item, tail=False) for item in response) + b"]"
         return _encode_response(response)
 
     def submit(self, body: bytes | str, reply: Reply) -> Future:
@@ -243,7 +250,15 @@ def _batch_problem(batch: list) -> str | None:
     return None
 
 
-def _encode_response(response: dict) -> bytes:
+def _encode_response(response: dict, tail: bool = True) -> bytes:
+    """The response as its line; a :class:`RawTail` result follows the line
+    (or, inside a batch, is put in as the string it holds)."""
+    result = response.get("result")
+    if type(result) is RawTail:
+        if tail:
+            head = encode({**response, "result": {"bytes": len(result)}})
+            return head + b"\n" + result
+        response = {**response, "result": result.decode()}
     try:
         return encode(response)
     except (TypeError, ValueError):

@@ -4,7 +4,6 @@ own socket for boot-time restore when frontd is not up yet."""
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import socket
 from collections.abc import Callable
@@ -26,6 +25,8 @@ def _exchange(
 ) -> tuple[int, bytes]:
     """One JSON-RPC request over frontd's newline-delimited UNIX socket:
     its id and the answer's line."""
+    import json  # not on ``--json caps``' path (call_frontd_raw)
+
     request_id = next(_ids)
     request = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
     try:
@@ -71,10 +72,60 @@ def call_frontd_text(path: str | os.PathLike, method: str, timeout: float = 3700
     """A call whose result is a string (``Host.getNetworkCapabilitiesText``),
     as UTF-8: decoded by the standard library (one string: orjson's import,
     ~10 ms of the CLI's start, would cost more than it saves)."""
+    import json
+
     result = _result(_exchange(path, method, None, timeout)[1], json.loads)
     if not isinstance(result, str):
         raise NetError(ErrorCode.INTERNAL, f"frontd's answer to {method} is not a string")
     return result.encode()
+
+
+def call_frontd_raw(path: str | os.PathLike, method: str, timeout: float = 3700) -> bytes:
+    """A call with ``{"raw": true}`` whose result follows the answer's line
+    (``Host.getNetworkCapabilitiesText``: :class:`frontd.jsonrpc.RawTail`):
+    its bytes as frontd sent them. The request and the answer's line are
+    read without a JSON module on the way (what ``netreload --json caps``
+    imports is its start on a host of a thousand networks); an error, or
+    an answer of another shape, is decoded whole."""
+    if not method.replace(".", "").isalnum():
+        raise ValueError(f"not a method name: {method!r}")
+    request_id = next(_ids)
+    request = b'{"jsonrpc":"2.0","id":%d,"method":"%s","params":{"raw":true}}\n' % (
+        request_id, method.encode()
+    )  # fmt: skip
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            sock.sendall(request)
+            answer = sock.makefile("rb", buffering=READ_BUFFER)
+            line = answer.readline(MAX_LINE)
+            size = _tail_size(line, request_id) if line else None
+            data = answer.read(size) if size is not None else None
+    except OSError as error:
+        raise NetError(
+            ErrorCode.INTERNAL, f"cannot talk to frontd at {path}: {error.strerror or error}"
+        ) from None
+    if not line:
+        raise NetError(ErrorCode.INTERNAL, "frontd closed the connection without an answer")
+    if size is None:
+        import json
+
+        result = _result(line, json.loads)  # an error raises its code
+        raise NetError(ErrorCode.INTERNAL, f"frontd's {method} answer is not raw: {result!r:.80}")
+    if data is None or len(data) != size:
+        raise NetError(ErrorCode.INTERNAL, f"frontd closed the connection in its {method} answer")
+    return data
+
+
+def _tail_size(line: bytes, request_id: int) -> int | None:
+    """N of an answer line ``{"jsonrpc":"2.0","id":ID,"result":{"bytes":N}}``
+    (frontd's compact encoding), or None for any other line."""
+    head = b'{"jsonrpc":"2.0","id":%d,"result":{"bytes":' % request_id
+    if not (line.startswith(head) and line.endswith(b"}}\n")):
+        return None
+    digits = line[len(head) : -3]
+    return int(digits) if digits.isdigit() and len(digits) <= 12 else None
 
 
 def call_superd(

@@ -141,3 +141,88 @@ def test_text_answer_that_is_an_error_raises_its_code(sock_dir: Path) -> None:
     with pytest.raises(NetError) as raised:
         call_frontd_text(path, "Host.getNetworkCapabilitiesText", timeout=10)
     assert int(raised.value.code) == 40 and raised.value.message == "busy"
+
+
+# -- the raw answer (what ``--json caps`` asks for) -------------------------------
+
+
+def raw_answer(rid: int, text: bytes) -> bytes:
+    return b'{"jsonrpc":"2.0","id":%d,"result":{"bytes":%d}}\n%s\n' % (rid, len(text), text)
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_raw_answer_is_the_text_frontd_sent(sock_dir: Path, text: str) -> None:
+    from frontd.local_client import call_frontd_raw
+
+    path = answer_with(sock_dir, lambda rid: raw_answer(rid, text.encode()))
+    assert call_frontd_raw(path, "Host.getNetworkCapabilitiesText", timeout=10) == text.encode()
+
+
+def test_raw_request_asks_for_the_raw_answer(sock_dir: Path) -> None:
+    from frontd.local_client import call_frontd_raw
+
+    asked: list[dict] = []
+
+    def answer(rid: int) -> bytes:
+        return raw_answer(rid, b"{}")
+
+    import socket
+    import threading
+
+    path = str(sock_dir / "frontd.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            asked.append(json.loads(conn.makefile("rb").readline()))
+            conn.sendall(answer(asked[-1]["id"]))
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    assert call_frontd_raw(path, "Host.getNetworkCapabilitiesText", timeout=10) == b"{}"
+    assert asked[0]["method"] == "Host.getNetworkCapabilitiesText"
+    assert asked[0]["params"] == {"raw": True} and asked[0]["jsonrpc"] == "2.0"
+
+
+def test_raw_answer_that_is_an_error_raises_its_code(sock_dir: Path) -> None:
+    from frontd.local_client import call_frontd_raw
+    from shared.errors import NetError
+
+    path = answer_with(sock_dir, lambda rid: b'{"jsonrpc":"2.0","id":%d,"error":'
+                       b'{"code":40,"message":"busy"}}\n' % rid)  # fmt: skip
+    with pytest.raises(NetError) as raised:
+        call_frontd_raw(path, "Host.getNetworkCapabilitiesText", timeout=10)
+    assert int(raised.value.code) == 40 and raised.value.message == "busy"
+
+
+@pytest.mark.parametrize("line", [
+    b'{"jsonrpc":"2.0","id":%d,"result":"a string"}\n',  # an older frontd
+    b'{"jsonrpc":"2.0","id":%d,"result":{"bytes":99}}\nshort\n',  # cut
+    b'{"jsonrpc":"2.0","id":%d,"result":{"bytes":-1}}\n',
+])  # fmt: skip
+def test_raw_answer_of_another_shape_is_an_internal_error(sock_dir: Path, line: bytes) -> None:
+    from frontd.local_client import call_frontd_raw
+    from shared.errors import NetError
+
+    path = answer_with(sock_dir, lambda rid: line % rid)
+    with pytest.raises(NetError) as raised:
+        call_frontd_raw(path, "Host.getNetworkCapabilitiesText", timeout=10)
+    assert int(raised.value.code) == 100
+
+
+def test_the_caps_json_path_imports_no_json_module(sock_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    path = sock_dir / "netreload.conf"
+    frontd = answer_with(sock_dir, lambda rid: raw_answer(rid, b"{}"))
+    path.write_text(f"[frontd]\nunix_socket = {frontd}\n")
+    code = ("import sys; from frontd.cli import main; main(['--config', sys.argv[1], '--json', "
+            "'caps']); print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('json', 'orjson', 'argparse', 'dataclasses', 'pathlib')))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.stdout.splitlines() == ["{}", "[]"], done.stderr

@@ -275,6 +275,30 @@ def test_capabilities_text_is_the_report_indented_with_keys_sorted(
     assert again == text
 
 
+def test_capabilities_text_asked_raw_follows_its_answers_line(
+    api: HostApi, superd: FakeSuperd
+) -> None:
+    local = JsonRpcDispatcher(api.table(local=True))
+    message = {"jsonrpc": "2.0", "id": "1", "method": "Host.getNetworkCapabilitiesText"}
+    try:
+        text = json.loads(local.handle_bytes(json.dumps(message)))["result"]
+        raw = local.handle_bytes(json.dumps({**message, "params": {"raw": True}}))
+    finally:
+        local.shutdown(wait=True)
+    head, tail = raw.split(b"\n", 1)
+    assert json.loads(head) == {"jsonrpc": "2.0", "id": "1", "result": {"bytes": len(tail)}}
+    assert tail == text.encode()
+
+
+def test_capabilities_text_raw_must_be_a_boolean(api: HostApi, superd: FakeSuperd) -> None:
+    local = JsonRpcDispatcher(api.table(local=True))
+    try:
+        answer = call(local, "Host.getNetworkCapabilitiesText", {"raw": "yes"})
+    finally:
+        local.shutdown(wait=True)
+    assert answer["error"]["code"] == 21
+
+
 def test_capabilities_text_is_local_only(rpc: JsonRpcDispatcher, superd: FakeSuperd) -> None:
     assert call(rpc, "Host.getNetworkCapabilitiesText")["error"]["code"] == -32601
     assert superd.verbs() == []
