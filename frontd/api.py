@@ -249,7 +249,8 @@ class HostApi:
         owned = answer.get("owned", [])  # devices with netreload's mark
         if not isinstance(owned, list):
             raise NetError(ErrorCode.INTERNAL, "superd's netinfo: owned is not a list")
-        fresh = _Netinfo(token if isinstance(token, str) else None, caps, running, owned)
+        owned_set = frozenset(map(str, owned))
+        fresh = _Netinfo(token if isinstance(token, str) else None, caps, running, owned_set)
         if fresh.token is not None:
             self._netinfo_held = fresh
         return fresh
@@ -273,7 +274,9 @@ class _Netinfo:
     token: str | None
     caps: dict
     running: dict
-    owned: list = field(default_factory=list)  # not in the report: the engine never sees it
+    # the marked devices (not in the report: the engine never sees them); a
+    # frozenset patched and handed to the planner as it is (no walk per request)
+    owned: frozenset[str] = frozenset()
     caps_json: dict[str, bytes] = field(default_factory=dict)  # netConfigDirty → JSON
     # netConfigDirty → the CLI's text (UTF-8); "json-" + it → that text as JSON
     caps_text: dict[str, bytes] = field(default_factory=dict)
@@ -290,7 +293,7 @@ def _patched(held: _Netinfo, answer: dict) -> _Netinfo | None:
             answer["token"],
             delta.patch(held.caps, change["caps"]),
             delta.patch(held.running, change["running"]),
-            delta.patch_names(held.owned, change["owned"]),
+            delta.patch_name_set(held.owned, change["owned"]),
         )
     except (KeyError, ValueError, TypeError) as error:
         raise NetError(ErrorCode.INTERNAL, f"superd's netinfo delta: {error}") from None

@@ -52,7 +52,8 @@ class NetinfoSnapshot:
             raise NetError(ErrorCode.BAD_PARAMS, "netinfo: owned must be a list")
         return cls(
             nameservers=tuple(map(str, nameservers)),
-            owned=frozenset(map(str, owned)),
+            # a frozenset (frontd's held one, of strings) is taken as it is
+            owned=owned if type(owned) is frozenset else frozenset(map(str, owned)),
             **sections,
         )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from frontd.api import HostApi
 from shared import netinfo_delta as delta
 
@@ -81,7 +83,7 @@ def test_frontd_holds_the_host_from_superds_deltas() -> None:
     caps, held_running = api._netinfo()
     assert "delta" in superd.answers[-1]
     assert caps == report("a", "b") and held_running == running
-    assert api._held_netinfo().owned == ["a", "b"]
+    assert api._held_netinfo().owned == {"a", "b"}
 
 
 def test_running_diff_with_the_stores_hint_compares_only_the_names_written() -> None:
@@ -94,3 +96,25 @@ def test_running_diff_with_the_stores_hint_compares_only_the_names_written() -> 
     assert out["running"] == {"sections": {"networks": {"set": {"a": {"mtu": 9000}, "c": {}},
                                                         "gone": []}}}
     assert out["owned"] == {"add": ["y"], "remove": []}
+
+
+def test_marked_devices_patch_as_a_set_without_a_copy_when_unchanged() -> None:
+    held = frozenset(f"bn{i}" for i in range(100))
+    assert delta.patch_name_set(held, {"add": [], "remove": []}) is held
+    patched = delta.patch_name_set(held, {"add": ["new"], "remove": ["bn0"]})
+    assert patched == (held - {"bn0"}) | {"new"} and isinstance(patched, frozenset)
+
+
+def test_a_names_delta_holds_lists_of_names() -> None:
+    with pytest.raises(ValueError):
+        delta.patch_name_set(frozenset(), {"add": [1], "remove": []})
+    with pytest.raises(ValueError):
+        delta.patch_name_set(frozenset(), {"add": "bn0", "remove": []})
+
+
+def test_the_planners_snapshot_takes_a_held_set_of_marked_devices_as_it_is() -> None:
+    from shared.netmodel.snapshot import NetinfoSnapshot
+
+    held = frozenset(f"bn{i}" for i in range(100))
+    assert NetinfoSnapshot.from_caps({}, held).owned is held
+    assert NetinfoSnapshot.from_caps({}, ["a", "b"]).owned == {"a", "b"}
