@@ -164,10 +164,14 @@ class IncrementalBuilder:
         rules: Iterable[Mapping[str, Any]] = (),
         version: int | None = None,
         changed_between: Callable[[int, int], Collection[int] | None] | None = None,
+        networks_changed: Callable[[Mapping, Mapping], Collection[str] | None] | None = None,
     ) -> dict:
         """The report of the state ``version``; ``changed_between(old,
         new)``: the ifindexes whose link or addresses may differ between
-        two versions (None: unknown)."""
+        two versions (None: unknown); ``networks_changed(old running, new
+        running)``: the networks whose attributes may differ between two
+        running configurations (the running store's log; None: unknown, every
+        network is compared)."""
         looked_up = rule_tables(rules)
         routes = list(routes)
         with self._lock:
@@ -192,7 +196,9 @@ class IncrementalBuilder:
                 return self._record(report, None)
             last.version = version
             try:
-                return self._update(last, links, addresses, routes, running, nameservers, changed)
+                hint = networks_changed(last.running, running) if networks_changed else None
+                return self._update(last, links, addresses, routes, running, nameservers, changed,
+                                    hint)  # fmt: skip
             except BaseException:
                 self._last = None  # half updated: the next build is a full one
                 raise
@@ -200,7 +206,7 @@ class IncrementalBuilder:
     def _update(self, last: _Last, links: Mapping[int, dict],
                 addresses: Mapping[int, Sequence[Mapping[str, Any]]], routes: list,
                 running: Mapping[str, Any], nameservers: Iterable[str],
-                changed: Collection[int]) -> dict:  # fmt: skip
+                changed: Collection[int], hint: Collection[str] | None = None) -> dict:  # fmt: skip
         ip = _IpIndex(addresses, routes, last.looked_up)
         dirty = set(changed) | _route_changes(last.ip, ip)
         names: set[str] = set()  # of the devices whose entries change, old and new
@@ -218,7 +224,7 @@ class IncrementalBuilder:
                 if new is not None:
                     last.add_link(new)
         last.links, last.ip = links, ip
-        todo = self._running_changes(last, running)
+        todo = self._running_changes(last, running, hint)
         before, after = last.running.get("networks") or {}, running.get("networks") or {}
         for name in todo:  # their devices lose or gain DHCP marks
             for attrs in (before.get(name), after.get(name)):
@@ -278,16 +284,25 @@ class IncrementalBuilder:
         return section, entry
 
     @staticmethod
-    def _running_changes(last: _Last, running: Mapping[str, Any]) -> set[str]:
+    def _running_changes(
+        last: _Last, running: Mapping[str, Any], hint: Collection[str] | None = None
+    ) -> set[str]:
         """The networks added, removed or changed since the last report;
-        the indexes of networks follow (``last.running`` is still the old)."""
+        the indexes of networks follow (``last.running`` is still the old).
+        ``hint``: the only networks that may differ (the others are not
+        looked at: a one-network change on a host of thousands)."""
         old_nets = last.running.get("networks") or {}
         new_nets = running.get("networks") or {}
         if old_nets is new_nets:
             return set()
-        todo = {n for n, a in new_nets.items() if old_nets.get(n) is not a}
-        todo = {n for n in todo if n not in old_nets or old_nets[n] != new_nets[n]}
-        todo |= old_nets.keys() - new_nets.keys()
+        if hint is not None:
+            todo = {n for n in hint if old_nets.get(n) is not new_nets.get(n)}
+            todo = {n for n in todo if n not in old_nets or n not in new_nets
+                    or old_nets[n] != new_nets[n]}  # fmt: skip
+        else:
+            todo = {n for n, a in new_nets.items() if old_nets.get(n) is not a}
+            todo = {n for n in todo if n not in old_nets or old_nets[n] != new_nets[n]}
+            todo |= old_nets.keys() - new_nets.keys()
         for name in todo:
             if name in old_nets:
                 last.drop_network(name, old_nets[name])

@@ -11,7 +11,7 @@ import bisect
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import orjson
@@ -29,6 +29,7 @@ from superd.ovs_report import digest as ovs_digest
 READ_OVS = object()  # report(): read OVSDB's state now
 CACHED_REPORTS = 1  # each is the whole host; the builder shares entries anyway
 TOUCHED_KEPT = 256  # versions whose touched ifindexes are remembered
+KNOWN_GENERATIONS = 4  # running configurations whose generation is remembered
 
 
 class ReportCache:
@@ -50,6 +51,13 @@ class ReportCache:
         self._facts_lock = threading.Lock()  # guards _net_facts
         self._net_facts = _NetworkFacts()
         self._owned_memo: tuple[int, dict[int, str], list[str], frozenset[str]] | None = None
+        # the running store's log (``changed_between(old, new)`` of
+        # generations), set by its owner (``superd.verbs``); the generations
+        # of the last running configurations seen, by identity
+        self.running_names: Callable[[int, int], Mapping[str, Collection[str]] | None] | None = None
+        self._generations: OrderedDict[int, tuple[Mapping, int]] = OrderedDict()
+        self._generations_lock = threading.Lock()
+        self._facts_running: Mapping | None = None  # the running of _net_facts
 
     def _touched(self, state: NetState) -> None:
         """Remember which ifindexes ``state`` touched (monitor thread)."""
@@ -163,11 +171,33 @@ class ReportCache:
         if memo is not None and memo[0] is running:
             return memo[1]
         with self._facts_lock:
-            facts = self._net_facts.update(running.get("networks") or {})
+            names = self.networks_changed(self._facts_running, running)
+            facts = self._net_facts.update(running.get("networks") or {}, names)
+            self._facts_running = running
             ovs_bond = any(a.get("switch") == "ovs" for a in (running.get("bonds") or {}).values())
             memo = (running, (facts[0], facts[1] or ovs_bond))
             self._facts = memo
         return memo[1]
+
+    def _remember(self, running: Mapping[str, Any], generation: int) -> None:
+        with self._generations_lock:
+            self._generations[id(running)] = (running, generation)  # held: ids not reused
+            self._generations.move_to_end(id(running))
+            while len(self._generations) > KNOWN_GENERATIONS:
+                self._generations.popitem(last=False)
+
+    def networks_changed(self, old: Mapping | None, new: Mapping) -> Collection[str] | None:
+        """The networks whose attributes may differ between the running
+        configurations ``old`` and ``new`` (the store's log, when both are
+        generations seen lately); None when not known."""
+        if old is None or self.running_names is None:
+            return None
+        with self._generations_lock:
+            before, after = self._generations.get(id(old)), self._generations.get(id(new))
+        if before is None or after is None or before[0] is not old or after[0] is not new:
+            return None
+        names = self.running_names(before[1], after[1])
+        return None if names is None else names.get("networks")
 
     def current_report(self, running: Mapping[str, Any], running_key: object) -> dict:
         """The current report as a dict (shared, read-only): the one the
@@ -215,6 +245,8 @@ class ReportCache:
         state: NetState | None, ovs: dict | None | object,
     ) -> tuple[str, list | None]:  # fmt: skip
         state = self._state if state is None else state
+        if type(running_key) is int:  # a generation of the running store
+            self._remember(running, running_key)
         nameservers = read_nameservers(self.config)
         # OVS bridges and ports are OVSDB's, read fresh: they name the report too
         if ovs is READ_OVS:
@@ -242,7 +274,8 @@ class ReportCache:
                 return entry
         caps = self._builder.build(state.links, state.addresses, state.default_routes(), running,
                                    nameservers, self.config.is_fake_nic, state.rules,
-                                   state.version, self.changed_between)  # fmt: skip
+                                   state.version, self.changed_between,
+                                   self.networks_changed)  # fmt: skip
         if qos is not None and qos.get("qos") is not None:
             caps = qos_report.overlay(caps, qos["qos"], running)
         if qos is not None and qos.get("team") is not None:
@@ -268,10 +301,17 @@ class _NetworkFacts:
         self.shaped: set[str] = set()
         self.ovs: set[str] = set()
 
-    def update(self, networks: Mapping[str, Any]) -> tuple[bool, bool]:
+    def update(
+        self, networks: Mapping[str, Any], names: Collection[str] | None = None
+    ) -> tuple[bool, bool]:
+        """``names``: the only networks that may differ from the last
+        configuration's (None: compared by identity, every one)."""
         old = self.networks
         if networks is not old:
-            changed = [name for name, attrs in networks.items() if old.get(name) is not attrs]
+            if names is None:
+                changed = [name for name, attrs in networks.items() if old.get(name) is not attrs]
+            else:
+                changed = [n for n in names if n in networks and old.get(n) is not networks[n]]
             for name in changed:
                 attrs = networks[name]
                 lower = attrs.get("nic") or attrs.get("bonding")
@@ -280,7 +320,9 @@ class _NetworkFacts:
                     name
                 )
                 (self.ovs.add if attrs.get("switch") == "ovs" else self.ovs.discard)(name)
-            for name in old.keys() - networks.keys():
+            for name in old.keys() - networks.keys() if names is None else (
+                n for n in names if n not in networks
+            ):
                 self.shaped.discard(name)
                 self.ovs.discard(name)
             self.networks = networks

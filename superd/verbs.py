@@ -135,6 +135,8 @@ class Verbs:
             self._reader: CoreWorker | None = None
             # The writer's store: its shared snapshot is safe from any thread.
             self._running_view = self._writer.call(lambda core: core.persistence.running)
+            # the report builder judges only the networks each write changed
+            live.running_names = self._running_view.changed_between
         else:
             self._writer = CoreWorker("superd-net", lambda: factory(config))
             try:

@@ -145,3 +145,24 @@ def test_a_batch_adding_a_leases_route_alone_still_gets_its_rules() -> None:
     by_oif = {**first.by_oif, 2: {(4, table, None, 0, 0, 0, 0): frozenset()}}
     listener.on_state(kernel_state(Untouchable(first.links), by_oif, frozenset()))
     assert len(rules.written) == 2
+
+
+# -- superd's facts of a running configuration -----------------------------------
+
+
+class NotWalked(dict):
+    def items(self):  # type: ignore[override]
+        raise AssertionError("walked every network")
+
+    def keys(self):  # type: ignore[override]
+        raise AssertionError("walked every network")
+
+
+def test_the_shaping_fact_follows_the_networks_the_running_store_names() -> None:
+    from superd.monitor_report import _NetworkFacts
+
+    facts = _NetworkFacts()
+    host = {f"bn{i}": net(bridged=True) for i in range(50)}
+    assert facts.update(host) == (False, False)
+    assert facts.update(NotWalked({**host, "q": SHAPED}), {"q"}) == (True, False)
+    assert facts.update(NotWalked(host), {"q"}) == (False, False)

@@ -225,3 +225,36 @@ def test_an_unknown_change_is_a_full_build() -> None:
     builder.build(host.links, host.addresses, [], host.running, [], IS_FAKE_NIC, (),
                   host.version, lambda old, new: None)  # fmt: skip
     assert builder.full_builds == 2
+
+
+class NotWalked(dict):
+    """A running configuration's networks that may be looked up by name but
+    not walked (the builder's hint names the few that changed)."""
+
+    def items(self):  # type: ignore[override]
+        raise AssertionError("walked every network")
+
+    def __iter__(self):  # type: ignore[override]
+        raise AssertionError("walked every network")
+
+    def keys(self):  # type: ignore[override]
+        raise AssertionError("walked every network")
+
+
+def test_the_builder_judges_only_the_networks_the_running_store_names() -> None:
+    host = Host()
+    for i in range(50):
+        host.apply(("add_bridge", f"br{i}", ""))
+        host.apply(("network", f"br{i}", "veth9"))
+    host.next_version()
+    builder = IncrementalBuilder()
+    host.build(builder)
+    host.apply(("add_bridge", "new0", ""))
+    host.apply(("network", "new0", "veth0"))
+    host.next_version()
+    running = {**host.running, "networks": NotWalked(host.running["networks"])}
+    report = builder.build(dict(host.links), dict(host.addresses), list(host.routes), running,
+                           ["192.0.2.53"], IS_FAKE_NIC, (), host.version, host.changed_between,
+                           lambda old, new: {"new0"})  # fmt: skip
+    assert builder.full_builds == 1
+    assert report == host.build(ReportBuilder(), incremental=False)
