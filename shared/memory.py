@@ -73,6 +73,18 @@ def heap_info() -> dict[str, int]:
             "fordblks": info.fordblks}  # fmt: skip
 
 
+def heap_rss_kib() -> int:
+    """Resident KiB of the main glibc heap (``[heap]`` in ``/proc/self/smaps``):
+    what of ``mallinfo2``'s ``arena`` still costs memory after a trim."""
+    rss, in_heap = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if not line[:1].isupper():  # a mapping's header line (address range first)
+            in_heap = line.endswith("[heap]")
+        elif in_heap and line.startswith("Rss:"):
+            rss += int(line.split()[1])
+    return rss
+
+
 def vm_rss_kib() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -118,7 +130,8 @@ class DebugSnapshots:
     @staticmethod
     def _sizes(out: TextIO, when: str) -> None:
         heap = ", ".join(f"{k} {v / 2**20:.1f}" for k, v in heap_info().items())
-        out.write(f"{when}: VmRSS {vm_rss_kib() / 1024:.1f} MiB; glibc heap (MiB) {heap}\n")
+        out.write(f"{when}: VmRSS {vm_rss_kib() / 1024:.1f} MiB; glibc heap (MiB) {heap}, "
+                  f"[heap] resident {heap_rss_kib() / 1024:.1f}\n")  # fmt: skip
 
     @staticmethod
     def _arenas(out: TextIO) -> None:
