@@ -1,6 +1,7 @@
-"""The debug-only memory hook (shared.memory.install_debug_snapshots): off
-unless NETRELOAD_TRACEMALLOC names a file; on, each SIGUSR2 appends the
-process's sizes and, after the baseline, what was allocated since."""
+"""shared.memory: release_memory forgets the caches of parsed values; the
+debug-only hook (install_debug_snapshots) is off unless NETRELOAD_TRACEMALLOC
+names a file; on, each SIGUSR2 appends the process's sizes and, after the
+baseline, what was allocated since."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from shared.memory import release_memory
+from shared.netmodel import addresses
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,3 +90,14 @@ def test_frames_zero_dumps_sizes_and_arenas_without_tracing(tmp_path: Path) -> N
     assert "after release_memory: VmRSS" in text
     assert "arenas" in text  # pymalloc's statistics (CPython prints them untraced only)
     assert "traced:" not in text
+
+
+def test_release_memory_forgets_the_parsed_addresses() -> None:
+    """Their objects, made while the host was large, would pin pymalloc's
+    arenas after a big removal."""
+    addresses.ipv4("10.0.0.1")
+    addresses.ip_address("fe80::1")
+    assert addresses.ipv4.cache_info().currsize and addresses.ip_address.cache_info().currsize
+    release_memory()
+    assert addresses.ipv4.cache_info().currsize == 0
+    assert addresses.ip_address.cache_info().currsize == 0
