@@ -31,7 +31,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from benchmarks import workload
+from benchmarks import scale, workload
 from benchmarks.engine import CAPS, BenchEngine
 from benchmarks.lab import BenchLab, KernelWrites, scratch_namespace
 from benchmarks.report import Row, median, percentile
@@ -81,15 +81,27 @@ def _ip(*args: str, input_text: str | None = None, timeout: float = 120) -> floa
 # -- references ---------------------------------------------------------------
 
 
-def reference_setup(n: int, runs: int, sentinel: str) -> dict:
-    """``ip -n FRESH -batch -`` of the workload, each run in a new namespace."""
+def reference_setup(n: int, runs: int, sentinel: str, budget: Budget | None = None) -> dict:
+    """``ip -n FRESH -batch -`` of the workload, each run in a new namespace.
+    Also how long the kernel took to dismantle each namespace (``teardown``,
+    seconds: the cost of deleting N bridges, which the run's budget
+    estimates build on). With ``budget``, a run after the first only when
+    it fits (a run at 5,000 is minutes of teardown on a busy kernel)."""
     script = workload.ip_batch(n)
-    samples = []
+    samples: list[float] = []
+    teardown: list[float] = []
     for _ in range(runs):
+        if budget is not None and samples:
+            try:
+                budget.require(2 * (samples[-1] + teardown[-1]) + 20, "another reference run")
+            except BudgetExceeded:
+                break
         with scratch_namespace("ref", sentinel) as ns:
             samples.append(_ip("-n", ns, "-batch", "-", input_text=script))
             _check_kernel(ns, n)
-    return {"samples": samples, "median": median(samples)}
+            started = time.monotonic()
+        teardown.append(time.monotonic() - started)
+    return {"samples": samples, "median": median(samples), "teardown": teardown}
 
 
 def full_dump(ns: str) -> tuple[float, list]:
@@ -237,7 +249,10 @@ def capabilities(
     if "error" in reply:
         raise RuntimeError(f"getNetworkCapabilities: {reply['error']}")
     samples = reply["seconds"]
-    ref = [full_dump(lab.host_ns)[0] for _ in range(calls)]
+    ref: list[float] = []  # as many as netreload's calls, within the same cap
+    ref_deadline = time.monotonic() + CAPS_SECONDS
+    while len(ref) < count and (len(ref) < 3 or time.monotonic() < ref_deadline):
+        ref.append(full_dump(lab.host_ns)[0])
     size = reply.get("bytes", 0)
     note = f"{len(samples)} calls, answer {size / 1024:.0f} KiB"
     if count < calls:
@@ -417,3 +432,41 @@ def memory(lab: BenchLab, n: int, idle: dict) -> tuple[list[Row], dict]:
                     idle[daemon]["VmRSS"] / 1024, "MiB", "idle VmRSS")
             )  # fmt: skip
     return rows, {"idle": idle, "after": now}
+
+
+def memory_after_removal(
+    lab: BenchLab, engine: BenchEngine, n: int, idle: dict, report_bytes: int, budget: Budget,
+    per_network: float,
+) -> tuple[list[Row], dict]:  # fmt: skip
+    """Benchmark 5b (``scale.memory_after_removal``'s, within the run's
+    budget): remove the N networks in one request, then superd's VmRSS
+    against idle + the report's size at N. ``per_network``: seconds the
+    kernel takes to delete one bridge here (measured in this run); the
+    removal is skipped when N of them do not fit in the budget, and waited
+    for at most three times that."""
+    expected = n * per_network
+    budget.require(1.5 * expected + 30, f"removing the {n} networks (~{expected:.0f} s)")
+    at_n = lab.memory()["superd"]["VmRSS"] / 1024
+    request = {
+        "networks": {workload.net_name(i): {"remove": True} for i in range(n)},
+        "bondings": {},
+        "options": {"connectivityCheck": False},
+    }
+    timeout = budget.timeout(max(120.0, 3 * expected + 60))
+    reply = engine.command({"call": "Host.setupNetworks", "params": request, "timeout": timeout})
+    if "error" in reply:
+        raise RuntimeError(f"removing the {n} networks: {reply['error']}")
+    time.sleep(1.0)  # the monitor's last notifications
+    after = lab.memory()["superd"]
+    idle_mib = idle["superd"]["VmRSS"] / 1024
+    allowed = idle_mib * scale.RSS_BACK_SLACK + report_bytes / 2**20
+    rows = [
+        Row("memory", "superd VmRSS with the N networks", n, at_n, None, "MiB",
+            target=f"≤ {scale.RSS_TARGET_MIB:g} MiB", met=at_n <= scale.RSS_TARGET_MIB),
+        Row("memory", "superd VmRSS after removing them", n, after["VmRSS"] / 1024,
+            idle_mib + report_bytes / 2**20, "MiB", "idle + report",
+            target=f"≤ {allowed:.1f} MiB", met=after["VmRSS"] / 1024 <= allowed,
+            note=f"idle {idle_mib:.1f} MiB, report {report_bytes / 1024:.0f} KiB; "
+                 f"removal of the {n} took {reply['seconds']:.2f} s"),
+    ]  # fmt: skip
+    return rows, {"at_n": at_n, "after": after, "removal_seconds": reply["seconds"]}

@@ -189,6 +189,8 @@ def _check(host: OvsHost, n: int) -> None:
 
 def measure(n: int, runs: int = 1) -> tuple[list[Row], dict]:
     """One row: netreload's median against the reference's median."""
+    if not 1 <= n <= MAX_N:
+        raise ValueError(f"N = {n}: one VLAN tag per network, 1 … {MAX_N}")
     refs = [reference_setup(n) for _ in range(runs)]
     ours = [netreload_setup(n) for _ in range(runs)]
     what = "OVS VLAN networks (plan + superd apply_plan)"

@@ -48,6 +48,14 @@ QUICK_BUDGET = 110.0  # s: --quick within 2
 BIG = 1000  # above this N: one setup run and two reference runs by default (2 cores, shared)
 ORDER = ("setup", "one", "reapply", "caps", "capscli", "events", "memory", "ovs")
 OVS_MIN_N = 100  # the OVS row runs for N = 100 and 1000 (and any larger size asked)
+# NetworkManager activates ~2 bridges a second here: N = 2,000 would take the
+# full run's budget (`python -m benchmarks.nm_bench --sizes 2000` runs it alone)
+NM_MAX_N = 1000
+# seconds the kernel takes to dismantle a namespace's bridge (until this run
+# measures it: 21 ms idle, 2 cores, kernel 6.18) and superd to remove one
+# network (~40 ms idle: synchronize_net per bridge)
+TEARDOWN_GUESS = 0.025
+REMOVAL_GUESS = 0.05
 TITLES = {
     "setup": "1. setupNetworks, end to end (nic-less bridges, static IPv4, connectivityCheck "
     "off) vs ip -batch",
@@ -100,6 +108,14 @@ class Runner:
         self.setup_seconds: dict[int, float] = {}
         self.sentinel = ""
         self.empty_host: dict | None = None  # one network on the empty host (benchmark 7)
+        self.teardown = TEARDOWN_GUESS  # s per bridge, kernel dismantling a namespace
+
+    def removal_per_network(self) -> float:
+        """Seconds superd takes to remove one network, for the budget: the
+        empty host's one-network removal, or twice the namespace teardown
+        per bridge (measured: 44 against 21 ms), whichever is larger."""
+        one = (self.empty_host or {}).get("median", {}).get("remove STOMP") or REMOVAL_GUESS
+        return max(one, 2 * self.teardown)
 
     def add(self, rows: list[Row] | Row) -> None:
         for row in rows if isinstance(rows, list) else [rows]:
@@ -143,8 +159,12 @@ class Runner:
         assert self.lab is not None
         args, lab = self.args, self.lab
         say(f"\n== N = {n}  ({self.budget.remaining():.0f} s of budget left)")
-        try:  # setup, re-apply, caps, events: about 1.6 setups' worth of time
-            self.budget.require(self.estimate_setup(n) * 1.6, f"N={n}")
+        # setup, re-apply, caps, events: about 1.6 setups' worth of time; the
+        # references' namespaces and this size's host to dismantle
+        ref_runs = args.ref_runs if n <= BIG else min(args.ref_runs, 2)
+        teardowns = (ref_runs + 1) * n * self.teardown
+        try:
+            self.budget.require(self.estimate_setup(n) * 1.6 + teardowns, f"N={n}")
         except BudgetExceeded as why:
             for bench, what in (("setup", "setupNetworks (STOMP/TLS)"), ("reapply", "re-apply"),
                                 ("caps", "getNetworkCapabilities"), ("events", "event latency"),
@@ -152,11 +172,13 @@ class Runner:
                 self.skipped(bench, what, n, str(why))
             return
         wait_kernel_idle()  # not the clean-up of the previous size's namespaces
-        ref_runs = args.ref_runs if n <= BIG else min(args.ref_runs, 2)
-        ref = measure.reference_setup(n, ref_runs, self.sentinel)
+        ref = measure.reference_setup(n, ref_runs, self.sentinel, self.budget)
         self.raw.setdefault("setup_reference", {})[str(n)] = ref
+        # (the wait for the kernel to be idle takes a second by itself)
+        self.teardown = max((median(ref["teardown"]) - 1.0) / n, 0.001)
         say(f"  [N={n}] ip -batch reference: {ref['median'] * 1000:.1f} ms "
-            f"(median of {len(ref['samples'])})")  # fmt: skip
+            f"(median of {len(ref['samples'])}; the kernel dismantled its namespace in "
+            f"{median(ref['teardown']):.1f} s)")  # fmt: skip
 
         if "stomp" in args.transports:
             runs: list[Row] = []
@@ -194,13 +216,15 @@ class Runner:
                       args.events, self.budget)  # fmt: skip
             self.step("memory", "memory", n, measure.memory, lab, n, idle)
             if "removal" not in args.skip:
-                self.step("memory", "memory after removal", n, scale.memory_after_removal, lab,
-                          engine, n, idle, (caps or {}).get("answer_bytes", 0))  # fmt: skip
+                self.step("memory", "memory after removal", n, measure.memory_after_removal,
+                          lab, engine, n, idle, (caps or {}).get("answer_bytes", 0),
+                          self.budget, self.removal_per_network())  # fmt: skip
 
         if "cli" in args.transports:
             estimate = self.setup_seconds.get(n) or self.estimate_setup(n)
             try:
-                self.budget.require(estimate * 1.3 + 15, "CLI setup")
+                # and its N bridges to dismantle afterwards
+                self.budget.require(estimate * 1.3 + 15 + n * self.teardown, "CLI setup")
             except BudgetExceeded as why:
                 self.skipped("setup", "setupNetworks (CLI)", n, str(why))
                 return
@@ -244,6 +268,11 @@ class Runner:
         """Benchmark 9 (``benchmarks.nm_bench``): its own namespaces and NetworkManager."""
         from benchmarks import nm_bench
 
+        if n > NM_MAX_N:
+            why = (f"skipped: above {NM_MAX_N} in the full run (python -m benchmarks.nm_bench "
+                   f"--sizes {n})")  # fmt: skip
+            self.skipped("nm", "bridges through NetworkManager", n, why)
+            return
         why = nm_bench.available()
         if why:
             self.skipped("nm", "bridges through NetworkManager", n, f"skipped: {why}")

@@ -1,4 +1,5 @@
-"""Giving memory back to the system after a burst (both daemons).
+"""Giving memory back to the system after a burst (both daemons), and a
+debug-only hook showing what a daemon keeps.
 
 CPython frees its objects into glibc's heap, and glibc keeps freed pages
 mapped unless the free space happens to sit at the top of an arena. After a
@@ -8,6 +9,18 @@ frontd), the process would stay as large as at the burst's peak, and the
 next burst would not reuse all of it: measured for frontd, a median of
 +18.6 MiB (up to +63 MiB on a loaded machine) of free heap held after 1,100
 sockets that never started TLS, +1.7 MiB once trimmed.
+
+``NETRELOAD_TRACEMALLOC=FILE`` (debug only, read once at superd's start:
+:func:`install_debug_snapshots`) traces every Python allocation (slow:
+several times the CPU) and, on each ``SIGUSR2``, appends to FILE the
+process's VmRSS, glibc's heap and pymalloc's arenas, before and after
+:func:`release_memory`; the first ``SIGUSR2`` takes the baseline snapshot,
+each later one writes what is allocated since, by line and by traceback
+(``NETRELOAD_TRACEMALLOC_FRAMES``, default 8). With
+``NETRELOAD_TRACEMALLOC_FRAMES=0`` nothing is traced (no slowdown) and each
+dump has the sizes and pymalloc's arenas only (CPython reports its arenas
+only when tracemalloc is off). Without the variable nothing is traced and
+``SIGUSR2`` keeps its default action.
 """
 
 from __future__ import annotations
@@ -15,6 +28,17 @@ from __future__ import annotations
 import ctypes
 import functools
 import gc
+import os
+import signal
+import sys
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+from typing import TextIO
+
+DEBUG_ENV = "NETRELOAD_TRACEMALLOC"
+FRAMES_ENV = "NETRELOAD_TRACEMALLOC_FRAMES"
 
 
 @functools.cache
@@ -22,9 +46,144 @@ def _malloc_trim():  # noqa: ANN202 - a ctypes function, or None off glibc
     return getattr(ctypes.CDLL(None), "malloc_trim", None)
 
 
+def forget_caches() -> None:
+    """Empty the process's caches of parsed values (``shared.netmodel.addresses``,
+    if imported): after a big change their thousands of small objects, made
+    while the host was large, would be all that pins pymalloc's arenas (an
+    arena goes back to the system only when every object in it is freed:
+    measured, 11 arenas of 1 MiB kept by 0.7 MB of survivors after removing
+    1,000 networks). Refilled at the next parse."""
+    addresses = sys.modules.get("shared.netmodel.addresses")
+    if addresses is not None:
+        addresses.ipv4.cache_clear()
+        addresses.ip_address.cache_clear()
+
+
 def release_memory() -> None:
-    """Collect cycles, then return free heap pages to the system."""
+    """Forget the caches, collect cycles, then return free heap pages to the
+    system."""
+    forget_caches()
     gc.collect()
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]  # fmt: skip
+
+
+def heap_info() -> dict[str, int]:
+    """glibc's ``mallinfo2()`` (glibc ≥ 2.33; empty elsewhere): bytes of
+    the main heap (``arena``), mmapped blocks (``hblkhd``), in use
+    (``uordblks``), free but kept (``fordblks``)."""
+    function = getattr(ctypes.CDLL(None), "mallinfo2", None)
+    if function is None:
+        return {}
+    function.restype = _MallInfo2
+    info = function()
+    return {"arena": info.arena, "hblkhd": info.hblkhd, "uordblks": info.uordblks,
+            "fordblks": info.fordblks}  # fmt: skip
+
+
+def heap_rss_kib() -> int:
+    """Resident KiB of the main glibc heap (``[heap]`` in ``/proc/self/smaps``):
+    what of ``mallinfo2``'s ``arena`` still costs memory after a trim."""
+    rss, in_heap = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if not line[:1].isupper():  # a mapping's header line (address range first)
+            in_heap = line.endswith("[heap]")
+        elif in_heap and line.startswith("Rss:"):
+            rss += int(line.split()[1])
+    return rss
+
+
+def vm_rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class DebugSnapshots:
+    """The ``SIGUSR2`` hook (see the module's docstring)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.baseline: tracemalloc.Snapshot | None = None
+
+    def dump(self) -> None:
+        with open(self.path, "a", encoding="utf-8") as out:
+            out.write(f"=== {time.strftime('%H:%M:%S')} pid {os.getpid()}\n")
+            self._sizes(out, "before release_memory")
+            release_memory()
+            self._sizes(out, "after release_memory")
+            if not tracemalloc.is_tracing():
+                self._arenas(out)
+                return
+            current, peak = tracemalloc.get_traced_memory()
+            out.write(f"traced: {current / 2**20:.1f} MiB now, {peak / 2**20:.1f} MiB peak\n")
+            snapshot = tracemalloc.take_snapshot().filter_traces(
+                [tracemalloc.Filter(False, tracemalloc.__file__)]
+            )
+            if self.baseline is None:
+                self.baseline = snapshot
+                out.write("baseline snapshot taken\n\n")
+                return
+            out.write("since the baseline, by line:\n")
+            for stat in snapshot.compare_to(self.baseline, "lineno")[:40]:
+                out.write(f"  {stat}\n")
+            out.write("since the baseline, by traceback (top 10):\n")
+            for stat in snapshot.compare_to(self.baseline, "traceback")[:10]:
+                out.write(f"  {stat.size_diff / 1024:+.1f} KiB, {stat.count_diff:+d} blocks\n")
+                for line in stat.traceback.format():
+                    out.write(f"    {line}\n")
+            out.write("\n")
+
+    @staticmethod
+    def _sizes(out: TextIO, when: str) -> None:
+        heap = ", ".join(f"{k} {v / 2**20:.1f}" for k, v in heap_info().items())
+        out.write(f"{when}: VmRSS {vm_rss_kib() / 1024:.1f} MiB; glibc heap (MiB) {heap}, "
+                  f"[heap] resident {heap_rss_kib() / 1024:.1f}\n")  # fmt: skip
+
+    @staticmethod
+    def _arenas(out: TextIO) -> None:
+        """pymalloc's statistics (``sys._debugmallocstats`` writes to fd 2:
+        borrowed for the call; another thread's log line may land here)."""
+        out.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(out.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+    def serve(self) -> None:
+        while True:
+            signal.sigwait({signal.SIGUSR2})
+            try:
+                self.dump()
+            except Exception as error:  # noqa: BLE001 - a debug hook must not kill the daemon
+                print(f"{DEBUG_ENV}: {error!r}", file=sys.stderr, flush=True)
+
+
+def install_debug_snapshots() -> DebugSnapshots | None:
+    """Start tracing and the ``SIGUSR2`` thread if ``NETRELOAD_TRACEMALLOC``
+    names a file. Call it first in ``main()``, before any other thread
+    starts: ``SIGUSR2`` is blocked in the calling thread so that every later
+    thread inherits the block and only the hook's ``sigwait`` receives it (a
+    Python signal handler would wake superd's accept loop, which stops on
+    any signal)."""
+    path = os.environ.get(DEBUG_ENV)
+    if not path:
+        return None
+    frames = int(os.environ.get(FRAMES_ENV, "8"))
+    if frames > 0:
+        tracemalloc.start(frames)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+    hook = DebugSnapshots(path)
+    threading.Thread(target=hook.serve, name="tracemalloc-hook", daemon=True).start()
+    return hook

@@ -149,6 +149,8 @@ class IncrementalBuilder:
         return out
 
     def _record(self, report: dict, changes: Changes | None) -> dict:
+        if changes is None:  # no delta spans a full build: the reports before it,
+            self._history.clear()  # the whole host before a big change, are let go
         self._history.append((report, changes))
         del self._history[:-HISTORY]
         return report

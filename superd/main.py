@@ -11,7 +11,9 @@ stop accepting and remove the socket → let a running change finish (a
 connectivity wait is cut short and rolls back) → close the connections →
 stop the watchers → exit 0.
 
-Logs go to stderr (the journal, under systemd).
+Logs go to stderr (the journal, under systemd). ``NETRELOAD_TRACEMALLOC=FILE``
+(debug only) dumps what superd allocated since a baseline on each ``SIGUSR2``
+(``shared.memory``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from types import FrameType
 
 from shared.config import Config, load_config
 from shared.errors import NetError
+from shared.memory import install_debug_snapshots
 from shared.sd_notify import sd_notify
 from superd import hotplug
 from superd.compose import build_daemon
@@ -82,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    install_debug_snapshots()  # NETRELOAD_TRACEMALLOC only; before any thread starts
     live: LiveNetinfo | None = None
     verbs: Verbs | None = None
     watcher = None

@@ -367,6 +367,8 @@ class Verbs:
         finally:
             del plan
             if big:  # a collection costs tens of ms: only where it pays
+                with self._sent_lock:  # the report from before: the next answer is whole
+                    self._sent = None
                 release_memory()
 
     def _apply_plan(self, plan: Plan) -> dict:

@@ -258,3 +258,28 @@ def test_the_builder_judges_only_the_networks_the_running_store_names() -> None:
                            lambda old, new: {"new0"})  # fmt: skip
     assert builder.full_builds == 1
     assert report == host.build(ReportBuilder(), incremental=False)
+
+
+def test_a_full_build_lets_the_reports_before_it_go() -> None:
+    """No delta spans a full build, so the builder keeps no report from
+    before one: after removing thousands of networks (a full build), the
+    reports that held them are freed (issue 21: superd's memory)."""
+    host = Host()
+    for i in range(100):
+        host.apply(("add_bridge", f"br{i}", ""))
+        host.apply(("network", f"br{i}", "veth9"))
+    host.next_version()
+    builder = IncrementalBuilder()
+    before = [host.build(builder)]
+    host.apply(("addr", "br7", "10.7.0.1"))
+    host.next_version()
+    before.append(host.build(builder))
+    for i in range(100):  # more than MANY devices changed: a full build
+        host.apply(("del", f"br{i}", ""))
+        host.apply(("unnetwork", f"br{i}", ""))
+    host.next_version()
+    after = host.build(builder)
+    assert builder.full_builds == 2
+    assert builder.changes_between(before[0], after) is None
+    kept = [report for report, _ in builder._history]
+    assert kept == [after] and all(report is not old for report in kept for old in before)

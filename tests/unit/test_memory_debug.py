@@ -1,0 +1,103 @@
+"""shared.memory: release_memory forgets the caches of parsed values; the
+debug-only hook (install_debug_snapshots) is off unless NETRELOAD_TRACEMALLOC
+names a file; on, each SIGUSR2 appends the process's sizes and, after the
+baseline, what was allocated since."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shared.memory import release_memory
+from shared.netmodel import addresses
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A process that installs the hook, signals itself at idle (the baseline),
+# then keeps 2,000 blocks allocated on one line and signals itself again.
+SCRIPT = """
+import os, signal, sys, time
+from pathlib import Path
+from shared.memory import install_debug_snapshots
+hook = install_debug_snapshots()
+print("hook" if hook else "none", flush=True)
+if hook is None:
+    sys.exit(0)
+out = Path(os.environ["NETRELOAD_TRACEMALLOC"])
+def wait_for(text):
+    deadline = time.monotonic() + 20
+    while text not in (out.read_text() if out.exists() else ""):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.02)
+os.kill(os.getpid(), signal.SIGUSR2)
+wait_for("baseline snapshot taken")
+kept = [bytearray(1000) for _ in range(2000)]  # the line to find
+os.kill(os.getpid(), signal.SIGUSR2)
+wait_for("by traceback")
+print("alive", flush=True)
+"""
+
+
+def _run(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )  # fmt: skip
+
+
+def test_without_the_variable_nothing_is_installed() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETRELOAD_TRACEMALLOC")}
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**env, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["none"]
+
+
+def test_sigusr2_dumps_what_was_allocated_since_the_baseline(tmp_path: Path) -> None:
+    out = tmp_path / "tracemalloc.txt"
+    started = time.monotonic()
+    proc = _run({"NETRELOAD_TRACEMALLOC": str(out)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["hook", "alive"]  # SIGUSR2 did not end the process
+    text = out.read_text()
+    assert text.count("before release_memory: VmRSS") == 2
+    since = text.split("since the baseline, by line:")[1]
+    # 2,000 bytearrays of 1,000 bytes, found on their line ("<string>", the -c script)
+    top = next(line for line in since.splitlines() if "<string>:" in line)
+    grown = re.search(r"size=[\d.]+ [KM]iB \(\+([\d.]+) ([KM]iB)\)", top)
+    assert grown is not None, top
+    assert float(grown[1]) * (1024 if grown[2] == "MiB" else 1) >= 2000 * 1000 / 1024
+    assert time.monotonic() - started < 60
+
+
+def test_frames_zero_dumps_sizes_and_arenas_without_tracing(tmp_path: Path) -> None:
+    out = tmp_path / "sizes.txt"
+    script = SCRIPT.replace('wait_for("baseline snapshot taken")', 'wait_for("arenas")')
+    script = script.replace('wait_for("by traceback")', "")
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "NETRELOAD_TRACEMALLOC": str(out),
+             "NETRELOAD_TRACEMALLOC_FRAMES": "0"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "after release_memory: VmRSS" in text
+    assert "arenas" in text  # pymalloc's statistics (CPython prints them untraced only)
+    assert "traced:" not in text
+
+
+def test_release_memory_forgets_the_parsed_addresses() -> None:
+    """Their objects, made while the host was large, would pin pymalloc's
+    arenas after a big removal."""
+    addresses.ipv4("10.0.0.1")
+    addresses.ip_address("fe80::1")
+    assert addresses.ipv4.cache_info().currsize and addresses.ip_address.cache_info().currsize
+    release_memory()
+    assert addresses.ipv4.cache_info().currsize == 0
+    assert addresses.ip_address.cache_info().currsize == 0
