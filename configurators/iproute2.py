@@ -358,8 +358,7 @@ class Iproute2Configurator(DeviceStackConfigurator):
     def sync_host_qos(self, networks: Mapping[str, Mapping]) -> list[str]:
         if not any(shaping(attrs) for attrs in networks.values()) and not self._shaped:
             return []  # nothing asked, nothing of ours seen: no tc dump
-        links = {link["name"]: link["index"] for link in self.kernel.links()}
-        changed = HfscApplier(self.ipr, self.kernel.raw).sync(networks, links)
+        changed = HfscApplier(self.ipr, self.kernel.raw).sync(networks, self.kernel.link_indexes())
         self._shaped = any(shaping(attrs) for attrs in networks.values())
         return changed
 
