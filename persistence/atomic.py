@@ -46,8 +46,8 @@ _SCALAR_JSON = {True: "true", False: "false", None: "null"}
 
 def _flat_json(data: Any) -> str | None:
     """``json.dumps(data, sort_keys=True, indent=2) + "\\n"`` for a non-empty
-    dict of string keys and string, int, bool or None values (a network's
-    attributes, mostly), built here: with ``indent`` the json module encodes
+    dict of string keys and string, int, bool or None values or lists of
+    them (a network's attributes, mostly), built here: with ``indent`` the json module encodes
     in Python, several times slower (a request of a thousand networks
     writes a thousand of them). None for anything else."""
     if type(data) is not dict or not data:
@@ -57,17 +57,26 @@ def _flat_json(data: Any) -> str | None:
         value = data[key]
         if type(key) is not str:
             return None
-        kind = type(value)
-        if kind is str:
-            text = _encode_string(value)
-        elif kind is int:
-            text = int.__repr__(value)
-        elif kind is bool or value is None:
-            text = _SCALAR_JSON[value]
-        else:
+        if type(value) is list:  # of scalars (nameservers)
+            items = [_scalar_json(item) for item in value]
+            if None in items:
+                return None
+            text = "[\n" + ",\n".join(f"    {item}" for item in items) + "\n  ]" if items else "[]"
+        elif (text := _scalar_json(value)) is None:
             return None
         lines.append(f"  {_encode_string(key)}: {text}")
     return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def _scalar_json(value: Any) -> str | None:
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool or value is None:
+        return _SCALAR_JSON[value]
+    return None
 
 
 _encode_string = json.encoder.encode_basestring_ascii

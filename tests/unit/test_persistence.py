@@ -482,7 +482,8 @@ def test_encode_json_writes_flat_documents_as_the_json_module_does() -> None:
     encoder (indent), to the very same text."""
     rng = random.Random(21)
     values = [True, False, None, 0, -7, 1500, 2**70, "", "10.0.0.1", 'q"uo\\te',
-              "é ü \u2603 \U0001f600", "\n\t\x00"]  # fmt: skip
+              "é ü \u2603 \U0001f600", "\n\t\x00", [], ["8.8.8.8", "1.1.1.1"],
+              [1, None, True]]  # fmt: skip
     for _ in range(300):
         doc = {
             rng.choice(["ipaddr", "bridged", "é", "", "a b", "\x7f", str(rng.random())]):
@@ -493,7 +494,8 @@ def test_encode_json_writes_flat_documents_as_the_json_module_does() -> None:
 
 
 def test_encode_json_leaves_nested_and_odd_documents_to_the_json_module() -> None:
-    for doc in ({}, {"hostQos": {"out": {"ls": {"m2": 8}}}}, {"mtu": 1.5}, [1, 2], {"a": [1]}):
+    for doc in ({}, {"hostQos": {"out": {"ls": {"m2": 8}}}}, {"mtu": 1.5}, [1, 2], {"a": [[1]]},
+                {"a": [1.5]}, {"a": [{}]}):
         assert atomic.encode_json(doc) == _json_dumps(doc)
     with pytest.raises(ValueError):
         atomic.encode_json({"x": float("nan")})
