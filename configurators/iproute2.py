@@ -362,8 +362,7 @@ class Iproute2Configurator(DeviceStackConfigurator):
             shapes = any(shaping(attrs) for attrs in networks.values())
         if not shapes and not self._shaped:
             return []  # nothing asked, nothing of ours seen: no tc dump
-        links = {link["name"]: link["index"] for link in self.kernel.links()}
-        changed = HfscApplier(self.ipr, self.kernel.raw).sync(networks, links)
+        changed = HfscApplier(self.ipr, self.kernel.raw).sync(networks, self.kernel.link_indexes())
         self._shaped = any(shaping(attrs) for attrs in networks.values())
         return changed
 

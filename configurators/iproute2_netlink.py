@@ -14,6 +14,7 @@ namespace the process runs in, like the netlink socket.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ class Kernel:
         self._caching = False
         # sysctl files this transaction read or wrote (path → value): read
         # again, they would only say the same (superd is the only writer).
-        self._sysctls: dict[Path, str] = {}
+        self._sysctls: dict[str, str] = {}
         # Devices read in this transaction, kept in step with our own link
         # writes (by name; their ifindex → name): one read per device.
         self._devs: dict[str, dict[str, Any]] = {}
@@ -151,19 +152,20 @@ class Kernel:
             self._unread.discard(name)
         return dev
 
-    def sysctl(self, path: Path) -> str | None:
+    def sysctl(self, path: str | Path) -> str | None:
         """A sysctl file's value (:func:`read_value`), read once per transaction."""
-        if path in self._sysctls:
-            return self._sysctls[path]
-        value = read_value(path)
+        key = os.fspath(path)
+        if key in self._sysctls:
+            return self._sysctls[key]
+        value = read_value(key)
         if value is not None:
-            self.wrote(path, value)
+            self.wrote(key, value)
         return value
 
-    def wrote(self, path: Path, value: str) -> None:
+    def wrote(self, path: str | Path, value: str) -> None:
         """``path`` holds ``value`` now (written, or known to be)."""
         if self._caching:
-            self._sysctls[path] = value
+            self._sysctls[os.fspath(path)] = value
 
     def _holds_addresses(self, index: int) -> bool:
         return self._addresses is not None and (
@@ -277,6 +279,15 @@ class Kernel:
             return [link_to_dict(m) for m in self.ipr.get_links()]
         except NetlinkError as exc:
             raise failure("links", "dump links", exc) from None
+
+    def link_indexes(self) -> dict[str, int]:
+        """{name: ifindex} of every link: inside a transaction whose one
+        dump (:meth:`device`, past ``LINK_READS``) and own writes account
+        for every device, from what is held (a big request: no second dump
+        of thousands of links); else from a dump."""
+        if self._caching and self._all_links and self._unread <= self._devs.keys():
+            return {name: dev["index"] for name, dev in self._devs.items()}
+        return {link["name"]: link["index"] for link in self.links()}
 
     def ports_of(self, index: int) -> list[dict[str, Any]]:
         """The devices enslaved to ifindex ``index`` (bond slaves, bridge ports)."""

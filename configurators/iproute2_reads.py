@@ -9,6 +9,7 @@ around them is :class:`configurators.iproute2_netlink.Kernel`'s.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from collections.abc import Iterable
 from pathlib import Path
@@ -187,19 +188,27 @@ def rules_of(msgs: Iterable[Any]) -> list[dict[str, Any]]:
 # -- files of the current namespace (sysctl, sysfs) ---------------------------
 
 
-def read_value(path: Path) -> str | None:
-    """The stripped text of a sysctl/sysfs file, None if it does not exist."""
+def read_value(path: str | Path) -> str | None:
+    """The stripped text of a sysctl/sysfs file, None if it does not exist.
+    (Plain ``open``: a big request reads and writes thousands of them, and
+    pathlib's text layer costs several times the kernel's work.)"""
     try:
-        return path.read_text(encoding="ascii", errors="replace").strip()
+        with open(path, "rb") as file:
+            data = file.read()
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise failure(path.parent.name, f"read {path}", exc) from None
+        raise failure(os.path.basename(os.path.dirname(path)), f"read {path}", exc) from None
+    return data.decode("ascii", errors="replace").strip()
 
 
-def write_value(device: str, path: Path, value: str) -> None:
+def write_value(device: str, path: str | Path, value: str) -> None:
     faults.step(f"{device}: write {value} to {path}")
     try:
-        path.write_text(f"{value}\n", encoding="ascii")
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, f"{value}\n".encode("ascii"))
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise failure(device, f"write {value} to {path}", exc) from None

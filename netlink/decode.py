@@ -118,15 +118,19 @@ class Message(NamedTuple):
 def _attrs(data: bytes, start: int, end: int) -> dict[int, tuple[int, int]]:
     """attribute type → (start, end) of its payload; the first one wins."""
     out: dict[int, tuple[int, int]] = {}
+    unpack, mask = _NLA_UNPACK, NLA_TYPE_MASK  # locals: the hottest loop of a dump
     while start + 4 <= end:
-        length, kind = NLA.unpack_from(data, start)
+        length, kind = unpack(data, start)
         if length < 4:
             break
-        kind &= NLA_TYPE_MASK
+        kind &= mask
         if kind not in out:
             out[kind] = (start + 4, start + length)
         start += (length + 3) & ~3
     return out
+
+
+_NLA_UNPACK = NLA.unpack_from
 
 
 def _asciiz(data: bytes, span: tuple[int, int]) -> str:
@@ -135,7 +139,7 @@ def _asciiz(data: bytes, span: tuple[int, int]) -> str:
 
 
 def _hex(data: bytes, span: tuple[int, int]) -> str:
-    return ":".join(f"{b:02x}" for b in data[span[0] : span[1]])
+    return data[span[0] : span[1]].hex(":")
 
 
 def _ip(data: bytes, span: tuple[int, int]) -> str:
@@ -183,7 +187,22 @@ INFO_SKIPPED = frozenset({"IFLA_BR_BRIDGE_ID", "IFLA_BR_ROOT_ID", "IFLA_BR_MULTI
                           "IFLA_BOND_AD_INFO"})  # fmt: skip
 
 
-def _info_table(nla_map: tuple) -> dict[int, tuple[str, Callable]]:
+# Fixed-size integers are unpacked in place (no call per attribute: a
+# bridge's linkinfo has some forty of them, a dump of a thousand bridges
+# decodes them all).
+_UNPACKERS: dict[str, Callable[[bytes, int], tuple]] = {
+    "uint8": U8.unpack_from,
+    "uint16": U16.unpack_from,
+    "uint32": U32.unpack_from,
+    "uint64": U64.unpack_from,
+    "int32": S32.unpack_from,
+    "be16": BE16.unpack_from,
+    "be32": BE32.unpack_from,
+}
+
+
+def _info_table(nla_map: tuple) -> dict[int, tuple[str, Callable, bool]]:
+    """code → (key, decoder, whether the decoder is a struct's unpack_from)."""
     table = {}
     for code, entry in enumerate(nla_map):
         if isinstance(entry[0], int):
@@ -191,7 +210,11 @@ def _info_table(nla_map: tuple) -> dict[int, tuple[str, Callable]]:
         name, kind = entry[0], entry[1]
         if name in INFO_SKIPPED or name.endswith("_TIMER") or kind not in _SCALARS:
             continue
-        table[code] = (name[len("IFLA_") :].lower(), _SCALARS[kind])
+        key = name[len("IFLA_") :].lower()
+        if kind in _UNPACKERS:
+            table[code] = (key, _UNPACKERS[kind], True)
+        else:
+            table[code] = (key, _SCALARS[kind], False)
     return table
 
 
@@ -221,14 +244,26 @@ def _info_data(data: bytes, span: tuple[int, int] | None, kind: str | None) -> d
     table = _INFO_TABLES.get(kind or "")
     if table is None or span is None:
         return {}
-    out = {}
-    found = _attrs(data, *span)
-    for code, inner in found.items():
-        if code in table:
-            key, decode = table[code]
-            out[key] = decode(data, inner)
-    if kind == "bond" and BOND_AD_INFO in found:
-        ad_info = _attrs(data, *found[BOND_AD_INFO])
+    out: dict[str, Any] = {}
+    ad_span = None
+    # one walk, decoding as it goes (as _attrs walks: the first one wins)
+    start, end = span
+    unpack, mask = _NLA_UNPACK, NLA_TYPE_MASK
+    while start + 4 <= end:
+        length, code = unpack(data, start)
+        if length < 4:
+            break
+        entry = table.get(code & mask)
+        if entry is not None:
+            key, decode, direct = entry
+            if key not in out:
+                inner = (start + 4, start + length)
+                out[key] = decode(data, inner[0])[0] if direct else decode(data, inner)
+        elif code & mask == BOND_AD_INFO and ad_span is None:
+            ad_span = (start + 4, start + length)
+        start += (length + 3) & ~3
+    if kind == "bond" and ad_span is not None:
+        ad_info = _attrs(data, *ad_span)
         if AD_INFO_AGGREGATOR in ad_info:
             aggregator = U16.unpack_from(data, ad_info[AD_INFO_AGGREGATOR][0])[0]
             out["bond_ad_info_aggregator"] = aggregator
@@ -262,12 +297,23 @@ def _ipv6_conf(data: bytes, span: tuple[int, int] | None) -> dict[str, int] | No
     if conf is None:
         return {}
     start, end = conf
-    count = (end - start) // 4
-    return _shared({
-        key: U32.unpack_from(data, start + 4 * index)[0]
-        for key, index in DEVCONF.items()
-        if index < count
-    })
+    raw = data[start:end]  # devices configured alike send the same bytes
+    decoded = _DEVCONFS.get(raw)
+    if decoded is None:
+        count = (end - start) // 4
+        decoded = _shared({
+            key: U32.unpack_from(raw, 4 * index)[0]
+            for key, index in DEVCONF.items()
+            if index < count
+        })  # fmt: skip
+        if len(_DEVCONFS) > 4096:
+            _DEVCONFS.clear()
+        _DEVCONFS[raw] = decoded
+    return decoded
+
+
+# the raw IPV6 devconf array → its decoded (shared, read-only) dict
+_DEVCONFS: dict[bytes, dict[str, int]] = {}
 
 
 def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:

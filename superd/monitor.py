@@ -337,17 +337,24 @@ class LiveNetinfo(ReportCache):
             raise OSError(errno.EMSGSIZE, f"netlink datagram of {size} bytes truncated")
         return bytes(self._buf[:size])
 
+    def _discard(self) -> None:
+        """Drop what is queued, uncopied (a big change held back thousands
+        of datagrams the dump that follows supersedes)."""
+        assert self._sock is not None
+        while True:
+            try:
+                self._sock.recv_into(self._buf, 0, socket.MSG_DONTWAIT | socket.MSG_TRUNC)
+            except BlockingIOError:
+                return
+            except OSError as error:
+                if error.errno != errno.ENOBUFS:
+                    raise
+
     def _resync(self, reason: str, waiting: list[Future]) -> bool:
         """Discard what is queued (the dump supersedes it), dump, publish."""
         log.info("netlink monitor: full resync (%s)", reason)
         try:
-            while True:
-                try:
-                    if self._recv() is None:
-                        break
-                except OSError as error:
-                    if error.errno not in (errno.ENOBUFS, errno.EMSGSIZE):
-                        raise
+            self._discard()
             state = dump_state(self._dumper, self.version + 1, self._state)
         except Exception as error:
             log.error("netlink monitor: resync failed, retrying in 1s: %s", error)

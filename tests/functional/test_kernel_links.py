@@ -48,6 +48,13 @@ out["create_requests"] = raw.sent - sent
 out["created"] = {k: dev[k] for k in ("name", "kind", "mtu")}
 out["created_index_right"] = dev["index"] == IPRoute().link_lookup(ifname="brq")[0]
 out["found_again"] = kernel.device("brq")["index"] == dev["index"]
+kernel.mark(dev)
+sent = raw.sent
+indexes = kernel.link_indexes()
+out["indexes_requests"] = raw.sent - sent
+out["indexes_right"] = indexes == {
+    link.get_attr("IFLA_IFNAME"): link["index"] for link in IPRoute().get_links()
+}
 kernel.delete_link(dev)
 out["after_delete"] = kernel.device("brq")
 print(json.dumps(out))
@@ -83,3 +90,17 @@ def test_below_the_per_device_reads_each_device_is_asked_for(host_ns: HostNs) ->
     read = links_in_transaction(host_ns, reads=1000)
     assert read["absent"] == [None] * 20
     assert read["absent_requests"] == 20
+
+
+def test_after_one_dump_the_link_indexes_come_from_the_transaction(host_ns: HostNs) -> None:
+    """The host QoS sync at the end of a big request learns every link's
+    index from what the transaction holds: no second dump of the host."""
+    read = links_in_transaction(host_ns, reads=1)
+    assert read["indexes_right"]
+    assert read["indexes_requests"] == 0
+
+
+def test_without_a_dump_the_link_indexes_are_dumped(host_ns: HostNs) -> None:
+    read = links_in_transaction(host_ns, reads=1000)
+    assert read["indexes_right"]
+    assert read["indexes_requests"] == 1

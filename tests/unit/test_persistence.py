@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -470,3 +471,33 @@ def test_store_does_not_name_the_changes_of_a_whole_replace(store: ConfigStore) 
     first = store.shared_snapshot()[0]
     store.replace({"b": NET1}, {})
     assert store.changed_between(first, store.shared_snapshot()[0]) is None
+
+
+def _json_dumps(doc: object) -> str:
+    return json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+def test_encode_json_writes_flat_documents_as_the_json_module_does() -> None:
+    """A network's attributes are encoded without the json module's Python
+    encoder (indent), to the very same text."""
+    rng = random.Random(21)
+    values = [True, False, None, 0, -7, 1500, 2**70, "", "10.0.0.1", 'q"uo\\te',
+              "é ü \u2603 \U0001f600", "\n\t\x00", [], ["8.8.8.8", "1.1.1.1"],
+              [1, None, True]]  # fmt: skip
+    for _ in range(300):
+        doc = {
+            rng.choice(["ipaddr", "bridged", "é", "", "a b", "\x7f", str(rng.random())]):
+            rng.choice(values)
+            for _ in range(rng.randint(1, 8))
+        }
+        assert atomic.encode_json(doc) == _json_dumps(doc)
+
+
+def test_encode_json_leaves_nested_and_odd_documents_to_the_json_module() -> None:
+    for doc in ({}, {"hostQos": {"out": {"ls": {"m2": 8}}}}, {"mtu": 1.5}, [1, 2], {"a": [[1]]},
+                {"a": [1.5]}, {"a": [{}]}):
+        assert atomic.encode_json(doc) == _json_dumps(doc)
+    with pytest.raises(ValueError):
+        atomic.encode_json({"x": float("nan")})
+    with pytest.raises(TypeError):
+        atomic.encode_json({1: "a", "b": 2})
