@@ -13,8 +13,11 @@ import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,6 +175,26 @@ def make_host_ns() -> Iterator[Callable[..., HostNs]]:
 def host_ns(make_host_ns: Callable[..., HostNs]) -> HostNs:
     """A namespace with veth_0 and veth_1 (peers in ``<ns>-peer``), all up."""
     return make_host_ns(2)
+
+
+@contextmanager
+def socket_folder(prefix: str = "nrs-sock-") -> Iterator[Path]:
+    """A fresh folder in /tmp, mode 0755, for superd's socket folder (which
+    superd creates inside it): frontd's user must reach the socket, and
+    pytest's ``tmp_path`` is root's alone. Removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        path.chmod(0o755)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    """A :func:`socket_folder` for the test."""
+    with socket_folder() as path:
+        yield path
 
 
 @pytest.fixture(name="ip_json")

@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,16 +44,6 @@ class NmSuperd(Superd):
             "net_configurator = iproute2", "net_configurator = nm"
         )
         self.config.write_text(text + f"[nm]\nbus = {lab.address}\ntimeout = 20\n")
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="nrs-sock-", dir="/tmp"))
-    os.chmod(path, 0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

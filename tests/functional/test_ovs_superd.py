@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,16 +23,6 @@ from tests.functional.ovs_lab import OvsLab, why_no_ovs
 from tests.functional.test_superd import NO_CHECK, Superd, error_of, make_plan
 
 pytestmark = pytest.mark.skipif(why_no_ovs() is not None, reason=why_no_ovs() or "")
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="nrs-sock-", dir="/tmp"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

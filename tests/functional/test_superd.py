@@ -21,7 +21,6 @@ import stat
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -180,16 +179,6 @@ class Superd:
 def make_ns(make_host_ns: Callable[..., HostNs]) -> Callable[[], HostNs]:
     """``make_ns()`` → a fresh ``nrs-*`` namespace with veth_0 and veth_1."""
     return lambda: make_host_ns(2, prefix="nrs-")
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="nrs-sock-", dir="/tmp"))
-    os.chmod(path, 0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

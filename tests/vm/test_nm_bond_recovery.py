@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,7 +37,7 @@ import pytest
 from conftest import ns_ip_json, ns_sysfs_read
 
 from shared.wire import encode_frame
-from tests.functional.conftest import create_host_ns, destroy_host_ns
+from tests.functional.conftest import create_host_ns, destroy_host_ns, socket_folder
 from tests.functional.nm_lab import NmLab, why_no_nm
 from tests.functional.test_nm_superd import (
     NmSuperd,
@@ -92,16 +91,14 @@ def new_superd(root: Path, sock_dir: Path) -> NmSuperd:
 
 @pytest.fixture
 def superd(vm_kernel_modules, tmp_path: Path) -> Iterator[NmSuperd]:
-    sock_dir = Path(tempfile.mkdtemp(prefix="nrvm-sock-", dir="/tmp"))
-    sock_dir.chmod(0o755)
-    daemon = new_superd(tmp_path, sock_dir)
-    try:
-        yield daemon
-    finally:
-        daemon.kill()
-        daemon.lab.stop()
-        destroy_host_ns(daemon.host)
-        shutil.rmtree(sock_dir, ignore_errors=True)
+    with socket_folder("nrvm-sock-") as sock_dir:
+        daemon = new_superd(tmp_path, sock_dir)
+        try:
+            yield daemon
+        finally:
+            daemon.kill()
+            daemon.lab.stop()
+            destroy_host_ns(daemon.host)
 
 
 # -- read-backs ---------------------------------------------------------------------
@@ -251,27 +248,25 @@ def sweep(vm_kernel_modules, tmp_path_factory) -> Iterator[dict]:
         {"bond1": {"nics": ["veth_0", "veth_2"], "options": "mode=active-backup miimon=300"}},
     )  # fmt: skip
     revert = ({"vraw": old[0]["vraw"], "vbr": {"remove": True}}, old[1])
-    sock_dir = Path(tempfile.mkdtemp(prefix="nrvm-sock-", dir="/tmp"))
-    sock_dir.chmod(0o755)
-    daemon = new_superd(tmp_path_factory.mktemp("sweep"), sock_dir)
-    seen: dict = {"held": {}}
-    try:
-        send(daemon, old)
+    with socket_folder("nrvm-sock-") as sock_dir:
+        daemon = new_superd(tmp_path_factory.mktemp("sweep"), sock_dir)
+        seen: dict = {"held": {}}
+        try:
+            send(daemon, old)
 
-        def killed(label: str) -> None:
-            seen["held"][label] = daemon.lab.checkpoints()
+            def killed(label: str) -> None:
+                seen["held"][label] = daemon.lab.checkpoints()
 
-        seen["kills"], seconds = kill_at_each_step(
-            daemon, change, revert, state, pick=kill_points, killed=killed
-        )
-        print(f"nm bond kill sweep: {seen['kills']} kills in {seconds:.0f} s")
-        seen["audits"] = daemon.lab.audits()
-        yield seen
-    finally:
-        daemon.kill()
-        daemon.lab.stop()
-        destroy_host_ns(daemon.host)
-        shutil.rmtree(sock_dir, ignore_errors=True)
+            seen["kills"], seconds = kill_at_each_step(
+                daemon, change, revert, state, pick=kill_points, killed=killed
+            )
+            print(f"nm bond kill sweep: {seen['kills']} kills in {seconds:.0f} s")
+            seen["audits"] = daemon.lab.audits()
+            yield seen
+        finally:
+            daemon.kill()
+            daemon.lab.stop()
+            destroy_host_ns(daemon.host)
 
 
 def test_superd_killed_during_a_bond_and_vlan_change_recovers_old_or_new_state(sweep) -> None:
