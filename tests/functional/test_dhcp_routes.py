@@ -58,20 +58,12 @@ def superd(
     if why is not None:
         pytest.skip(why)
     host = make_ns()
-    lab = None
     if request.param == "nm":
-        lab = NmLab(host.name, tmp_path / "nm")
-        lab.start()
-        daemon: Superd = NmSuperd(host, tmp_path, sock_dir, lab)
+        daemon: Superd = NmSuperd(host, tmp_path, sock_dir, NmLab(host.name, tmp_path / "nm"))
     else:
         daemon = Superd(host, tmp_path, sock_dir)
-    try:
-        daemon.start()
+    with daemon:
         yield daemon
-    finally:
-        daemon.kill()
-        if lab is not None:
-            lab.stop()
 
 
 #: what only the dhclient hook does: refusing a lease (NetworkManager's

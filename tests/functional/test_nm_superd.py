@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -35,7 +36,8 @@ pytestmark = pytest.mark.skipif(why_no_nm() is not None, reason=str(why_no_nm())
 
 
 class NmSuperd(Superd):
-    """superd configured with ``net_configurator = nm`` on ``lab``'s bus."""
+    """superd configured with ``net_configurator = nm`` on ``lab``'s bus.
+    As a context, it starts ``lab`` before superd and stops it after."""
 
     def __init__(self, host: HostNs, root: Path, sock_dir: Path, lab: NmLab) -> None:
         super().__init__(host, root, sock_dir)
@@ -44,6 +46,20 @@ class NmSuperd(Superd):
             "net_configurator = iproute2", "net_configurator = nm"
         )
         self.config.write_text(text + f"[nm]\nbus = {lab.address}\ntimeout = 20\n")
+
+    def __enter__(self) -> Self:
+        try:
+            self.lab.start()
+        except BaseException:
+            self.lab.stop()
+            raise
+        return super().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            super().__exit__(*exc)
+        finally:
+            self.lab.stop()
 
 
 @pytest.fixture
@@ -54,15 +70,8 @@ def make_ns(make_host_ns: Callable[..., HostNs]) -> Callable[[], HostNs]:
 @pytest.fixture
 def superd(make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path) -> Iterator[NmSuperd]:
     host = make_ns()
-    lab = NmLab(host.name, tmp_path / "nm")
-    lab.start()
-    daemon = NmSuperd(host, tmp_path, sock_dir, lab)
-    try:
-        daemon.start()
+    with NmSuperd(host, tmp_path, sock_dir, NmLab(host.name, tmp_path / "nm")) as daemon:
         yield daemon
-    finally:
-        daemon.kill()
-        lab.stop()
 
 
 def profiles(lab: NmLab) -> dict[str, tuple[str, str]]:

@@ -33,17 +33,12 @@ def make_ns(make_host_ns: Callable[..., HostNs]) -> Callable[[], HostNs]:
 @pytest.fixture
 def lab(make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path) -> Iterator[tuple]:
     host = make_ns()
-    ovs = OvsLab(host.name, tmp_path / "ovs")
-    ovs.start()
-    daemon = Superd(host, tmp_path, sock_dir)
-    with daemon.config.open("a") as config:
-        config.write(f"[ovs]\ndb = {ovs.remote}\ndatapath = netdev\ntimeout = 20\n")
-    try:
-        daemon.start()
-        yield daemon, ovs
-    finally:
-        daemon.kill()
-        ovs.stop()
+    with OvsLab(host.name, tmp_path / "ovs") as ovs:
+        daemon = Superd(host, tmp_path, sock_dir)
+        with daemon.config.open("a") as config:
+            config.write(f"[ovs]\ndb = {ovs.remote}\ndatapath = netdev\ntimeout = 20\n")
+        with daemon:
+            yield daemon, ovs
 
 
 def addresses(ns: str, name: str) -> set[str]:

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -165,6 +165,19 @@ class Superd:
             self.notify.close()
             self.notify = None
 
+    def __enter__(self) -> Self:
+        """Starts superd; leaving the context ends it (``__exit__``), as
+        does a start that fails."""
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
     def connect(self) -> Client:
         return Client(self.socket)
 
@@ -183,12 +196,8 @@ def make_ns(make_host_ns: Callable[..., HostNs]) -> Callable[[], HostNs]:
 
 @pytest.fixture
 def superd(make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path) -> Iterator[Superd]:
-    daemon = Superd(make_ns(), tmp_path, sock_dir)
-    daemon.start()
-    try:
+    with Superd(make_ns(), tmp_path, sock_dir) as daemon:
         yield daemon
-    finally:
-        daemon.kill()
 
 
 @pytest.fixture

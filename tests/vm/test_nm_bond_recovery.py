@@ -67,38 +67,36 @@ BONDED = (
 
 
 class VmSuperd(NmSuperd):
-    """superd in the emulated guest: its start-up (imports over 9p without
-    KVM, the recovery's NetworkManager calls) takes tens of seconds on a
-    busy machine, not the few the host's functional lane allows."""
+    """superd and its NetworkManager in a namespace of their own, with
+    ``NICS`` NICs. As a context, it also deletes that namespace afterwards:
+    the one superd is in by then (a "reboot" replaces it).
+
+    Its start-up in the emulated guest (imports over 9p without KVM, the
+    recovery's NetworkManager calls) takes tens of seconds on a busy
+    machine, not the few the host's functional lane allows."""
+
+    def __init__(self, root: Path, sock_dir: Path) -> None:
+        host = create_host_ns(NICS, prefix="nrvm-nmr-")
+        try:
+            super().__init__(host, root, sock_dir, NmLab(host.name, root / "nm"))
+        except BaseException:
+            destroy_host_ns(host)
+            raise
 
     def start(self, timeout: float = 240.0) -> None:
         super().start(timeout)
 
-
-def new_superd(root: Path, sock_dir: Path) -> NmSuperd:
-    host = create_host_ns(NICS, prefix="nrvm-nmr-")
-    lab = NmLab(host.name, root / "nm")
-    try:
-        lab.start()
-        daemon = VmSuperd(host, root, sock_dir, lab)
-        daemon.start()
-    except BaseException:
-        lab.stop()
-        destroy_host_ns(host)
-        raise
-    return daemon
+    def __exit__(self, *exc: object) -> None:
+        try:
+            super().__exit__(*exc)
+        finally:
+            destroy_host_ns(self.host)
 
 
 @pytest.fixture
 def superd(vm_kernel_modules, tmp_path: Path) -> Iterator[NmSuperd]:
-    with socket_folder("nrvm-sock-") as sock_dir:
-        daemon = new_superd(tmp_path, sock_dir)
-        try:
-            yield daemon
-        finally:
-            daemon.kill()
-            daemon.lab.stop()
-            destroy_host_ns(daemon.host)
+    with socket_folder("nrvm-sock-") as sock_dir, VmSuperd(tmp_path, sock_dir) as daemon:
+        yield daemon
 
 
 # -- read-backs ---------------------------------------------------------------------
@@ -248,25 +246,20 @@ def sweep(vm_kernel_modules, tmp_path_factory) -> Iterator[dict]:
         {"bond1": {"nics": ["veth_0", "veth_2"], "options": "mode=active-backup miimon=300"}},
     )  # fmt: skip
     revert = ({"vraw": old[0]["vraw"], "vbr": {"remove": True}}, old[1])
-    with socket_folder("nrvm-sock-") as sock_dir:
-        daemon = new_superd(tmp_path_factory.mktemp("sweep"), sock_dir)
+    root = tmp_path_factory.mktemp("sweep")
+    with socket_folder("nrvm-sock-") as sock_dir, VmSuperd(root, sock_dir) as daemon:
         seen: dict = {"held": {}}
-        try:
-            send(daemon, old)
+        send(daemon, old)
 
-            def killed(label: str) -> None:
-                seen["held"][label] = daemon.lab.checkpoints()
+        def killed(label: str) -> None:
+            seen["held"][label] = daemon.lab.checkpoints()
 
-            seen["kills"], seconds = kill_at_each_step(
-                daemon, change, revert, state, pick=kill_points, killed=killed
-            )
-            print(f"nm bond kill sweep: {seen['kills']} kills in {seconds:.0f} s")
-            seen["audits"] = daemon.lab.audits()
-            yield seen
-        finally:
-            daemon.kill()
-            daemon.lab.stop()
-            destroy_host_ns(daemon.host)
+        seen["kills"], seconds = kill_at_each_step(
+            daemon, change, revert, state, pick=kill_points, killed=killed
+        )
+        print(f"nm bond kill sweep: {seen['kills']} kills in {seconds:.0f} s")
+        seen["audits"] = daemon.lab.audits()
+        yield seen
 
 
 def test_superd_killed_during_a_bond_and_vlan_change_recovers_old_or_new_state(sweep) -> None:
