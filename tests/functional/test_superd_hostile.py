@@ -1,6 +1,6 @@
 """superd against a hostile peer: what frontd would never send.
 
-``test_superd.py`` covers the first case of each kind (``nobody`` pinging,
+``test_superd_socket.py`` covers the first case of each kind (``nobody`` pinging,
 the ``exec`` verb, three bad frames, three tampered plans, a replayed plan);
 this module extends each kind and, for every case, asserts the specific
 error AND that nothing changed: links (``ip -j -d link``), addresses, routes
