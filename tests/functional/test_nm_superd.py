@@ -25,11 +25,12 @@ from tests.functional.nm_lab import NmLab, why_no_nm
 from tests.functional.test_superd import (
     NO_CHECK,
     Superd,
+    assert_restore_nets_rebuilds_net_a_alone,
     bridge_net,
     error_of,
-    is_bridge,
     links,
     make_plan,
+    save_net_a_then_apply_net_b,
 )
 
 pytestmark = pytest.mark.skipif(why_no_nm() is not None, reason=str(why_no_nm()))
@@ -281,12 +282,7 @@ def test_failed_activation_is_29_and_changes_nothing(superd: NmSuperd) -> None:
 def test_restore_nets_after_reboot_rebuilds_from_nothing(
     superd: NmSuperd, make_ns: Callable[[], HostNs]
 ) -> None:
-    conn = superd.connect()
-    conn.result("apply_plan", plan=make_plan(conn, {"net_a": bridge_net("veth_0")}, NO_CHECK))
-    conn.result("set_safe_config")
-    conn.result("apply_plan", plan=make_plan(conn, {"net_b": bridge_net("veth_1")}, NO_CHECK))
-    conn.close()
-    assert superd.stop() == 0
+    save_net_a_then_apply_net_b(superd)
     # "Reboot": NetworkManager stopped (its in-memory profiles gone), a fresh
     # namespace with the same NICs, /run wiped, NetworkManager started there.
     superd.lab.stop_nm()
@@ -297,15 +293,7 @@ def test_restore_nets_after_reboot_rebuilds_from_nothing(
     superd.lab.start_nm()
     assert profiles(superd.lab) == {}
     superd.start()
-    ns = superd.host.name
-    conn = superd.connect()
-    try:
-        assert conn.result("restore_nets")["code"] == 0
-        assert is_bridge(ns, "net_a") and links(ns)["veth_0"]["master"] == "net_a"
-        assert "net_b" not in links(ns)
-        assert set(conn.result("netinfo")["running"]["networks"]) == {"net_a"}
-    finally:
-        conn.close()
+    assert_restore_nets_rebuilds_net_a_alone(superd)
     assert profiles(superd.lab) == {
         "net_a": ("bridge", "net_a"),
         "veth_0": ("802-3-ethernet", "veth_0"),

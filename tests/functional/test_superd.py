@@ -248,6 +248,31 @@ def error_of(answer: dict) -> tuple[int, str]:
     return answer["error"]["code"], answer["error"]["message"]
 
 
+def save_net_a_then_apply_net_b(superd: Superd) -> None:
+    """net_a on veth_0 saved as the safe configuration, then net_b on
+    veth_1 applied, not saved; superd stopped: the host before a reboot."""
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, {"net_a": bridge_net("veth_0")}, NO_CHECK))
+    conn.result("set_safe_config")
+    conn.result("apply_plan", plan=make_plan(conn, {"net_b": bridge_net("veth_1")}, NO_CHECK))
+    conn.close()
+    assert superd.stop() == 0
+
+
+def assert_restore_nets_rebuilds_net_a_alone(superd: Superd) -> None:
+    """After :func:`save_net_a_then_apply_net_b` and a reboot: restore_nets
+    brings the safe net_a back (veth_0 its port), not net_b."""
+    ns = superd.host.name
+    conn = superd.connect()
+    try:
+        assert conn.result("restore_nets")["code"] == 0
+        assert is_bridge(ns, "net_a") and links(ns)["veth_0"]["master"] == "net_a"
+        assert "net_b" not in links(ns)
+        assert set(conn.result("netinfo")["running"]["networks"]) == {"net_a"}
+    finally:
+        conn.close()
+
+
 def assert_closed(conn: Client) -> None:
     """The peer closed: end of stream, or a reset when it left our bytes unread."""
     try:

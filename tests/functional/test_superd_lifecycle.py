@@ -22,13 +22,14 @@ from tests.functional.test_superd import (
     Client,
     Superd,
     assert_closed,
+    assert_restore_nets_rebuilds_net_a_alone,
     bridge_net,
     client,  # noqa: F401 - fixture
     error_of,
     is_bridge,
-    links,
     make_ns,  # noqa: F401 - fixture
     make_plan,
+    save_net_a_then_apply_net_b,
     superd,  # noqa: F401 - fixture
     wait_until,
 )
@@ -121,12 +122,7 @@ def test_restart_leaves_the_network_untouched(superd: Superd) -> None:
 def test_restore_nets_after_reboot_rebuilds_the_persistent_config(
     superd: Superd, make_ns: Callable[[], HostNs], wipe_run_dir: bool
 ) -> None:
-    conn = superd.connect()
-    conn.result("apply_plan", plan=make_plan(conn, {"net_a": bridge_net("veth_0")}, NO_CHECK))
-    conn.result("set_safe_config")
-    conn.result("apply_plan", plan=make_plan(conn, {"net_b": bridge_net("veth_1")}, NO_CHECK))
-    conn.close()
-    assert superd.stop() == 0
+    save_net_a_then_apply_net_b(superd)
     # "Reboot": a fresh namespace with the same NICs, /run wiped (or not).
     destroy_host_ns(superd.host)
     superd.host = make_ns()
@@ -135,11 +131,4 @@ def test_restore_nets_after_reboot_rebuilds_the_persistent_config(
     superd.start()
     ns = superd.host.name
     assert not is_bridge(ns, "net_a") and not is_bridge(ns, "net_b")
-    conn = superd.connect()
-    try:
-        assert conn.result("restore_nets")["code"] == 0
-        assert is_bridge(ns, "net_a") and links(ns)["veth_0"]["master"] == "net_a"
-        assert "net_b" not in links(ns)
-        assert set(conn.result("netinfo")["running"]["networks"]) == {"net_a"}
-    finally:
-        conn.close()
+    assert_restore_nets_rebuilds_net_a_alone(superd)
