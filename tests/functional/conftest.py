@@ -69,6 +69,17 @@ def ip_json(ns: str, *args: str) -> Any:
     return json.loads(out) if out.strip() else []
 
 
+def addresses(ns: str, name: str) -> set[str]:
+    """Device ``name``'s addresses as ``addr/prefix``, but the IPv6
+    link-local ones (the kernel's own)."""
+    return {
+        f"{i['local']}/{i['prefixlen']}"
+        for entry in ip_json(ns, "addr", "show", "dev", name)
+        for i in entry["addr_info"]
+        if not i["local"].startswith("fe80")
+    }
+
+
 def ip_batch(ns: str, commands: list[str]) -> None:
     """Run many ``ip`` commands in NS with one ``ip -n NS -batch -``."""
     run_ip("-n", ns, "-batch", "-", input_text="\n".join(commands) + "\n")

@@ -17,7 +17,7 @@ import pytest
 
 from shared.faults import KILL_ENV
 from shared.wire import encode_frame, recv_frame
-from tests.functional.conftest import HostNs, destroy_host_ns, ip_json
+from tests.functional.conftest import HostNs, addresses, destroy_host_ns, ip_json
 from tests.functional.contract import assert_caps_contract
 from tests.functional.ovs_lab import OvsLab, why_no_ovs
 from tests.functional.test_superd import NO_CHECK, Superd, error_of, make_plan
@@ -39,16 +39,6 @@ def lab(make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path) -> Iterat
             config.write(f"[ovs]\ndb = {ovs.remote}\ndatapath = netdev\ntimeout = 20\n")
         with daemon:
             yield daemon, ovs
-
-
-def addresses(ns: str, name: str) -> set[str]:
-    entries = ip_json(ns, "addr", "show", "dev", name)
-    return {
-        f"{i['local']}/{i['prefixlen']}"
-        for e in entries
-        for i in e["addr_info"]
-        if not i["local"].startswith("fe80")
-    }
 
 
 def test_unconfirmed_connectivity_rolls_back_an_ovs_network(lab: tuple) -> None:
