@@ -7,7 +7,8 @@ VLANs :mod:`configurators.nm_profiles_bond`; pure: what NetworkManager
 cannot express is refused there, before anything is sent; a bond's options
 already by :meth:`NmConfigurator.check_bonds`, before the transaction);
 :meth:`NmConfigurator.flush` sends the difference to
-NetworkManager (:mod:`configurators.nm_dbus`) in one go:
+NetworkManager (:mod:`configurators.nm_dbus`) in one go (steps 3 and 4, and
+5's marks: :mod:`configurators.nm_send`):
 
 1. inside a transaction, a checkpoint over the existing devices it is about
    to touch (DELETE_NEW_CONNECTIONS; its path kept in
@@ -52,32 +53,20 @@ from pathlib import Path
 from typing import Any
 
 from configurators.base import Configurator
-from configurators.iproute2_ip import AUTOCONF_SYSCTLS, IPV6_CONF
-from configurators.iproute2_reads import read_value, write_value
 from configurators.nm_checkpoint import Checkpoints, roll_back
-from configurators.nm_dbus import DEACTIVATED, MARK_KEY, NmClient
+from configurators.nm_dbus import MARK_KEY, NmClient
 from configurators.nm_lease_rules import route_table, sync_sent
 from configurators.nm_mtu import stale_profiles
-from configurators.nm_profiles import (
-    WantedProfile,
-    activation_order,
-    network_profiles,
-    profile_uuid,
-    same_settings,
-)
-from configurators.nm_profiles_bond import bond_profiles, keep_role, with_role
+from configurators.nm_profiles import WantedProfile, network_profiles, profile_uuid
+from configurators.nm_profiles_bond import bond_profiles, keep_role
 from configurators.nm_profiles_bond import check_bonds as nm_check_bonds
+from configurators.nm_send import ANY, add_and_activate, deactivate_and_delete
 from shared.config import Config
-from shared.errors import ErrorCode, NetError
 from shared.netmodel.bond import Bond
 from shared.netmodel.bridge import Bridge
 from shared.netmodel.network import Network, build_network
 
 log = logging.getLogger("netreload.nm")
-
-#: a profile dropped whatever its master
-ANY = "*"
-NAME_STATES = {1: "activating", 2: "activated", 3: "deactivating", 4: "deactivated"}
 
 
 def open_client(config: Config) -> NmClient:
@@ -292,7 +281,7 @@ class NmConfigurator(Configurator):
         mtu_profiles = stale_profiles(client, self.kernel, mtus, held) if mtus else {}
         if self._in_transaction:
             self._checkpoint([*drop, *want, *mtu_profiles])
-        self._deactivate_and_delete(client, drop, held)
+        deactivate_and_delete(client, drop, held, self._held_tables)
         self.kernel.cache_addresses(self.kernel.caching)  # devices went
         for nic in sorted(released):  # as the iproute2 configurator leaves it
             dev = self.kernel.device(nic)
@@ -304,7 +293,7 @@ class NmConfigurator(Configurator):
             self.kernel_side.set_mtu(device, mtu)
         for path, settings in mtu_profiles.values():  # in memory, not reactivated
             client.update_connection(path, settings)
-        self._add_and_activate(client, want, held)
+        add_and_activate(client, self.kernel_side, want, held, self._held_tables)
         # a DHCP network's source-routing rules (nm_lease_rules)
         sync_sent(self.kernel, {n: route_table(p.settings) for n, p in want.items()},
                   self._held_tables, [n for n in drop if held.get(n) is None])  # fmt: skip
@@ -323,140 +312,6 @@ class NmConfigurator(Configurator):
                     paths[name] = path
         if paths:
             self.checkpoints.create(self.client, paths)
-
-    def _deactivate_and_delete(
-        self, client: NmClient, drop: Mapping[str, str | None], held: Mapping[str, str | None]
-    ) -> None:
-        active, paths = {}, {}
-        for name in drop:
-            path = held.get(name)
-            if path is None:
-                continue
-            settings = client.settings(path)
-            if settings is None:
-                continue
-            self._held_tables[name] = route_table(settings)
-            if settings.get("user", {}).get("data", {}).get(MARK_KEY) is None:
-                log.warning("%s: a NetworkManager profile netreload did not make: left", name)
-                continue
-            master = settings.get("connection", {}).get("master") or None
-            if drop[name] is not ANY and master != drop[name]:
-                continue  # another network's now (its port, or its own NIC)
-            paths[name] = path
-            device = client.device(name)
-            if device is not None:
-                state = client.device_state(device)
-                if state.get("ActiveConnection", "/") not in ("/", None):
-                    active[name] = state["ActiveConnection"]
-        for path in active.values():
-            client.deactivate(path)
-        left = client.wait_active(active, want=DEACTIVATED)
-        if left:
-            raise NetError(
-                ErrorCode.FAILED_IFUP,
-                f"NetworkManager did not deactivate {', '.join(sorted(left))}",
-            )
-        for path in paths.values():
-            client.delete_connection(path)
-
-    def _add_and_activate(
-        self, client: NmClient, want: Mapping[str, WantedProfile], held: Mapping[str, str | None]
-    ) -> None:
-        changed: dict[str, str] = {}
-        held_settings = {}
-        for profile in want.values():
-            if not profile.created:
-                self._manage(client, profile.device)
-            if profile.parent_nic is not None:  # a VLAN's NIC: managed and up, no profile
-                self._manage(client, profile.parent_nic)
-                self.kernel.ensure_up(
-                    self.kernel.require(profile.parent_nic, ErrorCode.BAD_NIC, "VLAN lower device")
-                )
-            path = held.get(profile.device)
-            held_settings[profile.device] = client.settings(path) if path is not None else None
-            self._held_tables[profile.device] = route_table(held_settings[profile.device])
-        order = activation_order(
-            with_role(profile, held_settings[profile.device]) for profile in want.values()
-        )
-        for profile in order:
-            path = held.get(profile.device)
-            settings = held_settings[profile.device]
-            if settings is None:
-                changed[profile.device] = client.add_connection(profile.settings)
-                continue
-            if settings.get("user", {}).get("data", {}).get(MARK_KEY) is None:
-                raise NetError(
-                    ErrorCode.USED_BRIDGE if profile.created else ErrorCode.USED_NIC,
-                    f"{profile.device}: a NetworkManager profile netreload did not "
-                    "make has its UUID: not taken over",
-                )
-            if same_settings(profile.settings, settings) and self._is_active(client, profile):
-                continue
-            client.update_connection(path, profile.settings)
-            changed[profile.device] = path
-        for profile in order:  # a port follows its bridge's reactivation
-            if profile.device not in changed and set(profile.after) & set(changed):
-                changed[profile.device] = held[profile.device] or ""
-        active = {
-            p.device: client.activate(changed[p.device]) for p in order if p.device in changed
-        }
-        failed = client.wait_active(active, layer2=[p.device for p in order if p.layer2])
-        if failed:
-            shown = ", ".join(
-                f"{name} ({NAME_STATES.get(state, state)})"
-                for name, state in sorted(failed.items())
-            )
-            raise NetError(ErrorCode.FAILED_IFUP, f"NetworkManager could not activate {shown}")
-        self.kernel.cache_addresses(self.kernel.caching)  # devices came and went
-        for profile in order:
-            if profile.created:
-                dev = self.kernel.device(profile.device)
-                if dev is not None and not self.kernel.owned(dev):
-                    self.kernel.mark(dev)
-            self._as_the_kernel_has_it(profile)
-            if profile.settings.get("ipv6", {}).get("method") in ("ignore", "auto"):
-                # IPv6 autoconf: the kernel's SLAAC, as with iproute2
-                self.kernel_side.ip_applier.set_autoconf(profile.device, True)
-
-    def _as_the_kernel_has_it(self, profile: WantedProfile) -> None:
-        """Put back what NetworkManager changes and the iproute2 configurator
-        leaves or sets otherwise, so that the report does not depend on the
-        configurator: a bridge's forward delay with STP off, and a bridge
-        port's IPv6 sysctls (NetworkManager turns accept_ra off on every
-        device it manages; a port keeps the namespace's default)."""
-        dev = self.kernel.device(profile.device)
-        if dev is None:
-            return
-        if profile.forward_delay is not None:
-            if dev["info"].get("br_forward_delay") != profile.forward_delay:
-                self.kernel.set_link(
-                    dev,
-                    f"set forward_delay {profile.forward_delay}",
-                    kind="bridge",
-                    br_forward_delay=profile.forward_delay,
-                )
-        if profile.settings["connection"].get("master") or profile.plain:
-            for name in AUTOCONF_SYSCTLS:
-                default = read_value(IPV6_CONF / "default" / name)
-                path = IPV6_CONF / profile.device / name
-                current = read_value(path)
-                if default is not None and current is not None and current != default:
-                    write_value(profile.device, path, default)
-                    self.kernel.wrote(path, default)
-
-    def _manage(self, client: NmClient, name: str) -> None:
-        device = client.device(name)
-        if device is None:
-            raise NetError(ErrorCode.BAD_NIC, f"NIC {name}: NetworkManager does not know it")
-        if not client.managed(device):
-            client.set_managed(device, True)
-
-    def _is_active(self, client: NmClient, profile: WantedProfile) -> bool:
-        device = client.device(profile.device)
-        if device is None:
-            return False
-        state = client.device_state(device)
-        return int(state.get("State", 0)) == 100  # NM_DEVICE_STATE_ACTIVATED
 
     # -- restore ---------------------------------------------------------------------
     def remove_unrecorded(self, running: Mapping) -> list[str]:
@@ -483,7 +338,7 @@ class NmConfigurator(Configurator):
             for name, profile in client.owned_profiles().items():
                 if name in stale and held.get(name) is None:
                     held[name] = profile.path
-            self._deactivate_and_delete(client, stale, held)
+            deactivate_and_delete(client, stale, held, self._held_tables)
         return list(stale)
 
     # -- the kernel's devices: as the iproute2 configurator sees them ---------------------

@@ -13,8 +13,11 @@ import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,6 +67,17 @@ def ip_json(ns: str, *args: str) -> Any:
     """Parsed ``ip -n NS -j ARGS`` output (``[]`` when ip prints nothing)."""
     out = run_ip("-n", ns, "-j", *args)
     return json.loads(out) if out.strip() else []
+
+
+def addresses(ns: str, name: str) -> set[str]:
+    """Device ``name``'s addresses as ``addr/prefix``, but the IPv6
+    link-local ones (the kernel's own)."""
+    return {
+        f"{i['local']}/{i['prefixlen']}"
+        for entry in ip_json(ns, "addr", "show", "dev", name)
+        for i in entry["addr_info"]
+        if not i["local"].startswith("fe80")
+    }
 
 
 def ip_batch(ns: str, commands: list[str]) -> None:
@@ -172,6 +186,26 @@ def make_host_ns() -> Iterator[Callable[..., HostNs]]:
 def host_ns(make_host_ns: Callable[..., HostNs]) -> HostNs:
     """A namespace with veth_0 and veth_1 (peers in ``<ns>-peer``), all up."""
     return make_host_ns(2)
+
+
+@contextmanager
+def socket_folder(prefix: str = "nrs-sock-") -> Iterator[Path]:
+    """A fresh folder in /tmp, mode 0755, for superd's socket folder (which
+    superd creates inside it): frontd's user must reach the socket, and
+    pytest's ``tmp_path`` is root's alone. Removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        path.chmod(0o755)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    """A :func:`socket_folder` for the test."""
+    with socket_folder() as path:
+        yield path
 
 
 @pytest.fixture(name="ip_json")

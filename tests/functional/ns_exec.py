@@ -26,12 +26,16 @@ network attributes of the API (``ipaddr``, ``netmask``, ``gateway``,
 Prints ``{"results": [...]}`` (one entry per call; ``read_device``'s dict,
 null for the others) and exits 0, or ``{"code", "message", "call"}`` (the
 index of the failed call) and exits 1.
+
+Tests that need a few lines of Python run in a namespace (a netlink socket
+of the namespace's own, say) call :func:`run_json` instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,20 @@ from shared.netmodel.device import NetDevice
 from shared.netmodel.ipconfig import IpConfig
 from shared.netmodel.nic import Nic
 from shared.netmodel.vlan import Vlan
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_json(ns: str, script: str, *args: str, timeout: float = 60) -> Any:
+    """Runs ``script`` (Python source, given ``args`` as ``sys.argv[1:]``) in
+    namespace ``ns`` from the repository root, and returns the JSON it
+    printed. A script that fails fails the test with its stderr."""
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", script, *args],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
 def ip_config(attrs: dict | None) -> IpConfig | None:

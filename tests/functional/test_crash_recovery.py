@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -48,7 +46,7 @@ import pytest
 from persistence.journal import before_from
 from shared.faults import KILL_ENV, LOG_ENV
 from shared.wire import encode_frame, recv_frame
-from tests.functional.conftest import HostNs
+from tests.functional.conftest import HostNs, socket_folder
 from tests.functional.test_superd import Superd, error_of, make_plan
 
 NICS = 20
@@ -282,21 +280,17 @@ def sweeps(make_host_ns: Callable[..., HostNs], tmp_path: Path) -> Iterator[list
     """Two superd homes (namespace, files, socket): the two directions are
     swept side by side."""
     daemons: list[Superd] = []
-    sock_dirs: list[Path] = []
-    try:
-        for i in range(2):
-            sock_dirs.append(Path(tempfile.mkdtemp(prefix="nrc-sock-", dir="/tmp")))
-            os.chmod(sock_dirs[-1], 0o755)
-            (tmp_path / str(i)).mkdir()
-            host = make_host_ns(NICS, prefix="nrc-")
-            add_foreign_bridge(host)
-            daemons.append(Superd(host, tmp_path / str(i), sock_dirs[-1]))
-        yield [Sweep(daemon) for daemon in daemons]
-    finally:
-        for daemon in daemons:
-            daemon.kill()
-        for folder in sock_dirs:
-            shutil.rmtree(folder, ignore_errors=True)
+    with socket_folder("nrc-sock-") as sock_0, socket_folder("nrc-sock-") as sock_1:
+        try:
+            for i, sock_dir in enumerate((sock_0, sock_1)):
+                (tmp_path / str(i)).mkdir()
+                host = make_host_ns(NICS, prefix="nrc-")
+                add_foreign_bridge(host)
+                daemons.append(Superd(host, tmp_path / str(i), sock_dir))
+            yield [Sweep(daemon) for daemon in daemons]
+        finally:
+            for daemon in daemons:
+                daemon.kill()
 
 
 def learn_states(sweep: Sweep) -> None:

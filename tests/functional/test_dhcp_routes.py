@@ -36,7 +36,6 @@ from tests.functional.test_superd import (
     error_of,
     make_ns,  # noqa: F401 - fixture
     make_plan,
-    sock_dir,  # noqa: F401 - fixture
     wait_until,
 )
 
@@ -59,20 +58,12 @@ def superd(
     if why is not None:
         pytest.skip(why)
     host = make_ns()
-    lab = None
     if request.param == "nm":
-        lab = NmLab(host.name, tmp_path / "nm")
-        lab.start()
-        daemon: Superd = NmSuperd(host, tmp_path, sock_dir, lab)
+        daemon: Superd = NmSuperd(host, tmp_path, sock_dir, NmLab(host.name, tmp_path / "nm"))
     else:
         daemon = Superd(host, tmp_path, sock_dir)
-    try:
-        daemon.start()
+    with daemon:
         yield daemon
-    finally:
-        daemon.kill()
-        if lab is not None:
-            lab.stop()
 
 
 #: what only the dhclient hook does: refusing a lease (NetworkManager's
@@ -192,21 +183,6 @@ def test_taking_the_default_route_removes_the_lease_table_and_rules(
         assert table(ns, int(DYN_TABLE)) == set()
 
 
-@hook_only
-def test_a_lease_for_half_of_ipv4_on_a_storage_network_is_refused(
-    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
-) -> None:
-    with serving(superd, tmp_path, "128.0.0.0") as server:
-        setup(conn, {"mgmt": MGMT, "storage": DYN})
-        wait_acked(server)
-        ns = superd.host.name
-        assert lease(ns) == [] and routes_via_veth_0(ns) == []
-        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
-        # what the host sends to the other half of IPv4 still takes the default route
-        [route] = ip_json(ns, "-4", "route", "get", "200.1.1.1")
-        assert route["dev"] == "veth_1"
-
-
 def test_a_dhcp_network_rolled_back_for_lost_connectivity_leaves_no_table_or_rules(
     superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
 ) -> None:
@@ -221,43 +197,63 @@ def test_a_dhcp_network_rolled_back_for_lost_connectivity_leaves_no_table_or_rul
         assert table(ns, int(DYN_TABLE)) == set()
 
 
+@contextmanager
+def storage_lease(
+    superd: Superd, conn: Client, tmp_path: Path, netmask: str, mgmt: dict  # noqa: F811
+) -> Iterator[str]:
+    """A storage network (DHCP, no default route) beside ``mgmt``, offered a
+    lease with ``netmask``; yields the namespace once dnsmasq acknowledged
+    it (the server still up)."""
+    with serving(superd, tmp_path, netmask) as server:
+        setup(conn, {"mgmt": mgmt, "storage": DYN})
+        wait_acked(server)
+        yield superd.host.name
+
+
+def assert_lease_steers_no_traffic(ns: str, probe: str) -> None:
+    """No rule looks the lease's table up, and what the host sends to
+    ``probe`` still goes out through the default-route network (veth_1)."""
+    assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
+    [route] = ip_json(ns, "-4", "route", "get", probe)
+    assert route["dev"] == "veth_1"
+
+
+#: a lease of 0.0.0.0/1, half of IPv4 (its other half holds 200.1.1.1)
+HALF_OF_IPV4 = "128.0.0.0"
+#: the default-route network holds 10.66.200.0/24, inside a lease's 10.66.0.0/16
+MGMT_IN_THE_LEASE = {**MGMT, "ipaddr": "10.66.200.10", "gateway": "10.66.200.1"}
+
+
 def test_a_lease_for_half_of_ipv4_on_a_storage_network_steers_no_traffic(
     superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
 ) -> None:
-    with serving(superd, tmp_path, "128.0.0.0") as server:
-        setup(conn, {"mgmt": MGMT, "storage": DYN})
-        wait_acked(server)
-        ns = superd.host.name
-        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
-        [route] = ip_json(ns, "-4", "route", "get", "200.1.1.1")
-        assert route["dev"] == "veth_1"
+    with storage_lease(superd, conn, tmp_path, HALF_OF_IPV4, MGMT) as ns:
+        assert_lease_steers_no_traffic(ns, probe="200.1.1.1")
+
+
+@hook_only
+def test_a_lease_for_half_of_ipv4_on_a_storage_network_is_refused(
+    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+) -> None:
+    with storage_lease(superd, conn, tmp_path, HALF_OF_IPV4, MGMT) as ns:
+        assert_lease_steers_no_traffic(ns, probe="200.1.1.1")
+        assert lease(ns) == [] and routes_via_veth_0(ns) == []
 
 
 def test_a_lease_overlapping_the_default_route_networks_subnet_steers_no_traffic(
     superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
 ) -> None:
-    mgmt = {**MGMT, "ipaddr": "10.66.200.10", "gateway": "10.66.200.1"}
-    with serving(superd, tmp_path, "255.255.0.0") as server:
-        setup(conn, {"mgmt": mgmt, "storage": DYN})
-        wait_acked(server)
-        ns = superd.host.name
-        assert [r for r in rules(ns) if r[1] == DYN_TABLE] == []
-        [route] = ip_json(ns, "-4", "route", "get", "10.66.200.1")
-        assert route["dev"] == "veth_1"
+    with storage_lease(superd, conn, tmp_path, "255.255.0.0", MGMT_IN_THE_LEASE) as ns:
+        assert_lease_steers_no_traffic(ns, probe="10.66.200.1")
 
 
 @hook_only
 def test_a_lease_overlapping_the_default_route_networks_subnet_is_refused(
     superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
 ) -> None:
-    mgmt = {**MGMT, "ipaddr": "10.66.200.10", "gateway": "10.66.200.1"}  # holds 10.66.200.0/24 ...
-    with serving(superd, tmp_path, "255.255.0.0") as server:  # ... inside 10.66.0.0/16
-        setup(conn, {"mgmt": mgmt, "storage": DYN})
-        wait_acked(server)
-        ns = superd.host.name
+    with storage_lease(superd, conn, tmp_path, "255.255.0.0", MGMT_IN_THE_LEASE) as ns:
+        assert_lease_steers_no_traffic(ns, probe="10.66.200.1")
         assert lease(ns) == [] and routes_via_veth_0(ns) == []
-        [route] = ip_json(ns, "-4", "route", "get", "10.66.200.1")
-        assert route["dev"] == "veth_1"
 
 
 def test_the_default_route_network_takes_the_lease_it_is_given(

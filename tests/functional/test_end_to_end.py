@@ -19,7 +19,6 @@ import json
 import pwd
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -29,12 +28,13 @@ from pathlib import Path
 import pytest
 
 from demo.engine import Engine, EngineError
-from demo.lab import ENGINE_CONTROL_IP, HOST_CONTROL_IP, SOURCE_ROOT, Lab
+from demo.lab import ENGINE_CONTROL_IP, HOST_CONTROL_IP, Lab
 from demo.lab import MGMT_NET as NET
 from demo.lab import MGMT_NET_ATTRS as NET_ATTRS
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs
 from tests.functional.contract import assert_caps_contract
+from tests.functional.ns_exec import run_json
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -341,12 +341,7 @@ else:
 
 
 def netlink_write(lab: Lab, *args: str) -> int:
-    proc = subprocess.run(
-        ["ip", "netns", "exec", lab.host_ns, sys.executable, "-c", NETLINK_WRITE, *args],
-        capture_output=True, text=True, timeout=30, cwd=SOURCE_ROOT,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)["errno"]
+    return run_json(lab.host_ns, NETLINK_WRITE, *args, timeout=30)["errno"]
 
 
 def test_frontd_holds_no_netlink_write_capability(lab: Lab) -> None:

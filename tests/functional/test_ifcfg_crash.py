@@ -15,9 +15,7 @@ all of the same state — with no ifcfg transaction journal left.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +24,7 @@ import pytest
 
 from shared.faults import KILL_ENV, LOG_ENV
 from shared.wire import encode_frame, recv_frame
-from tests.functional.conftest import HostNs
+from tests.functional.conftest import HostNs, socket_folder
 from tests.functional.ifcfg_lab import PLUGIN_DIR, ifcfg_nm_lab, why_no_ifcfg_nm
 from tests.functional.nm_lab import NmLab
 from tests.functional.test_crash_recovery import running_docs
@@ -110,25 +108,23 @@ class IfcfgSweep:
 
 @pytest.fixture
 def sweep(host_ns: HostNs, tmp_path: Path) -> Iterator[IfcfgSweep]:
-    sock_dir = Path(tempfile.mkdtemp(prefix="nri-sock-", dir="/tmp"))
-    os.chmod(sock_dir, 0o755)
-    scripts = tmp_path / "network-scripts"
-    lab: NmLab = ifcfg_nm_lab(host_ns, tmp_path / "nm", scripts)
-    (tmp_path / "superd").mkdir()
-    superd = Superd(host_ns, tmp_path / "superd", sock_dir)
-    try:
-        lab.start()
-        superd.config.write_text(
-            superd.config.read_text().replace(
-                "net_configurator = iproute2", "net_configurator = ifcfg"
+    with socket_folder("nri-sock-") as sock_dir:
+        scripts = tmp_path / "network-scripts"
+        lab: NmLab = ifcfg_nm_lab(host_ns, tmp_path / "nm", scripts)
+        (tmp_path / "superd").mkdir()
+        superd = Superd(host_ns, tmp_path / "superd", sock_dir)
+        try:
+            lab.start()
+            superd.config.write_text(
+                superd.config.read_text().replace(
+                    "net_configurator = iproute2", "net_configurator = ifcfg"
+                )
+                + f"[ifcfg]\ndir = {scripts}\nnm_dir = {PLUGIN_DIR}\n[nm]\nbus = {lab.address}\n"
             )
-            + f"[ifcfg]\ndir = {scripts}\nnm_dir = {PLUGIN_DIR}\n[nm]\nbus = {lab.address}\n"
-        )
-        yield IfcfgSweep(superd, scripts)
-    finally:
-        superd.kill()
-        lab.stop()
-        shutil.rmtree(sock_dir, ignore_errors=True)
+            yield IfcfgSweep(superd, scripts)
+        finally:
+            superd.kill()
+            lab.stop()
 
 
 def test_sigkill_at_every_step_leaves_old_or_new(sweep: IfcfgSweep) -> None:

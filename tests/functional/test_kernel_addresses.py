@@ -6,14 +6,8 @@ not read the whole host's addresses."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 from tests.functional.conftest import HostNs
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.functional.ns_exec import run_json
 
 # Reads veth_0, lets `ip` add an address to veth_1, then reads veth_1.
 SCRIPT = """
@@ -35,11 +29,7 @@ print(json.dumps({"veth_0": first, "veth_1": second}))
 
 
 def read_in_transaction(host_ns: HostNs, reads: int) -> dict:
-    proc = subprocess.run(
-        ["ip", "netns", "exec", host_ns.name, sys.executable, "-c", SCRIPT, str(reads)],
-        capture_output=True, text=True, timeout=60, cwd=REPO, check=True,
-    )  # fmt: skip
-    return json.loads(proc.stdout)
+    return run_json(host_ns.name, SCRIPT, str(reads))
 
 
 def test_a_device_first_asked_for_is_read_then_not_with_the_first_one(host_ns: HostNs) -> None:

@@ -7,14 +7,8 @@ kernel twice per bridge whether it is there."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 from tests.functional.conftest import HostNs
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.functional.ns_exec import run_json
 
 SCRIPT = """
 import json, socket, sys
@@ -62,11 +56,7 @@ print(json.dumps(out))
 
 
 def links_in_transaction(host_ns: HostNs, reads: int) -> dict:
-    proc = subprocess.run(
-        ["ip", "netns", "exec", host_ns.name, sys.executable, "-c", SCRIPT, str(reads)],
-        capture_output=True, text=True, timeout=60, cwd=REPO, check=True,
-    )  # fmt: skip
-    return json.loads(proc.stdout)
+    return run_json(host_ns.name, SCRIPT, str(reads))
 
 
 def test_a_created_bridge_is_not_read_back(host_ns: HostNs) -> None:

@@ -3,14 +3,12 @@ without a live netinfo (superd's fallback: a link dump and a stats dump)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 from tests.functional.conftest import HostNs, ip_json
+from tests.functional.ns_exec import run_json
 
-ROOT = Path(__file__).resolve().parents[2]
 COLLECT = (
     "import json, socket\n"
     "from superd import netstats\n"
@@ -20,11 +18,7 @@ COLLECT = (
 
 
 def collect(ns: str) -> dict:
-    proc = subprocess.run(
-        ["ip", "netns", "exec", ns, sys.executable, "-c", COLLECT],
-        capture_output=True, text=True, check=True, timeout=60, cwd=ROOT,
-    )  # fmt: skip
-    return json.loads(proc.stdout)
+    return run_json(ns, COLLECT)
 
 
 def test_counters_are_the_kernels(host_ns: HostNs) -> None:

@@ -10,11 +10,11 @@ import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -25,18 +25,20 @@ from tests.functional.nm_lab import NmLab, why_no_nm
 from tests.functional.test_superd import (
     NO_CHECK,
     Superd,
+    assert_restore_nets_rebuilds_net_a_alone,
     bridge_net,
     error_of,
-    is_bridge,
     links,
     make_plan,
+    save_net_a_then_apply_net_b,
 )
 
 pytestmark = pytest.mark.skipif(why_no_nm() is not None, reason=str(why_no_nm()))
 
 
 class NmSuperd(Superd):
-    """superd configured with ``net_configurator = nm`` on ``lab``'s bus."""
+    """superd configured with ``net_configurator = nm`` on ``lab``'s bus.
+    As a context, it starts ``lab`` before superd and stops it after."""
 
     def __init__(self, host: HostNs, root: Path, sock_dir: Path, lab: NmLab) -> None:
         super().__init__(host, root, sock_dir)
@@ -46,15 +48,19 @@ class NmSuperd(Superd):
         )
         self.config.write_text(text + f"[nm]\nbus = {lab.address}\ntimeout = 20\n")
 
+    def __enter__(self) -> Self:
+        try:
+            self.lab.start()
+        except BaseException:
+            self.lab.stop()
+            raise
+        return super().__enter__()
 
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="nrs-sock-", dir="/tmp"))
-    os.chmod(path, 0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    def __exit__(self, *exc: object) -> None:
+        try:
+            super().__exit__(*exc)
+        finally:
+            self.lab.stop()
 
 
 @pytest.fixture
@@ -65,15 +71,8 @@ def make_ns(make_host_ns: Callable[..., HostNs]) -> Callable[[], HostNs]:
 @pytest.fixture
 def superd(make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path) -> Iterator[NmSuperd]:
     host = make_ns()
-    lab = NmLab(host.name, tmp_path / "nm")
-    lab.start()
-    daemon = NmSuperd(host, tmp_path, sock_dir, lab)
-    try:
-        daemon.start()
+    with NmSuperd(host, tmp_path, sock_dir, NmLab(host.name, tmp_path / "nm")) as daemon:
         yield daemon
-    finally:
-        daemon.kill()
-        lab.stop()
 
 
 def profiles(lab: NmLab) -> dict[str, tuple[str, str]]:
@@ -283,12 +282,7 @@ def test_failed_activation_is_29_and_changes_nothing(superd: NmSuperd) -> None:
 def test_restore_nets_after_reboot_rebuilds_from_nothing(
     superd: NmSuperd, make_ns: Callable[[], HostNs]
 ) -> None:
-    conn = superd.connect()
-    conn.result("apply_plan", plan=make_plan(conn, {"net_a": bridge_net("veth_0")}, NO_CHECK))
-    conn.result("set_safe_config")
-    conn.result("apply_plan", plan=make_plan(conn, {"net_b": bridge_net("veth_1")}, NO_CHECK))
-    conn.close()
-    assert superd.stop() == 0
+    save_net_a_then_apply_net_b(superd)
     # "Reboot": NetworkManager stopped (its in-memory profiles gone), a fresh
     # namespace with the same NICs, /run wiped, NetworkManager started there.
     superd.lab.stop_nm()
@@ -299,15 +293,7 @@ def test_restore_nets_after_reboot_rebuilds_from_nothing(
     superd.lab.start_nm()
     assert profiles(superd.lab) == {}
     superd.start()
-    ns = superd.host.name
-    conn = superd.connect()
-    try:
-        assert conn.result("restore_nets")["code"] == 0
-        assert is_bridge(ns, "net_a") and links(ns)["veth_0"]["master"] == "net_a"
-        assert "net_b" not in links(ns)
-        assert set(conn.result("netinfo")["running"]["networks"]) == {"net_a"}
-    finally:
-        conn.close()
+    assert_restore_nets_rebuilds_net_a_alone(superd)
     assert profiles(superd.lab) == {
         "net_a": ("bridge", "net_a"),
         "veth_0": ("802-3-ethernet", "veth_0"),

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.functional.agent import Agent
-from tests.functional.conftest import HostNs, ip_json
+from tests.functional.conftest import HostNs, addresses, ip_json
 from tests.functional.contract import assert_caps_contract
 from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path, serving_the_peer
 from tests.functional.ovs_lab import OvsLab, why_no_ovs
@@ -39,15 +39,6 @@ def agent(host_ns: HostNs, tmp_path: Path, ovs: OvsLab) -> Agent:
     agent = Agent(host_ns, tmp_path)
     ovs_config(agent, ovs)
     return agent
-
-
-def addresses(ns: str, name: str) -> set[str]:
-    (entry,) = ip_json(ns, "addr", "show", "dev", name)
-    return {
-        f"{i['local']}/{i['prefixlen']}"
-        for i in entry["addr_info"]
-        if not i["local"].startswith("fe80")
-    }
 
 
 def bridge_of(lab: OvsLab, port: str) -> str:

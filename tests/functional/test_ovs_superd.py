@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,22 +17,12 @@ import pytest
 
 from shared.faults import KILL_ENV
 from shared.wire import encode_frame, recv_frame
-from tests.functional.conftest import HostNs, destroy_host_ns, ip_json
+from tests.functional.conftest import HostNs, addresses, destroy_host_ns, ip_json
 from tests.functional.contract import assert_caps_contract
 from tests.functional.ovs_lab import OvsLab, why_no_ovs
 from tests.functional.test_superd import NO_CHECK, Superd, error_of, make_plan
 
 pytestmark = pytest.mark.skipif(why_no_ovs() is not None, reason=why_no_ovs() or "")
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="nrs-sock-", dir="/tmp"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -44,27 +33,12 @@ def make_ns(make_host_ns: Callable[..., HostNs]) -> Callable[[], HostNs]:
 @pytest.fixture
 def lab(make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path) -> Iterator[tuple]:
     host = make_ns()
-    ovs = OvsLab(host.name, tmp_path / "ovs")
-    ovs.start()
-    daemon = Superd(host, tmp_path, sock_dir)
-    with daemon.config.open("a") as config:
-        config.write(f"[ovs]\ndb = {ovs.remote}\ndatapath = netdev\ntimeout = 20\n")
-    try:
-        daemon.start()
-        yield daemon, ovs
-    finally:
-        daemon.kill()
-        ovs.stop()
-
-
-def addresses(ns: str, name: str) -> set[str]:
-    entries = ip_json(ns, "addr", "show", "dev", name)
-    return {
-        f"{i['local']}/{i['prefixlen']}"
-        for e in entries
-        for i in e["addr_info"]
-        if not i["local"].startswith("fe80")
-    }
+    with OvsLab(host.name, tmp_path / "ovs") as ovs:
+        daemon = Superd(host, tmp_path, sock_dir)
+        with daemon.config.open("a") as config:
+            config.write(f"[ovs]\ndb = {ovs.remote}\ndatapath = netdev\ntimeout = 20\n")
+        with daemon:
+            yield daemon, ovs
 
 
 def test_unconfirmed_connectivity_rolls_back_an_ovs_network(lab: tuple) -> None:

@@ -4,14 +4,10 @@ devices, kinds and handles, against a real kernel in a namespace."""
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
-from pathlib import Path
 
 from tests.functional.conftest import HostNs
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.functional.ns_exec import run_json
 
 SCRIPT = """
 import json, socket
@@ -27,11 +23,7 @@ print(json.dumps({"raw": named(root_qdiscs(ipr, raw)), "pyroute2": named(root_qd
 
 
 def root_qdiscs_both_ways(host_ns: HostNs) -> dict:
-    proc = subprocess.run(
-        ["ip", "netns", "exec", host_ns.name, sys.executable, "-c", SCRIPT],
-        capture_output=True, text=True, timeout=60, cwd=REPO, check=True,
-    )  # fmt: skip
-    return json.loads(proc.stdout)
+    return run_json(host_ns.name, SCRIPT)
 
 
 def test_root_qdiscs_read_raw_are_pyroute2s(host_ns: HostNs) -> None:

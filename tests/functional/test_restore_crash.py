@@ -19,11 +19,9 @@ starts superd again and asserts the kernel and running configuration.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,7 +30,7 @@ import pytest
 
 from shared.faults import KILL_ENV, LOG_ENV
 from shared.wire import encode_frame, recv_frame
-from tests.functional.conftest import HostNs, destroy_host_ns
+from tests.functional.conftest import HostNs, destroy_host_ns, socket_folder
 from tests.functional.test_crash_recovery import kernel_state, running_docs
 from tests.functional.test_superd import REPO, Superd, error_of, make_plan
 
@@ -48,14 +46,12 @@ PERSISTED = {
 
 @pytest.fixture
 def superd(make_host_ns: Callable[..., HostNs], tmp_path: Path) -> Iterator[Superd]:
-    sock_dir = Path(tempfile.mkdtemp(prefix="nrr-sock-", dir="/tmp"))
-    os.chmod(sock_dir, 0o755)
-    daemon = Superd(make_host_ns(NICS, prefix="nrr-"), tmp_path, sock_dir)
-    try:
-        yield daemon
-    finally:
-        daemon.kill()
-        shutil.rmtree(sock_dir, ignore_errors=True)
+    with socket_folder("nrr-sock-") as sock_dir:
+        daemon = Superd(make_host_ns(NICS, prefix="nrr-"), tmp_path, sock_dir)
+        try:
+            yield daemon
+        finally:
+            daemon.kill()
 
 
 def reboot(superd: Superd, make_host_ns: Callable[..., HostNs]) -> None:

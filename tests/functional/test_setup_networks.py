@@ -17,7 +17,7 @@ import pytest
 
 from tests.functional import configurator_params
 from tests.functional.agent import Agent
-from tests.functional.conftest import ip_json
+from tests.functional.conftest import addresses, ip_json
 from tests.functional.contract import assert_caps_contract
 from tests.functional.ifcfg_lab import IfcfgAgent
 
@@ -27,15 +27,6 @@ agent = configurator_params.agent  # every test, once per configurator
 def link(ns: str, name: str) -> dict:
     (entry,) = ip_json(ns, "-d", "link", "show", "dev", name)
     return entry
-
-
-def addresses(ns: str, name: str) -> set[str]:
-    (entry,) = ip_json(ns, "addr", "show", "dev", name)
-    return {
-        f"{i['local']}/{i['prefixlen']}"
-        for i in entry["addr_info"]
-        if not i["local"].startswith("fe80")
-    }
 
 
 def default_route(ns: str) -> dict | None:

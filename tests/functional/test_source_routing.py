@@ -27,7 +27,6 @@ from tests.functional.test_superd import (
     error_of,
     make_ns,  # noqa: F401 - fixture
     make_plan,
-    sock_dir,  # noqa: F401 - fixture
     superd,  # noqa: F401 - fixture
 )
 

@@ -5,6 +5,11 @@ in it (configuration, run/lib dirs and resolv.conf under ``tmp_path``; the
 socket under a world-traversable folder in /tmp so another uid can reach it),
 waits for READY=1 on a NOTIFY_SOCKET, talks to it with ``shared.wire``
 frames and asserts on the kernel read back with ``ip -j``.
+
+This module holds that daemon (``Superd``, ``Client``, the fixtures and
+helpers the other superd modules import) and its verbs: ping, netinfo,
+apply_plan with and without a connectivity check. Its socket and callers are
+``test_superd_socket``'s, its life as a process ``test_superd_lifecycle``'s.
 """
 
 from __future__ import annotations
@@ -14,29 +19,24 @@ import grp
 import json
 import os
 import pwd
-import shutil
 import signal
 import socket
-import stat
-import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
 from shared.faults import FAIL_AFTER_ENV
 from shared.netmodel.plan import plan_setup_networks
 from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
-from shared.wire import MAX_FRAME, encode_frame, recv_frame
-from superd.server import MAX_CONNECTIONS
+from shared.wire import encode_frame, recv_frame
 from tests.functional.agent import Agent
-from tests.functional.conftest import HostNs, destroy_host_ns, ip_json
+from tests.functional.conftest import HostNs, ip_json
 
 REPO = Path(__file__).resolve().parents[2]
 FRONTD_USER = "daemon"  # admitted besides root; tests connect as "nobody" to be refused
@@ -166,6 +166,19 @@ class Superd:
             self.notify.close()
             self.notify = None
 
+    def __enter__(self) -> Self:
+        """Starts superd; leaving the context ends it (``__exit__``), as
+        does a start that fails."""
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
     def connect(self) -> Client:
         return Client(self.socket)
 
@@ -183,23 +196,9 @@ def make_ns(make_host_ns: Callable[..., HostNs]) -> Callable[[], HostNs]:
 
 
 @pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="nrs-sock-", dir="/tmp"))
-    os.chmod(path, 0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
 def superd(make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path) -> Iterator[Superd]:
-    daemon = Superd(make_ns(), tmp_path, sock_dir)
-    daemon.start()
-    try:
+    with Superd(make_ns(), tmp_path, sock_dir) as daemon:
         yield daemon
-    finally:
-        daemon.kill()
 
 
 @pytest.fixture
@@ -249,6 +248,31 @@ def error_of(answer: dict) -> tuple[int, str]:
     return answer["error"]["code"], answer["error"]["message"]
 
 
+def save_net_a_then_apply_net_b(superd: Superd) -> None:
+    """net_a on veth_0 saved as the safe configuration, then net_b on
+    veth_1 applied, not saved; superd stopped: the host before a reboot."""
+    conn = superd.connect()
+    conn.result("apply_plan", plan=make_plan(conn, {"net_a": bridge_net("veth_0")}, NO_CHECK))
+    conn.result("set_safe_config")
+    conn.result("apply_plan", plan=make_plan(conn, {"net_b": bridge_net("veth_1")}, NO_CHECK))
+    conn.close()
+    assert superd.stop() == 0
+
+
+def assert_restore_nets_rebuilds_net_a_alone(superd: Superd) -> None:
+    """After :func:`save_net_a_then_apply_net_b` and a reboot: restore_nets
+    brings the safe net_a back (veth_0 its port), not net_b."""
+    ns = superd.host.name
+    conn = superd.connect()
+    try:
+        assert conn.result("restore_nets")["code"] == 0
+        assert is_bridge(ns, "net_a") and links(ns)["veth_0"]["master"] == "net_a"
+        assert "net_b" not in links(ns)
+        assert set(conn.result("netinfo")["running"]["networks"]) == {"net_a"}
+    finally:
+        conn.close()
+
+
 def assert_closed(conn: Client) -> None:
     """The peer closed: end of stream, or a reset when it left our bytes unread."""
     try:
@@ -259,13 +283,6 @@ def assert_closed(conn: Client) -> None:
 
 def test_ping_answers_pong(client: Client) -> None:
     assert client.result("ping") == "pong"
-
-
-def test_socket_belongs_to_root_and_the_frontd_group(superd: Superd) -> None:
-    info = os.stat(superd.socket)
-    assert stat.S_ISSOCK(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o660
-    assert (info.st_uid, info.st_gid) == (0, grp.getgrnam(FRONTD_USER).gr_gid)
-    assert stat.S_IMODE(os.stat(superd.socket.parent).st_mode) == 0o755
 
 
 def test_netinfo_reports_caps_and_running(client: Client) -> None:
@@ -417,237 +434,6 @@ def send_as(path: Path, user: str, groups: list[str], frame: bytes) -> dict:
     return json.loads(data)
 
 
-def _connect_as(path: Path, user: str, groups: list[str]) -> dict:
+def connect_as(path: Path, user: str, groups: list[str]) -> dict:
     """Ping superd as ``user``; its answer."""
     return send_as(path, user, groups, encode_frame({"id": 1, "verb": "ping", "args": {}}))
-
-
-def test_other_uid_is_refused_even_with_socket_access(superd: Superd) -> None:
-    # nobody in the frontd group can open the socket file; its uid is still refused.
-    refused = _connect_as(superd.socket, "nobody", [FRONTD_USER])
-    assert refused["answer"]["ok"] is False and refused["answer"]["error"]["code"] == 21
-    assert "permission denied" in refused["answer"]["error"]["message"]
-    assert refused["then"] is None  # disconnected
-    assert "refused connection" in superd.log_text()
-    admitted = _connect_as(superd.socket, FRONTD_USER, [FRONTD_USER])
-    assert admitted["answer"] == {"id": 1, "ok": True, "result": "pong"}
-
-
-def test_unknown_verb_is_answered_and_connection_stays_usable(client: Client) -> None:
-    client.sock.sendall(encode_frame({"id": 7, "verb": "exec", "args": {"cmd": "id"}}))
-    answer = recv_frame(client.sock)
-    assert answer["id"] == 7 and error_of(answer)[0] == 21
-    client.sock.sendall(encode_frame({"id": 8, "verb": "ping", "args": {"x": 1}}))
-    assert error_of(recv_frame(client.sock))[0] == 21
-    assert client.result("ping") == "pong"
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        struct.pack(">I", 8) + b"not json",
-        struct.pack(">I", 2) + b"[]",
-        struct.pack(">I", MAX_FRAME + 1) + b"{",
-    ],
-    ids=["not-json", "not-an-object", "oversized"],
-)
-def test_bad_frame_gets_an_error_then_close(superd: Superd, client: Client, raw: bytes) -> None:
-    client.sock.sendall(raw)
-    answer = recv_frame(client.sock)
-    assert answer["id"] == 0 and error_of(answer)[0] == 21
-    assert_closed(client)
-    other = superd.connect()
-    try:
-        assert other.result("ping") == "pong"
-    finally:
-        other.close()
-
-
-def _tamper_name(plan: dict) -> None:
-    plan["operations"][0]["name"] = "../x"
-
-
-def _tamper_vlan(plan: dict) -> None:
-    plan["operations"][0]["attrs"]["vlan"] = 5000
-
-
-def _tamper_op(plan: dict) -> None:
-    plan["operations"][0]["op"] = "exec"
-
-
-@pytest.mark.parametrize(
-    "tamper, code",
-    [(_tamper_name, 21), (_tamper_vlan, 26), (_tamper_op, 21)],
-    ids=["network-name", "vlan-5000", "unknown-op"],
-)
-def test_plan_frontd_would_never_send_changes_nothing(
-    superd: Superd, client: Client, tamper: Callable[[dict], None], code: int
-) -> None:
-    before = superd.kernel_state()
-    plan = make_plan(client, {"net_a": bridge_net("veth_0", vlan=10)}, NO_CHECK)
-    tamper(plan)
-    assert error_of(client.call("apply_plan", plan=plan))[0] == code
-    assert superd.kernel_state() == before
-    assert client.result("netinfo")["running"] == {"networks": {}, "bonds": {}}
-
-
-def test_stale_plan_is_refused(superd: Superd, client: Client) -> None:
-    plan = make_plan(client, {"net_a": bridge_net("veth_0")}, NO_CHECK)
-    client.result("apply_plan", plan=plan)
-    state = superd.kernel_state()
-    code, message = error_of(client.call("apply_plan", plan=plan))
-    assert code == 21 and "stale" in message
-    assert superd.kernel_state() == state
-
-
-def test_sigterm_exits_zero_and_removes_the_socket(superd: Superd, client: Client) -> None:
-    client.result("ping")
-    assert superd.stop() == 0
-    assert superd.notified(b"STOPPING=1", timeout=1)
-    assert not superd.socket.exists()
-    assert "superd stopped" in superd.log_text()
-    assert_closed(client)
-
-
-def test_second_superd_on_the_same_socket_refuses_to_start(superd: Superd) -> None:
-    second = superd.spawn()
-    try:
-        assert second.wait(timeout=60) == 1
-    finally:
-        if second.poll() is None:
-            second.kill()
-            second.wait(timeout=30)
-    assert "another superd listens" in superd.log_text()
-    conn = superd.connect()  # the first one still serves, its socket untouched
-    try:
-        assert conn.result("ping") == "pong"
-    finally:
-        conn.close()
-
-
-def test_missing_frontd_user_leaves_a_root_only_socket(
-    make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path
-) -> None:
-    daemon = Superd(make_ns(), tmp_path, sock_dir, frontd_user="nrs-no-such-user")
-    daemon.start()
-    try:
-        assert stat.S_IMODE(os.stat(daemon.socket).st_mode) == 0o600
-        refused = _connect_as(daemon.socket, FRONTD_USER, [])
-        assert refused["connect"] == "PermissionError"
-    finally:
-        daemon.kill()
-
-
-def test_connections_beyond_the_limit_are_refused(superd: Superd) -> None:
-    clients = []
-    try:
-        for _ in range(MAX_CONNECTIONS):
-            clients.append(superd.connect())
-            assert clients[-1].result("ping") == "pong"
-        extra = superd.connect()
-        answer = recv_frame(extra.sock)
-        assert answer["id"] == 0 and error_of(answer)[0] == 40
-        assert_closed(extra)
-        extra.close()
-        clients.pop().close()
-        wait_until(lambda: _ping_once(superd))
-    finally:
-        for conn in clients:
-            conn.close()
-
-
-def _ping_once(superd: Superd) -> bool:
-    conn = superd.connect()
-    try:
-        answer = conn.call("ping")
-    except (ConnectionResetError, AssertionError):
-        return False
-    finally:
-        conn.close()
-    return answer["ok"]
-
-
-def test_sigterm_during_connectivity_wait_rolls_back(superd: Superd, client: Client) -> None:
-    before = superd.kernel_state()
-    plan = make_plan(
-        client,
-        {"net_a": bridge_net("veth_0")},
-        {"connectivityCheck": True, "connectivityTimeout": 30},
-    )
-    answers: list[dict] = []
-    applying = threading.Thread(target=lambda: answers.append(client.call("apply_plan", plan=plan)))
-    applying.start()
-    wait_until(lambda: is_bridge(superd.host.name, "net_a"))
-    started = time.monotonic()
-    assert superd.stop() == 0
-    assert time.monotonic() - started < 15, "the wait was cut short"
-    applying.join(10)
-    assert answers and error_of(answers[0])[0] == 10, answers
-    assert superd.kernel_state() == before
-    assert not any((superd.root / "run" / "netconf" / "nets").iterdir())
-
-
-def netlink_events(ns: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        ["ip", "-n", ns, "monitor", "link", "address", "route"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def test_restart_leaves_the_network_untouched(superd: Superd) -> None:
-    first = superd.connect()
-    first.result("apply_plan", plan=make_plan(first, {"net_a": bridge_net("veth_0")}, NO_CHECK))
-    first.close()
-    ns = superd.host.name
-    # The kernel's own link-local (DAD) events are not superd's.
-    wait_until(lambda: not ip_json(ns, "-6", "addr", "show", "tentative"))
-    time.sleep(0.3)
-    state = superd.kernel_state()
-    monitor = netlink_events(ns)
-    try:
-        time.sleep(0.3)  # subscribed before superd stops
-        assert superd.stop() == 0
-        superd.start()
-        time.sleep(0.3)
-    finally:
-        monitor.send_signal(signal.SIGTERM)
-        events, _ = monitor.communicate(timeout=10)
-    assert events.strip() == "", "superd wrote to the kernel while stopping or starting"
-    assert superd.kernel_state() == state
-    second = superd.connect()
-    try:
-        assert second.result("ping") == "pong"
-        assert set(second.result("netinfo")["running"]["networks"]) == {"net_a"}
-    finally:
-        second.close()
-    assert superd.kernel_state() == state
-
-
-@pytest.mark.parametrize("wipe_run_dir", [True, False], ids=["run-wiped", "run-survived"])
-def test_restore_nets_after_reboot_rebuilds_the_persistent_config(
-    superd: Superd, make_ns: Callable[[], HostNs], wipe_run_dir: bool
-) -> None:
-    conn = superd.connect()
-    conn.result("apply_plan", plan=make_plan(conn, {"net_a": bridge_net("veth_0")}, NO_CHECK))
-    conn.result("set_safe_config")
-    conn.result("apply_plan", plan=make_plan(conn, {"net_b": bridge_net("veth_1")}, NO_CHECK))
-    conn.close()
-    assert superd.stop() == 0
-    # "Reboot": a fresh namespace with the same NICs, /run wiped (or not).
-    destroy_host_ns(superd.host)
-    superd.host = make_ns()
-    if wipe_run_dir:
-        shutil.rmtree(superd.root / "run" / "netconf")
-    superd.start()
-    ns = superd.host.name
-    assert not is_bridge(ns, "net_a") and not is_bridge(ns, "net_b")
-    conn = superd.connect()
-    try:
-        assert conn.result("restore_nets")["code"] == 0
-        assert is_bridge(ns, "net_a") and links(ns)["veth_0"]["master"] == "net_a"
-        assert "net_b" not in links(ns)
-        assert set(conn.result("netinfo")["running"]["networks"]) == {"net_a"}
-    finally:
-        conn.close()

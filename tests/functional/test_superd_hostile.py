@@ -1,6 +1,6 @@
 """superd against a hostile peer: what frontd would never send.
 
-``test_superd.py`` covers the first case of each kind (``nobody`` pinging,
+``test_superd_socket.py`` covers the first case of each kind (``nobody`` pinging,
 the ``exec`` verb, three bad frames, three tampered plans, a replayed plan);
 this module extends each kind and, for every case, asserts the specific
 error AND that nothing changed: links (``ip -j -d link``), addresses, routes
@@ -30,9 +30,7 @@ import copy
 import json
 import os
 import random
-import shutil
 import struct
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,7 +41,7 @@ import pytest
 from shared.errors import ErrorCode
 from shared.netmodel.plan import Plan
 from shared.wire import MAX_FRAME, encode_frame, recv_frame
-from tests.functional.conftest import create_host_ns, destroy_host_ns, ip_json
+from tests.functional.conftest import create_host_ns, destroy_host_ns, ip_json, socket_folder
 from tests.functional.hostile_plans import (
     FOREIGN_BRIDGE,
     FOREIGN_BRIDGE_ADDR,
@@ -110,33 +108,31 @@ def _settled(ns: str) -> bool:
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Superd]:
     host = create_host_ns(3, prefix="nrh-")
-    sock_dir = Path(tempfile.mkdtemp(prefix="nrh-sock-", dir="/tmp"))
-    os.chmod(sock_dir, 0o755)
-    superd = Superd(host, tmp_path_factory.mktemp("superd-hostile"), sock_dir)
-    try:
-        # A device of the host that is not a NIC in netinfo (not a fake_nics
-        # name): netreload must never take it, whatever a plan says.
-        host.batch([f"link add {FOREIGN} mtu 1400 type veth peer name {FOREIGN}p"])
-        # Another agent's bridge (libvirt's default network): never netreload's.
-        host.batch([f"link add {FOREIGN_BRIDGE} type bridge",
-                    f"addr add {FOREIGN_BRIDGE_ADDR} dev {FOREIGN_BRIDGE}",
-                    f"link set {FOREIGN_BRIDGE} up"])  # fmt: skip
-        superd.start()
-        conn = superd.connect()
+    with socket_folder("nrh-sock-") as sock_dir:
+        superd = Superd(host, tmp_path_factory.mktemp("superd-hostile"), sock_dir)
         try:
-            options = {**NO_CHECK, "commitOnSuccess": True}
-            conn.result("apply_plan", plan=make_plan(conn, BASE, options))
+            # A device of the host that is not a NIC in netinfo (not a fake_nics
+            # name): netreload must never take it, whatever a plan says.
+            host.batch([f"link add {FOREIGN} mtu 1400 type veth peer name {FOREIGN}p"])
+            # Another agent's bridge (libvirt's default network): never netreload's.
+            host.batch([f"link add {FOREIGN_BRIDGE} type bridge",
+                        f"addr add {FOREIGN_BRIDGE_ADDR} dev {FOREIGN_BRIDGE}",
+                        f"link set {FOREIGN_BRIDGE} up"])  # fmt: skip
+            superd.start()
+            conn = superd.connect()
+            try:
+                options = {**NO_CHECK, "commitOnSuccess": True}
+                conn.result("apply_plan", plan=make_plan(conn, BASE, options))
+            finally:
+                conn.close()
+            deadline = time.monotonic() + 20  # the kernel's own DAD, not superd's doing
+            while not _settled(host.name):
+                assert time.monotonic() < deadline, "IPv6 addresses stayed tentative"
+                time.sleep(0.05)
+            yield superd
         finally:
-            conn.close()
-        deadline = time.monotonic() + 20  # the kernel's own DAD, not superd's doing
-        while not _settled(host.name):
-            assert time.monotonic() < deadline, "IPv6 addresses stayed tentative"
-            time.sleep(0.05)
-        yield superd
-    finally:
-        superd.kill()
-        destroy_host_ns(host)
-        shutil.rmtree(sock_dir, ignore_errors=True)
+            superd.kill()
+            destroy_host_ns(host)
 
 
 @pytest.fixture

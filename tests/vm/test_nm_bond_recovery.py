@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,7 +37,7 @@ import pytest
 from conftest import ns_ip_json, ns_sysfs_read
 
 from shared.wire import encode_frame
-from tests.functional.conftest import create_host_ns, destroy_host_ns
+from tests.functional.conftest import create_host_ns, destroy_host_ns, socket_folder
 from tests.functional.nm_lab import NmLab, why_no_nm
 from tests.functional.test_nm_superd import (
     NmSuperd,
@@ -68,40 +67,36 @@ BONDED = (
 
 
 class VmSuperd(NmSuperd):
-    """superd in the emulated guest: its start-up (imports over 9p without
-    KVM, the recovery's NetworkManager calls) takes tens of seconds on a
-    busy machine, not the few the host's functional lane allows."""
+    """superd and its NetworkManager in a namespace of their own, with
+    ``NICS`` NICs. As a context, it also deletes that namespace afterwards:
+    the one superd is in by then (a "reboot" replaces it).
+
+    Its start-up in the emulated guest (imports over 9p without KVM, the
+    recovery's NetworkManager calls) takes tens of seconds on a busy
+    machine, not the few the host's functional lane allows."""
+
+    def __init__(self, root: Path, sock_dir: Path) -> None:
+        host = create_host_ns(NICS, prefix="nrvm-nmr-")
+        try:
+            super().__init__(host, root, sock_dir, NmLab(host.name, root / "nm"))
+        except BaseException:
+            destroy_host_ns(host)
+            raise
 
     def start(self, timeout: float = 240.0) -> None:
         super().start(timeout)
 
-
-def new_superd(root: Path, sock_dir: Path) -> NmSuperd:
-    host = create_host_ns(NICS, prefix="nrvm-nmr-")
-    lab = NmLab(host.name, root / "nm")
-    try:
-        lab.start()
-        daemon = VmSuperd(host, root, sock_dir, lab)
-        daemon.start()
-    except BaseException:
-        lab.stop()
-        destroy_host_ns(host)
-        raise
-    return daemon
+    def __exit__(self, *exc: object) -> None:
+        try:
+            super().__exit__(*exc)
+        finally:
+            destroy_host_ns(self.host)
 
 
 @pytest.fixture
 def superd(vm_kernel_modules, tmp_path: Path) -> Iterator[NmSuperd]:
-    sock_dir = Path(tempfile.mkdtemp(prefix="nrvm-sock-", dir="/tmp"))
-    sock_dir.chmod(0o755)
-    daemon = new_superd(tmp_path, sock_dir)
-    try:
+    with socket_folder("nrvm-sock-") as sock_dir, VmSuperd(tmp_path, sock_dir) as daemon:
         yield daemon
-    finally:
-        daemon.kill()
-        daemon.lab.stop()
-        destroy_host_ns(daemon.host)
-        shutil.rmtree(sock_dir, ignore_errors=True)
 
 
 # -- read-backs ---------------------------------------------------------------------
@@ -251,11 +246,9 @@ def sweep(vm_kernel_modules, tmp_path_factory) -> Iterator[dict]:
         {"bond1": {"nics": ["veth_0", "veth_2"], "options": "mode=active-backup miimon=300"}},
     )  # fmt: skip
     revert = ({"vraw": old[0]["vraw"], "vbr": {"remove": True}}, old[1])
-    sock_dir = Path(tempfile.mkdtemp(prefix="nrvm-sock-", dir="/tmp"))
-    sock_dir.chmod(0o755)
-    daemon = new_superd(tmp_path_factory.mktemp("sweep"), sock_dir)
-    seen: dict = {"held": {}}
-    try:
+    root = tmp_path_factory.mktemp("sweep")
+    with socket_folder("nrvm-sock-") as sock_dir, VmSuperd(root, sock_dir) as daemon:
+        seen: dict = {"held": {}}
         send(daemon, old)
 
         def killed(label: str) -> None:
@@ -267,11 +260,6 @@ def sweep(vm_kernel_modules, tmp_path_factory) -> Iterator[dict]:
         print(f"nm bond kill sweep: {seen['kills']} kills in {seconds:.0f} s")
         seen["audits"] = daemon.lab.audits()
         yield seen
-    finally:
-        daemon.kill()
-        daemon.lab.stop()
-        destroy_host_ns(daemon.host)
-        shutil.rmtree(sock_dir, ignore_errors=True)
 
 
 def test_superd_killed_during_a_bond_and_vlan_change_recovers_old_or_new_state(sweep) -> None:
