@@ -438,12 +438,11 @@ def memory_after_removal(
     lab: BenchLab, engine: BenchEngine, n: int, idle: dict, report_bytes: int, budget: Budget,
     per_network: float,
 ) -> tuple[list[Row], dict]:  # fmt: skip
-    """Benchmark 5b (``scale.memory_after_removal``'s, within the run's
-    budget): remove the N networks in one request, then superd's VmRSS
-    against idle + the report's size at N. ``per_network``: seconds the
-    kernel takes to delete one bridge here (measured in this run); the
-    removal is skipped when N of them do not fit in the budget, and waited
-    for at most three times that."""
+    """Benchmark 5b, within the run's budget: remove the N networks in one
+    request, then superd's VmRSS against idle + the report's size at N.
+    ``per_network``: seconds the kernel takes to delete one bridge here
+    (measured in this run); the removal is skipped when N of them do not
+    fit in the budget, and waited for at most three times that."""
     expected = n * per_network
     budget.require(1.5 * expected + 30, f"removing the {n} networks (~{expected:.0f} s)")
     at_n = lab.memory()["superd"]["VmRSS"] / 1024

@@ -218,31 +218,3 @@ def caps_cli(lab: BenchLab, n: int, runs: int = 7) -> tuple[list[Row], dict]:
               met=value / ref <= CAPS_CLI_TARGET if at_target else None,
               note=f"median of {runs}, output {size / 1024:.0f} KiB")  # fmt: skip
     return [row], {"samples": samples, "reference": reference, "bytes": size}
-
-
-def memory_after_removal(
-    lab: BenchLab, engine: BenchEngine, n: int, idle: dict, report_bytes: int
-) -> tuple[list[Row], dict]:
-    """Remove the N networks (one request), then superd's VmRSS against
-    idle + the report's size at N."""
-    at_n = lab.memory()["superd"]["VmRSS"] / 1024
-    request = {
-        "networks": {workload.net_name(i): {"remove": True} for i in range(n)},
-        "bondings": {},
-        "options": {"connectivityCheck": False},
-    }
-    removal = _stomp(engine, request, timeout=max(120.0, n * 0.6))
-    time.sleep(1.0)  # the monitor's last notifications
-    after = lab.memory()["superd"]
-    idle_mib = idle["superd"]["VmRSS"] / 1024
-    allowed = idle_mib * RSS_BACK_SLACK + report_bytes / 2**20
-    rows = [
-        Row("memory", "superd VmRSS with the N networks", n, at_n, None, "MiB",
-            target=f"≤ {RSS_TARGET_MIB:g} MiB", met=at_n <= RSS_TARGET_MIB),
-        Row("memory", "superd VmRSS after removing them", n, after["VmRSS"] / 1024,
-            idle_mib + report_bytes / 2**20, "MiB", "idle + report",
-            target=f"≤ {allowed:.1f} MiB", met=after["VmRSS"] / 1024 <= allowed,
-            note=f"idle {idle_mib:.1f} MiB, report {report_bytes / 1024:.0f} KiB; "
-                 f"removal of the {n} took {removal:.2f} s"),
-    ]  # fmt: skip
-    return rows, {"at_n": at_n, "after": after, "removal_seconds": removal}
