@@ -68,18 +68,6 @@ def call_frontd(
     return _result(_exchange(path, method, params, timeout)[1], orjson.loads)
 
 
-def call_frontd_text(path: str | os.PathLike, method: str, timeout: float = 3700) -> bytes:
-    """A call whose result is a string (``Host.getNetworkCapabilitiesText``),
-    as UTF-8: decoded by the standard library (one string: orjson's import,
-    ~10 ms of the CLI's start, would cost more than it saves)."""
-    import json
-
-    result = _result(_exchange(path, method, None, timeout)[1], json.loads)
-    if not isinstance(result, str):
-        raise NetError(ErrorCode.INTERNAL, f"frontd's answer to {method} is not a string")
-    return result.encode()
-
-
 def call_frontd_raw(path: str | os.PathLike, method: str, timeout: float = 3700) -> bytes:
     """A call with ``{"raw": true}`` whose result follows the answer's line
     (``Host.getNetworkCapabilitiesText``: :class:`frontd.jsonrpc.RawTail`):

@@ -110,13 +110,10 @@ def diff_names(old: Collection[str], new: Collection[str]) -> dict[str, list[str
     return {"add": sorted(new_set - old_set), "remove": sorted(old_set - new_set)}
 
 
-def patch_names(old: Collection[str], delta: Mapping[str, Any]) -> list[str]:
-    return sorted(patch_name_set(old, delta))
-
-
 def patch_name_set(old: Collection[str], delta: Mapping[str, Any]) -> frozenset[str]:
-    """:func:`patch_names` as a set: with ``old`` a frozenset (frontd's held
-    marked devices), no walk of its own over the host's names and no sort."""
+    """The names a :func:`diff_names` delta makes of ``old``: with ``old`` a
+    frozenset (frontd's held marked devices), no walk of its own over the
+    host's names and no sort."""
     if not isinstance(delta, Mapping):
         raise ValueError("not a names delta")
     remove, add = delta.get("remove", ()), delta.get("add", ())

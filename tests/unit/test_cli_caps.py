@@ -111,38 +111,6 @@ def sock_dir():
         yield Path(name)
 
 
-@pytest.mark.parametrize("text", TEXTS)
-def test_text_answer_is_the_string_frontd_sent(sock_dir: Path, text: str) -> None:
-    import orjson
-
-    from frontd.local_client import call_frontd_text
-
-    path = answer_with(
-        sock_dir, lambda rid: b'{"jsonrpc":"2.0","id":%d,"result":%s}\n' % (rid, orjson.dumps(text))
-    )
-    assert call_frontd_text(path, "Host.getNetworkCapabilitiesText", timeout=10) == text.encode()
-
-
-def test_text_answer_of_another_shape_is_decoded_whole(sock_dir: Path) -> None:
-    from frontd.local_client import call_frontd_text
-
-    path = answer_with(
-        sock_dir, lambda rid: b'{"jsonrpc":"2.0","id":%d,"result":"a","x":"b"}\n' % rid
-    )
-    assert call_frontd_text(path, "Host.getNetworkCapabilitiesText", timeout=10) == b"a"
-
-
-def test_text_answer_that_is_an_error_raises_its_code(sock_dir: Path) -> None:
-    from frontd.local_client import call_frontd_text
-    from shared.errors import NetError
-
-    path = answer_with(sock_dir, lambda rid: b'{"jsonrpc":"2.0","id":%d,"error":'
-                       b'{"code":40,"message":"busy"}}\n' % rid)  # fmt: skip
-    with pytest.raises(NetError) as raised:
-        call_frontd_text(path, "Host.getNetworkCapabilitiesText", timeout=10)
-    assert int(raised.value.code) == 40 and raised.value.message == "busy"
-
-
 # -- the raw answer (what ``--json caps`` asks for) -------------------------------
 
 
