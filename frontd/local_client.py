@@ -21,28 +21,31 @@ class SuperdGone(NetError):
 
 
 def _exchange(
-    path: str | os.PathLike, method: str, params: dict | None, timeout: float
-) -> tuple[int, bytes]:
-    """One JSON-RPC request over frontd's newline-delimited UNIX socket:
-    its id and the answer's line."""
-    import json  # not on ``--json caps``' path (call_frontd_raw)
-
-    request_id = next(_ids)
-    request = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
+    path: str | os.PathLike,
+    request: bytes,
+    timeout: float,
+    tail_size: Callable[[bytes], int | None] | None = None,
+) -> tuple[bytes, bytes | None]:
+    """Sends one request line on frontd's newline-delimited UNIX socket:
+    the answer's line, and the ``tail_size(line)`` bytes that follow it
+    (None where there is no ``tail_size`` or it says there is no tail)."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(str(path))
-            sock.sendall(json.dumps(request).encode() + b"\n")
+            sock.sendall(request)
             # a report's megabytes in few reads
-            line = sock.makefile("rb", buffering=READ_BUFFER).readline(MAX_LINE)
+            answer = sock.makefile("rb", buffering=READ_BUFFER)
+            line = answer.readline(MAX_LINE)
+            size = tail_size(line) if line and tail_size is not None else None
+            tail = answer.read(size) if size is not None else None
     except OSError as error:
         raise NetError(
             ErrorCode.INTERNAL, f"cannot talk to frontd at {path}: {error.strerror or error}"
         ) from None
     if not line:
         raise NetError(ErrorCode.INTERNAL, "frontd closed the connection without an answer")
-    return request_id, line
+    return line, tail
 
 
 def _result(line: bytes, loads: Callable[[bytes], object]) -> object:
@@ -63,9 +66,13 @@ def call_frontd(
 ) -> object:
     """One JSON-RPC call over frontd's UNIX socket; its result (orjson
     decodes it: a whole host's report, many times faster than json)."""
+    import json  # not on ``--json caps``' path (call_frontd_raw)
+
     import orjson
 
-    return _result(_exchange(path, method, params, timeout)[1], orjson.loads)
+    request = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params or {}}
+    line, _ = _exchange(path, json.dumps(request).encode() + b"\n", timeout)
+    return _result(line, orjson.loads)
 
 
 def call_frontd_raw(path: str | os.PathLike, method: str, timeout: float = 3700) -> bytes:
@@ -81,21 +88,8 @@ def call_frontd_raw(path: str | os.PathLike, method: str, timeout: float = 3700)
     request = b'{"jsonrpc":"2.0","id":%d,"method":"%s","params":{"raw":true}}\n' % (
         request_id, method.encode()
     )  # fmt: skip
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(str(path))
-            sock.sendall(request)
-            answer = sock.makefile("rb", buffering=READ_BUFFER)
-            line = answer.readline(MAX_LINE)
-            size = _tail_size(line, request_id) if line else None
-            data = answer.read(size) if size is not None else None
-    except OSError as error:
-        raise NetError(
-            ErrorCode.INTERNAL, f"cannot talk to frontd at {path}: {error.strerror or error}"
-        ) from None
-    if not line:
-        raise NetError(ErrorCode.INTERNAL, "frontd closed the connection without an answer")
+    line, data = _exchange(path, request, timeout, lambda line: _tail_size(line, request_id))
+    size = _tail_size(line, request_id)
     if size is None:
         import json
 
