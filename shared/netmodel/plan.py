@@ -85,7 +85,7 @@ class Plan:
         :meth:`from_dict` checks a received one (MTUs, final state)."""
         check_mtus(self.operations, running)
         check_final_state(self.operations, running)
-        return Plan(self.operations, self.options, dict(running))
+        return replace(self, running=dict(running))
 
     def with_shapes(self, shapes: bool) -> Plan:
         """This plan, knowing whether its final state asks for shaping."""

@@ -165,6 +165,12 @@ def test_plan_received_without_running_completed_with_the_derived_one(host) -> N
     assert received.with_running(plan.running) == plan
 
 
+def test_plan_completed_with_its_running_keeps_what_superd_knows_of_its_shaping(host) -> None:
+    plan = plan_setup_networks({"n": {"nic": "veth_0", "mtu": 9000}}, {}, {}, host, RunningConfig())
+    received = Plan.from_dict(json.loads(json.dumps(plan.to_dict(running=False))))
+    assert received.with_shapes(True).with_running(plan.running).shapes is True
+
+
 def test_plan_received_without_running_checks_its_mtus_on_the_derived_one(host) -> None:
     plan = plan_setup_networks({"n": {"nic": "veth_0", "mtu": 9000}}, {}, {}, host, RunningConfig())
     wire = json.loads(json.dumps(plan.to_dict(running=False)))
