@@ -18,9 +18,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:  # superd_daemon imports this module
+    from tests.functional.superd_daemon import Client, Superd
 
 NS_PREFIX = "nrt-"
 # Namespaces this process created and has not deleted yet. Only these are
@@ -211,3 +214,29 @@ def sock_dir() -> Iterator[Path]:
 @pytest.fixture(name="ip_json")
 def _ip_json_fixture() -> Callable[..., Any]:
     return ip_json
+
+
+# -- superd as a daemon (tests.functional.superd_daemon) --------------------------
+
+
+@pytest.fixture
+def make_ns(make_host_ns: Callable[..., HostNs]) -> Callable[[], HostNs]:
+    """``make_ns()`` → a fresh ``nrs-*`` namespace with veth_0 and veth_1."""
+    return lambda: make_host_ns(2, prefix="nrs-")
+
+
+@pytest.fixture
+def superd(make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path) -> Iterator[Superd]:
+    """A started superd in its own ``make_ns()`` namespace."""
+    from tests.functional.superd_daemon import Superd
+
+    with Superd(make_ns(), tmp_path, sock_dir) as daemon:
+        yield daemon
+
+
+@pytest.fixture
+def client(superd: Superd) -> Iterator[Client]:
+    """One connection to ``superd``."""
+    conn = superd.connect()
+    yield conn
+    conn.close()

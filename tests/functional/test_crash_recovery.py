@@ -47,7 +47,7 @@ from persistence.journal import before_from
 from shared.faults import KILL_ENV, LOG_ENV
 from shared.wire import encode_frame, recv_frame
 from tests.functional.conftest import HostNs, socket_folder
-from tests.functional.test_superd import Superd, error_of, make_plan
+from tests.functional.superd_daemon import Superd, error_of, make_plan
 
 NICS = 20
 FOREIGN, FOREIGN_ADDR = "virbr0", "192.168.122.1/24"  # another agent's bridge

@@ -28,16 +28,15 @@ import pytest
 from tests.functional.conftest import HostNs, ip_json
 from tests.functional.dnsmasq import Dnsmasq, dnsmasq_path
 from tests.functional.nm_lab import NmLab, why_no_nm
-from tests.functional.test_nm_superd import NmSuperd
-from tests.functional.test_source_routing import main_defaults, rules, setup, table
-from tests.functional.test_superd import (
+from tests.functional.superd_daemon import (
     Client,
     Superd,
     error_of,
-    make_ns,  # noqa: F401 - fixture
     make_plan,
     wait_until,
 )
+from tests.functional.test_nm_superd import NmSuperd
+from tests.functional.test_source_routing import main_defaults, rules, setup, table
 
 pytestmark = pytest.mark.skipif(dnsmasq_path() is None, reason="dnsmasq is not installed")
 
@@ -50,7 +49,7 @@ DYN_RULES = [("from 10.66.0.0/24", DYN_TABLE, 3200), ("to 10.66.0.0/24", DYN_TAB
 
 @pytest.fixture(params=["iproute2", "nm"])
 def superd(
-    request: pytest.FixtureRequest, make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path  # noqa: F811
+    request: pytest.FixtureRequest, make_ns: Callable[[], HostNs], tmp_path: Path, sock_dir: Path
 ) -> Iterator[Superd]:
     """superd with ``net_configurator`` the parameter (nm: a private
     NetworkManager in the namespace, as ``test_nm_superd``'s)."""
@@ -73,7 +72,7 @@ hook_only = pytest.mark.parametrize("superd", ["iproute2"], indirect=True)
 
 
 @contextmanager
-def serving(superd: Superd, tmp_path: Path, netmask: str) -> Iterator[Dnsmasq]:  # noqa: F811
+def serving(superd: Superd, tmp_path: Path, netmask: str) -> Iterator[Dnsmasq]:
     """dnsmasq on p_0 (10.66.0.1/24), leases .100-.150 with ``netmask``;
     stopped afterwards."""
     subprocess.run(["ip", "-n", superd.host.peer, "addr", "add", "10.66.0.1/24", "dev", "p_0"],
@@ -88,7 +87,7 @@ def serving(superd: Superd, tmp_path: Path, netmask: str) -> Iterator[Dnsmasq]: 
 
 
 @pytest.fixture
-def conn(superd: Superd) -> Iterator[Client]:  # noqa: F811
+def conn(superd: Superd) -> Iterator[Client]:
     client = superd.connect()
     yield client
     # the DHCP clients go before the namespace does
@@ -125,7 +124,7 @@ def routes_via_veth_0(ns: str) -> list[str]:
 
 
 def test_lease_router_of_a_network_without_the_default_route_is_source_routed(
-    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+    superd: Superd, conn: Client, tmp_path: Path
 ) -> None:
     with serving(superd, tmp_path, "255.255.255.0"):
         setup(conn, {"mgmt": MGMT, "dyn": {**DYN, "blockingdhcp": True}})
@@ -142,7 +141,7 @@ def test_lease_router_of_a_network_without_the_default_route_is_source_routed(
 
 
 def test_removing_a_dhcp_network_removes_its_table_and_rules(
-    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+    superd: Superd, conn: Client, tmp_path: Path
 ) -> None:
     with serving(superd, tmp_path, "255.255.255.0"):
         setup(conn, {"mgmt": MGMT, "dyn": {**DYN, "blockingdhcp": True}})
@@ -154,7 +153,7 @@ def test_removing_a_dhcp_network_removes_its_table_and_rules(
 
 
 def test_giving_up_the_default_route_moves_the_lease_router_to_source_routing(
-    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+    superd: Superd, conn: Client, tmp_path: Path
 ) -> None:
     with serving(superd, tmp_path, "255.255.255.0"):
         setup(conn, {"dyn": {**DYN, "blockingdhcp": True, "defaultRoute": True}})
@@ -171,7 +170,7 @@ def test_giving_up_the_default_route_moves_the_lease_router_to_source_routing(
 
 
 def test_taking_the_default_route_removes_the_lease_table_and_rules(
-    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+    superd: Superd, conn: Client, tmp_path: Path
 ) -> None:
     with serving(superd, tmp_path, "255.255.255.0"):
         setup(conn, {"mgmt": MGMT, "dyn": {**DYN, "blockingdhcp": True}})
@@ -184,7 +183,7 @@ def test_taking_the_default_route_removes_the_lease_table_and_rules(
 
 
 def test_a_dhcp_network_rolled_back_for_lost_connectivity_leaves_no_table_or_rules(
-    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+    superd: Superd, conn: Client, tmp_path: Path
 ) -> None:
     with serving(superd, tmp_path, "255.255.255.0"):
         setup(conn, {"mgmt": MGMT})
@@ -199,7 +198,7 @@ def test_a_dhcp_network_rolled_back_for_lost_connectivity_leaves_no_table_or_rul
 
 @contextmanager
 def storage_lease(
-    superd: Superd, conn: Client, tmp_path: Path, netmask: str, mgmt: dict  # noqa: F811
+    superd: Superd, conn: Client, tmp_path: Path, netmask: str, mgmt: dict
 ) -> Iterator[str]:
     """A storage network (DHCP, no default route) beside ``mgmt``, offered a
     lease with ``netmask``; yields the namespace once dnsmasq acknowledged
@@ -225,7 +224,7 @@ MGMT_IN_THE_LEASE = {**MGMT, "ipaddr": "10.66.200.10", "gateway": "10.66.200.1"}
 
 
 def test_a_lease_for_half_of_ipv4_on_a_storage_network_steers_no_traffic(
-    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+    superd: Superd, conn: Client, tmp_path: Path
 ) -> None:
     with storage_lease(superd, conn, tmp_path, HALF_OF_IPV4, MGMT) as ns:
         assert_lease_steers_no_traffic(ns, probe="200.1.1.1")
@@ -233,7 +232,7 @@ def test_a_lease_for_half_of_ipv4_on_a_storage_network_steers_no_traffic(
 
 @hook_only
 def test_a_lease_for_half_of_ipv4_on_a_storage_network_is_refused(
-    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+    superd: Superd, conn: Client, tmp_path: Path
 ) -> None:
     with storage_lease(superd, conn, tmp_path, HALF_OF_IPV4, MGMT) as ns:
         assert_lease_steers_no_traffic(ns, probe="200.1.1.1")
@@ -241,7 +240,7 @@ def test_a_lease_for_half_of_ipv4_on_a_storage_network_is_refused(
 
 
 def test_a_lease_overlapping_the_default_route_networks_subnet_steers_no_traffic(
-    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+    superd: Superd, conn: Client, tmp_path: Path
 ) -> None:
     with storage_lease(superd, conn, tmp_path, "255.255.0.0", MGMT_IN_THE_LEASE) as ns:
         assert_lease_steers_no_traffic(ns, probe="10.66.200.1")
@@ -249,7 +248,7 @@ def test_a_lease_overlapping_the_default_route_networks_subnet_steers_no_traffic
 
 @hook_only
 def test_a_lease_overlapping_the_default_route_networks_subnet_is_refused(
-    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+    superd: Superd, conn: Client, tmp_path: Path
 ) -> None:
     with storage_lease(superd, conn, tmp_path, "255.255.0.0", MGMT_IN_THE_LEASE) as ns:
         assert_lease_steers_no_traffic(ns, probe="10.66.200.1")
@@ -257,7 +256,7 @@ def test_a_lease_overlapping_the_default_route_networks_subnet_is_refused(
 
 
 def test_the_default_route_network_takes_the_lease_it_is_given(
-    superd: Superd, conn: Client, tmp_path: Path  # noqa: F811
+    superd: Superd, conn: Client, tmp_path: Path
 ) -> None:
     with serving(superd, tmp_path, "255.255.0.0"):
         setup(conn, {"dyn": {**DYN, "blockingdhcp": True, "defaultRoute": True}})

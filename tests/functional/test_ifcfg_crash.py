@@ -27,9 +27,9 @@ from shared.wire import encode_frame, recv_frame
 from tests.functional.conftest import HostNs, socket_folder
 from tests.functional.ifcfg_lab import PLUGIN_DIR, ifcfg_nm_lab, why_no_ifcfg_nm
 from tests.functional.nm_lab import NmLab
+from tests.functional.superd_daemon import Superd, error_of, make_plan
 from tests.functional.test_crash_recovery import running_docs
 from tests.functional.test_ifcfg_upgrade import view
-from tests.functional.test_superd import Superd, error_of, make_plan
 
 # Soak lane (make soak): 30-140 s. Before activations NetworkManager ends by
 # itself were awaited or asked again (it auto-activates the ONBOOT profiles

@@ -14,18 +14,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared.faults import FAIL_AFTER_ENV
 from tests.functional.conftest import ip_json
-from tests.functional.test_source_routing import kernel_state, setup
-from tests.functional.test_superd import (
-    FAIL_AFTER_ENV,
+from tests.functional.superd_daemon import (
     NO_CHECK,
     Client,
     Superd,
     error_of,
-    make_ns,  # noqa: F401 - fixture
     make_plan,
-    superd,  # noqa: F401 - fixture
 )
+from tests.functional.test_source_routing import kernel_state, setup
 
 OWN = {"veth_0": ["10.9.0.9/24", "10.9.0.10/24", "2001:db8:9::9/64"],
        "veth_1": ["10.8.0.8/24", "2001:db8:8::8/64"]}  # fmt: skip
@@ -39,7 +37,7 @@ def addresses(ns: str, device: str) -> list[str]:
 
 
 @pytest.fixture
-def nics_with_addresses(superd: Superd) -> Superd:  # noqa: F811
+def nics_with_addresses(superd: Superd) -> Superd:
     for nic, cidrs in OWN.items():
         for cidr in cidrs:
             superd.host.ip("addr", "add", cidr, "dev", nic, "nodad")

@@ -1,5 +1,5 @@
 """superd with ``net_configurator = nm``: a real NetworkManager on a private
-bus in the test's namespace (``nm_lab``), superd as a daemon (``test_superd``'s
+bus in the test's namespace (``nm_lab``), superd as a daemon (``superd_daemon``'s
 ``Superd``). Assertions read the kernel (``ip -j``) and NetworkManager
 (``nmcli`` on the private bus), never netreload's own client.
 """
@@ -22,7 +22,7 @@ from shared.faults import FAIL_AFTER_ENV, KILL_ENV, LOG_ENV
 from shared.wire import encode_frame
 from tests.functional.conftest import HostNs, destroy_host_ns
 from tests.functional.nm_lab import NmLab, why_no_nm
-from tests.functional.test_superd import (
+from tests.functional.superd_daemon import (
     NO_CHECK,
     Superd,
     assert_restore_nets_rebuilds_net_a_alone,

@@ -1,7 +1,7 @@
 """OVS networks through superd the daemon: connectivity rollback, restore-nets,
 superd killed at every step of a mixed change.
 
-superd runs in the test's namespace (``test_superd.Superd``) with a private
+superd runs in the test's namespace (``superd_daemon.Superd``) with a private
 Open vSwitch (``ovs_lab``); assertions read OVSDB back with ``ovs-vsctl``
 and the kernel with ``ip -j``.
 """
@@ -20,14 +20,9 @@ from shared.wire import encode_frame, recv_frame
 from tests.functional.conftest import HostNs, addresses, destroy_host_ns, ip_json
 from tests.functional.contract import assert_caps_contract
 from tests.functional.ovs_lab import OvsLab, why_no_ovs
-from tests.functional.test_superd import NO_CHECK, Superd, error_of, make_plan
+from tests.functional.superd_daemon import NO_CHECK, Superd, error_of, make_plan
 
 pytestmark = pytest.mark.skipif(why_no_ovs() is not None, reason=why_no_ovs() or "")
-
-
-@pytest.fixture
-def make_ns(make_host_ns: Callable[..., HostNs]) -> Callable[[], HostNs]:
-    return lambda: make_host_ns(2, prefix="nrs-")
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ import pytest
 from shared.faults import KILL_ENV, LOG_ENV
 from shared.wire import encode_frame, recv_frame
 from tests.functional.conftest import HostNs, destroy_host_ns, socket_folder
+from tests.functional.superd_daemon import REPO, Superd, error_of, make_plan
 from tests.functional.test_crash_recovery import kernel_state, running_docs
-from tests.functional.test_superd import REPO, Superd, error_of, make_plan
 
 NICS = 4
 PERSISTED = {

@@ -18,16 +18,14 @@ from typing import Any
 
 import pytest
 
+from shared.faults import FAIL_AFTER_ENV
 from tests.functional.conftest import HostNs, destroy_host_ns, ip_json
-from tests.functional.test_superd import (
-    FAIL_AFTER_ENV,
+from tests.functional.superd_daemon import (
     NO_CHECK,
     Client,
     Superd,
     error_of,
-    make_ns,  # noqa: F401 - fixture
     make_plan,
-    superd,  # noqa: F401 - fixture
 )
 
 MGMT = {"nic": "veth_0", "bridged": True, "ipaddr": "192.0.2.10", "prefix": 24,
@@ -39,7 +37,7 @@ MGMT_TABLE = zlib.adler32(b"mgmt")
 
 
 @pytest.fixture
-def conn(superd: Superd) -> Iterator[Client]:  # noqa: F811
+def conn(superd: Superd) -> Iterator[Client]:
     client = superd.connect()
     yield client
     client.close()
@@ -87,16 +85,17 @@ def storage_routing(table_number: int = STORAGE_TABLE) -> tuple[list, set]:
     )  # fmt: skip
 
 
-def kernel_state(superd: Superd) -> dict:  # noqa: F811
-    """test_superd's before/after picture, with the rules, without the local
-    table (it mirrors the addresses, an IPv6 one only once DAD is over)."""
+def kernel_state(superd: Superd) -> dict:
+    """``Superd.kernel_state``'s before/after picture, with the rules,
+    without the local table (it mirrors the addresses, an IPv6 one only
+    once DAD is over)."""
     state = superd.kernel_state()
     routes = [r for r in state["routes"] if json.loads(r).get("table") != "local"]
     return {**state, "routes": routes, "rules": ip_json(superd.host.name, "-4", "rule", "show")}
 
 
 def test_network_without_the_default_route_gets_its_own_table_and_rules(
-    superd: Superd, conn: Client  # noqa: F811
+    superd: Superd, conn: Client
 ) -> None:
     setup(conn, {"mgmt": MGMT, "storage": STORAGE})
     ns = superd.host.name
@@ -106,7 +105,7 @@ def test_network_without_the_default_route_gets_its_own_table_and_rules(
     assert main_defaults(ns) == [("192.0.2.1", "mgmt")]
 
 
-def test_capabilities_report_each_networks_gateway(superd: Superd, conn: Client) -> None:  # noqa: F811
+def test_capabilities_report_each_networks_gateway(superd: Superd, conn: Client) -> None:
     setup(conn, {"mgmt": MGMT, "storage": STORAGE})
     nets = conn.result("netinfo")["caps"]["networks"]
     assert (nets["storage"]["gateway"], nets["storage"]["ipv4defaultroute"]) == (
@@ -116,7 +115,7 @@ def test_capabilities_report_each_networks_gateway(superd: Superd, conn: Client)
 
 
 def test_moving_the_default_route_keeps_the_previous_holders_gateway(
-    superd: Superd, conn: Client  # noqa: F811
+    superd: Superd, conn: Client
 ) -> None:
     setup(conn, {"mgmt": MGMT, "storage": STORAGE})
     setup(conn, {"storage": {**STORAGE, "defaultRoute": True}})
@@ -132,7 +131,7 @@ def test_moving_the_default_route_keeps_the_previous_holders_gateway(
 
 
 def test_removing_the_network_removes_its_table_and_rules(
-    superd: Superd, conn: Client  # noqa: F811
+    superd: Superd, conn: Client
 ) -> None:
     setup(conn, {"mgmt": MGMT, "storage": STORAGE})
     ns = superd.host.name
@@ -143,7 +142,7 @@ def test_removing_the_network_removes_its_table_and_rules(
 
 
 def test_editing_the_address_moves_the_rules_to_the_new_subnet(
-    superd: Superd, conn: Client  # noqa: F811
+    superd: Superd, conn: Client
 ) -> None:
     setup(conn, {"storage": STORAGE})
     setup(conn, {"storage": {**STORAGE, "ipaddr": "203.0.113.7", "gateway": "203.0.113.1"}})
@@ -154,7 +153,7 @@ def test_editing_the_address_moves_the_rules_to_the_new_subnet(
     assert conn.result("netinfo")["caps"]["networks"]["storage"]["gateway"] == "203.0.113.1"
 
 
-def test_a_failed_edit_puts_the_old_table_and_rules_back(superd: Superd) -> None:  # noqa: F811
+def test_a_failed_edit_puts_the_old_table_and_rules_back(superd: Superd) -> None:
     conn = superd.connect()
     setup(conn, {"mgmt": MGMT, "storage": STORAGE})
     conn.close()
@@ -176,7 +175,7 @@ def test_a_failed_edit_puts_the_old_table_and_rules_back(superd: Superd) -> None
 
 
 def test_restore_nets_after_reboot_rebuilds_the_source_routing(
-    superd: Superd, make_ns: Callable[[], HostNs]  # noqa: F811
+    superd: Superd, make_ns: Callable[[], HostNs]
 ) -> None:
     conn = superd.connect()
     setup(conn, {"mgmt": MGMT, "storage": STORAGE})

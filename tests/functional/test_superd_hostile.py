@@ -49,7 +49,7 @@ from tests.functional.hostile_plans import (
     mutate,
     net_attr,
 )
-from tests.functional.test_superd import (
+from tests.functional.superd_daemon import (
     FRONTD_USER,
     NO_CHECK,
     Client,

@@ -1,9 +1,8 @@
-"""superd's life as a process (``test_superd``'s daemon): SIGTERM (also
+"""superd's life as a process (``superd_daemon``'s daemon): SIGTERM (also
 during a connectivity wait: rolled back), a second superd on its socket, a
 restart that writes nothing to the kernel, and restore-nets after a reboot.
 """
 
-# ruff: noqa: F811 - the tests take the fixtures imported from test_superd
 
 from __future__ import annotations
 
@@ -17,20 +16,17 @@ from collections.abc import Callable
 import pytest
 
 from tests.functional.conftest import HostNs, destroy_host_ns, ip_json
-from tests.functional.test_superd import (
+from tests.functional.superd_daemon import (
     NO_CHECK,
     Client,
     Superd,
     assert_closed,
     assert_restore_nets_rebuilds_net_a_alone,
     bridge_net,
-    client,  # noqa: F401 - fixture
     error_of,
     is_bridge,
-    make_ns,  # noqa: F401 - fixture
     make_plan,
     save_net_a_then_apply_net_b,
-    superd,  # noqa: F401 - fixture
     wait_until,
 )
 

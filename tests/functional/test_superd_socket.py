@@ -1,11 +1,10 @@
-"""superd's socket and who may use it (``test_superd``'s daemon): its
+"""superd's socket and who may use it (``superd_daemon``'s daemon): its
 owner and mode, the peer's uid checked, the connection limit, and the first
 case of each request frontd would never send (an unknown verb, bad frames,
 tampered and replayed plans; ``test_superd_hostile`` has the others): a
 specific error, nothing changed, the daemon still serving.
 """
 
-# ruff: noqa: F811 - the tests take the fixtures imported from test_superd
 
 from __future__ import annotations
 
@@ -21,19 +20,16 @@ import pytest
 from shared.wire import MAX_FRAME, encode_frame, recv_frame
 from superd.server import MAX_CONNECTIONS
 from tests.functional.conftest import HostNs
-from tests.functional.test_superd import (
+from tests.functional.superd_daemon import (
     FRONTD_USER,
     NO_CHECK,
     Client,
     Superd,
     assert_closed,
     bridge_net,
-    client,  # noqa: F401 - fixture
     connect_as,
     error_of,
-    make_ns,  # noqa: F401 - fixture
     make_plan,
-    superd,  # noqa: F401 - fixture
     wait_until,
 )
 

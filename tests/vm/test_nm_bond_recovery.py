@@ -39,6 +39,7 @@ from conftest import ns_ip_json, ns_sysfs_read
 from shared.wire import encode_frame
 from tests.functional.conftest import create_host_ns, destroy_host_ns, socket_folder
 from tests.functional.nm_lab import NmLab, why_no_nm
+from tests.functional.superd_daemon import make_plan
 from tests.functional.test_nm_superd import (
     NmSuperd,
     kill_at_each_step,
@@ -46,7 +47,6 @@ from tests.functional.test_nm_superd import (
     send,
     wait_for_the_connectivity_wait,
 )
-from tests.functional.test_superd import make_plan
 
 pytestmark = pytest.mark.skipif(why_no_nm() is not None, reason=str(why_no_nm()))
 
