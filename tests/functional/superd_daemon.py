@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -195,6 +196,15 @@ def make_plan(
         RunningConfig.from_dict(info["running"]),
     )
     return plan.to_dict()
+
+
+def apply_in_background(conn: Client, plan: dict) -> tuple[threading.Thread, list[dict]]:
+    """``apply_plan`` of ``plan`` sent on ``conn`` from a started thread:
+    the thread, and the list its answer is appended to."""
+    answers: list[dict] = []
+    thread = threading.Thread(target=lambda: answers.append(conn.call("apply_plan", plan=plan)))
+    thread.start()
+    return thread, answers
 
 
 def bridge_net(nic: str, **attrs: Any) -> dict:

@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from tests.functional.nm_lab import NmLab, why_no_nm
 from tests.functional.superd_daemon import (
     NO_CHECK,
     Superd,
+    apply_in_background,
     assert_restore_nets_rebuilds_net_a_alone,
     bridge_net,
     error_of,
@@ -154,9 +154,7 @@ def test_checkpoint_is_kept_across_the_connectivity_wait_and_rolled_back(
         {"connectivityCheck": True, "connectivityTimeout": 20},
     )
     conn.sock.settimeout(180)  # a loaded machine: the rollback may take a while
-    answers: list[dict] = []
-    waiting = threading.Thread(target=lambda: answers.append(conn.call("apply_plan", plan=plan)))
-    waiting.start()
+    waiting, answers = apply_in_background(conn, plan)
     lab = superd.lab
     wait_for_the_connectivity_wait(superd)
     held = lab.checkpoints()
@@ -181,9 +179,7 @@ def test_confirmed_connectivity_destroys_the_checkpoint_and_keeps_the_change(
         {"net_a": bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24)},
         {"connectivityCheck": True, "connectivityTimeout": 60},
     )
-    answers: list[dict] = []
-    applying = threading.Thread(target=lambda: answers.append(conn.call("apply_plan", plan=plan)))
-    applying.start()
+    applying, answers = apply_in_background(conn, plan)
     lab = superd.lab
     wait_for_the_connectivity_wait(superd)
     held = lab.checkpoints()

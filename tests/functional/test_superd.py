@@ -7,7 +7,6 @@ life as a process ``test_superd_lifecycle``'s.
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 from shared.faults import FAIL_AFTER_ENV
@@ -15,6 +14,7 @@ from tests.functional.superd_daemon import (
     NO_CHECK,
     Client,
     Superd,
+    apply_in_background,
     bridge_net,
     error_of,
     is_bridge,
@@ -72,9 +72,7 @@ def test_confirmed_connectivity_keeps_the_change(superd: Superd, client: Client)
         {"net_a": bridge_net("veth_0")},
         {"connectivityCheck": True, "connectivityTimeout": 5},
     )
-    answers: list[dict] = []
-    applying = threading.Thread(target=lambda: answers.append(client.call("apply_plan", plan=plan)))
-    applying.start()
+    applying, answers = apply_in_background(client, plan)
     time.sleep(1.0)
     other = superd.connect()  # the confirmation may come on any connection
     try:
@@ -116,9 +114,7 @@ def test_second_change_during_a_running_one_is_refused(superd: Superd, client: C
         {"net_a": bridge_net("veth_0")},
         {"connectivityCheck": True, "connectivityTimeout": 20},
     )
-    answers: list[dict] = []
-    applying = threading.Thread(target=lambda: answers.append(client.call("apply_plan", plan=plan)))
-    applying.start()
+    applying, answers = apply_in_background(client, plan)
     other = superd.connect()
     try:
         wait_until(lambda: is_bridge(superd.host.name, "net_a"))

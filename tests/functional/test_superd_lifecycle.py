@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 
@@ -20,6 +19,7 @@ from tests.functional.superd_daemon import (
     NO_CHECK,
     Client,
     Superd,
+    apply_in_background,
     assert_closed,
     assert_restore_nets_rebuilds_net_a_alone,
     bridge_net,
@@ -63,9 +63,7 @@ def test_sigterm_during_connectivity_wait_rolls_back(superd: Superd, client: Cli
         {"net_a": bridge_net("veth_0")},
         {"connectivityCheck": True, "connectivityTimeout": 30},
     )
-    answers: list[dict] = []
-    applying = threading.Thread(target=lambda: answers.append(client.call("apply_plan", plan=plan)))
-    applying.start()
+    applying, answers = apply_in_background(client, plan)
     wait_until(lambda: is_bridge(superd.host.name, "net_a"))
     started = time.monotonic()
     assert superd.stop() == 0
