@@ -12,8 +12,10 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -86,6 +88,38 @@ def addresses(ns: str, name: str) -> set[str]:
 def ip_batch(ns: str, commands: list[str]) -> None:
     """Run many ``ip`` commands in NS with one ``ip -n NS -batch -``."""
     run_ip("-n", ns, "-batch", "-", input_text="\n".join(commands) + "\n")
+
+
+# What ``ip monitor`` prints that is no event of the namespace it watches:
+# a message about a peer namespace reference, seen on a loaded machine.
+NOT_NETLINK_EVENTS = ("Peer netns reference is invalid",)
+
+
+@contextmanager
+def netlink_events(ns: str) -> Iterator[list[str]]:
+    """The lines ``ip monitor link address route`` prints in ``ns`` while the
+    block runs (subscribed 0.3 s before it, read 0.3 s after it), less the
+    ones that are no event (:data:`NOT_NETLINK_EVENTS`); the list is filled
+    when the block ends."""
+    events: list[str] = []
+    monitor = subprocess.Popen(
+        ["ip", "-n", ns, "monitor", "link", "address", "route"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(0.3)  # subscribed before the block starts
+        yield events
+        time.sleep(0.3)
+    finally:
+        monitor.send_signal(signal.SIGTERM)
+        output, _ = monitor.communicate(timeout=10)
+    events.extend(
+        line
+        for line in output.splitlines()
+        if line.strip() and not any(text in line for text in NOT_NETLINK_EVENTS)
+    )
 
 
 def delete_netns(name: str) -> None:

@@ -125,6 +125,15 @@ class Superd:
                     return False
         return False
 
+    def wait_for_the_connectivity_wait(self, timeout: float = 120) -> None:
+        """Until superd logs that it waits for confirm_connectivity (the
+        change applied, verified and committed): once per log."""
+        deadline = time.monotonic() + timeout
+        while "for confirm_connectivity" not in self.log_text():
+            assert time.monotonic() < deadline, "superd did not get to the connectivity wait"
+            assert self.proc is not None and self.proc.poll() is None, "superd is gone"
+            time.sleep(0.05)
+
     def stop(self) -> int:
         """SIGTERM; superd's exit status."""
         assert self.proc is not None

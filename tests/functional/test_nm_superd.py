@@ -112,15 +112,6 @@ def test_created_bridge_carries_netreloads_mark(superd: NmSuperd) -> None:
     assert links(superd.host.name)["net_a"].get("ifalias") == "netreload"
 
 
-def wait_for_the_connectivity_wait(daemon: NmSuperd, timeout: float = 120) -> None:
-    """Until superd says it waits for confirm_connectivity (the change
-    applied, verified and committed)."""
-    deadline = time.monotonic() + timeout
-    while "for confirm_connectivity" not in daemon.log_text():
-        assert time.monotonic() < deadline, "superd did not get to the connectivity wait"
-        time.sleep(0.05)
-
-
 def test_unconfirmed_connectivity_rolls_back_kernel_and_profiles(superd: NmSuperd) -> None:
     conn = superd.connect()
     conn.result("apply_plan", plan=make_plan(conn, {"old": bridge_net("veth_1")}, NO_CHECK))
@@ -156,7 +147,7 @@ def test_checkpoint_is_kept_across_the_connectivity_wait_and_rolled_back(
     conn.sock.settimeout(180)  # a loaded machine: the rollback may take a while
     waiting, answers = apply_in_background(conn, plan)
     lab = superd.lab
-    wait_for_the_connectivity_wait(superd)
+    superd.wait_for_the_connectivity_wait()
     held = lab.checkpoints()
     waiting.join(180)
     conn.close()
@@ -181,7 +172,7 @@ def test_confirmed_connectivity_destroys_the_checkpoint_and_keeps_the_change(
     )
     applying, answers = apply_in_background(conn, plan)
     lab = superd.lab
-    wait_for_the_connectivity_wait(superd)
+    superd.wait_for_the_connectivity_wait()
     held = lab.checkpoints()
     other = superd.connect()
     try:
@@ -213,7 +204,7 @@ def test_superd_killed_during_the_connectivity_wait_recovers_through_the_checkpo
     )
     conn.sock.sendall(encode_frame({"id": 99, "verb": "apply_plan", "args": {"plan": plan}}))
     lab = superd.lab
-    wait_for_the_connectivity_wait(superd)
+    superd.wait_for_the_connectivity_wait()
     held = lab.checkpoints()
     assert superd.proc is not None
     superd.proc.kill()  # a crash: SIGKILL (SIGTERM is superd's own rollback)

@@ -9,15 +9,13 @@ request must give the same kernel state.
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 
 import pytest
 
 from tests.functional import configurator_params
 from tests.functional.agent import Agent
-from tests.functional.conftest import addresses, ip_json
+from tests.functional.conftest import addresses, ip_json, netlink_events
 from tests.functional.contract import assert_caps_contract
 from tests.functional.ifcfg_lab import IfcfgAgent
 
@@ -202,19 +200,8 @@ def test_unchanged_reapply_causes_no_netlink_events(agent: Agent) -> None:
     wait_for_dad(agent.host.name)  # the kernel's own link-local events are not ours
     if agent.configurator in ("nm", "ifcfg"):
         audits_before = agent.nm.audits()
-    monitor = subprocess.Popen(
-        ["ip", "-n", agent.host.name, "monitor", "link", "address", "route"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        time.sleep(0.3)  # the monitor is subscribed before the re-apply starts
+    with netlink_events(agent.host.name) as events:
         result = agent.setup(request)
-        time.sleep(0.3)
-    finally:
-        monitor.send_signal(signal.SIGTERM)
-        output, _ = monitor.communicate(timeout=10)
     assert result["code"] == 0
     if agent.configurator in ("nm", "ifcfg"):
         # NetworkManager makes link changes of its own at any time: what
@@ -222,4 +209,4 @@ def test_unchanged_reapply_causes_no_netlink_events(agent: Agent) -> None:
         # is an "audit:" line of its log)
         assert agent.nm.audits() == audits_before
     else:
-        assert output.strip() == ""
+        assert events == []

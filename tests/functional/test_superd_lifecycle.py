@@ -7,14 +7,12 @@ restart that writes nothing to the kernel, and restore-nets after a reboot.
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Callable
 
 import pytest
 
-from tests.functional.conftest import HostNs, destroy_host_ns, ip_json
+from tests.functional.conftest import HostNs, destroy_host_ns, ip_json, netlink_events
 from tests.functional.superd_daemon import (
     NO_CHECK,
     Client,
@@ -64,7 +62,7 @@ def test_sigterm_during_connectivity_wait_rolls_back(superd: Superd, client: Cli
         {"connectivityCheck": True, "connectivityTimeout": 30},
     )
     applying, answers = apply_in_background(client, plan)
-    wait_until(lambda: is_bridge(superd.host.name, "net_a"))
+    superd.wait_for_the_connectivity_wait()
     started = time.monotonic()
     assert superd.stop() == 0
     assert time.monotonic() - started < 15, "the wait was cut short"
@@ -72,15 +70,6 @@ def test_sigterm_during_connectivity_wait_rolls_back(superd: Superd, client: Cli
     assert answers and error_of(answers[0])[0] == 10, answers
     assert superd.kernel_state() == before
     assert not any((superd.root / "run" / "netconf" / "nets").iterdir())
-
-
-def netlink_events(ns: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        ["ip", "-n", ns, "monitor", "link", "address", "route"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 def test_restart_leaves_the_network_untouched(superd: Superd) -> None:
@@ -92,16 +81,10 @@ def test_restart_leaves_the_network_untouched(superd: Superd) -> None:
     wait_until(lambda: not ip_json(ns, "-6", "addr", "show", "tentative"))
     time.sleep(0.3)
     state = superd.kernel_state()
-    monitor = netlink_events(ns)
-    try:
-        time.sleep(0.3)  # subscribed before superd stops
+    with netlink_events(ns) as events:
         assert superd.stop() == 0
         superd.start()
-        time.sleep(0.3)
-    finally:
-        monitor.send_signal(signal.SIGTERM)
-        events, _ = monitor.communicate(timeout=10)
-    assert events.strip() == "", "superd wrote to the kernel while stopping or starting"
+    assert events == [], "superd wrote to the kernel while stopping or starting"
     assert superd.kernel_state() == state
     second = superd.connect()
     try:
