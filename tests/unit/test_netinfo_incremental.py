@@ -110,6 +110,18 @@ class Host:
             nets = {n: x for n, x in self.running["networks"].items() if n != a}
             self.running = {**self.running, "networks": nets}
 
+    def with_networks(self, count: int, addressed: bool = False) -> Host:
+        """``count`` bridged networks br0, br1, ... (each its bridge, on a
+        NIC veth9 the host lacks; ``addressed``: an address on each), as one
+        version."""
+        for i in range(count):
+            self.apply(("add_bridge", f"br{i}", ""))
+            if addressed:
+                self.apply(("addr", f"br{i}", f"10.{i // 250}.{i % 250}.1"))
+            self.apply(("network", f"br{i}", "veth9"))
+        self.next_version()
+        return self
+
     def next_version(self) -> int:
         self.version += 1
         self.log[self.version] = frozenset(self.touched)
@@ -183,12 +195,7 @@ class Config:
 def test_a_change_of_one_device_is_not_a_full_build() -> None:
     """Not even with the NIC predicate a bound method (a new object each
     time it is read, as ``config.is_fake_nic``)."""
-    host = Host()
-    for i in range(200):
-        host.apply(("add_bridge", f"br{i}", ""))
-        host.apply(("addr", f"br{i}", f"10.{i // 250}.{i % 250}.1"))
-        host.apply(("network", f"br{i}", "veth9"))
-    host.next_version()
+    host = Host().with_networks(200, addressed=True)
     builder, config = IncrementalBuilder(), Config()
     host.build(builder, is_fake_nic=config.is_fake_nic)
     host.apply(("add_bridge", "new0", ""))
@@ -201,11 +208,7 @@ def test_a_change_of_one_device_is_not_a_full_build() -> None:
 
 
 def test_the_delta_hint_names_only_what_changed() -> None:
-    host = Host()
-    for i in range(50):
-        host.apply(("add_bridge", f"br{i}", ""))
-        host.apply(("network", f"br{i}", "veth9"))
-    host.next_version()
+    host = Host().with_networks(50)
     builder = IncrementalBuilder()
     old = host.build(builder)
     host.apply(("addr", "br7", "10.7.0.1"))
@@ -242,11 +245,7 @@ class NotWalked(dict):
 
 
 def test_the_builder_judges_only_the_networks_the_running_store_names() -> None:
-    host = Host()
-    for i in range(50):
-        host.apply(("add_bridge", f"br{i}", ""))
-        host.apply(("network", f"br{i}", "veth9"))
-    host.next_version()
+    host = Host().with_networks(50)
     builder = IncrementalBuilder()
     host.build(builder)
     host.apply(("add_bridge", "new0", ""))
@@ -264,11 +263,7 @@ def test_a_full_build_lets_the_reports_before_it_go() -> None:
     """No delta spans a full build, so the builder keeps no report from
     before one: after removing thousands of networks (a full build), the
     reports that held them are freed (issue 21: superd's memory)."""
-    host = Host()
-    for i in range(100):
-        host.apply(("add_bridge", f"br{i}", ""))
-        host.apply(("network", f"br{i}", "veth9"))
-    host.next_version()
+    host = Host().with_networks(100)
     builder = IncrementalBuilder()
     before = [host.build(builder)]
     host.apply(("addr", "br7", "10.7.0.1"))
