@@ -82,8 +82,9 @@ TEXTS = [
 ]
 
 
-def answer_with(sock_dir: Path, make_line) -> str:
-    """A one-shot frontd on a UNIX socket answering ``make_line(id)``."""
+def answer_with(sock_dir: Path, make_line, asked: list[dict] | None = None) -> str:
+    """A one-shot frontd on a UNIX socket answering ``make_line(id)``; the
+    request it read appended to ``asked``."""
     import socket
     import threading
 
@@ -96,6 +97,8 @@ def answer_with(sock_dir: Path, make_line) -> str:
         conn, _ = server.accept()
         with conn:
             request = json.loads(conn.makefile("rb").readline())
+            if asked is not None:
+                asked.append(request)
             conn.sendall(make_line(request["id"]))
         server.close()
 
@@ -130,26 +133,7 @@ def test_raw_request_asks_for_the_raw_answer(sock_dir: Path) -> None:
     from frontd.local_client import call_frontd_raw
 
     asked: list[dict] = []
-
-    def answer(rid: int) -> bytes:
-        return raw_answer(rid, b"{}")
-
-    import socket
-    import threading
-
-    path = str(sock_dir / "frontd.sock")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(1)
-
-    def serve() -> None:
-        conn, _ = server.accept()
-        with conn:
-            asked.append(json.loads(conn.makefile("rb").readline()))
-            conn.sendall(answer(asked[-1]["id"]))
-        server.close()
-
-    threading.Thread(target=serve, daemon=True).start()
+    path = answer_with(sock_dir, lambda rid: raw_answer(rid, b"{}"), asked)
     assert call_frontd_raw(path, "Host.getNetworkCapabilitiesText", timeout=10) == b"{}"
     assert asked[0]["method"] == "Host.getNetworkCapabilitiesText"
     assert asked[0]["params"] == {"raw": True} and asked[0]["jsonrpc"] == "2.0"

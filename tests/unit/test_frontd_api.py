@@ -260,34 +260,30 @@ def test_plan_networks_is_a_dry_run(api: HostApi, superd: FakeSuperd) -> None:
     assert superd.verbs() == ["netinfo", "restore_nets"]
 
 
+def capabilities_text(local: JsonRpcDispatcher, raw: bool) -> str:
+    """``Host.getNetworkCapabilitiesText``'s text: the answer's result, or
+    (``raw``) the bytes after the answer's line, which names their size."""
+    message = {"jsonrpc": "2.0", "id": "1", "method": "Host.getNetworkCapabilitiesText"}
+    if not raw:
+        return json.loads(local.handle_bytes(json.dumps(message)))["result"]
+    answer = local.handle_bytes(json.dumps({**message, "params": {"raw": True}}))
+    head, tail = answer.split(b"\n", 1)
+    assert json.loads(head) == {"jsonrpc": "2.0", "id": "1", "result": {"bytes": len(tail)}}
+    return tail.decode()
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["result", "raw"])
 def test_capabilities_text_is_the_report_indented_with_keys_sorted(
-    api: HostApi, superd: FakeSuperd
+    api: HostApi, superd: FakeSuperd, raw: bool
 ) -> None:
     local = JsonRpcDispatcher(api.table(local=True))
-    message = {"jsonrpc": "2.0", "id": "1", "method": "Host.getNetworkCapabilitiesText"}
     try:
-        text = json.loads(local.handle_bytes(json.dumps(message)))["result"]
-        again = json.loads(local.handle_bytes(json.dumps(message)))["result"]
+        text, again = capabilities_text(local, raw), capabilities_text(local, raw)
     finally:
         local.shutdown(wait=True)
     expected = {**sample_caps(), "netConfigDirty": "False"}
     assert text == json.dumps(expected, indent=2, sort_keys=True, ensure_ascii=False)
     assert again == text
-
-
-def test_capabilities_text_asked_raw_follows_its_answers_line(
-    api: HostApi, superd: FakeSuperd
-) -> None:
-    local = JsonRpcDispatcher(api.table(local=True))
-    message = {"jsonrpc": "2.0", "id": "1", "method": "Host.getNetworkCapabilitiesText"}
-    try:
-        text = json.loads(local.handle_bytes(json.dumps(message)))["result"]
-        raw = local.handle_bytes(json.dumps({**message, "params": {"raw": True}}))
-    finally:
-        local.shutdown(wait=True)
-    head, tail = raw.split(b"\n", 1)
-    assert json.loads(head) == {"jsonrpc": "2.0", "id": "1", "result": {"bytes": len(tail)}}
-    assert tail == text.encode()
 
 
 def test_capabilities_text_raw_must_be_a_boolean(api: HostApi, superd: FakeSuperd) -> None:
