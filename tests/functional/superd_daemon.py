@@ -216,6 +216,23 @@ def apply_in_background(conn: Client, plan: dict) -> tuple[threading.Thread, lis
     return thread, answers
 
 
+def net_a_held_in_its_connectivity_wait(
+    superd: Superd, conn: Client, timeout: int
+) -> tuple[threading.Thread, list[dict], dict]:
+    """net_a, a bridge on veth_0, applied on ``conn`` from a thread under a
+    connectivity check of ``timeout`` seconds; once superd waits for
+    confirm_connectivity: the thread, the list its answer is appended to,
+    and the plan."""
+    plan = make_plan(
+        conn,
+        {"net_a": bridge_net("veth_0")},
+        {"connectivityCheck": True, "connectivityTimeout": timeout},
+    )
+    applying, answers = apply_in_background(conn, plan)
+    superd.wait_for_the_connectivity_wait()
+    return applying, answers, plan
+
+
 def bridge_net(nic: str, **attrs: Any) -> dict:
     return {"nic": nic, "bridged": True, **attrs}
 

@@ -14,12 +14,12 @@ from tests.functional.superd_daemon import (
     NO_CHECK,
     Client,
     Superd,
-    apply_in_background,
     bridge_net,
     error_of,
     is_bridge,
     links,
     make_plan,
+    net_a_held_in_its_connectivity_wait,
 )
 
 
@@ -66,13 +66,7 @@ def test_unconfirmed_connectivity_rolls_back(superd: Superd, client: Client) -> 
 
 
 def test_confirmed_connectivity_keeps_the_change(superd: Superd, client: Client) -> None:
-    plan = make_plan(
-        client,
-        {"net_a": bridge_net("veth_0")},
-        {"connectivityCheck": True, "connectivityTimeout": 60},
-    )
-    applying, answers = apply_in_background(client, plan)
-    superd.wait_for_the_connectivity_wait()
+    applying, answers, _ = net_a_held_in_its_connectivity_wait(superd, client, 60)
     other = superd.connect()  # the confirmation may come on any connection
     try:
         assert other.result("confirm_connectivity")["code"] == 0
@@ -111,16 +105,10 @@ def test_second_change_during_a_running_one_is_refused(superd: Superd, client: C
     # The first change holds in its connectivity wait until this test
     # confirms it: a second one answered before that was refused at once,
     # not queued behind it (queued, it would wait for the first's end).
-    plan = make_plan(
-        client,
-        {"net_a": bridge_net("veth_0")},
-        {"connectivityCheck": True, "connectivityTimeout": 120},
-    )
     client.sock.settimeout(180)
-    applying, answers = apply_in_background(client, plan)
+    applying, answers, plan = net_a_held_in_its_connectivity_wait(superd, client, 120)
     other = superd.connect()
     try:
-        superd.wait_for_the_connectivity_wait()
         for verb, args in (("apply_plan", {"plan": plan}), ("set_safe_config", {}),
                            ("restore_nets", {})):  # fmt: skip
             assert error_of(other.call(verb, **args))[0] == 40

@@ -3,7 +3,6 @@ during a connectivity wait: rolled back), a second superd on its socket, a
 restart that writes nothing to the kernel, and restore-nets after a reboot.
 """
 
-
 from __future__ import annotations
 
 import shutil
@@ -17,13 +16,13 @@ from tests.functional.superd_daemon import (
     NO_CHECK,
     Client,
     Superd,
-    apply_in_background,
     assert_closed,
     assert_restore_nets_rebuilds_net_a_alone,
     bridge_net,
     error_of,
     is_bridge,
     make_plan,
+    net_a_held_in_its_connectivity_wait,
     save_net_a_then_apply_net_b,
     wait_until,
 )
@@ -56,13 +55,7 @@ def test_second_superd_on_the_same_socket_refuses_to_start(superd: Superd) -> No
 
 def test_sigterm_during_connectivity_wait_rolls_back(superd: Superd, client: Client) -> None:
     before = superd.kernel_state()
-    plan = make_plan(
-        client,
-        {"net_a": bridge_net("veth_0")},
-        {"connectivityCheck": True, "connectivityTimeout": 30},
-    )
-    applying, answers = apply_in_background(client, plan)
-    superd.wait_for_the_connectivity_wait()
+    applying, answers, _ = net_a_held_in_its_connectivity_wait(superd, client, 30)
     started = time.monotonic()
     assert superd.stop() == 0
     assert time.monotonic() - started < 15, "the wait was cut short"

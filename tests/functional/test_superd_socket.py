@@ -5,7 +5,6 @@ tampered and replayed plans; ``test_superd_hostile`` has the others): a
 specific error, nothing changed, the daemon still serving.
 """
 
-
 from __future__ import annotations
 
 import grp
