@@ -23,6 +23,7 @@ from tests.functional.conftest import HostNs, destroy_host_ns
 from tests.functional.nm_lab import NmLab, why_no_nm
 from tests.functional.superd_daemon import (
     NO_CHECK,
+    Client,
     Superd,
     apply_in_background,
     assert_restore_nets_rebuilds_net_a_alone,
@@ -112,15 +113,22 @@ def test_created_bridge_carries_netreloads_mark(superd: NmSuperd) -> None:
     assert links(superd.host.name)["net_a"].get("ifalias") == "netreload"
 
 
-def test_unconfirmed_connectivity_rolls_back_kernel_and_profiles(superd: NmSuperd) -> None:
+def old_replaced_by_net_a(superd: NmSuperd, timeout: int) -> tuple[Client, tuple, dict]:
+    """``old``, a bridge on veth_1, applied; then a connection, the state,
+    and the plan replacing ``old`` with net_a (192.0.2.5/24 on veth_0) under
+    a connectivity check of ``timeout`` seconds."""
     conn = superd.connect()
     conn.result("apply_plan", plan=make_plan(conn, {"old": bridge_net("veth_1")}, NO_CHECK))
-    before = state(superd)
     plan = make_plan(
         conn,
         {"net_a": bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24), "old": {"remove": True}},
-        {"connectivityCheck": True, "connectivityTimeout": 2},
+        {"connectivityCheck": True, "connectivityTimeout": timeout},
     )
+    return conn, state(superd), plan
+
+
+def test_unconfirmed_connectivity_rolls_back_kernel_and_profiles(superd: NmSuperd) -> None:
+    conn, before, plan = old_replaced_by_net_a(superd, 2)
     code, message = error_of(conn.call("apply_plan", plan=plan))
     assert code == 10 and "connectivity" in message
     assert state(superd) == before
@@ -136,14 +144,7 @@ def test_checkpoint_is_kept_across_the_connectivity_wait_and_rolled_back(
     for confirm_connectivity NetworkManager still holds it, and lost
     connectivity is rolled back through it (NetworkManager's own audit
     says so), then verified: old kernel state and profiles, none left."""
-    conn = superd.connect()
-    conn.result("apply_plan", plan=make_plan(conn, {"old": bridge_net("veth_1")}, NO_CHECK))
-    before = state(superd)
-    plan = make_plan(
-        conn,
-        {"net_a": bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24), "old": {"remove": True}},
-        {"connectivityCheck": True, "connectivityTimeout": 20},
-    )
+    conn, before, plan = old_replaced_by_net_a(superd, 20)
     conn.sock.settimeout(180)  # a loaded machine: the rollback may take a while
     waiting, answers = apply_in_background(conn, plan)
     lab = superd.lab
@@ -194,14 +195,7 @@ def test_superd_killed_during_the_connectivity_wait_recovers_through_the_checkpo
 ) -> None:
     """Killed while the change's checkpoint is held: recovery rolls it back
     (NetworkManager's audit says so) and rebuilds; old state, none left."""
-    conn = superd.connect()
-    conn.result("apply_plan", plan=make_plan(conn, {"old": bridge_net("veth_1")}, NO_CHECK))
-    before = state(superd)
-    plan = make_plan(
-        conn,
-        {"net_a": bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24), "old": {"remove": True}},
-        {"connectivityCheck": True, "connectivityTimeout": 60},
-    )
+    conn, before, plan = old_replaced_by_net_a(superd, 60)
     conn.sock.sendall(encode_frame({"id": 99, "verb": "apply_plan", "args": {"plan": plan}}))
     lab = superd.lab
     superd.wait_for_the_connectivity_wait()
