@@ -1,6 +1,7 @@
-"""How superd reads the kernel back to verify a change (``LiveCaps``): the
-report verified is built once, under the name the next netinfo answer asks
-for, whatever the size of the change."""
+"""What a change reads (issue 21, the read side): superd reads the kernel
+back to verify it (``LiveCaps``) and builds the report verified once, under
+the name the next netinfo answer asks for, whatever the size of the change;
+planning and verifying one network read no more of the others than needed."""
 
 from __future__ import annotations
 
@@ -84,3 +85,12 @@ def test_verifying_added_networks_builds_no_network_model(monkeypatch: Any) -> N
     caps = {"bridges": {"b": {"ports": [], "stp": "off", "mtu": "1500"}},
             "vlans": {"eth0.10": {"vlanid": 10, "mtu": "1500"}}}  # fmt: skip
     assert verify.plan_mismatches(ops, {}, caps) == []
+
+
+def test_planning_a_nic_less_network_reads_each_other_network_once() -> None:
+    """Adding a bridge on no NIC or bond touches no lower: each other
+    network is read for the default route alone (one read, not three)."""
+    from tests.unit.test_plan_scale import reads_per_other_network
+
+    request = {"new": {"bridged": True, "ipaddr": "10.200.0.1", "prefix": 24}}
+    assert reads_per_other_network(request) == 1
