@@ -73,13 +73,17 @@ class LiveCaps:
 
     def __call__(self, running: Mapping) -> dict:
         try:
-            if self.direct and self.reread is not None:
-                state = self.live.refresh(self.reread)
-                if self.named is not None and self.named[1] == running:
-                    return self.live.report_dict(self.named[1], self.named[0], state)[1]
-                return self.live.capabilities(running, state)
             if self.direct:
-                return self.live.fresh_capabilities(running)
+                # a small change: its devices read again; a big one: a full dump
+                if self.reread is not None:
+                    state = self.live.refresh(self.reread)
+                else:
+                    state = self.live.resync()
+                named = self.named
+                if named is not None and (named[1] is running or named[1] == running):
+                    # under the key the netinfo verb uses next: built once, served after
+                    return self.live.report_dict(named[1], named[0], state)[1]
+                return self.live.capabilities(running, state)
             self.live.sync()
             return copy.deepcopy(self.live.capabilities(running))
         except Exception as error:  # the monitor's trouble must not fail the change

@@ -108,10 +108,6 @@ class LiveNetinfo(ReportCache):
     def version(self) -> int:
         return self._state.version
 
-    def fresh_capabilities(self, running: Mapping[str, Any], timeout: float = 600.0) -> dict:
-        """From a full dump done now, which also becomes the cache."""
-        return self.capabilities(running, self.resync(timeout))
-
     def resync(self, timeout: float = 600.0) -> NetState:
         return self._post("resync").result(timeout)
 

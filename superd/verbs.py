@@ -437,7 +437,7 @@ class Verbs:
         if self.live is None:
             return core.read_caps(running)
         generation, shared = self._running_view.shared_snapshot()
-        if shared != running:  # not the running configuration of now
+        if shared is not running and shared != running:  # not the running configuration of now
             return core.read_caps(running)
         return self.live.current_report(shared, generation)
 

@@ -79,13 +79,13 @@ class _HostScan:
 
 def _scan(nets: Mapping[str, Mapping], lowers: set[str]) -> _HostScan:
     users: dict[str, dict[str, Mapping]] = {lower: {} for lower in lowers}
-    holders = []
-    for name, attrs in nets.items():
-        lower = attrs.get("nic") or attrs.get("bonding")
-        if lower in users:
-            users[lower][name] = attrs
-        if attrs.get("defaultRoute"):
-            holders.append(name)
+    if users:  # a request touching no NIC or bond (a nic-less bridge) needs no users
+        for name, attrs in nets.items():
+            lower = attrs.get("nic") or attrs.get("bonding")
+            if lower in users:
+                users[lower][name] = attrs
+    # one read per network, at C speed (the walk every request makes)
+    holders = [name for name, attrs in nets.items() if attrs.get("defaultRoute")]
     return _HostScan(users, holders)
 
 
