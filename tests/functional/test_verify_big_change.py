@@ -13,7 +13,7 @@ from pathlib import Path
 from shared.faults import LOG_ENV, PAUSE_ENV
 from superd.cores import SMALL_CHANGE
 from tests.functional.conftest import HostNs, run_ip
-from tests.functional.test_superd import NO_CHECK, Superd, error_of, links, make_plan
+from tests.functional.superd_daemon import NO_CHECK, Superd, error_of, links, make_plan
 
 COUNT = SMALL_CHANGE + 8  # networks, one operation each
 
