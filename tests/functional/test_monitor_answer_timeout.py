@@ -19,8 +19,7 @@ from netlink import query
 from shared.config import Config, load_config
 from shared.errors import NetError
 from superd.monitor import LiveNetinfo
-
-from .conftest import HostNs
+from tests.functional.conftest import HostNs
 
 
 class SilenceableSocket:
