@@ -76,9 +76,12 @@ def proc_cmdline(pid: int) -> list[str]:
 class BenchLab(Lab):
     """The demo's Lab, restartable from an empty host, with measurement hooks."""
 
-    def __init__(self, profile_dir: Path | None = None) -> None:
+    def __init__(
+        self, profile_dir: Path | None = None, superd_env: dict[str, str] | None = None
+    ) -> None:
         super().__init__(prefix=PREFIX)
         self.profile_dir = profile_dir
+        self.superd_env = superd_env or {}  # e.g. PYTHONMALLOC for an A/B
         self._set_up = False
         # The run dir on a tmpfs, as /run is in production (the lib dir, the
         # persistent configuration, stays on disk).
@@ -132,6 +135,14 @@ class BenchLab(Lab):
             wait_kernel_idle()
             self.create_host()
         self.start()
+
+    def start_superd(
+        self,
+        timeout: float = 30.0,
+        env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
+    ) -> None:
+        super().start_superd(timeout, {**self.superd_env, **(env or {})}, prefix)
 
     def stop_superd(self) -> int | None:
         """Lab.stop_superd, waiting as long as the kernel keeps a superd

@@ -286,7 +286,7 @@ class Runner:
         self.step("nm", "bridges through NetworkManager", n, nm_bench.measure, n)
 
     def run(self) -> None:
-        self.lab = BenchLab()
+        self.lab = BenchLab(superd_env=superd_env(self.args.superd_malloc))
         try:
             self.sentinel = make_namespace("sentinel")
             if "stomp" in self.args.transports and "one" not in self.args.skip:
@@ -351,6 +351,11 @@ def summary(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def superd_env(allocator: str) -> dict[str, str]:
+    """superd's added environment for ``--superd-malloc``."""
+    return {} if allocator == "default" else {"PYTHONMALLOC": allocator}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="N = 10, 100 (under 2 minutes)")
@@ -383,6 +388,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(one, reapply, caps, capscli, events, memory, removal, ovs, nm; "
                         "setup builds the host: never left out)")  # fmt: skip
     parser.add_argument("--budget", type=float, help="seconds for the whole run")
+    parser.add_argument("--superd-malloc", choices=("default", "pymalloc", "malloc"),
+                        default="default", help="superd's PYTHONMALLOC (default: what superd "
+                        "chooses itself; an A/B of its allocator)")  # fmt: skip
     parser.add_argument("--no-json", action="store_true", help="do not write results/*.json")
     args = parser.parse_args(argv)  # fmt: skip
     if args.sizes:

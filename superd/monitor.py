@@ -85,7 +85,8 @@ class LiveNetinfo(ReportCache):
         self._thread.start()
         if not self._started.wait(timeout) or self._error is not None:
             self.close()
-            raise NetError(ErrorCode.RESOURCE_UNAVAILABLE, f"netlink monitor: {self._error}")
+            why = self._error or f"first dump not done within {timeout:g} s"
+            raise NetError(ErrorCode.RESOURCE_UNAVAILABLE, f"netlink monitor: {why}")
 
     @property
     def alive(self) -> bool:
