@@ -146,15 +146,18 @@ def atomic_write_many(documents: Iterable[tuple[StrPath, str]], mode: int = DEFA
     written, the filesystem flushed once (syncfs), every file renamed into
     place, each folder fsynced once. A crash leaves each document old or
     new (some may be new, some old); the folders must exist."""
-    staged: list[tuple[str, Path]] = []
+    staged: list[tuple[str, str]] = []
     renamed = 0  # staged[:renamed] are in place: nothing left to clean up
     try:
+        pid = os.getpid()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
         for path, text in documents:
-            target = Path(path)
+            # text paths, no pathlib objects: thousands per big request
+            target = os.fspath(path)
+            folder, name = os.path.split(target)
             # A name of our own (mkstemp's random probing costs more); debris
             # of a crashed writer under the same name is simply overwritten.
-            tmp = str(target.parent / f".{target.name}.{os.getpid()}.{next(_tmp_ids)}.tmp")
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+            tmp = os.path.join(folder, f".{name}.{pid}.{next(_tmp_ids)}.tmp")
             fd = os.open(tmp, flags, mode)
             staged.append((tmp, target))
             try:  # plain writes: no text layer per file (thousands per big request)
@@ -162,7 +165,7 @@ def atomic_write_many(documents: Iterable[tuple[StrPath, str]], mode: int = DEFA
                 _write_all(fd, text.encode("utf-8"))
             finally:
                 os.close(fd)
-        folders = sorted({str(target.parent) for _, target in staged})
+        folders = sorted({os.path.dirname(target) or "." for _, target in staged})
         _flush_files([tmp for tmp, _ in staged], folders)
         for tmp, target in staged:
             _rename_into_place(tmp, target)

@@ -350,11 +350,11 @@ class ConfigStore(ConfigView):
         doomed = [
             self._path / NETS / check_network_name(n) for n in removed_networks
         ] + [self._path / BONDS / check_bond_name(n) for n in removed_bonds]
-        writes = [
-            (ensure_dir(self._path / kind) / name, text)
-            for kind, docs in planned.items()
-            for name, text in docs.items()
-        ]
+        writes = []
+        for kind, docs in planned.items():
+            if docs:  # the folder checked once per kind, not once per document
+                folder = os.fspath(ensure_dir(self._path / kind))
+                writes += [(os.path.join(folder, name), text) for name, text in docs.items()]
         base = self._cached[1] if self._cached is not None else None
         if writes:
             atomic_write_many(writes)
