@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-from shared.netinfo_report import network_iface, stp_is_on
+from shared.netinfo_report import network_iface, southbound_iface, stp_is_on
 from shared.netmodel import bond_options, ovs_bond_options
 from shared.netmodel.addresses import netmask_to_prefix
 from shared.netmodel.names import vlan_device_name
@@ -17,8 +17,10 @@ from shared.netmodel.names import vlan_device_name
 
 def _expected_iface(name: str, attrs: Mapping) -> str:
     """The network's top device, as the model builds it (its rule without
-    a model: a big change verifies thousands of networks)."""
-    return network_iface(name, attrs)
+    a model: a big change verifies thousands of networks). Not the report's
+    :func:`network_iface`: a bridgeless OVS network's top device is its
+    NIC, bond or VLAN device, not the internal port named after it."""
+    return name if attrs.get("bridged", True) else southbound_iface(attrs)
 
 
 def _device(caps: Mapping, name: str) -> Mapping | None:
