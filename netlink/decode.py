@@ -8,6 +8,8 @@ uses, with :mod:`struct`, and yields the same dicts as
 :func:`route_to_dict` (a functional test compares the two on a live
 namespace). Linkinfo data of bridges, bonds and VLANs is decoded by the
 attribute tables pyroute2 declares, so both agree on names and types.
+A link message of a shape already seen (same length, attributes, kind) is
+decoded by that shape's compiled struct (:mod:`netlink.link_shapes`).
 
 :mod:`netlink.query` sends the requests (a dump, one link) on a raw
 NETLINK_ROUTE socket and decodes the answers with :func:`messages`.
@@ -16,6 +18,7 @@ NETLINK_ROUTE socket and decodes the answers with :func:`messages`.
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -97,6 +100,7 @@ from netlink.constants import (
     U32,
     U64,
 )
+from netlink.link_shapes import MAX_LENGTHS, SHAPES_PER_LENGTH, LinkShape, compile_link
 
 
 class RouteMsg(NamedTuple):
@@ -296,11 +300,14 @@ def _ipv6_conf(data: bytes, span: tuple[int, int] | None) -> dict[str, int] | No
     conf = _attrs(data, *inet6).get(INET6_CONF)
     if conf is None:
         return {}
-    start, end = conf
-    raw = data[start:end]  # devices configured alike send the same bytes
+    return _devconf(data[conf[0] : conf[1]], (conf[1] - conf[0]) // 4)
+
+
+def _devconf(raw: bytes, count: int) -> dict[str, int]:
+    """The IPv6 devconf array (``count`` values) decoded: devices
+    configured alike send the same bytes, one shared read-only dict."""
     decoded = _DEVCONFS.get(raw)
     if decoded is None:
-        count = (end - start) // 4
         decoded = _shared({
             key: U32.unpack_from(raw, 4 * index)[0]
             for key, index in DEVCONF.items()
@@ -316,7 +323,29 @@ def _ipv6_conf(data: bytes, span: tuple[int, int] | None) -> dict[str, int] | No
 _DEVCONFS: dict[bytes, dict[str, int]] = {}
 
 
+# message length → the link shapes compiled at that length (netlink.link_shapes)
+_SHAPES: dict[int, tuple[LinkShape, ...]] = {}
+
+
 def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
+    """A link message as :func:`_walk_link` decodes it: by a compiled shape
+    of the same length when one matches, else walked (and its shape
+    compiled for the next ones)."""
+    shapes = _SHAPES.get(end - offset, ())
+    for shape in shapes:
+        decoded = shape.decode(data, offset)
+        if decoded is not None:
+            return decoded
+    decoded = _walk_link(data, offset, end)
+    shape = compile_link(data, offset, end, sys.modules[__name__])
+    if shape is not None:
+        if len(_SHAPES) >= MAX_LENGTHS and end - offset not in _SHAPES:
+            _SHAPES.clear()
+        _SHAPES[end - offset] = (shape, *shapes[: SHAPES_PER_LENGTH - 1])
+    return decoded
+
+
+def _walk_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
     family, ifi_type, index, flags, _ = IFINFO.unpack_from(data, offset)
     a = _attrs(data, offset + IFINFO.size, end)
     info = _attrs(data, *a[LINKINFO]) if LINKINFO in a else {}
