@@ -323,25 +323,31 @@ def _devconf(raw: bytes, count: int) -> dict[str, int]:
 _DEVCONFS: dict[bytes, dict[str, int]] = {}
 
 
-# message length → the link shapes compiled at that length (netlink.link_shapes)
+# message length → the link shapes compiled at that length (netlink.link_shapes);
+# lengths walked once (a shape is compiled when its length comes again)
 _SHAPES: dict[int, tuple[LinkShape, ...]] = {}
+_SEEN: set[int] = set()
 
 
 def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
     """A link message as :func:`_walk_link` decodes it: by a compiled shape
-    of the same length when one matches, else walked (and its shape
-    compiled for the next ones)."""
-    shapes = _SHAPES.get(end - offset, ())
+    of the same length when one matches, else walked (and, the second time
+    its length comes, its shape compiled for the next ones)."""
+    length = end - offset
+    shapes = _SHAPES.get(length, ())
     for shape in shapes:
         decoded = shape.decode(data, offset)
         if decoded is not None:
             return decoded
     decoded = _walk_link(data, offset, end)
-    shape = compile_link(data, offset, end, sys.modules[__name__])
-    if shape is not None:
-        if len(_SHAPES) >= MAX_LENGTHS and end - offset not in _SHAPES:
+    if length not in _SEEN and not shapes:  # once: compiling costs ~5 walks
+        if len(_SEEN) >= 4096:
+            _SEEN.clear()
+        _SEEN.add(length)
+    elif (shape := compile_link(data, offset, end, sys.modules[__name__])) is not None:
+        if len(_SHAPES) >= MAX_LENGTHS and length not in _SHAPES:
             _SHAPES.clear()
-        _SHAPES[end - offset] = (shape, *shapes[: SHAPES_PER_LENGTH - 1])
+        _SHAPES[length] = (shape, *shapes[: SHAPES_PER_LENGTH - 1])
     return decoded
 
 

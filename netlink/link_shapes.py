@@ -61,9 +61,11 @@ AF_INET6 = 10
 # struct formats of the native-order integers netlink.decode unpacks in place
 _NATIVE = {"=B": "B", "=H": "H", "=I": "I", "=Q": "Q", "=i": "i"}
 _BIG = {">H": 2, ">I": 4}  # read as bytes, then int.from_bytes(…, "big")
-SHAPES_PER_LENGTH = 4
+SHAPES_PER_LENGTH = 2
 INFO_VALUES = 64  # distinct linkinfo values decoded per shape (then forgotten)
-MAX_LENGTHS = 512  # distinct message lengths with compiled shapes (then forgotten)
+# distinct message lengths with compiled shapes (then forgotten): at most
+# 256 shapes of ~7 KB
+MAX_LENGTHS = 128
 
 
 class _NotCompiled(Exception):

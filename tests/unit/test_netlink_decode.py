@@ -106,8 +106,10 @@ def outcome(decoder, body: bytes) -> str:
 @pytest.fixture(autouse=True)
 def no_shapes():
     decode._SHAPES.clear()
+    decode._SEEN.clear()
     yield
     decode._SHAPES.clear()
+    decode._SEEN.clear()
 
 
 def test_the_capture_holds_each_kind_of_link_this_kernel_makes() -> None:
@@ -123,7 +125,9 @@ def test_every_captured_and_built_link_compiles_to_a_shape() -> None:
 def test_a_compiled_shape_decodes_each_message_as_the_walk_does() -> None:
     for body in samples():
         expected = outcome(reference.decode_link, body)
+        assert outcome(decode.decode_link, body) == expected  # walked
         assert outcome(decode.decode_link, body) == expected  # walked, then compiled
+        assert decode._SHAPES[len(body)]
         shape = link_shapes.compile_link(body, 0, len(body), decode)
         assert repr(shape.decode(body, 0)) == expected  # by the shape alone
         assert outcome(decode.decode_link, body) == expected  # by the cached shape
@@ -132,6 +136,7 @@ def test_a_compiled_shape_decodes_each_message_as_the_walk_does() -> None:
 def test_a_shape_decodes_another_device_of_its_shape_with_that_devices_values() -> None:
     bridges = [m for m in link_messages() if b"bridge\0" in m]
     first = bridges[0]
+    decode.decode_link(first, 0, len(first))
     decode.decode_link(first, 0, len(first))
     same_length = [m for m in bridges[1:] if len(m) == len(first)]
     assert same_length
@@ -187,7 +192,8 @@ def test_damaged_messages_decode_as_the_walk_decodes_them() -> None:
     originals = samples()
     for _ in range(4000):
         body = rng.choice(originals)
-        decode.decode_link(body, 0, len(body))  # its shape compiled: damage must not fool it
+        for _ in range(2):  # its shape compiled: damage must not fool it
+            decode.decode_link(body, 0, len(body))
         damaged = _damaged(body, rng)
         assert outcome(decode.decode_link, damaged) == outcome(reference.decode_link, damaged)
         assert outcome(decode.decode_link, damaged) == outcome(reference.decode_link, damaged)
@@ -197,6 +203,8 @@ def test_a_changed_kind_of_the_same_length_is_not_decoded_by_the_bridges_shape()
     bridge = next(m for m in link_messages()
                   if reference.decode_link(m, 0, len(m))[1]["kind"] == "bridge")  # fmt: skip
     decode.decode_link(bridge, 0, len(bridge))
+    decode.decode_link(bridge, 0, len(bridge))
+    assert decode._SHAPES[len(bridge)]
     other = bridge.replace(b"bridge\0", b"bond\0\0\0", 1)
     assert decode.decode_link(other, 0, len(other))[1]["kind"] == "bond"
     assert outcome(decode.decode_link, other) == outcome(reference.decode_link, other)
@@ -206,7 +214,8 @@ def test_a_second_message_of_a_known_shape_is_not_walked(monkeypatch) -> None:
     bridges = [m for m in link_messages()
                if reference.decode_link(m, 0, len(m))[1]["kind"] == "bridge"]  # fmt: skip
     first = bridges[0]
-    decode.decode_link(first, 0, len(first))
+    decode.decode_link(first, 0, len(first))  # walked
+    decode.decode_link(first, 0, len(first))  # walked, its shape compiled
 
     def walked(*args):
         raise AssertionError("walked again")
@@ -216,3 +225,24 @@ def test_a_second_message_of_a_known_shape_is_not_walked(monkeypatch) -> None:
         if len(body) == len(first):
             expected = reference.decode_link(body, 0, len(body))
             assert decode.decode_link(body, 0, len(body)) == expected
+
+
+def test_a_length_seen_once_compiles_no_shape() -> None:
+    body = link_messages()[0]
+    decode.decode_link(body, 0, len(body))
+    assert not decode._SHAPES
+    decode.decode_link(body, 0, len(body))
+    assert len(decode._SHAPES[len(body)]) == 1
+
+
+def test_the_compiled_shapes_are_bounded(monkeypatch) -> None:
+    monkeypatch.setattr(decode, "MAX_LENGTHS", 3)
+    bodies = {len(m): m for m in samples()}
+    assert len(bodies) > 3
+    for body in bodies.values():
+        for _ in range(2):
+            decode.decode_link(body, 0, len(body))
+            assert len(decode._SHAPES) <= 3
+    assert decode._SHAPES
+    for shapes in decode._SHAPES.values():
+        assert len(shapes) <= link_shapes.SHAPES_PER_LENGTH
