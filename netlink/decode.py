@@ -100,7 +100,7 @@ from netlink.constants import (
     U32,
     U64,
 )
-from netlink.link_shapes import MAX_LENGTHS, SHAPES_PER_LENGTH, LinkShape, compile_link
+from netlink.link_shapes import ShapeCache, compile_link
 
 
 class RouteMsg(NamedTuple):
@@ -323,32 +323,11 @@ def _devconf(raw: bytes, count: int) -> dict[str, int]:
 _DEVCONFS: dict[bytes, dict[str, int]] = {}
 
 
-# message length → the link shapes compiled at that length (netlink.link_shapes);
-# lengths walked once (a shape is compiled when its length comes again)
-_SHAPES: dict[int, tuple[LinkShape, ...]] = {}
-_SEEN: set[int] = set()
-
-
 def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
     """A link message as :func:`_walk_link` decodes it: by a compiled shape
-    of the same length when one matches, else walked (and, the second time
-    its length comes, its shape compiled for the next ones)."""
-    length = end - offset
-    shapes = _SHAPES.get(length, ())
-    for shape in shapes:
-        decoded = shape.decode(data, offset)
-        if decoded is not None:
-            return decoded
-    decoded = _walk_link(data, offset, end)
-    if length not in _SEEN and not shapes:  # once: compiling costs ~5 walks
-        if len(_SEEN) >= 4096:
-            _SEEN.clear()
-        _SEEN.add(length)
-    elif (shape := compile_link(data, offset, end, sys.modules[__name__])) is not None:
-        if len(_SHAPES) >= MAX_LENGTHS and length not in _SHAPES:
-            _SHAPES.clear()
-        _SHAPES[length] = (shape, *shapes[: SHAPES_PER_LENGTH - 1])
-    return decoded
+    of the same length when one matches (:mod:`netlink.link_shapes`), else
+    walked (and, the second time its length comes, its shape compiled)."""
+    return _LINKS.decode(data, offset, end)
 
 
 def _walk_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
@@ -474,6 +453,8 @@ def decode_stats(data: bytes, offset: int, end: int) -> tuple[int, dict]:
         "tx_dropped": tx_dropped,
     }
 
+
+_LINKS = ShapeCache(_walk_link, lambda d, o, e: compile_link(d, o, e, sys.modules[__name__]))
 
 _DECODERS = {
     RTM_NEWLINK: decode_link,

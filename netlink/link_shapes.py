@@ -68,11 +68,11 @@ INFO_VALUES = 64  # distinct linkinfo values decoded per shape (then forgotten)
 MAX_LENGTHS = 128
 
 
-class _NotCompiled(Exception):
+class NotCompiled(Exception):
     """The message's shape is not compiled (malformed, or a read it cannot fuse)."""
 
 
-def _tuple_getter(indexes: list[int]) -> Callable[[tuple], tuple]:
+def tuple_getter(indexes: list[int]) -> Callable[[tuple], tuple]:
     if not indexes:
         return lambda t: ()
     if len(indexes) == 1:
@@ -81,7 +81,7 @@ def _tuple_getter(indexes: list[int]) -> Callable[[tuple], tuple]:
     return itemgetter(*indexes)
 
 
-class _Layout:
+class Layout:
     """The fields of a shape's struct, by their offset in the message."""
 
     def __init__(self, data: bytes) -> None:
@@ -99,6 +99,20 @@ class _Layout:
         self.count += 1
         return self.count - 1
 
+    def fixed(self, span: tuple[int, int] | None, size: int, fmt: str) -> int | None:
+        """The value number of a fixed-size read at ``span``'s start (None: no span)."""
+        if span is None:
+            return None
+        if span[1] - span[0] < size:
+            raise NotCompiled  # the walk reads past the attribute
+        return self.value(span[0], size, fmt)
+
+    def raw(self, span: tuple[int, int] | None) -> int | None:
+        """The value number of ``span``'s bytes (None: no span)."""
+        if span is None:
+            return None
+        return self.value(span[0], span[1] - span[0], f"{span[1] - span[0]}s")
+
     def walk(self, start: int, end: int) -> list[tuple[int, int, int]]:
         """The attributes between ``start`` and ``end`` as (code, start, end)
         of their payloads, every header checked; well-formed only."""
@@ -106,7 +120,7 @@ class _Layout:
         while start + 4 <= end:
             length, code = NLA.unpack_from(self.data, start)
             if length < 4 or start + length > end:
-                raise _NotCompiled
+                raise NotCompiled
             # the header as one integer: length and type compared at once
             self.check(start, 4, "I", _HEADER.unpack_from(self.data, start)[0])
             out.append((code & NLA_TYPE_MASK, start + 4, start + length))
@@ -120,7 +134,7 @@ class _Layout:
         pos = 0
         for start, size, _, _ in fields:
             if start < pos or start + size > self.end:
-                raise _NotCompiled  # overlapping reads, or past the message
+                raise NotCompiled  # overlapping reads, or past the message
             pos = start + size
         checks = [f for f in fields if f[3][0] == "check"]
         values = [f for f in fields if f[3][0] == "value"]
@@ -129,7 +143,7 @@ class _Layout:
             _struct(checks),
             tuple(f[3][1] for f in checks),
             _struct(values),
-            _tuple_getter([order[n] for n in range(len(order))]),
+            tuple_getter([order[n] for n in range(len(order))]),
         )
 
 
@@ -159,7 +173,7 @@ class LinkShape:
 
     def __init__(self, data: bytes, offset: int, end: int, decode_mod: Any) -> None:
         body = data[offset:end]
-        layout = _Layout(body)
+        layout = Layout(body)
         self._d = decode_mod
         # the ifinfomsg header: family, type, index, flags (values 0..3)
         layout.value(0, 1, "B")
@@ -173,22 +187,22 @@ class LinkShape:
         self.kind = self._text(layout, info.get(INFO_KIND))
         self.slave_kind = self._text(layout, info.get(INFO_SLAVE_KIND))
         self.netnsid = LINK_NETNSID in a
-        self.link = self._u(layout, a.get(LINK), 4, "I")
-        self.master = self._u(layout, a.get(MASTER), 4, "I")
-        self.mtu = self._u(layout, a.get(MTU), 4, "I")
-        self.operstate = self._u(layout, a.get(OPERSTATE), 1, "B")
-        self.name = self._raw(layout, a.get(IFNAME))
-        self.address = self._raw(layout, a.get(ADDRESS))
-        self.permaddr = self._raw(layout, a.get(PERM_ADDRESS))
-        self.parent = self._raw(layout, a.get(PARENT_DEV_NAME))
-        self.alias = self._raw(layout, a.get(IFALIAS))
+        self.link = layout.fixed(a.get(LINK), 4, "I")
+        self.master = layout.fixed(a.get(MASTER), 4, "I")
+        self.mtu = layout.fixed(a.get(MTU), 4, "I")
+        self.operstate = layout.fixed(a.get(OPERSTATE), 1, "B")
+        self.name = layout.raw(a.get(IFNAME))
+        self.address = layout.raw(a.get(ADDRESS))
+        self.permaddr = layout.raw(a.get(PERM_ADDRESS))
+        self.parent = layout.raw(a.get(PARENT_DEV_NAME))
+        self.alias = layout.raw(a.get(IFALIAS))
         self._compile_info(layout, info.get(INFO_DATA))
         self._compile_slave(layout, info.get(INFO_SLAVE_DATA))
         self._compile_ipv6(layout, a.get(AF_SPEC))
         self.check, self.expected, self.struct, self.values = layout.compile()
 
     # -- compiling ---------------------------------------------------------
-    def _text(self, layout: _Layout, span: tuple[int, int] | None) -> str | None:
+    def _text(self, layout: Layout, span: tuple[int, int] | None) -> str | None:
         """A string the walk branches on (the kind): checked, byte for byte."""
         if span is None:
             return None
@@ -196,21 +210,7 @@ class LinkShape:
         layout.check(span[0], len(raw), f"{len(raw)}s", raw)
         return raw.split(b"\0", 1)[0].decode(errors="replace")
 
-    @staticmethod
-    def _u(layout: _Layout, span: tuple[int, int] | None, size: int, fmt: str) -> int | None:
-        if span is None:
-            return None
-        if span[1] - span[0] < size:
-            raise _NotCompiled  # the walk reads past the attribute
-        return layout.value(span[0], size, fmt)
-
-    @staticmethod
-    def _raw(layout: _Layout, span: tuple[int, int] | None) -> int | None:
-        if span is None:
-            return None
-        return layout.value(span[0], span[1] - span[0], f"{span[1] - span[0]}s")
-
-    def _compile_info(self, layout: _Layout, span: tuple[int, int] | None) -> None:
+    def _compile_info(self, layout: Layout, span: tuple[int, int] | None) -> None:
         table = self._d._INFO_TABLES.get(self.kind or "")
         self.info = table is not None and span is not None
         if not self.info:
@@ -234,8 +234,8 @@ class LinkShape:
         self.ad: tuple[int | None, int | None] | None = None
         if self.kind == "bond" and ad_span is not None:
             ad = first(layout.walk(*ad_span))
-            aggregator = self._u(layout, ad.get(AD_INFO_AGGREGATOR), 2, "H")
-            mac = self._raw(layout, ad.get(AD_INFO_PARTNER_MAC))
+            aggregator = layout.fixed(ad.get(AD_INFO_AGGREGATOR), 2, "H")
+            mac = layout.raw(ad.get(AD_INFO_PARTNER_MAC))
             self.ad = (
                 None if aggregator is None else len(numbers),
                 None if mac is None else len(numbers) + (aggregator is not None),
@@ -251,7 +251,7 @@ class LinkShape:
 
     def _info_value(
         self,
-        layout: _Layout,
+        layout: Layout,
         decode: Callable,
         direct: bool,
         start: int,
@@ -265,12 +265,12 @@ class LinkShape:
         if direct:
             fmt, size = decode.__self__.format, decode.__self__.size
             if end - start < size:
-                raise _NotCompiled  # the walk reads past the attribute
+                raise NotCompiled  # the walk reads past the attribute
             if fmt in _NATIVE:
                 return layout.value(start, size, _NATIVE[fmt])
             post.append((position, _from_big))
             return layout.value(start, size, f"{size}s")
-        number = self._raw(layout, (start, end))
+        number = layout.raw((start, end))
         if decode is d._hex:
             post.append((position, _hex))
         elif decode is d._asciiz:
@@ -283,7 +283,7 @@ class LinkShape:
             calls.append((position, decode, start, end))
         return number
 
-    def _compile_slave(self, layout: _Layout, span: tuple[int, int] | None) -> None:
+    def _compile_slave(self, layout: Layout, span: tuple[int, int] | None) -> None:
         self.slave = None
         if self.slave_kind != "bond" or span is None:
             return
@@ -293,7 +293,7 @@ class LinkShape:
             if code in BOND_SLAVE
         )
 
-    def _compile_ipv6(self, layout: _Layout, span: tuple[int, int] | None) -> None:
+    def _compile_ipv6(self, layout: Layout, span: tuple[int, int] | None) -> None:
         self.conf: int | str | None = None  # None: no AF_INET6; "": no devconf
         if span is None:
             return
@@ -301,7 +301,7 @@ class LinkShape:
         if inet6 is None:
             return
         conf = first(layout.walk(*inet6)).get(INET6_CONF)
-        self.conf = "" if conf is None else self._raw(layout, conf)
+        self.conf = "" if conf is None else layout.raw(conf)
 
     # -- decoding ----------------------------------------------------------
     def decode(self, data: bytes, offset: int) -> tuple[int, dict] | None:
@@ -403,10 +403,48 @@ def compile_link(data: bytes, offset: int, end: int, decode_mod: Any) -> LinkSha
     compiled (malformed, or a read that cannot be fused)."""
     try:
         shape = LinkShape(data, offset, end, decode_mod)
-    except _NotCompiled:
+    except NotCompiled:
         return None
     # the info values' numbers → positions in the values tuple (a value
     # read by a call has none: its place in the dict is filled after)
     if shape.info:
-        shape.info_values = _tuple_getter(shape.info_numbers)
+        shape.info_values = tuple_getter(shape.info_numbers)
     return shape
+
+
+class ShapeCache:
+    """Messages of one kind decoded by their compiled shapes, by length.
+
+    ``walk(data, offset, end)`` decodes any message; ``compile(data, offset,
+    end)`` gives its shape (an object whose ``decode(data, offset)`` returns
+    what the walk would, or None for a message of another shape), or None.
+    A shape is compiled the second time its length comes (compiling costs a
+    few walks); at most ``max_lengths`` lengths of ``per_length`` shapes."""
+
+    def __init__(self, walk: Callable, compile: Callable, max_lengths: int = MAX_LENGTHS) -> None:
+        self.walk, self.compile = walk, compile
+        self.max_lengths = max_lengths
+        self.shapes: dict[int, tuple[Any, ...]] = {}
+        self.seen: set[int] = set()  # lengths walked once, no shape compiled
+
+    def decode(self, data: bytes, offset: int, end: int) -> Any:
+        length = end - offset
+        shapes = self.shapes.get(length, ())
+        for shape in shapes:
+            decoded = shape.decode(data, offset)
+            if decoded is not None:
+                return decoded
+        decoded = self.walk(data, offset, end)
+        if length not in self.seen and not shapes:
+            if len(self.seen) >= 4096:
+                self.seen.clear()
+            self.seen.add(length)
+        elif (shape := self.compile(data, offset, end)) is not None:
+            if len(self.shapes) >= self.max_lengths and length not in self.shapes:
+                self.shapes.clear()
+            self.shapes[length] = (shape, *shapes[: SHAPES_PER_LENGTH - 1])
+        return decoded
+
+    def clear(self) -> None:
+        self.shapes.clear()
+        self.seen.clear()

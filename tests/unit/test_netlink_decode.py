@@ -105,11 +105,9 @@ def outcome(decoder, body: bytes) -> str:
 
 @pytest.fixture(autouse=True)
 def no_shapes():
-    decode._SHAPES.clear()
-    decode._SEEN.clear()
+    decode._LINKS.clear()
     yield
-    decode._SHAPES.clear()
-    decode._SEEN.clear()
+    decode._LINKS.clear()
 
 
 def test_the_capture_holds_each_kind_of_link_this_kernel_makes() -> None:
@@ -127,7 +125,7 @@ def test_a_compiled_shape_decodes_each_message_as_the_walk_does() -> None:
         expected = outcome(reference.decode_link, body)
         assert outcome(decode.decode_link, body) == expected  # walked
         assert outcome(decode.decode_link, body) == expected  # walked, then compiled
-        assert decode._SHAPES[len(body)]
+        assert decode._LINKS.shapes[len(body)]
         shape = link_shapes.compile_link(body, 0, len(body), decode)
         assert repr(shape.decode(body, 0)) == expected  # by the shape alone
         assert outcome(decode.decode_link, body) == expected  # by the cached shape
@@ -204,7 +202,7 @@ def test_a_changed_kind_of_the_same_length_is_not_decoded_by_the_bridges_shape()
                   if reference.decode_link(m, 0, len(m))[1]["kind"] == "bridge")  # fmt: skip
     decode.decode_link(bridge, 0, len(bridge))
     decode.decode_link(bridge, 0, len(bridge))
-    assert decode._SHAPES[len(bridge)]
+    assert decode._LINKS.shapes[len(bridge)]
     other = bridge.replace(b"bridge\0", b"bond\0\0\0", 1)
     assert decode.decode_link(other, 0, len(other))[1]["kind"] == "bond"
     assert outcome(decode.decode_link, other) == outcome(reference.decode_link, other)
@@ -220,7 +218,7 @@ def test_a_second_message_of_a_known_shape_is_not_walked(monkeypatch) -> None:
     def walked(*args):
         raise AssertionError("walked again")
 
-    monkeypatch.setattr(decode, "_walk_link", walked)
+    monkeypatch.setattr(decode._LINKS, "walk", walked)
     for body in bridges:
         if len(body) == len(first):
             expected = reference.decode_link(body, 0, len(body))
@@ -230,19 +228,19 @@ def test_a_second_message_of_a_known_shape_is_not_walked(monkeypatch) -> None:
 def test_a_length_seen_once_compiles_no_shape() -> None:
     body = link_messages()[0]
     decode.decode_link(body, 0, len(body))
-    assert not decode._SHAPES
+    assert not decode._LINKS.shapes
     decode.decode_link(body, 0, len(body))
-    assert len(decode._SHAPES[len(body)]) == 1
+    assert len(decode._LINKS.shapes[len(body)]) == 1
 
 
 def test_the_compiled_shapes_are_bounded(monkeypatch) -> None:
-    monkeypatch.setattr(decode, "MAX_LENGTHS", 3)
+    monkeypatch.setattr(decode._LINKS, "max_lengths", 3)
     bodies = {len(m): m for m in samples()}
     assert len(bodies) > 3
     for body in bodies.values():
         for _ in range(2):
             decode.decode_link(body, 0, len(body))
-            assert len(decode._SHAPES) <= 3
-    assert decode._SHAPES
-    for shapes in decode._SHAPES.values():
+            assert len(decode._LINKS.shapes) <= 3
+    assert decode._LINKS.shapes
+    for shapes in decode._LINKS.shapes.values():
         assert len(shapes) <= link_shapes.SHAPES_PER_LENGTH
