@@ -100,15 +100,8 @@ from netlink.constants import (
     U32,
     U64,
 )
+from netlink.flat_shapes import RouteMsg, compile_addr, compile_route
 from netlink.link_shapes import ShapeCache, compile_link
-
-
-class RouteMsg(NamedTuple):
-    route: dict  # as superd.netinfo.route_to_dict
-    rtm_flags: int
-    tos: int
-    src_len: int
-    prefsrc: str | None
 
 
 class Message(NamedTuple):
@@ -362,6 +355,12 @@ def _walk_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
 
 
 def decode_addr(data: bytes, offset: int, end: int) -> tuple[int, dict]:
+    """An address message as :func:`_walk_addr` decodes it (by its
+    compiled shape when one matches: :mod:`netlink.flat_shapes`)."""
+    return _ADDRS.decode(data, offset, end)
+
+
+def _walk_addr(data: bytes, offset: int, end: int) -> tuple[int, dict]:
     family, prefixlen, flags, scope, index = IFADDR.unpack_from(data, offset)
     a = _attrs(data, offset + IFADDR.size, end)
     span = a.get(IFA_LOCAL) or a.get(IFA_ADDRESS)
@@ -376,6 +375,12 @@ def decode_addr(data: bytes, offset: int, end: int) -> tuple[int, dict]:
 
 
 def decode_route(data: bytes, offset: int, end: int) -> tuple[int, RouteMsg]:
+    """A route message as :func:`_walk_route` decodes it (by its compiled
+    shape when one matches: :mod:`netlink.flat_shapes`)."""
+    return _ROUTES.decode(data, offset, end)
+
+
+def _walk_route(data: bytes, offset: int, end: int) -> tuple[int, RouteMsg]:
     family, dst_len, src_len, tos, table, _, _, kind, rtm_flags = RTMSG.unpack_from(data, offset)
     a = _attrs(data, offset + RTMSG.size, end)
     nexthops = []
@@ -455,6 +460,9 @@ def decode_stats(data: bytes, offset: int, end: int) -> tuple[int, dict]:
 
 
 _LINKS = ShapeCache(_walk_link, lambda d, o, e: compile_link(d, o, e, sys.modules[__name__]))
+
+_ADDRS = ShapeCache(_walk_addr, compile_addr)
+_ROUTES = ShapeCache(_walk_route, compile_route)
 
 _DECODERS = {
     RTM_NEWLINK: decode_link,

@@ -60,12 +60,14 @@ from netlink.constants import (
 AF_INET6 = 10
 # struct formats of the native-order integers netlink.decode unpacks in place
 _NATIVE = {"=B": "B", "=H": "H", "=I": "I", "=Q": "Q", "=i": "i"}
-_BIG = {">H": 2, ">I": 4}  # read as bytes, then int.from_bytes(…, "big")
-SHAPES_PER_LENGTH = 2
+SHAPES_PER_LENGTH = 4
 INFO_VALUES = 64  # distinct linkinfo values decoded per shape (then forgotten)
 # distinct message lengths with compiled shapes (then forgotten): at most
-# 256 shapes of ~7 KB
-MAX_LENGTHS = 128
+# 256 link shapes of ~7 KB
+MAX_LENGTHS = 64
+# shapes compiled for one length before it is only walked (more shapes of
+# one length than SHAPES_PER_LENGTH would otherwise compile on every miss)
+COMPILES_PER_LENGTH = 16
 
 
 class NotCompiled(Exception):
@@ -419,13 +421,15 @@ class ShapeCache:
     end)`` gives its shape (an object whose ``decode(data, offset)`` returns
     what the walk would, or None for a message of another shape), or None.
     A shape is compiled the second time its length comes (compiling costs a
-    few walks); at most ``max_lengths`` lengths of ``per_length`` shapes."""
+    few walks), at most :data:`COMPILES_PER_LENGTH` times per length; at
+    most ``max_lengths`` lengths of :data:`SHAPES_PER_LENGTH` shapes."""
 
     def __init__(self, walk: Callable, compile: Callable, max_lengths: int = MAX_LENGTHS) -> None:
         self.walk, self.compile = walk, compile
         self.max_lengths = max_lengths
         self.shapes: dict[int, tuple[Any, ...]] = {}
         self.seen: set[int] = set()  # lengths walked once, no shape compiled
+        self.compiles: dict[int, int] = {}  # shapes compiled per length
 
     def decode(self, data: bytes, offset: int, end: int) -> Any:
         length = end - offset
@@ -439,12 +443,20 @@ class ShapeCache:
             if len(self.seen) >= 4096:
                 self.seen.clear()
             self.seen.add(length)
-        elif (shape := self.compile(data, offset, end)) is not None:
+            return decoded
+        compiled = self.compiles.get(length, 0)
+        if compiled >= COMPILES_PER_LENGTH:
+            return decoded
+        self.compiles[length] = compiled + 1
+        shape = self.compile(data, offset, end)
+        if shape is not None:
             if len(self.shapes) >= self.max_lengths and length not in self.shapes:
                 self.shapes.clear()
+                self.compiles.clear()
             self.shapes[length] = (shape, *shapes[: SHAPES_PER_LENGTH - 1])
         return decoded
 
     def clear(self) -> None:
         self.shapes.clear()
         self.seen.clear()
+        self.compiles.clear()

@@ -1,4 +1,4 @@
-"""The link decoder as it was before link shapes (netlink.decode at
+"""The link, address and route decoders as they were before shapes (netlink.decode at
 95c02b9, attribute by attribute), kept as the reference the compiled
 shapes must equal (tests/unit/test_netlink_decode.py). Values only: the
 sharing of equal dicts is left out."""
@@ -16,6 +16,10 @@ from netlink.constants import (
     BOND_AD_INFO,
     BOND_SLAVE,
     DEVCONF,
+    IFA_ADDRESS,
+    IFA_FLAGS,
+    IFA_LOCAL,
+    IFADDR,
     IFALIAS,
     IFINFO,
     IFNAME,
@@ -35,11 +39,20 @@ from netlink.constants import (
     OPERSTATES,
     PARENT_DEV_NAME,
     PERM_ADDRESS,
+    RTA_DST,
+    RTA_GATEWAY,
+    RTA_MULTIPATH,
+    RTA_OIF,
+    RTA_PREFSRC,
+    RTA_PRIORITY,
+    RTA_TABLE,
+    RTMSG,
+    RTNH,
     U8,
     U16,
     U32,
 )
-from netlink.decode import _INFO_TABLES, _SCALARS
+from netlink.decode import _INFO_TABLES, _SCALARS, RouteMsg
 
 
 def attrs(data: bytes, start: int, end: int) -> dict[int, tuple[int, int]]:
@@ -57,6 +70,13 @@ def attrs(data: bytes, start: int, end: int) -> dict[int, tuple[int, int]]:
 
 def asciiz(data: bytes, span: tuple[int, int]) -> str:
     return data[span[0] : span[1]].split(b"\0", 1)[0].decode(errors="replace")
+
+
+def ip(data: bytes, span: tuple[int, int]) -> str:
+    raw = data[span[0] : span[1]]
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw)
+    return socket.inet_ntop(socket.AF_INET6, raw)
 
 
 def hexa(data: bytes, span: tuple[int, int]) -> str:
@@ -153,3 +173,46 @@ def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
         "slave_info": slave_info(data, info.get(INFO_SLAVE_DATA), slave_kind),
         "ipv6conf": ipv6_conf(data, a.get(AF_SPEC)),
     }
+
+
+def decode_addr(data: bytes, offset: int, end: int) -> tuple[int, dict]:
+    family, prefixlen, flags, scope, index = IFADDR.unpack_from(data, offset)
+    a = attrs(data, offset + IFADDR.size, end)
+    span = a.get(IFA_LOCAL) or a.get(IFA_ADDRESS)
+    return family, {
+        "index": index,
+        "family": 6 if family == socket.AF_INET6 else 4,
+        "address": ip(data, span) if span else "",
+        "prefixlen": prefixlen,
+        "flags": u32(data, a.get(IFA_FLAGS)) if IFA_FLAGS in a else flags,
+        "scope": scope,
+    }
+
+
+def decode_route(data: bytes, offset: int, end: int) -> tuple[int, RouteMsg]:
+    family, dst_len, src_len, tos, table, _, _, kind, rtm_flags = RTMSG.unpack_from(data, offset)
+    a = attrs(data, offset + RTMSG.size, end)
+    nexthops = []
+    if RTA_MULTIPATH in a:
+        start, stop = a[RTA_MULTIPATH]
+        while start + RTNH.size <= stop:
+            length, _, _, ifindex = RTNH.unpack_from(data, start)
+            if length < RTNH.size:
+                break
+            hop = attrs(data, start + RTNH.size, start + length)
+            gateway = ip(data, hop[RTA_GATEWAY]) if RTA_GATEWAY in hop else None
+            nexthops.append({"oif": ifindex or None, "gateway": gateway})
+            start += (length + 3) & ~3
+    route = {
+        "family": 6 if family == socket.AF_INET6 else 4,
+        "table": u32(data, a.get(RTA_TABLE)) if RTA_TABLE in a else table,
+        "type": kind,
+        "dst": ip(data, a[RTA_DST]) if RTA_DST in a else None,
+        "dst_len": dst_len,
+        "gateway": ip(data, a[RTA_GATEWAY]) if RTA_GATEWAY in a else None,
+        "oif": u32(data, a.get(RTA_OIF)),
+        "priority": u32(data, a.get(RTA_PRIORITY)) or 0,
+        "nexthops": nexthops,
+    }
+    prefsrc = ip(data, a[RTA_PREFSRC]) if RTA_PREFSRC in a else None
+    return family, RouteMsg(route, rtm_flags, tos, src_len, prefsrc)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
-from netlink import constants, decode, link_shapes
+from netlink import constants, decode, flat_shapes, link_shapes
 from tests.unit import netlink_reference as reference
 
 CAPTURE = Path(__file__).parent / "data" / "netlink_capture.bin"
@@ -30,17 +30,31 @@ def datagrams() -> list[bytes]:
     return out
 
 
-def link_messages() -> list[bytes]:
-    """Each link message of the capture alone (its body, from the ifinfomsg)."""
+def captured(*kinds: int) -> list[bytes]:
+    """Each message of these types in the capture alone (its body)."""
     out = []
     for datagram in datagrams():
         offset = 0
         while offset + constants.NLMSG.size <= len(datagram):
             length, kind, *_ = constants.NLMSG.unpack_from(datagram, offset)
-            if kind in (constants.RTM_NEWLINK, constants.RTM_DELLINK):
+            if kind in kinds:
                 out.append(datagram[offset + constants.NLMSG.size : offset + length])
             offset += (length + 3) & ~3
     return out
+
+
+def link_messages() -> list[bytes]:
+    return captured(constants.RTM_NEWLINK, constants.RTM_DELLINK)
+
+
+def addr_messages() -> list[bytes]:
+    return captured(constants.RTM_NEWADDR, constants.RTM_DELADDR)
+
+
+def route_messages() -> list[bytes]:
+    """Routes of every table (the local table's too: messages() skips them,
+    decode_route does not)."""
+    return captured(constants.RTM_NEWROUTE, constants.RTM_DELROUTE)
 
 
 def built(kind_attrs: list) -> bytes:
@@ -105,9 +119,11 @@ def outcome(decoder, body: bytes) -> str:
 
 @pytest.fixture(autouse=True)
 def no_shapes():
-    decode._LINKS.clear()
+    for cache in (decode._LINKS, decode._ADDRS, decode._ROUTES):
+        cache.clear()
     yield
-    decode._LINKS.clear()
+    for cache in (decode._LINKS, decode._ADDRS, decode._ROUTES):
+        cache.clear()
 
 
 def test_the_capture_holds_each_kind_of_link_this_kernel_makes() -> None:
@@ -153,13 +169,13 @@ def test_a_message_at_an_offset_in_a_datagram_decodes_as_alone() -> None:
         assert repr(got) == repr(reference.decode_link(body, 0, len(body)))
 
 
-def _damaged(body: bytes, rng: random.Random) -> bytes:
+def _damaged(body: bytes, rng: random.Random, header: int = constants.IFINFO.size) -> bytes:
     """A copy with one thing wrong or unusual: a byte changed (a value, a
     header's length or type, the kind), NLA_F_NESTED or NLA_F_NET_BYTEORDER
     set on an attribute, an attribute's type made unknown, or the message
     cut short."""
     data = bytearray(body)
-    headers, start = [], constants.IFINFO.size
+    headers, start = [], header
     while start + 4 <= len(data):  # the top level's headers
         length, _ = constants.NLA.unpack_from(data, start)
         if length < 4:
@@ -178,9 +194,9 @@ def _damaged(body: bytes, rng: random.Random) -> bytes:
         at = rng.choice(headers)
         struct.pack_into("=H", data, at, rng.choice([0, 3, 4, 5, 7, len(data)]))
     elif choice == 4:
-        data = data[: rng.randrange(constants.IFINFO.size, len(data) + 1)]
+        data = data[: rng.randrange(header, len(data) + 1)]
     else:  # inside a nested level: one of the last bytes' headers or values
-        at = rng.randrange(max(constants.IFINFO.size, len(data) - 600), len(data))
+        at = rng.randrange(max(header, len(data) - 600), len(data))
         data[at] ^= 1 << rng.randrange(8)
     return bytes(data)
 
@@ -244,3 +260,58 @@ def test_the_compiled_shapes_are_bounded(monkeypatch) -> None:
     assert decode._LINKS.shapes
     for shapes in decode._LINKS.shapes.values():
         assert len(shapes) <= link_shapes.SHAPES_PER_LENGTH
+
+
+FLAT = {
+    "address": (addr_messages, decode.decode_addr, reference.decode_addr, constants.IFADDR.size),
+    "route": (route_messages, decode.decode_route, reference.decode_route, constants.RTMSG.size),
+}
+
+
+@pytest.mark.parametrize("kind", FLAT)
+def test_addresses_and_routes_decode_by_shape_as_the_walk_does(kind: str) -> None:
+    messages, ours, walk, _ = FLAT[kind]
+    bodies = messages()
+    assert len({len(body) for body in bodies}) < len(bodies)  # shapes recur
+    for _ in range(3):  # walked, walked and compiled, by the shape
+        for body in bodies:
+            assert outcome(ours, body) == outcome(walk, body)
+    cache = decode._ADDRS if kind == "address" else decode._ROUTES
+    assert cache.shapes
+
+
+def test_a_multipath_route_is_walked_not_compiled() -> None:
+    multipath = [body for body in route_messages()
+                 if reference.decode_route(body, 0, len(body))[1].route["nexthops"]]  # fmt: skip
+    assert multipath
+    for body in multipath:
+        assert flat_shapes.compile_route(body, 0, len(body)) is None
+        assert outcome(decode.decode_route, body) == outcome(reference.decode_route, body)
+
+
+@pytest.mark.parametrize("kind", FLAT)
+def test_damaged_addresses_and_routes_decode_as_the_walk_decodes_them(kind: str) -> None:
+    messages, ours, walk, header = FLAT[kind]
+    rng = random.Random(6)
+    originals = messages()
+    for _ in range(3000):
+        body = rng.choice(originals)
+        for _ in range(2):
+            ours(body, 0, len(body))
+        damaged = _damaged(body, rng, header)
+        assert outcome(ours, damaged) == outcome(walk, damaged)
+
+
+def test_a_length_with_too_many_shapes_stops_compiling(monkeypatch) -> None:
+    compiled = []
+    cache = link_shapes.ShapeCache(
+        reference.decode_route,
+        lambda d, o, e: compiled.append(1) or flat_shapes.compile_route(d, o, e),
+    )
+    bodies = [body for body in route_messages() if len(body) == 44]
+    assert len({flat_shapes.compile_route(b, 0, 44).expected for b in bodies}) >= 3
+    monkeypatch.setattr(link_shapes, "SHAPES_PER_LENGTH", 1)  # each new shape evicts the last
+    for _ in range(50):
+        for body in bodies:
+            assert repr(cache.decode(body, 0, 44)) == repr(reference.decode_route(body, 0, 44))
+    assert len(compiled) == link_shapes.COMPILES_PER_LENGTH
