@@ -61,7 +61,7 @@ AF_INET6 = 10
 # struct formats of the native-order integers netlink.decode unpacks in place
 _NATIVE = {"=B": "B", "=H": "H", "=I": "I", "=Q": "Q", "=i": "i"}
 SHAPES_PER_LENGTH = 4
-INFO_VALUES = 64  # distinct linkinfo values decoded per shape (then forgotten)
+INFO_VALUES = 16  # distinct linkinfo values decoded per shape (then forgotten)
 # distinct message lengths with compiled shapes (then forgotten): at most
 # 256 link shapes of ~7 KB
 MAX_LENGTHS = 64
