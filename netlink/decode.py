@@ -478,6 +478,9 @@ _DECODERS = {
 }
 
 
+_new = tuple.__new__  # a Message without NamedTuple's Python-level __new__
+
+
 def messages(data: bytes) -> Iterator[Message]:
     """The messages of one datagram; kinds not listed above are skipped, and
     so are routes of the local table (the kernel's own, one or more per
@@ -496,5 +499,5 @@ def messages(data: bytes) -> Iterator[Message]:
             pass
         elif (decode := _DECODERS.get(kind)) is not None:
             family, decoded = decode(data, body, offset + length)
-            yield Message(kind, flags, seq, family, decoded)
+            yield _new(Message, (kind, flags, seq, family, decoded))
         offset += (length + 3) & ~3

@@ -40,6 +40,9 @@ class RouteMsg(NamedTuple):
     prefsrc: str | None
 
 
+_new = tuple.__new__  # a RouteMsg without NamedTuple's Python-level __new__
+
+
 def _ip(raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
 
@@ -115,7 +118,7 @@ class RouteShape:
             "nexthops": [],
         }
         prefsrc = _ip(v[self.prefsrc]) if self.prefsrc is not None else None
-        return family, RouteMsg(route, v[6], v[3], v[2], prefsrc)
+        return family, _new(RouteMsg, (route, v[6], v[3], v[2], prefsrc))
 
 
 def _compiled(kind: type) -> Any:
