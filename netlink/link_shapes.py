@@ -1,19 +1,19 @@
-"""Link messages decoded by their shape, in one ``struct`` call.
+"""Link messages decoded by their shape, in two ``struct`` calls.
 
 A thousand bridges of one kernel send link messages of one shape: the same
 attributes, nested the same way, at the same offsets; only the values
 differ. Walking forty top-level and forty bridge attributes one by one in
 Python (:func:`netlink.decode._walk_link`) is most of what decoding such a
-message costs. So the first message of a shape is walked, and its shape is
-compiled (:func:`compile_link`): one :class:`struct.Struct` reading, from
-the message's start, every attribute header the walk reads (at every level
-it descends into), the link kind's bytes, and every fixed-size value the
-walk decodes. A later message of the same length is decoded by that one
-call when its headers and kind equal the compiled ones (:meth:`LinkShape.decode`):
-the walk, which depends on nothing else, would then visit the same
-attributes at the same offsets, so the values read are the walk's. Any
-difference (another attribute, length, flag or kind) and the message is
-walked as before.
+message costs. So the first message of a length is walked, and the next
+one's shape is compiled (:func:`compile_link`): one :class:`struct.Struct`
+reading, from the message's start, every attribute header the walk reads
+(at every level it descends into) and the link kind's bytes; another
+reading every value the walk decodes. A later message of the same length
+whose headers and kind equal the compiled ones is decoded from these two
+calls (:meth:`LinkShape.decode`): the walk, which depends on nothing else,
+would visit the same attributes at the same offsets, so the values read are
+the walk's. Any difference (another attribute, length, flag or kind) and
+the message is walked as before. :class:`ShapeCache` keeps the shapes.
 
 Only well-formed shapes are compiled: every attribute inside its parent,
 every fixed-size read inside its attribute. Anything else (truncated or
