@@ -8,6 +8,8 @@ uses, with :mod:`struct`, and yields the same dicts as
 :func:`route_to_dict` (a functional test compares the two on a live
 namespace). Linkinfo data of bridges, bonds and VLANs is decoded by the
 attribute tables pyroute2 declares, so both agree on names and types.
+A link message of a shape already seen (same length, attributes, kind) is
+decoded by that shape's compiled struct (:mod:`netlink.link_shapes`).
 
 :mod:`netlink.query` sends the requests (a dump, one link) on a raw
 NETLINK_ROUTE socket and decodes the answers with :func:`messages`.
@@ -16,6 +18,7 @@ NETLINK_ROUTE socket and decodes the answers with :func:`messages`.
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -97,14 +100,8 @@ from netlink.constants import (
     U32,
     U64,
 )
-
-
-class RouteMsg(NamedTuple):
-    route: dict  # as superd.netinfo.route_to_dict
-    rtm_flags: int
-    tos: int
-    src_len: int
-    prefsrc: str | None
+from netlink.flat_shapes import RouteMsg, compile_addr, compile_route
+from netlink.link_shapes import ShapeCache, compile_link
 
 
 class Message(NamedTuple):
@@ -296,11 +293,14 @@ def _ipv6_conf(data: bytes, span: tuple[int, int] | None) -> dict[str, int] | No
     conf = _attrs(data, *inet6).get(INET6_CONF)
     if conf is None:
         return {}
-    start, end = conf
-    raw = data[start:end]  # devices configured alike send the same bytes
+    return _devconf(data[conf[0] : conf[1]], (conf[1] - conf[0]) // 4)
+
+
+def _devconf(raw: bytes, count: int) -> dict[str, int]:
+    """The IPv6 devconf array (``count`` values) decoded: devices
+    configured alike send the same bytes, one shared read-only dict."""
     decoded = _DEVCONFS.get(raw)
     if decoded is None:
-        count = (end - start) // 4
         decoded = _shared({
             key: U32.unpack_from(raw, 4 * index)[0]
             for key, index in DEVCONF.items()
@@ -317,6 +317,13 @@ _DEVCONFS: dict[bytes, dict[str, int]] = {}
 
 
 def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
+    """A link message as :func:`_walk_link` decodes it: by a compiled shape
+    of the same length when one matches (:mod:`netlink.link_shapes`), else
+    walked (and, the second time its length comes, its shape compiled)."""
+    return _LINKS.decode(data, offset, end)
+
+
+def _walk_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
     family, ifi_type, index, flags, _ = IFINFO.unpack_from(data, offset)
     a = _attrs(data, offset + IFINFO.size, end)
     info = _attrs(data, *a[LINKINFO]) if LINKINFO in a else {}
@@ -348,6 +355,12 @@ def decode_link(data: bytes, offset: int, end: int) -> tuple[int, dict]:
 
 
 def decode_addr(data: bytes, offset: int, end: int) -> tuple[int, dict]:
+    """An address message as :func:`_walk_addr` decodes it (by its
+    compiled shape when one matches: :mod:`netlink.flat_shapes`)."""
+    return _ADDRS.decode(data, offset, end)
+
+
+def _walk_addr(data: bytes, offset: int, end: int) -> tuple[int, dict]:
     family, prefixlen, flags, scope, index = IFADDR.unpack_from(data, offset)
     a = _attrs(data, offset + IFADDR.size, end)
     span = a.get(IFA_LOCAL) or a.get(IFA_ADDRESS)
@@ -362,6 +375,12 @@ def decode_addr(data: bytes, offset: int, end: int) -> tuple[int, dict]:
 
 
 def decode_route(data: bytes, offset: int, end: int) -> tuple[int, RouteMsg]:
+    """A route message as :func:`_walk_route` decodes it (by its compiled
+    shape when one matches: :mod:`netlink.flat_shapes`)."""
+    return _ROUTES.decode(data, offset, end)
+
+
+def _walk_route(data: bytes, offset: int, end: int) -> tuple[int, RouteMsg]:
     family, dst_len, src_len, tos, table, _, _, kind, rtm_flags = RTMSG.unpack_from(data, offset)
     a = _attrs(data, offset + RTMSG.size, end)
     nexthops = []
@@ -440,6 +459,11 @@ def decode_stats(data: bytes, offset: int, end: int) -> tuple[int, dict]:
     }
 
 
+_LINKS = ShapeCache(_walk_link, lambda d, o, e: compile_link(d, o, e, sys.modules[__name__]))
+
+_ADDRS = ShapeCache(_walk_addr, compile_addr)
+_ROUTES = ShapeCache(_walk_route, compile_route)
+
 _DECODERS = {
     RTM_NEWLINK: decode_link,
     RTM_DELLINK: decode_link,
@@ -452,6 +476,9 @@ _DECODERS = {
     RTM_NEWSTATS: decode_stats,
     RTM_NEWQDISC: decode_qdisc,
 }
+
+
+_new = tuple.__new__  # a Message without NamedTuple's Python-level __new__
 
 
 def messages(data: bytes) -> Iterator[Message]:
@@ -472,5 +499,5 @@ def messages(data: bytes) -> Iterator[Message]:
             pass
         elif (decode := _DECODERS.get(kind)) is not None:
             family, decoded = decode(data, body, offset + length)
-            yield Message(kind, flags, seq, family, decoded)
+            yield _new(Message, (kind, flags, seq, family, decoded))
         offset += (length + 3) & ~3
