@@ -91,7 +91,9 @@ def patch(old: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
         section = old.get(key)
         if not isinstance(section, Mapping) or not isinstance(change, Mapping):
             raise ValueError(f"netinfo delta: {key} is not a section of the held document")
-        section = dict(section)
+        # dict.copy(): a block copy even when the held section has holes
+        # (names popped by earlier patches); dict() re-inserts every entry
+        section = section.copy() if type(section) is dict else dict(section)
         for name in change.get("gone", ()):
             section.pop(name, None)
         section.update(change.get("set", {}))
