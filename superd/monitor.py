@@ -241,6 +241,9 @@ class LiveNetinfo(ReportCache):
             with self._lock:  # taken before draining: see sync()
                 requests, self._requests = self._requests, []
                 reread, self._reread = self._reread, set()
+                # held() since the poll began (the socket was still polled):
+                # what woke it waits, not drained in the middle of the change
+                drain = listening and self._holds == 0
             if any(kind == "stop" for kind, _ in requests):
                 for _, future in requests:
                     future.set_exception(NetError(ErrorCode.RESOURCE_UNAVAILABLE, "stopping"))
@@ -251,7 +254,7 @@ class LiveNetinfo(ReportCache):
                     reason = "asked" if waiting else "periodic or retry"
                     if self._resync(reason, waiting) and interval:
                         next_resync = time.monotonic() + interval
-                elif listening or any(kind in ("sync", "refresh") for kind, _ in requests):
+                elif drain or any(kind in ("sync", "refresh") for kind, _ in requests):
                     # a refresh's links read again in the drain's last batch:
                     # one state published per refresh, not two
                     if not self._drain(reread) and reread and not self._must_resync:
