@@ -39,14 +39,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from frontd.jsonrpc import RawTail
 from shared import netinfo_delta as delta
 from shared.errors import ErrorCode, NetError
 from shared.event_log import EventLog, wait_args
 from shared.netmodel.plan import Plan, plan_setup_networks
-from shared.netmodel.snapshot import NetinfoSnapshot, RunningConfig
+from shared.netmodel.snapshot import REPORT_SECTIONS, NetinfoSnapshot, RunningConfig
 from shared.wire import RawJson, restore_skipped, to_json, to_json_text
 
 log = logging.getLogger("netreload.frontd.api")
@@ -209,13 +209,12 @@ class HostApi:
 
     def _plan(self, networks: object, bondings: object, options: object) -> Plan:
         held = self._held_netinfo()
-        caps, running = held.caps, held.running
         return plan_setup_networks(
             networks if networks is not None else {},
             bondings if bondings is not None else {},
             options if options is not None else {},
-            NetinfoSnapshot.from_caps(caps, held.owned),
-            RunningConfig.from_dict(running),
+            _snapshot(held),
+            RunningConfig.from_dict(held.running),
         )
 
     def _netinfo(self) -> tuple[dict, dict]:
@@ -280,6 +279,41 @@ class _Netinfo:
     caps_json: dict[str, bytes] = field(default_factory=dict)  # netConfigDirty → JSON
     # netConfigDirty → the CLI's text (UTF-8); "json-" + it → that text as JSON
     caps_text: dict[str, bytes] = field(default_factory=dict)
+    # [the planner's view of caps and owned] once made (see _snapshot)
+    snapshot: list[NetinfoSnapshot] = field(default_factory=list)
+    # patched: the held answer's view then (if it had one) and the caps delta
+    # applied to it; let go once this answer's own view is made
+    base: tuple[NetinfoSnapshot, dict] | None = None
+
+
+def _snapshot(held: _Netinfo) -> NetinfoSnapshot:
+    """The planner's view of ``held`` (``NetinfoSnapshot.from_caps``: every
+    entry of each section checked to be an object), made once per answer.
+    An answer patched from one whose view was made checks only the entries
+    the delta set — the others were checked then — unless the delta set or
+    dropped whole sections: the cost of the change, not of the host's report."""
+    if held.snapshot:
+        return held.snapshot[0]
+    base, held.base = held.base, None
+    change = base[1] if base is not None else None
+    if (
+        isinstance(change, dict)
+        and not set(change.get("set", ())) & set(REPORT_SECTIONS)
+        and not set(change.get("gone", ())) & set(REPORT_SECTIONS)
+    ):
+        patched = change.get("sections", {})
+        entries = {key: patched[key].get("set", {}) for key in REPORT_SECTIONS if key in patched}
+        NetinfoSnapshot.from_caps({**entries, "nameservers": held.caps.get("nameservers", [])})
+        snapshot = replace(
+            base[0],  # type: ignore[index]
+            **{key: held.caps.get(key, {}) for key in patched if key in REPORT_SECTIONS},
+            nameservers=tuple(map(str, held.caps.get("nameservers", []))),
+            owned=held.owned,
+        )
+    else:
+        snapshot = NetinfoSnapshot.from_caps(held.caps, held.owned)
+    held.snapshot.append(snapshot)
+    return snapshot
 
 
 def _patched(held: _Netinfo, answer: dict) -> _Netinfo | None:
@@ -294,6 +328,7 @@ def _patched(held: _Netinfo, answer: dict) -> _Netinfo | None:
             delta.patch(held.caps, change["caps"]),
             delta.patch(held.running, change["running"]),
             delta.patch_name_set(held.owned, change["owned"]),
+            base=(held.snapshot[0], change["caps"]) if held.snapshot else None,
         )
     except (KeyError, ValueError, TypeError) as error:
         raise NetError(ErrorCode.INTERNAL, f"superd's netinfo delta: {error}") from None

@@ -91,7 +91,9 @@ def patch(old: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
         section = old.get(key)
         if not isinstance(section, Mapping) or not isinstance(change, Mapping):
             raise ValueError(f"netinfo delta: {key} is not a section of the held document")
-        section = dict(section)
+        # dict.copy(): a block copy even when the held section has holes
+        # (names popped by earlier patches); dict() re-inserts every entry
+        section = section.copy() if type(section) is dict else dict(section)
         for name in change.get("gone", ()):
             section.pop(name, None)
         section.update(change.get("set", {}))
@@ -104,8 +106,15 @@ def _as_set(names: Collection[str]) -> set[str] | frozenset[str]:
     return names if isinstance(names, set | frozenset) else set(names)
 
 
-def diff_names(old: Collection[str], new: Collection[str]) -> dict[str, list[str]]:
-    """``{"add": [...], "remove": [...]}`` between two sets of names."""
+def diff_names(
+    old: Collection[str], new: Collection[str], hint: Collection[str] | None = None
+) -> dict[str, list[str]]:
+    """``{"add": [...], "remove": [...]}`` between two sets of names;
+    ``hint``: the only names that may be in one and not in the other (only
+    those looked up)."""
+    if hint is not None:  # looked up, not walked: the cost of the change
+        return {"add": sorted(n for n in hint if n in new and n not in old),
+                "remove": sorted(n for n in hint if n in old and n not in new)}  # fmt: skip
     old_set, new_set = _as_set(old), _as_set(new)
     return {"add": sorted(new_set - old_set), "remove": sorted(old_set - new_set)}
 
@@ -133,16 +142,17 @@ def answer(
     now: Answer,
     caps_hint: Mapping[str, Collection[str]] | None = None,
     running_hint: Mapping[str, Collection[str]] | None = None,
+    owned_hint: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """superd's delta answer: from ``sent`` (token, caps, running, owned),
     the answer the caller holds, to ``now`` (``caps_hint``, ``running_hint``:
-    see :func:`diff`)."""
+    see :func:`diff`; ``owned_hint``: see :func:`diff_names`)."""
     return {
         "token": now[0],
         "base": sent[0],
         "delta": {
             "caps": diff(sent[1], now[1], caps_hint),
             "running": diff(sent[2], now[2], running_hint),
-            "owned": diff_names(sent[3], now[3]),
+            "owned": diff_names(sent[3], now[3], owned_hint),
         },
     }

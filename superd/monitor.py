@@ -241,6 +241,9 @@ class LiveNetinfo(ReportCache):
             with self._lock:  # taken before draining: see sync()
                 requests, self._requests = self._requests, []
                 reread, self._reread = self._reread, set()
+                # held() since the poll began (the socket was still polled):
+                # what woke it waits, not drained in the middle of the change
+                drain = listening and self._holds == 0
             if any(kind == "stop" for kind, _ in requests):
                 for _, future in requests:
                     future.set_exception(NetError(ErrorCode.RESOURCE_UNAVAILABLE, "stopping"))
@@ -251,10 +254,11 @@ class LiveNetinfo(ReportCache):
                     reason = "asked" if waiting else "periodic or retry"
                     if self._resync(reason, waiting) and interval:
                         next_resync = time.monotonic() + interval
-                elif listening or any(kind in ("sync", "refresh") for kind, _ in requests):
-                    self._drain()
-                    if reread and not self._must_resync:
-                        self._read_links(reread)
+                elif drain or any(kind in ("sync", "refresh") for kind, _ in requests):
+                    # a refresh's links read again in the drain's last batch:
+                    # one state published per refresh, not two
+                    if not self._drain(reread) and reread and not self._must_resync:
+                        self._read_links(reread)  # the drain resynced
             except Exception as error:  # a bug: never leave a stale cache behind
                 log.exception("netlink monitor: unexpected error, resyncing")
                 self._must_resync = True
@@ -272,8 +276,10 @@ class LiveNetinfo(ReportCache):
                     else:
                         future.set_result(self._state)
 
-    def _drain(self) -> None:
-        """Apply what is queued, one published batch per BATCH_DATAGRAMS."""
+    def _drain(self, names: set[str] | frozenset[str] = frozenset()) -> bool:
+        """Apply what is queued, one published batch per BATCH_DATAGRAMS;
+        the links named ``names`` read again in the last one (see
+        :meth:`refresh`). False when it resynced instead."""
         more = True
         while more:
             batch = Batch(self._state)
@@ -285,25 +291,31 @@ class LiveNetinfo(ReportCache):
                     for msg in decode.messages(data):
                         self.stats["events"] += 1
                         batch.apply(msg)
+                if not more:
+                    self._get_links(batch, names)
                 self._read_again(batch)
             except Exception as error:  # overrun, truncation, not understood: start again
                 self.stats["overruns"] += getattr(error, "errno", None) == errno.ENOBUFS
                 if not isinstance(error, OSError):
                     log.exception("netlink event not understood")
                 self._resync(repr(error), [])
-                return
+                return False
             self.stats["batches"] += 1
             if batch.changed:
                 self._publish(batch.freeze(batch.base.version + 1))
+        return True
+
+    def _get_links(self, batch: Batch, names: set[str] | frozenset[str]) -> None:
+        for name in sorted(names):  # asked by name: no walk over the host's links
+            link = query.get_link(self._dumper, name=name)
+            if link is not None and link["index"] in batch.links:  # else: not known yet
+                batch.set_link(link)
 
     def _read_links(self, names: set[str]) -> None:
         """Read the links named ``names`` again (see :meth:`refresh`)."""
         batch = Batch(self._state)
         try:
-            for name in sorted(names):  # asked by name: no walk over the host's links
-                link = query.get_link(self._dumper, name=name)
-                if link is not None and link["index"] in batch.links:  # else: not known yet
-                    batch.set_link(link)
+            self._get_links(batch, names)
             self._read_again(batch)
         except Exception as error:
             self.stats["overruns"] += getattr(error, "errno", None) == errno.ENOBUFS

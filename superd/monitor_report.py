@@ -30,6 +30,7 @@ READ_OVS = object()  # report(): read OVSDB's state now
 CACHED_REPORTS = 1  # each is the whole host; the builder shares entries anyway
 TOUCHED_KEPT = 256  # versions whose touched ifindexes are remembered
 KNOWN_GENERATIONS = 4  # running configurations whose generation is remembered
+OWNED_STEPS = 32  # changes of the marked devices remembered (see owned_changes)
 
 
 class ReportCache:
@@ -51,6 +52,8 @@ class ReportCache:
         self._facts_lock = threading.Lock()  # guards _net_facts
         self._net_facts = _NetworkFacts()
         self._owned_memo: tuple[int, dict[int, str], list[str], frozenset[str]] | None = None
+        # id(a set owned() gave) → (that set, the one before it, the names that moved)
+        self._owned_steps: OrderedDict[int, tuple[frozenset, frozenset, frozenset]] = OrderedDict()
         # the running store's log (``changed_between(old, new)`` of
         # generations), set by its owner (``superd.verbs``); the generations
         # of the last running configurations seen, by identity
@@ -85,20 +88,43 @@ class ReportCache:
                     updates[index] = name
             if not updates:  # the marks did not change: shared, not copied
                 memo = (state.version, *memo[1:])
-            else:
-                marked, names, owned = dict(memo[1]), list(memo[2]), set(memo[3])
+            else:  # copies at C speed (dict.copy: a block copy), no set rebuilt
+                marked, names = memo[1].copy(), list(memo[2])
+                added, removed = set(), set()
                 for index, name in updates.items():
                     if index in marked:
                         old = marked.pop(index)
-                        names.remove(old)
-                        owned.discard(old)
+                        del names[bisect.bisect_left(names, old)]  # sorted: no scan
+                        removed.add(old)
                     if name is not None:
                         marked[index] = name
                         bisect.insort(names, name)
-                        owned.add(name)
-                memo = (state.version, marked, names, frozenset(owned))
+                        added.add(name)
+                owned = memo[3].difference(removed - added) if removed - added else memo[3]
+                owned = owned.union(added) if added - owned else owned
+                self._owned_steps[id(owned)] = (owned, memo[3], frozenset(added | removed))
+                while len(self._owned_steps) > OWNED_STEPS:
+                    self._owned_steps.popitem(last=False)
+                memo = (state.version, marked, names, owned)
         self._owned_memo = memo
         return memo[2], memo[3]
+
+    def owned_changes(self, old: frozenset[str], new: frozenset[str]) -> frozenset[str] | None:
+        """The names that may be in one of two sets :meth:`owned` gave and
+        not in the other (the others are in both or neither), from the
+        steps it took between them; None when not known. For a delta of the
+        marked devices at the cost of the change."""
+        for first, last in ((old, new), (new, old)):  # either may be the later one
+            names: frozenset[str] = frozenset()
+            at: frozenset[str] = last
+            for _ in range(OWNED_STEPS + 1):
+                if at is first:
+                    return names
+                step = self._owned_steps.get(id(at))
+                if step is None or step[0] is not at:
+                    break
+                at, names = step[1], names | step[2]
+        return None
 
     def report_changes(self, old: dict, new: dict) -> dict[str, set[str]] | None:
         """Per section, the names whose entries may differ between two

@@ -337,7 +337,8 @@ class Verbs:
             # what the builder rebuilt, what the store wrote: the rest is the same
             hint = self.live.report_changes(sent[0][1], caps)
             written = self._running_view.changed_between(sent[1], generation)
-            return delta.answer(sent[0], now, hint, written)
+            moved = self.live.owned_changes(sent[0][3], owned_set)
+            return delta.answer(sent[0], now, hint, written, moved)
         _, encoded = self.live.report(running, generation, None, state, ovs)
         return {"token": token, "caps": RawJson(encoded), "running": running, "owned": owned}
 

@@ -3,6 +3,9 @@ ifindexes each touched (superd.monitor_report.ReportCache.owned)."""
 
 from __future__ import annotations
 
+import random
+
+from shared import netinfo_delta as delta
 from superd.monitor_report import ReportCache
 from superd.netstate import NetState
 
@@ -42,3 +45,48 @@ def test_a_device_changed_but_not_named_as_touched_is_not_looked_at() -> None:
     assert cache.owned(unnamed)[0] == ["br2"]
     unknown = cache.state(3, [_link(2, "br2", False)], None)
     assert cache.owned(unknown)[0] == []
+
+
+class NotWalked(frozenset):
+    """Marked device names that may be looked up but not walked."""
+
+    def __iter__(self):  # type: ignore[override]
+        raise AssertionError("walked every marked device")
+
+
+def test_the_marked_devices_delta_looks_up_only_the_names_that_moved() -> None:
+    old = NotWalked(f"bn{i}" for i in range(2000))
+    new = NotWalked({*(f"bn{i}" for i in range(1, 2000)), "bnX"})
+    assert delta.diff_names(old, new, {"bn0", "bnX", "bn7"}) == {"add": ["bnX"], "remove": ["bn0"]}
+
+
+def test_owned_changes_name_what_moved_between_any_two_answers() -> None:
+    """Random marks, additions and removals: the names owned_changes gives
+    between any two sets owned() gave make the delta a full comparison
+    makes; a set from before a walk of every device is not known."""
+    rng = random.Random(7)
+    cache = Cache()
+    links = {i: _link(i, f"br{i}", marked=rng.random() < 0.5) for i in range(2, 40)}
+    version, sets = 1, [cache.owned(cache.state(1, list(links.values()), None))[1]]
+    for _ in range(60):
+        touched = set()
+        for _ in range(rng.randint(0, 3)):
+            index = rng.randint(2, 45)
+            touched.add(index)
+            if index in links and rng.random() < 0.3:
+                del links[index]
+            else:
+                name = rng.choice([f"br{index}", f"x{index}"])
+                links[index] = _link(index, name, marked=rng.random() < 0.6)
+        version += 1
+        names, owned = cache.owned(cache.state(version, list(links.values()), touched))
+        assert owned == {x["name"] for x in links.values() if x["alias"] == "netreload"}
+        assert names == sorted(owned)
+        sets.append(owned)
+    for old in sets[-30:]:
+        for new in sets[-30:]:
+            moved = cache.owned_changes(old, new)
+            assert moved is not None
+            assert delta.diff_names(old, new, moved) == delta.diff_names(old, new)
+    walked = cache.owned(cache.state(version + 1, list(links.values()), None))[1]
+    assert cache.owned_changes(sets[-1], walked) is None

@@ -9,6 +9,7 @@ data, and a change of one device does not walk the host.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -173,12 +174,16 @@ def test_incremental_builds_equal_full_builds(batches: list[list[tuple]]) -> Non
     host = Host()
     builder = IncrementalBuilder()
     reports = [host.build(builder)]
+    kept = [copy.deepcopy(reports[0])]
     for batch in batches:
         for op in batch:
             host.apply(op)
         host.next_version()
         reports.append(host.build(builder))
+        kept.append(copy.deepcopy(reports[-1]))
         assert reports[-1] == host.build(ReportBuilder(), incremental=False), batch
+    # reports share what did not change: none was written after it was given
+    assert reports == kept
     # the builder's hint gives the delta a full comparison gives, from any
     # earlier report (when it knows one)
     for old in (reports[0], reports[-2]):
@@ -217,6 +222,23 @@ def test_the_delta_hint_names_only_what_changed() -> None:
     hint = builder.changes_between(old, new)
     assert hint is not None and hint["networks"] == {"br7"} and "br7" in hint["bridges"]
     assert delta.diff(old, new, hint) == delta.diff(old, new)
+
+
+def test_a_change_shares_the_sections_it_does_not_write() -> None:
+    """Adding a bridge writes the bridges and the networks; the NICs and
+    VLANs sections are the last report's own (no copy of the host's)."""
+    host = Host().with_networks(50, addressed=True)
+    host.apply(("vlan", "veth1", "10"))
+    host.next_version()
+    builder = IncrementalBuilder()
+    old = host.build(builder)
+    host.apply(("add_bridge", "new0", ""))
+    host.apply(("network", "new0", "veth0"))
+    host.next_version()
+    new = host.build(builder)
+    assert builder.full_builds == 1 and "new0" in new["bridges"]
+    assert new["nics"] is old["nics"] and new["vlans"] is old["vlans"]
+    assert new["bridges"] is not old["bridges"] and "new0" not in old["bridges"]
 
 
 def test_an_unknown_change_is_a_full_build() -> None:
