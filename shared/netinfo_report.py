@@ -79,7 +79,12 @@ def parse_resolv_conf(text: str) -> list[str]:
 
 
 def prefix_to_netmask(prefixlen: int) -> str:
+    if type(prefixlen) is int and 0 <= prefixlen <= 32:
+        return _NETMASKS[prefixlen]
     return str(ipaddress.IPv4Network(f"0.0.0.0/{prefixlen}").netmask)
+
+
+_NETMASKS = tuple(str(ipaddress.IPv4Network(f"0.0.0.0/{p}").netmask) for p in range(33))
 
 
 def stp_text(on: object) -> str:
@@ -137,6 +142,9 @@ class ReportBuilder:
         # Equal bridge option sets are one dict: a thousand bridges mostly
         # share theirs (thirty-odd strings each).
         self._opts: dict[tuple, dict[str, str]] = {}
+        # id(linkinfo) → (that linkinfo, its options): the decoder gives
+        # bridges configured alike one linkinfo dict, turned into options once
+        self._opts_of: dict[int, tuple[Mapping[str, Any], dict[str, str]]] = {}
 
     def build(
         self,
@@ -175,9 +183,8 @@ class ReportBuilder:
                 entry = _team_entry(link, members, ip, requested)
                 devices[name] = (None, None, None, "bondings", entry)
             else:
-                section, entry = _device_entry(link, members, names, ip, is_fake_nic)
-                if section == "bridges":
-                    entry["opts"] = self._shared_opts(entry["opts"])
+                section, entry = _device_entry(link, members, names, ip, is_fake_nic,
+                                               self._bridge_opts)  # fmt: skip
                 devices[name] = (link, addrs, key, section, entry)
             section, entry = devices[name][3], devices[name][4]
             if section is not None:
@@ -185,6 +192,8 @@ class ReportBuilder:
         self._devices = devices
         if len(self._opts) > 4 * len(devices) + 64:  # forget option sets no longer seen
             self._opts = {}
+        if len(self._opts_of) > 4 * len(devices) + 64:
+            self._opts_of = {}
 
         networks: dict[str, dict] = {}
         kept: dict[str, tuple] = {}
@@ -217,6 +226,15 @@ class ReportBuilder:
     def _shared_opts(self, opts: dict[str, str]) -> dict[str, str]:
         return self._opts.setdefault(tuple(opts.items()), opts)
 
+    def _bridge_opts(self, info: Mapping[str, Any]) -> dict[str, str]:
+        """:func:`bridge_opts`, shared: once per linkinfo dict, not per bridge."""
+        known = self._opts_of.get(id(info))
+        if known is not None and known[0] is info:
+            return known[1]
+        opts = self._shared_opts(bridge_opts(info))
+        self._opts_of[id(info)] = (info, opts)  # info kept: its id stays its own
+        return opts
+
 
 def _device_entry(
     link: Mapping[str, Any],
@@ -224,14 +242,16 @@ def _device_entry(
     names: Mapping[int, str],
     ip: _IpIndex,
     is_fake_nic: IsFakeNic,
+    opts_of: Callable[[Mapping[str, Any]], dict[str, str]] = bridge_opts,
 ) -> tuple[str | None, dict]:
-    """(section, entry) of one bridge, VLAN or NIC; (None, …) for the rest."""
+    """(section, entry) of one bridge, VLAN or NIC; (None, …) for the rest.
+    ``opts_of``: a bridge's options from its linkinfo (:func:`bridge_opts`)."""
     kind, info = link.get("kind"), link.get("info") or {}
     entry = ip.device_info(link)
     if kind == "bridge":
         entry["ports"] = sorted(members.get(link["index"], ()))
         entry["stp"] = stp_text(info.get("br_stp_state", 0))
-        entry["opts"] = bridge_opts(info)
+        entry["opts"] = opts_of(info)
         return "bridges", entry
     if kind == "vlan":
         entry["iface"] = names.get(link.get("link"), "")
