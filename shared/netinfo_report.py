@@ -208,7 +208,7 @@ class ReportBuilder:
                     and cached[2] is addrs and cached[3] == key):  # fmt: skip
                 kept[name] = cached
             else:
-                entry = _network_entry(name, attrs, by_name, members, ip)
+                entry = _network_entry(name, attrs, by_name, members, ip, devices)
                 kept[name] = (attrs, link, addrs, key, entry)
             networks[name] = kept[name][4]
             if attrs.get("bootproto") == "dhcp" or attrs.get("dhcpv6"):
@@ -390,14 +390,20 @@ def empty_ip_info(mtu: int | str = DEFAULT_MTU) -> dict[str, Any]:
     }
 
 
+IP_KEYS = tuple(empty_ip_info())  # the IP part of every entry
+
+
 def _network_entry(
     name: str,
     attrs: Mapping[str, Any],
     by_name: Mapping[str, Mapping[str, Any]],
     members: Mapping[int, list[str]],
     ip: _IpIndex,
+    devices: Mapping[str, tuple] | None = None,
 ) -> dict[str, Any]:
-    """A network as the agent reports it: its top device's IP information,
+    """A network as the agent reports it: its top device's IP information
+    (from its entry among ``devices``, when given: the same build's, name →
+    (…, entry) as :class:`ReportBuilder` keeps them),
     ``iface`` (the top device), ``southbound`` (the NIC, bond or VLAN device
     under it: for a bridge, that port if it is one, else None), ``vlanid``
     when that is a VLAN; a bridged one its ``ports`` and ``stp``, a
@@ -413,7 +419,12 @@ def _network_entry(
             entry["stp"] = stp_text(attrs.get("stp", False))
         entry["missing"] = True
     else:
-        entry.update(ip.device_info(link))
+        known = devices.get(iface) if devices is not None else None
+        if known is not None:
+            device = known[4]
+            entry.update({key: device[key] for key in IP_KEYS})
+        else:
+            entry.update(ip.device_info(link))
         if bridged:
             entry["ports"] = sorted(members.get(link["index"], ()))
             info = link.get("info") or {}

@@ -111,3 +111,27 @@ def test_netmasks_are_the_prefixes_as_ipaddress_spells_them(prefix: int | str) -
 def test_a_prefix_beyond_32_is_still_refused() -> None:
     with pytest.raises(ValueError):
         prefix_to_netmask(33)
+
+
+def test_a_networks_ip_information_is_read_once_with_its_bridges(monkeypatch) -> None:
+    """A bridged network's IP part is its bridge's entry's, not derived again."""
+    calls = []
+    device_info = report_module._IpIndex.device_info
+
+    def counted(self, link):
+        calls.append(link["name"])
+        return device_info(self, link)
+
+    monkeypatch.setattr(report_module._IpIndex, "device_info", counted)
+    links = bridges(50, REAL_INFO)
+    addresses = {i + 2: (addr(i + 2, f"10.0.{i}.1", 24),) for i in range(50)}
+    networks = {f"bn{i}": {"bridged": True, "mtu": 1500} for i in range(50)}
+    report = ReportBuilder().build(links, addresses, [], {"networks": networks, "bonds": {}}, [],
+                                   fake())  # fmt: skip
+    assert sorted(calls) == sorted(x["name"] for x in links)  # once per device
+    for i in range(50):
+        net, bridge = report["networks"][f"bn{i}"], report["bridges"][f"bn{i}"]
+        assert {k: net[k] for k in report_module.IP_KEYS} == {
+            k: bridge[k] for k in report_module.IP_KEYS
+        }
+        assert net["ipv4addrs"] == [f"10.0.{i}.1/24"] and net["netmask"] == "255.255.255.0"
