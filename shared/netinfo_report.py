@@ -139,8 +139,11 @@ class ReportBuilder:
         # share theirs (thirty-odd strings each).
         self._opts: dict[tuple, dict[str, str]] = {}
         # id(linkinfo) → (that linkinfo, its options): the decoder gives
-        # bridges configured alike one linkinfo dict, turned into options once
+        # bridges configured alike one linkinfo dict, turned into options
+        # once. Those of the entries this build made, and the last build's
+        # (no stale linkinfo kept longer).
         self._opts_of: dict[int, tuple[Mapping[str, Any], dict[str, str]]] = {}
+        self._opts_before: dict[int, tuple[Mapping[str, Any], dict[str, str]]] = {}
 
     def build(
         self,
@@ -188,8 +191,7 @@ class ReportBuilder:
         self._devices = devices
         if len(self._opts) > 4 * len(devices) + 64:  # forget option sets no longer seen
             self._opts = {}
-        if len(self._opts_of) > 4 * len(devices) + 64:
-            self._opts_of = {}
+        self._opts_before, self._opts_of = self._opts_of, {}
 
         networks: dict[str, dict] = {}
         kept: dict[str, tuple] = {}
@@ -224,12 +226,11 @@ class ReportBuilder:
 
     def _bridge_opts(self, info: Mapping[str, Any]) -> dict[str, str]:
         """:func:`bridge_opts`, shared: once per linkinfo dict, not per bridge."""
-        known = self._opts_of.get(id(info))
-        if known is not None and known[0] is info:
-            return known[1]
-        opts = self._shared_opts(bridge_opts(info))
-        self._opts_of[id(info)] = (info, opts)  # info kept: its id stays its own
-        return opts
+        known = self._opts_of.get(id(info)) or self._opts_before.get(id(info))
+        if known is None or known[0] is not info:
+            known = (info, self._shared_opts(bridge_opts(info)))  # info kept: its id its own
+        self._opts_of[id(info)] = known
+        return known[1]
 
 
 def _device_entry(

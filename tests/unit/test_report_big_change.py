@@ -135,3 +135,13 @@ def test_a_networks_ip_information_is_read_once_with_its_bridges(monkeypatch) ->
             k: bridge[k] for k in report_module.IP_KEYS
         }
         assert net["ipv4addrs"] == [f"10.0.{i}.1/24"] and net["netmask"] == "255.255.255.0"
+
+
+def test_a_builder_keeps_no_linkinfo_of_bridges_two_builds_gone() -> None:
+    builder = ReportBuilder()
+    infos = [{**REAL_INFO, "br_priority": p} for p in range(10)]
+    for info in infos:  # each build: 20 bridges of another linkinfo
+        report = build(builder, bridges(20, info))
+        assert report["bridges"]["bn3"]["opts"]["priority"] == str(info["br_priority"])
+    kept = [info for info, _ in (*builder._opts_of.values(), *builder._opts_before.values())]
+    assert all(info is infos[-1] for info in kept)
