@@ -12,10 +12,13 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import shared.netinfo_report as report_module
 from shared.netinfo_opts import bridge_opts
 from shared.netinfo_report import ReportBuilder, prefix_to_netmask
+from tests.unit.test_netinfo_incremental import OPERATION, Host
 from tests.unit.test_netinfo_report import LO, addr, fake, link
 
 # IFLA_INFO_DATA of a bridge netreload made (stp off, forward delay 0), as
@@ -145,3 +148,17 @@ def test_a_builder_keeps_no_linkinfo_of_bridges_two_builds_gone() -> None:
         assert report["bridges"]["bn3"]["opts"]["priority"] == str(info["br_priority"])
     kept = [info for info, _ in (*builder._opts_of.values(), *builder._opts_before.values())]
     assert all(info is infos[-1] for info in kept)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.lists(OPERATION, min_size=1, max_size=4), min_size=1, max_size=10))
+def test_a_builder_kept_across_changes_reports_what_a_fresh_one_does(batches) -> None:
+    """Entries, options and networks' IP parts reused from earlier builds
+    are those a fresh builder derives."""
+    host, builder = Host().with_networks(3, addressed=True), ReportBuilder()
+    for batch in batches:
+        for op in batch:
+            host.apply(op)
+        host.next_version()
+        kept = host.build(builder, incremental=False)
+        assert kept == host.build(ReportBuilder(), incremental=False), batch
