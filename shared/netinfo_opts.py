@@ -27,11 +27,11 @@ def bridge_opts(info: Mapping[str, Any]) -> dict[str, str]:
     thousand bridges configured alike share one option set."""
     opts = {}
     for key, value in info.items():
-        if not key.startswith("br_") or key.endswith("_timer"):
+        name = _BRIDGE_OPT_NAMES.get(key, _UNSEEN)
+        if name is _UNSEEN:
+            name = _option_name(key)
+        if name is None or isinstance(value, bool) or not isinstance(value, int | str):
             continue
-        if not isinstance(value, int | str) or isinstance(value, bool):
-            continue
-        name = _bridge_opt_name(key[3:])
         if name == "vlan_protocol" and isinstance(value, int):
             opts[name] = f"{value:#06x}"
         elif name == "group_fwd_mask" and isinstance(value, int):
@@ -39,6 +39,21 @@ def bridge_opts(info: Mapping[str, Any]) -> dict[str, str]:
         else:
             opts[name] = str(value)
     return opts
+
+
+# linkinfo key → its option's sysfs name, None for what is no option: a
+# bridge has some forty keys, the names are derived once, not per bridge
+_BRIDGE_OPT_NAMES: dict[str, str | None] = {}
+_UNSEEN = object()
+
+
+def _option_name(key: str) -> str | None:
+    name = None
+    if key.startswith("br_") and not key.endswith("_timer"):
+        name = _bridge_opt_name(key[3:])
+    if len(_BRIDGE_OPT_NAMES) < 1024:  # the decoder's keys: a few dozen
+        _BRIDGE_OPT_NAMES[key] = name
+    return name
 
 
 def _bridge_opt_name(key: str) -> str:

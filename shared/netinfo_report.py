@@ -46,21 +46,26 @@ a decimal string, ``stp`` ``'on'``/``'off'``, each network's
 
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from shared.netinfo_ip import (  # noqa: F401 (re-exported: the report's names)
+    DEFAULT_MTU,
+    IFA_F_PERMANENT,
+    IFA_F_SECONDARY,
+    IP_KEYS,
+    RT_SCOPE_UNIVERSE,
+    RT_TABLE_MAIN,
+    RTN_UNICAST,
+    _IpIndex,
+    empty_ip_info,
+    prefix_to_netmask,
+)
 from shared.netinfo_opts import bond_opts, bridge_opts, team_opts
 from shared.source_routing import rule_tables
 
 IFF_LOOPBACK = 0x8
-IFA_F_SECONDARY = 0x01
-IFA_F_PERMANENT = 0x80
-RT_TABLE_MAIN = 254
-RTN_UNICAST = 1
-RT_SCOPE_UNIVERSE = 0
-DEFAULT_MTU = 1500
 
 # Never NICs, whatever their name.
 _NOT_NIC_KINDS = frozenset({"bridge", "bond", "vlan", "team", "openvswitch"})
@@ -76,10 +81,6 @@ def parse_resolv_conf(text: str) -> list[str]:
         if len(fields) >= 2 and fields[0] == "nameserver":
             servers.append(fields[1])
     return servers
-
-
-def prefix_to_netmask(prefixlen: int) -> str:
-    return str(ipaddress.IPv4Network(f"0.0.0.0/{prefixlen}").netmask)
 
 
 def stp_text(on: object) -> str:
@@ -137,6 +138,12 @@ class ReportBuilder:
         # Equal bridge option sets are one dict: a thousand bridges mostly
         # share theirs (thirty-odd strings each).
         self._opts: dict[tuple, dict[str, str]] = {}
+        # id(linkinfo) → (that linkinfo, its options): the decoder gives
+        # bridges configured alike one linkinfo dict, turned into options
+        # once. Those of the entries this build made, and the last build's
+        # (no stale linkinfo kept longer).
+        self._opts_of: dict[int, tuple[Mapping[str, Any], dict[str, str]]] = {}
+        self._opts_before: dict[int, tuple[Mapping[str, Any], dict[str, str]]] = {}
 
     def build(
         self,
@@ -175,9 +182,8 @@ class ReportBuilder:
                 entry = _team_entry(link, members, ip, requested)
                 devices[name] = (None, None, None, "bondings", entry)
             else:
-                section, entry = _device_entry(link, members, names, ip, is_fake_nic)
-                if section == "bridges":
-                    entry["opts"] = self._shared_opts(entry["opts"])
+                section, entry = _device_entry(link, members, names, ip, is_fake_nic,
+                                               self._bridge_opts)  # fmt: skip
                 devices[name] = (link, addrs, key, section, entry)
             section, entry = devices[name][3], devices[name][4]
             if section is not None:
@@ -185,6 +191,7 @@ class ReportBuilder:
         self._devices = devices
         if len(self._opts) > 4 * len(devices) + 64:  # forget option sets no longer seen
             self._opts = {}
+        self._opts_before, self._opts_of = self._opts_of, {}
 
         networks: dict[str, dict] = {}
         kept: dict[str, tuple] = {}
@@ -199,7 +206,7 @@ class ReportBuilder:
                     and cached[2] is addrs and cached[3] == key):  # fmt: skip
                 kept[name] = cached
             else:
-                entry = _network_entry(name, attrs, by_name, members, ip)
+                entry = _network_entry(name, attrs, by_name, members, ip, devices)
                 kept[name] = (attrs, link, addrs, key, entry)
             networks[name] = kept[name][4]
             if attrs.get("bootproto") == "dhcp" or attrs.get("dhcpv6"):
@@ -217,6 +224,14 @@ class ReportBuilder:
     def _shared_opts(self, opts: dict[str, str]) -> dict[str, str]:
         return self._opts.setdefault(tuple(opts.items()), opts)
 
+    def _bridge_opts(self, info: Mapping[str, Any]) -> dict[str, str]:
+        """:func:`bridge_opts`, shared: once per linkinfo dict, not per bridge."""
+        known = self._opts_of.get(id(info)) or self._opts_before.get(id(info))
+        if known is None or known[0] is not info:
+            known = (info, self._shared_opts(bridge_opts(info)))  # info kept: its id its own
+        self._opts_of[id(info)] = known
+        return known[1]
+
 
 def _device_entry(
     link: Mapping[str, Any],
@@ -224,14 +239,16 @@ def _device_entry(
     names: Mapping[int, str],
     ip: _IpIndex,
     is_fake_nic: IsFakeNic,
+    opts_of: Callable[[Mapping[str, Any]], dict[str, str]] = bridge_opts,
 ) -> tuple[str | None, dict]:
-    """(section, entry) of one bridge, VLAN or NIC; (None, …) for the rest."""
+    """(section, entry) of one bridge, VLAN or NIC; (None, …) for the rest.
+    ``opts_of``: a bridge's options from its linkinfo (:func:`bridge_opts`)."""
     kind, info = link.get("kind"), link.get("info") or {}
     entry = ip.device_info(link)
     if kind == "bridge":
         entry["ports"] = sorted(members.get(link["index"], ()))
         entry["stp"] = stp_text(info.get("br_stp_state", 0))
-        entry["opts"] = bridge_opts(info)
+        entry["opts"] = opts_of(info)
         return "bridges", entry
     if kind == "vlan":
         entry["iface"] = names.get(link.get("link"), "")
@@ -352,32 +369,17 @@ def southbound_iface(attrs: Mapping[str, Any]) -> str:
     return lower
 
 
-def empty_ip_info(mtu: int | str = DEFAULT_MTU) -> dict[str, Any]:
-    """The IP part of every entry, empty; ``mtu`` is reported as a decimal
-    string, as the agent does."""
-    return {
-        "addr": "",
-        "netmask": "",
-        "ipv4addrs": [],
-        "ipv6addrs": [],
-        "gateway": "",
-        "ipv6gateway": "::",
-        "ipv4defaultroute": False,
-        "ipv6autoconf": False,
-        "mtu": str(int(mtu)),
-        "dhcpv4": False,
-        "dhcpv6": False,
-    }
-
-
 def _network_entry(
     name: str,
     attrs: Mapping[str, Any],
     by_name: Mapping[str, Mapping[str, Any]],
     members: Mapping[int, list[str]],
     ip: _IpIndex,
+    devices: Mapping[str, tuple] | None = None,
 ) -> dict[str, Any]:
-    """A network as the agent reports it: its top device's IP information,
+    """A network as the agent reports it: its top device's IP information
+    (from its entry among ``devices``, when given: the same build's, name →
+    (…, entry) as :class:`ReportBuilder` keeps them),
     ``iface`` (the top device), ``southbound`` (the NIC, bond or VLAN device
     under it: for a bridge, that port if it is one, else None), ``vlanid``
     when that is a VLAN; a bridged one its ``ports`` and ``stp``, a
@@ -393,7 +395,12 @@ def _network_entry(
             entry["stp"] = stp_text(attrs.get("stp", False))
         entry["missing"] = True
     else:
-        entry.update(ip.device_info(link))
+        known = devices.get(iface) if devices is not None else None
+        if known is not None:
+            device = known[4]
+            entry.update({key: device[key] for key in IP_KEYS})
+        else:
+            entry.update(ip.device_info(link))
         if bridged:
             entry["ports"] = sorted(members.get(link["index"], ()))
             info = link.get("info") or {}
@@ -409,88 +416,3 @@ def _network_entry(
     if link is not None and southbound is not None and attrs.get("vlan") not in (None, ""):
         entry["vlanid"] = int(attrs["vlan"])
     return entry
-
-
-class _IpIndex:
-    """Addresses and default routes, grouped by device index: the main
-    table's, and those of tables a rule looks up (source routing), which
-    give a device's gateway when the main table has none through it."""
-
-    def __init__(
-        self,
-        addresses: Mapping[int, Sequence[Mapping[str, Any]]],
-        routes: Iterable[Mapping[str, Any]],
-        looked_up: frozenset[int] = frozenset(),
-    ) -> None:
-        self.addrs = addresses
-        # family → [(priority, oif, gateway)] of the main table's defaults
-        defaults: dict[int, list[tuple[int, int, str]]] = {4: [], 6: []}
-        sourced: dict[int, str] = {}  # oif → gateway in a rule's table
-        for route in routes:
-            if route.get("table") in looked_up and route.get("dst_len", 0) == 0:
-                if route.get("family") == 4 and route.get("oif") and route.get("gateway"):
-                    sourced.setdefault(route["oif"], route["gateway"])
-                continue
-            if (
-                route.get("table") != RT_TABLE_MAIN
-                or route.get("dst_len", 0) != 0
-                or route.get("type", RTN_UNICAST) != RTN_UNICAST
-                or route.get("family") not in defaults
-            ):
-                continue
-            hops = route.get("nexthops") or [route]
-            for hop in hops:
-                if hop.get("oif"):
-                    defaults[route["family"]].append(
-                        (route.get("priority", 0), hop["oif"], hop.get("gateway") or "")
-                    )
-        self.gateways: dict[int, dict[int, str]] = {}
-        self.default_oifs: dict[int, set[int]] = {}
-        for family, found in defaults.items():
-            best: dict[int, str] = {}
-            for _prio, oif, gateway in sorted(found, key=lambda t: t[0]):
-                best.setdefault(oif, gateway)
-            self.gateways[family] = best
-            lowest = min((prio for prio, _, _ in found), default=None)
-            self.default_oifs[family] = {o for p, o, _ in found if p == lowest}
-        self.gateways[4] = {**sourced, **self.gateways[4]}
-
-    def key(self, index: int | None) -> tuple:
-        """What the routes contribute to a device's entry."""
-        return (
-            self.gateways[4].get(index),
-            self.gateways[6].get(index),
-            index in self.default_oifs[4],
-        )
-
-    def device_info(self, link: Mapping[str, Any]) -> dict[str, Any]:
-        index = link["index"]
-        addrs = self.addrs.get(index, [])
-        v4 = [a for a in addrs if a["family"] == 4]
-        v6 = [
-            a
-            for a in addrs
-            if a["family"] == 6
-            and a.get("scope", 0) == RT_SCOPE_UNIVERSE
-            and not ipaddress.IPv6Address(a["address"]).is_link_local
-        ]
-        info = empty_ip_info(int(link.get("mtu") or DEFAULT_MTU))
-        if v4:
-            primary = next((a for a in v4 if not a["flags"] & IFA_F_SECONDARY), v4[0])
-            info["addr"] = primary["address"]
-            info["netmask"] = prefix_to_netmask(primary["prefixlen"])
-        info["ipv4addrs"] = [f"{a['address']}/{a['prefixlen']}" for a in v4]
-        info["ipv6addrs"] = [f"{a['address']}/{a['prefixlen']}" for a in v6]
-        info["gateway"] = self.gateways[4].get(index, "")
-        info["ipv6gateway"] = self.gateways[6].get(index) or "::"
-        info["ipv4defaultroute"] = index in self.default_oifs[4]
-        conf = link.get("ipv6conf") or {}
-        info["ipv6autoconf"] = bool(
-            conf.get("autoconf") and conf.get("accept_ra") and not conf.get("disable_ipv6")
-        )
-        info["dhcpv4"] = any(not a["flags"] & IFA_F_PERMANENT for a in v4)
-        # SLAAC addresses are not permanent either; a DHCPv6 lease is a /128.
-        info["dhcpv6"] = any(
-            not a["flags"] & IFA_F_PERMANENT and a["prefixlen"] == 128 for a in v6
-        )
-        return info

@@ -267,32 +267,40 @@ def dump_routes(sock: socket.socket, family: int) -> list[tuple[Ident, Route]]:
 def dump_state(sock: socket.socket, version: int, previous: NetState | None = None) -> NetState:
     """Five dumps (as superd.netinfo.read_kernel) as a state. What equals
     ``previous`` is taken from it, the same objects: readers that key on
-    identity (the report builder) see what really changed."""
-    batch = Batch(NetState(0, {}, {}, {}))
+    identity (the report builder) see what really changed. A device that
+    is new (a big change's thousand bridges) is not compared with anything."""
     old_links = previous.links if previous is not None else {}
     old_addrs = previous.addresses if previous is not None else {}
-    links = query.dump(sock, constants.RTM_GETLINK)
-    for msg in links:
+    links: dict[int, dict] = {}
+    touched: set[int] = set()
+    for msg in query.dump(sock, constants.RTM_GETLINK):
         if msg.family == socket.AF_UNSPEC:
             link, index = msg.body, msg.body["index"]
             kept = old_links.get(index)
-            batch._links()[index] = kept if kept == link else link
-            if kept != link:
-                batch.touched.add(index)
+            if kept is not None and kept == link:
+                links[index] = kept
+            else:
+                links[index], _ = link, touched.add(index)
+    found: dict[int, list[dict]] = {}
     for msg in query.dump(sock, constants.RTM_GETADDR):
         addr = msg.body
-        batch._addresses()[addr["index"]] = batch.addresses.get(addr["index"], ()) + (addr,)
-    for index, addrs in batch.addresses.items():
-        kept_addrs = old_addrs.get(index)
-        if kept_addrs == addrs:
-            batch._addresses()[index] = kept_addrs
+        if (same := found.get(addr["index"])) is not None:
+            same.append(addr)
         else:
-            batch.touched.add(index)
-    batch.touched |= (old_links.keys() - batch.links.keys()) | (
-        old_addrs.keys() - batch.addresses.keys()
-    )
-    for family in (4, 6):
-        batch.replace_routes(family, dump_routes(sock, family))
+            found[addr["index"]] = [addr]
+    addresses: dict[int, tuple[dict, ...]] = {}
+    for index, listed in found.items():
+        addrs, kept_addrs = tuple(listed), old_addrs.get(index)
+        if kept_addrs is not None and kept_addrs == addrs:
+            addresses[index] = kept_addrs
+        else:
+            addresses[index], _ = addrs, touched.add(index)
+    touched |= (old_links.keys() - links.keys()) | (old_addrs.keys() - addresses.keys())
+    batch = Batch(NetState(0, {}, {}, {}))
+    batch.links, batch.addresses, batch.touched = links, addresses, touched
+    batch._mine.update(("links", "addresses"))
+    # both families at once: the routes indexed once (by device, by source)
+    batch.replace_routes((4, 6), dump_routes(sock, 4) + dump_routes(sock, 6))
     rules = tuple(m.body for m in query.dump(sock, constants.RTM_GETRULE, socket.AF_INET))
     batch.rules = previous.rules if previous is not None and previous.rules == rules else rules
     return batch.freeze(version, touched_known=previous is not None)

@@ -61,6 +61,8 @@ def writable(mapping: Mapping) -> dict:
 
 
 def oifs(entry: Route) -> set[int]:
+    if not entry.hops[3]:  # one nexthop: the usual case
+        return set() if entry.hops[1] is None else {entry.hops[1]}
     return {o for o in (entry.route["oif"], *(h[0] for h in entry.hops[3])) if o is not None}
 
 
@@ -151,9 +153,13 @@ class RouteBatch:
                 if entry is not None and oifs(entry) == {index}:
                     self._remove(ident, hops)
 
-    def replace_routes(self, family: int, found: Iterable[tuple[Ident, Route]]) -> None:
+    def replace_routes(
+        self, family: int | tuple[int, ...], found: Iterable[tuple[Ident, Route]]
+    ) -> None:
+        """The routes of ``family`` (or of each of several) are ``found``."""
+        families = (family,) if isinstance(family, int) else family
         routes: dict[Ident, Mapping[Hops, Route]] = {
-            i: es for i, es in self.routes.items() if i[0] != family
+            i: es for i, es in self.routes.items() if i[0] not in families
         }
         fresh: dict[Ident, dict[Hops, Route]] = {}
         for ident, entry in found:
@@ -162,7 +168,7 @@ class RouteBatch:
             fresh[ident][entry.hops] = entry
         if routes != self.routes:
             self.routes, self.changed = routes, True
-            self._idents = {i for i in self._idents if i[0] != family} | set(fresh)
+            self._idents = {i for i in self._idents if i[0] not in families} | set(fresh)
             self.by_oif, self.by_src, self.defaults = index_routes(routes)
             self._mine.update(("routes", "by_oif", "by_src", "defaults"))
 

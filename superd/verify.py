@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-from shared.netinfo_report import network_iface, southbound_iface, stp_is_on
+from shared.netinfo_report import southbound_iface, stp_is_on
 from shared.netmodel import bond_options, ovs_bond_options
 from shared.netmodel.addresses import netmask_to_prefix
 from shared.netmodel.names import vlan_device_name
@@ -17,9 +17,10 @@ from shared.netmodel.names import vlan_device_name
 
 def _expected_iface(name: str, attrs: Mapping) -> str:
     """The network's top device, as the model builds it (its rule without
-    a model: a big change verifies thousands of networks). Not the report's
-    :func:`network_iface`: a bridgeless OVS network's top device is its
-    NIC, bond or VLAN device, not the internal port named after it."""
+    a model: a big change verifies thousands of networks): its bridge (an
+    OVS network's internal port) when bridged, else the NIC, bond or VLAN
+    device under it, on either switch (a bridgeless OVS network's address
+    is reported on that device)."""
     return name if attrs.get("bridged", True) else southbound_iface(attrs)
 
 
@@ -123,8 +124,8 @@ def plan_mismatches(plan_ops: list[Mapping], running: Mapping, caps: Mapping) ->
             if iface == lower or _device(caps, iface) is None:
                 continue  # gone, as it should (the usual case: no walk over the host)
             if used is None:
-                # the report's rule, without a model per network of the host
-                used = {network_iface(n, a) for n, a in nets.items()}
+                # the model's rule, without a model per network of the host
+                used = {_expected_iface(n, a) for n, a in nets.items()}
             if iface not in used:
                 problems.append(f"network {op['name']}: device {iface} still exists")
         elif kind == "set_mtu":
