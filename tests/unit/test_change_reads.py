@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import pytest
-
 from superd.cores import LiveCaps
 
 
@@ -87,32 +85,6 @@ def test_verifying_added_networks_builds_no_network_model(monkeypatch: Any) -> N
     caps = {"bridges": {"b": {"ports": [], "stp": "off", "mtu": "1500"}},
             "vlans": {"eth0.10": {"vlanid": 10, "mtu": "1500"}}}  # fmt: skip
     assert verify.plan_mismatches(ops, {}, caps) == []
-
-
-TOP_DEVICE_CASES = [
-    {"bridged": True},
-    {"nic": "eth0"},
-    {"nic": "eth0", "vlan": 7},
-    {"nic": "eth0", "bridged": False},
-    {"nic": "eth0", "vlan": 7, "bridged": False},
-    {"bonding": "bond0", "vlan": 2, "bridged": False},
-    {"nic": "eth0", "switch": "ovs"},
-    {"nic": "eth0", "vlan": 7, "switch": "ovs"},
-    {"nic": "eth0", "bridged": False, "switch": "ovs"},
-    {"nic": "eth0", "vlan": 7, "bridged": False, "switch": "ovs"},
-    {"bonding": "bond0", "vlan": 2, "bridged": False, "switch": "ovs"},
-]
-
-
-@pytest.mark.parametrize("attrs", TOP_DEVICE_CASES, ids=str)
-def test_the_verified_top_device_is_the_models(attrs: dict) -> None:
-    """The verification's rule without a model names the device the model
-    builds, OVS included (a bridgeless OVS network's top device is its NIC,
-    bond or VLAN device, not the internal port named after the network)."""
-    from shared.netmodel.network import build_network
-    from superd.verify import _expected_iface
-
-    assert _expected_iface("net", attrs) == build_network("net", attrs).iface
 
 
 def test_planning_a_nic_less_network_reads_each_other_network_once() -> None:
