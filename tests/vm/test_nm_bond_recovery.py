@@ -45,7 +45,6 @@ from tests.functional.test_nm_superd import (
     kill_at_each_step,
     profiles,
     send,
-    wait_for_the_connectivity_wait,
 )
 
 pytestmark = pytest.mark.skipif(why_no_nm() is not None, reason=str(why_no_nm()))
@@ -302,7 +301,7 @@ def test_superd_killed_during_the_connectivity_wait_of_a_bond_change_rolls_it_ba
         {"bond1": {"nics": ["veth_0", "veth_2"], "options": "mode=active-backup miimon=300"}},
     )
     conn.sock.sendall(encode_frame({"id": 9, "verb": "apply_plan", "args": {"plan": plan}}))
-    wait_for_the_connectivity_wait(superd)
+    superd.wait_for_the_connectivity_wait()
     assert ns_sysfs_read(superd.host.name, "bond1", "bonding/miimon") == "300"
     held = superd.lab.checkpoints()
     assert held
