@@ -5,7 +5,6 @@ verification fails the change, which is rolled back."""
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +12,14 @@ from pathlib import Path
 from shared.faults import LOG_ENV, PAUSE_ENV
 from superd.cores import SMALL_CHANGE
 from tests.functional.conftest import HostNs, run_ip
-from tests.functional.superd_daemon import NO_CHECK, Superd, error_of, links, make_plan
+from tests.functional.superd_daemon import (
+    NO_CHECK,
+    Superd,
+    apply_in_background,
+    error_of,
+    links,
+    make_plan,
+)
 
 COUNT = SMALL_CHANGE + 8  # networks, one operation each
 
@@ -63,9 +69,7 @@ def test_a_device_lost_before_a_big_change_is_verified_fails_it_and_rolls_back(
         before = daemon.kernel_state()
         conn = daemon.connect()
         plan = make_plan(conn, networks(), NO_CHECK)
-        answers: list[dict] = []
-        sender = threading.Thread(target=lambda: answers.append(conn.call("apply_plan", plan=plan)))
-        sender.start()
+        sender, answers = apply_in_background(conn, plan)
         try:
             assert daemon.proc is not None
             deadline = time.monotonic() + 60
