@@ -225,6 +225,13 @@ def host_ns(make_host_ns: Callable[..., HostNs]) -> HostNs:
     return make_host_ns(2)
 
 
+@pytest.fixture
+def host(make_host_ns: Callable[..., HostNs]) -> HostNs:
+    """The live netinfo's tests' namespace (``tests.functional.monitor_lab``):
+    an ``nrl-*`` one with veth_0, veth_1 and veth_2."""
+    return make_host_ns(3, prefix="nrl-")
+
+
 @contextmanager
 def socket_folder(prefix: str = "nrs-sock-") -> Iterator[Path]:
     """A fresh folder in /tmp, mode 0755, for superd's socket folder (which

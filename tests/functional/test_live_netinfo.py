@@ -9,7 +9,6 @@ superd's verbs, which open sockets in the current namespace, are involved.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import json
@@ -19,7 +18,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,8 @@ from shared.config import Config, load_config
 from shared.wire import dumps
 from superd.monitor import LiveNetinfo
 from superd.netinfo import read_capabilities, read_kernel
-from tests.functional.conftest import HostNs, create_host_ns, destroy_host_ns
+from tests.functional.conftest import HostNs
+from tests.functional.monitor_lab import autoconf, force_batch, monitor_config, watching
 
 REPO = Path(__file__).resolve().parents[2]
 IFA_F_TENTATIVE = 0x40
@@ -48,25 +47,6 @@ RUNNING = {
     },
     "bonds": {},
 }
-
-
-def _config(root: Path) -> Config:
-    (root / "run").mkdir(exist_ok=True)
-    (root / "lib").mkdir(exist_ok=True)
-    (root / "resolv.conf").write_text("nameserver 192.0.2.53\n")
-    text = (
-        "[vars]\nnet_configurator = iproute2\nfake_nics = veth_*\n"
-        f"[paths]\nrun_dir = {root / 'run'}\nlib_dir = {root / 'lib'}\n"
-        f"resolv_conf = {root / 'resolv.conf'}\n"
-    )
-    (root / "netreload.conf").write_text(text)
-    return load_config(root / "netreload.conf")
-
-
-def _batch(ns: str, commands: list[str]) -> None:
-    """``ip -force -batch``: a command that fails (random ones do) is skipped."""
-    subprocess.run(["ip", "-n", ns, "-force", "-batch", "-"], input="\n".join(commands) + "\n",
-                   capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
 def _raw(links: list[dict], addrs: list[dict], routes: list[dict], rules: list[dict]) -> dict:
@@ -112,27 +92,6 @@ def assert_converges(live: LiveNetinfo, ipr: Any, config: Config, timeout: float
         if time.monotonic() > deadline:
             raise AssertionError("cache != kernel:\n" + "\n".join(problems[:20]))
         time.sleep(0.05)
-
-
-@contextlib.contextmanager
-def watching(ns: str, config: Config, **kwargs: Any) -> Iterator[tuple[LiveNetinfo, Any]]:
-    """A monitor watching ``ns`` from here, and a request socket there."""
-    live = LiveNetinfo(config, netns=ns, **kwargs)
-    live.start()
-    try:
-        with IPRoute(netns=ns, flags=0) as ipr:
-            yield live, ipr
-    finally:
-        live.close()
-
-
-@pytest.fixture
-def host() -> Iterator[HostNs]:
-    ns = create_host_ns(3, prefix="nrl-")
-    try:
-        yield ns
-    finally:
-        destroy_host_ns(ns)
 
 
 # -- 1. random changes: the cache equals a fresh read ----------------------
@@ -189,15 +148,15 @@ OPERATION = st.one_of(
 def _reset(ns: str) -> None:
     """The same start for every example: nrlbr0 (port veth_0) and nrlbr1 up,
     addressed, with default routes; nothing else."""
-    _batch(ns, [f"link del {br}" for br in BRIDGES] + [
+    force_batch(ns, [f"link del {br}" for br in BRIDGES] + [
         line for nic in NICS
         for line in (f"link set {nic} nomaster", f"link set {nic} mtu 1500",
                      f"link set {nic} up", f"addr flush dev {nic}", f"route flush dev {nic}")
     ])  # fmt: skip
     for nic in NICS:
         subprocess.run(["ip", "-n", ns, "-6", "route", "flush", "dev", nic], capture_output=True)
-    _batch(ns, ["rule del prio 3200"] * 6 + [f"route flush table 100{n}" for n in range(3)])
-    _batch(ns, [
+    force_batch(ns, ["rule del prio 3200"] * 6 + [f"route flush table 100{n}" for n in range(3)])
+    force_batch(ns, [
         "link add nrlbr0 type bridge", "link add nrlbr1 type bridge",
         "link set veth_0 master nrlbr0", "link set nrlbr0 up", "link set nrlbr1 up",
         "addr add 10.0.0.1/24 dev nrlbr0", "addr add 10.1.0.1/24 dev nrlbr1",
@@ -210,7 +169,7 @@ def _reset(ns: str) -> None:
 def test_random_changes_match_a_fresh_read(host: HostNs, tmp_path: Path, promote: int) -> None:
     sysctls = [f"net.ipv4.conf.{c}.promote_secondaries={promote}" for c in ("all", "default")]
     subprocess.run(["ip", "netns", "exec", host.name, "sysctl", "-q", "-w", *sysctls], check=True)
-    config = _config(tmp_path)
+    config = monitor_config(tmp_path)
     seen: Counter[str] = Counter()
     with watching(host.name, config) as (live, ipr):
         assert_converges(live, ipr, config)
@@ -227,7 +186,7 @@ def test_random_changes_match_a_fresh_read(host: HostNs, tmp_path: Path, promote
         @given(st.lists(OPERATION, min_size=3, max_size=30))
         def check(operations: list[str]) -> None:
             _reset(host.name)
-            _batch(host.name, operations)
+            force_batch(host.name, operations)
             seen.update(op.split()[0] + " " + op.split()[1] for op in operations)
             seen["retried"] += assert_converges(live, ipr, config) > 0
 
@@ -251,8 +210,8 @@ def _in_ns(ns: str, mode: str, root: Path, timeout: float = 600) -> dict:
 
 
 def test_netinfo_verb_is_served_from_the_cache(host: HostNs, tmp_path: Path) -> None:
-    _config(tmp_path)
-    _batch(host.name, ["link add nrlbr0 type bridge", "addr add 10.0.0.1/24 dev nrlbr0"])
+    monitor_config(tmp_path)
+    force_batch(host.name, ["link add nrlbr0 type bridge", "addr add 10.0.0.1/24 dev nrlbr0"])
     result = _in_ns(host.name, "verb-dumps", tmp_path)
     print(f"\n{result}")
     assert result["monitor_dumps_at_start"] == 5  # links, addresses, IPv4/IPv6 routes, rules
@@ -264,14 +223,14 @@ def test_netinfo_verb_is_served_from_the_cache(host: HostNs, tmp_path: Path) -> 
 
 
 def test_overrun_resyncs_to_the_kernel(host: HostNs, tmp_path: Path) -> None:
-    config = _config(tmp_path)
+    config = monitor_config(tmp_path)
     with watching(host.name, config, rcvbuf=4096) as (live, ipr):
         burst = []
         for i in range(100):
             burst += [f"link add nrlb{i} type bridge", f"link set nrlb{i} mtu 1400",
                       f"addr add 10.{i}.0.1/24 dev nrlb{i}", f"link set nrlb{i} up",
                       f"addr add fd00:{i}::1/64 dev nrlb{i}"]  # fmt: skip
-        _batch(host.name, burst)  # 500 changes, well over 4 KiB of events
+        force_batch(host.name, burst)  # 500 changes, well over 4 KiB of events
         assert_converges(live, ipr, config, timeout=20)
         print(f"\nmonitor: {live.stats}")
         assert live.stats["overruns"] >= 1 and live.stats["resyncs"] >= 1
@@ -281,16 +240,11 @@ def test_overrun_resyncs_to_the_kernel(host: HostNs, tmp_path: Path) -> None:
 # -- 3b. refresh: a small change of superd's own, without a full dump -------
 
 
-def _autoconf(live: LiveNetinfo, name: str) -> int | None:
-    link = next(x for x in live.snapshot().links.values() if x["name"] == name)
-    return (link.get("ipv6conf") or {}).get("autoconf")
-
-
 def test_refresh_reads_the_named_links_again_without_a_full_dump(
     host: HostNs, tmp_path: Path
 ) -> None:
-    config = _config(tmp_path)
-    _batch(host.name, ["link add nrlbr0 type bridge", "link add nrlbr1 type bridge"])
+    config = monitor_config(tmp_path)
+    force_batch(host.name, ["link add nrlbr0 type bridge", "link add nrlbr1 type bridge"])
     with watching(host.name, config) as (live, _ipr):
         live.sync()
         resyncs = live.stats["resyncs"]
@@ -298,15 +252,15 @@ def test_refresh_reads_the_named_links_again_without_a_full_dump(
             subprocess.run(["ip", "netns", "exec", host.name, "sysctl", "-qw",
                             f"net.ipv6.conf.{name}.autoconf=0"], check=True)  # fmt: skip
         live.refresh({"nrlbr0"})
-        assert _autoconf(live, "nrlbr0") == 0
-        assert _autoconf(live, "nrlbr1") == 1  # not named: not read again
+        assert autoconf(live, "nrlbr0") == 0
+        assert autoconf(live, "nrlbr1") == 1  # not named: not read again
         assert live.stats["resyncs"] == resyncs
 
 
 def test_refresh_applies_the_queued_events_first(host: HostNs, tmp_path: Path) -> None:
-    config = _config(tmp_path)
+    config = monitor_config(tmp_path)
     with watching(host.name, config) as (live, _ipr), live.held():
-        _batch(host.name, ["link add nrlbr0 type bridge", "addr add 10.0.0.1/24 dev nrlbr0"])
+        force_batch(host.name, ["link add nrlbr0 type bridge", "addr add 10.0.0.1/24 dev nrlbr0"])
         state = live.refresh({"nrlbr0"})
         (index,) = [i for i, x in state.links.items() if x["name"] == "nrlbr0"]
         assert [a["address"] for a in state.addresses[index]] == ["10.0.0.1"]
@@ -320,8 +274,8 @@ def test_address_removal_dumps_no_routes_when_the_kernel_tells_what_went(
     kind silently: the monitor dumps the routes again when one of them
     survives the batch); a device's last address gone, the routes through
     it are flushed silently (emulated): no dump, the cost of the host."""
-    config = _config(tmp_path)
-    _batch(host.name, [
+    config = monitor_config(tmp_path)
+    force_batch(host.name, [
         "link add nrlbr0 type bridge", "link set nrlbr0 up", "addr add 10.0.0.1/24 dev nrlbr0",
         "link add nrlbr1 type bridge", "link set nrlbr1 up", "addr add 10.1.0.1/24 dev nrlbr1",
         "route add 10.7.0.0/24 dev nrlbr0 src 10.1.0.1",
@@ -331,7 +285,7 @@ def test_address_removal_dumps_no_routes_when_the_kernel_tells_what_went(
         dumps = live.stats["route_dumps"]
         for address, device in (("10.0.0.1/24", "nrlbr0"), ("10.1.0.1/24", "nrlbr1")):
             with live.held():  # the notifications of one change applied as one batch
-                _batch(host.name, [f"addr del {address} dev {device}"])
+                force_batch(host.name, [f"addr del {address} dev {device}"])
             assert_converges(live, ipr, config)
         assert live.stats["route_dumps"] == dumps
 
@@ -340,13 +294,13 @@ def test_address_removal_dumps_no_routes_when_the_kernel_tells_what_went(
 
 
 def test_netinfo_latency_at_1000_bridges(host: HostNs, tmp_path: Path) -> None:
-    _config(tmp_path)
+    monitor_config(tmp_path)
     commands = []
     for i in range(1000):
         commands += [f"link add nrlb{i} type bridge", f"link set nrlb{i} up",
                      f"addr add 10.{i // 250}.{i % 250}.1/24 dev nrlb{i}",
                      f"addr add fd00:{i:x}::1/64 dev nrlb{i}"]  # fmt: skip
-    _batch(host.name, commands)
+    force_batch(host.name, commands)
     result = _in_ns(host.name, "bench", tmp_path)
     print("\nnetinfo at 1,000 bridges (ms):")
     for key, value in result.items():
