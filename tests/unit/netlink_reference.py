@@ -1,7 +1,22 @@
-"""The link, address and route decoders as they were before shapes (netlink.decode at
-95c02b9, attribute by attribute), kept as the reference the compiled
-shapes must equal (tests/unit/test_netlink_decode.py). Values only: the
-sharing of equal dicts is left out."""
+"""A frozen copy of the link, address and route decoders as they were
+before compiled shapes (``netlink.decode`` at 95c02b9, attribute by
+attribute): the independent reference that ``tests/unit/
+test_netlink_decode.py`` compares the shapes (``netlink.link_shapes``,
+``netlink.flat_shapes``) and ``netlink.decode``'s own walk against, value
+for value, type for type, key order included. Values only: the sharing
+of equal dicts is left out. Test code, never imported by the product.
+
+Why a copy and not ``netlink.decode``'s walk: the walk lives beside the
+shapes and changes with them, so a mistake made in both would pass; this
+file does not change when the decoder is optimised.
+
+When it may change or go: a deliberate change of what is decoded (a new
+attribute, another type) changes this file in the same commit, so that the
+difference is seen in review. It may be deleted, together with the tests
+that use it, when ``netlink.decode`` no longer has compiled shapes (every
+message walked again: nothing left to compare), or when
+``tests/unit/test_netlink_decode.py`` is rewritten to compare the shapes
+with recorded expected values (golden files of the capture) instead."""
 
 from __future__ import annotations
 
