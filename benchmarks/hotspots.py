@@ -9,9 +9,11 @@ re-applies it unchanged, and prints the top entries per thread:
   :mod:`benchmarks.profiled`, one cProfile per thread; the tables list
   functions by cumulative time (wall clock, profiler overhead included: the
   setup itself runs slower than unprofiled).
-* ``py-spy``: the daemons run normally, ``py-spy record`` samples them
-  (needs ``py-spy`` in the venv or on PATH); the tables give each function's
-  share of the samples, inclusive (like cumulative) and own.
+* ``py-spy``: the daemons run normally, ``py-spy record`` samples them;
+  the tables give each function's share of the samples, inclusive (like
+  cumulative) and own. py-spy is optional: no install step (``make venv``
+  included) installs it; ``.venv/bin/pip install py-spy`` does, and it is
+  looked for next to this interpreter, then on PATH.
 
 Everything runs in the lab's namespaces and is removed at the end.
 """
@@ -105,15 +107,24 @@ def one_request(index: int, remove: bool = False) -> dict:
     return {"networks": {name: attrs}, "bondings": {}, "options": {"connectivityCheck": False}}
 
 
+# py-spy is no dependency of netreload: said in --help and when it is missing.
+PYSPY_INSTALL = (
+    "py-spy is optional and installed by no install step (not by make venv): "
+    ".venv/bin/pip install py-spy"
+)
+
+
 def find_pyspy() -> str | None:
+    """py-spy next to this interpreter (the venv's), else on PATH."""
     local = Path(sys.executable).parent / "py-spy"
     return str(local) if local.exists() else shutil.which("py-spy")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.hotspots")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.hotspots", epilog=PYSPY_INSTALL)
     parser.add_argument("--n", type=int, default=1000, help="networks (default 1000)")
-    parser.add_argument("--tool", choices=("cprofile", "py-spy"), default="cprofile")
+    parser.add_argument("--tool", choices=("cprofile", "py-spy"), default="cprofile",
+                        help="profiler (default cprofile); py-spy: see below")  # fmt: skip
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the setup")
     parser.add_argument(
@@ -133,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt))
     pyspy = find_pyspy() if args.tool == "py-spy" else None
     if args.tool == "py-spy" and pyspy is None:
-        print("py-spy not found: .venv/bin/pip install py-spy", file=sys.stderr)
+        print(f"py-spy not found next to {sys.executable} nor on PATH. {PYSPY_INSTALL}",
+              file=sys.stderr)  # fmt: skip
         return 2
 
     wait_kernel_idle()  # not while a namespace of a previous run is being dismantled
