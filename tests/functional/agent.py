@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.functional.conftest import HostNs, ip_json
+from tests.functional.nm_lab import TIMEOUT as NM_TIMEOUT
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Agent:
             "fake_nics = veth_*,dummy_*\n"
             f"[paths]\nrun_dir = {self.root / 'run'}\nlib_dir = {self.root / 'lib'}\n"
             f"resolv_conf = {self.root / 'resolv.conf'}\n"
-            + (f"[nm]\nbus = {self.nm_bus}\ntimeout = 20\n" if self.nm_bus else "")
+            + (f"[nm]\nbus = {self.nm_bus}\ntimeout = {NM_TIMEOUT}\n" if self.nm_bus else "")
         )
 
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Any:

@@ -20,7 +20,7 @@ import pytest
 from shared.faults import FAIL_AFTER_ENV, KILL_ENV, LOG_ENV
 from shared.wire import encode_frame
 from tests.functional.conftest import HostNs, destroy_host_ns
-from tests.functional.nm_lab import NmLab, why_no_nm
+from tests.functional.nm_lab import TIMEOUT, NmLab, why_no_nm
 from tests.functional.superd_daemon import (
     NO_CHECK,
     Client,
@@ -47,7 +47,7 @@ class NmSuperd(Superd):
         text = self.config.read_text().replace(
             "net_configurator = iproute2", "net_configurator = nm"
         )
-        self.config.write_text(text + f"[nm]\nbus = {lab.address}\ntimeout = 20\n")
+        self.config.write_text(text + f"[nm]\nbus = {lab.address}\ntimeout = {TIMEOUT}\n")
 
     def __enter__(self) -> Self:
         try:
@@ -243,7 +243,8 @@ def test_failure_midway_restores_kernel_and_profiles(superd: NmSuperd) -> None:
 
 def test_failed_activation_is_29_and_changes_nothing(superd: NmSuperd) -> None:
     """A blocking DHCP network with no DHCP server never activates."""
-    superd.config.write_text(superd.config.read_text().replace("timeout = 20", "timeout = 3"))
+    config = superd.config.read_text().replace(f"timeout = {TIMEOUT}", "timeout = 3")
+    superd.config.write_text(config)
     superd.stop()
     superd.start()
     before = state(superd)
