@@ -102,9 +102,10 @@ class ReportCache:
                         added.add(name)
                 owned = memo[3].difference(removed - added) if removed - added else memo[3]
                 owned = owned.union(added) if added - owned else owned
-                self._owned_steps[id(owned)] = (owned, memo[3], frozenset(added | removed))
-                while len(self._owned_steps) > OWNED_STEPS:
-                    self._owned_steps.popitem(last=False)
+                if owned is not memo[3]:  # a step to itself would hide the one that made it
+                    self._owned_steps[id(owned)] = (owned, memo[3], frozenset(added | removed))
+                    while len(self._owned_steps) > OWNED_STEPS:
+                        self._owned_steps.popitem(last=False)
                 memo = (state.version, marked, names, owned)
         self._owned_memo = memo
         return memo[2], memo[3]

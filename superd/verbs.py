@@ -415,7 +415,7 @@ class Verbs:
 
     def _transaction(self, core: NetworkSetup, plan: Plan) -> dict:
         started = time.monotonic()
-        before = core.persistence.running.shared_snapshot()[1]  # read-only: not copied
+        generation, before = core.persistence.running.shared_snapshot()  # read-only: not copied
         plan = check_plan_base(plan, before)
         if self.live is not None:
             plan = plan.with_shapes(final_shapes(plan, self.live.running_shapes(before)))
@@ -424,8 +424,11 @@ class Verbs:
         check_plan_owned(plan.operations, before, plan_netinfo(plan, caps, core.read_owned()))
         log.info("apply_plan: %d operations", len(plan.operations))
         if not plan.is_empty:
+            names = plan_names(plan)
+            if isinstance(core, LiveNetworkSetup) and plan.running is not None:
+                core.planned_from(plan.running, generation, names)  # its check costs the change
             # the commit: the journal's end; it holds what the plan's names were
-            with self._journaled("apply_plan", before, plan_names(plan)):
+            with self._journaled("apply_plan", before, names):
                 self._apply_and_confirm(core, plan, before, started)
         if plan.options["commitOnSuccess"]:
             core.persistence.set_safe_config()

@@ -90,3 +90,16 @@ def test_owned_changes_name_what_moved_between_any_two_answers() -> None:
             assert delta.diff_names(old, new, moved) == delta.diff_names(old, new)
     walked = cache.owned(cache.state(version + 1, list(links.values()), None))[1]
     assert cache.owned_changes(sets[-1], walked) is None
+
+
+def test_a_device_recreated_under_its_name_keeps_the_steps_known() -> None:
+    """A marked device deleted and created again under the same name in one
+    batch (a new ifindex): the marked names do not change, and owned()
+    records no step from the set to itself, which would hide the step that
+    made that set (owned_changes could no longer tell what moved)."""
+    cache = Cache()
+    first = cache.owned(cache.state(1, [_link(2, "br2", True)], None))[1]
+    second = cache.owned(cache.state(2, [_link(2, "br2", True), _link(3, "br3", True)], {3}))[1]
+    third = cache.owned(cache.state(3, [_link(2, "br2", True), _link(4, "br3", True)], {3, 4}))[1]
+    assert third is second  # the same names: the same set
+    assert cache.owned_changes(first, third) == {"br3"}
