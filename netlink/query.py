@@ -52,6 +52,13 @@ from netlink.decode import Message, messages
 
 _seq = itertools.count(1)
 
+# IFLA_EXT_MASK (linux/if_link.h) with RTEXT_FILTER_SKIP_STATS (rtnetlink.h):
+# a link dump without each device's IPv6 statistics, token and address
+# generation mode (368 of a bridge's 1,880 bytes on 6.18). Nothing decodes
+# them (:func:`netlink.decode.decode_link`); the counters the engine reads
+# come from RTM_GETSTATS (superd.netstats), and IFLA_STATS64 still comes.
+IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS = 29, 1 << 3
+
 # Generous: a dump of 5,000 bridges takes about 0.5 s; an RTNL held for
 # minutes by the kernel (a namespace with thousands of devices deleted)
 # delays every answer that long.
@@ -91,7 +98,9 @@ def nla(kind: int, payload: bytes) -> bytes:
 
 
 _REQUEST_BODY = {
-    RTM_GETLINK: lambda family: IFINFO.pack(family, 0, 0, 0, 0),
+    RTM_GETLINK: lambda family: (
+        IFINFO.pack(family, 0, 0, 0, 0) + nla(IFLA_EXT_MASK, U32.pack(RTEXT_FILTER_SKIP_STATS))
+    ),
     RTM_GETADDR: lambda family: IFADDR.pack(family, 0, 0, 0, 0),
     RTM_GETROUTE: lambda family: RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0),
     RTM_GETRULE: lambda family: FIBRULE.pack(family, 0, 0, 0, 0, 0, 0, 0, 0),
