@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         if live is not None:
             live.close()
         return 1
-    server = UnixServer(config.superd_socket, verbs.dispatch, uids, group)
+    verbs.defer_release = True  # the server calls after_answer
+    server = UnixServer(
+        config.superd_socket, verbs.dispatch, uids, group, after_answer=verbs.after_answer
+    )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("%s: shutting down", signal.Signals(signum).name)

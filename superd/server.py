@@ -71,9 +71,13 @@ class UnixServer:
         allowed_uids: frozenset[int],
         group: int | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        after_answer: Callable[[], None] | None = None,
     ) -> None:
+        """``after_answer``: run in the connection's thread once each
+        answer is sent (work the caller need not wait for)."""
         self.path = Path(path)
         self._dispatch = dispatch
+        self._after_answer = after_answer
         self._allowed = allowed_uids
         self._group = group
         self._max = max_connections
@@ -280,6 +284,11 @@ class UnixServer:
             conn.sendall(encode_frame(error_answer(request_id, error.code, error.message)))
             return True
         conn.sendall(self._answer(request_id, verb, args))
+        if self._after_answer is not None:
+            try:
+                self._after_answer()
+            except Exception:  # a bug here must not end the connection
+                log.exception("work after the answer to %s failed", verb)
         return True
 
     def _answer(self, request_id: int, verb: str, args: dict) -> bytes:

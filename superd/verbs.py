@@ -127,6 +127,10 @@ class Verbs:
         # (the answer: token, caps, running, owned; the running configuration's generation)
         self._sent: tuple[tuple[str, dict, dict, frozenset[str]], int] | None = None
         self._sent_lock = threading.Lock()
+        # memory to hand back once the answer is out (see after_answer); a
+        # Verbs no server calls after_answer on hands it back at once
+        self.defer_release = False
+        self._release_due = threading.Event()
         self._closing = False
         self.live = live
         self.hub = hub
@@ -370,7 +374,19 @@ class Verbs:
             if big:  # a collection costs tens of ms: only where it pays
                 with self._sent_lock:  # the report from before: the next answer is whole
                     self._sent = None
-                release_memory()
+                if self.defer_release:
+                    self._release_due.set()
+                else:
+                    release_memory()
+
+    def after_answer(self) -> None:
+        """Called by the server once an answer is sent: a big change's
+        memory is handed back here, off the engine's wait (15-35 ms at
+        1,000 networks, measured in the daemon; frontd relays the answer
+        on the other CPU meanwhile)."""
+        if self._release_due.is_set():
+            self._release_due.clear()
+            release_memory()
 
     def _apply_plan(self, plan: Plan) -> dict:
         with self._exclusive("apply_plan"):
