@@ -82,8 +82,9 @@ def test_frames_zero_dumps_sizes_and_arenas_without_tracing(tmp_path: Path) -> N
     script = script.replace('wait_for("by traceback")', "")
     proc = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        # pymalloc explicitly: a run under PYTHONMALLOC=malloc has no arenas to print
         env={**os.environ, "PYTHONPATH": str(ROOT), "NETRELOAD_TRACEMALLOC": str(out),
-             "NETRELOAD_TRACEMALLOC_FRAMES": "0"},
+             "NETRELOAD_TRACEMALLOC_FRAMES": "0", "PYTHONMALLOC": "pymalloc"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
