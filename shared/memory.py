@@ -37,6 +37,8 @@ import tracemalloc
 from pathlib import Path
 from typing import TextIO
 
+from shared import caches
+
 DEBUG_ENV = "NETRELOAD_TRACEMALLOC"
 FRAMES_ENV = "NETRELOAD_TRACEMALLOC_FRAMES"
 
@@ -47,16 +49,14 @@ def _malloc_trim():  # noqa: ANN202 - a ctypes function, or None off glibc
 
 
 def forget_caches() -> None:
-    """Empty the process's caches of parsed values (``shared.netmodel.addresses``,
-    if imported): after a big change their thousands of small objects, made
-    while the host was large, would be all that pins pymalloc's arenas (an
-    arena goes back to the system only when every object in it is freed:
-    measured, 11 arenas of 1 MiB kept by 0.7 MB of survivors after removing
-    1,000 networks). Refilled at the next parse."""
-    addresses = sys.modules.get("shared.netmodel.addresses")
-    if addresses is not None:
-        addresses.ipv4.cache_clear()
-        addresses.ip_address.cache_clear()
+    """Empty the caches registered with ``shared.caches.forget_me`` (the
+    parsed addresses, the netlink decoder's shapes and shared values...):
+    after a big change their small objects, made while the host was large,
+    would be what pins pymalloc's arenas (an arena goes back to the system
+    only when every object in it is freed: measured, 11 arenas of 1 MiB
+    kept by 0.7 MB of survivors after removing 1,000 networks). Each
+    refills at its next use."""
+    caches.forget_all()
 
 
 def release_memory() -> None:
