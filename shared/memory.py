@@ -19,8 +19,11 @@ each later one writes what is allocated since, by line and by traceback
 (``NETRELOAD_TRACEMALLOC_FRAMES``, default 8). With
 ``NETRELOAD_TRACEMALLOC_FRAMES=0`` nothing is traced (no slowdown) and each
 dump has the sizes and pymalloc's arenas only (CPython reports its arenas
-only when tracemalloc is off). Without the variable nothing is traced and
-``SIGUSR2`` keeps its default action.
+only when tracemalloc is off). ``NETRELOAD_TRACEMALLOC_HOLDERS=K`` (traced
+only) adds, for the K tracebacks that grew most, what holds one of their
+objects (``shared.memory_holders``: slow, it walks every object). Each
+dump ends with a line ``=== end``. Without the variable nothing is traced
+and ``SIGUSR2`` keeps its default action.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from __future__ import annotations
 import ctypes
 import functools
 import gc
+import linecache
 import os
+import re
 import signal
 import sys
 import threading
@@ -41,6 +46,7 @@ from shared import caches
 
 DEBUG_ENV = "NETRELOAD_TRACEMALLOC"
 FRAMES_ENV = "NETRELOAD_TRACEMALLOC_FRAMES"
+HOLDERS_ENV = "NETRELOAD_TRACEMALLOC_HOLDERS"
 
 
 @functools.cache
@@ -88,6 +94,34 @@ def heap_info() -> dict[str, int]:
             "fordblks": info.fordblks}  # fmt: skip
 
 
+def malloc_heaps() -> list[dict[str, int]]:
+    """Per glibc arena (``malloc_info``; empty off glibc): bytes it holds
+    (``system``), free in it (``free``) and of that its top chunk
+    (``top``): ``malloc_trim`` returns the free pages of every arena but
+    the top chunk of the main one only; a thread's arena keeps its top
+    until a ``free`` finds it above the trim threshold."""
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "malloc_info") or not hasattr(libc, "open_memstream"):
+        return []
+    buf, size = ctypes.c_void_p(), ctypes.c_size_t()
+    libc.open_memstream.restype = ctypes.c_void_p
+    stream = libc.open_memstream(ctypes.byref(buf), ctypes.byref(size))
+    libc.malloc_info.argtypes = libc.fclose.argtypes = libc.free.argtypes = None
+    libc.malloc_info(0, ctypes.c_void_p(stream))
+    libc.fclose(ctypes.c_void_p(stream))
+    text = ctypes.string_at(buf, size.value).decode()
+    libc.free(buf)
+    heaps = []
+    for part in text.split("<heap nr=")[1:]:
+        part = part.split("</heap>", 1)[0]
+        binned = sum(int(m) for m in re.findall(r'<size from="\d+" to="\d+" total="(\d+)"', part))
+        rest = int(re.search(r'<total type="rest" count="\d+" size="(\d+)"', part)[1])
+        fast = int(re.search(r'<total type="fast" count="\d+" size="(\d+)"', part)[1])
+        system = int(re.search(r'<system type="current" size="(\d+)"', part)[1])
+        heaps.append({"system": system, "free": rest + fast, "top": rest + fast - binned})
+    return heaps
+
+
 def heap_rss_kib() -> int:
     """Resident KiB of the main glibc heap (``[heap]`` in ``/proc/self/smaps``):
     what of ``mallinfo2``'s ``arena`` still costs memory after a trim."""
@@ -117,36 +151,52 @@ class DebugSnapshots:
     def dump(self) -> None:
         with open(self.path, "a", encoding="utf-8") as out:
             out.write(f"=== {time.strftime('%H:%M:%S')} pid {os.getpid()}\n")
-            self._sizes(out, "before release_memory")
-            release_memory()
-            self._sizes(out, "after release_memory")
-            if not tracemalloc.is_tracing():
-                self._arenas(out)
-                return
-            current, peak = tracemalloc.get_traced_memory()
-            out.write(f"traced: {current / 2**20:.1f} MiB now, {peak / 2**20:.1f} MiB peak\n")
-            snapshot = tracemalloc.take_snapshot().filter_traces(
-                [tracemalloc.Filter(False, tracemalloc.__file__)]
-            )
-            if self.baseline is None:
-                self.baseline = snapshot
-                out.write("baseline snapshot taken\n\n")
-                return
-            out.write("since the baseline, by line:\n")
-            for stat in snapshot.compare_to(self.baseline, "lineno")[:40]:
-                out.write(f"  {stat}\n")
-            out.write("since the baseline, by traceback (top 10):\n")
-            for stat in snapshot.compare_to(self.baseline, "traceback")[:10]:
-                out.write(f"  {stat.size_diff / 1024:+.1f} KiB, {stat.count_diff:+d} blocks\n")
-                for line in stat.traceback.format():
-                    out.write(f"    {line}\n")
-            out.write("\n")
+            try:
+                self._dump(out)
+            finally:  # for a reader waiting for the whole dump
+                out.write("=== end\n")
+
+    def _dump(self, out: TextIO) -> None:
+        self._sizes(out, "before release_memory")
+        release_memory()
+        self._sizes(out, "after release_memory")
+        if not tracemalloc.is_tracing():
+            self._arenas(out)
+            return
+        current, peak = tracemalloc.get_traced_memory()
+        out.write(f"traced: {current / 2**20:.1f} MiB now, {peak / 2**20:.1f} MiB peak\n")
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            # not the hook's own: tracemalloc's, and the source lines it formats
+            [tracemalloc.Filter(False, tracemalloc.__file__),
+             tracemalloc.Filter(False, linecache.__file__)]
+        )
+        if self.baseline is None:
+            self.baseline = snapshot
+            out.write("baseline snapshot taken\n\n")
+            return
+        out.write("since the baseline, by line:\n")
+        for stat in snapshot.compare_to(self.baseline, "lineno")[:40]:
+            out.write(f"  {stat}\n")
+        out.write("since the baseline, by traceback (top 10):\n")
+        for stat in snapshot.compare_to(self.baseline, "traceback")[:10]:
+            out.write(f"  {stat.size_diff / 1024:+.1f} KiB, {stat.count_diff:+d} blocks\n")
+            for line in stat.traceback.format():
+                out.write(f"    {line}\n")
+        out.write("\n")
+        top = int(os.environ.get(HOLDERS_ENV, "0") or 0)
+        if top > 0:
+            from shared.memory_holders import write_holders  # debug only: loaded late
+
+            write_holders(out, snapshot.compare_to(self.baseline, "traceback"), top)
 
     @staticmethod
     def _sizes(out: TextIO, when: str) -> None:
         heap = ", ".join(f"{k} {v / 2**20:.1f}" for k, v in heap_info().items())
         out.write(f"{when}: VmRSS {vm_rss_kib() / 1024:.1f} MiB; glibc heap (MiB) {heap}, "
                   f"[heap] resident {heap_rss_kib() / 1024:.1f}\n")  # fmt: skip
+        heaps = "; ".join(f"{h['system'] / 2**20:.1f} free {h['free'] / 2**20:.1f} "
+                          f"top {h['top'] / 2**20:.1f}" for h in malloc_heaps())  # fmt: skip
+        out.write(f"  glibc arenas (MiB): {heaps}\n")
 
     @staticmethod
     def _arenas(out: TextIO) -> None:
