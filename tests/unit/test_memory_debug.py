@@ -28,9 +28,9 @@ print("hook" if hook else "none", flush=True)
 if hook is None:
     sys.exit(0)
 out = Path(os.environ["NETRELOAD_TRACEMALLOC"])
-def wait_for(text):
+def wait_for(text, count=1):
     deadline = time.monotonic() + 20
-    while text not in (out.read_text() if out.exists() else ""):
+    while (out.read_text() if out.exists() else "").count(text) < count:
         assert time.monotonic() < deadline, text
         time.sleep(0.02)
 os.kill(os.getpid(), signal.SIGUSR2)
@@ -102,3 +102,20 @@ def test_release_memory_forgets_the_parsed_addresses() -> None:
     release_memory()
     assert addresses.ipv4.cache_info().currsize == 0
     assert addresses.ip_address.cache_info().currsize == 0
+
+
+def test_holders_name_what_keeps_the_survivors(tmp_path: Path) -> None:
+    out = tmp_path / "holders.txt"
+    # until the second dump is written whole (it ends with the holders)
+    script = SCRIPT.replace('wait_for("by traceback")', 'wait_for("=== end", 2)')
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "NETRELOAD_TRACEMALLOC": str(out),
+             "NETRELOAD_TRACEMALLOC_HOLDERS": "3"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    holders = out.read_text().split("holders of the top 3 tracebacks:")[1]
+    # the 2,000 bytearrays: in a list, the script's global "kept"
+    assert "<- list of 2000" in holders
+    assert "<- dict['kept']" in holders and "<- module __main__" in holders
+    assert out.read_text().endswith("=== end\n")
