@@ -21,7 +21,9 @@ each later one writes what is allocated since, by line and by traceback
 dump has the sizes and pymalloc's arenas only (CPython reports its arenas
 only when tracemalloc is off). ``NETRELOAD_TRACEMALLOC_HOLDERS=K`` (traced
 only) adds, for the K tracebacks that grew most, what holds one of their
-objects (``shared.memory_holders``: slow, it walks every object). Each
+objects (``shared.memory_holders``: slow, it walks every object);
+``NETRELOAD_TRACEMALLOC_ARENAS=1`` (untraced only) counts the live objects
+by pymalloc arena and shows what holds the sparsest arenas. Each
 dump ends with a line ``=== end``. Without the variable nothing is traced
 and ``SIGUSR2`` keeps its default action.
 """
@@ -47,6 +49,7 @@ from shared import caches
 DEBUG_ENV = "NETRELOAD_TRACEMALLOC"
 FRAMES_ENV = "NETRELOAD_TRACEMALLOC_FRAMES"
 HOLDERS_ENV = "NETRELOAD_TRACEMALLOC_HOLDERS"
+ARENAS_ENV = "NETRELOAD_TRACEMALLOC_ARENAS"
 
 
 @functools.cache
@@ -184,6 +187,10 @@ class DebugSnapshots:
         self._sizes(out, "after release_memory")
         if not tracemalloc.is_tracing():
             self._arenas(out)
+            if os.environ.get(ARENAS_ENV):
+                from shared.memory_holders import write_arena_census  # debug only: loaded late
+
+                write_arena_census(out)
             return
         current, peak = tracemalloc.get_traced_memory()
         out.write(f"traced: {current / 2**20:.1f} MiB now, {peak / 2**20:.1f} MiB peak\n")

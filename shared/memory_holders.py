@@ -12,6 +12,8 @@ holds it can be named.
 
 from __future__ import annotations
 
+import bisect
+import ctypes
 import gc
 import sys
 import tracemalloc
@@ -102,3 +104,77 @@ def write_holders(out: TextIO, stats: list[tracemalloc.StatisticDiff], top: int)
         for line in holder_chain(obj, skip=(stats,)):
             out.write(f"      <- {line}\n")
     out.write("\n")
+
+
+POOL_SIZE = 1 << 14  # pymalloc's pool on 64-bit CPython 3.10+ (POOL_BITS 14)
+SMALL = 512  # pymalloc's largest block
+
+
+def anonymous_ranges() -> list[tuple[int, int]]:
+    """The process's anonymous read-write mappings (pymalloc's arenas are
+    among them; the interpreter's static objects are not)."""
+    ranges = []
+    with open("/proc/self/maps", encoding="ascii") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) == 5 and fields[1].startswith("rw"):
+                start, end = fields[0].split("-")
+                ranges.append((int(start, 16), int(end, 16)))
+    return sorted(ranges)
+
+
+def _in(ranges: list[tuple[int, int]], starts: list[int], address: int) -> bool:
+    at = bisect.bisect_right(starts, address) - 1
+    return at >= 0 and ranges[at][0] <= address < ranges[at][1]
+
+
+def _pool_arena(obj: Any) -> int | None:
+    """The index of the pymalloc arena holding ``obj`` (read from its pool's
+    header: ``arenaindex`` after four pointers), or None when the object is
+    not plausibly a pymalloc block."""
+    try:
+        if sys.getsizeof(obj) > SMALL:
+            return None
+    except TypeError:
+        return None
+    base = id(obj) & ~(POOL_SIZE - 1)
+    count = ctypes.c_uint.from_address(base).value
+    arena = ctypes.c_uint.from_address(base + 32).value
+    szidx = ctypes.c_uint.from_address(base + 36).value
+    if not 0 < count <= POOL_SIZE // 16 or szidx >= SMALL // 16 or arena > 1 << 16:
+        return None
+    return arena
+
+
+def write_arena_census(out: TextIO, sparse: int = 12, shown: int = 10) -> None:
+    """Live objects (those the collector tracks and what they refer to
+    directly) by pymalloc arena; for the ``sparse`` arenas holding the
+    fewest, what they are: a few of them pin a whole arena."""
+    by_arena: dict[int, list[Any]] = {}
+    seen: set[int] = set()
+    ranges = anonymous_ranges()
+    starts = [start for start, _ in ranges]
+    for obj in gc.get_objects():
+        for item in (obj, *gc.get_referents(obj)):
+            if id(item) in seen or not _in(ranges, starts, id(item) & ~(POOL_SIZE - 1)):
+                continue
+            seen.add(id(item))
+            arena = _pool_arena(item)
+            if arena is not None:
+                by_arena.setdefault(arena, []).append(item)
+    counts = sorted((len(items), arena) for arena, items in by_arena.items())
+    listed = ", ".join(f"#{a}:{n}" for n, a in sorted(counts, key=lambda c: c[1]))
+    out.write(f"objects by pymalloc arena ({len(counts)} arenas): {listed}\n")
+    for count, arena in counts[:sparse]:
+        items = by_arena[arena]
+        kinds: dict[str, int] = {}
+        for item in items:
+            kinds[type(item).__name__] = kinds.get(type(item).__name__, 0) + 1
+        top = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])[:6])
+        out.write(f"  arena #{arena}: {count} objects ({top})\n")
+        for index in range(min(shown, len(items))):
+            item = items[index]
+            text = repr(item) if isinstance(item, (str, int, bytes, float)) else type(item).__name__
+            holders = holder_chain(item, skip=(items, *by_arena.values()))[:5]
+            out.write(f"      {text[:50]} <- {' <- '.join(holders)}\n")
+    del by_arena, seen
