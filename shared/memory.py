@@ -53,8 +53,15 @@ ARENAS_ENV = "NETRELOAD_TRACEMALLOC_ARENAS"
 
 
 @functools.cache
+def _libc() -> ctypes.CDLL:
+    """One handle (each new one is a few hundred small objects: made during
+    a dump after a big change, they would be survivors of their own)."""
+    return ctypes.CDLL(None)
+
+
+@functools.cache
 def _malloc_trim():  # noqa: ANN202 - a ctypes function, or None off glibc
-    return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    return getattr(_libc(), "malloc_trim", None)
 
 
 def forget_caches() -> None:
@@ -86,7 +93,7 @@ def use_one_malloc_arena() -> bool:
     a process whose threads take turns under the GIL (measured: README)."""
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    mallopt = getattr(_libc(), "mallopt", None)
     return mallopt is not None and mallopt(M_ARENA_MAX, 1) == 1
 
 
@@ -110,7 +117,7 @@ def heap_info() -> dict[str, int]:
     """glibc's ``mallinfo2()`` (glibc ≥ 2.33; empty elsewhere): bytes of
     the main heap (``arena``), mmapped blocks (``hblkhd``), in use
     (``uordblks``), free but kept (``fordblks``)."""
-    function = getattr(ctypes.CDLL(None), "mallinfo2", None)
+    function = getattr(_libc(), "mallinfo2", None)
     if function is None:
         return {}
     function.restype = _MallInfo2
@@ -125,7 +132,7 @@ def malloc_heaps() -> list[dict[str, int]]:
     (``top``): ``malloc_trim`` returns the free pages of every arena but
     the top chunk of the main one only; a thread's arena keeps its top
     until a ``free`` finds it above the trim threshold."""
-    libc = ctypes.CDLL(None)
+    libc = _libc()
     if not hasattr(libc, "malloc_info") or not hasattr(libc, "open_memstream"):
         return []
     buf, size = ctypes.c_void_p(), ctypes.c_size_t()
