@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
+
 from benchmarks.lab import proc_cpu_seconds
 from tests.functional.conftest import create_host_ns, destroy_host_ns, socket_folder
 from tests.functional.superd_daemon import NO_CHECK, Superd, make_plan
@@ -175,6 +177,8 @@ def _measured(host, tree: Path, n: int, root: Path, env: dict[str, str], one: in
             figures["add_s"] = round(time.monotonic() - started, 1)
             figures["add_cpu"] = round(proc_cpu_seconds(pid) - cpu, 2)
             figures["with"] = parse_dump(dump(daemon, out))
+            # the size of the report at N (benchmark 5b's allowance: idle x 1.1 + it)
+            figures["report_kib"] = len(orjson.dumps(conn.result("netinfo")["caps"])) // 1024
             if one:
                 figures["one_cpu_ms"] = one_network_cpu(conn, pid, n, one)
             removal = {name: {"remove": True} for name in nets}
