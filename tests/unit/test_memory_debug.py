@@ -5,12 +5,15 @@ baseline, what was allocated since."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from shared.memory import release_memory
 from shared.netmodel import addresses
@@ -119,3 +122,16 @@ def test_holders_name_what_keeps_the_survivors(tmp_path: Path) -> None:
     assert "<- list of 2000" in holders
     assert "<- dict['kept']" in holders and "<- module __main__" in holders
     assert out.read_text().endswith("=== end\n")
+
+
+def test_the_arena_census_reads_the_pymalloc_arena_of_small_objects() -> None:
+    from shared.memory_holders import _pool_arena, write_arena_census
+
+    if os.environ.get("PYTHONMALLOC", "").startswith("malloc"):
+        pytest.skip("no pymalloc arenas under PYTHONMALLOC=malloc")
+    names = [f"name-{i}" for i in range(20000)]  # small: pymalloc blocks
+    assert {_pool_arena(name) for name in names} - {None}
+    assert _pool_arena(bytes(100_000)) is None  # large: glibc's, not pymalloc's
+    out = io.StringIO()
+    write_arena_census(out, sparse=1, shown=1)
+    assert re.match(r"objects by pymalloc arena \(\d+ arenas\): #0:\d+", out.getvalue())
