@@ -102,6 +102,7 @@ from netlink.constants import (
 )
 from netlink.flat_shapes import RouteMsg, compile_addr, compile_route
 from netlink.link_shapes import ShapeCache, compile_link
+from shared.caches import forget_me
 
 
 class Message(NamedTuple):
@@ -463,6 +464,19 @@ _LINKS = ShapeCache(_walk_link, lambda d, o, e: compile_link(d, o, e, sys.module
 
 _ADDRS = ShapeCache(_walk_addr, compile_addr)
 _ROUTES = ShapeCache(_walk_route, compile_route)
+
+
+
+@forget_me
+def forget_shapes() -> None:
+    """The compiled shapes and the shared decoded values: filled during a
+    big change, they would pin pymalloc's arenas after it (see
+    ``shared.caches``). Any thread may decode meanwhile (a miss walks)."""
+    for cache in (_LINKS, _ADDRS, _ROUTES):
+        cache.clear()
+    _SHARED.clear()
+    _DEVCONFS.clear()
+
 
 _DECODERS = {
     RTM_NEWLINK: decode_link,

@@ -44,7 +44,7 @@ from persistence.atomic import (
     read_json,
     remove_debris,
 )
-from shared import faults
+from shared import caches, faults
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.netmodel.names import validate_bond_name, validate_network_name
@@ -247,6 +247,7 @@ class ConfigStore(ConfigView):
         # generation → the names its write changed (None: not known)
         self._log: dict[int, dict[str, set[str]] | None] = {}
         self._cache_lock = threading.Lock()
+        caches.forget_me(lambda store: store._log.clear(), self, self._cache_lock)  # big changes
 
     def shared_snapshot(self) -> tuple[int, Snapshot]:
         """(generation, snapshot); the snapshot is shared between callers:

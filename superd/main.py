@@ -28,7 +28,7 @@ from types import FrameType
 
 from shared.config import Config, load_config
 from shared.errors import NetError
-from shared.memory import install_debug_snapshots
+from shared.memory import install_debug_snapshots, use_one_malloc_arena
 from shared.sd_notify import sd_notify
 from superd import hotplug
 from superd.compose import build_daemon
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    use_one_malloc_arena()  # before any thread starts (shared.memory says why)
     install_debug_snapshots()  # NETRELOAD_TRACEMALLOC only; before any thread starts
     live: LiveNetinfo | None = None
     verbs: Verbs | None = None

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from shared.caches import forget_me
 from shared.config import Config
 from shared.netinfo_incremental import IncrementalBuilder
 from shared.netmodel.host_qos import shaping
@@ -61,6 +62,9 @@ class ReportCache:
         self._generations: OrderedDict[int, tuple[Mapping, int]] = OrderedDict()
         self._generations_lock = threading.Lock()
         self._facts_running: Mapping | None = None  # the running of _net_facts
+        # emptied after a big change (shared.caches): "not known" until refilled
+        forget_me(lambda r: (r._generations.clear(), r._touched_log.clear()), self,
+                  self._generations_lock)  # fmt: skip
 
     def _touched(self, state: NetState) -> None:
         """Remember which ifindexes ``state`` touched (monitor thread)."""

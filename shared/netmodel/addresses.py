@@ -6,6 +6,7 @@ import ipaddress
 import re
 from functools import lru_cache
 
+from shared.caches import forget_me
 from shared.errors import ErrorCode, NetError
 
 # Addresses are parsed once: a request of a thousand networks had its
@@ -26,6 +27,10 @@ def ipv4(text: str) -> ipaddress.IPv4Address:
 def ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """``ipaddress.ip_address(text)``, remembered."""
     return ipaddress.ip_address(text)
+
+
+forget_me(ipv4.cache_clear)
+forget_me(ip_address.cache_clear)
 
 
 def _bad(message: str) -> NetError:

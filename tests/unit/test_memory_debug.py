@@ -5,12 +5,15 @@ baseline, what was allocated since."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from shared.memory import release_memory
 from shared.netmodel import addresses
@@ -28,9 +31,9 @@ print("hook" if hook else "none", flush=True)
 if hook is None:
     sys.exit(0)
 out = Path(os.environ["NETRELOAD_TRACEMALLOC"])
-def wait_for(text):
+def wait_for(text, count=1):
     deadline = time.monotonic() + 20
-    while text not in (out.read_text() if out.exists() else ""):
+    while (out.read_text() if out.exists() else "").count(text) < count:
         assert time.monotonic() < deadline, text
         time.sleep(0.02)
 os.kill(os.getpid(), signal.SIGUSR2)
@@ -82,8 +85,9 @@ def test_frames_zero_dumps_sizes_and_arenas_without_tracing(tmp_path: Path) -> N
     script = script.replace('wait_for("by traceback")', "")
     proc = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        # pymalloc explicitly: a run under PYTHONMALLOC=malloc has no arenas to print
         env={**os.environ, "PYTHONPATH": str(ROOT), "NETRELOAD_TRACEMALLOC": str(out),
-             "NETRELOAD_TRACEMALLOC_FRAMES": "0"},
+             "NETRELOAD_TRACEMALLOC_FRAMES": "0", "PYTHONMALLOC": "pymalloc"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
@@ -101,3 +105,33 @@ def test_release_memory_forgets_the_parsed_addresses() -> None:
     release_memory()
     assert addresses.ipv4.cache_info().currsize == 0
     assert addresses.ip_address.cache_info().currsize == 0
+
+
+def test_holders_name_what_keeps_the_survivors(tmp_path: Path) -> None:
+    out = tmp_path / "holders.txt"
+    # until the second dump is written whole (it ends with the holders)
+    script = SCRIPT.replace('wait_for("by traceback")', 'wait_for("=== end", 2)')
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "NETRELOAD_TRACEMALLOC": str(out),
+             "NETRELOAD_TRACEMALLOC_HOLDERS": "3"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    holders = out.read_text().split("holders of the top 3 tracebacks:")[1]
+    # the 2,000 bytearrays: in a list, the script's global "kept"
+    assert "<- list of 2000" in holders
+    assert "<- dict['kept']" in holders and "<- module __main__" in holders
+    assert out.read_text().endswith("=== end\n")
+
+
+def test_the_arena_census_reads_the_pymalloc_arena_of_small_objects() -> None:
+    from shared.memory_holders import _pool_arena, write_arena_census
+
+    if os.environ.get("PYTHONMALLOC", "").startswith("malloc"):
+        pytest.skip("no pymalloc arenas under PYTHONMALLOC=malloc")
+    names = [f"name-{i}" for i in range(20000)]  # small: pymalloc blocks
+    assert {_pool_arena(name) for name in names} - {None}
+    assert _pool_arena(bytes(100_000)) is None  # large: glibc's, not pymalloc's
+    out = io.StringIO()
+    write_arena_census(out, sparse=1, shown=1)
+    assert re.match(r"objects by pymalloc arena \(\d+ arenas\): #0:\d+", out.getvalue())

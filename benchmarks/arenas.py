@@ -1,0 +1,230 @@
+"""superd's pymalloc arenas and VmRSS at idle, with N networks and after one
+request removing them all (benchmark 5b's question, without its lab).
+
+    sudo .venv/bin/python -m benchmarks.arenas --n 1000 [--runs 2]
+        [--trees /tmp/old-tree,.] [--frames 0|8] [--out FILE.json]
+
+One namespace (``arenas-*``) is made and reused by every run, then deleted.
+Each run starts superd from one of ``--trees`` (a checkout: superd is run
+with that folder as its working directory, so its modules are imported from
+there), with ``NETRELOAD_TRACEMALLOC``, and sends ``SIGUSR2`` at idle, with
+the N networks (the workload's: nic-less bridged networks ``bnI`` with
+``10.(I//256).(I%256).1/24``) and after their removal. Each dump is taken
+after ``release_memory`` (the hook runs it), so it shows what a big change
+leaves once superd has done what it does after one. Trees alternate run by
+run (old, new, old, new...) so that a machine's load falls on both.
+
+``--frames 0`` (default) reads pymalloc's statistics (arenas, bytes in
+allocated blocks); ``--frames 8`` traces allocations instead, and the last
+dump lists, by traceback, what was allocated since idle and still lives
+(the survivors): slow, a diagnosis only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from benchmarks.lab import proc_cpu_seconds
+from tests.functional.conftest import create_host_ns, destroy_host_ns, socket_folder
+from tests.functional.superd_daemon import NO_CHECK, Superd, make_plan
+
+PREFIX = "arenas-"
+STEPS = ("idle", "with", "after")
+
+
+def workload(n: int) -> dict[str, dict]:
+    return {
+        f"bn{i}": {"bridged": True, "ipaddr": f"10.{i // 256}.{i % 256}.1",
+                   "netmask": "255.255.255.0"}
+        for i in range(n)
+    }  # fmt: skip
+
+
+class TreeSuperd(Superd):
+    """superd run from another checkout (its working directory comes first
+    on ``sys.path`` with ``-m``)."""
+
+    tree: Path = Path.cwd()
+
+    def spawn(self, notify_path: Path | None = None) -> subprocess.Popen:
+        env = {**os.environ, **self.env, "NOTIFY_SOCKET": str(notify_path or "")}
+        with self.log.open("a") as log:
+            return subprocess.Popen(
+                ["ip", "netns", "exec", self.host.name, sys.executable, "-m", "superd.main",
+                 "--config", str(self.config)],
+                cwd=self.tree, stdout=log, stderr=log, env=env,
+            )  # fmt: skip
+
+
+def parse_dump(text: str) -> dict[str, float]:
+    """The figures of one dump (after ``release_memory``)."""
+    after = text.split("after release_memory:", 1)[1]
+    out = {"vmrss_mib": float(re.search(r"VmRSS ([\d.]+) MiB", after)[1])}
+    for key, label in (("arenas", "arenas allocated current"),
+                       ("blocks_mb", "bytes in allocated blocks")):  # fmt: skip
+        found = re.search(rf"# {label}\s*=\s*([\d,]+)", after)
+        if found:
+            value = int(found[1].replace(",", ""))
+            out[key] = value if key == "arenas" else round(value / 1e6, 2)
+    return out
+
+
+def dump(daemon: TreeSuperd, out: Path, timeout: float = 600.0) -> str:
+    """``SIGUSR2`` to superd; the dump it appends to ``out``."""
+    # a tree from before the dump's end marker: its statistics end it
+    old = "=== end" not in (Path(daemon.tree) / "shared" / "memory.py").read_text()
+    before = out.read_text() if out.exists() else ""
+    assert daemon.proc is not None
+    os.kill(daemon.proc.pid, signal.SIGUSR2)  # `ip netns exec` execs python: the same pid
+    deadline = time.monotonic() + timeout
+    while True:
+        text = out.read_text()[len(before) :] if out.exists() else ""
+        if text.endswith("=== end\n") or (old and _complete_before_end_marker(text)):
+            return text
+        assert time.monotonic() < deadline, "no dump from superd"
+        time.sleep(0.2)
+
+
+def anonymous_rss(pid: int, top: int = 8) -> list[tuple[int, int]]:
+    """The ``top`` anonymous mappings of ``pid`` by resident size: (size
+    KiB, resident KiB); pymalloc's arenas are 1 MiB mappings (merged when
+    adjacent), glibc's thread heaps parts of 64 MiB reservations."""
+    found, header = [], None
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        if not line[:1].isupper():
+            fields = line.split()
+            header = fields if len(fields) == 5 or fields[5:] == ["[heap]"] else None
+            size = 0
+        elif header is not None and line.startswith("Size:"):
+            size = int(line.split()[1])
+        elif header is not None and line.startswith("Rss:"):
+            found.append((size, int(line.split()[1])))
+    return sorted(found, key=lambda item: -item[1])[:top]
+
+
+def _complete_before_end_marker(text: str) -> bool:
+    """A whole dump of a tree whose hook wrote no ``=== end`` (before
+    this branch): CPython's statistics end with its free lists' last line."""
+    lines = text.splitlines()
+    return bool(lines) and text.endswith("\n") and "free 20-sized PyTupleObjects" in lines[-1]
+
+
+def one_run(host, tree: Path, n: int, frames: int, keep: Path | None, holders: int = 0,
+            env: dict[str, str] | None = None, one: int = 0) -> dict:  # fmt: skip
+    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}run-", dir="/tmp"))
+    try:
+        figures = _measured(host, tree, n, root, {
+            "NETRELOAD_TRACEMALLOC": str(root / "dumps.txt"),
+            "NETRELOAD_TRACEMALLOC_FRAMES": str(frames),
+            "NETRELOAD_TRACEMALLOC_HOLDERS": str(holders), **(env or {})}, one)  # fmt: skip
+        if keep is not None:
+            keep.write_text((root / "dumps.txt").read_text())
+        return figures
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def one_network_cpu(conn, pid: int, n: int, pairs: int) -> float:
+    """superd's CPU (ms, /proc: utime + stime) per one-network add + remove
+    on the host of ``n`` networks, the median of ``pairs`` pairs (plans made
+    before the clock starts)."""
+    samples = []
+    name = f"bn{n}"
+    for _ in range(pairs):
+        cpu = 0.0
+        for attrs in ({"bridged": True, "ipaddr": f"10.{n // 256}.{n % 256}.1",
+                       "netmask": "255.255.255.0"}, {"remove": True}):  # fmt: skip
+            plan = make_plan(conn, {name: attrs}, NO_CHECK)
+            before = proc_cpu_seconds(pid)
+            conn.result("apply_plan", plan=plan)
+            cpu += proc_cpu_seconds(pid) - before
+        samples.append(cpu * 1000)
+    return round(statistics.median(samples), 1)
+
+
+def _measured(host, tree: Path, n: int, root: Path, env: dict[str, str], one: int = 0) -> dict:
+    out = Path(env["NETRELOAD_TRACEMALLOC"])
+    extra = {k: v for k, v in env.items() if not k.startswith("NETRELOAD_TRACEMALLOC")}
+    figures: dict = {"tree": str(tree), "env": extra, "n": n}
+    with socket_folder(prefix=f"{PREFIX}sock-") as sock_dir:
+        daemon = TreeSuperd(host, root, sock_dir)
+        daemon.tree = tree
+        daemon.env.update(env)
+        with daemon:
+            conn = daemon.connect()
+            conn.sock.settimeout(3600)
+            conn.result("netinfo")
+            figures["idle"] = parse_dump(dump(daemon, out))
+            assert daemon.proc is not None
+            pid = daemon.proc.pid
+            nets = workload(n)
+            plan = make_plan(conn, nets, NO_CHECK)
+            started, cpu = time.monotonic(), proc_cpu_seconds(pid)
+            conn.result("apply_plan", plan=plan)
+            figures["add_s"] = round(time.monotonic() - started, 1)
+            figures["add_cpu"] = round(proc_cpu_seconds(pid) - cpu, 2)
+            figures["with"] = parse_dump(dump(daemon, out))
+            # the size of the report at N (benchmark 5b's allowance: idle x 1.1 + it)
+            figures["report_kib"] = len(orjson.dumps(conn.result("netinfo")["caps"])) // 1024
+            if one:
+                figures["one_cpu_ms"] = one_network_cpu(conn, pid, n, one)
+            removal = {name: {"remove": True} for name in nets}
+            plan = make_plan(conn, removal, NO_CHECK)
+            started, cpu = time.monotonic(), proc_cpu_seconds(pid)
+            conn.result("apply_plan", plan=plan)
+            figures["remove_s"] = round(time.monotonic() - started, 1)
+            figures["remove_cpu"] = round(proc_cpu_seconds(pid) - cpu, 2)
+            figures["after"] = parse_dump(dump(daemon, out))
+            figures["after_anon"] = anonymous_rss(pid)
+            conn.close()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=1, help="runs per tree")
+    parser.add_argument("--trees", default=".", help="comma-separated checkouts")
+    parser.add_argument("--frames", type=int, default=0)
+    parser.add_argument("--holders", type=int, default=0,
+                        help="with --frames: what holds the top K survivors")
+    parser.add_argument("--one", type=int, default=0,
+                        help="one-network add + remove pairs timed (CPU) on the big host")
+    parser.add_argument("--out", type=Path, help="append each run's figures (JSON lines)")
+    parser.add_argument("--keep", type=Path, help="folder for each run's raw dumps")
+    args = parser.parse_args()
+    # "TREE" or "TREE@K=V@K=V": superd's extra environment for that arm
+    arms = [(Path(t.split("@")[0]).resolve(), dict(kv.split("=", 1) for kv in t.split("@")[1:]))
+            for t in args.trees.split(",")]  # fmt: skip
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # cleanup runs on SIGTERM too
+    host = create_host_ns(2, prefix=PREFIX)
+    try:
+        for run in range(args.runs):
+            for index, (tree, env) in enumerate(arms):
+                keep = args.keep / f"run{run}-tree{index}.txt" if args.keep else None
+                figures = one_run(host, tree, args.n, args.frames, keep, args.holders, env,
+                                  args.one)  # fmt: skip
+                line = json.dumps(figures)
+                print(line, flush=True)
+                if args.out:
+                    with args.out.open("a") as out:
+                        out.write(line + "\n")
+    finally:
+        destroy_host_ns(host)
+
+
+if __name__ == "__main__":
+    main()
