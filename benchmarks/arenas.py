@@ -37,20 +37,13 @@ from pathlib import Path
 
 import orjson
 
+from benchmarks import workload
 from benchmarks.lab import proc_cpu_seconds
 from tests.functional.conftest import create_host_ns, destroy_host_ns, socket_folder
 from tests.functional.superd_daemon import NO_CHECK, Superd, make_plan
 
 PREFIX = "arenas-"
 STEPS = ("idle", "with", "after")
-
-
-def workload(n: int) -> dict[str, dict]:
-    return {
-        f"bn{i}": {"bridged": True, "ipaddr": f"10.{i // 256}.{i % 256}.1",
-                   "netmask": "255.255.255.0"}
-        for i in range(n)
-    }  # fmt: skip
 
 
 class TreeSuperd(Superd):
@@ -142,17 +135,20 @@ def one_network_cpu(conn, pid: int, n: int, pairs: int) -> float:
     on the host of ``n`` networks, the median of ``pairs`` pairs (plans made
     before the clock starts)."""
     samples = []
-    name = f"bn{n}"
+    name = workload.net_name(n)
     for _ in range(pairs):
         cpu = 0.0
-        for attrs in ({"bridged": True, "ipaddr": f"10.{n // 256}.{n % 256}.1",
-                       "netmask": "255.255.255.0"}, {"remove": True}):  # fmt: skip
-            plan = make_plan(conn, {name: attrs}, NO_CHECK)
-            before = proc_cpu_seconds(pid)
-            conn.result("apply_plan", plan=plan)
-            cpu += proc_cpu_seconds(pid) - before
+        for attrs in (workload.net_attrs(n), {"remove": True}):
+            cpu += timed_apply(conn, pid, make_plan(conn, {name: attrs}, NO_CHECK))[1]
         samples.append(cpu * 1000)
     return round(statistics.median(samples), 1)
+
+
+def timed_apply(conn, pid: int, plan: dict) -> tuple[float, float]:
+    """(wall seconds, superd's CPU seconds from /proc) of one apply_plan."""
+    started, cpu = time.monotonic(), proc_cpu_seconds(pid)
+    conn.result("apply_plan", plan=plan)
+    return time.monotonic() - started, proc_cpu_seconds(pid) - cpu
 
 
 def _measured(host, tree: Path, n: int, root: Path, env: dict[str, str], one: int = 0) -> dict:
@@ -170,23 +166,17 @@ def _measured(host, tree: Path, n: int, root: Path, env: dict[str, str], one: in
             figures["idle"] = parse_dump(dump(daemon, out))
             assert daemon.proc is not None
             pid = daemon.proc.pid
-            nets = workload(n)
-            plan = make_plan(conn, nets, NO_CHECK)
-            started, cpu = time.monotonic(), proc_cpu_seconds(pid)
-            conn.result("apply_plan", plan=plan)
-            figures["add_s"] = round(time.monotonic() - started, 1)
-            figures["add_cpu"] = round(proc_cpu_seconds(pid) - cpu, 2)
+            nets = workload.networks(n)
+            seconds, cpu = timed_apply(conn, pid, make_plan(conn, nets, NO_CHECK))
+            figures["add_s"], figures["add_cpu"] = round(seconds, 1), round(cpu, 2)
             figures["with"] = parse_dump(dump(daemon, out))
             # the size of the report at N (benchmark 5b's allowance: idle x 1.1 + it)
             figures["report_kib"] = len(orjson.dumps(conn.result("netinfo")["caps"])) // 1024
             if one:
                 figures["one_cpu_ms"] = one_network_cpu(conn, pid, n, one)
             removal = {name: {"remove": True} for name in nets}
-            plan = make_plan(conn, removal, NO_CHECK)
-            started, cpu = time.monotonic(), proc_cpu_seconds(pid)
-            conn.result("apply_plan", plan=plan)
-            figures["remove_s"] = round(time.monotonic() - started, 1)
-            figures["remove_cpu"] = round(proc_cpu_seconds(pid) - cpu, 2)
+            seconds, cpu = timed_apply(conn, pid, make_plan(conn, removal, NO_CHECK))
+            figures["remove_s"], figures["remove_cpu"] = round(seconds, 1), round(cpu, 2)
             figures["after"] = parse_dump(dump(daemon, out))
             figures["after_anon"] = anonymous_rss(pid)
             conn.close()

@@ -27,11 +27,13 @@ def net_address(i: int) -> str:
     return f"10.{i // 256}.{i % 256}.1"
 
 
+def net_attrs(i: int) -> dict:
+    """Network ``i``'s setupNetworks attributes: bridged, nic-less, one address."""
+    return {"bridged": True, "ipaddr": net_address(i), "prefix": PREFIX_LEN}
+
+
 def networks(n: int) -> dict[str, dict]:
-    return {
-        net_name(i): {"bridged": True, "ipaddr": net_address(i), "prefix": PREFIX_LEN}
-        for i in range(n)
-    }
+    return {net_name(i): net_attrs(i) for i in range(n)}
 
 
 def setup_request(n: int) -> dict:
