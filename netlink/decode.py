@@ -466,7 +466,6 @@ _ADDRS = ShapeCache(_walk_addr, compile_addr)
 _ROUTES = ShapeCache(_walk_route, compile_route)
 
 
-
 @forget_me
 def forget_shapes() -> None:
     """The compiled shapes and the shared decoded values: filled during a
