@@ -74,7 +74,8 @@ class UnixServer:
         after_answer: Callable[[], None] | None = None,
     ) -> None:
         """``after_answer``: run in the connection's thread once each
-        answer is sent (work the caller need not wait for)."""
+        answer is sent, or its send failed (work the peer need not wait
+        for)."""
         self.path = Path(path)
         self._dispatch = dispatch
         self._after_answer = after_answer
@@ -283,12 +284,14 @@ class UnixServer:
             log.warning("connection from pid %d: %s", pid, error.message)
             conn.sendall(encode_frame(error_answer(request_id, error.code, error.message)))
             return True
-        conn.sendall(self._answer(request_id, verb, args))
-        if self._after_answer is not None:
-            try:
-                self._after_answer()
-            except Exception:  # a bug here must not end the connection
-                log.exception("work after the answer to %s failed", verb)
+        try:
+            conn.sendall(self._answer(request_id, verb, args))
+        finally:  # also when the peer is gone: the work is due either way
+            if self._after_answer is not None:
+                try:
+                    self._after_answer()
+                except Exception:  # a bug here must not end the connection
+                    log.exception("work after the answer to %s failed", verb)
         return True
 
     def _answer(self, request_id: int, verb: str, args: dict) -> bytes:

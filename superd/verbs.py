@@ -46,7 +46,6 @@ from shared import netinfo_delta as delta
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
-from shared.memory import release_memory
 from shared.netmodel.plan import Plan
 from shared.netmodel.plan_checks import check_plan_devices, check_plan_owned
 from shared.netmodel.snapshot import REPORT_SECTIONS, NetinfoSnapshot
@@ -57,6 +56,7 @@ from superd.cores import CoreWorker, LiveNetworkSetup, plan_devices
 from superd.event_hub import EventHub
 from superd.monitor import READ_OVS, LiveNetinfo
 from superd.plan_intake import check_plan_base, final_shapes, plan_from_wire
+from superd.release import ReleaseAfterAnswer
 from superd.repair import rebuild, recover_transaction, repair_plan
 from superd.setup_networks import NetworkSetup, rollback_request
 
@@ -127,10 +127,8 @@ class Verbs:
         # (the answer: token, caps, running, owned; the running configuration's generation)
         self._sent: tuple[tuple[str, dict, dict, frozenset[str]], int] | None = None
         self._sent_lock = threading.Lock()
-        # memory to hand back once the answer is out (see after_answer); a
-        # Verbs no server calls after_answer on hands it back at once
-        self.defer_release = False
-        self._release_due = threading.Event()
+        # a big change's memory, handed back once its answer is out
+        self._release = ReleaseAfterAnswer()
         self._closing = False
         self.live = live
         self.hub = hub
@@ -374,19 +372,23 @@ class Verbs:
             if big:  # a collection costs tens of ms: only where it pays
                 with self._sent_lock:  # the report from before: the next answer is whole
                     self._sent = None
-                if self.defer_release:
-                    self._release_due.set()
-                else:
-                    release_memory()
+                self._release.due()
+
+    @property
+    def defer_release(self) -> bool:
+        """True once a server calls :meth:`after_answer` after each answer."""
+        return self._release.deferred
+
+    @defer_release.setter
+    def defer_release(self, value: bool) -> None:
+        self._release.deferred = value
 
     def after_answer(self) -> None:
-        """Called by the server once an answer is sent: a big change's
-        memory is handed back here, off the engine's wait (15-35 ms at
-        1,000 networks, measured in the daemon; frontd relays the answer
-        on the other CPU meanwhile)."""
-        if self._release_due.is_set():
-            self._release_due.clear()
-            release_memory()
+        """Called by the server once an answer is sent (or failed to be): a
+        big change's memory is handed back here, off the engine's wait
+        (15-35 ms at 1,000 networks; frontd relays the answer on the other
+        CPU meanwhile), in the thread that answered the change."""
+        self._release.after_answer()
 
     def _apply_plan(self, plan: Plan) -> dict:
         with self._exclusive("apply_plan"):
