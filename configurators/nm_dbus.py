@@ -79,6 +79,15 @@ _UNREACHABLE = frozenset(
         "org.freedesktop.DBus.Error.TimedOut",
     }
 )
+#: of those, the ones meaning it is there but did not answer in time (busy:
+#: e.g. waiting for the kernel's RTNL lock while a namespace is dismantled)
+_NO_ANSWER = frozenset(
+    {
+        "org.freedesktop.DBus.Error.NoReply",
+        "org.freedesktop.DBus.Error.Timeout",
+        "org.freedesktop.DBus.Error.TimedOut",
+    }
+)
 #: the calls that change NetworkManager's state: a durable step each for
 #: the test-only fault injection (``shared.faults``: superd killed before one)
 _CHANGES = frozenset(
@@ -170,16 +179,23 @@ class NmClient:
             raise NetError(ErrorCode.NM_CONNECTION, "NetworkManager: the client is closed")
         if method in _CHANGES:
             faults.step(f"NetworkManager {method}")
+        seconds = timeout or self.timeout + 5
         try:
             return self.bus.call_blocking(
-                NM, path, interface, method, signature, args, timeout=timeout or self.timeout + 5
+                NM, path, interface, method, signature, args, timeout=seconds
             )
         except self._dbus.exceptions.DBusException as error:
-            raise self._error(error, f"{method}") from None
+            raise self._error(error, f"{method}", seconds) from None
 
-    def _error(self, error: Any, what: str) -> NetError:
+    def _error(self, error: Any, what: str, seconds: float) -> NetError:
         name = error.get_dbus_name() or ""
         message = error.get_dbus_message() or str(error)
+        if name in _NO_ANSWER:  # the same code: the change cannot go on either way
+            return NetError(
+                ErrorCode.NM_CONNECTION,
+                f"NetworkManager on {self._where} gave no answer to {what} "
+                f"(waited up to {seconds:g} s): {message}",
+            )
         if name in _UNREACHABLE or not name:
             return NetError(
                 ErrorCode.NM_CONNECTION,

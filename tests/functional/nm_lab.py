@@ -26,12 +26,13 @@ bus, never through netreload's own client.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 SYSTEM_POLICIES = Path("/usr/share/dbus-1/system.d")
@@ -280,6 +281,17 @@ class NmLab:
             os.killpg(self._nm.pid, signal.SIGKILL)
             self._nm.wait(10)
         self.stop_nm()
+
+    @contextlib.contextmanager
+    def frozen_nm(self) -> Iterator[None]:
+        """NetworkManager stopped in its tracks (SIGSTOP) meanwhile: there,
+        on the bus, not answering, as when it waits for the kernel."""
+        assert self._nm is not None
+        os.killpg(self._nm.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(self._nm.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         self.stop_nm()

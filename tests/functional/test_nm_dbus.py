@@ -19,7 +19,7 @@ from configurators import nm_dbus
 from configurators.nm_dbus import NmClient
 from shared.errors import ErrorCode, NetError
 from tests.functional.conftest import HostNs, ip_json
-from tests.functional.nm_lab import NmLab, why_no_nm
+from tests.functional.nm_lab import TIMEOUT, NmLab, why_no_nm
 
 pytestmark = pytest.mark.skipif(why_no_nm() is not None, reason=str(why_no_nm()))
 
@@ -32,7 +32,7 @@ def lab(host_ns: HostNs, tmp_path: Path) -> Iterator[NmLab]:
 
 @pytest.fixture
 def client(lab: NmLab) -> Iterator[NmClient]:
-    client = NmClient(lab.address, timeout=20)
+    client = NmClient(lab.address, timeout=TIMEOUT)
     try:
         yield client
     finally:
@@ -79,6 +79,17 @@ def test_a_bus_without_networkmanager_is_the_same_error(lab: NmLab) -> None:
     with pytest.raises(NetError) as info:
         NmClient(lab.address)
     assert info.value.code == ErrorCode.NM_CONNECTION
+
+
+def test_networkmanager_not_answering_is_told_apart_from_absent(lab: NmLab) -> None:
+    client = NmClient(lab.address, timeout=1)  # a call waits 1 + 5 s
+    try:
+        with lab.frozen_nm(), pytest.raises(NetError) as info:
+            client.connection_paths()
+    finally:
+        client.close()
+    assert info.value.code == ErrorCode.NM_CONNECTION
+    assert "gave no answer to ListConnections (waited up to 6 s)" in info.value.message
 
 
 def test_in_memory_bridge_profile_activates_with_its_port(lab: NmLab, client: NmClient) -> None:
