@@ -22,7 +22,7 @@ import pytest
 
 from tests.functional.agent import Agent
 from tests.functional.conftest import HostNs
-from tests.functional.nm_lab import NmLab, why_no_nm
+from tests.functional.nm_lab import TIMEOUT, NmLab, why_no_nm
 
 PREFIX = Path(os.environ.get("NETRELOAD_NM_IFCFG_PREFIX", "/var/cache/netreload/nm-ifcfg-rh-1.42"))
 NM_BINARY = PREFIX / "sbin" / "NetworkManager"
@@ -73,7 +73,7 @@ class IfcfgAgent(Agent):
             f"[paths]\nrun_dir = {self.root / 'run'}\nlib_dir = {self.root / 'lib'}\n"
             f"resolv_conf = {self.root / 'resolv.conf'}\n"
             f"[ifcfg]\ndir = {self.scripts}\nnm_dir = {PLUGIN_DIR}\napply = nm\n"
-            f"[nm]\nbus = {self.bus}\n"
+            f"[nm]\nbus = {self.bus}\ntimeout = {TIMEOUT}\n"
         )
 
     def files(self) -> dict[str, str]:

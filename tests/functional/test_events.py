@@ -24,7 +24,7 @@ from demo.lab import MGMT_NET as NET
 from demo.lab import MGMT_NET_ATTRS as NET_ATTRS
 from demo.lab import Lab, run_ip
 from tests.functional.contract import assert_caps_contract
-from tests.functional.nm_lab import NmLab, why_no_nm
+from tests.functional.nm_lab import TIMEOUT, NmLab, why_no_nm
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -46,7 +46,7 @@ def _lab(extra_config: str = "", configurator: str = "iproute2") -> Iterator[Lab
                 text = the_lab.config_path.read_text()
                 the_lab.config_path.write_text(
                     text.replace("net_configurator = iproute2", "net_configurator = nm")
-                    + f"[nm]\nbus = {nm.address}\n"
+                    + f"[nm]\nbus = {nm.address}\ntimeout = {TIMEOUT}\n"
                 )
             the_lab.start()
             yield the_lab
@@ -205,11 +205,13 @@ def test_restore_action_puts_a_returning_nic_back_under_its_network(
 
 
 def test_the_cli_follows_events(lab: Lab) -> None:
-    follower = lab.cli_popen("--json", "events", "--count", "1", "--timeout", "20")
+    # 60 s: the `ip addr add` waits for RTNL, which a namespace being
+    # dismantled elsewhere on the machine holds ~16 s per 1,000 bridges
+    follower = lab.cli_popen("--json", "events", "--count", "1", "--timeout", "60")
     try:
         time.sleep(1.5)  # the CLI's first poll sets its position
         lab.ip("addr", "add", "203.0.113.8/24", "dev", "veth_0")
-        out, err = follower.communicate(timeout=30)
+        out, err = follower.communicate(timeout=75)
     finally:
         if follower.poll() is None:
             follower.kill()

@@ -26,7 +26,7 @@ from shared.faults import KILL_ENV, LOG_ENV
 from shared.wire import encode_frame, recv_frame
 from tests.functional.conftest import HostNs, socket_folder
 from tests.functional.ifcfg_lab import PLUGIN_DIR, ifcfg_nm_lab, why_no_ifcfg_nm
-from tests.functional.nm_lab import NmLab
+from tests.functional.nm_lab import TIMEOUT, NmLab
 from tests.functional.superd_daemon import Superd, error_of, make_plan
 from tests.functional.test_crash_recovery import running_docs
 from tests.functional.test_ifcfg_upgrade import view
@@ -119,7 +119,8 @@ def sweep(host_ns: HostNs, tmp_path: Path) -> Iterator[IfcfgSweep]:
                 superd.config.read_text().replace(
                     "net_configurator = iproute2", "net_configurator = ifcfg"
                 )
-                + f"[ifcfg]\ndir = {scripts}\nnm_dir = {PLUGIN_DIR}\n[nm]\nbus = {lab.address}\n"
+                + f"[ifcfg]\ndir = {scripts}\nnm_dir = {PLUGIN_DIR}\n"
+                + f"[nm]\nbus = {lab.address}\ntimeout = {TIMEOUT}\n"
             )
             yield IfcfgSweep(superd, scripts)
         finally:

@@ -19,7 +19,7 @@ import pytest
 from configurators import nm_dbus
 from configurators.nm_dbus import NmClient
 from tests.functional.conftest import HostNs
-from tests.functional.nm_lab import NmLab, why_no_nm
+from tests.functional.nm_lab import TIMEOUT, NmLab, why_no_nm
 
 pytestmark = pytest.mark.skipif(why_no_nm() is not None, reason=str(why_no_nm()))
 
@@ -42,7 +42,7 @@ def on_disk_bridge(lab: NmLab, name: str, marked: bool) -> None:
     }
     if marked:
         settings["user"] = {"data": {nm_dbus.MARK_KEY: nm_dbus.MARK_VALUE}}
-    client = NmClient(lab.address, timeout=20)
+    client = NmClient(lab.address, timeout=TIMEOUT)
     try:
         client.add_connection(settings, flags=nm_dbus.TO_DISK | nm_dbus.BLOCK_AUTOCONNECT)
     finally:
@@ -54,7 +54,7 @@ def remove_net_persistence(tmp_path: Path, lab: NmLab) -> dict:
     config.write_text(
         "[vars]\nnet_configurator = nm\n"
         f"[paths]\nrun_dir = {tmp_path / 'run'}\nlib_dir = {tmp_path / 'lib'}\n"
-        f"[nm]\nbus = {lab.address}\nkeyfile_dir = {lab.keyfiles}\n"
+        f"[nm]\nbus = {lab.address}\nkeyfile_dir = {lab.keyfiles}\ntimeout = {TIMEOUT}\n"
     )
     proc = subprocess.run(
         [sys.executable, "-m", "frontd.cli", "--config", str(config), "--json",
