@@ -311,7 +311,14 @@ class Kernel:
     def mark(self, dev: dict[str, Any]) -> None:
         """Give a device netreload just created its mark (the kernel ignores
         an alias sent with the creation itself). If that fails, the device
-        is deleted again: an unmarked device is never netreload's."""
+        is deleted again: an unmarked device is never netreload's.
+
+        Cheapest while the device is down and in a request of its own: on
+        an up device the alias change is a NETDEV_CHANGE whose IPv6 handling
+        (``rt6_sync_up``) walks the namespace's whole IPv6 routing table,
+        ~0.1–0.2 ms at 1,000 bridges and 1–2 ms at 3,000 against ~10 µs
+        down; sent with the up, the kernel walks it twice (the up, then the
+        change). benchmarks/README.md, round 8."""
         try:
             self.set_link(dev, "mark as netreload's", ifalias=OWNER_ALIAS)
         except NetError:
