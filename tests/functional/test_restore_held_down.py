@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.functional.conftest import HostNs, socket_folder
+from tests.functional.ns_exec import run_json
 from tests.functional.superd_daemon import Superd, error_of
 from tests.functional.test_crash_recovery import kernel_state
 from tests.functional.test_restore_crash import NICS, persist, restore_nets
@@ -69,3 +70,25 @@ def test_a_nic_the_admin_set_down_stays_down_after_restore_nets(superd: Superd) 
     restored(superd)
     assert not is_up(ns, "veth_2")
     assert is_up(ns, "vms")
+
+
+READ_DOWN = """
+import json, sys
+from superd.admin_state import marked_down
+print(json.dumps(sorted(marked_down(sys.argv[1:]))))
+"""
+
+
+def test_only_marked_devices_held_down_are_read_as_down(host_ns: HostNs) -> None:
+    # one by one (a few names) and by one dump (past ONE_BY_ONE) alike
+    many = [f"br{i}" for i in range(20)]
+    host_ns.batch(
+        ["link add mine type bridge", "link set mine alias netreload",
+         "link add mine_up type bridge", "link set mine_up alias netreload",
+         "link set mine_up up", "link add theirs type bridge", "link set veth_0 down"]
+        + [f"link add {name} type bridge" for name in many]
+        + [f"link set {name} alias netreload" for name in many[::2]]
+    )  # fmt: skip
+    few = ["mine", "mine_up", "theirs", "veth_0", "absent"]
+    assert run_json(host_ns.name, READ_DOWN, *few) == ["mine"]
+    assert run_json(host_ns.name, READ_DOWN, *few, *many) == sorted(["mine", *many[::2]])
