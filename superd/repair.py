@@ -14,6 +14,13 @@ is unchanged in the running configuration), so the repair is one plan that
 removes each broken network and adds it again with the same attributes: one
 transaction, rolled back as a whole if it fails, the running configuration
 the same before and after.
+
+Broken, for both: a device the network needs is missing or not as asked
+(the capabilities report), or a bridge or VLAN device of its own that
+netreload marked is administratively down (read apart,
+:mod:`superd.admin_state`: the report has no link state). The iproute2
+configurator sets a new bridge up last, after marking it; superd killed
+in between leaves one down that the report shows complete.
 """
 
 from __future__ import annotations
