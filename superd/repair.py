@@ -14,18 +14,26 @@ is unchanged in the running configuration), so the repair is one plan that
 removes each broken network and adds it again with the same attributes: one
 transaction, rolled back as a whole if it fails, the running configuration
 the same before and after.
+
+Broken, for both: a device the network needs is missing or not as asked
+(the capabilities report), or a bridge or VLAN device of its own that
+netreload marked is administratively down (read apart,
+:mod:`superd.admin_state`: the report has no link state). The iproute2
+configurator sets a new bridge up last, after marking it; superd killed
+in between leaves one down that the report shows complete.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import NamedTuple
 
 from shared.errors import NetError
-from shared.netmodel.ownership import taken_over
+from shared.netmodel.ownership import network_devices, taken_over
 from shared.netmodel.plan import Plan
 from shared.netmodel.snapshot import NetinfoSnapshot
+from superd.admin_state import marked_down
 from superd.setup_networks import NetworkSetup
 from superd.verify import bond_mismatches, network_mismatches
 
@@ -39,7 +47,9 @@ def repair_plan(core: NetworkSetup, names: Iterable[str]) -> tuple[Plan | None, 
     running = core.persistence.running.snapshot()
     nets = running.get("networks", {})
     caps = core.read_caps(running)
-    broken = sorted(n for n in set(names) if n in nets and network_mismatches(n, nets[n], caps))
+    named = [n for n in set(names) if n in nets]
+    down = marked_down(devices_of(nets, named))
+    broken = sorted(n for n in named if network_mismatches(n, nets[n], caps, down))
     if not broken:
         return None, []
     removal = core.plan({name: {"remove": True} for name in broken}, {}, OPTIONS)
@@ -63,18 +73,35 @@ def restore_request(persistent: Mapping, running: Mapping) -> tuple[dict, dict]:
     )
 
 
-def broken_entries(persistent: Mapping, running: Mapping, caps: Mapping) -> tuple[dict, dict]:
-    """Running entries equal to their persistent copy that the kernel lacks.
+def devices_of(nets: Mapping[str, Mapping], names: Iterable[str]) -> set[str]:
+    """The bridges and VLAN devices networks ``names`` have of their own."""
+    return {device for name in names for device in network_devices(name, nets[name])}
+
+
+def unchanged(persistent: Mapping, running: Mapping) -> list[str]:
+    """The running networks equal to their persistent copy: the ones a plan
+    would skip, whatever the kernel holds."""
+    wanted = persistent.get("networks", {})
+    nets = running.get("networks", {})
+    return [name for name, attrs in nets.items() if wanted.get(name) == attrs]
+
+
+def broken_entries(
+    persistent: Mapping, running: Mapping, caps: Mapping, down: Collection[str] = ()
+) -> tuple[dict, dict]:
+    """Running entries equal to their persistent copy that the kernel lacks,
+    or whose own devices it holds down (``down``: a creation cut short
+    before the device was set up, :mod:`superd.admin_state`).
 
     The planner would skip them as unchanged; restore removes them first so
     that they are added again (a running configuration that outlived the
     kernel state it describes, e.g. a run dir that survived a reboot).
     """
+    nets_running = running.get("networks", {})
     nets = {
         name: {"remove": True}
-        for name, attrs in running.get("networks", {}).items()
-        if persistent.get("networks", {}).get(name) == attrs
-        and network_mismatches(name, attrs, caps)
+        for name in unchanged(persistent, running)
+        if network_mismatches(name, nets_running[name], caps, down)
     }
     bonds = {
         name: {"remove": True}
@@ -143,12 +170,15 @@ def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> Rebuilt:
     wanted, skipped = without_taken_over(core, wanted, running, caps)
     for name, error in skipped.items():
         log.error("%s: %s left out: %s", what, name, error)
-    broken_nets, broken_bonds = broken_entries(wanted, running, caps)
+    # the report has no link state: netreload's own devices held down read apart
+    down = marked_down(devices_of(running.get("networks", {}), unchanged(wanted, running)))
+    broken_nets, broken_bonds = broken_entries(wanted, running, caps, down)
     broken_nets.update(stale_default_routes(wanted, running))
     operations = 0
     if broken_nets or broken_bonds:
         log.info(
-            "%s: re-creating %s (missing from the kernel, or a stale default-route holder)",
+            "%s: re-creating %s (missing from the kernel, held down, or a stale"
+            " default-route holder)",
             what, ", ".join(sorted(broken_nets) + sorted(broken_bonds)),
         )  # fmt: skip
         plan = core.plan(broken_nets, broken_bonds, OPTIONS)

@@ -7,12 +7,13 @@ root. A mismatch is an error, and the transaction rolls back.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from shared.netinfo_report import southbound_iface, stp_is_on
 from shared.netmodel import bond_options, ovs_bond_options
 from shared.netmodel.addresses import netmask_to_prefix
 from shared.netmodel.names import vlan_device_name
+from shared.netmodel.ownership import network_devices
 
 
 def _expected_iface(name: str, attrs: Mapping) -> str:
@@ -43,8 +44,18 @@ def _holds(cidrs: list[str], cidr: str) -> bool:
         return False
 
 
-def network_mismatches(name: str, attrs: Mapping, caps: Mapping) -> list[str]:
+def network_mismatches(
+    name: str, attrs: Mapping, caps: Mapping, down: Collection[str] = ()
+) -> list[str]:
+    """What the kernel (``caps``) does not show of network ``name``.
+    ``down``: netreload's devices the kernel holds administratively down
+    (``superd.admin_state``; the report has no link state): the network's
+    own bridge or VLAN device among them is a mismatch too, netreload
+    always sets them up (a rebuild finishes a creation cut short)."""
     problems: list[str] = []
+    if down:  # a verification passes none: no walk of the network's devices
+        problems += [f"network {name}: {dev} is down" for dev in network_devices(name, attrs)
+                     if dev in down]  # fmt: skip
     iface = _expected_iface(name, attrs)
     device = _device(caps, iface)
     if device is None:
