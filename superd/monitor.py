@@ -19,6 +19,7 @@ state.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
@@ -37,6 +38,7 @@ from pyroute2 import netns as p2netns
 from netlink import decode, query
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
+from superd.layered import Layered, layered
 from superd.monitor_report import READ_OVS, ReportCache
 from superd.netstate import Batch, NetState, dump_routes, dump_state
 
@@ -47,6 +49,29 @@ SO_RCVBUFFORCE = 33  # not in Python's socket module
 # RTMGRP_LINK, IPV4_IFADDR/ROUTE/RULE, IPV6_IFADDR/ROUTE
 GROUPS = 0x1 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400
 MAX_DATAGRAM, BATCH_DATAGRAMS = 1 << 20, 256
+# the host-sized maps of a state, kept layered (superd.layered): a batch's
+# copy-on-write of them, and dropping the state before, cost the change
+LAYERED = ("links", "addresses", "routes", "by_oif", "by_src")
+
+
+def _freeze(batch: Batch) -> NetState:
+    """The batch as the next state, its host-sized maps layered. A map the
+    batch made whole (a route family dumped again) becomes the base of a
+    new one; the others are already layered copies (the state's proxies
+    copy their Layered)."""
+    for name in LAYERED:
+        value = getattr(batch, name)
+        if type(value) is dict:  # the batch's own, or a state's never written since
+            setattr(batch, name, Layered(value))
+            batch._mine.add(name)  # frozen behind a read-only proxy as the copies
+    return batch.freeze(batch.base.version + 1)
+
+
+def _layered_state(state: NetState) -> NetState:
+    """A full dump's state with its host-sized maps layered (one block copy
+    of each: a dump already walks the host)."""
+    maps = {name: MappingProxyType(layered(getattr(state, name))) for name in LAYERED}
+    return dataclasses.replace(state, **maps)
 
 
 class LiveNetinfo(ReportCache):
@@ -203,7 +228,7 @@ class LiveNetinfo(ReportCache):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
             sock.bind((0, GROUPS))  # before the first dump: nothing is missed
             self._dumper = self._socket_factory()
-            self._publish(dump_state(self._dumper, 1))
+            self._publish(_layered_state(dump_state(self._dumper, 1)))
         except BaseException as error:  # reported by start()
             self._error = error
         self._started.set()
@@ -302,7 +327,7 @@ class LiveNetinfo(ReportCache):
                 return False
             self.stats["batches"] += 1
             if batch.changed:
-                self._publish(batch.freeze(batch.base.version + 1))
+                self._publish(_freeze(batch))
         return True
 
     def _get_links(self, batch: Batch, names: set[str] | frozenset[str]) -> None:
@@ -322,7 +347,7 @@ class LiveNetinfo(ReportCache):
             self._resync(repr(error), [])
             return
         if batch.changed:
-            self._publish(batch.freeze(batch.base.version + 1))
+            self._publish(_freeze(batch))
 
     def _read_again(self, batch: Batch) -> None:
         """What changed without an event. A request waits for the change
@@ -364,7 +389,7 @@ class LiveNetinfo(ReportCache):
         log.info("netlink monitor: full resync (%s)", reason)
         try:
             self._discard()
-            state = dump_state(self._dumper, self.version + 1, self._state)
+            state = _layered_state(dump_state(self._dumper, self.version + 1, self._state))
         except Exception as error:
             log.error("netlink monitor: resync failed, retrying in 1s: %s", error)
             self._must_resync = True

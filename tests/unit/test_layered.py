@@ -1,0 +1,122 @@
+"""superd.layered.Layered: a dict whose copy costs the changes since its base."""
+
+from __future__ import annotations
+
+import random
+from types import MappingProxyType
+
+import pytest
+
+from superd import layered as layered_module
+from superd.layered import Layered, layered
+
+
+def same(m: Layered, d: dict) -> None:
+    """Equal as a dict is: items, order, length, every view."""
+    assert list(m.items()) == list(d.items())
+    assert list(m) == list(d)
+    assert list(m.keys()) == list(d.keys())
+    assert list(m.values()) == list(d.values())
+    assert len(m) == len(d)
+    assert m == d and d == m
+    assert m.folded() == d and list(m.folded()) == list(d)
+
+
+def test_a_layered_map_behaves_as_a_dict_under_random_writes_and_copies() -> None:
+    rng = random.Random(20261207)
+    for _ in range(300):
+        base = {k: rng.random() for k in rng.sample(range(40), rng.randrange(0, 30))}
+        m, d = Layered(dict(base)), dict(base)
+        for _ in range(rng.randrange(1, 120)):
+            key, op = rng.randrange(45), rng.random()
+            if op < 0.4:
+                m[key] = d[key] = rng.random()
+            elif op < 0.7:
+                assert m.pop(key, "none") == d.pop(key, "none")
+            elif op < 0.75 and key in d:
+                del m[key], d[key]
+            elif op < 0.8:
+                m = m.copy()  # the copy goes on being written; the old one is left
+                d = dict(d)
+            else:
+                assert (key in m) == (key in d)
+                assert m.get(key, "none") == d.get(key, "none")
+                if key in d:
+                    assert m[key] == d[key]
+            same(m, d)
+
+
+def test_a_copy_is_independent_of_its_original() -> None:
+    m = Layered({1: "a", 2: "b"})
+    m[3] = "c"
+    c = m.copy()
+    c[1], c[4] = "x", "d"
+    del c[2], c[3]
+    assert dict(m.items()) == {1: "a", 2: "b", 3: "c"}
+    assert dict(c.items()) == {1: "x", 4: "d"}
+
+
+def test_a_copy_shares_the_base_and_copies_only_the_overlay() -> None:
+    m = Layered({i: str(i) for i in range(5000)})
+    m[7], m[5000] = "seven", "new"
+    del m[9]
+    c = m.copy()
+    assert c.shares_base(m)
+    assert (len(c._over), len(c._tail)) == (2, 1)
+
+
+def test_a_large_overlay_is_folded_into_a_new_base_by_the_copy() -> None:
+    m = Layered({i: i for i in range(320)})
+    limit = layered_module.FOLD_MIN + 320 // layered_module.FOLD_SHARE
+    for i in range(limit + 1):
+        m[1000 + i] = i
+    c = m.copy()
+    assert not c.shares_base(m)
+    assert (c._over, c._tail) == ({}, {})
+    assert list(c.items()) == list(m.items())
+
+
+def test_a_key_deleted_and_set_again_goes_to_the_end_as_in_a_dict() -> None:
+    m, d = Layered({1: "a", 2: "b", 3: "c"}), {1: "a", 2: "b", 3: "c"}
+    del m[1], d[1]
+    m[1] = d[1] = "again"
+    m[2] = d[2] = "kept in place"
+    same(m, d)
+    assert list(m) == [2, 3, 1]
+
+
+def test_missing_keys_raise_as_in_a_dict() -> None:
+    m = Layered({1: "a"})
+    del m[1]
+    with pytest.raises(KeyError):
+        m[1]
+    with pytest.raises(KeyError):
+        del m[1]
+    with pytest.raises(KeyError):
+        m.pop(1)
+    assert m.get(1) is None and 1 not in m
+
+
+def test_a_read_only_proxy_copies_into_a_layered_map() -> None:
+    """How the monitor's copy-on-write (``writable``: ``proxy.copy()``)
+    gets a layered copy without knowing the type."""
+    m = Layered({i: i for i in range(100)})
+    m[1] = "one"
+    c = MappingProxyType(m).copy()
+    assert isinstance(c, Layered) and c.shares_base(m) and c == m
+
+
+def test_layered_takes_any_mapping_and_keeps_a_layered_one() -> None:
+    m = Layered({1: 2})
+    assert layered(m) is m
+    from_proxy = layered(MappingProxyType({1: 2, 3: 4}))
+    assert isinstance(from_proxy, Layered) and list(from_proxy.items()) == [(1, 2), (3, 4)]
+    assert list(layered({5: 6}).items()) == [(5, 6)]
+
+
+def test_set_operations_on_keys_work_as_a_dicts() -> None:
+    m = Layered({1: 0, 2: 0, 3: 0})
+    del m[2]
+    m[4] = 0
+    assert {1, 2, 3, 4}.difference(m.keys()) == {2}
+    assert m.keys() - {1} == {3, 4}
