@@ -126,7 +126,7 @@ class LiveNetworkSetup(NetworkSetup):
         if not self.caps_source.live.alive:
             return self.configurators.owned_devices()
         live = self.caps_source.live
-        return live.owned(live.snapshot())[1]
+        return live.owned_set(live.snapshot())
 
     def apply(self, plan: Plan, pending: bool = False) -> None:
         self.caps_source.direct += 1

@@ -7,7 +7,6 @@ the states in between touched.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import threading
 from collections import OrderedDict
@@ -23,6 +22,7 @@ from shared.netmodel.host_qos import shaping
 from shared.netmodel.ownership import OWNER_ALIAS
 from shared.wire import to_json
 from superd import netstats, qos_report, team_report
+from superd.layered import Layered
 from superd.netinfo import ovs_state, read_nameservers, with_ovs
 from superd.netstate import NetState
 from superd.ovs_report import digest as ovs_digest
@@ -52,7 +52,8 @@ class ReportCache:
         self._facts: tuple[Mapping, tuple[bool, bool]] | None = None
         self._facts_lock = threading.Lock()  # guards _net_facts
         self._net_facts = _NetworkFacts()
-        self._owned_memo: tuple[int, dict[int, str], list[str], frozenset[str]] | None = None
+        # (version, marked ifindex → name, sorted names or None until asked, names)
+        self._owned_memo: tuple[int, Layered, list[str] | None, frozenset[str]] | None = None
         # id(a set owned() gave) → (that set, the one before it, the names that moved)
         self._owned_steps: OrderedDict[int, tuple[frozenset, frozenset, frozenset]] = OrderedDict()
         # the running store's log (``changed_between(old, new)`` of
@@ -73,16 +74,31 @@ class ReportCache:
 
     def owned(self, state: NetState) -> tuple[list[str], frozenset[str]]:
         """The devices of ``state`` carrying netreload's mark, sorted and as
-        a set; from the last answer and the ifindexes touched since when
-        known (a walk over every device otherwise)."""
+        a set (:meth:`owned_set`; the sorted list is made when asked: only
+        a whole netinfo answer needs it)."""
+        owned = self.owned_set(state)
+        memo = self._owned_memo
+        if memo is None or memo[3] is not owned:  # another thread moved on meanwhile
+            return sorted(owned), owned
+        if memo[2] is None:
+            memo = (*memo[:2], sorted(owned), owned)
+            self._owned_memo = memo
+        return memo[2], owned  # type: ignore[return-value]
+
+    def owned_set(self, state: NetState) -> frozenset[str]:
+        """The devices of ``state`` carrying netreload's mark; from the last
+        answer and the ifindexes touched since when known (a walk over every
+        device otherwise). The marked ifindexes are layered (their copy
+        costs the change, ``superd.layered``); the set is derived by one
+        ``difference``/``union`` of the names that moved."""
         memo = self._owned_memo
         if memo is not None and memo[0] == state.version:
-            return memo[2], memo[3]
+            return memo[3]
         changed = self.changed_between(memo[0], state.version) if memo is not None else None
         if memo is None or changed is None:
-            marked = {i: x["name"] for i, x in state.links.items() if x.get("alias") == OWNER_ALIAS}
-            names = sorted(marked.values())
-            memo = (state.version, marked, names, frozenset(names))
+            marked = Layered({i: x["name"] for i, x in state.links.items()
+                              if x.get("alias") == OWNER_ALIAS})  # fmt: skip
+            memo = (state.version, marked, None, frozenset(marked.values()))
         else:
             updates = {}  # ifindex → its marked name now (None: not marked)
             for index in changed:
@@ -92,17 +108,14 @@ class ReportCache:
                     updates[index] = name
             if not updates:  # the marks did not change: shared, not copied
                 memo = (state.version, *memo[1:])
-            else:  # copies at C speed (dict.copy: a block copy), no set rebuilt
-                marked, names = memo[1].copy(), list(memo[2])
+            else:
+                marked = memo[1].copy()
                 added, removed = set(), set()
                 for index, name in updates.items():
                     if index in marked:
-                        old = marked.pop(index)
-                        del names[bisect.bisect_left(names, old)]  # sorted: no scan
-                        removed.add(old)
+                        removed.add(marked.pop(index))
                     if name is not None:
                         marked[index] = name
-                        bisect.insort(names, name)
                         added.add(name)
                 owned = memo[3].difference(removed - added) if removed - added else memo[3]
                 owned = owned.union(added) if added - owned else owned
@@ -110,9 +123,10 @@ class ReportCache:
                     self._owned_steps[id(owned)] = (owned, memo[3], frozenset(added | removed))
                     while len(self._owned_steps) > OWNED_STEPS:
                         self._owned_steps.popitem(last=False)
+                names = memo[2] if owned is memo[3] else None
                 memo = (state.version, marked, names, owned)
         self._owned_memo = memo
-        return memo[2], memo[3]
+        return memo[3]
 
     def owned_changes(self, old: frozenset[str], new: frozenset[str]) -> frozenset[str] | None:
         """The names that may be in one of two sets :meth:`owned` gave and

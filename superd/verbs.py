@@ -333,7 +333,7 @@ class Verbs:
         token, caps = self.live.report_dict(running, generation, state, ovs)
         if token == known:
             return {"token": token, "unchanged": True}
-        owned, owned_set = self.live.owned(state)
+        owned_set = self.live.owned_set(state)  # the sorted list: for a whole answer only
         now = (token, caps, running, owned_set)
         with self._sent_lock:
             sent, self._sent = self._sent, (now, generation)
@@ -344,6 +344,7 @@ class Verbs:
             moved = self.live.owned_changes(sent[0][3], owned_set)
             return delta.answer(sent[0], now, hint, written, moved)
         _, encoded = self.live.report(running, generation, None, state, ovs)
+        owned = self._owned(state)
         return {"token": token, "caps": RawJson(encoded), "running": running, "owned": owned}
 
     def events(self, args: dict) -> dict:
