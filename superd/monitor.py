@@ -38,7 +38,7 @@ from pyroute2 import netns as p2netns
 from netlink import decode, query
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
-from superd.layered import Layered, layered
+from shared.layered import Layered, layered
 from superd.monitor_report import READ_OVS, ReportCache
 from superd.netstate import Batch, NetState, dump_routes, dump_state
 
@@ -49,7 +49,7 @@ SO_RCVBUFFORCE = 33  # not in Python's socket module
 # RTMGRP_LINK, IPV4_IFADDR/ROUTE/RULE, IPV6_IFADDR/ROUTE
 GROUPS = 0x1 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400
 MAX_DATAGRAM, BATCH_DATAGRAMS = 1 << 20, 256
-# the host-sized maps of a state, kept layered (superd.layered): a batch's
+# the host-sized maps of a state, kept layered (shared.layered): a batch's
 # copy-on-write of them, and dropping the state before, cost the change
 LAYERED = ("links", "addresses", "routes", "by_oif", "by_src")
 

@@ -17,12 +17,12 @@ import orjson
 
 from shared.caches import forget_me
 from shared.config import Config
+from shared.layered import Layered
 from shared.netinfo_incremental import IncrementalBuilder
 from shared.netmodel.host_qos import shaping
 from shared.netmodel.ownership import OWNER_ALIAS
 from shared.wire import to_json
 from superd import netstats, qos_report, team_report
-from superd.layered import Layered
 from superd.netinfo import ovs_state, read_nameservers, with_ovs
 from superd.netstate import NetState
 from superd.ovs_report import digest as ovs_digest
@@ -89,7 +89,7 @@ class ReportCache:
         """The devices of ``state`` carrying netreload's mark; from the last
         answer and the ifindexes touched since when known (a walk over every
         device otherwise). The marked ifindexes are layered (their copy
-        costs the change, ``superd.layered``); the set is derived by one
+        costs the change, ``shared.layered``); the set is derived by one
         ``difference``/``union`` of the names that moved."""
         memo = self._owned_memo
         if memo is not None and memo[0] == state.version:

@@ -1,4 +1,4 @@
-"""The live netinfo's states share their host-sized maps (``superd.layered``):
+"""The live netinfo's states share their host-sized maps (``shared.layered``):
 a one-device change copies what it changed, not the host, and the state it
 replaces holds no copy of its own to free."""
 

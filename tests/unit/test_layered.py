@@ -1,4 +1,4 @@
-"""superd.layered.Layered: a dict whose copy costs the changes since its base."""
+"""shared.layered.Layered: a dict whose copy costs the changes since its base."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from types import MappingProxyType
 
 import pytest
 
-from superd import layered as layered_module
-from superd.layered import Layered, layered
+from shared import layered as layered_module
+from shared.layered import Layered, layered
 
 
 def same(m: Layered, d: dict) -> None:

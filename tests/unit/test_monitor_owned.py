@@ -107,7 +107,7 @@ def test_a_device_recreated_under_its_name_keeps_the_steps_known() -> None:
 
 def test_a_change_of_one_mark_copies_only_what_moved_of_the_marked_devices() -> None:
     """The marked ifindexes of the next answer are layered over the last
-    answer's (``superd.layered``): no copy of the host's thousands."""
+    answer's (``shared.layered``): no copy of the host's thousands."""
     cache = Cache()
     links = [_link(i, f"bn{i}", marked=True) for i in range(2, 2002)]
     cache.owned_set(cache.state(1, links, None))

@@ -25,7 +25,7 @@ from collections.abc import ItemsView, Iterator, KeysView, Mapping, MutableMappi
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Layered", "layered"]
+__all__ = ["Layered", "layered", "plain"]
 
 _MISS = object()  # not in the overlay
 _GONE = object()  # a base key deleted
@@ -219,3 +219,9 @@ def layered(mapping: Mapping) -> Layered:
     plain = type(mapping) in (dict, MappingProxyType)
     copied = mapping.copy() if plain else dict(mapping)  # type: ignore[attr-defined]
     return copied if isinstance(copied, Layered) else Layered(copied)
+
+
+def plain(value: Any) -> Any:
+    """``value``, a Layered folded into a dict: for what takes only real
+    dicts (orjson, code that copies ``isinstance(v, dict)`` values)."""
+    return value.folded() if isinstance(value, Layered) else value
