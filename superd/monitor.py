@@ -59,19 +59,33 @@ def _freeze(batch: Batch) -> NetState:
     batch made whole (a route family dumped again) becomes the base of a
     new one; the others are already layered copies (the state's proxies
     copy their Layered)."""
-    for name in LAYERED:
-        value = getattr(batch, name)
-        if type(value) is dict:  # the batch's own, or a state's never written since
-            setattr(batch, name, Layered(value))
-            batch._mine.add(name)  # frozen behind a read-only proxy as the copies
+    maps = (batch.links, batch.addresses, batch.routes, batch.by_oif, batch.by_src)
+    batch.links, batch.addresses = _layer(batch.links), _layer(batch.addresses)
+    batch.routes, batch.by_oif = _layer(batch.routes), _layer(batch.by_oif)  # type: ignore[assignment]
+    batch.by_src = _layer(batch.by_src)  # type: ignore[assignment]
+    now = (batch.links, batch.addresses, batch.routes, batch.by_oif, batch.by_src)
+    for name, before, after in zip(LAYERED, maps, now, strict=True):
+        if after is not before:  # frozen behind a read-only proxy as the copies
+            batch._mine.add(name)
     return batch.freeze(batch.base.version + 1)
+
+
+def _layer(value: Mapping) -> Mapping:
+    """A dict (the batch's own, or a state's never written since: read-only
+    either way) as the base of a Layered; a Layered as it is."""
+    return Layered(value) if type(value) is dict else value
 
 
 def _layered_state(state: NetState) -> NetState:
     """A full dump's state with its host-sized maps layered (one block copy
     of each: a dump already walks the host)."""
-    maps = {name: MappingProxyType(layered(getattr(state, name))) for name in LAYERED}
-    return dataclasses.replace(state, **maps)
+    def proxied(value: Mapping) -> Mapping:
+        return MappingProxyType(layered(value))
+
+    return dataclasses.replace(
+        state, links=proxied(state.links), addresses=proxied(state.addresses),
+        routes=proxied(state.routes), by_oif=proxied(state.by_oif), by_src=proxied(state.by_src),
+    )  # fmt: skip
 
 
 class LiveNetinfo(ReportCache):
