@@ -27,8 +27,26 @@ from typing import Any
 
 __all__ = ["Layered", "layered", "plain"]
 
-_MISS = object()  # not in the overlay
-_GONE = object()  # a base key deleted
+
+
+class _Marker:
+    """A marker that stays itself through ``copy.deepcopy`` (a copied
+    overlay must still say which base keys are gone)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __reduce__(self) -> str:
+        return self.name  # the module's global of that name: itself
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_MISS = _Marker("_MISS")  # not in the overlay
+_GONE = _Marker("_GONE")  # a base key deleted
 FOLD_MIN = 64  # overlay entries always kept unfolded (a small map is folded rarely)
 FOLD_SHARE = 32  # … plus the base's size over this: a fold per ~1/32 of the host changed
 

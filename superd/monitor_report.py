@@ -17,7 +17,7 @@ import orjson
 
 from shared.caches import forget_me
 from shared.config import Config
-from shared.layered import Layered
+from shared.layered import Layered, plain
 from shared.netinfo_incremental import IncrementalBuilder
 from shared.netmodel.host_qos import shaping
 from shared.netmodel.ownership import OWNER_ALIAS
@@ -269,7 +269,7 @@ class ReportCache:
         if entry is None:
             return token, None
         if entry[1] is None:
-            entry[1] = to_json(entry[0])
+            entry[1] = to_json(plain_report(entry[0]))
         return token, entry[1]
 
     def report_dict(
@@ -321,6 +321,8 @@ class ReportCache:
                                    nameservers, self.config.is_fake_nic, state.rules,
                                    state.version, self.changed_between,
                                    self.networks_changed)  # fmt: skip
+        if ovs is not None or (qos is not None and (qos.get("qos") or qos.get("team"))):
+            caps = plain_report(caps)  # the overlays copy dict sections, write into them
         if qos is not None and qos.get("qos") is not None:
             caps = qos_report.overlay(caps, qos["qos"], running)
         if qos is not None and qos.get("team") is not None:
@@ -372,6 +374,14 @@ class _NetworkFacts:
                 self.ovs.discard(name)
             self.networks = networks
         return bool(self.shaped), bool(self.ovs)
+
+
+def plain_report(caps: dict) -> dict:
+    """The report with its layered sections (``shared.netinfo_incremental``)
+    as dicts: a block copy each, for orjson and the overlays."""
+    if not any(isinstance(v, Layered) for v in caps.values()):
+        return caps
+    return {key: plain(value) for key, value in caps.items()}
 
 
 def _extra_digest(extra: Mapping[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from types import MappingProxyType
 
@@ -120,3 +121,11 @@ def test_set_operations_on_keys_work_as_a_dicts() -> None:
     m[4] = 0
     assert {1, 2, 3, 4}.difference(m.keys()) == {2}
     assert m.keys() - {1} == {3, 4}
+
+
+def test_a_deep_copy_keeps_the_deleted_keys_deleted() -> None:
+    m = Layered({1: "a", 2: "b", 3: "c"})
+    del m[2]
+    m[4] = "d"
+    twin = copy.deepcopy(m)
+    assert list(twin.items()) == [(1, "a"), (3, "c"), (4, "d")] and len(twin) == 3
