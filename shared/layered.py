@@ -21,11 +21,20 @@ copy without knowing about it.
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterator, KeysView, Mapping, MutableMapping, ValuesView
+from collections.abc import (
+    ItemsView,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    MutableMapping,
+    ValuesView,
+)
+from collections.abc import Set as AbstractSet
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Layered", "layered", "plain"]
+__all__ = ["Layered", "LayeredSet", "layered", "plain"]
 
 
 
@@ -243,3 +252,52 @@ def plain(value: Any) -> Any:
     """``value``, a Layered folded into a dict: for what takes only real
     dicts (orjson, code that copies ``isinstance(v, dict)`` values)."""
     return value.folded() if isinstance(value, Layered) else value
+
+
+class LayeredSet(AbstractSet):
+    """A frozenset-like set whose next version costs the change: a frozen
+    base, the members added since (not in the base) and the base members
+    removed since. Immutable; :meth:`moved` gives the next one (folded into
+    a new base past the overlay's share, as :meth:`Layered.copy`). Set
+    operations with other sets give frozensets."""
+
+    __slots__ = ("_base", "_added", "_removed")
+
+    def __init__(self, base: Iterable = frozenset()) -> None:
+        self._base = base if type(base) is frozenset else frozenset(base)
+        self._added: frozenset = frozenset()
+        self._removed: frozenset = frozenset()
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._added or (item in self._base and item not in self._removed)
+
+    def __iter__(self) -> Iterator:
+        removed = self._removed
+        if removed:
+            yield from (item for item in self._base if item not in removed)
+        else:
+            yield from self._base
+        yield from self._added
+
+    def __len__(self) -> int:
+        return len(self._base) - len(self._removed) + len(self._added)
+
+    @classmethod
+    def _from_iterable(cls, it: Iterable) -> frozenset:
+        return frozenset(it)
+
+    __hash__ = AbstractSet._hash
+
+    def __repr__(self) -> str:
+        return f"LayeredSet({set(self)!r})"
+
+    def moved(self, added: AbstractSet, removed: AbstractSet) -> LayeredSet:
+        """This set with ``added`` in and ``removed`` out (in both: in)."""
+        base, out = self._base, removed - added
+        new = LayeredSet.__new__(LayeredSet)
+        new._base = base
+        new._added = (self._added - out) | {item for item in added if item not in base}
+        new._removed = (self._removed - added) | {item for item in out if item in base}
+        if len(new._added) + len(new._removed) > FOLD_MIN + len(base) // FOLD_SHARE:
+            return LayeredSet(frozenset(new))
+        return new

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import logging
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -120,7 +121,7 @@ class LiveNetworkSetup(NetworkSetup):
         """The wrapped core's (its configurators and netinfo reader)."""
         self._core.close()
 
-    def _owned(self) -> frozenset[str]:
+    def _owned(self) -> AbstractSet[str]:
         """From the state the last ``read_caps`` read (a fresh dump inside a
         transaction becomes the cache), or the kernel when the monitor fails."""
         if not self.caps_source.live.alive:

@@ -11,13 +11,14 @@ import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import orjson
 
 from shared.caches import forget_me
 from shared.config import Config
-from shared.layered import Layered, plain
+from shared.layered import Layered, LayeredSet, plain
 from shared.netinfo_incremental import IncrementalBuilder
 from shared.netmodel.host_qos import shaping
 from shared.netmodel.ownership import OWNER_ALIAS
@@ -53,9 +54,10 @@ class ReportCache:
         self._facts_lock = threading.Lock()  # guards _net_facts
         self._net_facts = _NetworkFacts()
         # (version, marked ifindex → name, sorted names or None until asked, names)
-        self._owned_memo: tuple[int, Layered, list[str] | None, frozenset[str]] | None = None
+        self._owned_memo: tuple[int, Layered, list[str] | None, LayeredSet] | None = None
         # id(a set owned() gave) → (that set, the one before it, the names that moved)
-        self._owned_steps: OrderedDict[int, tuple[frozenset, frozenset, frozenset]] = OrderedDict()
+        self._owned_steps: OrderedDict[int, tuple[AbstractSet, AbstractSet, frozenset]]
+        self._owned_steps = OrderedDict()
         # the running store's log (``changed_between(old, new)`` of
         # generations), set by its owner (``superd.verbs``); the generations
         # of the last running configurations seen, by identity
@@ -72,7 +74,7 @@ class ReportCache:
         self._touched_log[state.version] = state.touched
         self._touched_log.pop(state.version - TOUCHED_KEPT, None)
 
-    def owned(self, state: NetState) -> tuple[list[str], frozenset[str]]:
+    def owned(self, state: NetState) -> tuple[list[str], AbstractSet[str]]:
         """The devices of ``state`` carrying netreload's mark, sorted and as
         a set (:meth:`owned_set`; the sorted list is made when asked: only
         a whole netinfo answer needs it)."""
@@ -85,12 +87,13 @@ class ReportCache:
             self._owned_memo = memo
         return memo[2], owned  # type: ignore[return-value]
 
-    def owned_set(self, state: NetState) -> frozenset[str]:
+    def owned_set(self, state: NetState) -> AbstractSet[str]:
         """The devices of ``state`` carrying netreload's mark; from the last
         answer and the ifindexes touched since when known (a walk over every
         device otherwise). The marked ifindexes are layered (their copy
         costs the change, ``shared.layered``); the set is derived by one
-        ``difference``/``union`` of the names that moved."""
+        :meth:`LayeredSet.moved` of the names that moved (a frozenset's
+        ``difference``/``union`` copied the host's names)."""
         memo = self._owned_memo
         if memo is not None and memo[0] == state.version:
             return memo[3]
@@ -98,7 +101,7 @@ class ReportCache:
         if memo is None or changed is None:
             marked = Layered({i: x["name"] for i, x in state.links.items()
                               if x.get("alias") == OWNER_ALIAS})  # fmt: skip
-            memo = (state.version, marked, None, frozenset(marked.values()))
+            memo = (state.version, marked, None, LayeredSet(marked.values()))
         else:
             updates = {}  # ifindex → its marked name now (None: not marked)
             for index in changed:
@@ -117,8 +120,10 @@ class ReportCache:
                     if name is not None:
                         marked[index] = name
                         added.add(name)
-                owned = memo[3].difference(removed - added) if removed - added else memo[3]
-                owned = owned.union(added) if added - owned else owned
+                before = memo[3]
+                gone = {name for name in removed - added if name in before}
+                new = {name for name in added if name not in before}
+                owned = before.moved(new, gone) if gone or new else before
                 if owned is not memo[3]:  # a step to itself would hide the one that made it
                     self._owned_steps[id(owned)] = (owned, memo[3], frozenset(added | removed))
                     while len(self._owned_steps) > OWNED_STEPS:
@@ -128,14 +133,14 @@ class ReportCache:
         self._owned_memo = memo
         return memo[3]
 
-    def owned_changes(self, old: frozenset[str], new: frozenset[str]) -> frozenset[str] | None:
+    def owned_changes(self, old: AbstractSet[str], new: AbstractSet[str]) -> frozenset[str] | None:
         """The names that may be in one of two sets :meth:`owned` gave and
         not in the other (the others are in both or neither), from the
         steps it took between them; None when not known. For a delta of the
         marked devices at the cost of the change."""
         for first, last in ((old, new), (new, old)):  # either may be the later one
             names: frozenset[str] = frozenset()
-            at: frozenset[str] = last
+            at: AbstractSet[str] = last
             for _ in range(OWNED_STEPS + 1):
                 if at is first:
                     return names

@@ -9,7 +9,7 @@ from types import MappingProxyType
 import pytest
 
 from shared import layered as layered_module
-from shared.layered import Layered, layered
+from shared.layered import Layered, LayeredSet, layered
 
 
 def same(m: Layered, d: dict) -> None:
@@ -129,3 +129,30 @@ def test_a_deep_copy_keeps_the_deleted_keys_deleted() -> None:
     m[4] = "d"
     twin = copy.deepcopy(m)
     assert list(twin.items()) == [(1, "a"), (3, "c"), (4, "d")] and len(twin) == 3
+
+
+def test_a_layered_set_moved_at_random_equals_a_frozenset_moved_so() -> None:
+    rng = random.Random(7)
+    names = [f"bn{i}" for i in range(60)]
+    for _ in range(200):
+        expected = frozenset(rng.sample(names, rng.randrange(0, 40)))
+        s = LayeredSet(expected)
+        for _ in range(rng.randrange(1, 80)):
+            added = set(rng.sample(names, rng.randrange(0, 3)))
+            removed = set(rng.sample(names, rng.randrange(0, 3)))
+            s = s.moved(added, removed)
+            expected = (expected - (removed - added)) | added  # in both: in
+            assert s == expected and expected == s and len(s) == len(expected)
+            assert sorted(s) == sorted(expected)
+            assert all((name in s) == (name in expected) for name in names)
+            assert s & {"bn1", "bn2"} == expected & {"bn1", "bn2"}
+
+
+def test_a_moved_set_shares_its_base_until_the_overlay_is_folded() -> None:
+    s = LayeredSet(f"bn{i}" for i in range(5000))
+    t = s.moved({"bnX"}, {"bn7"})
+    assert t._base is s._base and "bnX" in t and "bn7" not in t and "bn7" in s
+    limit = layered_module.FOLD_MIN + 5000 // layered_module.FOLD_SHARE
+    for i in range(limit + 1):
+        t = t.moved({f"new{i}"}, set())
+    assert t._base is not s._base and len(t) == 5000 - 1 + 1 + limit + 1
