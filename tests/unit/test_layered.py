@@ -156,3 +156,12 @@ def test_a_moved_set_shares_its_base_until_the_overlay_is_folded() -> None:
     for i in range(limit + 1):
         t = t.moved({f"new{i}"}, set())
     assert t._base is not s._base and len(t) == 5000 - 1 + 1 + limit + 1
+
+
+def test_the_planners_snapshot_takes_a_layered_set_of_marked_devices() -> None:
+    """superd's rollback and restore plan with the monitor's marked devices."""
+    from shared.netmodel.snapshot import NetinfoSnapshot
+
+    owned = LayeredSet({"bn1", "bn2"}).moved({"bn3"}, {"bn1"})
+    snapshot = NetinfoSnapshot.from_caps({"bridges": {}}, owned)
+    assert snapshot.owned == frozenset({"bn2", "bn3"}) and type(snapshot.owned) is frozenset
