@@ -38,7 +38,7 @@ from pyroute2 import netns as p2netns
 from netlink import decode, query
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
-from shared.layered import Layered, layered
+from shared.layered import Layered, layered, plain
 from superd.monitor_report import READ_OVS, ReportCache
 from superd.netstate import Batch, NetState, dump_routes, dump_state
 
@@ -74,6 +74,16 @@ def _layer(value: Mapping) -> Mapping:
     """A dict (the batch's own, or a state's never written since: read-only
     either way) as the base of a Layered; a Layered as it is."""
     return Layered(value) if type(value) is dict else value
+
+
+def _folded(state: NetState) -> NetState:
+    """``state`` with its links and addresses as dicts again (a block copy
+    each), for a full dump that looks every device up in them: C-speed
+    lookups instead of 5,000 ``Layered.get`` calls in Python."""
+    return dataclasses.replace(
+        state, links=MappingProxyType(plain(state.links.copy())),
+        addresses=MappingProxyType(plain(state.addresses.copy())),
+    )  # fmt: skip
 
 
 def _layered_state(state: NetState) -> NetState:
@@ -403,7 +413,7 @@ class LiveNetinfo(ReportCache):
         log.info("netlink monitor: full resync (%s)", reason)
         try:
             self._discard()
-            state = _layered_state(dump_state(self._dumper, self.version + 1, self._state))
+            state = _layered_state(dump_state(self._dumper, self.version + 1, _folded(self._state)))
         except Exception as error:
             log.error("netlink monitor: resync failed, retrying in 1s: %s", error)
             self._must_resync = True
