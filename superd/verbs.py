@@ -131,6 +131,9 @@ class Verbs:
         # Verbs no server calls after_answer on hands it back at once
         self.defer_release = False
         self._release_due = threading.Event()
+        # what a change let go of, dropped after the answer (freeing the
+        # running configuration of before walks its thousands of entries)
+        self._stale: list[object] = []
         self._closing = False
         self.live = live
         self.hub = hub
@@ -219,7 +222,10 @@ class Verbs:
                 yield
         finally:
             with self._view_lock:
-                self._frozen = None
+                frozen, self._frozen = self._frozen, None
+            if self.defer_release:  # the view of before: freed once the answer is out
+                self._stale.append(frozen)
+            del frozen
 
     @contextlib.contextmanager
     def _journaled(self, verb: str, before: Mapping,
@@ -385,6 +391,7 @@ class Verbs:
         memory is handed back here, off the engine's wait (15-35 ms at
         1,000 networks, measured in the daemon; frontd relays the answer
         on the other CPU meanwhile)."""
+        self._stale.clear()
         if self._release_due.is_set():
             self._release_due.clear()
             release_memory()
