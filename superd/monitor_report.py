@@ -326,8 +326,8 @@ class ReportCache:
                                    nameservers, self.config.is_fake_nic, state.rules,
                                    state.version, self.changed_between,
                                    self.networks_changed)  # fmt: skip
-        if ovs is not None or (qos is not None and (qos.get("qos") or qos.get("team"))):
-            caps = plain_report(caps)  # the overlays copy dict sections, write into them
+        if ovs is not None:  # ovs_report.overlay copies dict sections only, writes into them
+            caps = plain_report(caps)
         if qos is not None and qos.get("qos") is not None:
             caps = qos_report.overlay(caps, qos["qos"], running)
         if qos is not None and qos.get("team") is not None:
