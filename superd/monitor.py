@@ -38,7 +38,7 @@ from pyroute2 import netns as p2netns
 from netlink import decode, query
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
-from shared.layered import Layered, layered, plain
+from shared.layered import Layered, plain
 from superd.monitor_report import READ_OVS, ReportCache
 from superd.netstate import Batch, NetState, dump_routes, dump_state
 
@@ -52,6 +52,9 @@ MAX_DATAGRAM, BATCH_DATAGRAMS = 1 << 20, 256
 # the host-sized maps of a state, kept layered (shared.layered): a batch's
 # copy-on-write of them, and dropping the state before, cost the change
 LAYERED = ("links", "addresses", "routes", "by_oif", "by_src")
+# entries above which a map (or the routes of one identity) is layered: a
+# host of a few devices keeps dicts
+BIG_MAP = 64
 
 
 def _freeze(batch: Batch) -> NetState:
@@ -67,13 +70,29 @@ def _freeze(batch: Batch) -> NetState:
     for name, before, after in zip(LAYERED, maps, now, strict=True):
         if after is not before:  # frozen behind a read-only proxy as the copies
             batch._mine.add(name)
+    for ident in batch._idents:  # the routes of one identity the batch copied
+        entries = batch.routes.get(ident)
+        if entries is not None and type(entries) is not MappingProxyType:
+            batch.routes[ident] = _layer_routes(entries)
     return batch.freeze(batch.base.version + 1)
+
+
+def _layer_routes(entries: Mapping) -> Mapping:
+    """The routes of one identity, layered behind a read-only proxy when
+    many (every bridge's link-local route is fe80::/64 in the main table:
+    one identity with 5,000 of them), so that the next batch's
+    ``writable(proxy)`` copies the change; as they are when few."""
+    if len(entries) <= BIG_MAP:
+        return entries
+    return MappingProxyType(Layered(entries) if type(entries) is dict else entries)
 
 
 def _layer(value: Mapping) -> Mapping:
     """A dict (the batch's own, or a state's never written since: read-only
-    either way) as the base of a Layered; a Layered as it is."""
-    return Layered(value) if type(value) is dict else value
+    either way) of more than BIG_MAP entries as the base of a Layered; a
+    smaller one as it is (a dict's copy is cheaper than a Layered's, its
+    reads too); a Layered as it is."""
+    return Layered(value) if type(value) is dict and len(value) > BIG_MAP else value
 
 
 def _folded(state: NetState) -> NetState:
@@ -88,13 +107,16 @@ def _folded(state: NetState) -> NetState:
 
 def _layered_state(state: NetState) -> NetState:
     """A full dump's state with its host-sized maps layered (one block copy
-    of each: a dump already walks the host)."""
+    of each: a dump already walks the host; a small one stays a dict)."""
     def proxied(value: Mapping) -> Mapping:
-        return MappingProxyType(layered(value))
+        return MappingProxyType(_layer(plain(value.copy())))  # type: ignore[attr-defined]
 
+    routes = plain(state.routes.copy())
+    for ident, entries in routes.items():  # values replaced: the walk is safe
+        routes[ident] = _layer_routes(entries)
     return dataclasses.replace(
         state, links=proxied(state.links), addresses=proxied(state.addresses),
-        routes=proxied(state.routes), by_oif=proxied(state.by_oif), by_src=proxied(state.by_src),
+        routes=proxied(routes), by_oif=proxied(state.by_oif), by_src=proxied(state.by_src),
     )  # fmt: skip
 
 

@@ -22,8 +22,8 @@ def _shared(old: object, new: object) -> list[str]:
 def test_a_one_device_change_shares_the_host_sized_maps_with_the_state_before(
     host: HostNs, tmp_path: Path
 ) -> None:
-    config = monitor_config(tmp_path)
-    force_batch(host.name, [cmd for i in range(30) for cmd in (
+    config = monitor_config(tmp_path)  # more devices than BIG_MAP: layered maps
+    force_batch(host.name, [cmd for i in range(80) for cmd in (
         f"link add nrlbr{i} type bridge", f"addr add 10.9.{i}.1/24 dev nrlbr{i}",
         f"link set nrlbr{i} up")])  # fmt: skip
     with watching(host.name, config) as (live, _ipr):
