@@ -38,8 +38,16 @@ def test_a_one_network_change_layers_the_sections_it_writes_over_the_last_report
     assert added["nics"] is first["nics"]
 
 
+def test_a_small_hosts_sections_stay_dicts() -> None:
+    host = Host().with_networks(10, addressed=True)
+    builder = IncrementalBuilder()
+    host.build(builder)
+    added, removed = _add_and_remove(host, builder)
+    assert type(added["bridges"]) is dict and type(removed["networks"]) is dict
+
+
 def test_a_layered_report_encodes_as_a_full_build_does() -> None:
-    host = Host().with_networks(40, addressed=True)
+    host = Host().with_networks(80, addressed=True)  # above LAYERED_ABOVE
     builder = IncrementalBuilder()
     host.build(builder)
     for _ in range(3):
