@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from shared.layered import plain
+
 Delta = dict[str, Any]
 
 
@@ -68,7 +70,7 @@ def diff(
             if changed or gone:
                 sections[key] = {"set": changed, "gone": gone}
         elif key not in old or before != value:
-            whole[key] = value
+            whole[key] = plain(value)  # encoded: a dict (a layered section folded)
     out: Delta = {}
     if sections:
         out["sections"] = sections

@@ -20,7 +20,10 @@ the host:
 Anything else — the first report, an unknown change (a full dump), other
 bonds in the running configuration, other policy rules, another NIC
 predicate, a change of many devices — is a full build. PURE, thread-safe
-(one build at a time); reports are shared: read-only.
+(one build at a time); reports are shared: read-only. The sections a
+change writes are :class:`shared.layered.Layered` over the last report's
+(a full build's are dicts): mappings, not dicts — what needs real dicts
+(orjson) takes ``shared.layered.plain`` of them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
+from shared.layered import Layered
 from shared.netinfo_report import (
     IsFakeNic,
     ReportBuilder,
@@ -46,6 +50,7 @@ from shared.source_routing import rule_tables
 SECTIONS = ("bridges", "bondings", "vlans", "nics")
 MANY = 64  # changed devices (or a quarter of them all) above which a full build is as cheap
 HISTORY = 32  # reports whose changes are remembered (see changes_between)
+LAYERED_ABOVE = 64  # entries above which a written section is layered, not copied
 Changes = dict[str, set[str]]  # section → names whose entry may differ
 
 
@@ -257,10 +262,10 @@ class IncrementalBuilder:
         if running.get("bonds"):  # _mark_missing_nics may mark a bond's entry
             written.add("bondings")
         # a section the change does not write is shared with the last report
-        # (read-only); the others copied by dict.copy(), which stays a block
-        # copy when the dict has holes (dict(d) then inserts key by key: 34
-        # against 6 µs for 2,000 entries)
-        sections = {s: last.report[s].copy() if s in written else last.report[s] for s in SECTIONS}
+        # (read-only); the others are layered over it (the change's entries
+        # copied, not the host's: shared.layered)
+        sections = {s: _writable(last.report[s]) if s in written else last.report[s]
+                    for s in SECTIONS}  # fmt: skip
         for section, name in gone:
             del sections[section][name]
         for name, (section, entry) in rebuilt.items():
@@ -329,12 +334,12 @@ class IncrementalBuilder:
 
     @staticmethod
     def _networks(last: _Last, running: Mapping[str, Any], todo: set[str],
-                  ip: _IpIndex) -> dict:  # fmt: skip
+                  ip: _IpIndex) -> Mapping[str, dict]:  # fmt: skip
         """The networks, those named ``todo`` built again."""
         new_nets = running.get("networks") or {}
         networks = last.report["networks"]
-        if todo or last.dynamic:  # copied (a block copy) only when written: the
-            networks = networks.copy()  # networks changed, DHCP marks (_mark_dhcp)
+        if todo or last.dynamic:  # layered only when written: the networks
+            networks = _writable(networks)  # changed, DHCP marks (_mark_dhcp)
         fresh: dict[str, dict] = {}
         for name in todo:
             attrs = new_nets.get(name)
@@ -346,6 +351,15 @@ class IncrementalBuilder:
         _mark_missing_nics(fresh, {}, mine, last.by_name)
         networks.update(fresh)
         return networks
+
+
+def _writable(section: Mapping[str, dict]) -> dict | Layered:
+    """A writable copy of a report's section, layered over it when large:
+    the last report's own (read-only, never written again) becomes the base;
+    a small one is copied (cheaper than a Layered's copy and reads)."""
+    if isinstance(section, Layered) or len(section) <= LAYERED_ABOVE:
+        return section.copy()  # type: ignore[attr-defined]
+    return Layered(section)  # type: ignore[arg-type]
 
 
 def _route_changes(old: _IpIndex, new: _IpIndex) -> set[int]:

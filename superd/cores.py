@@ -12,6 +12,7 @@ import contextlib
 import copy
 import logging
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -120,13 +121,13 @@ class LiveNetworkSetup(NetworkSetup):
         """The wrapped core's (its configurators and netinfo reader)."""
         self._core.close()
 
-    def _owned(self) -> frozenset[str]:
+    def _owned(self) -> AbstractSet[str]:
         """From the state the last ``read_caps`` read (a fresh dump inside a
         transaction becomes the cache), or the kernel when the monitor fails."""
         if not self.caps_source.live.alive:
             return self.configurators.owned_devices()
         live = self.caps_source.live
-        return live.owned(live.snapshot())[1]
+        return live.owned_set(live.snapshot())
 
     def apply(self, plan: Plan, pending: bool = False) -> None:
         self.caps_source.direct += 1

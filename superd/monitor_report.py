@@ -7,17 +7,18 @@ the states in between touched.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import orjson
 
 from shared.caches import forget_me
 from shared.config import Config
+from shared.layered import Layered, LayeredSet, plain
 from shared.netinfo_incremental import IncrementalBuilder
 from shared.netmodel.host_qos import shaping
 from shared.netmodel.ownership import OWNER_ALIAS
@@ -52,9 +53,11 @@ class ReportCache:
         self._facts: tuple[Mapping, tuple[bool, bool]] | None = None
         self._facts_lock = threading.Lock()  # guards _net_facts
         self._net_facts = _NetworkFacts()
-        self._owned_memo: tuple[int, dict[int, str], list[str], frozenset[str]] | None = None
+        # (version, marked ifindex → name, sorted names or None until asked, names)
+        self._owned_memo: tuple[int, Layered, list[str] | None, LayeredSet] | None = None
         # id(a set owned() gave) → (that set, the one before it, the names that moved)
-        self._owned_steps: OrderedDict[int, tuple[frozenset, frozenset, frozenset]] = OrderedDict()
+        self._owned_steps: OrderedDict[int, tuple[AbstractSet, AbstractSet, frozenset]]
+        self._owned_steps = OrderedDict()
         # the running store's log (``changed_between(old, new)`` of
         # generations), set by its owner (``superd.verbs``); the generations
         # of the last running configurations seen, by identity
@@ -71,18 +74,34 @@ class ReportCache:
         self._touched_log[state.version] = state.touched
         self._touched_log.pop(state.version - TOUCHED_KEPT, None)
 
-    def owned(self, state: NetState) -> tuple[list[str], frozenset[str]]:
+    def owned(self, state: NetState) -> tuple[list[str], AbstractSet[str]]:
         """The devices of ``state`` carrying netreload's mark, sorted and as
-        a set; from the last answer and the ifindexes touched since when
-        known (a walk over every device otherwise)."""
+        a set (:meth:`owned_set`; the sorted list is made when asked: only
+        a whole netinfo answer needs it)."""
+        owned = self.owned_set(state)
+        memo = self._owned_memo
+        if memo is None or memo[3] is not owned:  # another thread moved on meanwhile
+            return sorted(owned), owned
+        if memo[2] is None:
+            memo = (*memo[:2], sorted(owned), owned)
+            self._owned_memo = memo
+        return memo[2], owned  # type: ignore[return-value]
+
+    def owned_set(self, state: NetState) -> AbstractSet[str]:
+        """The devices of ``state`` carrying netreload's mark; from the last
+        answer and the ifindexes touched since when known (a walk over every
+        device otherwise). The marked ifindexes are layered (their copy
+        costs the change, ``shared.layered``); the set is derived by one
+        :meth:`LayeredSet.moved` of the names that moved (a frozenset's
+        ``difference``/``union`` copied the host's names)."""
         memo = self._owned_memo
         if memo is not None and memo[0] == state.version:
-            return memo[2], memo[3]
+            return memo[3]
         changed = self.changed_between(memo[0], state.version) if memo is not None else None
         if memo is None or changed is None:
-            marked = {i: x["name"] for i, x in state.links.items() if x.get("alias") == OWNER_ALIAS}
-            names = sorted(marked.values())
-            memo = (state.version, marked, names, frozenset(names))
+            marked = Layered({i: x["name"] for i, x in state.links.items()
+                              if x.get("alias") == OWNER_ALIAS})  # fmt: skip
+            memo = (state.version, marked, None, LayeredSet(marked.values()))
         else:
             updates = {}  # ifindex → its marked name now (None: not marked)
             for index in changed:
@@ -92,36 +111,36 @@ class ReportCache:
                     updates[index] = name
             if not updates:  # the marks did not change: shared, not copied
                 memo = (state.version, *memo[1:])
-            else:  # copies at C speed (dict.copy: a block copy), no set rebuilt
-                marked, names = memo[1].copy(), list(memo[2])
+            else:
+                marked = memo[1].copy()
                 added, removed = set(), set()
                 for index, name in updates.items():
                     if index in marked:
-                        old = marked.pop(index)
-                        del names[bisect.bisect_left(names, old)]  # sorted: no scan
-                        removed.add(old)
+                        removed.add(marked.pop(index))
                     if name is not None:
                         marked[index] = name
-                        bisect.insort(names, name)
                         added.add(name)
-                owned = memo[3].difference(removed - added) if removed - added else memo[3]
-                owned = owned.union(added) if added - owned else owned
+                before = memo[3]
+                gone = {name for name in removed - added if name in before}
+                new = {name for name in added if name not in before}
+                owned = before.moved(new, gone) if gone or new else before
                 if owned is not memo[3]:  # a step to itself would hide the one that made it
                     self._owned_steps[id(owned)] = (owned, memo[3], frozenset(added | removed))
                     while len(self._owned_steps) > OWNED_STEPS:
                         self._owned_steps.popitem(last=False)
+                names = memo[2] if owned is memo[3] else None
                 memo = (state.version, marked, names, owned)
         self._owned_memo = memo
-        return memo[2], memo[3]
+        return memo[3]
 
-    def owned_changes(self, old: frozenset[str], new: frozenset[str]) -> frozenset[str] | None:
+    def owned_changes(self, old: AbstractSet[str], new: AbstractSet[str]) -> frozenset[str] | None:
         """The names that may be in one of two sets :meth:`owned` gave and
         not in the other (the others are in both or neither), from the
         steps it took between them; None when not known. For a delta of the
         marked devices at the cost of the change."""
         for first, last in ((old, new), (new, old)):  # either may be the later one
             names: frozenset[str] = frozenset()
-            at: frozenset[str] = last
+            at: AbstractSet[str] = last
             for _ in range(OWNED_STEPS + 1):
                 if at is first:
                     return names
@@ -255,7 +274,7 @@ class ReportCache:
         if entry is None:
             return token, None
         if entry[1] is None:
-            entry[1] = to_json(entry[0])
+            entry[1] = to_json(plain_report(entry[0]))
         return token, entry[1]
 
     def report_dict(
@@ -307,6 +326,8 @@ class ReportCache:
                                    nameservers, self.config.is_fake_nic, state.rules,
                                    state.version, self.changed_between,
                                    self.networks_changed)  # fmt: skip
+        if ovs is not None:  # ovs_report.overlay copies dict sections only, writes into them
+            caps = plain_report(caps)
         if qos is not None and qos.get("qos") is not None:
             caps = qos_report.overlay(caps, qos["qos"], running)
         if qos is not None and qos.get("team") is not None:
@@ -358,6 +379,14 @@ class _NetworkFacts:
                 self.ovs.discard(name)
             self.networks = networks
         return bool(self.shaped), bool(self.ovs)
+
+
+def plain_report(caps: dict) -> dict:
+    """The report with its layered sections (``shared.netinfo_incremental``)
+    as dicts: a block copy each, for orjson and the overlays."""
+    if not any(isinstance(v, Layered) for v in caps.values()):
+        return caps
+    return {key: plain(value) for key, value in caps.items()}
 
 
 def _extra_digest(extra: Mapping[str, Any]) -> str:

@@ -127,7 +127,8 @@ class Verbs:
         # (the answer: token, caps, running, owned; the running configuration's generation)
         self._sent: tuple[tuple[str, dict, dict, frozenset[str]], int] | None = None
         self._sent_lock = threading.Lock()
-        # a big change's memory, handed back once its answer is out
+        # a change's leftovers (the view of before; a big change's memory),
+        # handed back once its answer is out
         self._release = ReleaseAfterAnswer()
         self._closing = False
         self.live = live
@@ -217,7 +218,11 @@ class Verbs:
                 yield
         finally:
             with self._view_lock:
-                self._frozen = None
+                frozen, self._frozen = self._frozen, None
+            # the view of before: freeing it walks the host's thousands of
+            # entries, so it goes once the answer is out
+            self._release.drop_after_answer(frozen)
+            del frozen
 
     @contextlib.contextmanager
     def _journaled(self, verb: str, before: Mapping,
@@ -331,7 +336,7 @@ class Verbs:
         token, caps = self.live.report_dict(running, generation, state, ovs)
         if token == known:
             return {"token": token, "unchanged": True}
-        owned, owned_set = self.live.owned(state)
+        owned_set = self.live.owned_set(state)  # the sorted list: for a whole answer only
         now = (token, caps, running, owned_set)
         with self._sent_lock:
             sent, self._sent = self._sent, (now, generation)
@@ -342,6 +347,7 @@ class Verbs:
             moved = self.live.owned_changes(sent[0][3], owned_set)
             return delta.answer(sent[0], now, hint, written, moved)
         _, encoded = self.live.report(running, generation, None, state, ovs)
+        owned = self._owned(state)
         return {"token": token, "caps": RawJson(encoded), "running": running, "owned": owned}
 
     def events(self, args: dict) -> dict:
@@ -385,9 +391,10 @@ class Verbs:
 
     def after_answer(self) -> None:
         """Called by the server once an answer is sent (or failed to be): a
-        big change's memory is handed back here, off the engine's wait
-        (15-35 ms at 1,000 networks; frontd relays the answer on the other
-        CPU meanwhile), in the thread that answered the change."""
+        change's view of before is dropped and a big change's memory handed
+        back here, off the engine's wait (15-35 ms at 1,000 networks; frontd
+        relays the answer on the other CPU meanwhile), in the thread that
+        answered the change."""
         self._release.after_answer()
 
     def _apply_plan(self, plan: Plan) -> dict:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from shared.errors import ErrorCode, NetError
@@ -48,7 +49,8 @@ class NetinfoSnapshot:
             raise NetError(
                 ErrorCode.BAD_PARAMS, "netinfo report: nameservers must be a list"
             )
-        if not isinstance(owned, (list, tuple, set, frozenset)):
+        # any set: superd's marked devices are a shared.layered.LayeredSet
+        if not isinstance(owned, (list, tuple, AbstractSet)):
             raise NetError(ErrorCode.BAD_PARAMS, "netinfo: owned must be a list")
         return cls(
             nameservers=tuple(map(str, nameservers)),

@@ -103,3 +103,18 @@ def test_a_device_recreated_under_its_name_keeps_the_steps_known() -> None:
     third = cache.owned(cache.state(3, [_link(2, "br2", True), _link(4, "br3", True)], {3, 4}))[1]
     assert third is second  # the same names: the same set
     assert cache.owned_changes(first, third) == {"br3"}
+
+
+def test_a_change_of_one_mark_copies_only_what_moved_of_the_marked_devices() -> None:
+    """The marked ifindexes of the next answer are layered over the last
+    answer's (``shared.layered``): no copy of the host's thousands."""
+    cache = Cache()
+    links = [_link(i, f"bn{i}", marked=True) for i in range(2, 2002)]
+    cache.owned_set(cache.state(1, links, None))
+    before = cache._owned_memo
+    assert before is not None
+    owned = cache.owned_set(cache.state(2, [*links, _link(3000, "bnX", True)], {3000}))
+    after = cache._owned_memo
+    assert after is not None and after[1].shares_base(before[1])
+    assert owned == before[3] | {"bnX"}
+    assert cache.owned(cache.state(3, links, {3000}))[0] == sorted(before[3])
