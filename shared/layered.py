@@ -37,7 +37,6 @@ from typing import Any
 __all__ = ["Layered", "LayeredSet", "layered", "plain"]
 
 
-
 class _Marker:
     """A marker that stays itself through ``copy.deepcopy`` (a copied
     overlay must still say which base keys are gone)."""
