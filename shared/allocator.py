@@ -20,7 +20,9 @@ every block, whichever allocator made it, is freed by the one that owns it.
 Nothing but function pointers of CPython's own allocators is installed (no
 Python callback inside the allocator), and only while the domains hold
 CPython's plain allocators: under debug hooks (``PYTHONMALLOC=debug``,
-``-X dev``), ``tracemalloc`` or ``PYTHONMALLOC=malloc`` nothing changes.
+``-X dev``), ``tracemalloc`` or ``PYTHONMALLOC=malloc`` nothing changes,
+nor with ``NETRELOAD_MALLOC_WINDOW=0`` in the environment (an operator's
+way out, and the A/B of benchmarks/README.md's round 8).
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import os
 import threading
 from collections.abc import Iterator
 
+SWITCH_ENV = "NETRELOAD_MALLOC_WINDOW"
 # Include/cpython/pymem.h: PyMemAllocatorDomain
 DOMAIN_RAW, DOMAIN_MEM, DOMAIN_OBJ = 0, 1, 2
 
@@ -78,9 +82,12 @@ _installed: dict[int, _MemAllocatorEx] = {}
 def begin_malloc_window() -> bool:
     """From now on, new small objects come from glibc (see the module's
     docstring). Whether the window is open (False when the allocators are
-    not CPython's plain pymalloc ones, or while tracemalloc traces)."""
+    not CPython's plain pymalloc ones, while tracemalloc traces, or when
+    ``NETRELOAD_MALLOC_WINDOW=0``)."""
     import tracemalloc  # already loaded by shared.memory in superd
 
+    if os.environ.get(SWITCH_ENV) == "0":
+        return False
     with _LOCK:
         if _installed:
             return True

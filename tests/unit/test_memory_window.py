@@ -122,3 +122,8 @@ def test_no_window_under_debug_hooks_or_glibcs_allocator() -> None:
     for allocator in ("debug", "malloc"):
         out = _run(STATE, "plain", PYTHONMALLOC=allocator)
         assert out["first"] is False, allocator
+
+
+def test_no_window_when_the_operator_turns_it_off() -> None:
+    out = _run(STATE, "plain", NETRELOAD_MALLOC_WINDOW="0")
+    assert out["first"] is False
