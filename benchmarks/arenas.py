@@ -184,6 +184,7 @@ def _measured(host, tree: Path, n: int, root: Path, env: dict[str, str], one: in
 
 
 def main() -> None:
+    global PREFIX
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=1, help="runs per tree")
@@ -195,7 +196,10 @@ def main() -> None:
                         help="one-network add + remove pairs timed (CPU) on the big host")
     parser.add_argument("--out", type=Path, help="append each run's figures (JSON lines)")
     parser.add_argument("--keep", type=Path, help="folder for each run's raw dumps")
+    parser.add_argument("--prefix", default=PREFIX,
+                        help="namespace and /tmp folder prefix (one per user of the machine)")
     args = parser.parse_args()
+    PREFIX = args.prefix
     # "TREE" or "TREE@K=V@K=V": superd's extra environment for that arm
     arms = [(Path(t.split("@")[0]).resolve(), dict(kv.split("=", 1) for kv in t.split("@")[1:]))
             for t in args.trees.split(",")]  # fmt: skip

@@ -43,6 +43,7 @@ from typing import Any
 
 from persistence.journal import TransactionJournal
 from shared import netinfo_delta as delta
+from shared.allocator import malloc_window
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
@@ -372,7 +373,8 @@ class Verbs:
         plan = plan_from_wire(args)
         big = len(plan.operations) >= BIG_CHANGE
         try:
-            return self._apply_plan(plan)
+            with malloc_window(big):  # shared.allocator: a big change's leftovers pin no arena
+                return self._apply_plan(plan)
         finally:
             del plan
             if big:  # a collection costs tens of ms: only where it pays
