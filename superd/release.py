@@ -7,8 +7,13 @@ connection thread that sent the change's answer, right after that send (or
 after the send failed: the memory is due either way). Another connection's
 answer in the meantime does not run it: its thread would collect while the
 change's own answer is still being encoded, and the change's peer would wait
-for that instead. The same holds for what a change lets go of (the
-netinfo view of before it, whose freeing walks the host's entries).
+for that instead.
+
+What a change lets go of (the netinfo view of before it, whose freeing
+walks the host's entries) is let go in superd's writer thread, which does
+not know the connection: it is held until the next answer sent on any
+connection, the change's own in practice (the same thread-agnostic rule
+superd followed before the release was bound to the change's thread).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ class ReleaseAfterAnswer:
         self.deferred = False
         self._release = release
         self._due = threading.local()
+        self._leftovers: list[object] = []
+        self._leftovers_lock = threading.Lock()
 
     def due(self) -> None:
         if self.deferred:
@@ -36,17 +43,17 @@ class ReleaseAfterAnswer:
             self._release()
 
     def drop_after_answer(self, leftover: object) -> None:
-        """Hold ``leftover`` until this thread's answer is out (not
-        deferred: the caller's reference was the last, it goes at once)."""
+        """Hold ``leftover`` until the next answer is out, from whichever
+        thread (not deferred: the caller's reference was the last, it goes
+        at once)."""
         if self.deferred:
-            if not hasattr(self._due, "leftovers"):
-                self._due.leftovers = []
-            self._due.leftovers.append(leftover)
+            with self._leftovers_lock:
+                self._leftovers.append(leftover)
 
     def after_answer(self) -> None:
-        leftovers = getattr(self._due, "leftovers", None)
-        if leftovers:
-            leftovers.clear()
+        with self._leftovers_lock:
+            leftovers, self._leftovers = self._leftovers, []
+        del leftovers  # freed here, outside the lock
         if getattr(self._due, "pending", False):
             self._due.pending = False
             self._release()

@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +57,24 @@ def test_another_threads_answer_does_not_release() -> None:
     assert released.threads == []
     release.after_answer()
     assert len(released.threads) == 1
+
+
+def test_a_leftover_let_go_in_a_worker_thread_goes_after_the_next_answer() -> None:
+    release = ReleaseAfterAnswer(Recorder())
+    release.deferred = True
+    leftover = Leftover()
+    ref = weakref.ref(leftover)
+    worker = threading.Thread(target=release.drop_after_answer, args=(leftover,))
+    worker.start()  # superd's writer thread lets the view of before go
+    worker.join()
+    del leftover
+    assert ref() is not None  # held: the answer is not out
+    release.after_answer()  # the connection thread, once its answer is sent
+    assert ref() is None
+
+
+class Leftover:
+    """Stands for the netinfo view of before a change (weakly referenceable)."""
 
 
 # -- through superd's server: two connections, a big change on one --------
