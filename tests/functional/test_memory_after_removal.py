@@ -73,6 +73,9 @@ def test_after_a_big_removal_superd_is_back_near_its_idle_size(
         conn.result("apply_plan", plan=make_plan(conn, networks(), NO_CHECK))
         removal = {name: {"remove": True} for name in networks()}
         conn.result("apply_plan", plan=make_plan(conn, removal, NO_CHECK))
+        # served once the removal's after-answer work is done (superd frees
+        # the change's leftovers after its answer, in the same thread)
+        conn.result("netinfo")
         after = sizes_after_release(daemon, out)
         conn.close()
     # one glibc arena for every thread, its free top given back
