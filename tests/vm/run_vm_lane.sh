@@ -21,7 +21,7 @@
 #   NETRELOAD_VM_KERNEL     kernel image (default: newest /boot/vmlinuz-*-amd64
 #                           with modules, other than the running kernel)
 #   NETRELOAD_VM_BUSYBOX    statically linked busybox for the initramfs
-#   NETRELOAD_VM_TIMEOUT    seconds before the VM is killed (default 1800,
+#   NETRELOAD_VM_TIMEOUT    seconds before the VM is killed (default 2400,
 #                           0 = no limit)
 #   NETRELOAD_VM_VERBOSE=1  show the guest kernel console on stderr
 set -euo pipefail
@@ -134,7 +134,7 @@ if [[ ${NETRELOAD_VM_VERBOSE:-0} == 1 ]]; then
     vng_args+=(--verbose)
 fi
 
-TIMEOUT=${NETRELOAD_VM_TIMEOUT:-1800}
+TIMEOUT=${NETRELOAD_VM_TIMEOUT:-2400}
 echo "run_vm_lane: booting $KERNEL (host kernel $HOST_KERNEL) for: $guest_cmd" >&2
 
 cd -- "$REPO"
