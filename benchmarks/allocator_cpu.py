@@ -13,11 +13,13 @@ namespace (the machine hazard: see benchmarks/README.md).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterator
 
 from benchmarks.lab import SOURCE_ROOT
 
@@ -43,6 +45,22 @@ def ip_batch(ns: str, commands: list[str], check: bool = True) -> None:
                    text=True, check=check)  # fmt: skip
 
 
+@contextlib.contextmanager
+def bridges_namespace(ns: str, names: list[str]) -> Iterator[None]:
+    """Namespace ``ns`` holding a bridge with an address per name while the
+    block runs; its links deleted in batches, then itself, also on failure."""
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        ip_batch(ns, [f"link add {name} type bridge" for name in names]
+                 + [f"addr add 10.{i // 250}.{i % 250}.1/24 dev {name}"
+                    for i, name in enumerate(names)])  # fmt: skip
+        yield
+    finally:
+        for start in range(0, len(names), 500):
+            ip_batch(ns, [f"link del {name}" for name in names[start : start + 500]], check=False)
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
 def measure(ns: str, allocator: str) -> dict:
     out = subprocess.run(
         ["ip", "netns", "exec", ns, sys.executable, "-c", CHILD],
@@ -60,12 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.n <= MAX_N:
         parser.error(f"--n between 1 and {MAX_N}")
     ns = f"nrb-alloc-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
     names = [f"nra{i}" for i in range(args.n)]
-    try:
-        ip_batch(ns, [f"link add {name} type bridge" for name in names]
-                 + [f"addr add 10.{i // 250}.{i % 250}.1/24 dev {name}"
-                    for i, name in enumerate(names)])  # fmt: skip
+    with bridges_namespace(ns, names):
         samples: dict[str, list[dict]] = {a: [] for a in ALLOCATORS}
         for _ in range(args.rounds):
             for allocator in ALLOCATORS:
@@ -76,10 +90,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{allocator:9s} dump_state of {runs[0]['links']} links: user CPU median "
                   f"{statistics.median(user):.1f} ms ({', '.join(f'{u:.0f}' for u in user)}), "
                   f"system {system:.1f} ms")  # fmt: skip
-    finally:
-        for start in range(0, len(names), 500):
-            ip_batch(ns, [f"link del {name}" for name in names[start : start + 500]], check=False)
-        subprocess.run(["ip", "netns", "del", ns], check=False)
     return 0
 
 

@@ -213,23 +213,18 @@ def _mark_cost(args: argparse.Namespace) -> dict[str, float]:
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
         subprocess.run(["ip", "-n", ns, "-batch", "-"], input=script, text=True, check=True)
-        cmd = [
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            sys.executable,
-            "-m",
-            "benchmarks.kernel_steps",
-            "--child",
-            "mark-cost",
-            "--rounds",
-            str(args.rounds),
-        ]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        return _child_in(ns, "mark-cost", "--rounds", str(args.rounds))
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def _child_in(ns: str, child: str, *options: str) -> dict[str, float]:
+    """This module run as ``--child child`` inside namespace ``ns``: the
+    JSON figures it prints last."""
+    cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "benchmarks.kernel_steps",
+           "--child", child, *options]  # fmt: skip
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _listeners() -> list[socket.socket]:
@@ -259,21 +254,7 @@ def _one(variant: str, args: argparse.Namespace) -> dict[str, float]:
     ns = f"{args.prefix}-ks"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
-        cmd = [
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            sys.executable,
-            "-m",
-            "benchmarks.kernel_steps",
-            "--child",
-            variant,
-            "--n",
-            str(args.n),
-        ] + (["--listen"] if args.listen else [])
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        return _child_in(ns, variant, "--n", str(args.n), *(["--listen"] if args.listen else []))
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
 

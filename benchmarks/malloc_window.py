@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 
-from benchmarks.allocator_cpu import ip_batch
+from benchmarks.allocator_cpu import bridges_namespace
 from benchmarks.lab import SOURCE_ROOT
 
 CHILD = """
@@ -52,12 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="nrb-")
     args = parser.parse_args(argv)
     ns = f"{args.prefix}window-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
     names = [f"nrw{i}" for i in range(args.n)]
-    try:
-        ip_batch(ns, [f"link add {name} type bridge" for name in names]
-                 + [f"addr add 10.{i // 250}.{i % 250}.1/24 dev {name}"
-                    for i, name in enumerate(names)])  # fmt: skip
+    with bridges_namespace(ns, names):
         for _ in range(args.children):
             out = subprocess.run(
                 ["ip", "netns", "exec", ns, sys.executable, "-c", CHILD, str(args.reps)],
@@ -67,10 +63,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dump_state of {args.n} bridges, CPU median of {args.reps}: "
                   f"pymalloc {medians['False']} ms, malloc window {medians['True']} ms",
                   flush=True)  # fmt: skip
-    finally:
-        for start in range(0, len(names), 500):
-            ip_batch(ns, [f"link del {name}" for name in names[start : start + 500]], check=False)
-        subprocess.run(["ip", "netns", "del", ns], check=False)
     return 0
 
 
