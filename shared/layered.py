@@ -198,23 +198,29 @@ class _Keys(KeysView):
         return iter(self._mapping)
 
 
+def _pairs(m: Layered) -> Iterator[tuple[Any, Any]]:
+    """(key, value) of ``m`` in dict order: the base's with the overlay's
+    values and without its deletions, then the keys added since."""
+    over = m._over
+    if over:
+        for key, value in m._base.items():
+            now = over.get(key, _MISS)
+            if now is _MISS:
+                yield key, value
+            elif now is not _GONE:
+                yield key, now
+    else:
+        yield from m._base.items()
+    yield from m._tail.items()
+
+
 class _Values(ValuesView):
     __slots__ = ()
     _mapping: Layered
 
     def __iter__(self) -> Iterator:
-        m = self._mapping
-        over = m._over
-        if over:
-            for key, value in m._base.items():
-                now = over.get(key, _MISS)
-                if now is _MISS:
-                    yield value
-                elif now is not _GONE:
-                    yield now
-        else:
-            yield from m._base.values()
-        yield from m._tail.values()
+        for _key, value in _pairs(self._mapping):
+            yield value
 
 
 class _Items(ItemsView):
@@ -222,18 +228,7 @@ class _Items(ItemsView):
     _mapping: Layered
 
     def __iter__(self) -> Iterator:
-        m = self._mapping
-        over = m._over
-        if over:
-            for key, value in m._base.items():
-                now = over.get(key, _MISS)
-                if now is _MISS:
-                    yield key, value
-                elif now is not _GONE:
-                    yield key, now
-        else:
-            yield from m._base.items()
-        yield from m._tail.items()
+        return _pairs(self._mapping)
 
 
 def layered(mapping: Mapping) -> Layered:
