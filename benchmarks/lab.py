@@ -12,6 +12,7 @@
   deleted on the way out whatever happens (and waited for).
 * :class:`KernelWrites` — ``ip -n NS -o monitor link address route``
   counting the kernel's notifications (one line each) over a window.
+* :func:`uninterrupted` — a clean-up that Ctrl-C or SIGTERM cannot cut short.
 
 Nothing here touches the machine's own namespace: every ``ip`` command names
 a namespace this module created.
@@ -24,6 +25,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -268,14 +270,32 @@ def make_namespace(tag: str) -> str:
     """A new namespace ``nrb-<tag>-<hex>`` with lo up (remember to delete it)."""
     name = f"{PREFIX}{tag}-{secrets.token_hex(3)}"
     CREATED.add(name)
-    _add_namespace(name)
-    CREATED.add(name)
-    try:
+    try:  # an interrupt during `ip netns add` may come after the kernel made it
+        _add_namespace(name)
         run_ip("-n", name, "link", "set", "lo", "up")
     except BaseException:
-        delete_namespace(name)
+        with uninterrupted():
+            delete_namespace(name)
         raise
     return name
+
+
+_CLEAN_UP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP back until the block is done: a
+    clean-up cut short by them left namespaces and daemons behind (a
+    SIGTERM while the OVS host waited for ovs-vswitchd to exit). A signal
+    that came meanwhile is delivered on the way out, so the run still stops.
+    Children started inside inherit the mask: only short clean-up commands
+    belong here."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _CLEAN_UP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def delete_namespace(name: str) -> None:

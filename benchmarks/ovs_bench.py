@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from benchmarks import paired, workload
-from benchmarks.lab import delete_namespace, make_namespace, run_ip
+from benchmarks.lab import delete_namespace, make_namespace, run_ip, uninterrupted
 from benchmarks.paired import check_addresses, paired_row
 from benchmarks.report import Row
 from demo.lab import SOURCE_ROOT
@@ -60,10 +60,13 @@ class OvsHost:
 
     def __init__(self) -> None:
         self.ns = make_namespace("ovs")
-        self.peer = make_namespace("ovsp")
-        self.root = Path(tempfile.mkdtemp(prefix="nrb-ovs-"))
-        self.lab = OvsLab(self.ns, self.root / "ovs")
+        self.peer: str | None = None
+        self.root: Path | None = None
+        self.lab: OvsLab | None = None
         try:
+            self.peer = make_namespace("ovsp")
+            self.root = Path(tempfile.mkdtemp(prefix="nrb-ovs-"))
+            self.lab = OvsLab(self.ns, self.root / "ovs")
             run_ip("-n", self.ns, "link", "add", NIC, "type", "veth", "peer", "name", "p0",
                    "netns", self.peer)  # fmt: skip
             run_ip("-n", self.ns, "link", "set", NIC, "up")
@@ -73,10 +76,17 @@ class OvsHost:
             raise
 
     def close(self) -> None:
-        self.lab.stop()
-        delete_namespace(self.ns)
-        delete_namespace(self.peer)
-        subprocess.run(["rm", "-rf", str(self.root)], check=False)
+        """Whatever of the host exists, also when interrupted meanwhile."""
+        with uninterrupted():
+            try:
+                if self.lab is not None:
+                    self.lab.stop()
+            finally:
+                for name in (self.ns, self.peer):
+                    if name is not None:
+                        delete_namespace(name)
+                if self.root is not None:
+                    subprocess.run(["rm", "-rf", str(self.root)], check=False)
 
     def __enter__(self) -> OvsHost:
         return self
