@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from shared.errors import NetError
 from shared.netmodel.ownership import network_devices, taken_over
@@ -36,6 +36,9 @@ from shared.netmodel.snapshot import NetinfoSnapshot
 from superd.admin_state import marked_down
 from superd.setup_networks import NetworkSetup
 from superd.verify import bond_mismatches, network_mismatches
+
+if TYPE_CHECKING:
+    from superd.monitor import LiveNetinfo
 
 log = logging.getLogger("netreload.superd.repair")
 
@@ -48,7 +51,7 @@ def repair_plan(core: NetworkSetup, names: Iterable[str]) -> tuple[Plan | None, 
     nets = running.get("networks", {})
     caps = core.read_caps(running)
     named = [n for n in set(names) if n in nets]
-    down = marked_down(devices_of(nets, named))
+    down = marked_down(devices_of(nets, named), live_of(core))
     broken = sorted(n for n in named if network_mismatches(n, nets[n], caps, down))
     if not broken:
         return None, []
@@ -71,6 +74,12 @@ def restore_request(persistent: Mapping, running: Mapping) -> tuple[dict, dict]:
         merge(persistent.get("networks", {}), running.get("networks", {})),
         merge(persistent.get("bonds", {}), running.get("bonds", {})),
     )
+
+
+def live_of(core: NetworkSetup) -> LiveNetinfo | None:
+    """The monitor the writer's core reads (``superd.cores.LiveNetworkSetup``,
+    not imported: oneshot has none), asked which devices are held down."""
+    return getattr(getattr(core, "caps_source", None), "live", None)
 
 
 def devices_of(nets: Mapping[str, Mapping], names: Iterable[str]) -> set[str]:
@@ -171,7 +180,9 @@ def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> Rebuilt:
     for name, error in skipped.items():
         log.error("%s: %s left out: %s", what, name, error)
     # the report has no link state: netreload's own devices held down read apart
-    down = marked_down(devices_of(running.get("networks", {}), unchanged(wanted, running)))
+    down = marked_down(
+        devices_of(running.get("networks", {}), unchanged(wanted, running)), live_of(core)
+    )
     broken_nets, broken_bonds = broken_entries(wanted, running, caps, down)
     broken_nets.update(stale_default_routes(wanted, running))
     operations = 0
