@@ -7,8 +7,13 @@ the monitor does (``_touched``); no kernel.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from superd.cores import LiveNetworkSetup
 from superd.monitor_report import ReportCache
 from superd.netstate import NetState
+from superd.repair import live_of
+from superd.setup_networks import NetworkSetup
 
 UP, DOWN = 0x1, 0x0
 MARK = "netreload"
@@ -75,3 +80,13 @@ def test_after_a_full_dump_every_link_is_looked_at_again() -> None:
     cache.held_down(published(cache, 1, HOST, None))
     after = [*HOST[:2], link(3, "br0", DOWN), *HOST[3:]]
     assert cache.held_down(published(cache, 2, after, None)) == {"br0", "br1"}
+
+
+def test_the_rebuild_asks_the_monitor_the_daemons_core_reads() -> None:
+    # superd's writer core (LiveNetworkSetup) is answered by its monitor; a
+    # plain core (oneshot) reads the kernel: repair.live_of tells them apart
+    live = object()
+    plain = NetworkSetup(None, None, None, lambda: frozenset())  # type: ignore[arg-type]
+    core = SimpleNamespace(persistence=None, configurators=None, read_caps=None)
+    assert live_of(LiveNetworkSetup(core, live)) is live  # type: ignore[arg-type]
+    assert live_of(plain) is None
