@@ -35,8 +35,8 @@ from tests.functional.monitor_lab import monitor_config
 
 n, rounds = int(sys.argv[1]), int(sys.argv[2])
 names = {f"nrh{i}" for i in range(n)}
-root = Path(tempfile.mkdtemp(prefix="helddown2-bench-"))
-live = LiveNetinfo(monitor_config(root), resync_interval=None)
+scratch = tempfile.TemporaryDirectory(prefix="nrb-held-down-")
+live = LiveNetinfo(monitor_config(Path(scratch.name)), resync_interval=None)
 live.start()
 live.wait_quiet(30)
 
@@ -58,6 +58,7 @@ for _ in range(rounds):
         took, answers[way] = cpu(call)
         samples[way].append(took * 1000)
 live.close()
+scratch.cleanup()
 assert len({frozenset(a) for a in answers.values()}) == 1, answers
 print(json.dumps({"down": sorted(answers["kernel"]), "ms": {
     way: {"median": round(statistics.median(s), 3), "min": round(min(s), 3),
