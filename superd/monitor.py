@@ -192,6 +192,21 @@ class LiveNetinfo(ReportCache):
             self._reread.update(names)
         return self._post("refresh").result(timeout)
 
+    def current(self, timeout: float = 60.0) -> NetState | None:
+        """The state once every event queued before this call is applied
+        (as :meth:`sync`: a change acknowledged before the call, superd's
+        or another process's, is in it; an overrun met on the way is a full
+        dump made after the call). None when the monitor cannot vouch for
+        it: not running, or out of sync (a resync failed, the next one is
+        pending) — the caller reads the kernel instead."""
+        if not self.alive:
+            return None
+        try:
+            return self.refresh((), timeout)  # no link to read again: a strict sync
+        except Exception as error:  # NetError (resyncing, stopped), a timeout
+            log.info("live netinfo not current (%s)", error)
+            return None
+
     def sync(self, timeout: float = 60.0) -> int:
         """Wait until every event queued before this call is applied — those
         of a change this process made included: the kernel queues a change's

@@ -33,6 +33,7 @@ CACHED_REPORTS = 1  # each is the whole host; the builder shares entries anyway
 TOUCHED_KEPT = 256  # versions whose touched ifindexes are remembered
 KNOWN_GENERATIONS = 4  # running configurations whose generation is remembered
 OWNED_STEPS = 32  # changes of the marked devices remembered (see owned_changes)
+IFF_UP = 0x1
 
 
 class ReportCache:
@@ -58,6 +59,8 @@ class ReportCache:
         # id(a set owned() gave) → (that set, the one before it, the names that moved)
         self._owned_steps: OrderedDict[int, tuple[AbstractSet, AbstractSet, frozenset]]
         self._owned_steps = OrderedDict()
+        # (version, marked ifindex held down → name, those names): see held_down
+        self._down_memo: tuple[int, dict[int, str], frozenset[str]] | None = None
         # the running store's log (``changed_between(old, new)`` of
         # generations), set by its owner (``superd.verbs``); the generations
         # of the last running configurations seen, by identity
@@ -132,6 +135,30 @@ class ReportCache:
                 memo = (state.version, marked, names, owned)
         self._owned_memo = memo
         return memo[3]
+
+    def held_down(self, state: NetState) -> frozenset[str]:
+        """The devices of ``state`` carrying netreload's mark that are
+        administratively down (``superd.admin_state``): from the last answer
+        and the ifindexes touched since when known (a handful: the set is
+        empty on a healthy host), a walk over every link otherwise (after a
+        full dump)."""
+        memo = self._down_memo
+        if memo is not None and memo[0] == state.version:
+            return memo[2]
+        changed = self.changed_between(memo[0], state.version) if memo is not None else None
+        if memo is None or changed is None:
+            down = {i: x["name"] for i, x in state.links.items() if _held_down(x)}
+        else:
+            down = dict(memo[1])  # the few held down: a copy costs nothing
+            for index in changed:
+                link = state.links.get(index)
+                if link is not None and _held_down(link):
+                    down[index] = link["name"]
+                else:
+                    down.pop(index, None)
+        names = memo[2] if memo is not None and down == memo[1] else frozenset(down.values())
+        self._down_memo = (state.version, down, names)
+        return names
 
     def owned_changes(self, old: AbstractSet[str], new: AbstractSet[str]) -> frozenset[str] | None:
         """The names that may be in one of two sets :meth:`owned` gave and
@@ -340,6 +367,11 @@ class ReportCache:
             while len(self._caps) > CACHED_REPORTS:
                 self._caps.popitem(last=False)
         return entry
+
+
+def _held_down(link: Mapping[str, Any]) -> bool:
+    """Marked netreload's and ``IFF_UP`` clear."""
+    return link.get("alias") == OWNER_ALIAS and not link["flags"] & IFF_UP
 
 
 class _NetworkFacts:

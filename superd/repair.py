@@ -19,15 +19,18 @@ Broken, for both: a device the network needs is missing or not as asked
 (the capabilities report), or a bridge or VLAN device of its own that
 netreload marked is administratively down (read apart,
 :mod:`superd.admin_state`: the report has no link state). The iproute2
-configurator sets a new bridge up last, after marking it; superd killed
-in between leaves one down that the report shows complete.
+configurator sets a new bridge or bond up last, after marking it; superd
+killed in between leaves one down that the report shows complete. The
+rebuild reads the bonds too: a marked bond held down is rebuilt, with the
+networks on it (a bond in use cannot be removed); its NICs are the
+administrator's, one held down is no reason to rebuild.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from shared.errors import NetError
 from shared.netmodel.ownership import network_devices, taken_over
@@ -36,6 +39,9 @@ from shared.netmodel.snapshot import NetinfoSnapshot
 from superd.admin_state import marked_down
 from superd.setup_networks import NetworkSetup
 from superd.verify import bond_mismatches, network_mismatches
+
+if TYPE_CHECKING:
+    from superd.monitor import LiveNetinfo
 
 log = logging.getLogger("netreload.superd.repair")
 
@@ -48,7 +54,7 @@ def repair_plan(core: NetworkSetup, names: Iterable[str]) -> tuple[Plan | None, 
     nets = running.get("networks", {})
     caps = core.read_caps(running)
     named = [n for n in set(names) if n in nets]
-    down = marked_down(devices_of(nets, named))
+    down = marked_down(devices_of(nets, named), live_of(core))
     broken = sorted(n for n in named if network_mismatches(n, nets[n], caps, down))
     if not broken:
         return None, []
@@ -73,6 +79,12 @@ def restore_request(persistent: Mapping, running: Mapping) -> tuple[dict, dict]:
     )
 
 
+def live_of(core: NetworkSetup) -> LiveNetinfo | None:
+    """The monitor the writer's core reads (``superd.cores.LiveNetworkSetup``,
+    not imported: oneshot has none), asked which devices are held down."""
+    return getattr(getattr(core, "caps_source", None), "live", None)
+
+
 def devices_of(nets: Mapping[str, Mapping], names: Iterable[str]) -> set[str]:
     """The bridges and VLAN devices networks ``names`` have of their own."""
     return {device for name in names for device in network_devices(name, nets[name])}
@@ -86,12 +98,22 @@ def unchanged(persistent: Mapping, running: Mapping) -> list[str]:
     return [name for name, attrs in nets.items() if wanted.get(name) == attrs]
 
 
+def unchanged_bonds(persistent: Mapping, running: Mapping) -> list[str]:
+    """The running legacy bonds (kernel devices: not OVS's) equal to their
+    persistent copy."""
+    wanted = persistent.get("bonds", {})
+    bonds = running.get("bonds", {})
+    return [name for name, attrs in bonds.items()
+            if wanted.get(name) == attrs and attrs.get("switch") != "ovs"]  # fmt: skip
+
+
 def broken_entries(
     persistent: Mapping, running: Mapping, caps: Mapping, down: Collection[str] = ()
 ) -> tuple[dict, dict]:
     """Running entries equal to their persistent copy that the kernel lacks,
     or whose own devices it holds down (``down``: a creation cut short
-    before the device was set up, :mod:`superd.admin_state`).
+    before the device was set up, :mod:`superd.admin_state`), and every
+    running network on such a bond (a bond in use cannot be removed).
 
     The planner would skip them as unchanged; restore removes them first so
     that they are added again (a running configuration that outlived the
@@ -106,8 +128,12 @@ def broken_entries(
     bonds = {
         name: {"remove": True}
         for name, attrs in running.get("bonds", {}).items()
-        if persistent.get("bonds", {}).get(name) == attrs and bond_mismatches(name, attrs, caps)
+        if persistent.get("bonds", {}).get(name) == attrs
+        and bond_mismatches(name, attrs, caps, down)
     }
+    if bonds:
+        nets.update({name: {"remove": True} for name, attrs in nets_running.items()
+                     if attrs.get("bonding") in bonds})  # fmt: skip
     return nets, bonds
 
 
@@ -171,7 +197,11 @@ def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> Rebuilt:
     for name, error in skipped.items():
         log.error("%s: %s left out: %s", what, name, error)
     # the report has no link state: netreload's own devices held down read apart
-    down = marked_down(devices_of(running.get("networks", {}), unchanged(wanted, running)))
+    down = marked_down(
+        devices_of(running.get("networks", {}), unchanged(wanted, running))
+        | set(unchanged_bonds(wanted, running)),
+        live_of(core),
+    )
     broken_nets, broken_bonds = broken_entries(wanted, running, caps, down)
     broken_nets.update(stale_default_routes(wanted, running))
     operations = 0

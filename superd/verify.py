@@ -94,11 +94,20 @@ def network_mismatches(
     return problems
 
 
-def bond_mismatches(name: str, attrs: Mapping, caps: Mapping) -> list[str]:
+def bond_mismatches(
+    name: str, attrs: Mapping, caps: Mapping, down: Collection[str] = ()
+) -> list[str]:
+    """What the kernel (``caps``) does not show of bond ``name``. ``down``:
+    as :func:`network_mismatches`' — a legacy bond netreload made that is
+    held down is a mismatch (netreload always sets it up; a rebuild
+    finishes a creation cut short). Its NICs are the administrator's: one
+    held down is not (they are never in ``down``, and not looked for)."""
     bond = caps.get("bondings", {}).get(name)
     if bond is None:
         return [f"bond {name} is missing"]
     problems = []
+    if name in down and attrs.get("switch") != "ovs":  # an OVS bond is no kernel device
+        problems.append(f"bond {name} is down")
     if sorted(bond.get("slaves", [])) != sorted(attrs.get("nics", [])):
         problems.append(f"bond {name}: slaves {bond.get('slaves')} != {attrs.get('nics')}")
     if attrs.get("switch") == "ovs":
