@@ -47,6 +47,7 @@ from shared.allocator import malloc_window
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
+from shared.gc_pause import gc_paused
 from shared.netmodel.plan import Plan
 from shared.netmodel.plan_checks import check_plan_devices, check_plan_owned
 from shared.wire import VERBS, RawJson
@@ -454,7 +455,9 @@ class Verbs:
     ) -> None:
         options = plan.options
         check = options["connectivityCheck"] and not options["_inRollback"]
-        with self._quiet():  # not the connectivity wait: the host lives on meanwhile
+        # not the connectivity wait: the host lives on meanwhile; a big change
+        # collects no cycles until it is answered (shared.gc_pause says why)
+        with self._quiet(), gc_paused(is_big(plan.operations)):
             # checked: the configurators keep what undoes the change as a
             # whole (a NetworkManager checkpoint) across the wait
             core.apply(plan, pending=check)
@@ -478,7 +481,7 @@ class Verbs:
         persistent = core.persistence.restore_source()
         big = restore_is_big(persistent)
         with (self._journaled("restore_nets", core.persistence.running.snapshot()),
-              malloc_window(big)):  # fmt: skip
+              malloc_window(big), gc_paused(big)):  # fmt: skip
             rebuilt = rebuild(core, persistent, "restore_nets")
         held = core.persistence.running.snapshot()
         return {
