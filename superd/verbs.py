@@ -47,59 +47,29 @@ from shared.allocator import malloc_window
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
+from shared.gc_pause import gc_paused
 from shared.netmodel.plan import Plan
 from shared.netmodel.plan_checks import check_plan_devices, check_plan_owned
-from shared.netmodel.snapshot import REPORT_SECTIONS, NetinfoSnapshot
 from shared.wire import VERBS, RawJson
 from superd import netstats
 from superd.connectivity import ConnectivityMonitor
-from superd.cores import CoreWorker, LiveNetworkSetup, plan_devices
+from superd.cores import CoreWorker, LiveNetworkSetup
 from superd.event_hub import EventHub
 from superd.monitor import READ_OVS, LiveNetinfo
 from superd.plan_intake import check_plan_base, final_shapes, plan_from_wire
+from superd.plan_scope import is_big, plan_names, plan_netinfo, restore_is_big
 from superd.release import ReleaseAfterAnswer
 from superd.repair import rebuild, recover_transaction, repair_plan
-from superd.setup_networks import NetworkSetup, rollback_request
+from superd.rollback import roll_back_after_lost_connectivity
+from superd.setup_networks import NetworkSetup
 
 log = logging.getLogger("netreload.superd.verbs")
 
 Handler = Callable[[dict], Any]
 CoreFactory = Callable[[Config], NetworkSetup]
 
-ROLLBACK_OPTIONS = {"connectivityCheck": False, "_inRollback": True}
 DONE = {"code": 0, "message": "Done"}
 REPAIR_WAIT = 120.0  # seconds a restore action waits for a running change
-BIG_CHANGE = 100  # operations after which superd hands memory back
-
-
-def plan_names(plan: Plan) -> dict[str, list[str]]:
-    """The networks and bonds a plan's transaction may change in the running
-    configuration: those its operations name (intent, removals, and their
-    rollback)."""
-    names: dict[str, list[str]] = {"networks": [], "bonds": []}
-    for op in plan.operations:
-        if op["op"] in ("add_network", "remove_network"):
-            names["networks"].append(op["name"])
-        elif op["op"] in ("add_bond", "edit_bond", "remove_bond"):
-            names["bonds"].append(op["name"])
-    return names
-
-
-def plan_netinfo(plan: Plan, caps: Mapping, owned: frozenset[str]) -> NetinfoSnapshot:
-    """superd's netinfo as the ownership check reads it, restricted to the
-    devices the plan's operations name (all that check looks up): the cost
-    of the plan, not of the host's report."""
-    devices = plan_devices(plan.operations)
-    if devices is None:
-        return NetinfoSnapshot.from_caps(caps, owned)
-    restricted = {
-        section: {name: entries[name] for name in devices if name in entries}
-        for section in REPORT_SECTIONS
-        if isinstance(entries := caps.get(section, {}), Mapping)
-    }
-    return NetinfoSnapshot.from_caps(
-        {**restricted, "nameservers": caps.get("nameservers", [])}, owned & devices
-    )
 
 
 class Verbs:
@@ -371,16 +341,21 @@ class Verbs:
     # -- network-changing verbs (one at a time) ----------------------------
     def apply_plan(self, args: dict) -> dict:
         plan = plan_from_wire(args)
-        big = len(plan.operations) >= BIG_CHANGE
+        big = is_big(plan.operations)
         try:
             with malloc_window(big):  # shared.allocator: a big change's leftovers pin no arena
                 return self._apply_plan(plan)
         finally:
             del plan
-            if big:  # a collection costs tens of ms: only where it pays
-                with self._sent_lock:  # the report from before: the next answer is whole
-                    self._sent = None
-                self._release.due()
+            if big:
+                self._big_change_done()
+
+    def _big_change_done(self) -> None:
+        """Memory handed back once the answer is out (a collection costs tens
+        of ms: only after a big change)."""
+        with self._sent_lock:  # the report from before: the next answer is whole
+            self._sent = None
+        self._release.due()
 
     @property
     def defer_release(self) -> bool:
@@ -410,7 +385,10 @@ class Verbs:
 
     def restore_nets(self, args: dict) -> dict:
         with self._exclusive("restore_nets"), self._quiet():
-            return self._writer.call(self._restore)
+            answer, big = self._writer.call(self._restore)
+        if big:
+            self._big_change_done()
+        return answer
 
     def repair_networks(self, names: set[str]) -> None:
         """The ``restore`` event action (its own thread): rebuild ``names``
@@ -477,7 +455,9 @@ class Verbs:
     ) -> None:
         options = plan.options
         check = options["connectivityCheck"] and not options["_inRollback"]
-        with self._quiet():  # not the connectivity wait: the host lives on meanwhile
+        # not the connectivity wait: the host lives on meanwhile; a big change
+        # collects no cycles until it is answered (shared.gc_pause says why)
+        with self._quiet(), gc_paused(is_big(plan.operations)):
             # checked: the configurators keep what undoes the change as a
             # whole (a NetworkManager checkpoint) across the wait
             core.apply(plan, pending=check)
@@ -490,34 +470,18 @@ class Verbs:
             return
         log.warning("apply_plan: connectivity check failed, rolling back")
         with self._quiet():
-            failure = self._roll_back(core, before)
+            failure = roll_back_after_lost_connectivity(core, before)
         message = "connectivity check failed"
         if failure:
             message += f"; rollback failed too, the new configuration stays: {failure}"
         raise NetError(ErrorCode.LOST_CONNECTION, message)
 
-    @staticmethod
-    def _roll_back(core: NetworkSetup, before: Mapping) -> str | None:
-        """The configurators undo the change as a whole where they can (a
-        NetworkManager checkpoint), then the objectified rollback: the
-        pre-change running configuration, as a request, planned and applied
-        like any other, verified against the kernel. None, or why it failed."""
-        core.undo_pending()
-        networks, bondings = rollback_request(before, core.persistence.running.snapshot())
-        try:
-            core.apply(core.plan(networks, bondings, ROLLBACK_OPTIONS))
-        except NetError as error:
-            # NetworkSetup left kernel and running configuration in step (in
-            # the new state); the engine is told through the code 10 answer.
-            log.error("rollback after the connectivity check failed: %s", error)
-            return str(error)
-        core.persistence.replace_running(before.get("networks", {}), before.get("bonds", {}))
-        core.restore_taken()
-        return None
-
-    def _restore(self, core: NetworkSetup) -> dict:
+    def _restore(self, core: NetworkSetup) -> tuple[dict, bool]:
+        """The answer, and whether the rebuild was big (a malloc window)."""
         persistent = core.persistence.restore_source()
-        with self._journaled("restore_nets", core.persistence.running.snapshot()):
+        big = restore_is_big(persistent)
+        with (self._journaled("restore_nets", core.persistence.running.snapshot()),
+              malloc_window(big), gc_paused(big)):  # fmt: skip
             rebuilt = rebuild(core, persistent, "restore_nets")
         held = core.persistence.running.snapshot()
         return {
@@ -527,4 +491,4 @@ class Verbs:
             "bonds": sorted(held.get("bonds", {})),
             # what another agent's devices kept out (frontd and the CLI fail on it)
             "skipped": {name: error.to_dict() for name, error in rebuilt.skipped.items()},
-        }
+        }, big
