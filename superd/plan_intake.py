@@ -32,6 +32,8 @@ def check_plan_base(plan: Plan, running: Mapping) -> Plan:
     give the plan's expected running configuration. A plan sent without one
     (frontd's: the cost of a change must not be the size of the host) gets
     the replay's, checked (:meth:`Plan.with_running`). The plan to apply.
+    ``running`` (the store's shared snapshot) is never written, here nor
+    afterwards: the plan's expected configuration may be layered over it.
     """
     nets = _copy(running.get("networks", {}))
     bonds = _copy(running.get("bonds", {}))
