@@ -9,7 +9,7 @@ from types import MappingProxyType
 import pytest
 
 from shared import layered as layered_module
-from shared.layered import Layered, LayeredSet, layered
+from shared.layered import FoldedWalks, Layered, LayeredSet, layered
 
 
 def same(m: Layered, d: dict) -> None:
@@ -129,6 +129,53 @@ def test_a_deep_copy_keeps_the_deleted_keys_deleted() -> None:
     m[4] = "d"
     twin = copy.deepcopy(m)
     assert list(twin.items()) == [(1, "a"), (3, "c"), (4, "d")] and len(twin) == 3
+
+
+def test_a_map_with_folded_walks_behaves_as_a_dict_under_random_writes_and_walks() -> None:
+    rng = random.Random(2026120702)
+    for _ in range(300):
+        base = {k: rng.random() for k in rng.sample(range(40), rng.randrange(0, 30))}
+        m, d = FoldedWalks(dict(base)), dict(base)
+        for _ in range(rng.randrange(1, 60)):
+            key, op = rng.randrange(45), rng.random()
+            if op < 0.35:
+                m[key] = d[key] = rng.random()
+            elif op < 0.6:
+                assert m.pop(key, "none") == d.pop(key, "none")
+            elif op < 0.65 and key in d:
+                del m[key], d[key]
+            elif op < 0.7:
+                m = m.copy()  # a plain Layered from here on
+                d = dict(d)
+            else:
+                assert (key in m) == (key in d)
+                assert m.get(key, "none") == d.get(key, "none")
+            same(m, d)  # walks between writes: a stale fold would show here
+        assert dict(base) == {k: v for k, v in base.items()}  # the base never written
+
+
+def test_folded_walks_fold_once_per_version_and_leave_the_base() -> None:
+    base = {i: str(i) for i in range(200)}
+    m = FoldedWalks(base)
+    assert list(m.items()) == list(base.items()) and m._walk is base  # nothing to fold
+    m[200] = "new"
+    del m[3]
+    walk = dict(m.items())
+    assert m._walk is not base and m._walk == walk
+    assert list(m.values())[-1] == "new" and m._walk is m._walk  # kept for the next walk
+    folded = m._walk
+    assert m.keys() == walk.keys() and m._walk is folded
+    assert m == walk and walk == m and not (m != walk)
+    m[201] = "later"
+    assert {3, 5, 201, 999} & m.keys() == {5, 201} and m._walk is None  # looked up, not folded
+    assert len(base) == 200 and 3 in base and 200 not in base
+
+
+def test_a_copy_of_folded_walks_is_a_plain_layered_map_sharing_the_base() -> None:
+    m = FoldedWalks({i: i for i in range(100)})
+    m[100] = 100
+    c = m.copy()
+    assert type(c) is Layered and c.shares_base(m) and c == m
 
 
 def test_a_layered_set_moved_at_random_equals_a_frozenset_moved_so() -> None:

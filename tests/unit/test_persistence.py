@@ -457,6 +457,30 @@ def test_a_failed_write_makes_the_next_snapshot_read_the_files(store, monkeypatc
     assert store.snapshot() == OLD
 
 
+def test_an_update_that_writes_nothing_keeps_the_shared_snapshot(store: ConfigStore) -> None:
+    # a change's second update (no removal after an addition, no addition
+    # before a removal): no copy of the host's networks
+    store.update(OLD["networks"], OLD["bonds"])
+    first, before = store.shared_snapshot()
+    store.update(removed_networks=[])
+    generation, after = store.shared_snapshot()
+    assert after is before and generation == first + 1
+    assert store.changed_between(first, generation) == {"networks": set(), "bonds": set()}
+
+
+def test_a_write_of_networks_shares_the_bonds_section_and_leaves_the_old_snapshot(
+    store: ConfigStore,
+) -> None:
+    store.update(OLD["networks"], OLD["bonds"])
+    before = store.shared_snapshot()[1]
+    store.update({"net2": NET2}, removed_networks=["gone"])
+    after = store.shared_snapshot()[1]
+    assert after["bonds"] is before["bonds"]
+    assert after["networks"] == {"net1": NET1, "net2": NET2}
+    assert before == OLD  # readers holding it see it unchanged
+    assert ConfigStore(store.path).snapshot() == after  # what the files hold
+
+
 def test_store_names_what_its_writes_changed_between_generations(store: ConfigStore) -> None:
     store.update({"a": NET1, "b": NET1})
     first = store.shared_snapshot()[0]
