@@ -124,12 +124,14 @@ def mark_cost(n: int, rounds: int, ports: bool, marks: int = 100) -> dict[str, A
     }
 
 
-def run(n: int, tree: Path, rounds: int, ports: bool) -> dict[str, Any]:
-    """One measurement in a fresh namespace and NetworkManager."""
+def run(n: int, tree: Path, rounds: int, ports: bool, prefix: str) -> dict[str, Any]:
+    """One measurement in a fresh namespace (``<prefix>nmm-…``) and NetworkManager."""
+    from benchmarks import lab as lab_module
     from benchmarks.lab import delete_namespace, make_namespace
     from tests.functional.nm_lab import NmLab
 
-    root = Path(tempfile.mkdtemp(prefix="nrb-nmmarks-"))
+    lab_module.PREFIX = prefix  # beside other runs on the machine: names of its own
+    root = Path(tempfile.mkdtemp(prefix=f"{prefix}nmmarks-"))
     ns = make_namespace("nmm")
     try:
         for folder in ("run", "lib"):
@@ -161,12 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--ports", action="store_true", help="a veth port per bridge first")
     parser.add_argument("--tree", type=Path, default=SOURCE, help="the netreload tree measured")
+    parser.add_argument("--prefix", default="nrb-", help="of the namespace and scratch folder")
     parser.add_argument("--child", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         figures = child(args.child, args.n, args.rounds, args.ports)
     else:
-        figures = run(args.n, args.tree.resolve(), args.rounds, args.ports)
+        figures = run(args.n, args.tree.resolve(), args.rounds, args.ports, args.prefix)
     print(json.dumps(figures))
     return 0
 
