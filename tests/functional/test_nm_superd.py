@@ -113,6 +113,28 @@ def test_created_bridge_carries_netreloads_mark(superd: NmSuperd) -> None:
     assert links(superd.host.name)["net_a"].get("ifalias") == "netreload"
 
 
+def test_an_edited_networks_bridge_keeps_its_device_and_mark_without_marking_again(
+    superd: NmSuperd,
+) -> None:
+    """NetworkManager reactivates the updated profile on the same device: no
+    second mark (on an up bridge, a NETDEV_CHANGE: benchmarks/README.md, round 9)."""
+    net = bridge_net("veth_0", ipaddr="192.0.2.5", prefix=24)
+    send(superd, ({"net_a": net}, {}))
+    before = links(superd.host.name)["net_a"]
+    log = superd.root / "edit-steps.log"
+    superd.stop()
+    superd.env[LOG_ENV] = str(log)
+    superd.start()
+    send(superd, ({"net_a": {**net, "ipaddr": "192.0.2.6"}}, {}))
+    after = links(superd.host.name)["net_a"]
+    assert after["ifindex"] == before["ifindex"]
+    assert after.get("ifalias") == "netreload"
+    assert superd.lab.connection("net_a", "ipv4.addresses")["ipv4.addresses"] == "192.0.2.6/24"
+    steps = log.read_text().splitlines()
+    assert any("NetworkManager ActivateConnection" in step for step in steps)  # it was sent
+    assert not [step for step in steps if "mark as netreload's" in step]
+
+
 def old_replaced_by_net_a(superd: NmSuperd, timeout: int) -> tuple[Client, tuple, dict]:
     """``old``, a bridge on veth_1, applied; then a connection, the state,
     and the plan replacing ``old`` with net_a (192.0.2.5/24 on veth_0) under
