@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from benchmarks import paired, workload
-from benchmarks.lab import delete_namespace, make_namespace
+from benchmarks.lab import delete_namespace, make_namespace, uninterrupted
 from benchmarks.ovs_bench import SuperdClient
 from benchmarks.paired import check_addresses, paired_row
 from benchmarks.report import Row
@@ -45,18 +45,26 @@ class NmHost:
 
     def __init__(self) -> None:
         self.ns = make_namespace("nm")
-        self.root = Path(tempfile.mkdtemp(prefix="nrb-nm-"))
-        self.lab = NmLab(self.ns, self.root / "nm")
+        self.root: Path | None = None
+        self.lab: NmLab | None = None
         try:
+            self.root = Path(tempfile.mkdtemp(prefix="nrb-nm-"))
+            self.lab = NmLab(self.ns, self.root / "nm")
             self.lab.start()
         except BaseException:
             self.close()
             raise
 
     def close(self) -> None:
-        self.lab.stop()
-        delete_namespace(self.ns)
-        subprocess.run(["rm", "-rf", str(self.root)], check=False)
+        """Whatever of the host exists, also when interrupted meanwhile."""
+        with uninterrupted():
+            try:
+                if self.lab is not None:
+                    self.lab.stop()
+            finally:
+                delete_namespace(self.ns)
+                if self.root is not None:
+                    subprocess.run(["rm", "-rf", str(self.root)], check=False)
 
     def __enter__(self) -> NmHost:
         return self
