@@ -36,8 +36,18 @@ from benchmarks.engine import CAPS, BenchEngine
 from benchmarks.lab import BenchLab, KernelWrites, scratch_namespace
 from benchmarks.report import Row, median, percentile
 
-SETUP_TARGET_RATIO = 3.0  # BENCHMARKS.md: at most 3× ip -batch at N = 1000
 SETUP_TARGET_N = 1000
+# × ip -batch: BENCHMARKS.md asks at most 3× at N = 1000; issue 21 asks 2× at
+# 1,000 and 3× at 5,000. The strictest that names a size; 3× where none does.
+SETUP_TARGETS = {1000: 2.0, 5000: 3.0}
+SETUP_TARGET_RATIO = 3.0
+
+
+def setup_target(n: int) -> float | None:
+    """The ratio benchmark 1 must meet at ``n`` networks (None below 1,000)."""
+    if n < SETUP_TARGET_N:
+        return None
+    return SETUP_TARGETS.get(n, SETUP_TARGET_RATIO)
 CAPS_SECONDS = 45.0  # time the getNetworkCapabilities step may take, roughly
 
 
@@ -152,7 +162,7 @@ def _check_kernel(ns: str, n: int) -> None:
 
 def _setup_row(transport: str, n: int, seconds: float | None, ref: dict, note: str = "",
                detail: dict | None = None) -> Row:  # fmt: skip
-    at_target_n = n >= SETUP_TARGET_N
+    target = setup_target(n)
     row = Row(
         benchmark="setup",
         what=f"setupNetworks ({transport})",
@@ -161,14 +171,14 @@ def _setup_row(transport: str, n: int, seconds: float | None, ref: dict, note: s
         reference=ref["median"],
         unit="s",
         reference_label="ip -batch",
-        target=f"≤ {SETUP_TARGET_RATIO:g}×" if at_target_n else "(at N=1000)",
+        target=f"≤ {target:g}×" if target is not None else "(at N=1000)",
         note=note,
         detail=detail or {},
     )
     if seconds is None:
-        row.met = False if at_target_n else None
-    elif at_target_n:
-        row.met = row.ratio is not None and row.ratio <= SETUP_TARGET_RATIO
+        row.met = False if target is not None else None
+    elif target is not None:
+        row.met = row.ratio is not None and row.ratio <= target
     return row
 
 
