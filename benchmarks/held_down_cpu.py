@@ -101,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.build_only:
         build(ns, args.n)
         return 0
-    if args.ns is None:
-        build(ns, args.n)
-    try:
+    try:  # a build cut short leaves a namespace to delete too
+        if args.ns is None:
+            build(ns, args.n)
         result = measure(ns, args.n, args.rounds)
     finally:
         if args.ns is None:
