@@ -23,28 +23,33 @@ def same(m: Layered, d: dict) -> None:
     assert m.folded() == d and list(m.folded()) == list(d)
 
 
+def random_writes(rng: random.Random, m: Layered, d: dict, steps: int) -> None:
+    """The same random writes, copies and look-ups on ``m`` and the dict
+    ``d``, every view compared after each step (a stale fold would show)."""
+    for _ in range(steps):
+        key, op = rng.randrange(45), rng.random()
+        if op < 0.4:
+            m[key] = d[key] = rng.random()
+        elif op < 0.7:
+            assert m.pop(key, "none") == d.pop(key, "none")
+        elif op < 0.75 and key in d:
+            del m[key], d[key]
+        elif op < 0.8:
+            m = m.copy()  # the copy goes on being written; the old one is left
+            d = dict(d)
+        else:
+            assert (key in m) == (key in d)
+            assert m.get(key, "none") == d.get(key, "none")
+            if key in d:
+                assert m[key] == d[key]
+        same(m, d)
+
+
 def test_a_layered_map_behaves_as_a_dict_under_random_writes_and_copies() -> None:
     rng = random.Random(20261207)
     for _ in range(300):
         base = {k: rng.random() for k in rng.sample(range(40), rng.randrange(0, 30))}
-        m, d = Layered(dict(base)), dict(base)
-        for _ in range(rng.randrange(1, 120)):
-            key, op = rng.randrange(45), rng.random()
-            if op < 0.4:
-                m[key] = d[key] = rng.random()
-            elif op < 0.7:
-                assert m.pop(key, "none") == d.pop(key, "none")
-            elif op < 0.75 and key in d:
-                del m[key], d[key]
-            elif op < 0.8:
-                m = m.copy()  # the copy goes on being written; the old one is left
-                d = dict(d)
-            else:
-                assert (key in m) == (key in d)
-                assert m.get(key, "none") == d.get(key, "none")
-                if key in d:
-                    assert m[key] == d[key]
-            same(m, d)
+        random_writes(rng, Layered(dict(base)), dict(base), rng.randrange(1, 120))
 
 
 def test_a_copy_is_independent_of_its_original() -> None:
@@ -135,23 +140,10 @@ def test_a_map_with_folded_walks_behaves_as_a_dict_under_random_writes_and_walks
     rng = random.Random(2026120702)
     for _ in range(300):
         base = {k: rng.random() for k in rng.sample(range(40), rng.randrange(0, 30))}
-        m, d = FoldedWalks(dict(base)), dict(base)
-        for _ in range(rng.randrange(1, 60)):
-            key, op = rng.randrange(45), rng.random()
-            if op < 0.35:
-                m[key] = d[key] = rng.random()
-            elif op < 0.6:
-                assert m.pop(key, "none") == d.pop(key, "none")
-            elif op < 0.65 and key in d:
-                del m[key], d[key]
-            elif op < 0.7:
-                m = m.copy()  # a plain Layered from here on
-                d = dict(d)
-            else:
-                assert (key in m) == (key in d)
-                assert m.get(key, "none") == d.get(key, "none")
-            same(m, d)  # walks between writes: a stale fold would show here
-        assert dict(base) == {k: v for k, v in base.items()}  # the base never written
+        before = dict(base)
+        # its copies are plain Layered maps from there on
+        random_writes(rng, FoldedWalks(base), dict(base), rng.randrange(1, 60))
+        assert base == before  # the base never written
 
 
 def test_folded_walks_fold_once_per_version_and_leave_the_base() -> None:
