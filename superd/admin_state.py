@@ -25,7 +25,7 @@ process runs in, like every netlink socket of superd's.
 from __future__ import annotations
 
 import socket
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,6 @@ from shared.netmodel.ownership import OWNER_ALIAS
 if TYPE_CHECKING:
     from superd.monitor import LiveNetinfo
 
-IFF_UP = 0x1
 #: names read one request each up to this many; past it one dump of all
 #: links (restore-nets of a big host: not thousands of round trips)
 ONE_BY_ONE = 16
@@ -68,8 +67,11 @@ def read_marked_down(names: Collection[str]) -> frozenset[str]:
                 for msg in query.dump(sock, constants.RTM_GETLINK)
                 if msg.family == socket.AF_UNSPEC and msg.body["name"] in wanted
             ]
-    return frozenset(
-        link["name"]
-        for link in links
-        if link is not None and link.get("alias") == OWNER_ALIAS and not link["flags"] & IFF_UP
-    )
+    return frozenset(link["name"] for link in links if link is not None and is_held_down(link))
+
+
+def is_held_down(link: Mapping) -> bool:
+    """A decoded link carries netreload's mark and is administratively down
+    (``IFF_UP`` clear): the rule of the kernel read and of the monitor's
+    answer (``ReportCache.held_down``) alike."""
+    return link.get("alias") == OWNER_ALIAS and not link["flags"] & constants.IFF_UP

@@ -24,6 +24,7 @@ from shared.netmodel.host_qos import shaping
 from shared.netmodel.ownership import OWNER_ALIAS
 from shared.wire import to_json
 from superd import netstats, qos_report, team_report
+from superd.admin_state import is_held_down
 from superd.netinfo import ovs_state, read_nameservers, with_ovs
 from superd.netstate import NetState
 from superd.ovs_report import digest as ovs_digest
@@ -33,7 +34,6 @@ CACHED_REPORTS = 1  # each is the whole host; the builder shares entries anyway
 TOUCHED_KEPT = 256  # versions whose touched ifindexes are remembered
 KNOWN_GENERATIONS = 4  # running configurations whose generation is remembered
 OWNED_STEPS = 32  # changes of the marked devices remembered (see owned_changes)
-IFF_UP = 0x1
 
 
 class ReportCache:
@@ -147,12 +147,12 @@ class ReportCache:
             return memo[2]
         changed = self.changed_between(memo[0], state.version) if memo is not None else None
         if memo is None or changed is None:
-            down = {i: x["name"] for i, x in state.links.items() if _held_down(x)}
+            down = {i: x["name"] for i, x in state.links.items() if is_held_down(x)}
         else:
             down = dict(memo[1])  # the few held down: a copy costs nothing
             for index in changed:
                 link = state.links.get(index)
-                if link is not None and _held_down(link):
+                if link is not None and is_held_down(link):
                     down[index] = link["name"]
                 else:
                     down.pop(index, None)
@@ -367,11 +367,6 @@ class ReportCache:
             while len(self._caps) > CACHED_REPORTS:
                 self._caps.popitem(last=False)
         return entry
-
-
-def _held_down(link: Mapping[str, Any]) -> bool:
-    """Marked netreload's and ``IFF_UP`` clear."""
-    return link.get("alias") == OWNER_ALIAS and not link["flags"] & IFF_UP
 
 
 class _NetworkFacts:
