@@ -183,6 +183,13 @@ def _measured(host, tree: Path, n: int, root: Path, env: dict[str, str], one: in
     return figures
 
 
+def parse_arms(text: str) -> list[tuple[Path, dict[str, str]]]:
+    """``TREE,TREE@K=V@K=V``: each arm's checkout and superd's extra
+    environment for it."""
+    return [(Path(t.split("@")[0]).resolve(), dict(kv.split("=", 1) for kv in t.split("@")[1:]))
+            for t in text.split(",")]  # fmt: skip
+
+
 def main() -> None:
     global PREFIX
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -200,9 +207,7 @@ def main() -> None:
                         help="namespace and /tmp folder prefix (one per user of the machine)")
     args = parser.parse_args()
     PREFIX = args.prefix
-    # "TREE" or "TREE@K=V@K=V": superd's extra environment for that arm
-    arms = [(Path(t.split("@")[0]).resolve(), dict(kv.split("=", 1) for kv in t.split("@")[1:]))
-            for t in args.trees.split(",")]  # fmt: skip
+    arms = parse_arms(args.trees)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # cleanup runs on SIGTERM too
     host = create_host_ns(2, prefix=PREFIX)
     try:

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from benchmarks import workload
-from benchmarks.arenas import TreeSuperd, dump, parse_dump
+from benchmarks.arenas import TreeSuperd, dump, parse_arms, parse_dump
 from benchmarks.lab import proc_cpu_split
 from tests.functional.conftest import create_host_ns, destroy_host_ns, socket_folder
 from tests.functional.superd_daemon import NO_CHECK, make_plan
@@ -42,11 +42,6 @@ def timed(conn, pid: int, plan: dict) -> dict[str, float]:
     conn.result("apply_plan", plan=plan)
     after = proc_cpu_split(pid)
     return {"wall": time.monotonic() - wall, "user": after[0] - user, "sys": after[1] - system}
-
-
-def parse_arms(text: str) -> list[tuple[Path, dict[str, str]]]:
-    return [(Path(t.split("@")[0]).resolve(), dict(kv.split("=", 1) for kv in t.split("@")[1:]))
-            for t in text.split(",")]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
