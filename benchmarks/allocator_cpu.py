@@ -56,9 +56,16 @@ def bridges_namespace(ns: str, names: list[str]) -> Iterator[None]:
                     for i, name in enumerate(names)])  # fmt: skip
         yield
     finally:
-        for start in range(0, len(names), 500):
-            ip_batch(ns, [f"link del {name}" for name in names[start : start + 500]], check=False)
-        subprocess.run(["ip", "netns", "del", ns], check=False)
+        delete_namespace_of(ns, names)
+
+
+def delete_namespace_of(ns: str, names: list[str]) -> None:
+    """Namespace ``ns``, its links ``names`` deleted first in batches (the
+    kernel's hazard when a namespace of thousands goes at once: see
+    benchmarks/README.md); whatever of it exists."""
+    for start in range(0, len(names), 500):
+        ip_batch(ns, [f"link del {name}" for name in names[start : start + 500]], check=False)
+    subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
 def measure(ns: str, allocator: str) -> dict:

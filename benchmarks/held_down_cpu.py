@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 
-from benchmarks.allocator_cpu import ip_batch
+from benchmarks.allocator_cpu import delete_namespace_of, ip_batch
 from benchmarks.lab import SOURCE_ROOT
 
 DOWN = 3  # bridges held down among them: what a crash leaves (a few)
@@ -76,10 +76,7 @@ def build(ns: str, n: int) -> None:
 
 
 def destroy(ns: str, n: int) -> None:
-    names = [f"nrh{i}" for i in range(n)]
-    for start in range(0, n, 500):
-        ip_batch(ns, [f"link del {name}" for name in names[start : start + 500]], check=False)
-    subprocess.run(["ip", "netns", "del", ns], check=False)
+    delete_namespace_of(ns, [f"nrh{i}" for i in range(n)])
 
 
 def measure(ns: str, n: int, rounds: int) -> dict:
