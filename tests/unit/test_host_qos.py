@@ -1,6 +1,6 @@
 """hostQos: the engine's curves checked, translated to the kernel's units,
 laid out as one HFSC tree per NIC or bond, and read back for the
-capabilities (pure; the kernel side is tests/vm/test_host_qos.py)."""
+capabilities (pure; the kernel side is tests/vm/test_host_qos_kernel.py)."""
 
 from __future__ import annotations
 
