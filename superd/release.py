@@ -36,11 +36,27 @@ class ReleaseAfterAnswer:
         self._leftovers: list[object] = []
         self._leftovers_lock = threading.Lock()
 
-    def due(self) -> None:
+    def due(self, then: Callable[[], object] | None = None) -> None:
+        """The release is due (and ``then`` right after it)."""
         if self.deferred:
             self._due.pending = True
+            if then is not None:
+                self._thens().append(then)
         else:
+            self._run([then] if then is not None else None)
+
+    def _thens(self) -> list[Callable[[], object]]:
+        thens = getattr(self._due, "thens", None)
+        if thens is None:
+            thens = self._due.thens = []
+        return thens
+
+    def _run(self, thens: list[Callable[[], object]] | None) -> None:
+        try:
             self._release()
+        finally:
+            for then in thens or ():
+                then()
 
     def drop_after_answer(self, leftover: object) -> None:
         """Hold ``leftover`` until the next answer is out, from whichever
@@ -56,4 +72,5 @@ class ReleaseAfterAnswer:
         del leftovers  # freed here, outside the lock
         if getattr(self._due, "pending", False):
             self._due.pending = False
-            self._release()
+            thens, self._due.thens = self._thens(), []
+            self._run(thens)
