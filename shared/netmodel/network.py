@@ -55,7 +55,8 @@ class Network:
         return list(self.top.chain())
 
     def validate(self) -> None:
-        if self.bridged or self.switch == "ovs":
+        named = self.bridged or self.switch == "ovs"
+        if named:
             # an OVS network is always an internal port named after it
             validate_bridge_name(self.name)
         validate_network_name(self.name)
@@ -83,7 +84,10 @@ class Network:
                 ErrorCode.BAD_PARAMS,
                 f"network {self.name}: IPv6 needs an mtu of at least {IPV6_MIN_MTU}",
             )
-        self.top.validate()
+        if named and isinstance(self.top, Bridge) and self.top.name == self.name:
+            self.top.validate(name_checked=True)  # the same name, checked above
+        else:
+            self.top.validate()
 
 
 def build_network(
