@@ -109,7 +109,7 @@ def build_network(
         lower = Nic(name=attrs["nic"], mtu=lower_mtu)
     elif "bonding" in attrs:
         lower = Bond.from_attrs(attrs["bonding"], dict(bond_attrs or {}), lower_mtu)
-    ip = IpConfig.from_attrs(dict(attrs))
+    ip = IpConfig.from_attrs(attrs)
     vlan = attrs.get("vlan")
     if vlan is not None and lower is not None:
         lower = Vlan.on(lower, vlan, mtu)

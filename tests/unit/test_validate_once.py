@@ -9,6 +9,7 @@ import pytest
 
 from shared.errors import ErrorCode, NetError
 from shared.netmodel import bridge, network
+from shared.netmodel.ipconfig import IpConfig, IPv6
 from shared.netmodel.network import build_network
 from shared.netmodel.request import canonicalize_request
 
@@ -58,3 +59,12 @@ def test_a_bridge_with_a_bad_name_is_refused_on_its_own() -> None:
     with pytest.raises(NetError) as error:
         bridge.Bridge(name="bad:name").validate()
     assert error.value.code == ErrorCode.BAD_BRIDGE
+
+
+def test_a_network_without_ipv6_gets_the_ipv6_config_it_always_had() -> None:
+    attrs = {"ipaddr": "10.0.0.1", "netmask": "255.255.255.0", "dhcpv6": False,
+             "ipv6autoconf": False}  # fmt: skip
+    assert IpConfig.from_attrs(attrs).ipv6 == IPv6(None, None, False, False)
+    assert IpConfig.from_attrs({}).ipv6 == IPv6()
+    dynamic = IpConfig.from_attrs({"ipv6autoconf": True})
+    assert dynamic.ipv6.autoconf is True and dynamic.ipv6.is_dynamic
