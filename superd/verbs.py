@@ -58,7 +58,7 @@ from superd.event_hub import EventHub
 from superd.monitor import READ_OVS, LiveNetinfo
 from superd.plan_intake import check_plan_base, final_shapes, plan_from_wire
 from superd.plan_scope import is_big, plan_names, plan_netinfo, restore_is_big
-from superd.release import ReleaseAfterAnswer
+from superd.release import ReleaseAfterAnswer, wire_is_big
 from superd.repair import rebuild, recover_transaction, repair_plan
 from superd.rollback import roll_back_after_lost_connectivity
 from superd.setup_networks import NetworkSetup
@@ -340,14 +340,15 @@ class Verbs:
 
     # -- network-changing verbs (one at a time) ----------------------------
     def apply_plan(self, args: dict) -> dict:
-        plan = plan_from_wire(args)
-        big = is_big(plan.operations)
-        pause = CollectorPause()  # a big change's: ends with its release
+        pause, big = CollectorPause(), False  # a big change's: from its intake to its release
+        pause.begin(wire_is_big(args))
         try:
+            plan = plan_from_wire(args)
+            big = is_big(plan.operations)
             with malloc_window(big):  # shared.allocator: a big change's leftovers pin no arena
                 return self._apply_plan(plan, pause)
         finally:
-            del plan
+            plan = None  # dropped before the release
             if big:
                 self._big_change_done(pause)
             else:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.errors import NetError
 from shared.gc_pause import CollectorPause, gc_paused
 from shared.wire import encode_frame, recv_frame
 from superd import verbs as verbs_module
@@ -245,3 +246,34 @@ def test_the_collector_is_back_once_the_peer_has_the_answer(tmp_path: Path) -> N
         thread.join(5)
         server.close_connections()
         server.close_listener()
+
+
+def _wire(count: int) -> dict:
+    return {"plan": {"version": 1, "operations": [{"op": "add_network"}] * count}}
+
+
+def test_a_big_plans_intake_runs_without_cyclic_collection(monkeypatch) -> None:
+    verbs = _verbs(monkeypatch, Released(), deferred=True)
+    verbs.core = Core()
+    seen: list[bool] = []
+    intake = verbs_module.plan_from_wire
+
+    def recorded(args: dict) -> object:
+        seen.append(gc.isenabled())
+        return intake({"count": len(args["plan"]["operations"])})
+
+    monkeypatch.setattr(verbs_module, "plan_from_wire", recorded)
+    verbs.apply_plan(_wire(1000))
+    verbs.after_answer()
+    verbs.apply_plan(_wire(1))
+    assert seen == [False, True]
+    assert gc.isenabled()
+
+
+def test_a_big_plan_refused_at_its_intake_resumes_the_collector_at_once(tmp_path) -> None:
+    verbs = object.__new__(Verbs)
+    verbs._release = ReleaseAfterAnswer(Released())
+    verbs.defer_release = True
+    with pytest.raises(NetError):
+        verbs.apply_plan({"plan": {"version": 1, "operations": [{"op": "reboot"}] * 1000}})
+    assert gc.isenabled()
