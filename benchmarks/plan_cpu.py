@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             found[tree].append(measure(tree, args.n, args.reps))
     for tree, children in found.items():
         line = ", ".join(
-            f"{step} {1e3 * statistics.median(c[step] for c in children):.2f} ms "
-            f"{[round(1e3 * c[step], 1) for c in children]}"
+            f"{step} {1e3 * statistics.median(c[step] for c in children):.3f} ms "
+            f"{[round(1e3 * c[step], 3) for c in children]}"
             for step in children[0]
         )  # fmt: skip
         print(f"{tree}: {line}")
