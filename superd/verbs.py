@@ -459,7 +459,7 @@ class Verbs:
         options = plan.options
         check = options["connectivityCheck"] and not options["_inRollback"]
         # a big change collects no cycles until it is answered (shared.gc_pause
-        # says why; apply_plan ends the pause), nor during the connectivity wait
+        # says why; apply_plan ends the pause), but across a connectivity wait
         pause.begin(is_big(plan.operations))
         with self._quiet():
             # checked: the configurators keep what undoes the change as a
