@@ -11,6 +11,12 @@ round 9). superd collects once a big change is answered anyway
 (``shared.memory.release_memory``), so the collections are only moved after
 the answer.
 
+A :class:`CollectorPause` may outlive the block that began it: superd's
+apply_plan ends it in the change's release, after the answer (the young
+collection of the change's ~100 k survivors would otherwise run on the
+engine's wait the moment the collector is back; after the release's full
+collection there is nothing young left to walk).
+
 The pause is process-wide (``gc.disable``), counted (overlapping pauses end
 with the last one) and never turns on a collector someone else turned off;
 ``NETRELOAD_GC_PAUSE=0`` in the environment turns it off (an operator's way
@@ -32,23 +38,50 @@ _pauses = 0
 _was_enabled = False
 
 
+class CollectorPause:
+    """One pause of the collector: :meth:`begin` in one place, :meth:`end`
+    in another (any thread); each counts once however often it is called."""
+
+    def __init__(self) -> None:
+        self._held = False
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def begin(self, wanted: bool = True) -> bool:
+        """Pause if ``wanted`` (and not switched off); whether it is held."""
+        global _pauses, _was_enabled
+        if not wanted or os.environ.get(SWITCH_ENV) == "0":
+            return self._held
+        with _LOCK:
+            if self._held:
+                return True
+            if _pauses == 0:
+                _was_enabled = gc.isenabled()
+                gc.disable()
+            _pauses += 1
+            self._held = True
+        return True
+
+    def end(self) -> None:
+        """The collector back if this was the last pause (no-op if not held)."""
+        global _pauses
+        with _LOCK:
+            if not self._held:
+                return
+            self._held = False
+            _pauses -= 1
+            if _pauses == 0 and _was_enabled:
+                gc.enable()
+
+
 @contextlib.contextmanager
 def gc_paused(wanted: bool = True) -> Iterator[bool]:
     """``with gc_paused(big):`` — no cyclic collection inside the block if
     ``wanted`` (and not switched off); whether it paused."""
-    global _pauses, _was_enabled
-    if not wanted or os.environ.get(SWITCH_ENV) == "0":
-        yield False
-        return
-    with _LOCK:
-        if _pauses == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _pauses += 1
+    pause = CollectorPause()
     try:
-        yield True
+        yield pause.begin(wanted)
     finally:
-        with _LOCK:
-            _pauses -= 1
-            if _pauses == 0 and _was_enabled:
-                gc.enable()
+        pause.end()

@@ -47,7 +47,7 @@ from shared.allocator import malloc_window
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
-from shared.gc_pause import gc_paused
+from shared.gc_pause import CollectorPause, gc_paused
 from shared.netmodel.plan import Plan
 from shared.netmodel.plan_checks import check_plan_devices, check_plan_owned
 from shared.wire import VERBS, RawJson
@@ -58,7 +58,7 @@ from superd.event_hub import EventHub
 from superd.monitor import READ_OVS, LiveNetinfo
 from superd.plan_intake import check_plan_base, final_shapes, plan_from_wire
 from superd.plan_scope import is_big, plan_names, plan_netinfo, restore_is_big
-from superd.release import ReleaseAfterAnswer
+from superd.release import ReleaseAfterAnswer, wire_is_big
 from superd.repair import rebuild, recover_transaction, repair_plan
 from superd.rollback import roll_back_after_lost_connectivity
 from superd.setup_networks import NetworkSetup
@@ -340,22 +340,26 @@ class Verbs:
 
     # -- network-changing verbs (one at a time) ----------------------------
     def apply_plan(self, args: dict) -> dict:
-        plan = plan_from_wire(args)
-        big = is_big(plan.operations)
+        pause, big = CollectorPause(), False  # a big change's: from its intake to its release
+        pause.begin(wire_is_big(args))
         try:
+            plan = plan_from_wire(args)
+            big = is_big(plan.operations)
             with malloc_window(big):  # shared.allocator: a big change's leftovers pin no arena
-                return self._apply_plan(plan)
+                return self._apply_plan(plan, pause)
         finally:
-            del plan
+            plan = None  # dropped before the release
             if big:
-                self._big_change_done()
+                self._big_change_done(pause)
+            else:
+                pause.end()
 
-    def _big_change_done(self) -> None:
+    def _big_change_done(self, pause: CollectorPause) -> None:
         """Memory handed back once the answer is out (a collection costs tens
-        of ms: only after a big change)."""
+        of ms: only after a big change), then the collector back."""
         with self._sent_lock:  # the report from before: the next answer is whole
             self._sent = None
-        self._release.due()
+        self._release.due(pause.end)
 
     @property
     def defer_release(self) -> bool:
@@ -374,9 +378,9 @@ class Verbs:
         answered the change."""
         self._release.after_answer()
 
-    def _apply_plan(self, plan: Plan) -> dict:
+    def _apply_plan(self, plan: Plan, pause: CollectorPause) -> dict:
         with self._exclusive("apply_plan"):
-            return self._writer.call(lambda core: self._transaction(core, plan))
+            return self._writer.call(lambda core: self._transaction(core, plan, pause))
 
     def set_safe_config(self, args: dict) -> dict:
         with self._exclusive("set_safe_config"):
@@ -387,7 +391,7 @@ class Verbs:
         with self._exclusive("restore_nets"), self._quiet():
             answer, big = self._writer.call(self._restore)
         if big:
-            self._big_change_done()
+            self._big_change_done(CollectorPause())
         return answer
 
     def repair_networks(self, names: set[str]) -> None:
@@ -418,7 +422,7 @@ class Verbs:
         with self._journaled(verb, core.persistence.running.snapshot()):
             core.apply(plan)
 
-    def _transaction(self, core: NetworkSetup, plan: Plan) -> dict:
+    def _transaction(self, core: NetworkSetup, plan: Plan, pause: CollectorPause) -> dict:
         started = time.monotonic()
         generation, before = core.persistence.running.shared_snapshot()  # read-only: not copied
         plan = check_plan_base(plan, before)
@@ -434,7 +438,7 @@ class Verbs:
                 core.planned_from(plan.running, generation, names)  # its check costs the change
             # the commit: the journal's end; it holds what the plan's names were
             with self._journaled("apply_plan", before, names):
-                self._apply_and_confirm(core, plan, before, started)
+                self._apply_and_confirm(core, plan, before, started, pause)
         if plan.options["commitOnSuccess"]:
             core.persistence.set_safe_config()
         log.info("apply_plan: done")
@@ -450,19 +454,20 @@ class Verbs:
             return core.read_caps(running)
         return self.live.current_report(shared, generation)
 
-    def _apply_and_confirm(
-        self, core: NetworkSetup, plan: Plan, before: Mapping, started: float
-    ) -> None:
+    def _apply_and_confirm(self, core: NetworkSetup, plan: Plan, before: Mapping, started: float,
+                           pause: CollectorPause) -> None:  # fmt: skip
         options = plan.options
         check = options["connectivityCheck"] and not options["_inRollback"]
-        # not the connectivity wait: the host lives on meanwhile; a big change
-        # collects no cycles until it is answered (shared.gc_pause says why)
-        with self._quiet(), gc_paused(is_big(plan.operations)):
+        # a big change collects no cycles until it is answered (shared.gc_pause
+        # says why; apply_plan ends the pause), but across a connectivity wait
+        pause.begin(is_big(plan.operations))
+        with self._quiet():
             # checked: the configurators keep what undoes the change as a
             # whole (a NetworkManager checkpoint) across the wait
             core.apply(plan, pending=check)
         if not check:
             return
+        pause.end()  # the host lives on during the wait
         timeout = options["connectivityTimeout"]
         log.info("apply_plan: waiting up to %ss for confirm_connectivity", timeout)
         if self.connectivity.wait(started, timeout):

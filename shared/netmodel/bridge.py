@@ -27,8 +27,10 @@ class Bridge(NetDevice):
     def lower(self) -> NetDevice | None:
         return self.port
 
-    def validate(self) -> None:
-        validate_bridge_name(self.name)
+    def validate(self, name_checked: bool = False) -> None:
+        """``name_checked``: the caller (its network) just checked the name."""
+        if not name_checked:
+            validate_bridge_name(self.name)
         if not 0 <= self.forward_delay <= 30:
             raise NetError(
                 ErrorCode.BAD_BRIDGE,

@@ -55,7 +55,8 @@ class Network:
         return list(self.top.chain())
 
     def validate(self) -> None:
-        if self.bridged or self.switch == "ovs":
+        named = self.bridged or self.switch == "ovs"
+        if named:
             # an OVS network is always an internal port named after it
             validate_bridge_name(self.name)
         validate_network_name(self.name)
@@ -83,7 +84,10 @@ class Network:
                 ErrorCode.BAD_PARAMS,
                 f"network {self.name}: IPv6 needs an mtu of at least {IPV6_MIN_MTU}",
             )
-        self.top.validate()
+        if named and isinstance(self.top, Bridge) and self.top.name == self.name:
+            self.top.validate(name_checked=True)  # the same name, checked above
+        else:
+            self.top.validate()
 
 
 def build_network(
@@ -105,7 +109,7 @@ def build_network(
         lower = Nic(name=attrs["nic"], mtu=lower_mtu)
     elif "bonding" in attrs:
         lower = Bond.from_attrs(attrs["bonding"], dict(bond_attrs or {}), lower_mtu)
-    ip = IpConfig.from_attrs(dict(attrs))
+    ip = IpConfig.from_attrs(attrs)
     vlan = attrs.get("vlan")
     if vlan is not None and lower is not None:
         lower = Vlan.on(lower, vlan, mtu)

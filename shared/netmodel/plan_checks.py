@@ -90,7 +90,7 @@ def check_network_devices(name: str, attrs: Mapping) -> None:
             )
     if lower is None and not attrs.get("bridged", True):
         raise _bad(f"network {name}: a bridgeless network needs a nic or a bonding")
-    IpConfig.from_attrs(dict(attrs)).validate(f"network {name}")
+    IpConfig.from_attrs(attrs).validate(f"network {name}")
 
 
 def check_bond_devices(name: str, attrs: Mapping, added: bool) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.gc_pause import SWITCH_ENV, gc_paused
+from shared.gc_pause import SWITCH_ENV, CollectorPause, gc_paused
 from superd.release import ReleaseAfterAnswer
 from superd.verbs import Verbs
 
@@ -91,7 +91,9 @@ def _collector_during_apply(operations: int) -> bool:
     verbs._view_lock, verbs._frozen = threading.Lock(), None
     verbs.live = verbs.hub = None
     verbs._release = ReleaseAfterAnswer()
-    verbs._apply_and_confirm(core, plan, {}, 0.0)
+    pause = CollectorPause()
+    verbs._apply_and_confirm(core, plan, {}, 0.0, pause)
+    pause.end()
     return seen[0]
 
 
@@ -102,3 +104,23 @@ def test_a_big_plan_is_applied_without_cyclic_collection() -> None:
 
 def test_a_small_plan_is_applied_with_the_collector_on() -> None:
     assert _collector_during_apply(1) is True
+
+
+def test_a_pause_ended_twice_counts_once() -> None:
+    other, pause = CollectorPause(), CollectorPause()
+    other.begin()
+    pause.begin()
+    pause.end()
+    pause.end()
+    assert not gc.isenabled()  # the other pause still holds
+    other.end()
+    assert gc.isenabled()
+
+
+def test_a_pause_may_end_in_another_thread() -> None:
+    pause = CollectorPause()
+    pause.begin()
+    thread = threading.Thread(target=pause.end)
+    thread.start()
+    thread.join()
+    assert gc.isenabled()
