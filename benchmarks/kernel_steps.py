@@ -71,6 +71,13 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "ip-sysctl": ("add_down", "sysctl_ra", "sysctl_autoconf", "addr", "up"),
 }
 
+# what superd's monitor socket does during the big change (``VARIANT+MODE``):
+# held: subscribed, its queue read and discarded after (a resync's _discard);
+# fresh: subscribed, closed after and a new one bound (the queue freed by
+# the kernel); deaf: the groups left before the change, joined again after
+LISTEN_MODES = ("held", "fresh", "deaf")
+SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NETLINK_DROP_MEMBERSHIP = 270, 1, 2
+
 
 def _transact(sock: socket.socket, message: bytes, echo: bool = False) -> tuple[int, bytes]:
     """Send, read until the ack: (errno, the echoed link message or b"")."""
@@ -227,12 +234,70 @@ def _child_in(ns: str, child: str, *options: str) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _listeners() -> list[socket.socket]:
-    """superd's two listeners, never read (as during a change): the
-    monitor's rtnetlink groups and a uevent socket."""
+def _monitor_socket() -> socket.socket:
+    """A socket like superd's monitor's: its buffer, bound to its groups."""
     mon = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
     mon.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 32 << 20)
     mon.bind((0, MONITOR_GROUPS))
+    return mon
+
+
+def _groups(mask: int) -> list[int]:
+    """The group numbers (``NETLINK_ADD_MEMBERSHIP``'s) of a bind mask."""
+    return [bit + 1 for bit in range(32) if mask >> bit & 1]
+
+
+def _membership(sock: socket.socket, option: int) -> None:
+    for group in _groups(MONITOR_GROUPS):
+        sock.setsockopt(SOL_NETLINK, option, group)
+
+
+def _discard(sock: socket.socket) -> tuple[int, int]:
+    """Read what is queued as superd's resync discards it: (datagrams, bytes)."""
+    buf, count, size = bytearray(1 << 20), 0, 0
+    while True:
+        try:
+            got = sock.recv_into(buf, 0, socket.MSG_DONTWAIT | socket.MSG_TRUNC)
+        except BlockingIOError:
+            return count, size
+        except OSError as error:
+            if error.errno != 105:  # ENOBUFS: an overrun, the reading goes on
+                raise
+            count -= 1
+        count, size = count + 1, size + got
+
+
+def run_listening(n: int, steps: tuple[str, ...], mode: str) -> dict[str, float]:
+    """:func:`run_steps` beside a monitor socket in ``mode`` (LISTEN_MODES);
+    ``after``: the thread CPU (ms) of what the mode does once the change is
+    made, before the resync's dump (discard, new socket, or join again)."""
+    mon = _monitor_socket()
+    clock = time.thread_time_ns
+    t0 = clock()
+    if mode == "deaf":
+        _membership(mon, NETLINK_DROP_MEMBERSHIP)
+    before = clock() - t0
+    result = run_steps(n, steps)
+    t0 = clock()
+    datagrams = size = 0
+    if mode == "held":
+        datagrams, size = _discard(mon)
+    elif mode == "fresh":
+        mon.close()
+        mon = _monitor_socket()
+    else:
+        _membership(mon, NETLINK_ADD_MEMBERSHIP)
+    result["after"] = (clock() - t0 + before) / 1e6
+    result["all"] = result["total_cpu"] + result["after"]
+    result["datagrams"], result["queued_kib"] = datagrams, size / 1024
+    mon.close()
+    return result
+
+
+def _listeners() -> list[socket.socket]:
+    """superd's two listeners, never read (as during a change): the
+    monitor's rtnetlink groups and a uevent socket."""
+    mon = _monitor_socket()
     uev = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_KOBJECT_UEVENT)
     uev.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20)
     uev.bind((0, 1))
@@ -243,8 +308,12 @@ def _child(args: argparse.Namespace) -> None:
     if args.child == "mark-cost":
         print(json.dumps(mark_cost(args.rounds)))
         return
+    variant, _, mode = args.child.partition("+")
+    if mode:
+        print(json.dumps(run_listening(args.n, VARIANTS[variant], mode)))
+        return
     held = _listeners() if args.listen else []
-    result = run_steps(args.n, VARIANTS[args.child])
+    result = run_steps(args.n, VARIANTS[variant])
     for sock in held:
         sock.close()
     print(json.dumps(result))
