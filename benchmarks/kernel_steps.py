@@ -113,15 +113,16 @@ def _write(path: str, value: bytes) -> None:
         os.close(fd)
 
 
-def run_steps(n: int, steps: tuple[str, ...]) -> dict[str, float]:
-    """In this process' namespace: the N bridges, step by step; the CPU
-    milliseconds of each kind of step summed, and of the whole loop."""
+def run_steps(n: int, steps: tuple[str, ...], first: int = 0) -> dict[str, float]:
+    """In this process' namespace: the N bridges (from workload bridge
+    ``first`` on), step by step; the CPU milliseconds of each kind of step
+    summed, and of the whole loop."""
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
     spent = dict.fromkeys(steps, 0)
     clock = time.thread_time_ns
     begin, wall = clock(), time.perf_counter()
     stime0 = os.times().system
-    for i in range(n):
+    for i in range(first, first + n):
         name = workload.net_name(i)
         index = 0
         for step in steps:
@@ -267,7 +268,7 @@ def _discard(sock: socket.socket) -> tuple[int, int]:
         count, size = count + 1, size + got
 
 
-def run_listening(n: int, steps: tuple[str, ...], mode: str) -> dict[str, float]:
+def run_listening(n: int, steps: tuple[str, ...], mode: str, first: int = 0) -> dict[str, float]:
     """:func:`run_steps` beside a monitor socket in ``mode`` (LISTEN_MODES);
     ``after``: the thread CPU (ms) of what the mode does once the change is
     made, before the resync's dump (discard, new socket, or join again)."""
@@ -277,7 +278,7 @@ def run_listening(n: int, steps: tuple[str, ...], mode: str) -> dict[str, float]
     if mode == "deaf":
         _membership(mon, NETLINK_DROP_MEMBERSHIP)
     before = clock() - t0
-    result = run_steps(n, steps)
+    result = run_steps(n, steps, first)
     t0 = clock()
     datagrams = size = 0
     if mode == "held":
@@ -310,10 +311,10 @@ def _child(args: argparse.Namespace) -> None:
         return
     variant, _, mode = args.child.partition("+")
     if mode:
-        print(json.dumps(run_listening(args.n, VARIANTS[variant], mode)))
+        print(json.dumps(run_listening(args.n, VARIANTS[variant], mode, args.first)))
         return
     held = _listeners() if args.listen else []
-    result = run_steps(args.n, VARIANTS[variant])
+    result = run_steps(args.n, VARIANTS[variant], args.first)
     for sock in held:
         sock.close()
     print(json.dumps(result))
@@ -337,6 +338,8 @@ def main() -> None:
     parser.add_argument("--prefix", default="nrb")
     parser.add_argument("--mark-cost", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    # a child's first workload bridge: several children in one namespace
+    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args)
