@@ -84,3 +84,31 @@ def test_a_change_after_a_resync_is_seen_held_and_after(host: HostNs, tmp_path: 
         assert _wait_for(live, "nrlb2")  # the new socket is polled: seen unasked
     finally:
         live.close()
+
+
+class _NoNewSockets(LiveNetinfo):
+    """A monitor that can make no socket once started (out of descriptors)."""
+
+    started = False
+
+    def _request_socket(self) -> Any:
+        if self.started:
+            raise OSError(24, "Too many open files")
+        return super()._request_socket()
+
+
+def test_a_resync_without_a_new_socket_reads_the_old_one_empty(
+    host: HostNs, tmp_path: Path
+) -> None:
+    live = _NoNewSockets(monitor_config(tmp_path), netns=host.name)
+    live.start()
+    live.started = True
+    try:
+        with live.held():
+            force_batch(host.name, [f"link add nrlb{i} type bridge" for i in range(20)])
+            live.resync()
+            assert len(_bridges(live)) == 20
+        force_batch(host.name, ["link add nrlb20 type bridge"])
+        assert _wait_for(live, "nrlb20")  # the old socket still listens
+    finally:
+        live.close()
