@@ -14,6 +14,13 @@ variants that leave one suspect out. The Python around each step is a
     sudo .venv/bin/python -m benchmarks.kernel_steps --n 1000 --rounds 3 \
         --variants nr,ip,nr-noecho [--listen] [--prefix bigkern]
     sudo .venv/bin/python -m benchmarks.kernel_steps --mark-cost --n 1000
+    sudo .venv/bin/python -m benchmarks.kernel_steps --n 1000 \
+        --variants nr-down+held,nr-down+fresh,nr-down+deaf
+
+``VARIANT+MODE``: the steps beside a socket like superd's monitor's
+(:data:`LISTEN_MODES`), and the CPU of what the mode does after the change
+(``after``: reading the queue away, a new socket, joining again), with the
+datagrams it read.
 
 ``--mark-cost``: the CPU of one ownership mark (``link set ifalias``) on a
 bridge that is up against one that is down, in a namespace holding the N
