@@ -12,8 +12,8 @@ local one, IPv4 rules (source routing), as the dump.
 
 What the kernel changes without an event, and how each case is caught:
 :mod:`superd.netstate`. ENOBUFS (an overrun), a truncated datagram, anything
-not understood → what is queued is discarded and a full dump replaces the
-state.
+not understood → what is queued is dropped (the event socket replaced:
+:meth:`LiveNetinfo._renew`) and a full dump replaces the state.
 """
 
 from __future__ import annotations
