@@ -14,6 +14,13 @@ variants that leave one suspect out. The Python around each step is a
     sudo .venv/bin/python -m benchmarks.kernel_steps --n 1000 --rounds 3 \
         --variants nr,ip,nr-noecho [--listen] [--prefix bigkern]
     sudo .venv/bin/python -m benchmarks.kernel_steps --mark-cost --n 1000
+    sudo .venv/bin/python -m benchmarks.kernel_steps --n 1000 \
+        --variants nr-down+held,nr-down+fresh,nr-down+deaf
+
+``VARIANT+MODE``: the steps beside a socket like superd's monitor's
+(:data:`LISTEN_MODES`), and the CPU of what the mode does after the change
+(``after``: reading the queue away, a new socket, joining again), with the
+datagrams it read.
 
 ``--mark-cost``: the CPU of one ownership mark (``link set ifalias``) on a
 bridge that is up against one that is down, in a namespace holding the N
@@ -71,6 +78,13 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "ip-sysctl": ("add_down", "sysctl_ra", "sysctl_autoconf", "addr", "up"),
 }
 
+# what superd's monitor socket does during the big change (``VARIANT+MODE``):
+# held: subscribed, its queue read and discarded after (a resync's _discard);
+# fresh: subscribed, closed after and a new one bound (the queue freed by
+# the kernel); deaf: the groups left before the change, joined again after
+LISTEN_MODES = ("held", "fresh", "deaf")
+SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NETLINK_DROP_MEMBERSHIP = 270, 1, 2
+
 
 def _transact(sock: socket.socket, message: bytes, echo: bool = False) -> tuple[int, bytes]:
     """Send, read until the ack: (errno, the echoed link message or b"")."""
@@ -106,15 +120,16 @@ def _write(path: str, value: bytes) -> None:
         os.close(fd)
 
 
-def run_steps(n: int, steps: tuple[str, ...]) -> dict[str, float]:
-    """In this process' namespace: the N bridges, step by step; the CPU
-    milliseconds of each kind of step summed, and of the whole loop."""
+def run_steps(n: int, steps: tuple[str, ...], first: int = 0) -> dict[str, float]:
+    """In this process' namespace: the N bridges (from workload bridge
+    ``first`` on), step by step; the CPU milliseconds of each kind of step
+    summed, and of the whole loop."""
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
     spent = dict.fromkeys(steps, 0)
     clock = time.thread_time_ns
     begin, wall = clock(), time.perf_counter()
     stime0 = os.times().system
-    for i in range(n):
+    for i in range(first, first + n):
         name = workload.net_name(i)
         index = 0
         for step in steps:
@@ -227,12 +242,70 @@ def _child_in(ns: str, child: str, *options: str) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _listeners() -> list[socket.socket]:
-    """superd's two listeners, never read (as during a change): the
-    monitor's rtnetlink groups and a uevent socket."""
+def _monitor_socket() -> socket.socket:
+    """A socket like superd's monitor's: its buffer, bound to its groups."""
     mon = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
     mon.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 32 << 20)
     mon.bind((0, MONITOR_GROUPS))
+    return mon
+
+
+def _groups(mask: int) -> list[int]:
+    """The group numbers (``NETLINK_ADD_MEMBERSHIP``'s) of a bind mask."""
+    return [bit + 1 for bit in range(32) if mask >> bit & 1]
+
+
+def _membership(sock: socket.socket, option: int) -> None:
+    for group in _groups(MONITOR_GROUPS):
+        sock.setsockopt(SOL_NETLINK, option, group)
+
+
+def _discard(sock: socket.socket) -> tuple[int, int]:
+    """Read what is queued as superd's resync discards it: (datagrams, bytes)."""
+    buf, count, size = bytearray(1 << 20), 0, 0
+    while True:
+        try:
+            got = sock.recv_into(buf, 0, socket.MSG_DONTWAIT | socket.MSG_TRUNC)
+        except BlockingIOError:
+            return count, size
+        except OSError as error:
+            if error.errno != 105:  # ENOBUFS: an overrun, the reading goes on
+                raise
+            count -= 1
+        count, size = count + 1, size + got
+
+
+def run_listening(n: int, steps: tuple[str, ...], mode: str, first: int = 0) -> dict[str, float]:
+    """:func:`run_steps` beside a monitor socket in ``mode`` (LISTEN_MODES);
+    ``after``: the thread CPU (ms) of what the mode does once the change is
+    made, before the resync's dump (discard, new socket, or join again)."""
+    mon = _monitor_socket()
+    clock = time.thread_time_ns
+    t0 = clock()
+    if mode == "deaf":
+        _membership(mon, NETLINK_DROP_MEMBERSHIP)
+    before = clock() - t0
+    result = run_steps(n, steps, first)
+    t0 = clock()
+    datagrams = size = 0
+    if mode == "held":
+        datagrams, size = _discard(mon)
+    elif mode == "fresh":
+        mon.close()
+        mon = _monitor_socket()
+    else:
+        _membership(mon, NETLINK_ADD_MEMBERSHIP)
+    result["after"] = (clock() - t0 + before) / 1e6
+    result["all"] = result["total_cpu"] + result["after"]
+    result["datagrams"], result["queued_kib"] = datagrams, size / 1024
+    mon.close()
+    return result
+
+
+def _listeners() -> list[socket.socket]:
+    """superd's two listeners, never read (as during a change): the
+    monitor's rtnetlink groups and a uevent socket."""
+    mon = _monitor_socket()
     uev = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_KOBJECT_UEVENT)
     uev.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20)
     uev.bind((0, 1))
@@ -243,8 +316,12 @@ def _child(args: argparse.Namespace) -> None:
     if args.child == "mark-cost":
         print(json.dumps(mark_cost(args.rounds)))
         return
+    variant, _, mode = args.child.partition("+")
+    if mode:
+        print(json.dumps(run_listening(args.n, VARIANTS[variant], mode, args.first)))
+        return
     held = _listeners() if args.listen else []
-    result = run_steps(args.n, VARIANTS[args.child])
+    result = run_steps(args.n, VARIANTS[variant], args.first)
     for sock in held:
         sock.close()
     print(json.dumps(result))
@@ -268,6 +345,8 @@ def main() -> None:
     parser.add_argument("--prefix", default="nrb")
     parser.add_argument("--mark-cost", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    # a child's first workload bridge: several children in one namespace
+    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args)
