@@ -34,6 +34,7 @@ POINTS: dict[str, list[tuple[str, str]]] = {
         ("superd.cores", "LiveNetworkSetup._verify"),
         ("superd.monitor", "LiveNetinfo.resync"),
         ("superd.monitor", "LiveNetinfo._discard"),
+        ("superd.monitor", "LiveNetinfo._renew"),
         ("superd.monitor", "dump_state"),
         ("superd.setup_networks", "plan_mismatches"),
         ("configurators.registry", "Configurators.commit"),
