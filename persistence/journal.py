@@ -35,6 +35,7 @@ import orjson
 
 from persistence.atomic import atomic_remove, atomic_write_text, ensure_dir, read_json
 from shared import faults
+from shared.layered import encodable
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,13 @@ FORMAT = 1  # the whole ``before``
 DELTA_FORMAT = 2  # ``changes``: the named entries of ``before`` only
 NAME = "transaction.journal"
 SECTIONS = ("networks", "bonds")
+
+
+def _encodable(section: Mapping[str, Any]) -> dict:
+    """A section as orjson takes it: a dict (a layered one's folded walk,
+    shared: only encoded)."""
+    out = encodable(section)
+    return out if type(out) is dict else dict(out)
 
 
 class TransactionJournal:
@@ -64,7 +72,7 @@ class TransactionJournal:
         head = {"verb": verb, "pid": os.getpid(), "started": time.time()}
         if names is None:
             body: dict[str, Any] = {"format": FORMAT, "before": {
-                section: dict(before.get(section, {})) for section in SECTIONS
+                section: _encodable(before.get(section, {})) for section in SECTIONS
             }}  # fmt: skip
         else:
             body = {"format": DELTA_FORMAT, "changes": {

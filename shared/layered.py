@@ -34,7 +34,7 @@ from collections.abc import Set as AbstractSet
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["FoldedWalks", "Layered", "LayeredSet", "layered", "plain"]
+__all__ = ["FoldedWalks", "Layered", "LayeredSet", "encodable", "layered", "plain"]
 
 
 class _Marker:
@@ -244,6 +244,27 @@ class FoldedWalks(Layered):
     def __repr__(self) -> str:
         return f"FoldedWalks({self._fold()!r})"
 
+    def walked(self) -> dict:
+        """The items as the dict this map's walks go over: shared with
+        them, read-only (for an encoder: no copy once a walk has folded)."""
+        return self._fold()
+
+    def derive(self) -> FoldedWalks:
+        """A writable FoldedWalks of the same items for the next version
+        (``copy()`` gives a plain Layered): the fold a walk already made is
+        its base, else this one's base is shared (folded past the overlay's
+        share, as :meth:`Layered.copy`)."""
+        new = FoldedWalks.__new__(FoldedWalks)
+        walk, over, tail = self._walk, self._over, self._tail
+        if walk is not None:
+            new._base, new._over, new._tail = walk, {}, {}
+        elif len(over) + len(tail) > FOLD_MIN + len(self._base) // FOLD_SHARE:
+            new._base, new._over, new._tail = self.folded(), {}, {}
+        else:
+            new._base, new._over, new._tail = self._base, over.copy(), tail.copy()
+        new._len, new._walk = self._len, None
+        return new
+
 
 class _Keys(KeysView):
     __slots__ = ()
@@ -301,6 +322,12 @@ def plain(value: Any) -> Any:
     """``value``, a Layered folded into a dict: for what takes only real
     dicts (orjson, code that copies ``isinstance(v, dict)`` values)."""
     return value.folded() if isinstance(value, Layered) else value
+
+
+def encodable(value: Any) -> Any:
+    """``value`` as :func:`plain`, but a FoldedWalks gives its walks' dict,
+    shared: for an encoder only (never written)."""
+    return value.walked() if isinstance(value, FoldedWalks) else plain(value)
 
 
 class LayeredSet(AbstractSet):

@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from persistence.journal import TransactionJournal
+from persistence.sections import plain_snapshot
 from shared import netinfo_delta as delta
 from shared.allocator import malloc_window
 from shared.config import Config
@@ -288,6 +289,7 @@ class Verbs:
             if caps is None:  # the caller holds this very report
                 return {"token": token, "unchanged": True}
             owned = self._owned(state)
+            running = plain_snapshot(running)  # encoded by orjson: dicts
             return {"token": token, "caps": RawJson(caps), "running": running, "owned": owned}
 
         def read(core: NetworkSetup) -> dict:
@@ -319,6 +321,7 @@ class Verbs:
             return delta.answer(sent[0], now, hint, written, moved)
         _, encoded = self.live.report(running, generation, None, state, ovs)
         owned = self._owned(state)
+        running = plain_snapshot(running)  # encoded by orjson: dicts
         return {"token": token, "caps": RawJson(encoded), "running": running, "owned": owned}
 
     def events(self, args: dict) -> dict:

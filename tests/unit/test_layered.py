@@ -204,3 +204,37 @@ def test_the_planners_snapshot_takes_a_layered_set_of_marked_devices() -> None:
     owned = LayeredSet({"bn1", "bn2"}).moved({"bn3"}, {"bn1"})
     snapshot = NetinfoSnapshot.from_caps({"bridges": {}}, owned)
     assert snapshot.owned == frozenset({"bn2", "bn3"}) and type(snapshot.owned) is frozenset
+
+
+def test_folded_walks_derive_shares_the_base_and_leaves_the_original() -> None:
+    base = {key: key * 2 for key in range(200)}
+    first = FoldedWalks(base)
+    first[3], first[500] = "three", "new"
+    nxt = first.derive()
+    nxt[4] = "four"
+    del nxt[500]
+    assert type(nxt) is FoldedWalks and nxt.shares_base(first)
+    same(first, {**base, 3: "three", 500: "new"})
+    same(nxt, {**base, 3: "three", 4: "four"})
+    assert base == {key: key * 2 for key in range(200)}  # never written
+
+
+def test_folded_walks_derive_takes_a_walks_fold_as_its_base() -> None:
+    first = FoldedWalks({key: key for key in range(200)})
+    first[7] = "seven"
+    walk = first.walked()
+    assert first.walked() is walk and list(first.items()) == list(walk.items())
+    nxt = first.derive()
+    assert nxt._base is walk and not nxt._over and not nxt._tail
+    nxt[8] = "eight"
+    assert walk[8] == 8 and first[8] == 8  # the fold is not written either
+
+
+def test_folded_walks_derive_folds_past_the_overlays_share(monkeypatch) -> None:
+    monkeypatch.setattr(layered_module, "FOLD_MIN", 4)
+    first = FoldedWalks({key: key for key in range(64)})
+    for key in range(10):
+        first[key] = -key
+    nxt = first.derive()
+    assert not nxt.shares_base(first) and not nxt._over
+    same(nxt, {**{key: key for key in range(64)}, **{key: -key for key in range(10)}})
