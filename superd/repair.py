@@ -227,6 +227,29 @@ def rebuild(core: NetworkSetup, wanted: Mapping, what: str) -> Rebuilt:
     return Rebuilt(operations + len(plan.operations) + len(shaped), skipped)
 
 
+def recovered_event(verb: str, outcome: str, held: Mapping) -> dict:
+    """The event of a transaction recovered at start-up (``recover_transaction``)."""
+    return {
+        "kind": "transaction_recovered",
+        "verb": verb,
+        "outcome": outcome,
+        "networks": sorted(held.get("networks", {})),
+        "bonds": sorted(held.get("bonds", {})),
+    }
+
+
+def restore_answer(rebuilt: Rebuilt, held: Mapping) -> dict:
+    """restore_nets's answer beyond success: what was rebuilt, what netreload
+    now holds, and what another agent's devices kept out (frontd and the CLI
+    fail on it)."""
+    return {
+        "operations": rebuilt.operations,
+        "networks": sorted(held.get("networks", {})),
+        "bonds": sorted(held.get("bonds", {})),
+        "skipped": {name: error.to_dict() for name, error in rebuilt.skipped.items()},
+    }
+
+
 def recover_transaction(core: NetworkSetup, verb: str, before: Mapping) -> tuple[str, Mapping, int]:
     """(``"completed"`` or ``"rolled_back"``, the configuration now held, how
     many operations that took) for the interrupted ``verb``."""

@@ -48,7 +48,7 @@ from shared.allocator import malloc_window
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
 from shared.event_log import wait_args
-from shared.gc_pause import CollectorPause, gc_paused
+from shared.gc_pause import CollectorPause
 from shared.netmodel.plan import Plan
 from shared.netmodel.plan_checks import check_plan_devices, check_plan_owned
 from shared.wire import VERBS, RawJson
@@ -60,7 +60,7 @@ from superd.monitor import READ_OVS, LiveNetinfo
 from superd.plan_intake import check_plan_base, final_shapes, plan_from_wire
 from superd.plan_scope import is_big, plan_names, plan_netinfo, restore_is_big
 from superd.release import ReleaseAfterAnswer, wire_is_big
-from superd.repair import rebuild, recover_transaction, repair_plan
+from superd.repair import rebuild, recover_transaction, recovered_event, repair_plan, restore_answer
 from superd.rollback import roll_back_after_lost_connectivity
 from superd.setup_networks import NetworkSetup
 
@@ -241,13 +241,7 @@ class Verbs:
         else:
             self.journal.end()
             log.info("recovered: the interrupted %s %s in %d operations", verb, outcome, done)
-            event = {
-                "kind": "transaction_recovered",
-                "verb": verb,
-                "outcome": outcome,
-                "networks": sorted(held.get("networks", {})),
-                "bonds": sorted(held.get("bonds", {})),
-            }
+            event = recovered_event(verb, outcome, held)
         if self.hub is not None:
             self.hub.emit([event])
         return event
@@ -391,10 +385,15 @@ class Verbs:
         return dict(DONE)
 
     def restore_nets(self, args: dict) -> dict:
-        with self._exclusive("restore_nets"), self._quiet():
-            answer, big = self._writer.call(self._restore)
-        if big:
-            self._big_change_done(CollectorPause())
+        pause, big = CollectorPause(), False  # a big rebuild's: ends in its release
+        try:
+            with self._exclusive("restore_nets"), self._quiet():
+                answer, big = self._writer.call(lambda core: self._restore(core, pause))
+        finally:
+            if big:
+                self._big_change_done(pause)
+            else:
+                pause.end()
         return answer
 
     def repair_networks(self, names: set[str]) -> None:
@@ -484,19 +483,13 @@ class Verbs:
             message += f"; rollback failed too, the new configuration stays: {failure}"
         raise NetError(ErrorCode.LOST_CONNECTION, message)
 
-    def _restore(self, core: NetworkSetup) -> tuple[dict, bool]:
-        """The answer, and whether the rebuild was big (a malloc window)."""
+    def _restore(self, core: NetworkSetup, pause: CollectorPause) -> tuple[dict, bool]:
+        """The answer, and whether the rebuild was big (a malloc window, and
+        ``pause`` begun: the caller ends it after the answer)."""
         persistent = core.persistence.restore_source()
         big = restore_is_big(persistent)
-        with (self._journaled("restore_nets", core.persistence.running.snapshot()),
-              malloc_window(big), gc_paused(big)):  # fmt: skip
+        pause.begin(big)
+        before = core.persistence.running.snapshot()
+        with self._journaled("restore_nets", before), malloc_window(big):
             rebuilt = rebuild(core, persistent, "restore_nets")
-        held = core.persistence.running.snapshot()
-        return {
-            **DONE,
-            "operations": rebuilt.operations,
-            "networks": sorted(held.get("networks", {})),
-            "bonds": sorted(held.get("bonds", {})),
-            # what another agent's devices kept out (frontd and the CLI fail on it)
-            "skipped": {name: error.to_dict() for name, error in rebuilt.skipped.items()},
-        }, big
+        return {**DONE, **restore_answer(rebuilt, core.persistence.running.snapshot())}, big

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import gc, json, sys, types
 from shared.allocator import in_malloc_window
+from shared.gc_pause import CollectorPause
 from superd import verbs as module
 
 seen = []
@@ -40,9 +41,11 @@ persistence = types.SimpleNamespace(
     running=Running())
 verbs = object.__new__(module.Verbs)
 verbs.journal = Journal()
-answer, big = verbs._restore(types.SimpleNamespace(persistence=persistence))
+pause = CollectorPause()
+answer, big = verbs._restore(types.SimpleNamespace(persistence=persistence), pause)
 print(json.dumps({"window": seen[0][0], "collector": seen[0][1], "big": big,
-                  "after": in_malloc_window(), "operations": answer["operations"]}))
+                  "after": in_malloc_window(), "operations": answer["operations"],
+                  "paused_after": pause.held, "collector_after": gc.isenabled()}))
 """
 
 
@@ -65,8 +68,17 @@ def test_restore_of_many_networks_rebuilds_in_a_malloc_window() -> None:
     assert out["operations"] == 1000
 
 
+def test_restore_of_many_networks_leaves_the_collector_paused_until_its_release() -> None:
+    out = _restore(1000)
+    # restore_nets ends the pause in the release, after the answer: the
+    # young collection of the rebuild's survivors stays off the answer's path
+    assert out["paused_after"] is True
+    assert out["collector_after"] is False
+
+
 def test_restore_of_a_few_networks_rebuilds_on_pymalloc() -> None:
     out = _restore(3)
     assert out["window"] is False
     assert out["collector"] is True
     assert out["big"] is False
+    assert out["paused_after"] is False
