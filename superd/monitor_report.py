@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from persistence.sections import plain_snapshot
 from shared.caches import forget_me
 from shared.config import Config
 from shared.layered import Layered, LayeredSet, plain
@@ -199,7 +200,9 @@ class ReportCache:
         (version, running, nameservers). Shared between callers: read-only."""
         state = self._state if state is None else state
         running_key = orjson.dumps(  # names the running configuration: a whole host's
-            running, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str
+            plain_snapshot(running),  # a layered section as its dict, not its repr
+            option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+            default=str,
         )
         ovs = self.ovs_state(running)
         qos = self._qos_trees(running)
