@@ -1,5 +1,5 @@
 """Caches and logs that ``shared.memory.release_memory`` empties after a big
-change.
+change, and containers it rebuilds to their size (:func:`compact_me`).
 
 A module that keeps a cache of values made while decoding or parsing, or a
 bounded log of recent changes, registers how to empty it
@@ -19,6 +19,7 @@ Kept free of imports beyond the standard library's ``threading`` and
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -69,6 +70,52 @@ def forget_all() -> None:
                 forget()
             else:
                 forget(owner)
+
+
+# A container smaller than this is left as it is: rebuilding it gives back
+# less than a page of glibc's heap.
+COMPACT_MIN_BYTES = 4096
+
+
+def compacted(container: Any) -> Any:
+    """``container`` rebuilt to its size if it is a dict or a set whose
+    table outgrew its items (at least twice the bytes a copy needs), else
+    ``container`` itself.
+
+    Why: a dict or a set never shrinks its table when items are deleted
+    one by one (a dict only at its next growth), so one that held the
+    5,000 devices of a big host keeps a table of that size (~150 KiB for a
+    dict, ~512 KiB for a set) once they are removed, in glibc's heap, where
+    it keeps its pages resident."""
+    kind = type(container)
+    if kind is not dict and kind is not set:
+        return container
+    size = sys.getsizeof(container)
+    if size < COMPACT_MIN_BYTES:
+        return container
+    rebuilt = kind(container)  # a dict keeps its order; both sized for their items
+    return rebuilt if 2 * sys.getsizeof(rebuilt) <= size else container
+
+
+def compact_me(owner: object, *attributes: str, lock: Any = None) -> None:
+    """Register ``owner``'s ``attributes`` (each a dict or a set): after a
+    big change ``release_memory`` replaces each that outgrew its items by a
+    copy sized for them (:func:`compacted`). The owner is held weakly, as
+    with :func:`forget_me`; ``lock`` is held while they are rebuilt.
+
+    Only for an attribute nothing else holds a reference to (the copy
+    replaces the attribute, not the object others hold), read through the
+    owner each time, and written under ``lock`` (or by one thread, the one
+    releasing: a write between the copy and the swap would be lost)."""
+
+    def compact(instance: object) -> None:
+        for name in attributes:
+            value = getattr(instance, name, None)
+            smaller = compacted(value)
+            if smaller is not value:
+                setattr(instance, name, smaller)
+
+    forget_me(compact, owner, lock)
 
 
 def registered() -> int:
