@@ -79,6 +79,26 @@ _LOCK = threading.Lock()
 _installed: dict[int, _MemAllocatorEx] = {}
 
 
+def _prepare() -> None:
+    """Make, at import (superd's start), the few long-lived objects the
+    first window would otherwise make: ctypes' function objects (each with
+    a dict) and ``_plain``'s answer. Made at the first big change, just
+    before the window opens, they landed among the objects of the change's
+    decoded request and, once those were freed, kept a pymalloc arena of
+    1 MiB to themselves (benchmarks/README.md, round 10). Not while
+    tracemalloc traces: ``_plain`` would remember that the allocators are
+    hooked."""
+    import tracemalloc
+
+    ctypes.pythonapi.PyMem_GetAllocator  # noqa: B018 - resolved once, kept by ctypes
+    ctypes.pythonapi.PyMem_SetAllocator  # noqa: B018
+    if not tracemalloc.is_tracing():
+        _plain()
+
+
+_prepare()
+
+
 def begin_malloc_window() -> bool:
     """From now on, new small objects come from glibc (see the module's
     docstring). Whether the window is open (False when the allocators are

@@ -92,6 +92,7 @@ def use_one_malloc_arena() -> bool:
     (``NETRELOAD_TRACEMALLOC``'s per-arena line). In the main arena the top
     is trimmed too. The cost, threads sharing one arena's lock, is nil in
     a process whose threads take turns under the GIL (measured: README)."""
+    _malloc_trim()  # resolved now, not among a big change's leftovers (as shared.allocator)
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
     mallopt = getattr(_libc(), "mallopt", None)
