@@ -97,23 +97,28 @@ def compacted(container: Any) -> Any:
     return rebuilt if 2 * sys.getsizeof(rebuilt) <= size else container
 
 
-def compact_me(owner: object, *attributes: str, lock: Any = None) -> None:
-    """Register ``owner``'s ``attributes`` (each a dict or a set): after a
-    big change ``release_memory`` replaces each that outgrew its items by a
-    copy sized for them (:func:`compacted`). The owner is held weakly, as
-    with :func:`forget_me`; ``lock`` is held while they are rebuilt.
+def compact_me(
+    owner: object, read: Callable[[Any], Any], write: Callable[[Any, Any], None],
+    lock: Any = None,
+) -> None:
+    """Register one dict or set of ``owner``: after a big change
+    ``release_memory`` calls ``write(owner, smaller)`` with a copy sized
+    for its items when ``read(owner)`` outgrew them (:func:`compacted`),
+    e.g. ``compact_me(self, lambda s: s._by_name, lambda s, v:
+    setattr(s, "_by_name", v))``. The owner is held weakly, as with
+    :func:`forget_me`; ``lock`` is held while it is rebuilt.
 
-    Only for an attribute nothing else holds a reference to (the copy
-    replaces the attribute, not the object others hold), read through the
-    owner each time, and written under ``lock`` (or by one thread, the one
-    releasing: a write between the copy and the swap would be lost)."""
+    Only for a container nothing else holds a reference to (the copy
+    replaces it in its owner, not in other holders), read through the owner
+    each time, and written under ``lock`` (or by the releasing thread only:
+    a write between the copy and the swap would be lost). Readers need no
+    lock: they see the old container or its copy, with the same items."""
 
     def compact(instance: object) -> None:
-        for name in attributes:
-            value = getattr(instance, name, None)
-            smaller = compacted(value)
-            if smaller is not value:
-                setattr(instance, name, smaller)
+        value = read(instance)
+        smaller = compacted(value)
+        if smaller is not value:
+            write(instance, smaller)
 
     forget_me(compact, owner, lock)
 
