@@ -35,6 +35,14 @@ import threading
 from collections.abc import Iterator
 
 SWITCH_ENV = "NETRELOAD_MALLOC_WINDOW"
+# A request frame from this size on is decoded inside a window (superd's
+# server, through ``shared.wire.recv_frame(..., window=True)``): a big
+# change's request decoded on pymalloc left its names, still held after
+# the change, pinning 4 arenas after removing 5,000 networks, and whatever
+# the change kept afterwards filled the holes of the others (README, round
+# 10). ~450 bytes per network in an apply_plan: 64 KiB is ~145 networks,
+# a one-network request ~1 KiB.
+BIG_FRAME = 1 << 16
 # Include/cpython/pymem.h: PyMemAllocatorDomain
 DOMAIN_RAW, DOMAIN_MEM, DOMAIN_OBJ = 0, 1, 2
 
