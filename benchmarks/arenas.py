@@ -14,6 +14,12 @@ after ``release_memory`` (the hook runs it), so it shows what a big change
 leaves once superd has done what it does after one. Trees alternate run by
 run (old, new, old, new...) so that a machine's load falls on both.
 
+Each step's figures: VmRSS before the dump's own ``release_memory``
+(``vmrss_before``: what benchmark 5b reads) and after it, and superd's
+resident memory by kind of mapping (``*_split``: glibc's heap, pymalloc's
+arenas, other anonymous mappings, stacks, files; after the removal both
+1 s after its answer and after the dump).
+
 ``--frames 0`` (default) reads pymalloc's statistics (arenas, bytes in
 allocated blocks); ``--frames 8`` traces allocations instead, and the last
 dump lists, by traceback, what was allocated since idle and still lives
