@@ -14,6 +14,12 @@ after ``release_memory`` (the hook runs it), so it shows what a big change
 leaves once superd has done what it does after one. Trees alternate run by
 run (old, new, old, new...) so that a machine's load falls on both.
 
+Each step's figures: VmRSS before the dump's own ``release_memory``
+(``vmrss_before``: what benchmark 5b reads) and after it, and superd's
+resident memory by kind of mapping (``*_split``: glibc's heap, pymalloc's
+arenas, other anonymous mappings, stacks, files; after the removal both
+1 s after its answer and after the dump).
+
 ``--frames 0`` (default) reads pymalloc's statistics (arenas, bytes in
 allocated blocks); ``--frames 8`` traces allocations instead, and the last
 dump lists, by traceback, what was allocated since idle and still lives
@@ -63,9 +69,13 @@ class TreeSuperd(Superd):
 
 
 def parse_dump(text: str) -> dict[str, float]:
-    """The figures of one dump (after ``release_memory``)."""
-    after = text.split("after release_memory:", 1)[1]
+    """The figures of one dump (after ``release_memory``; ``vmrss_before``:
+    VmRSS before the dump's own release, what benchmark 5b reads)."""
+    before, after = text.split("after release_memory:", 1)
     out = {"vmrss_mib": float(re.search(r"VmRSS ([\d.]+) MiB", after)[1])}
+    found = re.search(r"VmRSS ([\d.]+) MiB", before)
+    if found:
+        out["vmrss_before"] = float(found[1])
     for key, label in (("arenas", "arenas allocated current"),
                        ("blocks_mb", "bytes in allocated blocks")):  # fmt: skip
         found = re.search(rf"# {label}\s*=\s*([\d,]+)", after)
@@ -106,6 +116,34 @@ def anonymous_rss(pid: int, top: int = 8) -> list[tuple[int, int]]:
         elif header is not None and line.startswith("Rss:"):
             found.append((size, int(line.split()[1])))
     return sorted(found, key=lambda item: -item[1])[:top]
+
+
+def rss_split(pid: int) -> dict[str, int]:
+    """Resident KiB of ``pid`` by kind of mapping (``/proc/PID/smaps``):
+    glibc's main heap (``[heap]``), anonymous mappings of exactly 1 MiB or
+    multiples (pymalloc's arenas, merged when adjacent; a large block
+    mmapped by glibc may fall here too), other anonymous mappings (glibc's
+    mmapped blocks, thread heaps), thread stacks are anonymous too, the
+    main stack, and files (libraries, extension modules)."""
+    split = dict.fromkeys(("heap", "anon_1mib", "anon_other", "stack", "files"), 0)
+    kind = None
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        if not line[:1].isupper():
+            fields = line.split()
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            if len(fields) == 5:
+                kind = "anon_1mib" if (end - start) % 2**20 == 0 else "anon_other"
+            elif fields[5] == "[heap]":
+                kind = "heap"
+            elif fields[5] == "[stack]":
+                kind = "stack"
+            elif fields[5].startswith("["):
+                kind = None
+            else:
+                kind = "files"
+        elif kind is not None and line.startswith("Rss:"):
+            split[kind] += int(line.split()[1])
+    return split
 
 
 def _complete_before_end_marker(text: str) -> bool:
@@ -163,13 +201,15 @@ def _measured(host, tree: Path, n: int, root: Path, env: dict[str, str], one: in
             conn = daemon.connect()
             conn.sock.settimeout(3600)
             conn.result("netinfo")
-            figures["idle"] = parse_dump(dump(daemon, out))
             assert daemon.proc is not None
             pid = daemon.proc.pid
+            figures["idle"] = parse_dump(dump(daemon, out))
+            figures["idle_split"] = rss_split(pid)
             nets = workload.networks(n)
             seconds, cpu = timed_apply(conn, pid, make_plan(conn, nets, NO_CHECK))
             figures["add_s"], figures["add_cpu"] = round(seconds, 1), round(cpu, 2)
             figures["with"] = parse_dump(dump(daemon, out))
+            figures["with_split"] = rss_split(pid)
             # the size of the report at N (benchmark 5b's allowance: idle x 1.1 + it)
             figures["report_kib"] = len(orjson.dumps(conn.result("netinfo")["caps"])) // 1024
             if one:
@@ -177,7 +217,10 @@ def _measured(host, tree: Path, n: int, root: Path, env: dict[str, str], one: in
             removal = {name: {"remove": True} for name in nets}
             seconds, cpu = timed_apply(conn, pid, make_plan(conn, removal, NO_CHECK))
             figures["remove_s"], figures["remove_cpu"] = round(seconds, 1), round(cpu, 2)
+            time.sleep(1.0)  # as benchmark 5b: the monitor's last notifications
+            figures["after_split_before"] = rss_split(pid)
             figures["after"] = parse_dump(dump(daemon, out))
+            figures["after_split"] = rss_split(pid)
             figures["after_anon"] = anonymous_rss(pid)
             conn.close()
     return figures

@@ -35,6 +35,14 @@ import threading
 from collections.abc import Iterator
 
 SWITCH_ENV = "NETRELOAD_MALLOC_WINDOW"
+# A request frame from this size on is decoded inside a window (superd's
+# server, through ``shared.wire.recv_frame(..., window=True)``): a big
+# change's request decoded on pymalloc left its names, still held after
+# the change, pinning 4 arenas after removing 5,000 networks, and whatever
+# the change kept afterwards filled the holes of the others (README, round
+# 10). ~450 bytes per network in an apply_plan: 64 KiB is ~145 networks,
+# a one-network request ~1 KiB.
+BIG_FRAME = 1 << 16
 # Include/cpython/pymem.h: PyMemAllocatorDomain
 DOMAIN_RAW, DOMAIN_MEM, DOMAIN_OBJ = 0, 1, 2
 
@@ -77,6 +85,26 @@ def _plain() -> dict[int, _MemAllocatorEx] | None:
 
 _LOCK = threading.Lock()
 _installed: dict[int, _MemAllocatorEx] = {}
+
+
+def _prepare() -> None:
+    """Make, at import (superd's start), the few long-lived objects the
+    first window would otherwise make: ctypes' function objects (each with
+    a dict) and ``_plain``'s answer. Made at the first big change, just
+    before the window opens, they landed among the objects of the change's
+    decoded request and, once those were freed, kept a pymalloc arena of
+    1 MiB to themselves (benchmarks/README.md, round 10). Not while
+    tracemalloc traces: ``_plain`` would remember that the allocators are
+    hooked."""
+    import tracemalloc
+
+    ctypes.pythonapi.PyMem_GetAllocator  # noqa: B018 - resolved once, kept by ctypes
+    ctypes.pythonapi.PyMem_SetAllocator  # noqa: B018
+    if not tracemalloc.is_tracing():
+        _plain()
+
+
+_prepare()
 
 
 def begin_malloc_window() -> bool:

@@ -23,7 +23,8 @@ only when tracemalloc is off). ``NETRELOAD_TRACEMALLOC_HOLDERS=K`` (traced
 only) adds, for the K tracebacks that grew most, what holds one of their
 objects (``shared.memory_holders``: slow, it walks every object);
 ``NETRELOAD_TRACEMALLOC_ARENAS=1`` (untraced only) counts the live objects
-by pymalloc arena and shows what holds the sparsest arenas. Each
+by pymalloc arena and shows what holds the sparsest arenas, then the dicts
+and sets whose table outgrew their items (and what holds them). Each
 dump ends with a line ``=== end``. Without the variable nothing is traced
 and ``SIGUSR2`` keeps its default action.
 """
@@ -91,6 +92,7 @@ def use_one_malloc_arena() -> bool:
     (``NETRELOAD_TRACEMALLOC``'s per-arena line). In the main arena the top
     is trimmed too. The cost, threads sharing one arena's lock, is nil in
     a process whose threads take turns under the GIL (measured: README)."""
+    _malloc_trim()  # resolved now, not among a big change's leftovers (as shared.allocator)
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
     mallopt = getattr(_libc(), "mallopt", None)
@@ -195,9 +197,11 @@ class DebugSnapshots:
         if not tracemalloc.is_tracing():
             self._arenas(out)
             if os.environ.get(ARENAS_ENV):
-                from shared.memory_holders import write_arena_census  # debug only: loaded late
+                # debug only: loaded late
+                from shared.memory_holders import write_arena_census, write_grown_containers
 
                 write_arena_census(out)
+                write_grown_containers(out)
             return
         current, peak = tracemalloc.get_traced_memory()
         out.write(f"traced: {current / 2**20:.1f} MiB now, {peak / 2**20:.1f} MiB peak\n")

@@ -178,3 +178,37 @@ def write_arena_census(out: TextIO, sparse: int = 12, shown: int = 10) -> None:
             holders = holder_chain(item, skip=(items, *by_arena.values()))[:5]
             out.write(f"      {text[:50]} <- {' <- '.join(holders)}\n")
     del by_arena, seen
+
+
+def _slack(obj: Any) -> int:
+    """Bytes a dict or set keeps beyond what a fresh copy of it would
+    (``sys.getsizeof`` of the object less that of its rebuilt copy)."""
+    try:
+        return sys.getsizeof(obj) - sys.getsizeof(type(obj)(obj))
+    except Exception:  # noqa: BLE001 - a subclass whose constructor differs
+        return 0
+
+
+def write_grown_containers(out: TextIO, least: int = 16384, shown: int = 25) -> None:
+    """Dicts and sets whose table is larger than their items need (a dict
+    that held thousands of entries keeps its table after they are deleted
+    one by one), at least ``least`` bytes of slack each, largest first,
+    with what holds them."""
+    found, seen = [], set()
+    for obj in gc.get_objects():
+        for item in (obj, *gc.get_referents(obj)):
+            if id(item) in seen or type(item) not in (dict, set):
+                continue
+            seen.add(id(item))
+            if sys.getsizeof(item) >= least:
+                slack = _slack(item)
+                if slack >= least:
+                    found.append((slack, item))
+    found.sort(key=lambda pair: -pair[0])
+    total = sum(slack for slack, _ in found)
+    out.write(f"grown containers: {len(found)}, {total / 1024:.0f} KiB of slack\n")
+    for slack, item in found[:shown]:
+        holders = holder_chain(item, skip=(found,))[:5]
+        out.write(f"  {type(item).__name__} of {len(item)}, {sys.getsizeof(item) / 1024:.0f} KiB "
+                  f"({slack / 1024:.0f} KiB slack) <- {' <- '.join(holders)}\n")
+    del found, seen
