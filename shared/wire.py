@@ -93,8 +93,13 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def recv_frame(sock: socket.socket, max_size: int = MAX_FRAME) -> dict | None:
-    """The next message, or None when the peer closed between frames."""
+def recv_frame(
+    sock: socket.socket, max_size: int = MAX_FRAME, window: bool = False
+) -> dict | None:
+    """The next message, or None when the peer closed between frames.
+    ``window``: a big frame is decoded in superd's malloc window
+    (``shared.allocator``), so a big request's own strings pin no pymalloc
+    arena once it is answered and freed."""
     header = _recv_exact(sock, _HEADER.size)
     if header is None:
         return None
@@ -105,7 +110,13 @@ def recv_frame(sock: socket.socket, max_size: int = MAX_FRAME) -> dict | None:
     if body is None:
         raise NetError(ErrorCode.BAD_PARAMS, "truncated frame")
     try:
-        message = orjson.loads(body)
+        if window:
+            from shared.allocator import BIG_FRAME, malloc_window  # superd only: ctypes
+
+            with malloc_window(size >= BIG_FRAME):
+                message = orjson.loads(body)
+        else:
+            message = orjson.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise NetError(ErrorCode.BAD_PARAMS, "frame is not JSON") from None
     if not isinstance(message, dict):

@@ -270,7 +270,7 @@ class UnixServer:
     def _serve_one(self, conn: socket.socket, pid: int) -> bool:
         """Answer one request; False when the connection must end."""
         try:
-            message = recv_frame(conn)
+            message = recv_frame(conn, window=True)
         except NetError as error:
             log.warning("connection from pid %d: bad frame: %s", pid, error.message)
             conn.sendall(encode_frame(error_answer(_NO_ID, error.code, error.message)))
@@ -287,6 +287,7 @@ class UnixServer:
         try:
             conn.sendall(self._answer(request_id, verb, args))
         finally:  # also when the peer is gone: the work is due either way
+            del message, args  # the request's memory is free before it is handed back
             if self._after_answer is not None:
                 try:
                     self._after_answer()

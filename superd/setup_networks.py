@@ -142,6 +142,8 @@ class NetworkSetup:
             if isinstance(error, NetError):
                 raise
             raise NetError(ErrorCode.FAILED_IFUP, f"setupNetworks failed: {error}") from error
+        finally:
+            self._removed = ([], [])  # a big removal's names, held after it, kept memory
         self.configurators.commit(pending)
 
     def confirm(self) -> None:

@@ -338,9 +338,11 @@ class Verbs:
     # -- network-changing verbs (one at a time) ----------------------------
     def apply_plan(self, args: dict) -> dict:
         pause, big = CollectorPause(), False  # a big change's: from its intake to its release
-        pause.begin(wire_is_big(args))
+        wire_big = wire_is_big(args)
+        pause.begin(wire_big)
         try:
-            plan = plan_from_wire(args)
+            with malloc_window(wire_big):  # a big plan's checked copy pins no arena either
+                plan = plan_from_wire(args)
             big = is_big(plan.operations)
             with malloc_window(big):  # shared.allocator: a big change's leftovers pin no arena
                 return self._apply_plan(plan, pause)
