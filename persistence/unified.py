@@ -44,7 +44,7 @@ from persistence.atomic import (
     read_json,
     remove_debris,
 )
-from persistence.sections import FOLD_MIN, next_section, plain_snapshot
+from persistence.sections import FOLD_MIN, next_section, plain_snapshot, settled
 from shared import caches, faults
 from shared.config import Config
 from shared.errors import ErrorCode, NetError
@@ -324,6 +324,7 @@ class ConfigStore(ConfigView):
                 section[name] = orjson.loads(text)
             for name in dropped:
                 section.pop(name, None)
+            after[key] = settled(section)
         self._next = after
 
     def remove_debris(self) -> list[str]:

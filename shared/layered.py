@@ -162,11 +162,15 @@ class Layered(MutableMapping):
         self._base, self._over, self._tail, self._len = {}, {}, {}, 0
 
     # -- copying ----------------------------------------------------------
+    def overgrown(self) -> bool:
+        """Whether the overlay outgrew its share of the base (time to fold)."""
+        return len(self._over) + len(self._tail) > FOLD_MIN + len(self._base) // FOLD_SHARE
+
     def copy(self) -> Layered:
         """A writable copy sharing the base: O(overlay). Past its share,
         the overlay is folded into a new base instead (a dict block copy)."""
         new = Layered.__new__(Layered)
-        if len(self._over) + len(self._tail) > FOLD_MIN + len(self._base) // FOLD_SHARE:
+        if self.overgrown():
             new._base = self.folded()
             new._over, new._tail = {}, {}
         else:
@@ -258,7 +262,7 @@ class FoldedWalks(Layered):
         walk, over, tail = self._walk, self._over, self._tail
         if walk is not None:
             new._base, new._over, new._tail = walk, {}, {}
-        elif len(over) + len(tail) > FOLD_MIN + len(self._base) // FOLD_SHARE:
+        elif self.overgrown():
             new._base, new._over, new._tail = self.folded(), {}, {}
         else:
             new._base, new._over, new._tail = self._base, over.copy(), tail.copy()

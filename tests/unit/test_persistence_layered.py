@@ -85,3 +85,14 @@ def test_a_plans_replay_on_a_layered_section_shares_it(store) -> None:
     replay["more"] = doc(1000)
     assert type(replay) is FoldedWalks and replay.shares_base(section)
     assert "more" not in section and list(replay) == [*section, "more"]
+
+
+def test_a_big_removal_leaves_no_removed_document_in_the_snapshot(store) -> None:
+    before = store.shared_snapshot()[1]
+    store.update(removed_networks=list(before["networks"]))
+    removed = store.shared_snapshot()[1]["networks"]
+    assert len(removed) == 0
+    # folded: not tombstones over a base that holds every removed document
+    # until the next write (superd's memory after a big removal)
+    assert type(removed) is dict and removed == {}
+    assert ConfigStore(store.path).snapshot()["networks"] == {}
