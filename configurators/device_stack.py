@@ -38,8 +38,10 @@ class DeviceStackConfigurator(Configurator):
             self.set_ip(network.top.name, ip)
 
     def remove_network(self, network: Network, keep_bond: bool = True) -> None:
-        if network.top.ip is not None:
-            self.clear_ip(network.top.name, network.top.ip)
+        top = network.top
+        if top.ip is not None:
+            stays = isinstance(top, Nic) or (isinstance(top, Bond) and keep_bond)
+            self.clear_ip(top.name, top.ip, stays)
         for device in reversed(network.devices):
             if isinstance(device, Bridge):
                 self.delete_bridge(device)
@@ -83,5 +85,7 @@ class DeviceStackConfigurator(Configurator):
         gateway/default route, IPv6 autoconf, DHCP clients, nameservers."""
 
     @abstractmethod
-    def clear_ip(self, device: str, ip: IpConfig) -> None:
-        """Undo ``set_ip``: stop DHCP clients, remove addresses and routes."""
+    def clear_ip(self, device: str, ip: IpConfig, stays: bool = False) -> None:
+        """Undo ``set_ip``: stop DHCP clients, remove addresses and routes;
+        a device that ``stays`` (it outlives the network) gets back what the
+        network changed in it (IPv6 on as the namespace's default says)."""

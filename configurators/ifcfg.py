@@ -157,6 +157,17 @@ class IfcfgConfigurator(Configurator):
             if not best_effort:
                 raise
             log.exception("ifcfg: bringing devices up failed")
+        self._give_back_ipv6(c for c in changes if c.new is None)
+
+    def _give_back_ipv6(self, gone: Iterable[Change]) -> None:
+        """A NIC whose file went (no network on it any more) keeps the IPv6
+        setting its network had (off, IPV6_DISABLED): the namespace's default
+        back, as the iproute2 configurator gives it."""
+        if self.kernel is None:
+            return
+        for change in gone:
+            if fmt.kind_of(fmt.parse(change.old or "")) == "nic":
+                self.kernel.give_back_ipv6(change.device)
 
     # -- networks ----------------------------------------------------------
     def add_network(self, network: Network, lower_mtu: int | None, blocking_dhcp: bool) -> None:

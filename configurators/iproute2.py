@@ -256,7 +256,10 @@ class Iproute2Configurator(DeviceStackConfigurator):
         else:
             self._bridge_options(dev, stp, delay)
         self._custom_options(dev, options)
-        if not (bridge.ip is not None and bridge.ip.ipv6.autoconf):
+        if bridge.ip is None or not bridge.ip.ipv6.enabled:
+            # before the bridge is up: it never gets a link-local address
+            self.ip_applier.set_ipv6(dev, False)
+        elif not bridge.ip.ipv6.autoconf:
             self.ip_applier.set_autoconf(bridge.name, False)
         if port is not None and bridge.port is not None:
             self.kernel.ensure_mtu(port, bridge.port.mtu)
@@ -328,8 +331,15 @@ class Iproute2Configurator(DeviceStackConfigurator):
     def set_ip(self, device: str, ip: IpConfig, previous: IpConfig | None = None) -> None:
         self.ip_applier.set_ip(device, ip, previous)
 
-    def clear_ip(self, device: str, ip: IpConfig) -> None:
-        self.ip_applier.clear_ip(device, ip)
+    def clear_ip(self, device: str, ip: IpConfig, stays: bool = False) -> None:
+        self.ip_applier.clear_ip(device, ip, stays)
+
+    def give_back_ipv6(self, device: str) -> None:
+        """A device another configurator released (its IPv6 possibly off, as
+        its network asked): the namespace's default setting back."""
+        dev = self.kernel.device(device)
+        if dev is not None:
+            self.ip_applier.give_back_ipv6(dev, fresh=True)
 
     def addresses_of(self, devices: Iterable[str]) -> dict[str, list[str]]:
         self.kernel.cache_addresses(True)  # one dump for all (before begin)

@@ -178,6 +178,11 @@ class Kernel:
             if key not in entry:
                 entry.append(key)
 
+    def addresses_dropped(self, index: int, family: int) -> None:
+        """The device lost every address of ``family`` (IPv6 disabled)."""
+        if self._holds_addresses(index):
+            self._addresses[(index, family)] = []
+
     def address_removed(self, index: int, family: int, key: tuple[str, int]) -> None:
         if self._addresses is not None and key in self._addresses.get((index, family), []):
             self._addresses[(index, family)].remove(key)

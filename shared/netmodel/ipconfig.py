@@ -72,6 +72,12 @@ class IPv6:
     def is_dynamic(self) -> bool:
         return self.autoconf or self.dhcpv6
 
+    @property
+    def enabled(self) -> bool:
+        """The network asks for IPv6 at all; without it the production agent
+        disables IPv6 on the device (no link-local address either)."""
+        return self.address is not None or self.autoconf or self.dhcpv6
+
     def validate(self, owner: str) -> None:
         if self.address is not None:
             addresses.validate_ipv6_cidr(self.address, owner)

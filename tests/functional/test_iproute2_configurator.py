@@ -232,10 +232,20 @@ def test_bridge_mtu_change_reaches_its_port(host_ns):
     assert (link(ns, "net1")["mtu"], link(ns, "veth_0")["mtu"]) == (9000, 9000)
 
 
-def test_bridge_without_autoconf_ignores_router_advertisements(host_ns):
+def test_bridge_without_ipv6_has_ipv6_disabled_and_no_link_local_address(host_ns):
+    """The production agent's rule: a network asking for no IPv6 has none,
+    so no router advertisement is listened to either."""
     ns = host_ns.name
     apply(ns, call("create_bridge", bridge("net1", nic("veth_0"))))
-    assert sysctl(ns, "net1", "accept_ra") == "0"
+    assert sysctl(ns, "net1", "disable_ipv6") == "1"
+    assert ip_json(ns, "-6", "addr", "show", "dev", "net1") in ([], [{}])
+
+
+def test_bridge_with_static_ipv6_ignores_router_advertisements(host_ns):
+    ns = host_ns.name
+    ip = {"ipv6addr": "2001:db8:5::2/64"}
+    apply(ns, call("create_bridge", bridge("net1", nic("veth_0"), ip=ip)))
+    assert (sysctl(ns, "net1", "disable_ipv6"), sysctl(ns, "net1", "accept_ra")) == ("0", "0")
 
 
 def test_delete_bridge_removes_it_and_frees_the_port(host_ns):

@@ -61,7 +61,7 @@ class Recorder(DeviceStackConfigurator):
     def set_ip(self, device: str, ip: Any, previous: Any = None) -> None:
         self._note("set_ip", device)
 
-    def clear_ip(self, device: str, ip: Any) -> None:
+    def clear_ip(self, device: str, ip: Any, stays: bool = False) -> None:
         self._note("clear_ip", device)
 
 
