@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from benchmarks import scale, workload
 from benchmarks.engine import CAPS, BenchEngine
-from benchmarks.lab import BenchLab, KernelWrites, scratch_namespace
+from benchmarks.lab import BenchLab, KernelWrites, bridges_without_ipv6, scratch_namespace
 from benchmarks.report import Row, median, percentile
 
 SETUP_TARGET_N = 1000
@@ -106,7 +106,7 @@ def reference_setup(n: int, runs: int, sentinel: str, budget: Budget | None = No
                 budget.require(2 * (samples[-1] + teardown[-1]) + 20, "another reference run")
             except BudgetExceeded:
                 break
-        with scratch_namespace("ref", sentinel) as ns:
+        with scratch_namespace("ref", sentinel) as ns, bridges_without_ipv6(ns):
             samples.append(_ip("-n", ns, "-batch", "-", input_text=script))
             _check_kernel(ns, n)
             started = time.monotonic()

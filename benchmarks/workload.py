@@ -6,9 +6,12 @@ network without ``nic``/``bonding`` per bridge (the network's bridge device
 carries the network's name); for ``ip -batch`` it is the same three kernel
 operations per bridge netreload's iproute2 configurator performs: create
 the bridge (STP off, forward delay 0, MTU 1500), add the address, set it up.
-netreload also turns IPv6 autoconf/accept_ra off on each bridge (sysctl
-files, not netlink); ``ip -batch`` cannot do that and the reference leaves it
-out, as BENCHMARKS.md's figures do.
+A network without IPv6 has IPv6 disabled on its bridge (the production
+agent's rule): netreload writes each bridge's ``disable_ipv6`` before setting
+it up; ``ip`` has no per-device command for it, so the reference namespace's
+``conf/default/disable_ipv6`` is 1 while ``ip -batch`` runs (the same kernel
+work, one sysctl write less per bridge). Until round 11 both left IPv6 on,
+as BENCHMARKS.md's figures do (netreload then wrote accept_ra and autoconf).
 """
 
 from __future__ import annotations
