@@ -114,6 +114,14 @@ def test_a_network_edited_to_ask_for_ipv6_gets_it_enabled(agent: Agent) -> None:
     assert "2001:db8:6::10/64" in ipv6_addresses(agent, "net_a")
 
 
+def test_a_network_edited_to_ask_for_no_ipv6_loses_its_address_and_ipv6(agent: Agent) -> None:
+    assert agent.setup({"net_a": {**BRIDGED, "ipv6addr": "2001:db8:6::10/64"}})["code"] == 0
+    assert agent.setup({"net_a": BRIDGED})["code"] == 0
+    assert disable_ipv6(agent, "net_a") == "1"
+    assert ipv6_addresses(agent, "net_a") == []
+    assert assert_caps_contract(agent.caps())["networks"]["net_a"]["ipv6addrs"] == []
+
+
 def test_a_link_local_profile_of_an_earlier_release_is_disabled_on_the_next_edit(
     agent: Agent,
 ) -> None:
