@@ -170,8 +170,10 @@ def as_the_kernel_has_it(kernel: Any, profile: WantedProfile) -> None:
     """Put back what NetworkManager changes and the iproute2 configurator
     leaves or sets otherwise, so that the report does not depend on the
     configurator: a bridge's forward delay with STP off, and a bridge
-    port's IPv6 sysctls (NetworkManager turns accept_ra off on every
-    device it manages; a port keeps the namespace's default)."""
+    port's or a bond's without a network IPv6 sysctls (NetworkManager
+    turns accept_ra off on every device it manages, and leaves IPv6
+    disabled on a NIC whose bridgeless network became bridged; such a
+    device keeps the namespace's defaults)."""
     dev = kernel.device(profile.device)
     if dev is None:
         return
@@ -184,7 +186,7 @@ def as_the_kernel_has_it(kernel: Any, profile: WantedProfile) -> None:
                 br_forward_delay=profile.forward_delay,
             )
     if profile.settings["connection"].get("master") or profile.plain:
-        # IPv6 first: a bond left without its network had it disabled
+        # disable_ipv6 first: the others are a disabled device's too
         restore_default(kernel, profile.device, ("disable_ipv6", *AUTOCONF_SYSCTLS))
 
 
