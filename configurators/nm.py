@@ -14,7 +14,9 @@ NetworkManager (:mod:`configurators.nm_dbus`) in one go (steps 3 and 4, and
    to touch (DELETE_NEW_CONNECTIONS; its path kept in
    ``<run_dir>/nm.checkpoint`` for crash recovery);
 2. the NICs it uses set ``Managed``;
-3. profiles no longer wanted deactivated (awaited) and deleted;
+3. profiles no longer wanted deactivated (awaited) and deleted; a device
+   that stays (a bridgeless network's NIC) gets IPv6 back, which
+   NetworkManager leaves disabled;
 4. profiles wanted and not held as wanted added or updated **in memory**
    with autoconnect blocked (``AddConnection2`` / ``Update2``), then
    activated, the activations awaited together (LAYER2_READY is enough for
@@ -60,8 +62,9 @@ from configurators.nm_mtu import stale_profiles
 from configurators.nm_profiles import WantedProfile, network_profiles, profile_uuid
 from configurators.nm_profiles_bond import bond_profiles, keep_role
 from configurators.nm_profiles_bond import check_bonds as nm_check_bonds
-from configurators.nm_send import ANY, add_and_activate, deactivate_and_delete
+from configurators.nm_send import ANY, add_and_activate, deactivate_and_delete, give_ipv6_back
 from shared.config import Config
+from shared.errors import NetError
 from shared.netmodel.bond import Bond
 from shared.netmodel.bridge import Bridge
 from shared.netmodel.network import Network, build_network
@@ -170,8 +173,24 @@ class NmConfigurator(Configurator):
         if not paths:
             return  # nothing was sent: NetworkManager need not even be reachable
         client = self.client
-        roll_back(client, paths)
+        devices = roll_back(client, paths)
         self._mark_restored(client, client.owned_profiles() if names is None else names)
+        self._ipv6_after_rollback(client, devices)
+
+    def _ipv6_after_rollback(self, client: NmClient, devices: Iterable[str]) -> None:
+        """A device the rollback left without an active profile (a NIC whose
+        new network's profile went) gets IPv6 back: NetworkManager leaves
+        the ``disable_ipv6`` of a deactivated ``ipv6.method disabled`` as is."""
+        idle = []
+        for path in sorted(devices):
+            try:
+                state = client.device_state(path)
+            except NetError as error:  # gone meanwhile
+                log.warning("NetworkManager device %s after the rollback: %s", path, error)
+                continue
+            if state.get("ActiveConnection", "/") in ("/", None):
+                idle.append(str(state.get("Interface", "")))
+        give_ipv6_back(self.kernel, idle)
 
     def _mark_restored(self, client: NmClient, names: Iterable[str]) -> None:
         """A bridge a rollback brought back (one the change had removed) is
@@ -281,8 +300,9 @@ class NmConfigurator(Configurator):
         mtu_profiles = stale_profiles(client, self.kernel, mtus, held) if mtus else {}
         if self._in_transaction:
             self._checkpoint([*drop, *want, *mtu_profiles])
-        deactivate_and_delete(client, drop, held, self._held_tables)
+        deleted = deactivate_and_delete(client, drop, held, self._held_tables)
         self.kernel.cache_addresses(self.kernel.caching)  # devices went
+        give_ipv6_back(self.kernel, [n for n in deleted if n not in want])
         for nic in sorted(released):  # as the iproute2 configurator leaves it
             dev = self.kernel.device(nic)
             if dev is not None:
@@ -338,7 +358,9 @@ class NmConfigurator(Configurator):
             for name, profile in client.owned_profiles().items():
                 if name in stale and held.get(name) is None:
                     held[name] = profile.path
-            deactivate_and_delete(client, stale, held, self._held_tables)
+            give_ipv6_back(
+                self.kernel, deactivate_and_delete(client, stale, held, self._held_tables)
+            )
         return list(stale)
 
     # -- the kernel's devices: as the iproute2 configurator sees them ---------------------

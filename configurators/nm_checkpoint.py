@@ -79,16 +79,19 @@ class Checkpoints:
         return left
 
 
-def roll_back(client: NmClient, paths: list[str]) -> None:
+def roll_back(client: NmClient, paths: list[str]) -> set[str]:
     """Roll ``paths`` back, newest first, each awaited until no device is
     activating; one NetworkManager no longer holds (it rolled it back by
-    itself, or restarted) is passed over."""
+    itself, or restarted) is passed over. The paths of the devices rolled back."""
+    devices: set[str] = set()
     for path in reversed(paths):
         if path not in client.checkpoints():
             continue
         result = client.checkpoint_rollback(path)
+        devices.update(result)
         failed = [device for device, code in result.items() if code]
         if failed:
             log.error("NetworkManager checkpoint rollback failed for %s", failed)
         if not client.devices_settled(result):
             log.error("NetworkManager: devices still activating after the rollback")
+    return devices

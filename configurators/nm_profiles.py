@@ -12,8 +12,9 @@ netreload's mark in the ``user`` setting (:data:`configurators.nm_dbus.MARK_KEY`
   bridge, no IP of its own) or a bridgeless network's device (the
   network's IP configuration);
 * IP: IPv4 ``manual`` / ``auto`` (DHCP) / ``disabled``; IPv6 ``manual`` /
-  ``dhcp`` / ``auto`` (autoconf) / ``link-local``, EUI-64 link-local
-  addresses as the kernel makes them; the default-route network's gateway
+  ``dhcp`` / ``auto`` (autoconf) / ``disabled`` (a network asking for no
+  IPv6, as VDSM), ``link-local`` for a bond without a network, EUI-64
+  link-local addresses as the kernel makes them; the default-route network's gateway
   as ``gateway`` (metric 0, as the iproute2 configurator's), every other
   network ``never-default`` and, with a static gateway, source routed as
   :mod:`shared.source_routing` says (its table's subnet and default routes,
@@ -197,11 +198,17 @@ def ipv4_settings(device: str, ip: IpConfig | None) -> dict[str, Any]:
 
 
 def ipv6_settings(ip: IpConfig | None) -> dict[str, Any]:
-    v6 = ip.ipv6 if ip is not None else None
+    """``ip`` None: a device without a network (a bond left alone), IPv6
+    kept as the kernel has it (link-local). A network asking for no IPv6
+    has it disabled, as VDSM does (nmstate ``enabled: false``):
+    NetworkManager writes ``disable_ipv6`` = 1, no link-local address."""
     settings: dict[str, Any] = {"addr-gen-mode": 0, "ignore-auto-dns": True, "route-metric": 0}
-    if v6 is None or not (v6.address or v6.autoconf or v6.dhcpv6):
+    if ip is None:
         settings["method"] = "link-local"
         return settings
+    v6 = ip.ipv6
+    if not (v6.address or v6.autoconf or v6.dhcpv6):
+        return {"method": "disabled"}
     if v6.autoconf and not (v6.address or v6.dhcpv6):
         # SLAAC left to the kernel (accept_ra, autoconf: set by the
         # configurator after activation, as the iproute2 one sets them), so
@@ -272,8 +279,8 @@ def network_profiles(network: Network) -> list[WantedProfile]:
                     **_ip(top.name, ip),
                     "user": _mark(),
                 },
-                # a bridge without a port has no carrier: its IPv6
-                # link-local address (all there is without IPv4) never comes
+                # a bridge without a port has no carrier: without IPv4,
+                # what IPv6 it has (a static address) waits for it
                 layer2=dynamic(ip) or (top.port is None and _no_ipv4(ip)),
                 created=True,
                 forward_delay=kernel_forward_delay(top),

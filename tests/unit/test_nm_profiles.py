@@ -83,6 +83,39 @@ def test_ipv6_autoconf_alone_is_left_to_the_kernel() -> None:
     assert got.settings["ipv6"] == {"method": "ignore"}
 
 
+def test_a_bridged_network_without_ipv6_has_it_disabled_on_its_bridge() -> None:
+    got = profiles("vmnet", {"nic": "eth1", "ipaddr": "192.0.2.5", "prefix": 24})
+    assert got["vmnet"].settings["ipv6"] == {"method": "disabled"}
+    assert "ipv6" not in got["eth1"].settings  # a port: NetworkManager's default
+
+
+def test_a_bridgeless_network_without_any_ip_has_ipv6_disabled_on_its_nic() -> None:
+    got = profiles("bare", {"nic": "eth0", "bridged": False})["eth0"]
+    assert got.settings["ipv6"] == {"method": "disabled"}
+    assert got.settings["ipv4"] == {"method": "disabled"} and not got.plain
+
+
+@pytest.mark.parametrize(
+    ("attrs", "method"),
+    [
+        ({"ipv6addr": "2001:db8::5/64"}, "manual"),
+        ({"dhcpv6": True}, "dhcp"),
+        ({"ipv6autoconf": True, "dhcpv6": True}, "auto"),
+    ],
+)
+def test_a_network_asking_for_ipv6_keeps_it_enabled(attrs: dict, method: str) -> None:
+    got = profiles("six", {"nic": "eth0", **attrs})["six"]
+    assert got.settings["ipv6"]["method"] == method
+
+
+def test_a_held_link_local_profile_counts_as_changed() -> None:
+    """A profile an earlier release made (IPv6 link-local) is updated."""
+    wanted = profiles("vmnet", {"nic": "eth1"})["vmnet"].settings
+    held = {**wanted, "ipv6": {"method": "link-local", "addr-gen-mode": 0}}
+    assert not same_settings(wanted, held)
+    assert same_settings(wanted, {**wanted, "ipv6": {"method": "disabled", "addr-gen-mode": 1}})
+
+
 def test_stp_off_leaves_the_forward_delay_to_netlink_and_stp_on_clamps_it() -> None:
     off = profiles("b", {"nic": "eth0"})["b"]
     on = profiles("b", {"nic": "eth0", "stp": True})["b"]

@@ -124,6 +124,27 @@ def test_a_bond_edited_alone_keeps_the_role_its_held_profile_has() -> None:
     assert fresh.settings["ipv4"] == {"method": "disabled"} and fresh.plain
 
 
+def test_a_bond_without_a_network_keeps_ipv6_as_the_kernel_has_it() -> None:
+    """No network asks anything of it: link-local, as the iproute2
+    configurator leaves a bond (IPv6 disabled is a network's)."""
+    (alone, *_) = bond_profiles(bond(), role=True)
+    assert alone.settings["ipv6"]["method"] == "link-local" and alone.plain
+
+
+def test_a_bridgeless_network_on_a_bond_without_ipv6_disables_it_on_the_bond() -> None:
+    got = profiles("net", {"bonding": "bond0", "bridged": False}, BOND)["bond0"]
+    assert got.settings["ipv6"] == {"method": "disabled"} and not got.plain
+
+
+def test_a_bond_edited_alone_keeps_its_networks_disabled_ipv6() -> None:
+    (profile, *_) = bond_profiles(bond())
+    held = {"connection": {"id": "bond0"}, "ipv4": {"method": "disabled"},
+            "ipv6": {"method": "disabled"}}  # fmt: skip
+    kept = with_role(profile, held)
+    assert kept.settings["ipv6"] == {"method": "disabled"}
+    assert not kept.plain and not kept.layer2  # the network's device: IPv6 stays off
+
+
 def test_a_bond_edited_with_its_network_removed_takes_the_role_the_removal_gave() -> None:
     (none_role, *_) = bond_profiles(bond("mode=1"), role=True)
     (edited, *_) = bond_profiles(bond())
