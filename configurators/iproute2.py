@@ -211,6 +211,11 @@ class Iproute2Configurator(DeviceStackConfigurator):
             )
             dev = self.kernel.require(vlan.name)
             self.kernel.mark(dev)
+            # Off before it is up, as the production agent has a bridge
+            # port's (and a VLAN network's without IPv6: set_ip turns it on
+            # for one asking for IPv6): every VLAN device of a big host
+            # otherwise holds IPv6 routes the kernel walks on each change.
+            self.ip_applier.set_ipv6(dev, False)
         self.kernel.ensure_mtu(dev, vlan.mtu)
         self.kernel.ensure_up(dev)
 
@@ -267,6 +272,8 @@ class Iproute2Configurator(DeviceStackConfigurator):
                 # a bridge port has no IP of its own: the network's is on
                 # the bridge (a bond's are kept, the legacy rule)
                 self.ip_applier.flush(port)
+            elif isinstance(bridge.port, Vlan):  # was a bridgeless network's
+                self.ip_applier.set_ipv6(port, False)
             if port["master"] != dev["index"]:
                 self.kernel.set_link(port, f"add to bridge {bridge.name}", master=dev["index"])
             self.kernel.ensure_up(port)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -261,7 +262,7 @@ MTU_FAMILY = ("bond2", "dummy_3", "dummy_4", "bond2.10", "jumbo", "bond2.20")
 
 @pytest.fixture(scope="module")
 def vlans(vm_kernel_modules, tmp_path_factory) -> Iterator[Scenario]:
-    """Request 1: two VLAN networks on dummy_0, four networks on bond1, a
+    """Request 1: three VLAN networks on dummy_0, four networks on bond1, a
     9000 and a 1500 VLAN network on bond2; request 2 removes the 9000 one."""
     with host(tmp_path_factory, 5) as agent:
         s = Scenario(agent)
@@ -272,6 +273,8 @@ def vlans(vm_kernel_modules, tmp_path_factory) -> Iterator[Scenario]:
                     "nicbr": {"nic": "dummy_0", "vlan": 100, "ipaddr": "10.100.0.1", "prefix": 24},
                     "nicraw": {"nic": "dummy_0", "vlan": 101, "bridged": False,
                                "ipaddr": "10.101.0.1", "prefix": 24},
+                    "nicraw6": {"nic": "dummy_0", "vlan": 102, "bridged": False,
+                                "ipv6addr": "fd00:102::1/64"},
                     "untagged": {"bonding": "bond1", "ipaddr": "10.0.0.1", "prefix": 24},
                     "vbr": {"bonding": "bond1", "vlan": 10, "ipaddr": "10.10.0.1", "prefix": 24},
                     "vnobr": {"bonding": "bond1", "vlan": 20, "bridged": False,
@@ -366,6 +369,32 @@ def test_bond_mtu_drops_back_when_the_jumbo_vlan_network_goes(vlans) -> None:
         "dummy_4": 1500,
         "bond2.20": 1500,
     }
+
+
+def disable_ipv6(ns: str, device: str) -> str:
+    out = subprocess.run(
+        ["ip", "netns", "exec", ns, "cat", f"/proc/sys/net/ipv6/conf/{device}/disable_ipv6"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return out.stdout.strip()
+
+
+def test_the_vlan_device_of_a_bridged_network_has_ipv6_disabled(vlans) -> None:
+    """The production agent's rule for a bridge port: no IP stack of its own."""
+    ports = ("dummy_0.100", "bond1.10", "bond1.30")
+    assert {p: disable_ipv6(vlans.ns, p) for p in ports} == dict.fromkeys(ports, "1")
+
+
+def test_a_bridgeless_vlan_network_without_ipv6_has_it_disabled(vlans) -> None:
+    tops = ("dummy_0.101", "bond1.20", "bond2.20")
+    assert {t: disable_ipv6(vlans.ns, t) for t in tops} == dict.fromkeys(tops, "1")
+
+
+def test_a_bridgeless_vlan_network_with_an_ipv6_address_has_ipv6_on(vlans) -> None:
+    ns = vlans.ns
+    assert disable_ipv6(ns, "dummy_0.102") == "0"
+    entries = _ip(ns, "-6", "addr", "show", "dev", "dummy_0.102")
+    assert "fd00:102::1" in {i["local"] for e in entries for i in e.get("addr_info", [])}
 
 
 # --------------------------------------------------------------------------
