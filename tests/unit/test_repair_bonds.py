@@ -37,18 +37,22 @@ class Persistence:
 
 class Core:
     """What ``repair_plan`` reads of a core: the running configuration and
-    the kernel's capabilities report. A bond repair alone plans nothing
-    (``plan`` would be a network's removal)."""
+    the kernel's capabilities report; ``host``: what a network's removal is
+    planned against (None: a bond repair alone plans nothing)."""
 
-    def __init__(self, running: Mapping, caps: Mapping) -> None:
+    def __init__(
+        self, running: Mapping, caps: Mapping, host: NetinfoSnapshot | None = None
+    ) -> None:
         self.persistence = Persistence(running)
-        self.caps = caps
+        self.caps, self.host = caps, host
 
     def read_caps(self, running: Mapping) -> dict:
         return copy.deepcopy(dict(self.caps))
 
-    def plan(self, *args: object) -> Plan:
-        raise AssertionError("no network is rebuilt for a bond's returning NIC")
+    def plan(self, networks: object, bondings: object, options: object) -> Plan:
+        assert self.host is not None, "no network is rebuilt for a bond's returning NIC"
+        running = RunningConfig.from_dict(self.persistence.running.snapshot())
+        return plan_setup_networks(networks, bondings, options, self.host, running)
 
 
 @pytest.fixture
@@ -109,6 +113,18 @@ def test_an_ovs_bonds_ports_are_left_to_ovsdb(running: dict) -> None:
 
 def test_a_name_of_no_running_bond_or_network_is_ignored(running: dict) -> None:
     assert repair_plan(Core(running, caps(["veth_0"])), {"bond7", "nowhere"}) == (None, [])
+
+
+def test_a_plain_nic_and_a_bonds_nic_back_together_are_one_plan_in_order(
+    running: dict, host: NetinfoSnapshot
+) -> None:
+    kernel = caps(["veth_0"])  # "plain"'s bridge lost veth_2: it has no port
+    kernel["bridges"] = {"plain": {"ports": [], "mtu": 1500, "stp": "off"}}
+    plan, repaired = repair_plan(Core(running, kernel, host), {"plain", "bond1"})
+    assert plan is not None and repaired == ["plain", "bond1"]
+    ops = [(op["op"], op["name"]) for op in plan.operations]
+    assert ops == [("remove_network", "plain"), ("edit_bond", "bond1"), ("add_network", "plain")]
+    assert Plan.from_dict(plan.to_dict()) == plan
 
 
 # -- what the event names -----------------------------------------------------
