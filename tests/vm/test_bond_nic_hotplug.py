@@ -14,22 +14,24 @@ into the peer namespace and "plugged" back by moving it home (it returns
 down, released, with its own MTU). bond1 (veth_0, veth_1, active-backup)
 carries the bridged network "onbond" with an address and MTU 9000; veth_2
 is in no bond or network and goes and comes back as well. Under
-``restore`` with each configurator that drives the kernel's bonds
-(``iproute2``, and ``nm``: NetworkManager on a private bus, ``nm_lab``);
+``restore`` with each way netreload drives the kernel's bonds (``iproute2``,
+``team``: iproute2 with ``bonding_driver = team``, teamd's ports, and
+``nm``: NetworkManager on a private bus, ``nm_lab``);
 under ``report`` once (each superd start-up costs tens of seconds in the
 emulated guest).
-Assertions read the kernel back (``ip -j -d``, the bonding driver's sysfs).
+Assertions read the kernel back (``ip -j -d``).
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ns_ip_json, ns_sysfs_read
+from conftest import ns_ip_json
 
 from tests.functional.conftest import (
     addresses,
@@ -54,6 +56,11 @@ OUTCOMES = ("networks_restored", "restore_failed")
 def link(ns: str, name: str) -> dict[str, Any]:
     (entry,) = ns_ip_json(ns, "link", "show", "dev", name)
     return entry
+
+
+def slaves(ns: str, bond: str) -> list[str]:
+    """The devices enslaved to ``bond`` (a bond's or a team's ports)."""
+    return sorted(entry["ifname"] for entry in ns_ip_json(ns, "link", "show", "master", bond))
 
 
 class Events:
@@ -97,9 +104,10 @@ def scenario(policy: str, root: Path, configurator: str = "iproute2") -> Iterato
                 superd: Superd = NmSuperd(host, root, sock_dir, NmLab(ns, root / "nm"))
             else:
                 superd = Superd(host, root, sock_dir)
-            superd.config.write_text(
-                superd.config.read_text() + f"[events]\nnic_added = {policy}\n"
-            )
+            text = superd.config.read_text() + f"[events]\nnic_added = {policy}\n"
+            if configurator == "team":
+                text = text.replace("[vars]\n", "[vars]\nbonding_driver = team\n")
+            superd.config.write_text(text)
             lab = superd.lab if isinstance(superd, NmSuperd) else None
             try:
                 if lab is not None:
@@ -143,6 +151,8 @@ def scenario(policy: str, root: Path, configurator: str = "iproute2") -> Iterato
                 superd.kill()
                 if lab is not None:
                     lab.stop()
+                for pid_file in (root / "run" / "team").glob("*.pid"):  # teamd outlives superd
+                    subprocess.run(["kill", pid_file.read_text().strip()], check=False)
                 log = superd.log_text()
                 if log:
                     print(f"----- superd log -----\n{log[-8000:]}")
@@ -150,7 +160,7 @@ def scenario(policy: str, root: Path, configurator: str = "iproute2") -> Iterato
         destroy_host_ns(host)
 
 
-@pytest.fixture(scope="module", params=["iproute2", "nm"])
+@pytest.fixture(scope="module", params=["iproute2", "team", "nm"])
 def restored(vm_kernel_modules, tmp_path_factory, request) -> Iterator[dict[str, Any]]:
     yield from scenario("restore", tmp_path_factory.mktemp("restore"), request.param)
 
@@ -164,7 +174,7 @@ def test_a_returning_bond_nic_is_enslaved_to_its_bond_again_and_up(restored) -> 
     ns = restored["ns"]
     nic = link(ns, "veth_1")
     assert nic.get("master") == "bond1" and "UP" in nic["flags"], restored["events"]
-    assert sorted(ns_sysfs_read(ns, "bond1", "bonding/slaves").split()) == ["veth_0", "veth_1"]
+    assert slaves(ns, "bond1") == ["veth_0", "veth_1"]
 
 
 def test_the_returning_nic_takes_the_mtu_its_bonds_network_asks_for(restored) -> None:
@@ -203,4 +213,4 @@ def test_without_the_restore_policy_the_returning_nic_stays_out_of_its_bond(repo
     ns = reported["ns"]
     assert reported["outcome"] is None
     assert link(ns, "veth_1").get("master") is None
-    assert ns_sysfs_read(ns, "bond1", "bonding/slaves").split() == ["veth_0"]
+    assert slaves(ns, "bond1") == ["veth_0"]
