@@ -36,7 +36,8 @@ class EventHub:
     def __init__(self, config: Config, live: LiveNetinfo, running: RunningView = dict,
                  restore: Restore | None = None) -> None:  # fmt: skip
         """``running``: the running configuration events name networks from;
-        ``restore``: the action that rebuilds networks an event broke."""
+        ``restore``: the action that repairs the networks and bonds an
+        event broke (``superd.repair.repair_plan``)."""
         self.config, self.live = config, live
         self.running = running
         self.log = EventLog()

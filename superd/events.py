@@ -57,7 +57,8 @@ KINDS = (
 # What an event may call for, per kind. ``report``: to subscribers (frontd →
 # STOMP ``|net|host_conn|no_id``, ``netreload events``); ``ignore``: not even
 # that; ``restore``: report, then rebuild the running networks the NIC
-# carried (their bridge lost the port when the NIC went away).
+# carried (their bridge lost the port when the NIC went away), or enslave it
+# to its bond again.
 ACTIONS: dict[str, tuple[str, ...]] = {kind: ("report", "ignore") for kind in KINDS}
 ACTIONS["nic_added"] = ("report", "ignore", "restore")
 DEFAULT_POLICY: dict[str, str] = dict.fromkeys(KINDS, "report")
@@ -210,12 +211,17 @@ def reported(events: Iterable[dict[str, Any]], policy: Mapping[str, str]) -> lis
 
 
 def restore_targets(events: Iterable[dict[str, Any]], policy: Mapping[str, str]) -> set[str]:
-    """Networks to rebuild: those directly on a NIC that came back, when the
-    policy says ``restore``. A bond's NIC coming back needs nothing: the bond
-    was kept, with its other NICs, and its networks with it."""
+    """What a NIC that came back calls for, when the policy says ``restore``:
+    the networks directly on it (their bridge lost it as a port, their VLAN
+    device went with it), or the bonds that enslave it. The kernel releases
+    a vanishing NIC from its bond and does not enslave it again when it
+    returns; the bond was kept, with its other NICs and its networks, so
+    the bond alone is named (network and bond names: ``superd.repair`` tells
+    them apart by the running configuration)."""
     targets: set[str] = set()
+    if policy.get("nic_added") != "restore":
+        return targets
     for event in events:
-        if event["kind"] == "nic_added" and policy.get("nic_added") == "restore":
-            if not event.get("bonds"):
-                targets.update(event.get("networks", ()))
+        if event["kind"] == "nic_added":
+            targets.update(event.get("bonds") or event.get("networks", ()))
     return targets

@@ -15,6 +15,14 @@ removes each broken network and adds it again with the same attributes: one
 transaction, rolled back as a whole if it fails, the running configuration
 the same before and after.
 
+A bond's NIC that disappears is released by the kernel, and not enslaved
+again when it comes back; the bond stays up on its other NICs, with its
+networks. Rebuilding those would cut the bond's traffic to re-add one NIC:
+the repair is an ``edit_bond`` of the bond as it runs, whose configurator
+enslaves what the bond lacks (MTU and up as setupNetworks builds it) and
+leaves the rest as it is. It is made once every NIC the bond names is back
+(the configurator asks for all of them), for a bond the kernel still has.
+
 Broken, for both: a device the network needs is missing or not as asked
 (the capabilities report), or a bridge or VLAN device of its own that
 netreload marked is administratively down (read apart,
@@ -34,7 +42,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from shared.errors import NetError
 from shared.netmodel.ownership import network_devices, taken_over
-from shared.netmodel.plan import Plan
+from shared.netmodel.plan import PLAN_VERSION, Plan
 from shared.netmodel.snapshot import NetinfoSnapshot
 from superd.admin_state import marked_down
 from superd.setup_networks import NetworkSetup
@@ -49,20 +57,44 @@ OPTIONS = {"connectivityCheck": False}
 
 
 def repair_plan(core: NetworkSetup, names: Iterable[str]) -> tuple[Plan | None, list[str]]:
-    """(the plan, the networks it rebuilds); (None, []) when none is broken."""
+    """(the plan, what it repairs: the networks it rebuilds, then the bonds
+    it makes whole); (None, []) when nothing named is broken. ``names``:
+    networks and bonds of the running configuration (a name that is both is
+    checked as both: each is repaired only if broken)."""
     running = core.persistence.running.snapshot()
-    nets = running.get("networks", {})
+    nets, bonds = running.get("networks", {}), running.get("bonds", {})
     caps = core.read_caps(running)
     named = [n for n in set(names) if n in nets]
     down = marked_down(devices_of(nets, named), live_of(core))
     broken = sorted(n for n in named if network_mismatches(n, nets[n], caps, down))
-    if not broken:
+    incomplete = sorted(
+        b for b in set(names) if b in bonds and lacks_returned_nics(b, bonds[b], caps)
+    )
+    if not broken and not incomplete:
         return None, []
-    removal = core.plan({name: {"remove": True} for name in broken}, {}, OPTIONS)
-    removes = [op for op in removal.operations if op["op"] == "remove_network"]
+    removes: list[dict] = []
+    if broken:
+        removal = core.plan({name: {"remove": True} for name in broken}, {}, OPTIONS)
+        removes = [op for op in removal.operations if op["op"] == "remove_network"]
+    # the bond as it runs: the configurator's ensure enslaves what it lacks
+    # and leaves the rest (options, MTU, other NICs, networks) as it is
+    edits = [{"op": "edit_bond", "name": b, "attrs": dict(bonds[b])} for b in incomplete]
     adds = [{"op": "add_network", "name": n, "attrs": dict(nets[n])} for n in broken]
-    data = {**removal.to_dict(), "operations": removes + adds, "running": running}
-    return Plan.from_dict(data), broken
+    data = {"version": PLAN_VERSION, "operations": removes + edits + adds, "options": OPTIONS,
+            "running": running}  # fmt: skip
+    return Plan.from_dict(data), broken + incomplete
+
+
+def lacks_returned_nics(name: str, attrs: Mapping, caps: Mapping) -> bool:
+    """Whether the kernel's bond ``name`` lacks NICs it should enslave that
+    are all there now (came back). A bond the kernel lacks, or whose NICs
+    are not all back, is not made whole by enslaving (the configurator asks
+    for every NIC); an OVS bond's ports come back through OVSDB."""
+    bond = caps.get("bondings", {}).get(name)
+    if bond is None or attrs.get("switch") == "ovs":
+        return False
+    wanted = set(attrs.get("nics", ()))
+    return bool(wanted - set(bond.get("slaves", ()))) and wanted <= caps.get("nics", {}).keys()
 
 
 def restore_request(persistent: Mapping, running: Mapping) -> tuple[dict, dict]:

@@ -155,10 +155,10 @@ def test_ignored_kinds_are_not_reported() -> None:
     assert ev.reported(events, {"link_up": "ignore"}) == events[1:]
 
 
-def test_restore_targets_networks_on_a_returning_nic_but_not_on_a_bond() -> None:
+def test_restore_targets_networks_on_a_returning_nic_and_the_bond_of_a_returning_slave() -> None:
     policy = {"nic_added": "restore"}
     back = ev.with_usage([ev.nic_event("eth0", 3, True), ev.nic_event("eth1", 4, True)], RUNNING)
-    assert ev.restore_targets(back, policy) == {"mgmt"}
+    assert ev.restore_targets(back, policy) == {"mgmt", "bond0"}
     assert ev.restore_targets(back, {"nic_added": "report"}) == set()
 
 
