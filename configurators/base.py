@@ -83,6 +83,10 @@ class Configurator(ABC):
     def restore_addresses(self, addresses: Mapping[str, list[str]]) -> None:  # noqa: B027
         """After a rollback: add back the addresses a device lost."""
 
+    def give_back_ipv6(self, device: str) -> None:  # noqa: B027 - optional hook
+        """A device another configurator released: IPv6 on or off as the
+        namespace's default says (the kernel's devices' configurator)."""
+
     def check_bonds(self, bonds: Mapping[str, Mapping]) -> None:  # noqa: B027 - optional hook
         """Before any change: refuse (``NetError``) bonds, by canonical
         attributes, that this configurator cannot build as asked (a team's

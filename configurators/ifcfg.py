@@ -166,8 +166,12 @@ class IfcfgConfigurator(Configurator):
         if self.kernel is None:
             return
         for change in gone:
-            if fmt.kind_of(fmt.parse(change.old or "")) == "nic":
+            if fmt.kind_of(fmt.parse(change.old or "")) != "nic":
+                continue
+            try:
                 self.kernel.give_back_ipv6(change.device)
+            except NetError:  # a rollback goes on; the device is as it is
+                log.exception("ifcfg: IPv6 of %s not given back", change.device)
 
     # -- networks ----------------------------------------------------------
     def add_network(self, network: Network, lower_mtu: int | None, blocking_dhcp: bool) -> None:
