@@ -76,6 +76,9 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "ip-up": ("add_up", "addr"),
     "ip-mark": ("add_down", "mark", "addr", "up"),
     "ip-sysctl": ("add_down", "sysctl_ra", "sysctl_autoconf", "addr", "up"),
+    # round 11: IPv6 off on a network without IPv6 (one sysctl, before the up)
+    "nr-v6off": ("add_down_echo", "mark", "sysctl_v6off", "addr", "up"),
+    "ip-v6off": ("add_down", "sysctl_v6off", "addr", "up"),
 }
 
 # what superd's monitor socket does during the big change (``VARIANT+MODE``):
@@ -184,6 +187,8 @@ def run_steps(n: int, steps: tuple[str, ...], first: int = 0) -> dict[str, float
                 _write(f"{IPV6_CONF}/{name}/accept_ra", b"0\n")
             elif step == "sysctl_autoconf":
                 _write(f"{IPV6_CONF}/{name}/autoconf", b"0\n")
+            elif step == "sysctl_v6off":
+                _write(f"{IPV6_CONF}/{name}/disable_ipv6", b"1\n")
             spent[step] += clock() - t0
     total = clock() - begin
     result = {step: ns / 1e6 for step, ns in spent.items()}
