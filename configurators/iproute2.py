@@ -48,6 +48,7 @@ from shared.netmodel.bridge import Bridge
 from shared.netmodel.device import DEFAULT_MTU
 from shared.netmodel.host_qos import shaping
 from shared.netmodel.ipconfig import IpConfig
+from shared.netmodel.names import is_device_conf_name
 from shared.netmodel.nic import Nic
 from shared.netmodel.ownership import OWNER_ALIAS, owned_links
 from shared.netmodel.team_runner import teamd_config
@@ -341,12 +342,18 @@ class Iproute2Configurator(DeviceStackConfigurator):
     def clear_ip(self, device: str, ip: IpConfig, stays: bool = False) -> None:
         self.ip_applier.clear_ip(device, ip, stays)
 
-    def give_back_ipv6(self, device: str) -> None:
-        """A device another configurator released (its IPv6 possibly off, as
-        its network asked): the namespace's default setting back."""
+    def give_back_ipv6(self, device: str, autoconf: bool = False) -> None:
+        """A device another configurator released or left as its program
+        sets it (its IPv6 possibly off, as its network asked): the
+        namespace's default setting back, and with ``autoconf`` its default
+        router advertisement and SLAAC settings. ``device`` may come from
+        another program (a NetworkManager profile's name): anything that
+        is not a device's ``conf`` directory is left alone."""
+        if not is_device_conf_name(device):
+            return
         dev = self.kernel.device(device)
         if dev is not None:
-            self.ip_applier.give_back_ipv6(dev, fresh=True)
+            self.ip_applier.give_back_ipv6(dev, fresh=True, autoconf=autoconf)
 
     def addresses_of(self, devices: Iterable[str]) -> dict[str, list[str]]:
         self.kernel.cache_addresses(True)  # one dump for all (before begin)

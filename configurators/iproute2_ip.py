@@ -94,8 +94,9 @@ class IpApplier:
         want4, prev4 = static_v4(ip), static_v4(prev)
         bond = dev["kind"] == "bond"
         self._ipv4_address(dev, want4, prev4, keep_foreign=bond, dhcp=ip.ipv4.is_dhcp)
+        want6 = static_v6(ip)
         if ipv6:  # disabled below: the kernel drops every IPv6 address itself
-            want6, prev6 = static_v6(ip), static_v6(prev)
+            prev6 = static_v6(prev)
             dynamic6 = ip.ipv6.dhcpv6 or ip.ipv6.autoconf
             self._ipv6_address(dev, want6, prev6, keep_foreign=bond or dynamic6)
         if prev4 is not None and prev4.gateway and prev4 != want4:
@@ -110,7 +111,7 @@ class IpApplier:
         if prev_gw6 and prev_gw6 != want_gw6:
             self.routes.remove_ipv6_default(dev, prev_gw6)
         if want_gw6:
-            self.routes.ensure_ipv6_default(dev, want_gw6, static_v6(ip))
+            self.routes.ensure_ipv6_default(dev, want_gw6, want6)
         if not ipv6:
             if prev.ipv6.autoconf:  # off for whoever turns IPv6 on again
                 self.set_autoconf(device, False)
@@ -180,14 +181,27 @@ class IpApplier:
         different. Off drops every IPv6 address and route of the device."""
         self._write_disable_ipv6(dev, "0" if enabled else "1", required=enabled)
 
-    def give_back_ipv6(self, dev: dict[str, Any], fresh: bool = False) -> None:
+    def give_back_ipv6(
+        self, dev: dict[str, Any], fresh: bool = False, autoconf: bool = False
+    ) -> None:
         """``dev`` leaves netreload's hands: IPv6 as the namespace's default
         says (the administrator's choice for any device), not as netreload's
-        network had it. ``fresh``: another program (NetworkManager) may have
-        written the device's setting since it was last read."""
+        network had it; ``autoconf``: its router advertisement and SLAAC
+        settings too. ``fresh``: another program (NetworkManager) may have
+        written the device's settings since they were last read."""
+        # disable_ipv6 first: the others are a disabled device's too
         default = self.kernel.sysctl(f"{_IPV6_CONF}/default/{DISABLE_IPV6}")
         if default is not None:
             self._write_disable_ipv6(dev, default, required=False, fresh=fresh)
+        for name in AUTOCONF_SYSCTLS if autoconf else ():
+            default = self.kernel.sysctl(f"{_IPV6_CONF}/default/{name}")
+            path = f"{_IPV6_CONF}/{dev['name']}/{name}"
+            current = read_value(path) if fresh else self.kernel.sysctl(path)
+            if default is None or current is None:
+                continue
+            if current != default:
+                write_value(dev["name"], path, default)
+            self.kernel.wrote(path, default)
 
     def _write_disable_ipv6(
         self, dev: dict[str, Any], want: str, required: bool, fresh: bool = False

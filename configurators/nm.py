@@ -62,7 +62,7 @@ from configurators.nm_mtu import stale_profiles
 from configurators.nm_profiles import WantedProfile, network_profiles, profile_uuid
 from configurators.nm_profiles_bond import bond_profiles, keep_role
 from configurators.nm_profiles_bond import check_bonds as nm_check_bonds
-from configurators.nm_send import ANY, add_and_activate, deactivate_and_delete, give_ipv6_back
+from configurators.nm_send import ANY, add_and_activate, deactivate_and_delete
 from shared.config import Config
 from shared.errors import NetError
 from shared.netmodel.bond import Bond
@@ -190,7 +190,15 @@ class NmConfigurator(Configurator):
                 continue
             if state.get("ActiveConnection", "/") in ("/", None):
                 idle.append(str(state.get("Interface", "")))
-        give_ipv6_back(self.kernel, idle)
+        self._give_ipv6_back(idle)
+
+    def _give_ipv6_back(self, names: Iterable[str]) -> None:
+        """IPv6 back (the namespace's default) on the devices among
+        ``names`` that outlive their deleted profile (a bridgeless network's
+        NIC): NetworkManager leaves a disabled IPv6 disabled when it
+        deactivates a profile. Devices gone (a bridge) are skipped."""
+        for name in names:
+            self.kernel_side.give_back_ipv6(name)
 
     def _mark_restored(self, client: NmClient, names: Iterable[str]) -> None:
         """A bridge a rollback brought back (one the change had removed) is
@@ -302,7 +310,7 @@ class NmConfigurator(Configurator):
             self._checkpoint([*drop, *want, *mtu_profiles])
         deleted = deactivate_and_delete(client, drop, held, self._held_tables)
         self.kernel.cache_addresses(self.kernel.caching)  # devices went
-        give_ipv6_back(self.kernel, [n for n in deleted if n not in want])
+        self._give_ipv6_back(n for n in deleted if n not in want)
         for nic in sorted(released):  # as the iproute2 configurator leaves it
             dev = self.kernel.device(nic)
             if dev is not None:
@@ -358,9 +366,7 @@ class NmConfigurator(Configurator):
             for name, profile in client.owned_profiles().items():
                 if name in stale and held.get(name) is None:
                     held[name] = profile.path
-            give_ipv6_back(
-                self.kernel, deactivate_and_delete(client, stale, held, self._held_tables)
-            )
+            self._give_ipv6_back(deactivate_and_delete(client, stale, held, self._held_tables))
         return list(stale)
 
     # -- the kernel's devices: as the iproute2 configurator sees them ---------------------

@@ -18,12 +18,9 @@ Unchanged profiles are neither updated nor reactivated.
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from configurators.iproute2_ip import AUTOCONF_SYSCTLS, IPV6_CONF
-from configurators.iproute2_reads import read_value, write_value
 from configurators.nm_dbus import DEACTIVATED, MARK_KEY, NmClient
 from configurators.nm_lease_rules import route_table
 from configurators.nm_profiles import WantedProfile, activation_order, same_settings
@@ -35,8 +32,6 @@ log = logging.getLogger("netreload.nm")
 #: a profile dropped whatever its master
 ANY = "*"
 NAME_STATES = {1: "activating", 2: "activated", 3: "deactivating", 4: "deactivated"}
-#: a name usable as one path component under /proc/sys/net/ipv6/conf
-_DEVICE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-.:]{0,14}")
 
 
 def deactivate_and_delete(
@@ -81,18 +76,6 @@ def deactivate_and_delete(
     for path in paths.values():
         client.delete_connection(path)
     return list(paths)
-
-
-def give_ipv6_back(kernel: Any, names: Iterable[str]) -> None:
-    """IPv6 back (the namespace's default ``disable_ipv6``) on the devices
-    among ``names`` that outlive their deleted profile (a bridgeless
-    network's NIC): NetworkManager leaves a disabled IPv6 disabled when it
-    deactivates a profile. Devices gone (a bridge) are skipped."""
-    for name in names:
-        # a profile's name becomes a path; conf/all and conf/default are
-        # not devices' (all/disable_ipv6 is written to every device)
-        if _DEVICE_NAME.fullmatch(name) and name not in ("all", "default"):
-            restore_default(kernel, name, ("disable_ipv6",))
 
 
 def add_and_activate(
@@ -160,13 +143,13 @@ def add_and_activate(
             dev = kernel.device(profile.device)
             if dev is not None and not kernel.owned(dev):
                 kernel.mark(dev)
-        as_the_kernel_has_it(kernel, profile)
+        as_the_kernel_has_it(kernel_side, profile)
         if profile.settings.get("ipv6", {}).get("method") in ("ignore", "auto"):
             # IPv6 autoconf: the kernel's SLAAC, as with iproute2
             kernel_side.ip_applier.set_autoconf(profile.device, True)
 
 
-def as_the_kernel_has_it(kernel: Any, profile: WantedProfile) -> None:
+def as_the_kernel_has_it(kernel_side: Any, profile: WantedProfile) -> None:
     """Put back what NetworkManager changes and the iproute2 configurator
     leaves or sets otherwise, so that the report does not depend on the
     configurator: a bridge's forward delay with STP off, and a bridge
@@ -174,6 +157,7 @@ def as_the_kernel_has_it(kernel: Any, profile: WantedProfile) -> None:
     turns accept_ra off on every device it manages, and leaves IPv6
     disabled on a NIC whose bridgeless network became bridged; such a
     device keeps the namespace's defaults)."""
+    kernel = kernel_side.kernel
     dev = kernel.device(profile.device)
     if dev is None:
         return
@@ -186,20 +170,7 @@ def as_the_kernel_has_it(kernel: Any, profile: WantedProfile) -> None:
                 br_forward_delay=profile.forward_delay,
             )
     if profile.settings["connection"].get("master") or profile.plain:
-        # disable_ipv6 first: the others are a disabled device's too
-        restore_default(kernel, profile.device, ("disable_ipv6", *AUTOCONF_SYSCTLS))
-
-
-def restore_default(kernel: Any, device: str, names: Iterable[str]) -> None:
-    """The device's IPv6 sysctls ``names`` set to the namespace's
-    defaults, each written only when different (and when it exists)."""
-    for name in names:
-        default = read_value(IPV6_CONF / "default" / name)
-        path = IPV6_CONF / device / name
-        current = read_value(path)
-        if default is not None and current is not None and current != default:
-            write_value(device, path, default)
-            kernel.wrote(path, default)
+        kernel_side.give_back_ipv6(profile.device, autoconf=True)
 
 
 def manage(client: NmClient, name: str) -> None:

@@ -72,6 +72,17 @@ def validate_nic_name(name: object) -> str:
     return name
 
 
+def is_device_conf_name(name: object) -> bool:
+    """True when ``name`` may be a device's directory under
+    ``/proc/sys/net/ipv[46]/conf``: a device name, and not one of the two
+    that are not devices (``all`` writes to every device)."""
+    return (
+        isinstance(name, str)
+        and bool(_DEVICE_NAME.fullmatch(name))
+        and name not in ("all", "default")
+    )
+
+
 def is_safe_file_name(name: object) -> bool:
     """True when ``name`` may become a single path component."""
     return isinstance(name, str) and bool(_NETWORK_NAME.fullmatch(name))

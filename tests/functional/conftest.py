@@ -85,6 +85,15 @@ def addresses(ns: str, name: str) -> set[str]:
     }
 
 
+def ipv6_conf(ns: str, device: str, name: str = "disable_ipv6") -> str:
+    """The device's IPv6 sysctl ``name`` as namespace NS has it
+    (``/proc/sys/net/ipv6/conf/DEVICE/NAME``)."""
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, "cat", f"/proc/sys/net/ipv6/conf/{device}/{name}"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.strip()  # fmt: skip
+
+
 def ip_batch(ns: str, commands: list[str]) -> None:
     """Run many ``ip`` commands in NS with one ``ip -n NS -batch -``."""
     run_ip("-n", ns, "-batch", "-", input_text="\n".join(commands) + "\n")

@@ -31,7 +31,7 @@ from pyroute2.netlink.rtnl import (
     RTMGRP_LINK,
 )
 
-from tests.functional.conftest import HostNs, ip_json
+from tests.functional.conftest import HostNs, ip_json, ipv6_conf
 
 REPO = Path(__file__).resolve().parents[2]
 EVENT_GROUPS = (
@@ -125,17 +125,6 @@ def source_rules(ns: str, subnet: str) -> list[dict]:
     return [r for r in rules if r.get("src") == src and str(r.get("srclen")) == plen] + [
         r for r in rules if r.get("dst") == src and str(r.get("dstlen")) == plen
     ]
-
-
-def sysctl(ns: str, device: str, name: str) -> str:
-    out = subprocess.run(
-        ["ip", "netns", "exec", ns, "cat", f"/proc/sys/net/ipv6/conf/{device}/{name}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    return out.stdout.strip()
 
 
 class EventMonitor:
@@ -237,7 +226,7 @@ def test_bridge_without_ipv6_has_ipv6_disabled_and_no_link_local_address(host_ns
     so no router advertisement is listened to either."""
     ns = host_ns.name
     apply(ns, call("create_bridge", bridge("net1", nic("veth_0"))))
-    assert sysctl(ns, "net1", "disable_ipv6") == "1"
+    assert ipv6_conf(ns, "net1") == "1"
     assert ip_json(ns, "-6", "addr", "show", "dev", "net1") in ([], [{}])
 
 
@@ -245,7 +234,7 @@ def test_bridge_with_static_ipv6_ignores_router_advertisements(host_ns):
     ns = host_ns.name
     ip = {"ipv6addr": "2001:db8:5::2/64"}
     apply(ns, call("create_bridge", bridge("net1", nic("veth_0"), ip=ip)))
-    assert (sysctl(ns, "net1", "disable_ipv6"), sysctl(ns, "net1", "accept_ra")) == ("0", "0")
+    assert (ipv6_conf(ns, "net1"), ipv6_conf(ns, "net1", "accept_ra")) == ("0", "0")
 
 
 def test_delete_bridge_removes_it_and_frees_the_port(host_ns):
@@ -373,14 +362,14 @@ def test_ipv6_gateway_becomes_the_ipv6_default_route(host_ns):
 def test_ipv6_autoconf_enables_router_advertisements_and_slaac(host_ns):
     ns = host_ns.name
     _bridged_network(ns, {"ipv6autoconf": True})
-    assert (sysctl(ns, "net1", "accept_ra"), sysctl(ns, "net1", "autoconf")) == ("1", "1")
+    assert (ipv6_conf(ns, "net1", "accept_ra"), ipv6_conf(ns, "net1", "autoconf")) == ("1", "1")
 
 
 def test_network_without_autoconf_disables_it_again(host_ns):
     ns = host_ns.name
     _bridged_network(ns, {"ipv6autoconf": True})
     apply(ns, call("set_ip", "net1", ip={}, previous={"ipv6autoconf": True}))
-    assert (sysctl(ns, "net1", "accept_ra"), sysctl(ns, "net1", "autoconf")) == ("0", "0")
+    assert (ipv6_conf(ns, "net1", "accept_ra"), ipv6_conf(ns, "net1", "autoconf")) == ("0", "0")
 
 
 def test_nameservers_of_the_default_route_network_are_written(host_ns, tmp_path):

@@ -16,7 +16,7 @@ import subprocess
 from shared.faults import FAIL_AFTER_ENV
 from tests.functional import configurator_params
 from tests.functional.agent import Agent
-from tests.functional.conftest import ip_json
+from tests.functional.conftest import ip_json, ipv6_conf
 from tests.functional.superd_daemon import NO_CHECK, Superd, error_of, make_plan
 from tests.functional.test_source_routing import setup
 
@@ -24,14 +24,6 @@ agent = configurator_params.agent  # the agent tests, once per configurator
 
 BRIDGED = {"nic": "veth_0", "ipaddr": "10.5.0.2", "prefix": 24}
 STATIC6 = {**BRIDGED, "ipv6addr": "2001:db8:5::2/64"}
-
-
-def disable_ipv6(ns: str, device: str) -> str:
-    out = subprocess.run(
-        ["ip", "netns", "exec", ns, "cat", f"/proc/sys/net/ipv6/conf/{device}/disable_ipv6"],
-        capture_output=True, text=True, check=True, timeout=30,
-    )  # fmt: skip
-    return out.stdout.strip()
 
 
 def ipv6_addresses(ns: str, device: str) -> list[str]:
@@ -44,7 +36,7 @@ def ipv6_addresses(ns: str, device: str) -> list[str]:
 def test_a_network_without_ipv6_has_ipv6_disabled_on_its_bridge(agent: Agent) -> None:
     assert agent.setup({"net": BRIDGED})["code"] == 0
     ns = agent.host.name
-    assert disable_ipv6(ns, "net") == "1"
+    assert ipv6_conf(ns, "net") == "1"
     assert ipv6_addresses(ns, "net") == []
 
 
@@ -58,7 +50,7 @@ def test_a_network_without_ipv6_reports_no_ipv6_in_the_agents_types(agent: Agent
 def test_a_network_with_a_static_ipv6_address_keeps_ipv6_on(agent: Agent) -> None:
     assert agent.setup({"net": STATIC6})["code"] == 0
     ns = agent.host.name
-    assert disable_ipv6(ns, "net") == "0"
+    assert ipv6_conf(ns, "net") == "0"
     assert "2001:db8:5::2/64" in ipv6_addresses(ns, "net")
 
 
@@ -66,7 +58,7 @@ def test_taking_ipv6_away_from_a_network_disables_it(agent: Agent) -> None:
     assert agent.setup({"net": STATIC6})["code"] == 0
     assert agent.setup({"net": BRIDGED})["code"] == 0
     ns = agent.host.name
-    assert disable_ipv6(ns, "net") == "1"
+    assert ipv6_conf(ns, "net") == "1"
     assert ipv6_addresses(ns, "net") == []
 
 
@@ -74,19 +66,19 @@ def test_giving_ipv6_to_a_network_enables_it(agent: Agent) -> None:
     assert agent.setup({"net": BRIDGED})["code"] == 0
     assert agent.setup({"net": STATIC6})["code"] == 0
     ns = agent.host.name
-    assert disable_ipv6(ns, "net") == "0"
+    assert ipv6_conf(ns, "net") == "0"
     assert "2001:db8:5::2/64" in ipv6_addresses(ns, "net")
 
 
 def test_a_bridgeless_network_without_ipv6_disables_it_on_its_nic(agent: Agent) -> None:
     assert agent.setup({"net": {"nic": "veth_1", "bridged": False}})["code"] == 0
-    assert disable_ipv6(agent.host.name, "veth_1") == "1"
+    assert ipv6_conf(agent.host.name, "veth_1") == "1"
 
 
 def test_removing_a_bridgeless_network_gives_its_nic_ipv6_back(agent: Agent) -> None:
     assert agent.setup({"net": {"nic": "veth_1", "bridged": False}})["code"] == 0
     assert agent.setup({"net": {"remove": True}})["code"] == 0
-    assert disable_ipv6(agent.host.name, "veth_1") == "0"
+    assert ipv6_conf(agent.host.name, "veth_1") == "0"
 
 
 # -- through the real superd: a change rolled back ---------------------------
@@ -104,7 +96,7 @@ def test_a_failed_change_gives_the_nic_its_ipv6_back(superd: Superd) -> None:
         assert code == 29 and "injected" in message
     finally:
         conn.close()
-    assert disable_ipv6(superd.host.name, "veth_1") == "0"
+    assert ipv6_conf(superd.host.name, "veth_1") == "0"
 
 
 def test_lost_connectivity_gives_the_nic_its_ipv6_back(superd: Superd) -> None:
@@ -116,7 +108,7 @@ def test_lost_connectivity_gives_the_nic_its_ipv6_back(superd: Superd) -> None:
         assert code == 10
     finally:
         conn.close()
-    assert disable_ipv6(superd.host.name, "veth_1") == "0"
+    assert ipv6_conf(superd.host.name, "veth_1") == "0"
 
 
 def test_the_nic_of_a_removed_network_follows_the_namespaces_default(superd: Superd) -> None:
@@ -129,8 +121,8 @@ def test_the_nic_of_a_removed_network_follows_the_namespaces_default(superd: Sup
     try:
         setup(conn, {"net": {"nic": "veth_1", "bridged": False,
                              "ipv6addr": "2001:db8:7::2/64"}})  # fmt: skip
-        assert disable_ipv6(ns, "veth_1") == "0"
+        assert ipv6_conf(ns, "veth_1") == "0"
         setup(conn, {"net": {"remove": True}})
     finally:
         conn.close()
-    assert disable_ipv6(ns, "veth_1") == "1"
+    assert ipv6_conf(ns, "veth_1") == "1"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +27,7 @@ import pytest
 from conftest import ns_sysfs_read, vm_namespace
 
 from tests.functional.agent import Agent
-from tests.functional.conftest import HostNs, ip_batch, ip_json
+from tests.functional.conftest import HostNs, ip_batch, ip_json, ipv6_conf
 from tests.functional.contract import assert_caps_contract
 
 ACTIVE_BACKUP = "mode=active-backup miimon=100"
@@ -371,28 +370,20 @@ def test_bond_mtu_drops_back_when_the_jumbo_vlan_network_goes(vlans) -> None:
     }
 
 
-def disable_ipv6(ns: str, device: str) -> str:
-    out = subprocess.run(
-        ["ip", "netns", "exec", ns, "cat", f"/proc/sys/net/ipv6/conf/{device}/disable_ipv6"],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    return out.stdout.strip()
-
-
 def test_the_vlan_device_of_a_bridged_network_has_ipv6_disabled(vlans) -> None:
     """The production agent's rule for a bridge port: no IP stack of its own."""
     ports = ("dummy_0.100", "bond1.10", "bond1.30")
-    assert {p: disable_ipv6(vlans.ns, p) for p in ports} == dict.fromkeys(ports, "1")
+    assert {p: ipv6_conf(vlans.ns, p) for p in ports} == dict.fromkeys(ports, "1")
 
 
 def test_a_bridgeless_vlan_network_without_ipv6_has_it_disabled(vlans) -> None:
     tops = ("dummy_0.101", "bond1.20", "bond2.20")
-    assert {t: disable_ipv6(vlans.ns, t) for t in tops} == dict.fromkeys(tops, "1")
+    assert {t: ipv6_conf(vlans.ns, t) for t in tops} == dict.fromkeys(tops, "1")
 
 
 def test_a_bridgeless_vlan_network_with_an_ipv6_address_has_ipv6_on(vlans) -> None:
     ns = vlans.ns
-    assert disable_ipv6(ns, "dummy_0.102") == "0"
+    assert ipv6_conf(ns, "dummy_0.102") == "0"
     entries = _ip(ns, "-6", "addr", "show", "dev", "dummy_0.102")
     assert "fd00:102::1" in {i["local"] for e in entries for i in e.get("addr_info", [])}
 
