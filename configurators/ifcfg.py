@@ -300,7 +300,29 @@ class IfcfgConfigurator(Configurator):
                 dropped.add(device)
         for slave in sorted(dropped):
             self._remove(slave)
+        unchanged = not self.files.changes()
         self._auto_flush()
+        if unchanged:
+            self._enslave_returned(bond)
+
+    def _enslave_returned(self, bond: Bond) -> None:
+        """The bond's files are as it wants them, so nothing was sent: a NIC
+        the kernel does not have in the bond (it left and came back, and the
+        kernel released it) is brought up from its file, which enslaves it
+        again. The bond and what it carries are left as they run."""
+        if self.kernel is None:
+            return
+        master = self.kernel.read_device(bond.name)
+        if master is None:
+            return
+        missing = []
+        for slave in bond.slaves:
+            dev = self.kernel.read_device(slave)
+            if dev is not None and dev.get("master") != master["index"]:
+                missing.append(slave)
+        if missing:
+            log.info("ifcfg: %s back in bond %s", ", ".join(missing), bond.name)
+            self.applier.up(missing, set())
 
     def delete_bond(self, bond: Bond) -> None:
         self._remove_bond(bond)

@@ -15,8 +15,9 @@ down, released, with its own MTU). bond1 (veth_0, veth_1, active-backup)
 carries the bridged network "onbond" with an address and MTU 9000; veth_2
 is in no bond or network and goes and comes back as well. Under
 ``restore`` with each way netreload drives the kernel's bonds (``iproute2``,
-``team``: iproute2 with ``bonding_driver = team``, teamd's ports, and
-``nm``: NetworkManager on a private bus, ``nm_lab``);
+``team``: iproute2 with ``bonding_driver = team``, teamd's ports,
+``nm``: NetworkManager on a private bus, ``nm_lab``, and ``ifcfg``: the
+files read by NetworkManager's ifcfg-rh plugin, ``ifcfg_lab``);
 under ``report`` once (each superd start-up costs tens of seconds in the
 emulated guest).
 Assertions read the kernel back (``ip -j -d``).
@@ -34,12 +35,15 @@ import pytest
 from conftest import ns_ip_json
 
 from tests.functional.conftest import (
+    HostNs,
     addresses,
     create_host_ns,
     destroy_host_ns,
     run_ip,
     socket_folder,
 )
+from tests.functional.ifcfg_lab import PLUGIN_DIR, ifcfg_nm_lab, why_no_ifcfg_nm
+from tests.functional.nm_lab import TIMEOUT as NM_TIMEOUT
 from tests.functional.nm_lab import NmLab, why_no_nm
 from tests.functional.superd_daemon import NO_CHECK, Client, Superd, make_plan
 from tests.functional.test_nm_superd import NmSuperd, profiles
@@ -51,6 +55,25 @@ SETTLE = {"restore": 120.0, "report": 20.0}
 NETWORKS = {"onbond": {"bonding": "bond1", "ipaddr": "10.1.0.1", "prefix": 24, "mtu": 9000}}
 BONDS = {"bond1": {"nics": ["veth_0", "veth_1"], "options": "mode=active-backup miimon=100"}}
 OUTCOMES = ("networks_restored", "restore_failed")
+
+
+class IfcfgSuperd(NmSuperd):
+    """superd with ``net_configurator = ifcfg``: its files read by
+    NetworkManager's ifcfg-rh plugin on a private bus (``ifcfg_lab``)."""
+
+    def __init__(self, host: HostNs, root: Path, sock_dir: Path) -> None:
+        scripts = root / "network-scripts"
+        scripts.mkdir(parents=True, exist_ok=True)
+        Superd.__init__(self, host, root, sock_dir)
+        self.lab = ifcfg_nm_lab(host, root / "nm", scripts)
+        text = self.config.read_text().replace(
+            "net_configurator = iproute2", "net_configurator = ifcfg"
+        )
+        self.config.write_text(
+            text
+            + f"[ifcfg]\ndir = {scripts}\nnm_dir = {PLUGIN_DIR}\napply = nm\n"
+            + f"[nm]\nbus = {self.lab.address}\ntimeout = {NM_TIMEOUT}\n"
+        )
 
 
 def link(ns: str, name: str) -> dict[str, Any]:
@@ -96,12 +119,16 @@ def scenario(policy: str, root: Path, configurator: str = "iproute2") -> Iterato
     the events."""
     if configurator == "nm" and why_no_nm() is not None:
         pytest.skip(str(why_no_nm()))
+    if configurator == "ifcfg" and why_no_ifcfg_nm() is not None:
+        pytest.skip(str(why_no_ifcfg_nm()))
     host = create_host_ns(3, prefix="bondback-")
     ns = host.name
     try:
         with socket_folder("bondback-sock-") as sock_dir:
             if configurator == "nm":
                 superd: Superd = NmSuperd(host, root, sock_dir, NmLab(ns, root / "nm"))
+            elif configurator == "ifcfg":
+                superd = IfcfgSuperd(host, root, sock_dir)
             else:
                 superd = Superd(host, root, sock_dir)
             text = superd.config.read_text() + f"[events]\nnic_added = {policy}\n"
@@ -160,7 +187,7 @@ def scenario(policy: str, root: Path, configurator: str = "iproute2") -> Iterato
         destroy_host_ns(host)
 
 
-@pytest.fixture(scope="module", params=["iproute2", "team", "nm"])
+@pytest.fixture(scope="module", params=["iproute2", "team", "nm", "ifcfg"])
 def restored(vm_kernel_modules, tmp_path_factory, request) -> Iterator[dict[str, Any]]:
     yield from scenario("restore", tmp_path_factory.mktemp("restore"), request.param)
 
@@ -201,7 +228,7 @@ def test_the_repair_is_reported_and_the_running_configuration_is_unchanged(resto
 def test_a_returning_nic_in_no_bond_or_network_is_left_as_it_came(restored) -> None:
     nic = link(restored["ns"], "veth_2")
     assert nic.get("master") is None
-    if restored["configurator"] == "nm":
+    if restored["configurator"] in ("nm", "ifcfg"):
         # NetworkManager sets it up on its own, under ``report`` as well
         # (seen in this lane); netreload gives it no profile
         assert "veth_2" not in restored["profiles"]
