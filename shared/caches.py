@@ -1,5 +1,5 @@
 """Caches and logs that ``shared.memory.release_memory`` empties after a big
-change, and containers it rebuilds to their size (:func:`compact_me`).
+change.
 
 A module that keeps a cache of values made while decoding or parsing, or a
 bounded log of recent changes, registers how to empty it
@@ -19,7 +19,6 @@ Kept free of imports beyond the standard library's ``threading`` and
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -70,57 +69,6 @@ def forget_all() -> None:
                 forget()
             else:
                 forget(owner)
-
-
-# A container smaller than this is left as it is: rebuilding it gives back
-# less than a page of glibc's heap.
-COMPACT_MIN_BYTES = 4096
-
-
-def compacted(container: Any) -> Any:
-    """``container`` rebuilt to its size if it is a dict or a set whose
-    table outgrew its items (at least twice the bytes a copy needs), else
-    ``container`` itself.
-
-    Why: a dict or a set never shrinks its table when items are deleted
-    one by one (a dict only at its next growth), so one that held the
-    5,000 devices of a big host keeps a table of that size (~150 KiB for a
-    dict, ~512 KiB for a set) once they are removed, in glibc's heap, where
-    it keeps its pages resident."""
-    kind = type(container)
-    if kind is not dict and kind is not set:
-        return container
-    size = sys.getsizeof(container)
-    if size < COMPACT_MIN_BYTES:
-        return container
-    rebuilt = kind(container)  # a dict keeps its order; both sized for their items
-    return rebuilt if 2 * sys.getsizeof(rebuilt) <= size else container
-
-
-def compact_me(
-    owner: object, read: Callable[[Any], Any], write: Callable[[Any, Any], None],
-    lock: Any = None,
-) -> None:
-    """Register one dict or set of ``owner``: after a big change
-    ``release_memory`` calls ``write(owner, smaller)`` with a copy sized
-    for its items when ``read(owner)`` outgrew them (:func:`compacted`),
-    e.g. ``compact_me(self, lambda s: s._by_name, lambda s, v:
-    setattr(s, "_by_name", v))``. The owner is held weakly, as with
-    :func:`forget_me`; ``lock`` is held while it is rebuilt.
-
-    Only for a container nothing else holds a reference to (the copy
-    replaces it in its owner, not in other holders), read through the owner
-    each time, and written under ``lock`` (or by the releasing thread only:
-    a write between the copy and the swap would be lost). Readers need no
-    lock: they see the old container or its copy, with the same items."""
-
-    def compact(instance: object) -> None:
-        value = read(instance)
-        smaller = compacted(value)
-        if smaller is not value:
-            write(instance, smaller)
-
-    forget_me(compact, owner, lock)
 
 
 def registered() -> int:
