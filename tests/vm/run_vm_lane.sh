@@ -109,7 +109,15 @@ if ldd "$BUSYBOX" >/dev/null 2>&1; then
 fi
 
 # ---- the command run in the guest ----
-guest_cmd="cd $(shq "$REPO") && exec env NETRELOAD_VM_LANE=1"
+# virtme-ng mounts an empty tmpfs on the guest's /var/cache, hiding the
+# ifcfg-rh NetworkManager build (make nm-ifcfg, /var/cache/netreload): it is
+# shown again from the host's root as shared (a bind of / without its
+# submounts), read-only as the rest.
+HOSTROOT=/run/netreload-hostroot
+guest_cmd="mkdir -p $HOSTROOT && mount --bind / $HOSTROOT"
+guest_cmd+=" && if [ -d $HOSTROOT/var/cache/netreload ]; then mkdir -p /var/cache/netreload"
+guest_cmd+=" && mount --bind $HOSTROOT/var/cache/netreload /var/cache/netreload; fi"
+guest_cmd+=" && cd $(shq "$REPO") && exec env NETRELOAD_VM_LANE=1"
 guest_cmd+=" NETRELOAD_HOST_KERNEL=$(shq "$HOST_KERNEL") PYTHONDONTWRITEBYTECODE=1"
 # the whole folder, unless the arguments name tests (a path, a file::test)
 selected=0
