@@ -4,7 +4,7 @@ first change, while the host has its devices of before; a change that asks
 for no shaping then dumps no qdisc after it (a big request's thousand new
 bridges would be a thousand noqueue qdiscs to read). Real kernel, in a
 namespace (a tree left by a previous process needs sch_hfsc: the unit
-tests in ``tests/unit/test_qos_first_look.py``, the VM lane's
+tests in ``tests/unit/test_qos_look_when_begun.py``, the VM lane's
 ``test_host_qos_kernel.py``)."""
 
 from __future__ import annotations
