@@ -123,6 +123,9 @@ def find_pyspy() -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hotspots", epilog=PYSPY_INSTALL)
     parser.add_argument("--n", type=int, default=1000, help="networks (default 1000)")
+    parser.add_argument("--rate", type=int, default=200,
+                        help="py-spy: samples a second (default 200; a big request is a "
+                             "few hundred ms: 2000 gives a few thousand samples)")  # fmt: skip
     parser.add_argument("--tool", choices=("cprofile", "py-spy"), default="cprofile",
                         help="profiler (default cprofile); py-spy: see below")  # fmt: skip
     parser.add_argument("--top", type=int, default=25)
@@ -173,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         if pyspy:
             for name, pid in pids.items():
                 samplers[name] = subprocess.Popen(
-                    [pyspy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
+                    [pyspy, "record", "--pid", str(pid), "--rate", str(args.rate),
+                     "--format", "raw",
                      "--nonblocking", "--output", str(lab.root / f"{name}.pyspy.txt"),
                      *(["--gil"] if args.gil else [])],
                     stdout=subprocess.DEVNULL, stderr=open(lab.logs / f"pyspy-{name}.log", "wb"),

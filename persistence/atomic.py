@@ -19,9 +19,11 @@ import itertools
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from shared import faults
 
@@ -44,14 +46,37 @@ def encode_json(data: Any) -> str:
 _SCALAR_JSON = {True: "true", False: "false", None: "null"}
 
 
+_FLAT = frozenset((str, int, bool, type(None)))
+_ORJSON_FLAT = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+
+
 def _flat_json(data: Any) -> str | None:
     """``json.dumps(data, sort_keys=True, indent=2) + "\\n"`` for a non-empty
     dict of string keys and string, int, bool or None values or lists of
     them (a network's attributes, mostly), built here: with ``indent`` the json module encodes
     in Python, several times slower (a request of a thousand networks
-    writes a thousand of them). None for anything else."""
+    writes a thousand of them). None for anything else.
+
+    orjson lays such a document out as the json module does; its text is
+    taken when it is all printable ASCII (the json module escapes the rest,
+    orjson does not), else the document is built here."""
     if type(data) is not dict or not data:
         return None
+    for value in data.values():  # no float (orjson writes NaN as null), no nesting
+        kind = type(value)
+        if kind not in _FLAT and (kind is not list or any(type(i) not in _FLAT for i in value)):
+            return None
+    try:
+        raw = orjson.dumps(data, option=_ORJSON_FLAT)
+    except TypeError:  # a key that is no string, an int beyond 64 bits
+        return _flat_text(data)
+    if raw.isascii() and b"\x7f" not in raw:
+        return raw.decode("ascii") + "\n"
+    return _flat_text(data)
+
+
+def _flat_text(data: dict) -> str | None:
+    """:func:`_flat_json`'s document built line by line."""
     lines = []
     for key in sorted(data):
         value = data[key]
@@ -147,36 +172,76 @@ def atomic_write_many(documents: Iterable[tuple[StrPath, str]], mode: int = DEFA
     place, each folder fsynced once. A crash leaves each document old or
     new (some may be new, some old); the folders must exist."""
     staged: list[tuple[str, str]] = []
-    renamed = 0  # staged[:renamed] are in place: nothing left to clean up
     try:
-        pid = os.getpid()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
         for path, text in documents:
             # text paths, no pathlib objects: thousands per big request
-            target = os.fspath(path)
-            folder, name = os.path.split(target)
-            # A name of our own (mkstemp's random probing costs more); debris
-            # of a crashed writer under the same name is simply overwritten.
-            tmp = os.path.join(folder, f".{name}.{pid}.{next(_tmp_ids)}.tmp")
-            fd = os.open(tmp, flags, mode)
-            staged.append((tmp, target))
-            try:  # plain writes: no text layer per file (thousands per big request)
-                os.fchmod(fd, mode)
-                _write_all(fd, text.encode("utf-8"))
-            finally:
-                os.close(fd)
-        folders = sorted({os.path.dirname(target) or "." for _, target in staged})
+            folder, name = os.path.split(os.fspath(path))
+            _stage(staged, folder, name, text, mode)
+    except BaseException:
+        _unlink_staged(staged)
+        raise
+    _commit(staged, sorted({os.path.dirname(target) or "." for _, target in staged}))
+
+
+def atomic_write_into(folders: Mapping[StrPath, Iterable[tuple[str, str]]],
+                      mode: int = DEFAULT_MODE) -> None:  # fmt: skip
+    """:func:`atomic_write_many` of ``{folder: [(name, text), ...]}``, one
+    flush for all: each name one path component the caller checked (a
+    network or bond name), so a big request's thousand paths are not split
+    again."""
+    staged: list[tuple[str, str]] = []
+    try:
+        for folder, documents in folders.items():
+            base = os.fspath(folder)
+            for name, text in documents:
+                if not name or "/" in name or name.startswith("."):  # never a path of its own
+                    raise ValueError(f"not a document name: {name!r}")
+                _stage(staged, base, name, text, mode)
+    except BaseException:
+        _unlink_staged(staged)
+        raise
+    _commit(staged, sorted({os.fspath(folder) or "." for folder in folders}))
+
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+def _stage(staged: list[tuple[str, str]], folder: str, name: str, text: str, mode: int) -> None:
+    """``text`` written to a temporary file next to ``folder/name``, listed
+    in ``staged`` (temporary, target) as soon as it exists."""
+    # A name of our own (mkstemp's random probing costs more); debris of a
+    # crashed writer under the same name is simply overwritten.
+    prefix = f"{folder}/" if folder else ""
+    tmp = f"{prefix}.{name}.{os.getpid()}.{next(_tmp_ids)}.tmp"
+    fd = os.open(tmp, _OPEN_FLAGS, mode)
+    staged.append((tmp, prefix + name))
+    try:  # plain writes: no text layer per file (thousands per big request)
+        os.fchmod(fd, mode)
+        _write_all(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def _commit(staged: list[tuple[str, str]], folders: list[str]) -> None:
+    """The staged files flushed once, renamed into place, their folders
+    fsynced; on failure the temporary files not yet renamed are removed."""
+    renamed = 0  # staged[:renamed] are in place: nothing left to clean up
+    try:
         _flush_files([tmp for tmp, _ in staged], folders)
         for tmp, target in staged:
             _rename_into_place(tmp, target)
             renamed += 1
     except BaseException:
-        for tmp, _ in staged[renamed:]:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        _unlink_staged(staged[renamed:])
         raise
     for folder in folders:
         fsync_dir(folder)
+
+
+def _unlink_staged(staged: list[tuple[str, str]]) -> None:
+    for tmp, _ in staged:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def _write_all(fd: int, data: bytes) -> None:

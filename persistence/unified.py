@@ -36,6 +36,7 @@ from persistence.atomic import (
     StrPath,
     atomic_remove,
     atomic_remove_many,
+    atomic_write_into,
     atomic_write_many,
     atomic_write_text,
     encode_json,
@@ -365,14 +366,11 @@ class ConfigStore(ConfigView):
         doomed = [
             self._path / NETS / check_network_name(n) for n in removed_networks
         ] + [self._path / BONDS / check_bond_name(n) for n in removed_bonds]
-        writes = []
-        for kind, docs in planned.items():
-            if docs:  # the folder checked once per kind, not once per document
-                folder = os.fspath(ensure_dir(self._path / kind))
-                writes += [(os.path.join(folder, name), text) for name, text in docs.items()]
+        # the folder checked once per kind, not once per document
+        folders = {kind: ensure_dir(self._path / kind) for kind, docs in planned.items() if docs}
         base = self._cached[1] if self._cached is not None else None
-        if writes:
-            atomic_write_many(writes)
+        if folders:  # the names checked by _encode_all
+            atomic_write_into({folder: planned[kind].items() for kind, folder in folders.items()})
         atomic_remove_many(doomed)
         gone = [(NETS, n) for n in removed_networks] + [(BONDS, n) for n in removed_bonds]
         self._written(planned, gone, base)
