@@ -19,9 +19,10 @@ configuration share what did not change), then by value.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
-from shared.layered import plain
+from shared.layered import LayeredSet, plain
 
 Delta = dict[str, Any]
 
@@ -121,10 +122,12 @@ def diff_names(
     return {"add": sorted(new_set - old_set), "remove": sorted(old_set - new_set)}
 
 
-def patch_name_set(old: Collection[str], delta: Mapping[str, Any]) -> frozenset[str]:
-    """The names a :func:`diff_names` delta makes of ``old``: with ``old`` a
-    frozenset (frontd's held marked devices), no walk of its own over the
-    host's names and no sort."""
+def patch_name_set(old: Collection[str], delta: Mapping[str, Any]) -> AbstractSet[str]:
+    """The names a :func:`diff_names` delta makes of ``old``: a
+    :class:`~shared.layered.LayeredSet` over ``old``'s base (frontd's held
+    marked devices), so the change costs its names, not the host's: two
+    frozensets of 5,000 names rebuilt per request were ~0.5 ms and 128 fresh
+    pages of frontd's (its big blocks are mmapped) per one-network pair."""
     if not isinstance(delta, Mapping):
         raise ValueError("not a names delta")
     remove, add = delta.get("remove", ()), delta.get("add", ())
@@ -132,8 +135,10 @@ def patch_name_set(old: Collection[str], delta: Mapping[str, Any]) -> frozenset[
         raise ValueError("not a names delta")
     if not all(type(name) is str for name in (*remove, *add)):
         raise ValueError("a names delta holds names")
-    base = old if isinstance(old, frozenset) else frozenset(old)
-    return (base - frozenset(remove)) | frozenset(add) if remove or add else base
+    if not remove and not add:
+        return old if isinstance(old, LayeredSet | frozenset) else frozenset(old)
+    held = old if isinstance(old, LayeredSet) else LayeredSet(old)
+    return held.moved(frozenset(add), frozenset(remove))
 
 
 Answer = tuple[str, Mapping[str, Any], Mapping[str, Any], Collection[str]]

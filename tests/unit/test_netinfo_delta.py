@@ -4,6 +4,7 @@ changed since the answer frontd holds, frontd patches what it holds."""
 from __future__ import annotations
 
 import copy
+import tracemalloc
 
 import pytest
 
@@ -103,7 +104,22 @@ def test_marked_devices_patch_as_a_set_without_a_copy_when_unchanged() -> None:
     held = frozenset(f"bn{i}" for i in range(100))
     assert delta.patch_name_set(held, {"add": [], "remove": []}) is held
     patched = delta.patch_name_set(held, {"add": ["new"], "remove": ["bn0"]})
-    assert patched == (held - {"bn0"}) | {"new"} and isinstance(patched, frozenset)
+    assert patched == (held - {"bn0"}) | {"new"}
+    assert "new" in patched and "bn0" not in patched and "bn1" in patched
+
+
+def test_marked_devices_patch_shares_the_held_names_instead_of_copying_them() -> None:
+    held = frozenset(f"bn{i}" for i in range(5000))
+    once = delta.patch_name_set(held, {"add": ["bn5000"], "remove": []})
+    twice = delta.patch_name_set(once, {"add": [], "remove": ["bn5000", "bn7"]})
+    tracemalloc.start()
+    try:
+        delta.patch_name_set(twice, {"add": ["bn5001"], "remove": ["bn8"]})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024  # the change's names; a frozenset of 5,000 is ~256 KiB
+    assert twice == held - {"bn7"} and len(twice) == 4999
 
 
 def test_a_names_delta_holds_lists_of_names() -> None:
