@@ -135,3 +135,14 @@ def test_the_planners_snapshot_takes_a_held_set_of_marked_devices_as_it_is() -> 
     held = frozenset(f"bn{i}" for i in range(100))
     assert NetinfoSnapshot.from_caps({}, held).owned is held
     assert NetinfoSnapshot.from_caps({}, ["a", "b"]).owned == {"a", "b"}
+
+
+def test_the_planner_reads_the_held_running_configuration_without_copying_it() -> None:
+    from frontd.api import _running
+
+    superd = DeltaSuperd()
+    superd.state = ("t1", report("a"), {"networks": {"a": {"bridged": True}}, "bonds": {}}, ["a"])
+    held = HostApi(superd)._held_netinfo()
+    running = _running(held)
+    assert running.networks is held.running["networks"]  # not a copy per request
+    assert running.bonds is held.running["bonds"]
