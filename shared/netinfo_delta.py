@@ -22,7 +22,7 @@ from collections.abc import Collection, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from shared.layered import LayeredSet, plain
+from shared.layered import Layered, LayeredSet, plain
 
 Delta = dict[str, Any]
 
@@ -83,10 +83,15 @@ def diff(
     return out
 
 
-def patch(old: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
+def patch(
+    old: Mapping[str, Any], delta: Mapping[str, Any], layered: bool = False
+) -> dict[str, Any]:
     """The document :func:`diff` was computed to: ``old`` is not changed
     (unchanged sections and entries are shared with it). ValueError for a
-    delta of another shape."""
+    delta of another shape. ``layered``: each patched section is a
+    :class:`~shared.layered.Layered` over the held one's base, so a change
+    costs its entries, not a copy of the section (for a document only looked
+    up, and folded with :func:`~shared.layered.plain` to be encoded)."""
     if not isinstance(delta, Mapping) or set(delta) - {"sections", "set", "gone"}:
         raise ValueError("not a netinfo delta")
     out = {key: value for key, value in old.items() if key not in delta.get("gone", ())}
@@ -94,9 +99,14 @@ def patch(old: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
         section = old.get(key)
         if not isinstance(section, Mapping) or not isinstance(change, Mapping):
             raise ValueError(f"netinfo delta: {key} is not a section of the held document")
+        if layered:  # the held dict becomes a base: nothing writes it
+            section = section.copy() if isinstance(section, Layered) else Layered(section)
         # dict.copy(): a block copy even when the held section has holes
         # (names popped by earlier patches); dict() re-inserts every entry
-        section = section.copy() if type(section) is dict else dict(section)
+        elif type(section) is dict:
+            section = section.copy()
+        else:
+            section = dict(section)
         for name in change.get("gone", ()):
             section.pop(name, None)
         section.update(change.get("set", {}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import tracemalloc
 
+import orjson
 import pytest
 
 from frontd.api import HostApi
@@ -146,3 +147,34 @@ def test_the_planner_reads_the_held_running_configuration_without_copying_it() -
     running = _running(held)
     assert running.networks is held.running["networks"]  # not a copy per request
     assert running.bonds is held.running["bonds"]
+
+
+def test_a_layered_patch_costs_the_change_not_the_section() -> None:
+    held = report(*(f"bn{i}" for i in range(5000)))
+    change = {"sections": {"bridges": {"set": {"bn5000": {"mtu": "1500", "ports": []}},
+                                       "gone": ["bn7"]}}}  # fmt: skip
+    tracemalloc.start()
+    try:
+        patched = delta.patch(held, change, layered=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024  # a copy of the 5,000 bridges is ~150 KiB
+    expected = {**held["bridges"], "bn5000": {"mtu": "1500", "ports": []}}
+    del expected["bn7"]
+    assert patched["bridges"] == expected and list(patched["bridges"]) == list(expected)
+    assert "bn7" in held["bridges"] and "bn5000" not in held["bridges"]  # held: as it was
+
+
+def test_frontd_patched_many_times_answers_the_hosts_report_exactly() -> None:
+    superd = DeltaSuperd()
+    api = HostApi(superd)
+    api.get_network_capabilities()
+    names = ["a"]
+    for step in range(200):  # past the overlay's share: folded along the way
+        names = names + [f"n{step}"] if step % 3 else names[1:] + [f"n{step}"]
+        superd.state = (f"t{step + 2}", report(*names), {"networks": {}, "bonds": {}}, names)
+        caps = api.get_network_capabilities()
+        assert "delta" in superd.answers[-1]
+        assert bytes(caps) == orjson.dumps({**report(*names), "netConfigDirty": "False"})
+    assert api.get_capabilities()["bridges"] == report(*names)["bridges"]
