@@ -38,6 +38,11 @@ CAPS_CLI_TARGET_N = 1000
 RSS_TARGET_MIB = 150.0
 RSS_BACK_SLACK = 1.10
 ONE_RUNS = 5  # add + remove pairs per transport
+# untimed add + remove pairs before the timed ones, the same for every N and
+# for the references: the first pair after the lab started (cold caches,
+# first TLS frames, lazily imported code) took ~2× the others (round 11's
+# empty host: 12.6 ms of samples 5.7–7.4 ms) and set the ratios' denominator
+WARM_UP = 1
 
 
 def _one_request(index: int, remove: bool = False) -> dict:
@@ -68,11 +73,14 @@ def add_remove_one(
     lab: BenchLab, engine: BenchEngine, index: int, runs: int = ONE_RUNS
 ) -> tuple[dict, dict]:
     """``runs`` times: add network ``index`` then remove it, over STOMP and
-    through the CLI; every sample, in seconds, and the daemons' CPU seconds
-    per STOMP pair."""
+    through the CLI, after :data:`WARM_UP` untimed pairs each; every sample,
+    in seconds, and the daemons' CPU seconds per STOMP pair."""
     samples: dict[str, list[float]] = {
         "add STOMP": [], "remove STOMP": [], "add CLI": [], "remove CLI": []
     }  # fmt: skip
+    for _ in range(WARM_UP):
+        _stomp(engine, _one_request(index))
+        _stomp(engine, _one_request(index, remove=True))
     split0 = lab.cpu_split()
     for _ in range(runs):
         samples["add STOMP"].append(_stomp(engine, _one_request(index)))
@@ -86,6 +94,9 @@ def add_remove_one(
     for daemon, label in (("superd", "superd user"), ("superd", "superd sys")):
         part = 0 if label.endswith("user") else 1
         cpu[label] = round((split[daemon][part] - split0[daemon][part]) / runs, 4)
+    for _ in range(WARM_UP):
+        _cli(lab, _one_request(index))
+        _cli(lab, _one_request(index, remove=True))
     for _ in range(runs):
         samples["add CLI"].append(_cli(lab, _one_request(index)))
         samples["remove CLI"].append(_cli(lab, _one_request(index, remove=True)))
@@ -166,12 +177,16 @@ def kernel_one(ns: str, index: int, runs: int = ONE_RUNS) -> dict[str, list[floa
     times one ``ip -batch`` process adding a bridge with the workload's
     address ``index`` and setting it up, IPv6 off (what netreload's iproute2
     configurator asks of the kernel, minus the sysctl write), then one
-    ``ip link del`` process removing it; the wall time of each process."""
+    ``ip link del`` process removing it, after :data:`WARM_UP` untimed
+    pairs; the wall time of each process."""
     script = (f"link add {KERNEL_DEVICE} mtu 1500 type bridge stp_state 0 forward_delay 0\n"
               f"addr add {workload.net_address(index)}/{workload.PREFIX_LEN} dev {KERNEL_DEVICE}\n"
               f"link set {KERNEL_DEVICE} up\n")  # fmt: skip
     samples: dict[str, list[float]] = {"add kernel": [], "remove kernel": []}
     with bridges_without_ipv6(ns):  # as netreload's bridge of a network without IPv6
+        for _ in range(WARM_UP):  # untimed, as netreload's (add_remove_one)
+            _ip_seconds("-n", ns, "-batch", "-", input_text=script)
+            _ip_seconds("-n", ns, "link", "del", KERNEL_DEVICE)
         for _ in range(runs):
             samples["add kernel"].append(_ip_seconds("-n", ns, "-batch", "-", input_text=script))
             samples["remove kernel"].append(_ip_seconds("-n", ns, "link", "del", KERNEL_DEVICE))

@@ -19,9 +19,10 @@ configuration share what did not change), then by value.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
-from shared.layered import plain
+from shared.layered import Layered, LayeredSet, plain
 
 Delta = dict[str, Any]
 
@@ -82,10 +83,15 @@ def diff(
     return out
 
 
-def patch(old: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
+def patch(
+    old: Mapping[str, Any], delta: Mapping[str, Any], layered: bool = False
+) -> dict[str, Any]:
     """The document :func:`diff` was computed to: ``old`` is not changed
     (unchanged sections and entries are shared with it). ValueError for a
-    delta of another shape."""
+    delta of another shape. ``layered``: each patched section is a
+    :class:`~shared.layered.Layered` over the held one's base, so a change
+    costs its entries, not a copy of the section (for a document only looked
+    up, and folded with :func:`~shared.layered.plain` to be encoded)."""
     if not isinstance(delta, Mapping) or set(delta) - {"sections", "set", "gone"}:
         raise ValueError("not a netinfo delta")
     out = {key: value for key, value in old.items() if key not in delta.get("gone", ())}
@@ -93,9 +99,14 @@ def patch(old: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
         section = old.get(key)
         if not isinstance(section, Mapping) or not isinstance(change, Mapping):
             raise ValueError(f"netinfo delta: {key} is not a section of the held document")
+        if layered:  # the held dict becomes a base: nothing writes it
+            section = section.copy() if isinstance(section, Layered) else Layered(section)
         # dict.copy(): a block copy even when the held section has holes
         # (names popped by earlier patches); dict() re-inserts every entry
-        section = section.copy() if type(section) is dict else dict(section)
+        elif type(section) is dict:
+            section = section.copy()
+        else:
+            section = dict(section)
         for name in change.get("gone", ()):
             section.pop(name, None)
         section.update(change.get("set", {}))
@@ -121,10 +132,12 @@ def diff_names(
     return {"add": sorted(new_set - old_set), "remove": sorted(old_set - new_set)}
 
 
-def patch_name_set(old: Collection[str], delta: Mapping[str, Any]) -> frozenset[str]:
-    """The names a :func:`diff_names` delta makes of ``old``: with ``old`` a
-    frozenset (frontd's held marked devices), no walk of its own over the
-    host's names and no sort."""
+def patch_name_set(old: Collection[str], delta: Mapping[str, Any]) -> AbstractSet[str]:
+    """The names a :func:`diff_names` delta makes of ``old``: a
+    :class:`~shared.layered.LayeredSet` over ``old``'s base (frontd's held
+    marked devices), so the change costs its names, not the host's: two
+    frozensets of 5,000 names rebuilt per request were ~0.5 ms and 128 fresh
+    pages of frontd's (its big blocks are mmapped) per one-network pair."""
     if not isinstance(delta, Mapping):
         raise ValueError("not a names delta")
     remove, add = delta.get("remove", ()), delta.get("add", ())
@@ -132,8 +145,10 @@ def patch_name_set(old: Collection[str], delta: Mapping[str, Any]) -> frozenset[
         raise ValueError("not a names delta")
     if not all(type(name) is str for name in (*remove, *add)):
         raise ValueError("a names delta holds names")
-    base = old if isinstance(old, frozenset) else frozenset(old)
-    return (base - frozenset(remove)) | frozenset(add) if remove or add else base
+    if not remove and not add:
+        return old if isinstance(old, LayeredSet | frozenset) else frozenset(old)
+    held = old if isinstance(old, LayeredSet) else LayeredSet(old)
+    return held.moved(frozenset(add), frozenset(remove))
 
 
 Answer = tuple[str, Mapping[str, Any], Mapping[str, Any], Collection[str]]

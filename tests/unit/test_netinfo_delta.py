@@ -4,7 +4,9 @@ changed since the answer frontd holds, frontd patches what it holds."""
 from __future__ import annotations
 
 import copy
+import tracemalloc
 
+import orjson
 import pytest
 
 from frontd.api import HostApi
@@ -103,7 +105,22 @@ def test_marked_devices_patch_as_a_set_without_a_copy_when_unchanged() -> None:
     held = frozenset(f"bn{i}" for i in range(100))
     assert delta.patch_name_set(held, {"add": [], "remove": []}) is held
     patched = delta.patch_name_set(held, {"add": ["new"], "remove": ["bn0"]})
-    assert patched == (held - {"bn0"}) | {"new"} and isinstance(patched, frozenset)
+    assert patched == (held - {"bn0"}) | {"new"}
+    assert "new" in patched and "bn0" not in patched and "bn1" in patched
+
+
+def test_marked_devices_patch_shares_the_held_names_instead_of_copying_them() -> None:
+    held = frozenset(f"bn{i}" for i in range(5000))
+    once = delta.patch_name_set(held, {"add": ["bn5000"], "remove": []})
+    twice = delta.patch_name_set(once, {"add": [], "remove": ["bn5000", "bn7"]})
+    tracemalloc.start()
+    try:
+        delta.patch_name_set(twice, {"add": ["bn5001"], "remove": ["bn8"]})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024  # the change's names; a frozenset of 5,000 is ~256 KiB
+    assert twice == held - {"bn7"} and len(twice) == 4999
 
 
 def test_a_names_delta_holds_lists_of_names() -> None:
@@ -119,3 +136,45 @@ def test_the_planners_snapshot_takes_a_held_set_of_marked_devices_as_it_is() -> 
     held = frozenset(f"bn{i}" for i in range(100))
     assert NetinfoSnapshot.from_caps({}, held).owned is held
     assert NetinfoSnapshot.from_caps({}, ["a", "b"]).owned == {"a", "b"}
+
+
+def test_the_planner_reads_the_held_running_configuration_without_copying_it() -> None:
+    from frontd.api import _running
+
+    superd = DeltaSuperd()
+    superd.state = ("t1", report("a"), {"networks": {"a": {"bridged": True}}, "bonds": {}}, ["a"])
+    held = HostApi(superd)._held_netinfo()
+    running = _running(held)
+    assert running.networks is held.running["networks"]  # not a copy per request
+    assert running.bonds is held.running["bonds"]
+
+
+def test_a_layered_patch_costs_the_change_not_the_section() -> None:
+    held = report(*(f"bn{i}" for i in range(5000)))
+    change = {"sections": {"bridges": {"set": {"bn5000": {"mtu": "1500", "ports": []}},
+                                       "gone": ["bn7"]}}}  # fmt: skip
+    tracemalloc.start()
+    try:
+        patched = delta.patch(held, change, layered=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024  # a copy of the 5,000 bridges is ~150 KiB
+    expected = {**held["bridges"], "bn5000": {"mtu": "1500", "ports": []}}
+    del expected["bn7"]
+    assert patched["bridges"] == expected and list(patched["bridges"]) == list(expected)
+    assert "bn7" in held["bridges"] and "bn5000" not in held["bridges"]  # held: as it was
+
+
+def test_frontd_patched_many_times_answers_the_hosts_report_exactly() -> None:
+    superd = DeltaSuperd()
+    api = HostApi(superd)
+    api.get_network_capabilities()
+    names = ["a"]
+    for step in range(200):  # past the overlay's share: folded along the way
+        names = names + [f"n{step}"] if step % 3 else names[1:] + [f"n{step}"]
+        superd.state = (f"t{step + 2}", report(*names), {"networks": {}, "bonds": {}}, names)
+        caps = api.get_network_capabilities()
+        assert "delta" in superd.answers[-1]
+        assert bytes(caps) == orjson.dumps({**report(*names), "netConfigDirty": "False"})
+    assert api.get_capabilities()["bridges"] == report(*names)["bridges"]
