@@ -157,7 +157,7 @@ def validate_request(
     check_unowned(
         request.added_networks,
         [*request.bonds],
-        running.to_dict(),
+        {"networks": running.networks, "bonds": running.bonds},  # read only: no copy
         netinfo.device_kinds(),
         netinfo.owned,
     )
